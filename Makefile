@@ -1,0 +1,45 @@
+# civicloop — two commands: `make demo` and `make test`. Everything they need is set up here.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_DIR ?= /tmp/civicloop-pg-$(shell id -u)-$(notdir $(CURDIR))
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test lint unit pg-start pg-stop bench soak clean venv
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: the demo city on the embedded SQLite store, simulated live
+demo: $(STAMP)
+	$(BIN)/civicloop demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+## test: lint, type-check, then the whole suite against SQLite and a throwaway PostgreSQL 15
+test: lint
+	@set -e; url=$$(scripts/pg-test-server start $(PG_DIR)); \
+	trap 'scripts/pg-test-server stop $(PG_DIR)' EXIT; \
+	CIVICLOOP_TEST_PG_URL="$$url" CIVICLOOP_REQUIRE_PG=1 $(BIN)/pytest -q $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+## bench: benchmarks (JSON in benchmarks/results/), against SQLite and a durable PostgreSQL
+bench: $(STAMP)
+	@set -e; url=$$(PGTEST_DURABLE=1 scripts/pg-test-server start $(PG_DIR)-bench); \
+	trap 'scripts/pg-test-server stop $(PG_DIR)-bench' EXIT; \
+	CIVICLOOP_BENCH_PG_URL="$$url" $(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache benchmarks/results

@@ -1,0 +1,526 @@
+"""The ``civicloop`` command line (Typer). Thin: parse, call the service layer, print.
+
+Every refusal exits with status 2 and a message that names the field or option and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time as systime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from civicloop.domain.case import Actor, CaseState, Event, allowed_actions
+from civicloop.domain.errors import DomainError
+from civicloop.domain.vocabulary import Action, Role, Stage
+from civicloop.profile import ProfileError
+from civicloop.services.city import City, CityNotInitialised, init_city, open_city
+
+app = typer.Typer(
+    name="civicloop",
+    help="civicloop — 数字化城市管理指挥中心 / digital urban-management command center.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+case_app = typer.Typer(help="案卷 / cases: report, show, list, act.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database", envvar="CIVICLOOP_DATABASE_URL", help="SQLAlchemy URL (default ./var/civicloop.db)"
+    ),
+]
+CityOpt = Annotated[str | None, typer.Option("--city", help="城市 id (default: the only one)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]错误 / error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn the errors a person can act on into a message and exit status 2."""
+    try:
+        yield
+    except DomainError as exc:
+        fail(str(exc))
+    except (ProfileError, CityNotInitialised) as exc:
+        fail(str(exc))
+
+
+def _open(database: str | None, city: str | None) -> City:
+    with friendly_errors():
+        return open_city(city, database)
+    raise AssertionError  # pragma: no cover
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _tz(city: City) -> ZoneInfo:
+    return ZoneInfo(city.profile.timezone)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=_json_default) + "\n")
+
+
+# ---- init -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    profile: Annotated[
+        str, typer.Option("--profile", help="bundled profile name or a profile.toml path")
+    ] = "taiyuan",
+    database: DatabaseOpt = None,
+) -> None:
+    """初始化 / create the database for a city from its profile (idempotent)."""
+    name = profile if "/" not in profile and not profile.endswith(".toml") else str(Path(profile).resolve())
+    with friendly_errors():
+        city = init_city(name, database)
+    console.print(
+        f"已初始化 {city.profile.name}（{city.id}）: {len(city.profile.categories)} 类别 / categories, "
+        f"{len(city.profile.departments)} 部门 / departments → {city.engine.url.render_as_string()}"
+    )
+
+
+# ---- case -----------------------------------------------------------------------------------------
+
+
+def parse_actor(spec: str, department: str | None = None) -> Actor:
+    """``--as ROLE[:USER]`` e.g. ``dispatcher:dp-01`` or ``department:zhang`` with ``--department``."""
+    role_name, _, user = spec.partition(":")
+    try:
+        role = Role(role_name)
+    except ValueError:
+        fail(f"--as: 未知角色 unknown role {role_name!r}; one of {', '.join(r.value for r in Role)}")
+    if role is Role.DEPARTMENT and not department:
+        fail("--department: 专业部门角色需要部门 id / a department handler needs --department")
+    return Actor(id=user or f"cli-{role.value}", role=role, department_id=department)
+
+
+def parse_fields(pairs: list[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--field: 需要 key=value 形式 / expected key=value, got {pair!r}")
+        parsed: Any = value
+        if key in ("photos",):
+            parsed = [v for v in value.split(",") if v]
+        fields[key] = parsed
+    return fields
+
+
+def case_json(state: CaseState, city: City, now: datetime | None = None) -> dict[str, Any]:
+    doc = state.to_doc()
+    moment = now or datetime.now(UTC)
+    light = state.light(city.calendar, moment)
+    doc["public_status"] = state.public_status
+    doc["light"] = light.value if light else None
+    return doc
+
+
+def event_json(e: Event) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "action": e.action.value,
+        "at": e.at.isoformat(),
+        "actor_id": e.actor_id,
+        "actor_role": e.actor_role.value,
+        "stage_before": e.stage_before.value if e.stage_before else None,
+        "stage_after": e.stage_after.value,
+        "note": e.note,
+        "attachments": list(e.attachments),
+        "data": dict(e.data),
+    }
+
+
+def _at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--at: 无效时间 invalid ISO 8601 time {value!r}")
+    if moment.tzinfo is None:
+        fail(f"--at: 时间必须带时区 the time must carry a time zone, e.g. {value}+08:00")
+    return moment
+
+
+@case_app.command("report")
+def case_report(
+    category: Annotated[str | None, typer.Option("--category", help="管理事项代码, e.g. 06010")] = None,
+    lon: Annotated[float | None, typer.Option(help="WGS84 longitude")] = None,
+    lat: Annotated[float | None, typer.Option(help="WGS84 latitude")] = None,
+    address: Annotated[str | None, typer.Option(help="事发位置")] = None,
+    description: Annotated[str | None, typer.Option(help="问题描述")] = None,
+    channel: Annotated[str, typer.Option(help="inspector, citizen, hotline, video …")] = "inspector",
+    as_: Annotated[str, typer.Option("--as", help="ROLE[:USER]")] = "inspector",
+    urgency: Annotated[str | None, typer.Option(help="normal | urgent")] = None,
+    photo: Annotated[list[str] | None, typer.Option("--photo", help="photo reference (repeatable)")] = None,
+    reporter_name: Annotated[str | None, typer.Option(help="诉求人姓名 (kept private)")] = None,
+    reporter_phone: Annotated[str | None, typer.Option(help="诉求人电话 (kept private)")] = None,
+    at: Annotated[str | None, typer.Option(help="ISO time with zone (default now)")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """上报 / report a problem."""
+    from civicloop.services.cases import ReporterInfo
+
+    c = _open(database, city)
+    fields: dict[str, Any] = {
+        "channel": channel,
+        "category_code": category,
+        "lon": lon,
+        "lat": lat,
+        "address": address,
+        "description": description,
+        "urgency": urgency,
+        "photos": photo or None,
+    }
+    reporter = ReporterInfo(reporter_name, reporter_phone) if (reporter_name or reporter_phone) else None
+    with friendly_errors():
+        state = c.cases.report(parse_actor(as_), fields, at=_at(at), reporter=reporter)
+    if json_out:
+        print_json(case_json(state, c))
+    else:
+        console.print(f"已上报 / reported: [bold]{state.case_id}[/] — {state.stage.zh} / {state.stage.en}")
+
+
+@case_app.command("act")
+def case_act(
+    case_id: Annotated[str, typer.Argument(help="案卷号, e.g. TY-2026-0000001")],
+    action: Annotated[str, typer.Argument(help="accept, file, dispatch, handle, check, close …")],
+    as_: Annotated[str, typer.Option("--as", help="ROLE[:USER]")],
+    department: Annotated[str | None, typer.Option(help="the acting department (department role)")] = None,
+    field: Annotated[list[str] | None, typer.Option("--field", "-f", help="key=value (repeatable)")] = None,
+    note: Annotated[str | None, typer.Option(help="说明 / note")] = None,
+    at: Annotated[str | None, typer.Option(help="ISO time with zone (default now)")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """执行动作 / take an action on a case."""
+    try:
+        act = Action(action)
+    except ValueError:
+        fail(f"ACTION: 未知动作 unknown action {action!r}; one of {', '.join(a.value for a in Action)}")
+    c = _open(database, city)
+    fields = parse_fields(field or [])
+    if note is not None:
+        fields["note"] = note
+    with friendly_errors():
+        state = c.cases.act(case_id, act, parse_actor(as_, department), fields, at=_at(at))
+    if json_out:
+        print_json(case_json(state, c))
+    else:
+        console.print(f"{case_id}: {act.zh} / {act.en} → {state.stage.zh} / {state.stage.en}")
+
+
+@case_app.command("show")
+def case_show(
+    case_id: Annotated[str, typer.Argument(help="案卷号")],
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """查看 / show a case with its full timeline."""
+    c = _open(database, city)
+    with friendly_errors():
+        state = c.cases.get(case_id)
+        timeline = c.cases.timeline(case_id)
+    if json_out:
+        print_json({"case": case_json(state, c), "events": [event_json(e) for e in timeline]})
+        return
+    light = state.light(c.calendar, datetime.now(UTC))
+    name = c.profile.category(state.category_code).name if state.category_code else "未分类"
+    console.print(
+        f"[bold]{state.case_id}[/]  {name}  {state.stage.zh} / {state.stage.en}  "
+        f"{'● ' + light.value if light else ''}"
+    )
+    console.print(f"  {state.address or ''} ({state.lon}, {state.lat})  {state.description or ''}")
+    if state.deadline:
+        console.print(f"  处置时限 / due: {state.deadline.astimezone(_tz(c)).isoformat()}")
+    if state.closure_reason:
+        console.print(f"  结案原因 / closure: {state.closure_reason.zh} / {state.closure_reason.en}")
+    table = Table("#", "时间 time", "动作 action", "角色 role", "环节 stage", "说明 note")
+    for e in timeline:
+        table.add_row(
+            str(e.seq),
+            e.at.astimezone(_tz(c)).strftime("%Y-%m-%d %H:%M"),
+            e.action.zh,
+            e.actor_role.zh,
+            e.stage_after.zh,
+            e.note or "",
+        )
+    console.print(table)
+
+
+@case_app.command("list")
+def case_list(
+    stage: Annotated[str | None, typer.Option(help="filter by stage")] = None,
+    department: Annotated[str | None, typer.Option(help="filter by department id")] = None,
+    category: Annotated[str | None, typer.Option(help="filter by category code")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    overdue_first: Annotated[bool, typer.Option("--overdue-first")] = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """列表 / list cases, newest first (or overdue first)."""
+    if stage is not None and stage not in {s.value for s in Stage}:
+        fail(f"--stage: 未知环节 unknown stage {stage!r}; one of {', '.join(s.value for s in Stage)}")
+    c = _open(database, city)
+    rows = c.cases.list_cases(
+        stage=stage,
+        department_id=department,
+        category_code=category,
+        limit=limit,
+        overdue_first=overdue_first,
+    )
+    now = datetime.now(UTC)
+    if json_out:
+        print_json([case_json(s, c, now) for s in rows])
+        return
+    table = Table("案卷号 case", "类别 category", "环节 stage", "部门 department", "时限 due", "灯 light")
+    for s in rows:
+        light = s.light(c.calendar, now)
+        table.add_row(
+            s.case_id,
+            s.category_code or "",
+            s.stage.zh,
+            s.department_id or "",
+            s.deadline.astimezone(_tz(c)).strftime("%m-%d %H:%M") if s.deadline else "",
+            light.value if light else "",
+        )
+    console.print(table)
+
+
+@case_app.command("actions")
+def case_actions(
+    case_id: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Option(help="role to ask for")],
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """可执行动作 / what a role may do to a case now."""
+    c = _open(database, city)
+    with friendly_errors():
+        state = c.cases.get(case_id)
+    try:
+        r = Role(role)
+    except ValueError:
+        fail(f"--role: unknown role {role!r}")
+    for a in allowed_actions(state, r):
+        console.print(f"{a.value}\t{a.zh}")
+
+
+# ---- simulate, rebuild, demo ---------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    days: Annotated[float, typer.Option(min=0.01, max=3660, help="simulated days")] = 7,
+    seed: Annotated[int, typer.Option(help="random seed")] = 1,
+    start: Annotated[
+        str | None, typer.Option(help="first simulated day YYYY-MM-DD (profile default)")
+    ] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """模拟 / run the loop headless in simulated time into the current database."""
+    from civicloop.entrypoints.simulate import simulate as run
+
+    first: date | None = None
+    if start is not None:
+        try:
+            first = date.fromisoformat(start)
+        except ValueError:
+            fail(f"--start: 无效日期 invalid date {start!r}, expected YYYY-MM-DD")
+    c = _open(database, city)
+    with friendly_errors():
+        report = run(c, days=days, seed=seed, start=first, placer=_default_placer(c))
+    out = report.to_json()
+    if json_out:
+        print_json(out)
+        return
+    table = Table("环节 stage", "案卷数 cases")
+    for name, n in out["states"].items():
+        table.add_row(f"{Stage(name).zh} / {name}", str(n))
+    console.print(table)
+    console.print(
+        f"cases {out['cases']}, events {out['events']}, 按期结案率 on-time rate {out['on_time_rate']}"
+    )
+
+
+def _default_placer(city: City) -> Any:
+    """The demo geography's placer when geography is available, else None (the simulator's box)."""
+    import importlib
+
+    try:
+        geography = importlib.import_module("civicloop.services.geography")
+    except ImportError:
+        return None
+    return geography.placer_for(city)
+
+
+@app.command()
+def rebuild(
+    check: Annotated[bool, typer.Option("--check", help="only compare; exit 1 on any difference")] = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """重放事件 / replay all events and compare with (or rewrite) the case projection."""
+    from civicloop.services import rebuild as rb
+
+    c = _open(database, city)
+    if not check:
+        report = rb.rewrite(c.store, c.id)
+        console.print(f"rebuilt {report.cases} cases from {report.events} events")
+        return
+    report = rb.check(c.store, c.id)
+    if json_out:
+        print_json(
+            {
+                "ok": report.ok,
+                "cases": report.cases,
+                "events": report.events,
+                "differences": [
+                    {
+                        "case_id": d.case_id,
+                        "column": d.column,
+                        "stored": str(d.stored),
+                        "replayed": str(d.replayed),
+                    }
+                    for d in report.differences
+                ],
+                "missing": report.missing,
+                "orphans": report.orphans,
+            }
+        )
+    else:
+        console.print(f"replayed {report.events} events of {report.cases} cases")
+        for d in report.differences:
+            console.print(
+                f"[red]DIFF[/] {d.case_id}.{d.column}: stored {d.stored!r} ≠ replayed {d.replayed!r}"
+            )
+        for m in report.missing:
+            console.print(f"[red]MISSING[/] projection row for {m}")
+        for o in report.orphans:
+            console.print(f"[red]ORPHAN[/] projection row without events: {o}")
+        console.print(
+            "[green]OK[/]: projection equals the replay" if report.ok else "[red]projection differs[/]"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    profile: Annotated[str, typer.Option(help="bundled profile")] = "taiyuan",
+    history_days: Annotated[float, typer.Option(help="days of history simulated on first start")] = 14,
+    seed: Annotated[int, typer.Option()] = 1,
+    rate: Annotated[float, typer.Option(help="reports per day in the live simulation")] = 2000,
+    duration: Annotated[
+        float | None, typer.Option(help="stop after this many seconds (default: run)")
+    ] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """演示 / what `make demo` runs: init the demo city if needed, fill history, then simulate live."""
+    from civicloop.entrypoints.simulate import Simulator
+
+    with friendly_errors():
+        city = init_city(profile, database)
+    now = datetime.now(UTC).replace(microsecond=0)
+    if not city.cases.stage_counts():
+        console.print(f"生成 {history_days:g} 天历史数据 / simulating {history_days:g} days of history …")
+        history = Simulator(
+            city, seed=seed, start=now - timedelta(days=history_days), placer=_default_placer(city)
+        )
+        history.run_until(now)
+    live = Simulator(
+        city,
+        seed=seed + 1,
+        start=now,
+        placer=_default_placer(city),
+        reports_per_day=rate,
+        batch=timedelta(seconds=5),
+    )
+    _live_loop(city, live, duration)
+
+
+def _live_loop(city: City, live: Any, duration: float | None) -> None:
+    from rich.live import Live
+
+    started = systime.monotonic()
+
+    def render() -> Table:
+        counts = city.cases.stage_counts()
+        table = Table(
+            title=f"{city.profile.name} 数字化城乡管理指挥中心 — live {datetime.now().strftime('%H:%M:%S')}"
+        )
+        table.add_column("环节 stage")
+        table.add_column("案卷 cases", justify="right")
+        for stage in Stage:
+            if counts.get(stage.value):
+                table.add_row(f"{stage.zh} / {stage.en}", str(counts[stage.value]))
+        table.caption = f"live events {live.report.events} · Ctrl-C to stop"
+        return table
+
+    with Live(render(), console=console, refresh_per_second=1) as screen:
+        try:
+            while duration is None or systime.monotonic() - started < duration:
+                live.run_until(datetime.now(UTC))
+                screen.update(render())
+                systime.sleep(1.0)
+        except KeyboardInterrupt:
+            pass
+
+
+def _mount_optional(name: str, module: str, attr: str) -> None:
+    """Mount a capability's sub-commands when its module is present."""
+    try:
+        mod = __import__(module, fromlist=[attr])
+    except ImportError:
+        return
+    sub: typer.Typer = getattr(mod, attr)
+    app.add_typer(sub, name=name)
+
+
+_mount_optional("triage", "civicloop.triage.cli", "app")
+_mount_optional("geo", "civicloop.geo.cli", "geo_app")
+_mount_optional("grid", "civicloop.geo.cli", "grid_app")
+
+
+def main() -> None:
+    app()
+
+
+Runner = Callable[[], None]
+
+if __name__ == "__main__":
+    main()

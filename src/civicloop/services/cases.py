@@ -1,0 +1,282 @@
+"""Use cases of the loop: one service that the CLI, the simulator and the HTTP API all call.
+
+Every mutation goes: load the projection → domain ``decide`` → ``apply`` → append event and projection
+in one transaction. Nothing else writes cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from civicloop.adapters.store.events import EventStore, Loaded
+from civicloop.adapters.store.tables import cases, reporters
+from civicloop.domain.case import Actor, CaseState, Command, Event, Rules, apply, decide
+from civicloop.domain.errors import CaseNotFound, DomainError, InvalidField, OutOfScope
+from civicloop.domain.vocabulary import Action
+from civicloop.services.scope import can_act, can_view
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ReporterInfo:
+    """Personal data of a reporter. Stored apart from the event log; never in public output."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.name or self.phone or self.email)
+
+
+@dataclass(slots=True)
+class BatchItem:
+    """One command of a batch. For a report, ``command.case_id`` is empty and one is allocated."""
+
+    command: Command
+    actor: Actor
+    at: datetime
+    reporter: ReporterInfo | None = None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    states: dict[str, CaseState] = field(default_factory=dict)
+    case_ids: list[str | None] = field(default_factory=list)  # per item: the case it touched
+    errors: list[tuple[int, DomainError]] = field(default_factory=list)
+    events: int = 0
+
+
+class CaseService:
+    def __init__(
+        self,
+        store: EventStore,
+        rules: Rules,
+        *,
+        city_id: str,
+        case_prefix: str,
+        timezone: str = "Asia/Shanghai",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.city_id = city_id
+        self.case_prefix = case_prefix
+        self.tz = ZoneInfo(timezone)
+        self.clock = clock
+
+    # ---- commands ---------------------------------------------------------------------------
+
+    def report(
+        self,
+        actor: Actor,
+        fields: Mapping[str, Any],
+        *,
+        at: datetime | None = None,
+        reporter: ReporterInfo | None = None,
+    ) -> CaseState:
+        """收集: register a new report from any channel; returns the new case."""
+        result = self.execute(
+            [BatchItem(Command(Action.REPORT, "", fields), actor, at or self.clock(), reporter)]
+        )
+        if result.errors:
+            raise result.errors[0][1]
+        case_id = result.case_ids[0]
+        assert case_id is not None
+        return result.states[case_id]
+
+    def act(
+        self,
+        case_id: str,
+        action: Action,
+        actor: Actor,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> CaseState:
+        """Take one action on one case; raises a DomainError and changes nothing if it is not allowed."""
+        if action is Action.REPORT:
+            raise InvalidField("action", "上报请使用 report", "use report to create a case")
+        item = BatchItem(Command(action, case_id, fields or {}), actor, at or self.clock())
+        result = self.execute([item])
+        if result.errors:
+            raise result.errors[0][1]
+        return result.states[case_id]
+
+    def execute(self, items: Sequence[BatchItem], *, strict: bool = False) -> BatchResult:
+        """Run commands in order in one transaction.
+
+        A command the domain refuses is reported in ``errors`` and produces nothing; the others are
+        written. With ``strict`` the first refusal aborts the whole batch.
+        """
+        result = BatchResult()
+        with self.store.write() as conn:
+            self._execute(conn, items, result, strict)
+        return result
+
+    def _execute(
+        self, conn: Connection, items: Sequence[BatchItem], result: BatchResult, strict: bool
+    ) -> None:
+        wanted = sorted({it.command.case_id for it in items if it.command.action is not Action.REPORT})
+        loaded: dict[str, Loaded] = self.store.load_many(conn, self.city_id, wanted) if wanted else {}
+        current: dict[str, CaseState] = {k: v.state for k, v in loaded.items()}
+        prev_hashes = {k: v.last_hash for k, v in loaded.items()}
+        new_ids: set[str] = set()
+        serials = self._serial_blocks(conn, items)
+        new_events: list[Event] = []
+        reporter_rows: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            cmd = item.command
+            try:
+                if cmd.action is Action.REPORT:
+                    case_id = self._next_case_id(serials, item.at)
+                    fields = dict(cmd.fields)
+                    private = item.reporter is not None and not item.reporter.is_empty()
+                    if private:
+                        fields["reporter_id"] = fields.get("reporter_id") or f"r-{case_id}"
+                    elif item.actor.role.value in ("citizen", "inspector") and not fields.get("reporter_id"):
+                        fields["reporter_id"] = item.actor.id
+                    cmd = Command(Action.REPORT, case_id, fields)
+                    state = None
+                else:
+                    state = current.get(cmd.case_id)
+                    if state is None:
+                        raise CaseNotFound(cmd.case_id)
+                    if not can_act(item.actor, state):
+                        raise OutOfScope(item.actor.id, cmd.case_id)
+                event = decide(state, cmd, item.actor, item.at, self.rules, city_id=self.city_id)
+            except DomainError as exc:
+                if strict:
+                    raise
+                result.errors.append((index, exc))
+                result.case_ids.append(cmd.case_id or None)
+                continue
+            if cmd.action is Action.REPORT and item.reporter is not None and not item.reporter.is_empty():
+                reporter_rows.append(self._reporter_row(cmd.fields["reporter_id"], item.reporter, item.at))
+            new_state = apply(state, event)
+            current[event.case_id] = new_state
+            if state is None:
+                new_ids.add(event.case_id)
+            new_events.append(event)
+            result.case_ids.append(event.case_id)
+        touched = {e.case_id for e in new_events}
+        if reporter_rows:
+            conn.execute(insert(reporters), reporter_rows)
+        self.store.append(
+            conn,
+            new_events,
+            ((current[c], c in new_ids) for c in touched),
+            prev_hashes,
+        )
+        result.states = {c: current[c] for c in touched}
+        result.events = len(new_events)
+
+    def _serial_blocks(self, conn: Connection, items: Sequence[BatchItem]) -> dict[int, list[int]]:
+        """Reserve case numbers for every report in the batch: {year: [next, end]}."""
+        per_year: dict[int, int] = {}
+        for it in items:
+            if it.command.action is Action.REPORT:
+                year = it.at.astimezone(self.tz).year
+                per_year[year] = per_year.get(year, 0) + 1
+        blocks: dict[int, list[int]] = {}
+        for year, count in per_year.items():
+            first = self.store.allocate_serials(conn, self.city_id, year, count)
+            blocks[year] = [first, first + count]
+        return blocks
+
+    def _next_case_id(self, blocks: dict[int, list[int]], at: datetime) -> str:
+        year = at.astimezone(self.tz).year
+        block = blocks[year]
+        serial = block[0]
+        block[0] += 1
+        return f"{self.case_prefix}-{year}-{serial:07d}"
+
+    def _reporter_row(self, reporter_id: str, info: ReporterInfo, at: datetime) -> dict[str, Any]:
+        return {
+            "city_id": self.city_id,
+            "reporter_id": reporter_id,
+            "name": info.name,
+            "phone": info.phone,
+            "email": info.email,
+            "created_at": at,
+            "anonymised_at": None,
+        }
+
+    def anonymise_reporter(self, reporter_id: str, actor: Actor, *, at: datetime | None = None) -> int:
+        """Erase a reporter's personal data; their cases stay. Returns how many records were erased."""
+        when = at or self.clock()
+        with self.store.write() as conn:
+            res = conn.execute(
+                update(reporters)
+                .where(and_(reporters.c.city_id == self.city_id, reporters.c.reporter_id == reporter_id))
+                .values(name=None, phone=None, email=None, anonymised_at=when)
+            )
+            return int(res.rowcount or 0)
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    def get(self, case_id: str, actor: Actor | None = None) -> CaseState:
+        with self.store.read() as conn:
+            loaded = self.store.load(conn, self.city_id, case_id)
+        if loaded is None:
+            raise CaseNotFound(case_id)
+        if actor is not None and not can_view(actor, loaded.state):
+            raise OutOfScope(actor.id, case_id)
+        return loaded.state
+
+    def timeline(self, case_id: str, actor: Actor | None = None) -> list[Event]:
+        self.get(case_id, actor)
+        with self.store.read() as conn:
+            return self.store.events(conn, self.city_id, case_id)
+
+    def reporter(self, reporter_id: str) -> ReporterInfo | None:
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(reporters).where(
+                    and_(reporters.c.city_id == self.city_id, reporters.c.reporter_id == reporter_id)
+                )
+            ).first()
+        return None if row is None else ReporterInfo(row.name, row.phone, row.email)
+
+    def list_cases(
+        self,
+        *,
+        stage: str | None = None,
+        department_id: str | None = None,
+        category_code: str | None = None,
+        public_status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        overdue_first: bool = False,
+    ) -> list[CaseState]:
+        q = select(cases.c.doc).where(cases.c.city_id == self.city_id)
+        if stage:
+            q = q.where(cases.c.stage == stage)
+        if department_id:
+            q = q.where(cases.c.department_id == department_id)
+        if category_code:
+            q = q.where(cases.c.category_code == category_code)
+        if public_status:
+            q = q.where(cases.c.public_status == public_status)
+        if overdue_first:
+            q = q.order_by(cases.c.deadline.is_(None), cases.c.deadline, cases.c.created_at)
+        else:
+            q = q.order_by(cases.c.created_at.desc(), cases.c.case_id.desc())
+        q = q.limit(limit).offset(offset)
+        with self.store.read() as conn:
+            return [CaseState.from_doc(orjson.loads(r.doc)) for r in conn.execute(q)]
+
+    def stage_counts(self) -> dict[str, int]:
+        q = select(cases.c.stage, func.count()).where(cases.c.city_id == self.city_id).group_by(cases.c.stage)
+        with self.store.read() as conn:
+            return {stage: int(n) for stage, n in conn.execute(q)}
