@@ -14,13 +14,14 @@ not-our-business closure can never be counted as fixed.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
+
+import orjson
 
 from civicloop.domain.clock import TimeLimit, TimeUnit, TrafficLight, WorkCalendar, traffic_light
 from civicloop.domain.errors import (
@@ -35,7 +36,6 @@ from civicloop.domain.vocabulary import (
     Action,
     Channel,
     ClosureReason,
-    Labelled,
     Role,
     Stage,
     Step,
@@ -103,9 +103,13 @@ class Event:
     attachments: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
+@dataclass
 class CaseState:
-    """The current state of one case: a projection of its events."""
+    """The current state of one case: a projection of its events.
+
+    Not slotted on purpose: ``clone`` copies ``__dict__`` in one step, which is what keeps ``apply``
+    cheap when millions of events are replayed.
+    """
 
     city_id: str
     case_id: str
@@ -203,50 +207,53 @@ class CaseState:
             return TrafficLight.RED if now > self.step_deadline else TrafficLight.YELLOW
         return traffic_light(used, total)
 
+    def clone(self) -> CaseState:
+        new = object.__new__(CaseState)
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def to_json(self) -> bytes:
+        """The stored projection document: every field, keys sorted (orjson writes dataclasses natively)."""
+        return orjson.dumps(self, option=orjson.OPT_SORT_KEYS)
+
     def to_doc(self) -> dict[str, Any]:
-        """A JSON-safe dict of every field (the stored projection document)."""
-        out: dict[str, Any] = {}
-        for f in _STATE_FIELDS:
-            out[f] = _to_json(getattr(self, f))
-        return out
+        """A JSON-safe dict of every field."""
+        doc: dict[str, Any] = orjson.loads(self.to_json())
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> CaseState:
-        kwargs: dict[str, Any] = {}
-        for f in _STATE_FIELDS:
-            if f in doc:
-                kwargs[f] = _FROM_JSON.get(f, _identity)(doc[f])
+        kwargs = {k: v for k, v in doc.items() if k in _STATE_FIELD_SET}
+        for name, convert in _FROM_JSON.items():
+            value = kwargs.get(name)
+            if value is not None:
+                kwargs[name] = convert(value)
         return cls(**kwargs)
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _opt(conv: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda v: None if v is None else conv(v)
 
 
 def _limit_from_json(v: Mapping[str, Any]) -> TimeLimit:
     return TimeLimit(float(v["amount"]), TimeUnit(v["unit"]))
 
 
-def _to_json(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, TimeLimit):
-        return {"amount": value.amount, "unit": value.unit.value}
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+_STATE_FIELD_SET = frozenset(f.name for f in fields(CaseState))
+_DT = datetime.fromisoformat
 
 
-_STATE_FIELDS = tuple(f.name for f in fields(CaseState))
-_DT = _opt(datetime.fromisoformat)
+def _by_value(enum: type[StrEnum]) -> Callable[[Any], Any]:
+    """A dict lookup: several times faster than calling the enum, and replay calls it millions of times."""
+    return {m.value: m for m in enum}.__getitem__
+
+
+_STEP_BY_VALUE = _by_value(Step)
+_CLOSUREREASON_BY_VALUE = _by_value(ClosureReason)
+_URGENCY_BY_VALUE = _by_value(Urgency)
+_CHANNEL_BY_VALUE = _by_value(Channel)
+_TRAFFICLIGHT_BY_VALUE = _by_value(TrafficLight)
+
 _FROM_JSON: dict[str, Callable[[Any], Any]] = {
-    "stage": Stage,
-    "channel": Channel,
-    "urgency": Urgency,
+    "stage": _by_value(Stage),
+    "channel": _by_value(Channel),
+    "urgency": _by_value(Urgency),
     "created_at": datetime.fromisoformat,
     "updated_at": datetime.fromisoformat,
     "accepted_at": _DT,
@@ -255,15 +262,15 @@ _FROM_JSON: dict[str, Callable[[Any], Any]] = {
     "dispatched_at": _DT,
     "handled_at": _DT,
     "closed_at": _DT,
-    "step": _opt(Step),
+    "step": _by_value(Step),
     "step_started_at": _DT,
     "step_deadline": _DT,
     "deadline": _DT,
     "clock_running_since": _DT,
     "suspended_at": _DT,
-    "handling_limit": _opt(_limit_from_json),
-    "closure_reason": _opt(ClosureReason),
-    "handling_light": _opt(TrafficLight),
+    "handling_limit": _limit_from_json,
+    "closure_reason": _by_value(ClosureReason),
+    "handling_light": _by_value(TrafficLight),
     "photos": tuple,
     "after_photos": tuple,
 }
@@ -455,20 +462,22 @@ def _number(fields: Mapping[str, Any], name: str, lo: float, hi: float) -> float
 
 
 def _choice(
-    fields: Mapping[str, Any], name: str, enum: type[E], allowed: Iterable[E] | None = None
+    fields: Mapping[str, Any], name: str, enum: type[E], allowed: tuple[E, ...] | None = None
 ) -> E | None:
     value = fields.get(name)
     if value is None:
         return None
-    options = list(allowed) if allowed is not None else list(enum)
+    if isinstance(value, enum) and allowed is None:
+        return value
     try:
-        chosen = enum(value)
+        chosen: E | None = enum(value)
     except ValueError:
         chosen = None
-    if chosen is None or chosen not in options:
-        names = ", ".join(o.value for o in options)
-        raise InvalidField(name, f"必须是以下之一：{names}", f"must be one of: {names}")
-    return chosen
+    if chosen is not None and (allowed is None or chosen in allowed):
+        return chosen
+    options = list(allowed) if allowed is not None else list(enum)
+    names = ", ".join(o.value for o in options)
+    raise InvalidField(name, f"必须是以下之一：{names}", f"must be one of: {names}")
 
 
 def _photos(fields: Mapping[str, Any], name: str = "photos") -> tuple[str, ...]:
@@ -990,18 +999,18 @@ def apply(state: CaseState | None, event: Event) -> CaseState:
             case_id=event.case_id,
             version=0,
             stage=event.stage_after,
-            channel=Channel(d["channel"]),
+            channel=_CHANNEL_BY_VALUE(d["channel"]),
             created_at=event.at,
             updated_at=event.at,
         )
     else:
-        s = copy.copy(state)
+        s = state.clone()
     s.version = event.seq
     s.updated_at = event.at
     _APPLIERS.get(event.action, _apply_nothing)(s, event, d)
     s.stage = event.stage_after
     if "step" in d:  # the event left one timed step and entered another
-        s.step = Step(d["step"]) if d["step"] is not None else None
+        s.step = _STEP_BY_VALUE(d["step"]) if d["step"] is not None else None
         s.step_started_at = event.at if s.step is not None else None
         step_deadline = d.get("step_deadline")
         s.step_deadline = _dt(step_deadline) if step_deadline else None
@@ -1040,7 +1049,7 @@ def _apply_accept(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
 
 
 def _apply_closure(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
-    s.closure_reason = ClosureReason(d["reason"])
+    s.closure_reason = _CLOSUREREASON_BY_VALUE(d["reason"])
     s.closed_at = e.at
     s.pending = None
     if d.get("duplicate_of"):
@@ -1063,7 +1072,7 @@ def _apply_file(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
     s.filed_at = e.at
     s.category_code = d["category_code"]
     s.condition_no = d["condition_no"]
-    s.urgency = Urgency(d["urgency"])
+    s.urgency = _URGENCY_BY_VALUE(d["urgency"])
     s.handling_limit = _limit_from_json(d["handling_limit"])
 
 
@@ -1126,7 +1135,7 @@ def _apply_handle(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
     if not h["on_time"]:
         s.late_rounds += 1
     s.handled_on_time = s.late_rounds == 0
-    s.handling_light = TrafficLight(h["light"])
+    s.handling_light = _TRAFFICLIGHT_BY_VALUE(h["light"])
     s.handling_used_minutes = float(h["used_minutes"])
     _stop_clock(s)
 

@@ -6,7 +6,8 @@ in one transaction. Nothing else writes cases.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from civicloop.adapters.store.events import EventStore, Loaded
 from civicloop.adapters.store.tables import cases, reporters
 from civicloop.domain.case import Actor, CaseState, Command, Event, Rules, apply, decide
-from civicloop.domain.errors import CaseNotFound, DomainError, InvalidField, OutOfScope
+from civicloop.domain.errors import CaseNotFound, ConcurrentChange, DomainError, InvalidField, OutOfScope
 from civicloop.domain.vocabulary import Action
 from civicloop.services.scope import can_act, can_view
 
@@ -57,6 +58,40 @@ class BatchResult:
     events: int = 0
 
 
+class StateCache:
+    """Recently written case states, so batches and busy cases skip re-reading their projection.
+
+    Safe with several processes writing: a stale entry makes ``decide`` produce an event whose sequence
+    number already exists, the event table's primary key refuses it, and ``execute`` retries from the
+    database. Entries are added only after their transaction committed.
+    """
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, Loaded] = OrderedDict()
+
+    def get_many(self, case_ids: Iterable[str]) -> dict[str, Loaded]:
+        out: dict[str, Loaded] = {}
+        for case_id in case_ids:
+            hit = self._entries.get(case_id)
+            if hit is not None:
+                out[case_id] = hit
+        return out
+
+    def put(self, case_id: str, loaded: Loaded) -> None:
+        self._entries[case_id] = loaded
+        self._entries.move_to_end(case_id)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def drop(self, case_ids: Iterable[str]) -> None:
+        for case_id in case_ids:
+            self._entries.pop(case_id, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class CaseService:
     def __init__(
         self,
@@ -74,6 +109,7 @@ class CaseService:
         self.case_prefix = case_prefix
         self.tz = ZoneInfo(timezone)
         self.clock = clock
+        self.cache = StateCache()
 
     # ---- commands ---------------------------------------------------------------------------
 
@@ -119,16 +155,32 @@ class CaseService:
         A command the domain refuses is reported in ``errors`` and produces nothing; the others are
         written. With ``strict`` the first refusal aborts the whole batch.
         """
+        try:
+            return self._execute_once(items, strict)
+        except ConcurrentChange:
+            # Another writer (another process) moved one of these cases on: our cached view was stale.
+            # Forget it and decide again against what is stored now; the event key made sure nothing
+            # of the first attempt was written.
+            self.cache.drop(it.command.case_id for it in items)
+            return self._execute_once(items, strict)
+
+    def _execute_once(self, items: Sequence[BatchItem], strict: bool) -> BatchResult:
         result = BatchResult()
         with self.store.write() as conn:
-            self._execute(conn, items, result, strict)
+            last_hashes = self._execute(conn, items, result, strict)
+        # Only committed states enter the cache.
+        for case_id, state in result.states.items():
+            self.cache.put(case_id, Loaded(state, last_hashes[case_id]))
         return result
 
     def _execute(
         self, conn: Connection, items: Sequence[BatchItem], result: BatchResult, strict: bool
-    ) -> None:
+    ) -> dict[str, str]:
         wanted = sorted({it.command.case_id for it in items if it.command.action is not Action.REPORT})
-        loaded: dict[str, Loaded] = self.store.load_many(conn, self.city_id, wanted) if wanted else {}
+        loaded = self.cache.get_many(wanted)
+        missing = [c for c in wanted if c not in loaded]
+        if missing:
+            loaded.update(self.store.load_many(conn, self.city_id, missing))
         current: dict[str, CaseState] = {k: v.state for k, v in loaded.items()}
         prev_hashes = {k: v.last_hash for k, v in loaded.items()}
         new_ids: set[str] = set()
@@ -139,7 +191,9 @@ class CaseService:
             cmd = item.command
             try:
                 if cmd.action is Action.REPORT:
-                    case_id = self._next_case_id(serials, item.at)
+                    # A report may carry a number reserved beforehand (imports that act on it in the
+                    # same batch); the event key refuses a number used twice.
+                    case_id = cmd.case_id or self._next_case_id(serials, item.at)
                     fields = dict(cmd.fields)
                     private = item.reporter is not None and not item.reporter.is_empty()
                     if private:
@@ -172,7 +226,7 @@ class CaseService:
         touched = {e.case_id for e in new_events}
         if reporter_rows:
             conn.execute(insert(reporters), reporter_rows)
-        self.store.append(
+        last_hashes = self.store.append(
             conn,
             new_events,
             ((current[c], c in new_ids) for c in touched),
@@ -180,12 +234,13 @@ class CaseService:
         )
         result.states = {c: current[c] for c in touched}
         result.events = len(new_events)
+        return last_hashes
 
     def _serial_blocks(self, conn: Connection, items: Sequence[BatchItem]) -> dict[int, list[int]]:
         """Reserve case numbers for every report in the batch: {year: [next, end]}."""
         per_year: dict[int, int] = {}
         for it in items:
-            if it.command.action is Action.REPORT:
+            if it.command.action is Action.REPORT and not it.command.case_id:
                 year = it.at.astimezone(self.tz).year
                 per_year[year] = per_year.get(year, 0) + 1
         blocks: dict[int, list[int]] = {}
@@ -193,6 +248,13 @@ class CaseService:
             first = self.store.allocate_serials(conn, self.city_id, year, count)
             blocks[year] = [first, first + count]
         return blocks
+
+    def reserve_case_ids(self, at: datetime, count: int) -> list[str]:
+        """Reserve *count* case numbers of the year of *at* (for batches that report and act at once)."""
+        year = at.astimezone(self.tz).year
+        with self.store.write() as conn:
+            first = self.store.allocate_serials(conn, self.city_id, year, count)
+        return [f"{self.case_prefix}-{year}-{serial:07d}" for serial in range(first, first + count)]
 
     def _next_case_id(self, blocks: dict[int, list[int]], at: datetime) -> str:
         year = at.astimezone(self.tz).year

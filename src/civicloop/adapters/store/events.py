@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -26,18 +27,21 @@ GENESIS_HASH = "0" * 64
 
 
 def event_hash(prev_hash: str, e: Event, data_json: str, attachments_json: str | None) -> str:
-    """sha256 over the previous hash and every stored field of the event (tamper evidence)."""
+    """sha256 over the previous hash and every stored field of the event (tamper evidence).
+
+    Enum members are ``StrEnum``s: they are their value, for ``join`` as for the database drivers.
+    """
     parts = (
         prev_hash,
         e.city_id,
         e.case_id,
         str(e.seq),
-        e.action.value,
+        e.action,
         e.at.isoformat(),
         e.actor_id,
-        e.actor_role.value,
-        e.stage_before.value if e.stage_before else "",
-        e.stage_after.value,
+        e.actor_role,
+        e.stage_before or "",
+        e.stage_after,
         data_json,
         e.note or "",
         attachments_json or "",
@@ -49,26 +53,25 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def event_row(e: Event, prev_hash: str) -> tuple[dict[str, Any], str]:
+EVENT_COLUMNS = tuple(c.name for c in events.columns)
+
+
+def event_values(e: Event, prev_hash: str) -> tuple[tuple[Any, ...], str]:
+    """The stored values of an event, in ``EVENT_COLUMNS`` order, and its chained hash."""
     data_json = dumps(e.data)
     attachments_json = dumps(list(e.attachments)) if e.attachments else None
     h = event_hash(prev_hash, e, data_json, attachments_json)
-    row = {
-        "city_id": e.city_id,
-        "case_id": e.case_id,
-        "seq": e.seq,
-        "action": e.action.value,
-        "at": e.at,
-        "actor_id": e.actor_id,
-        "actor_role": e.actor_role.value,
-        "stage_before": e.stage_before.value if e.stage_before else None,
-        "stage_after": e.stage_after.value,
-        "data": data_json,
-        "note": e.note,
-        "attachments": attachments_json,
-        "hash": h,
-    }
-    return row, h
+    values = (
+        e.city_id, e.case_id, e.seq, e.action, e.at, e.actor_id, e.actor_role,
+        e.stage_before or None, e.stage_after, data_json, e.note,
+        attachments_json, h,
+    )  # fmt: skip
+    return values, h
+
+
+def event_row(e: Event, prev_hash: str) -> tuple[dict[str, Any], str]:
+    values, h = event_values(e, prev_hash)
+    return dict(zip(EVENT_COLUMNS, values, strict=True)), h
 
 
 def event_from_row(r: Any) -> Event:
@@ -88,30 +91,85 @@ def event_from_row(r: Any) -> Event:
     )
 
 
+CASE_COLUMNS = tuple(c.name for c in cases.columns)
+
+
+def projection_values(s: CaseState, last_hash: str) -> tuple[Any, ...]:
+    """The stored projection of a case, in ``CASE_COLUMNS`` order."""
+    return (
+        s.city_id, s.case_id, s.version, s.stage, s.public_status,
+        s.closure_reason, s.channel, s.category_code,
+        s.urgency, s.department_id, s.district_code, s.grid_code, s.lon, s.lat, s.created_at,
+        s.updated_at, s.deadline, s.closed_at, s.handled_on_time, s.to_json().decode(), last_hash,
+    )  # fmt: skip
+
+
 def projection_row(s: CaseState, last_hash: str) -> dict[str, Any]:
-    return {
-        "city_id": s.city_id,
-        "case_id": s.case_id,
-        "version": s.version,
-        "stage": s.stage.value,
-        "public_status": s.public_status,
-        "closure_reason": s.closure_reason.value if s.closure_reason else None,
-        "channel": s.channel.value,
-        "category_code": s.category_code,
-        "urgency": s.urgency.value,
-        "department_id": s.department_id,
-        "district_code": s.district_code,
-        "grid_code": s.grid_code,
-        "lon": s.lon,
-        "lat": s.lat,
-        "created_at": s.created_at,
-        "updated_at": s.updated_at,
-        "deadline": s.deadline,
-        "closed_at": s.closed_at,
-        "handled_on_time": s.handled_on_time,
-        "doc": dumps(s.to_doc()),
-        "last_hash": last_hash,
-    }
+    return dict(zip(CASE_COLUMNS, projection_values(s, last_hash), strict=True))
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite DATETIME storage format, so Core queries read these rows back unchanged."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+class _DriverWriter:
+    """Batched INSERT/UPDATE straight through the DBAPI's ``executemany`` (psycopg pipelines it).
+
+    The hot path of every write: SQLAlchemy's per-row parameter processing cost more than the database
+    itself, so rows are built as tuples in column order and datetimes converted once, per dialect.
+    """
+
+    def __init__(self, dialect: str) -> None:
+        self.sqlite = dialect == "sqlite"
+        mark = "?" if self.sqlite else "%s"
+        self.insert_event = _insert_sql("events", EVENT_COLUMNS, mark)
+        self.insert_case = _insert_sql("cases", CASE_COLUMNS, mark)
+        settable = [c for c in CASE_COLUMNS if c not in ("city_id", "case_id")]
+        self.update_case = (
+            "UPDATE cases SET " + ", ".join(f"{c} = {mark}" for c in settable)
+            + f" WHERE city_id = {mark} AND case_id = {mark}"
+        )  # fmt: skip
+        self.event_times = [EVENT_COLUMNS.index("at")]
+        times = ("created_at", "updated_at", "deadline", "closed_at")
+        self.case_times = [CASE_COLUMNS.index(c) for c in times]
+
+    def convert(
+        self, row: tuple[Any, ...], positions: list[int], memo: dict[datetime, str | None]
+    ) -> tuple[Any, ...]:
+        """Datetimes to SQLite's text form; *memo* saves re-formatting the same moment within a batch."""
+        if not self.sqlite:
+            return row
+        values = list(row)
+        for i in positions:
+            moment = values[i]
+            if moment is not None:
+                text = memo.get(moment)
+                if text is None:
+                    text = memo[moment] = _sqlite_time(moment)
+                values[i] = text
+        return tuple(values)
+
+    def as_update(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return row[2:] + row[:2]
+
+
+def _insert_sql(table: str, columns: Sequence[str], mark: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+
+_WRITERS: dict[str, _DriverWriter] = {}
+
+
+def _writer(conn: Connection) -> _DriverWriter:
+    name = conn.dialect.name
+    if name not in _WRITERS:
+        _WRITERS[name] = _DriverWriter(name)
+    return _WRITERS[name]
 
 
 @dataclass(slots=True)
@@ -219,27 +277,32 @@ class EventStore:
         makes the primary key refuse ours: that surfaces as ConcurrentChange and nothing is written.
         Returns the new last hash per case.
         """
-        rows: list[dict[str, Any]] = []
+        w = _writer(conn)
+        memo: dict[datetime, str | None] = {}
+        rows: list[tuple[Any, ...]] = []
         last = dict(prev_hashes)
         for e in new_events:
-            row, h = event_row(e, last.get(e.case_id, GENESIS_HASH))
+            values, h = event_values(e, last.get(e.case_id, GENESIS_HASH))
             last[e.case_id] = h
-            rows.append(row)
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
+            rows.append(w.convert(values, w.event_times, memo))
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
         for state, is_new in states:
-            row = projection_row(state, last[state.case_id])
-            (inserts if is_new else updates).append(row)
+            row = w.convert(projection_values(state, last[state.case_id]), w.case_times, memo)
+            if is_new:
+                inserts.append(row)
+            else:
+                updates.append(w.as_update(row))
         try:
             if rows:
-                conn.execute(insert(events), rows)
+                conn.exec_driver_sql(w.insert_event, rows)
             if inserts:
-                conn.execute(insert(cases), inserts)
+                conn.exec_driver_sql(w.insert_case, inserts)
         except IntegrityError as exc:
             case = new_events[0].case_id if new_events else "?"
             raise ConcurrentChange(case) from exc
         if updates:
-            conn.execute(_UPDATE_CASE, [_bind_update(u) for u in updates])
+            conn.exec_driver_sql(w.update_case, updates)
         return last
 
     def allocate_serials(self, conn: Connection, city_id: str, year: int, count: int) -> int:
@@ -258,24 +321,3 @@ class EventStore:
             .values(next_serial=current + count)
         )
         return int(current)
-
-
-def _bind_update(row: dict[str, Any]) -> dict[str, Any]:
-    out = {f"v_{k}": v for k, v in row.items() if k not in ("city_id", "case_id")}
-    out["k_city_id"] = row["city_id"]
-    out["k_case_id"] = row["case_id"]
-    return out
-
-
-def _make_update() -> Any:
-    from sqlalchemy import bindparam
-
-    values: dict[str, Any] = {c.name: bindparam(f"v_{c.name}") for c in cases.columns if c.name not in ("city_id", "case_id")}
-    return (
-        update(cases)
-        .where(and_(cases.c.city_id == bindparam("k_city_id"), cases.c.case_id == bindparam("k_case_id")))
-        .values(values)
-    )
-
-
-_UPDATE_CASE = _make_update()

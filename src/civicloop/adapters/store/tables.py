@@ -117,9 +117,6 @@ cases = Table(
     Index("ix_cases_city_deadline", "city_id", "deadline"),
 )
 
-#: Columns of ``cases`` besides the keys and the document, in the order ``projection_row`` fills them.
-CASE_COLUMNS = tuple(c.name for c in cases.columns)
-
 case_numbers = Table(
     "case_numbers",
     metadata,

@@ -1,0 +1,153 @@
+"""The whole loop, in batches: report → accept → file → dispatch → request/approve extension → handle →
+send check → check → close (10 events a case), through CaseService on SQLite and PostgreSQL.
+
+Baseline, same database, same run: a raw ``executemany`` insert of the very same event rows into a table
+with the same schema and keys (``events_raw``), in transactions of the same size. The ratio tells what the
+domain checks, the projection, the hash chain and the service cost on top of writing the bare rows.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Index, MetaData, Table
+
+from benchmarks.common import backends, write
+from civicloop.adapters.store.database import make_engine
+from civicloop.adapters.store.tables import events
+from civicloop.domain.case import Actor, Command
+from civicloop.domain.vocabulary import Action, Role
+from civicloop.services.cases import BatchItem
+from civicloop.services.city import City, init_city
+
+N_CASES = int(os.environ.get("BENCH_LOOP_CASES", "20000"))
+BATCH = int(os.environ.get("BENCH_LOOP_BATCH", "1000"))
+START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Taiyuan
+
+INSPECTOR = Actor("ins-1", Role.INSPECTOR)
+OPERATOR = Actor("op-1", Role.OPERATOR)
+LEADER = Actor("sl-1", Role.SHIFT_LEADER)
+DISPATCHER = Actor("dp-1", Role.DISPATCHER)
+
+
+def _steps(dept: str) -> list[tuple[Action, Actor, dict[str, Any], timedelta]]:
+    handler = Actor("h-1", Role.DEPARTMENT, department_id=dept)
+    return [
+        (Action.ACCEPT, OPERATOR, {}, timedelta(minutes=5)),
+        (Action.FILE, LEADER, {}, timedelta(minutes=10)),
+        (Action.DISPATCH, DISPATCHER, {"department_id": dept}, timedelta(minutes=15)),
+        (Action.REQUEST_EXTENSION, handler, {"amount": 2, "unit": "work_hour", "note": "需要设备"},
+         timedelta(minutes=30)),
+        (Action.APPROVE_EXTENSION, DISPATCHER, {}, timedelta(minutes=40)),
+        (Action.HANDLE, handler, {"note": "已清运", "photos": ["after.jpg"]}, timedelta(hours=2)),
+        (Action.SEND_CHECK, OPERATOR, {}, timedelta(hours=2, minutes=5)),
+        (Action.CHECK, INSPECTOR, {"passed": True}, timedelta(hours=2, minutes=30)),
+        (Action.CLOSE, LEADER, {}, timedelta(hours=3)),
+    ]  # fmt: skip
+
+
+def _report_items(first: int, size: int) -> list[BatchItem]:
+    return [
+        BatchItem(
+            Command(Action.REPORT, "", {
+                "channel": "inspector", "category_code": "06010", "description": f"垃圾成堆 #{first + i}",
+                "lon": 112.5 + (i % 100) / 1000, "lat": 37.8 + (i // 100) / 1000, "address": "坞城路 12 号",
+            }),
+            INSPECTOR,
+            START,
+        )
+        for i in range(size)
+    ]  # fmt: skip
+
+
+def run_loop(city: City, n_cases: int, batch: int, mode: str = "live") -> tuple[float, int]:
+    """Drive *n_cases* round the loop, *batch* cases at a time.
+
+    ``live``: one transaction per step per batch (reports, then accepts, …) — the shape of live operation,
+    where every step rewrites the case's projection row. ``import``: one transaction per batch holding
+    whole loops — the shape of a history import, where each case's projection is written once.
+    """
+    dept = city.profile.responsible_department("06010").id
+    steps = _steps(dept)
+    written = 0
+    started = time.perf_counter()
+    for first in range(0, n_cases, batch):
+        size = min(batch, n_cases - first)
+        if mode == "import":
+            numbers = city.cases.reserve_case_ids(START, size)
+            items = _report_items(first, size)
+            for cid, item in zip(numbers, items, strict=True):
+                item.command = Command(Action.REPORT, cid, item.command.fields)
+            for action, actor, fields, offset in steps:
+                items += [BatchItem(Command(action, cid, fields), actor, START + offset) for cid in numbers]
+            written += city.cases.execute(items, strict=True).events
+            continue
+        res = city.cases.execute(_report_items(first, size), strict=True)
+        written += res.events
+        ids = [c for c in res.case_ids if c is not None]
+        for action, actor, fields, offset in steps:
+            items = [BatchItem(Command(action, cid, fields), actor, START + offset) for cid in ids]
+            written += city.cases.execute(items, strict=True).events
+    return time.perf_counter() - started, written
+
+
+def raw_insert(city: City, batch: int) -> tuple[float, int]:
+    """Insert the city's stored event rows again, bare, into a twin table: the floor for any writer.
+
+    Straight through the DBAPI's ``executemany`` with the values exactly as stored (no SQLAlchemy
+    processing), into a table with the same columns, primary key and index, in transactions of *batch*.
+    """
+    meta = MetaData()
+    Table("events_raw", meta, *[c._copy() for c in events.columns],
+                Index("ix_events_raw_city_at", "city_id", "at"))  # fmt: skip
+    columns = ", ".join(c.name for c in events.columns)
+    mark = "?" if city.engine.dialect.name == "sqlite" else "%s"
+    sql = f"INSERT INTO events_raw ({columns}) VALUES ({', '.join([mark] * len(events.columns))})"
+    with city.engine.begin() as conn:
+        meta.drop_all(conn)
+        meta.create_all(conn)
+        rows = conn.exec_driver_sql(f"SELECT {columns} FROM events WHERE city_id = {mark}", (city.id,)).all()
+        rows = [tuple(r) for r in rows]
+    started = time.perf_counter()
+    for first in range(0, len(rows), batch):
+        with city.engine.begin() as conn:
+            conn.exec_driver_sql(sql, rows[first : first + batch])
+    elapsed = time.perf_counter() - started
+    with city.engine.begin() as conn:
+        meta.drop_all(conn)
+    return elapsed, len(rows)
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    results: dict[str, Any] = {"cases": N_CASES, "batch": BATCH, "events_per_case": 10, "backends": {}}
+    stamp = int(time.time())
+    for name, url in backends():
+        engine = make_engine(url)
+        city = init_city("taiyuan", engine=engine, city_id=f"bench{stamp}w")
+        run_loop(city, min(BATCH, 500), min(BATCH, 500))  # warm-up: imports, caches, first pages
+        figures: dict[str, Any] = {}
+        for mode in ("live", "import"):
+            city = init_city("taiyuan", engine=engine, city_id=f"bench{stamp}{mode[0]}")
+            ours, n_events = run_loop(city, N_CASES, BATCH, mode)
+            raw, n_raw = raw_insert(city, BATCH)
+            assert n_raw == n_events == N_CASES * 10, (n_raw, n_events)
+            figures[mode] = {
+                "seconds": round(ours, 3),
+                "cases_per_s": round(N_CASES / ours),
+                "events_per_s": round(n_events / ours),
+                "raw_insert_seconds": round(raw, 3),
+                "raw_insert_rows_per_s": round(n_raw / raw),
+                "ratio_to_raw_insert": round(ours / raw, 2),
+            }
+        results["backends"][name] = figures
+        engine.dispose()
+    write("loop", results)
+
+
+if __name__ == "__main__":
+    main()
