@@ -31,6 +31,7 @@ FIELDS = st.fixed_dictionaries(
         "condition_no": st.sampled_from([1, 2, 3]),
         "urgency": st.sampled_from(["normal", "urgent", "bad"]),
         "verify": st.booleans(),
+        "member_id": st.sampled_from(["TC-2026-0000009", "TC-2026-0000001"]),
     },
 )
 

@@ -167,6 +167,16 @@ class CaseState:
     urge_count: int = 0
     reopen_count: int = 0
     duplicate_of: str | None = None
+    # Cluster (案卷聚合): reports of the same problem merged into this master case; they raise its
+    # priority and each of their reporters hears the outcome.
+    cluster_members: tuple[str, ...] = ()
+    recurrence_count: int = 0  # reports of the same problem at this place after it was closed
+    recurrence_of: str | None = None  # this report repeats a problem closed earlier (that case)
+    triage: dict[str, Any] | None = None  # the intake suggestion (category, department, urgency, scores)
+
+    @property
+    def cluster_size(self) -> int:
+        return 1 + len(self.cluster_members)
 
     @property
     def public_status(self) -> str:
@@ -273,6 +283,7 @@ _FROM_JSON: dict[str, Callable[[Any], Any]] = {
     "handling_light": _by_value(TrafficLight),
     "photos": tuple,
     "after_photos": tuple,
+    "cluster_members": tuple,
 }
 
 
@@ -316,6 +327,8 @@ _REPORT_FIELDS = (
     "self_handled",
     "external_id",
     "note",
+    "recurrence_of",
+    "triage",
 )
 
 ACTIONS: dict[Action, ActionSpec] = {
@@ -328,7 +341,9 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.ACCEPT: ActionSpec(
         frozenset({_R.OPERATOR, _R.SYSTEM}), frozenset({_S.REPORTED}), (), ("category_code", "verify", "note")
     ),
-    Action.REJECT: ActionSpec(frozenset({_R.OPERATOR}), _PRE_FILING, ("reason",), ("note", "duplicate_of")),
+    Action.REJECT: ActionSpec(
+        frozenset({_R.OPERATOR, _R.SYSTEM}), _PRE_FILING, ("reason",), ("note", "duplicate_of")
+    ),
     Action.VERIFY: ActionSpec(
         frozenset({_R.INSPECTOR}), frozenset({_S.VERIFYING}), ("confirmed",), ("note", "photos")
     ),
@@ -391,6 +406,16 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.REOPEN: ActionSpec(frozenset({_R.SHIFT_LEADER}), frozenset({_S.CLOSED}), ("note",)),
     Action.COMMENT: ActionSpec(_STAFF | {_R.SYSTEM}, _ANY, ("note",), ("photos",)),
     Action.URGE: ActionSpec(frozenset({_R.LEADER}), frozenset(_OPEN), ("note",)),
+    Action.LINK_DUPLICATE: ActionSpec(
+        frozenset({_R.OPERATOR, _R.SYSTEM}), frozenset(_OPEN), ("member_id",), ("note",)
+    ),
+    Action.UNLINK_DUPLICATE: ActionSpec(
+        frozenset({_R.OPERATOR, _R.SHIFT_LEADER, _R.SYSTEM}), _ANY, ("member_id",), ("note",)
+    ),
+    Action.SPLIT: ActionSpec(frozenset({_R.OPERATOR, _R.SHIFT_LEADER}), frozenset({_S.REJECTED}), ("note",)),
+    Action.FLAG_RECURRENCE: ActionSpec(
+        frozenset({_R.OPERATOR, _R.SYSTEM}), frozenset({_S.CLOSED}), ("member_id",), ("note",)
+    ),
 }
 
 #: The timed step each stage belongs to. Request stages keep the handling step: the clock runs on.
@@ -550,8 +575,14 @@ def _decide_report(
         "component_id",
         "external_id",
         "reporter_id",
+        "recurrence_of",
     ):
         data[key] = _text(f, key, 256)
+    triage = f.get("triage")
+    if triage is not None:
+        if not isinstance(triage, Mapping):
+            raise InvalidField("triage", "必须是对象", "must be an object")
+        data["triage"] = dict(triage)
     if self_handled and not _text(f, "note"):
         raise MissingField(Action.REPORT, "note")
     stage = Stage.SELF_HANDLED if self_handled else Stage.REPORTED
@@ -876,6 +907,33 @@ def _stay(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datet
     return state.stage, {}
 
 
+def _decide_link(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules) -> Decided:  # noqa: E501
+    assert state is not None
+    member = _text(f, "member_id", 32)
+    if member is None or member == state.case_id:
+        raise InvalidField("member_id", "需要另一个案卷号", "needs the id of another case")
+    if member in state.cluster_members:
+        raise InvalidField("member_id", f"{member} 已关联", f"{member} is linked already")
+    return state.stage, {"member_id": member}
+
+
+def _decide_unlink(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules) -> Decided:  # noqa: E501
+    assert state is not None
+    member = _text(f, "member_id", 32)
+    if member is None or member not in state.cluster_members:
+        raise InvalidField("member_id", f"{member} 未关联到本案卷", f"{member} is not linked to this case")
+    return state.stage, {"member_id": member}
+
+
+def _decide_split(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules) -> Decided:  # noqa: E501
+    assert state is not None
+    if state.closure_reason is not ClosureReason.DUPLICATE:
+        raise InvalidField(
+            "stage", "只有按重复处理的上报可以拆分", "only a report merged as a duplicate can be split"
+        )
+    return Stage.REPORTED, {"was_duplicate_of": state.duplicate_of}
+
+
 Decider = Callable[[CaseState | None, Mapping[str, Any], Actor, datetime, Rules], Decided]
 
 _DECIDERS: dict[Action, Decider] = {
@@ -909,6 +967,10 @@ _DECIDERS: dict[Action, Decider] = {
     Action.REOPEN: _decide_reopen,
     Action.COMMENT: _stay,
     Action.URGE: _stay,
+    Action.LINK_DUPLICATE: _decide_link,
+    Action.UNLINK_DUPLICATE: _decide_unlink,
+    Action.SPLIT: _decide_split,
+    Action.FLAG_RECURRENCE: _decide_link,
 }
 
 
@@ -1035,6 +1097,8 @@ def _apply_report(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
         "component_id",
         "external_id",
         "reporter_id",
+        "recurrence_of",
+        "triage",
     ):
         setattr(s, key, d.get(key))
     s.photos = e.attachments
@@ -1165,6 +1229,24 @@ def _apply_urge(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
     s.urge_count += 1
 
 
+def _apply_link(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
+    s.cluster_members = (*s.cluster_members, d["member_id"])
+
+
+def _apply_unlink(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
+    s.cluster_members = tuple(m for m in s.cluster_members if m != d["member_id"])
+
+
+def _apply_split(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
+    s.closure_reason = None
+    s.closed_at = None
+    s.duplicate_of = None
+
+
+def _apply_recurrence(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
+    s.recurrence_count += 1
+
+
 _APPLIERS: dict[Action, Callable[[CaseState, Event, Mapping[str, Any]], None]] = {
     Action.REPORT: _apply_report,
     Action.ACCEPT: _apply_accept,
@@ -1194,6 +1276,10 @@ _APPLIERS: dict[Action, Callable[[CaseState, Event, Mapping[str, Any]], None]] =
     Action.REJECT_SELF_HANDLING: _apply_closure,
     Action.REOPEN: _apply_reopen,
     Action.URGE: _apply_urge,
+    Action.LINK_DUPLICATE: _apply_link,
+    Action.UNLINK_DUPLICATE: _apply_unlink,
+    Action.SPLIT: _apply_split,
+    Action.FLAG_RECURRENCE: _apply_recurrence,
 }
 
 

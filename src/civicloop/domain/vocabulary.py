@@ -96,6 +96,10 @@ class Action(Labelled):
     REOPEN = "reopen"  # 重新开启 (a false closure)
     COMMENT = "comment"  # 备注
     URGE = "urge"  # 督办
+    LINK_DUPLICATE = "link_duplicate"  # 关联重复上报: another report of the same problem joins this case
+    UNLINK_DUPLICATE = "unlink_duplicate"  # 取消关联: a wrong merge is split off again
+    SPLIT = "split"  # 拆分: a report wrongly merged as a duplicate becomes a case of its own again
+    FLAG_RECURRENCE = "flag_recurrence"  # 复发: the problem came back after this case was closed
 
 
 class Role(Labelled):
@@ -210,6 +214,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "reopen": ("重新开启", "reopen"),
     "comment": ("备注", "comment"),
     "urge": ("督办", "urge"),
+    "link_duplicate": ("关联重复上报", "link a duplicate report"),
+    "unlink_duplicate": ("取消重复关联", "unlink a duplicate report"),
+    "split": ("拆分为独立案卷", "split off as a case of its own"),
+    "flag_recurrence": ("标记复发", "flag a recurrence"),
     # roles
     "inspector": ("监督员", "inspector"),
     "operator": ("受理员", "operator"),

@@ -14,13 +14,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, false, func, insert, or_, select, true, update
 
-from civicloop.adapters.store.events import EventStore, Loaded
-from civicloop.adapters.store.tables import cases, reporters
+from civicloop.adapters.store.events import EventStore, Loaded, event_from_row
+from civicloop.adapters.store.tables import cases, events, reporters
 from civicloop.domain.case import Actor, CaseState, Command, Event, Rules, apply, decide
 from civicloop.domain.errors import CaseNotFound, ConcurrentChange, DomainError, InvalidField, OutOfScope
-from civicloop.domain.vocabulary import Action
+from civicloop.domain.vocabulary import HANDLING_STAGES, Action, Role
 from civicloop.services.scope import can_act, can_view
 
 
@@ -56,6 +56,38 @@ class BatchResult:
     case_ids: list[str | None] = field(default_factory=list)  # per item: the case it touched
     errors: list[tuple[int, DomainError]] = field(default_factory=list)
     events: int = 0
+
+
+WriteHook = Callable[[Connection, "BatchResult"], None]
+"""Called inside a write transaction with the batch's result (see :meth:`CaseService.execute`)."""
+
+
+@dataclass(slots=True)
+class CaseQuery:
+    """A filtered, ordered, paged selection of cases (the HTTP API's lists and Open311's GET requests).
+
+    ``created_from`` is inclusive, ``created_to`` inclusive; ``overdue_at`` keeps cases whose handling
+    deadline passed before that moment while a department still holds them; ``scope`` keeps only what
+    that actor may see (the same rule as :func:`civicloop.services.scope.can_view`).
+    """
+
+    ids: Sequence[str] | None = None
+    category_codes: Sequence[str] | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    public_status: str | None = None
+    stages: Sequence[str] | None = None
+    department_id: str | None = None
+    district_codes: Sequence[str] | None = None
+    overdue_at: datetime | None = None
+    scope: Actor | None = None
+    order: str = "created_desc"  # or "deadline_asc"
+    limit: int = 50
+    offset: int = 0
+
+
+#: Called inside the write transaction with the events just appended and the new states of their cases.
+Listener = Callable[[Connection, Sequence[Event], Mapping[str, CaseState]], None]
 
 
 class StateCache:
@@ -110,6 +142,7 @@ class CaseService:
         self.tz = ZoneInfo(timezone)
         self.clock = clock
         self.cache = StateCache()
+        self.listeners: list[Listener] = []
 
     # ---- commands ---------------------------------------------------------------------------
 
@@ -120,10 +153,15 @@ class CaseService:
         *,
         at: datetime | None = None,
         reporter: ReporterInfo | None = None,
+        within: WriteHook | None = None,
     ) -> CaseState:
-        """收集: register a new report from any channel; returns the new case."""
+        """收集: register a new report from any channel; returns the new case.
+
+        ``within`` runs inside the write transaction (see :meth:`execute`).
+        """
         result = self.execute(
-            [BatchItem(Command(Action.REPORT, "", fields), actor, at or self.clock(), reporter)]
+            [BatchItem(Command(Action.REPORT, "", fields), actor, at or self.clock(), reporter)],
+            within=within,
         )
         if result.errors:
             raise result.errors[0][1]
@@ -149,25 +187,35 @@ class CaseService:
             raise result.errors[0][1]
         return result.states[case_id]
 
-    def execute(self, items: Sequence[BatchItem], *, strict: bool = False) -> BatchResult:
+    def execute(
+        self, items: Sequence[BatchItem], *, strict: bool = False, within: WriteHook | None = None
+    ) -> BatchResult:
         """Run commands in order in one transaction.
 
         A command the domain refuses is reported in ``errors`` and produces nothing; the others are
         written. With ``strict`` the first refusal aborts the whole batch.
+
+        ``within(conn, result)``, if given, runs in the same transaction after the events are appended
+        (capabilities record what belongs with the case — an idempotency key, a submission — atomically
+        with it); if it raises, nothing of the batch is written.
         """
         try:
-            return self._execute_once(items, strict)
+            return self._execute_once(items, strict, within)
         except ConcurrentChange:
             # Another writer (another process) moved one of these cases on: our cached view was stale.
             # Forget it and decide again against what is stored now; the event key made sure nothing
             # of the first attempt was written.
             self.cache.drop(it.command.case_id for it in items)
-            return self._execute_once(items, strict)
+            return self._execute_once(items, strict, within)
 
-    def _execute_once(self, items: Sequence[BatchItem], strict: bool) -> BatchResult:
+    def _execute_once(
+        self, items: Sequence[BatchItem], strict: bool, within: WriteHook | None = None
+    ) -> BatchResult:
         result = BatchResult()
         with self.store.write() as conn:
             last_hashes = self._execute(conn, items, result, strict)
+            if within is not None:
+                within(conn, result)
         # Only committed states enter the cache.
         for case_id, state in result.states.items():
             self.cache.put(case_id, Loaded(state, last_hashes[case_id]))
@@ -234,6 +282,8 @@ class CaseService:
         )
         result.states = {c: current[c] for c in touched}
         result.events = len(new_events)
+        for listener in self.listeners:  # in the same transaction: their writes commit or fail with ours
+            listener(conn, new_events, result.states)
         return last_hashes
 
     def _serial_blocks(self, conn: Connection, items: Sequence[BatchItem]) -> dict[int, list[int]]:
@@ -342,3 +392,80 @@ class CaseService:
         q = select(cases.c.stage, func.count()).where(cases.c.city_id == self.city_id).group_by(cases.c.stage)
         with self.store.read() as conn:
             return {stage: int(n) for stage, n in conn.execute(q)}
+
+    def search(self, query: CaseQuery) -> list[CaseState]:
+        """The cases matching *query*, in its order, one page of it."""
+        q = select(cases.c.doc).where(self._where(query))
+        if query.order == "deadline_asc":
+            q = q.order_by(cases.c.deadline.is_(None), cases.c.deadline, cases.c.created_at, cases.c.case_id)
+        else:
+            q = q.order_by(cases.c.created_at.desc(), cases.c.case_id.desc())
+        q = q.limit(query.limit).offset(query.offset)
+        with self.store.read() as conn:
+            states = [CaseState.from_doc(orjson.loads(r.doc)) for r in conn.execute(q)]
+        if query.scope is not None:  # the SQL mirrors can_view; this is the belt to its braces
+            states = [s for s in states if can_view(query.scope, s)]
+        return states
+
+    def count(self, query: CaseQuery) -> int:
+        q = select(func.count()).select_from(cases).where(self._where(query))
+        with self.store.read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def timelines(self, case_ids: Sequence[str]) -> dict[str, list[Event]]:
+        """The events of several cases at once, each list in sequence order."""
+        out: dict[str, list[Event]] = {c: [] for c in case_ids}
+        with self.store.read() as conn:
+            for start in range(0, len(case_ids), 500):
+                chunk = list(case_ids[start : start + 500])
+                rows = conn.execute(
+                    select(events)
+                    .where(and_(events.c.city_id == self.city_id, events.c.case_id.in_(chunk)))
+                    .order_by(events.c.case_id, events.c.seq)
+                )
+                for r in rows:
+                    out[r.case_id].append(event_from_row(r))
+        return out
+
+    def _where(self, query: CaseQuery) -> ColumnElement[bool]:
+        c = cases.c
+        conds: list[ColumnElement[bool]] = [c.city_id == self.city_id]
+        if query.ids is not None:
+            conds.append(c.case_id.in_(list(query.ids)))
+        if query.category_codes is not None:
+            conds.append(c.category_code.in_(list(query.category_codes)))
+        if query.created_from is not None:
+            conds.append(c.created_at >= query.created_from)
+        if query.created_to is not None:
+            conds.append(c.created_at <= query.created_to)
+        if query.public_status is not None:
+            conds.append(c.public_status == query.public_status)
+        if query.stages is not None:
+            conds.append(c.stage.in_(list(query.stages)))
+        if query.department_id is not None:
+            conds.append(c.department_id == query.department_id)
+        if query.district_codes is not None:
+            conds.append(c.district_code.in_(list(query.district_codes)))
+        if query.overdue_at is not None:
+            conds.append(c.deadline < query.overdue_at)
+            conds.append(c.stage.in_([s.value for s in HANDLING_STAGES]))
+        if query.scope is not None:
+            conds.append(_scope_clause(query.scope))
+        return and_(*conds)
+
+
+def _scope_clause(actor: Actor) -> ColumnElement[bool]:
+    """SQL for :func:`civicloop.services.scope.can_view` (kept in step with it by the API tests)."""
+    c = cases.c
+    own = c.doc.contains(f'"reporter_id":{orjson.dumps(actor.id).decode()}', autoescape=True)
+    if actor.role in (Role.SYSTEM, Role.ADMIN):
+        return true()
+    if actor.role is Role.DEPARTMENT:
+        return c.department_id == actor.department_id if actor.department_id else false()
+    if actor.role is Role.CITIZEN:
+        return own
+    if actor.role is Role.INSPECTOR and actor.grid_codes:
+        return or_(c.grid_code.in_(list(actor.grid_codes)), own)
+    if actor.district_codes:
+        return c.district_code.in_(list(actor.district_codes))
+    return true()

@@ -88,13 +88,19 @@ class City:
 
     @cached_property
     def cases(self) -> CaseService:
-        return CaseService(
+        service = CaseService(
             self.store,
             self.rules,
             city_id=self.profile.id,
             case_prefix=self.profile.case_prefix,
             timezone=self.profile.timezone,
         )
+        # Listeners that must see every case event, whoever writes it (corrections, cluster outcomes).
+        from civicloop.services.intake import install_listeners
+
+        self.__dict__["cases"] = service  # install_listeners reads city.cases: avoid recursion
+        install_listeners(self)
+        return service
 
     @property
     def id(self) -> str:
