@@ -501,6 +501,67 @@ def _live_loop(city: City, live: Any, duration: float | None) -> None:
             pass
 
 
+audit_app = typer.Typer(help="审计 / tamper evidence of the event log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """校验哈希链 / recompute every case's hash chain; exit 1 naming each edited or missing event."""
+    from civicloop.services import audit
+
+    c = _open(database, city)
+    report = audit.verify(c.store, c.id)
+    if json_out:
+        print_json({"ok": report.ok, "cases": report.cases, "events": report.events,
+                    "findings": [{"case_id": f.case_id, "seq": f.seq, "problem": f.problem,
+                                  "message": f.describe()} for f in report.findings]})  # fmt: skip
+    else:
+        for f in report.findings:
+            console.print(f"[red]TAMPERED[/] {f.describe()}", highlight=False)
+        verdict = "[green]OK[/]" if report.ok else f"[red]{len(report.findings)} finding(s)[/]"
+        console.print(f"{verdict}: {report.events} events of {report.cases} cases checked")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("backup")
+def backup_command(
+    path: Annotated[Path, typer.Argument(help="backup file to write")],
+    database: DatabaseOpt = None,
+) -> None:
+    """备份 / a consistent copy of the whole database (SQLite online backup, or pg_dump)."""
+    from civicloop.adapters.store.database import make_engine
+    from civicloop.services.backup import BackupError, backup
+
+    try:
+        result = backup(make_engine(database), path)
+    except BackupError as exc:
+        fail(str(exc))
+    console.print(f"备份完成 / backup written: {result.path} ({result.bytes:,} bytes, {result.kind})")
+
+
+@app.command("restore")
+def restore_command(
+    path: Annotated[Path, typer.Argument(help="backup file to restore")],
+    force: Annotated[bool, typer.Option("--force", help="replace a database that holds data")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """恢复 / restore a backup into the database (empty, or replaced with --force)."""
+    from civicloop.adapters.store.database import make_engine
+    from civicloop.services.backup import BackupError, restore
+
+    try:
+        result = restore(make_engine(database), path, force=force)
+    except BackupError as exc:
+        fail(str(exc))
+    console.print(f"恢复完成 / restored from {path} ({result.kind}); run `civicloop audit verify` to check")
+
+
 def _mount_optional(name: str, module: str, attr: str) -> None:
     """Mount a capability's sub-commands when its module is present."""
     try:
