@@ -277,7 +277,7 @@ class CaseService:
         last_hashes = self.store.append(
             conn,
             new_events,
-            ((current[c], c in new_ids) for c in touched),
+            ((current[c], None if c in new_ids else loaded[c].state) for c in touched),
             prev_hashes,
         )
         result.states = {c: current[c] for c in touched}

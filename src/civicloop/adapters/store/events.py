@@ -104,6 +104,21 @@ def projection_values(s: CaseState, last_hash: str) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+#: Positions of the projection's columns that an UPDATE may set (all but the key), and those that change
+#: with every event (the document, the last hash, the version and updated_at).
+_UPDATABLE = tuple(range(2, len(CASE_COLUMNS)))
+_ALWAYS = frozenset(CASE_COLUMNS.index(c) for c in ("version", "updated_at", "doc", "last_hash"))
+
+
+def projection_columns(s: CaseState) -> tuple[Any, ...]:
+    """The cheap (non-document) projection values, for finding what changed."""
+    return (
+        s.city_id, s.case_id, s.version, s.stage, s.public_status, s.closure_reason, s.channel,
+        s.category_code, s.urgency, s.department_id, s.district_code, s.grid_code, s.lon, s.lat,
+        s.created_at, s.updated_at, s.deadline, s.closed_at, s.handled_on_time, None, None,
+    )  # fmt: skip
+
+
 def projection_row(s: CaseState, last_hash: str) -> dict[str, Any]:
     return dict(zip(CASE_COLUMNS, projection_values(s, last_hash), strict=True))
 
@@ -129,11 +144,8 @@ class _DriverWriter:
         mark = "?" if self.sqlite else "%s"
         self.insert_event = _insert_sql("events", EVENT_COLUMNS, mark)
         self.insert_case = _insert_sql("cases", CASE_COLUMNS, mark)
-        settable = [c for c in CASE_COLUMNS if c not in ("city_id", "case_id")]
-        self.update_case = (
-            "UPDATE cases SET " + ", ".join(f"{c} = {mark}" for c in settable)
-            + f" WHERE city_id = {mark} AND case_id = {mark}"
-        )  # fmt: skip
+        self.mark = mark
+        self._updates: dict[tuple[int, ...], str] = {}  # fmt: skip
         self.event_times = [EVENT_COLUMNS.index("at")]
         times = ("created_at", "updated_at", "deadline", "closed_at")
         self.case_times = [CASE_COLUMNS.index(c) for c in times]
@@ -154,8 +166,14 @@ class _DriverWriter:
                 values[i] = text
         return tuple(values)
 
-    def as_update(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return row[2:] + row[:2]
+    def update_sql(self, changed: tuple[int, ...]) -> str:
+        sql = self._updates.get(changed)
+        if sql is None:
+            sets = ", ".join(f"{CASE_COLUMNS[i]} = {self.mark}" for i in changed)
+            sql = self._updates[changed] = (
+                f"UPDATE cases SET {sets} WHERE city_id = {self.mark} AND case_id = {self.mark}"
+            )
+        return sql
 
 
 def _insert_sql(table: str, columns: Sequence[str], mark: str) -> str:
@@ -267,13 +285,15 @@ class EventStore:
         self,
         conn: Connection,
         new_events: Sequence[Event],
-        states: Iterable[tuple[CaseState, bool]],
+        states: Iterable[tuple[CaseState, CaseState | None]],
         prev_hashes: dict[str, str],
     ) -> dict[str, str]:
         """Append *new_events* (in order) and write each final state once.
 
-        ``states`` yields ``(state, is_new)``; ``prev_hashes`` maps case id → hash of its last stored
-        event (missing for new cases). A competing writer that appended the same sequence number first
+        ``states`` yields ``(state, previous)`` with ``previous`` the stored state (None for a new case):
+        an existing row is updated in the columns that changed only, so that secondary indexes whose
+        columns kept their values are not rewritten. ``prev_hashes`` maps case id → hash of its last
+        stored event (missing for new cases). A competing writer that appended the same sequence number first
         makes the primary key refuse ours: that surfaces as ConcurrentChange and nothing is written.
         Returns the new last hash per case.
         """
@@ -286,13 +306,15 @@ class EventStore:
             last[e.case_id] = h
             rows.append(w.convert(values, w.event_times, memo))
         inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        for state, is_new in states:
+        updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
+        for state, previous in states:
             row = w.convert(projection_values(state, last[state.case_id]), w.case_times, memo)
-            if is_new:
+            if previous is None:
                 inserts.append(row)
-            else:
-                updates.append(w.as_update(row))
+                continue
+            before, after = projection_columns(previous), projection_columns(state)
+            changed = tuple(i for i in _UPDATABLE if i in _ALWAYS or before[i] != after[i])
+            updates.setdefault(changed, []).append(tuple(row[i] for i in changed) + row[:2])
         try:
             if rows:
                 conn.exec_driver_sql(w.insert_event, rows)
@@ -301,8 +323,8 @@ class EventStore:
         except IntegrityError as exc:
             case = new_events[0].case_id if new_events else "?"
             raise ConcurrentChange(case) from exc
-        if updates:
-            conn.exec_driver_sql(w.update_case, updates)
+        for changed, params in updates.items():
+            conn.exec_driver_sql(w.update_sql(changed), params)
         return last
 
     def allocate_serials(self, conn: Connection, city_id: str, year: int, count: int) -> int:
