@@ -32,6 +32,7 @@ from civicloop.domain.triage import (
     score_duplicate,
 )
 from civicloop.domain.vocabulary import Action, Channel, ClosureReason, Role, Stage, Urgency
+from civicloop.geo.projection import haversine_m
 from civicloop.services.cases import BatchItem, BatchResult, ReporterInfo
 from civicloop.services.city import City
 
@@ -126,14 +127,6 @@ class _Nearby:
     category_code: str | None
     closed: bool
     distance_m: float = 0.0
-
-
-def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    r = 6_371_008.8
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * r * math.asin(math.sqrt(a))
 
 
 class IntakeService:
