@@ -169,4 +169,6 @@ def open_city(city_id: str | None = None, url: str | None = None, *, today: date
             f"数据库中有多个城市，请用 --city 指定 / several cities ({names}): pass --city"
         )
     profile = load_profile(chosen[0].profile)
+    if profile.id != chosen[0].city_id:  # registered under another jurisdiction id (init --city-id)
+        profile = profile.model_copy(update={"id": chosen[0].city_id})
     return City(profile, engine, make_calendar(profile, today))
