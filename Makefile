@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PG_DIR ?= /tmp/civicloop-pg-$(shell id -u)-$(notdir $(CURDIR))
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint unit pg-start pg-stop bench soak clean venv
+.PHONY: demo test lint unit system-deps bench soak clean venv
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -26,8 +26,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
+system-deps:
+	@scripts/system-deps
+
 ## test: lint, type-check, then the whole suite against SQLite and a throwaway PostgreSQL 15
-test: lint
+test: lint system-deps
 	@set -e; url=$$(scripts/pg-test-server start $(PG_DIR)); \
 	trap 'scripts/pg-test-server stop $(PG_DIR)' EXIT; \
 	CIVICLOOP_TEST_PG_URL="$$url" CIVICLOOP_REQUIRE_PG=1 $(BIN)/pytest -q $(PYTEST_ARGS)

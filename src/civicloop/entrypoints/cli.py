@@ -575,6 +575,26 @@ def _mount_optional(name: str, module: str, attr: str) -> None:
 _mount_optional("triage", "civicloop.triage.cli", "app")
 _mount_optional("geo", "civicloop.geo.cli", "geo_app")
 _mount_optional("grid", "civicloop.geo.cli", "grid_app")
+_mount_optional("patrol", "civicloop.geo.cli", "patrol_app")
+_mount_optional("ledger", "civicloop.ledger.cli", "ledger_app")
+_mount_optional("target", "civicloop.ledger.cli", "target_app")
+_mount_optional("assess", "civicloop.ledger.cli", "assess_app")
+_mount_optional("kpi", "civicloop.kpi.cli", "kpi_app")
+try:  # evaluation: `civicloop report`, `civicloop import-cases`
+    from civicloop.kpi.cli import import_command, report_command
+
+    app.command("report")(report_command)
+    app.command("import-cases")(import_command)
+except ImportError:  # pragma: no cover - installed without the evaluation extras
+    pass
+_mount_optional("apikey", "civicloop.http.cli", "apikey_app")
+_mount_optional("user", "civicloop.http.cli", "user_app")
+try:  # the HTTP capability: `civicloop serve`
+    from civicloop.http.cli import serve_command
+
+    app.command("serve")(serve_command)
+except ImportError:  # pragma: no cover - installed without the HTTP extras
+    pass
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ from pydantic import (
 
 from civicloop.categories import national_directory
 from civicloop.domain.clock import TimeLimit, TimeUnit
+from civicloop.domain.routing import ResponsibilityRule, find_overlaps
 
 Urgency = Literal["normal", "urgent"]
 """Urgency level (紧急程度): 一般 normal or 紧急 urgent."""
@@ -507,10 +508,76 @@ class VerificationPolicy(_Model):
         return channel in self.verify_channels
 
 
+_RULE_CATEGORY = re.compile(r"^\d{2}(?:\d{3})?$")
+_RULE_AREA = re.compile(r"^\d{6}(?:\d{3}(?:\d{3}(?:[0-9A-Z]{3})?)?)?$")
+
+
+class RoutingRule(_Model):
+    """One line of the responsibility list (权责清单): (category, area, component owner) → department.
+
+    ``category``: a 5-digit matter code or a 2-digit major; omitted = any category. ``area``: a code
+    prefix of a district (6 digits), street (9), community (12) or unit grid (15 characters); omitted =
+    city-wide. ``owner``: only cases about a component whose 权属 owner is this unit (a department id or
+    an 18-character credit code). ``valid_from`` is inclusive, ``valid_to`` exclusive; either may be
+    omitted. The most specific rule wins; see ``civicloop.domain.routing`` for the precedence.
+    """
+
+    id: Slug | None = None
+    department: Slug
+    category: str | None = None
+    area: str | None = None
+    owner: str | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    note: str | None = None
+
+    @field_validator("category")
+    @classmethod
+    def _category_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _RULE_CATEGORY.fullmatch(value):
+            raise ValueError(
+                'must be a 5-digit category code such as "01037" or a 2-digit major such as "01" '
+                f"(got {value!r})"
+            )
+        return value
+
+    @field_validator("area")
+    @classmethod
+    def _area_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _RULE_AREA.fullmatch(value):
+            raise ValueError(
+                "must be a district (6 digits), street (9), community (12) or grid (15 characters, "
+                f"upper-case letters allowed in the last 3) code (got {value!r})"
+            )
+        return value
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_shape(cls, value: str | None) -> str | None:
+        if value is not None and not (_SLUG.fullmatch(value) or _CREDIT.fullmatch(value)):
+            raise ValueError("must be a department id (slug) or an 18-character unified social credit code")
+        return value
+
+    @model_validator(mode="after")
+    def _validity_ordered(self) -> RoutingRule:
+        if self.valid_from is not None and self.valid_to is not None and self.valid_from >= self.valid_to:
+            raise ValueError(
+                f"valid_from ({self.valid_from.isoformat()}) must be before valid_to "
+                f"({self.valid_to.isoformat()}, exclusive)"
+            )
+        return self
+
+
 class RoutingSettings(_Model):
-    """Routing fallbacks. ``fallback_department`` receives cases no category rule covers."""
+    """Routing: the responsibility rules and the fallback.
+
+    ``rules`` are ``[[routing.rules]]`` entries (see :class:`RoutingRule`); a category's own
+    ``department`` (and its district unit) is the default when no more specific rule applies.
+    ``fallback_department`` receives cases no rule and no category covers.
+    """
 
     fallback_department: Slug | None = None
+    rules: tuple[RoutingRule, ...] = ()
 
 
 class _Weights(_Model):
@@ -908,6 +975,7 @@ def profile_issues(profile: CityProfile) -> list[ProfileIssue]:
 
     if profile.routing.fallback_department is not None:
         unknown_dept("routing.fallback_department", profile.routing.fallback_department)
+    issues += _routing_rule_issues(profile, dept_by_id, district_codes)
 
     categories = profile.categories
     issues += _duplicates(((f"categories[{i}].code", c.code) for i, c in enumerate(categories)), "code")
@@ -949,4 +1017,62 @@ def profile_issues(profile: CityProfile) -> list[ProfileIssue]:
     for i, code in enumerate(profile.simulation.districts):
         if code not in district_codes:
             issues.append(ProfileIssue(f"simulation.districts[{i}]", f"unknown district {code!r}"))
+    return issues
+
+
+def _routing_rule_issues(
+    profile: CityProfile, dept_by_id: dict[str, Department], district_codes: set[str]
+) -> list[ProfileIssue]:
+    """Cross-checks of ``[[routing.rules]]``: references, and no two rules that could tie."""
+    issues: list[ProfileIssue] = []
+    rules = profile.routing.rules
+    issues += _duplicates(
+        ((f"routing.rules[{i}].id", r.id) for i, r in enumerate(rules) if r.id is not None), "rule id"
+    )
+    codes = {c.code for c in profile.categories}
+    majors = {c.major_code for c in profile.categories}
+    city4 = profile.division_code[:4]
+    for i, rule in enumerate(rules):
+        path = f"routing.rules[{i}]"
+        if rule.department not in dept_by_id:
+            issues.append(
+                ProfileIssue(
+                    f"{path}.department",
+                    f"unknown department id {rule.department!r}; declare it under [[departments]]",
+                )
+            )
+        if rule.category is not None:
+            if len(rule.category) == 5 and rule.category not in codes:
+                issues.append(
+                    ProfileIssue(f"{path}.category", f"{rule.category} is not a category of this profile")
+                )
+            elif len(rule.category) == 2 and rule.category not in majors:
+                issues.append(
+                    ProfileIssue(
+                        f"{path}.category", f"no category of this profile is in major {rule.category}"
+                    )
+                )
+        if rule.area is not None:
+            district = rule.area[:6]
+            if district_codes and district not in district_codes:
+                issues.append(
+                    ProfileIssue(f"{path}.area", f"unknown district {district!r} in area {rule.area}")
+                )
+            elif not district_codes and district[:4] != city4:
+                issues.append(
+                    ProfileIssue(f"{path}.area", f"{rule.area} lies outside city {profile.division_code}")
+                )
+    as_domain = [
+        ResponsibilityRule(f"routing.rules[{i}]", r.department, category=r.category, area=r.area,
+                           owner=r.owner, valid_from=r.valid_from, valid_to=r.valid_to)
+        for i, r in enumerate(rules)
+    ]  # fmt: skip
+    for i, j in find_overlaps(as_domain):
+        issues.append(
+            ProfileIssue(
+                f"routing.rules[{j}]",
+                f"overlaps routing.rules[{i}]: same category, area and owner with overlapping validity; "
+                "give them disjoint valid_from/valid_to or merge them",
+            )
+        )
     return issues

@@ -1,0 +1,657 @@
+"""Evaluation (综合评价): KPI definitions, rates, composite scores (综合指标值), grades and rankings.
+
+Pure: no I/O, no database, no clock reads. The engine (:mod:`civicloop.kpi.engine`) counts events into
+*counters*; everything here turns counters into rates, rates into composite scores, scores into grades
+and ranks. Every KPI carries its Chinese and English name and its formula, so the same catalogue drives
+the JSON output, the reports and ``docs/kpi.md``.
+
+Formulas follow docs/domain.md §8; where the sources disagree the choice is named in the definition
+(and the alternatives are settings of the city profile: ``dispatch_accuracy_variant``,
+``rework_rate_denominator``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+# --------------------------------------------------------------------------------------------------
+# Catalogue
+# --------------------------------------------------------------------------------------------------
+
+Kind = Literal["counter", "rate", "average"]
+
+
+@dataclass(frozen=True, slots=True)
+class KpiDef:
+    """One figure: its key (English snake_case), labels, formula and the rule that puts it in a period."""
+
+    key: str
+    zh: str
+    en: str
+    kind: Kind
+    formula: str
+    rule: str = ""
+
+    def label(self, locale: str) -> str:
+        return self.en if locale.startswith("en") else self.zh
+
+
+def _c(key: str, zh: str, en: str, rule: str) -> KpiDef:
+    return KpiDef(key, zh, en, "counter", key, rule)
+
+
+COUNTERS: tuple[KpiDef, ...] = (
+    _c("reports", "上报数", "reports", "report events in the period (every channel, self-handled included)"),
+    _c(
+        "valid_reports",
+        "有效上报数",
+        "valid reports",
+        "cases reported in the period that, by the period end, were filed and not voided",
+    ),
+    _c(
+        "public_reports",
+        "公众举报数",
+        "public reports",
+        "reports in the period from the public channels (citizen, hotline, Open311, media)",
+    ),
+    _c(
+        "missed_reports",
+        "漏报数",
+        "missed reports",
+        "file events in the period of public-channel cases (the inspector did not find them first)",
+    ),
+    _c(
+        "supervision_reports",
+        "监督上报立案数",
+        "filed inspector reports",
+        "file events in the period of inspector-reported cases",
+    ),
+    _c("accepted", "受理数", "accepted", "accept events in the period"),
+    _c("rejected", "不予受理数", "not accepted", "reject events and failed verifications in the period"),
+    _c("filed", "立案数", "filed", "file events in the period (a reopened case filed again counts again)"),
+    _c("not_filed", "不予立案数", "not filed", "not-file events in the period"),
+    _c(
+        "voided", "作废数", "voided", "void / approved-void events in the period of cases that had been filed"
+    ),
+    _c(
+        "self_fixed", "自处置数", "self-handled", "approved self-handling in the period (outside normal KPIs)"
+    ),
+    _c(
+        "dispatches",
+        "派遣数",
+        "dispatches",
+        "dispatch events in the period (a re-dispatch after a return or a rework counts again)",
+    ),
+    _c(
+        "wrong_dispatches",
+        "回退数（错误派遣数）",
+        "wrong dispatches (returns)",
+        "approved returns in the period, charged to the department that returned the case and to the "
+        "dispatcher of the returned dispatch",
+    ),
+    _c(
+        "handled",
+        "处置数",
+        "handled",
+        "cases with a handling feedback (处置反馈) in the period, each case once",
+    ),
+    _c(
+        "handled_on_time",
+        "按期处置数",
+        "handled on time",
+        "handled cases whose every handling round so far ended by its (extended) deadline",
+    ),
+    _c(
+        "overdue_unhandled",
+        "超期未处置数",
+        "overdue, not handled",
+        "cases with a department at the period end (not suspended), past their deadline, and not handled "
+        "in the period",
+    ),
+    _c(
+        "due_to_close",
+        "应结案数",
+        "due to close",
+        "处置数 + 超期未处置数: cases handled in the period plus cases overdue and unhandled at its end",
+    ),
+    _c("due_to_handle", "应处置数", "due to handle", "the same population as 应结案数 (see docs/kpi.md)"),
+    _c(
+        "closed",
+        "结案数",
+        "closed (fixed)",
+        "close events in the period with closure reason 'fixed'; duplicates, voids, not-filed and "
+        "self-handled cases never count",
+    ),
+    _c(
+        "closed_on_time",
+        "按期结案数",
+        "closed on time",
+        "closed cases that inherit on-time status from handling (every round on time)",
+    ),
+    _c(
+        "rework",
+        "返工数",
+        "rework",
+        "failed checks (核查不通过) in the period, charged to the handling department",
+    ),
+    _c("extensions", "延期数", "extensions", "approved extensions in the period"),
+    _c("suspensions", "挂账数", "suspensions", "approved suspensions in the period"),
+    _c("suspended_open", "挂账中案卷数", "suspended at period end", "cases suspended at the period end"),
+    _c("verify_due", "应核实数", "verifications due", "events in the period that ended a verification step"),
+    _c("verify_on_time", "按时核实数", "verified on time", "of those, ended within the step limit"),
+    _c("check_due", "应核查数", "checks due", "events in the period that ended a check step"),
+    _c("check_on_time", "按时核查数", "checked on time", "of those, ended within the step limit"),
+    _c(
+        "verify_dispatch_due",
+        "应派发核实数",
+        "verification tasks sent",
+        "accept events in the period that sent a verification task",
+    ),
+    _c(
+        "verify_dispatch_on_time",
+        "按时派发核实数",
+        "verification tasks sent on time",
+        "of those, the accept step ended within its limit",
+    ),
+    _c("check_dispatch_due", "应派发核查数", "check tasks sent", "send-check events in the period"),
+    _c(
+        "check_dispatch_on_time",
+        "按时派发核查数",
+        "check tasks sent on time",
+        "of those, sent within the step limit",
+    ),
+    _c(
+        "file_on_time",
+        "按时立案数",
+        "filed on time",
+        "file events in the period within the filing step limit",
+    ),
+    _c(
+        "dispatch_on_time",
+        "按时派遣数",
+        "dispatched on time",
+        "dispatch events in the period within the dispatch step limit",
+    ),
+    _c(
+        "close_steps",
+        "结案环节数",
+        "closing steps",
+        "close events in the period (the 结案 step of the shift leader)",
+    ),
+    _c("close_on_time", "按时结案环节数", "closed within the step limit", "of those, within the step limit"),
+    _c(
+        "handling_count",
+        "处置反馈次数",
+        "handling feedbacks",
+        "handle events in the period (every round; the base of 平均处置时长)",
+    ),
+    _c(
+        "handling_minutes",
+        "处置用时合计（分钟）",
+        "handling time, minutes",
+        "sum of the used minutes of those rounds (working minutes; natural minutes for 自然小时 limits)",
+    ),
+    _c(
+        "open_green",
+        "在办绿灯数",
+        "open, green light",
+        "cases with a department at the period end whose handling light is green",
+    ),
+    _c("open_yellow", "在办黄灯数", "open, yellow light", "… yellow (80–100 % of the limit used)"),
+    _c(
+        "open_red",
+        "在办红灯数",
+        "open, red light (overdue)",
+        "… red (over the limit): the overdue open cases",
+    ),
+)
+
+
+def _r(key: str, zh: str, en: str, formula: str, rule: str = "") -> KpiDef:
+    return KpiDef(key, zh, en, "rate", formula, rule)
+
+
+RATES: tuple[KpiDef, ...] = (
+    _r("valid_report_rate", "有效上报率", "valid report rate", "valid_reports / reports"),
+    _r("missed_report_rate", "漏报率", "missed report rate", "missed_reports / filed"),
+    _r("supervision_report_rate", "监督举报率", "inspector report rate", "supervision_reports / filed"),
+    _r("closure_rate", "结案率", "closure rate", "closed / due_to_close"),
+    _r("on_time_closure_rate", "按期结案率", "on-time closure rate", "closed_on_time / due_to_close"),
+    _r("handling_rate", "处置率", "handling rate", "handled / due_to_handle"),
+    _r("on_time_handling_rate", "按期处置率", "on-time handling rate", "handled_on_time / due_to_handle"),
+    _r(
+        "problem_handling_rate",
+        "问题处置率",
+        "problem handling rate",
+        "handled / due_to_handle",
+        "the bureau's figure (运管服平台); read it on the city row",
+    ),
+    _r(
+        "rework_rate",
+        "返工率",
+        "rework rate",
+        "rework / handled (profile: rework_rate_denominator = handled) or rework / due_to_close",
+    ),
+    _r(
+        "dispatch_accuracy_rate",
+        "准确派遣率",
+        "dispatch accuracy rate",
+        "(dispatches − wrong_dispatches) / dispatches (eGova) or (dispatches − rework) / dispatches "
+        "(profile: dispatch_accuracy_variant)",
+    ),
+    _r("on_time_verify_rate", "按时核实率", "on-time verification rate", "verify_on_time / verify_due"),
+    _r("on_time_check_rate", "按时核查率", "on-time check rate", "check_on_time / check_due"),
+    _r("on_time_filing_rate", "按时立案率", "on-time filing rate", "file_on_time / filed"),
+    _r("filing_accuracy_rate", "准确立案率", "filing accuracy rate", "(filed − voided) / filed"),
+    _r("on_time_dispatch_rate", "按时派遣率", "on-time dispatch rate", "dispatch_on_time / dispatches"),
+    _r(
+        "on_time_verify_dispatch_rate",
+        "按时派发核实率",
+        "on-time verification-task rate",
+        "verify_dispatch_on_time / verify_dispatch_due",
+    ),
+    _r(
+        "on_time_check_dispatch_rate",
+        "按时派发核查率",
+        "on-time check-task rate",
+        "check_dispatch_on_time / check_dispatch_due",
+    ),
+    _r(
+        "on_time_closing_rate",
+        "按时结案率（环节）",
+        "on-time closing-step rate",
+        "close_on_time / close_steps",
+    ),
+    _r("extension_rate", "延期率", "extension rate", "extensions / dispatches (formula unverified)"),
+    KpiDef(
+        "avg_handling_hours",
+        "平均处置时长（工作小时）",
+        "mean handling time (working hours)",
+        "average",
+        "handling_minutes / handling_count / 60",
+    ),
+)
+
+SCORES: tuple[KpiDef, ...] = (
+    KpiDef("score", "综合指标值", "composite score", "average", "weighted terms, see composite_score"),
+    KpiDef(
+        "grade", "等级", "grade", "average", "A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else E (profile: kpi.grades)"
+    ),
+)
+
+CATALOGUE: dict[str, KpiDef] = {d.key: d for d in (*COUNTERS, *RATES, *SCORES)}
+COUNTER_KEYS: tuple[str, ...] = tuple(d.key for d in COUNTERS)
+RATE_KEYS: tuple[str, ...] = tuple(d.key for d in RATES)
+
+
+def label(key: str, locale: str = "zh-CN") -> str:
+    d = CATALOGUE.get(key)
+    return d.label(locale) if d is not None else key
+
+
+# --------------------------------------------------------------------------------------------------
+# Rates
+# --------------------------------------------------------------------------------------------------
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator, or None when there is nothing to divide by (never a made-up 0 or 100 %)."""
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return numerator / denominator
+
+
+def rates(
+    c: Mapping[str, float],
+    *,
+    dispatch_accuracy_variant: str = "egova",
+    rework_rate_denominator: str = "handled",
+) -> dict[str, float | None]:
+    """Every rate of :data:`RATES` from one group's counters (missing counters are absent data)."""
+
+    def g(key: str) -> float | None:
+        v = c.get(key)
+        return None if v is None else float(v)
+
+    def diff(a: str, b: str) -> float | None:
+        x, y = g(a), g(b)
+        return None if x is None else x - (y or 0.0)
+
+    wrong = "wrong_dispatches" if dispatch_accuracy_variant == "egova" else "rework"
+    rework_base = "handled" if rework_rate_denominator == "handled" else "due_to_close"
+    handling_hours = ratio(g("handling_minutes"), g("handling_count"))
+    return {
+        "valid_report_rate": ratio(g("valid_reports"), g("reports")),
+        "missed_report_rate": ratio(g("missed_reports"), g("filed")),
+        "supervision_report_rate": ratio(g("supervision_reports"), g("filed")),
+        "closure_rate": ratio(g("closed"), g("due_to_close")),
+        "on_time_closure_rate": ratio(g("closed_on_time"), g("due_to_close")),
+        "handling_rate": ratio(g("handled"), g("due_to_handle")),
+        "on_time_handling_rate": ratio(g("handled_on_time"), g("due_to_handle")),
+        "problem_handling_rate": ratio(g("handled"), g("due_to_handle")),
+        "rework_rate": ratio(g("rework"), g(rework_base)),
+        "dispatch_accuracy_rate": ratio(diff("dispatches", wrong), g("dispatches")),
+        "on_time_verify_rate": ratio(g("verify_on_time"), g("verify_due")),
+        "on_time_check_rate": ratio(g("check_on_time"), g("check_due")),
+        "on_time_filing_rate": ratio(g("file_on_time"), g("filed")),
+        "filing_accuracy_rate": ratio(diff("filed", "voided"), g("filed")),
+        "on_time_dispatch_rate": ratio(g("dispatch_on_time"), g("dispatches")),
+        "on_time_verify_dispatch_rate": ratio(g("verify_dispatch_on_time"), g("verify_dispatch_due")),
+        "on_time_check_dispatch_rate": ratio(g("check_dispatch_on_time"), g("check_dispatch_due")),
+        "on_time_closing_rate": ratio(g("close_on_time"), g("close_steps")),
+        "extension_rate": ratio(g("extensions"), g("dispatches")),
+        "avg_handling_hours": None if handling_hours is None else handling_hours / 60.0,
+    }
+
+
+#: The counters a rate's numerator and denominator are made of (for --explain).
+RATE_PARTS: dict[str, tuple[str, str]] = {
+    "valid_report_rate": ("valid_reports", "reports"),
+    "missed_report_rate": ("missed_reports", "filed"),
+    "supervision_report_rate": ("supervision_reports", "filed"),
+    "closure_rate": ("closed", "due_to_close"),
+    "on_time_closure_rate": ("closed_on_time", "due_to_close"),
+    "handling_rate": ("handled", "due_to_handle"),
+    "on_time_handling_rate": ("handled_on_time", "due_to_handle"),
+    "problem_handling_rate": ("handled", "due_to_handle"),
+    "rework_rate": ("rework", "handled"),
+    "dispatch_accuracy_rate": ("wrong_dispatches", "dispatches"),
+    "on_time_verify_rate": ("verify_on_time", "verify_due"),
+    "on_time_check_rate": ("check_on_time", "check_due"),
+    "on_time_filing_rate": ("file_on_time", "filed"),
+    "filing_accuracy_rate": ("voided", "filed"),
+    "on_time_dispatch_rate": ("dispatch_on_time", "dispatches"),
+    "on_time_verify_dispatch_rate": ("verify_dispatch_on_time", "verify_dispatch_due"),
+    "on_time_check_dispatch_rate": ("check_dispatch_on_time", "check_dispatch_due"),
+    "on_time_closing_rate": ("close_on_time", "close_steps"),
+    "extension_rate": ("extensions", "dispatches"),
+    "avg_handling_hours": ("handling_count", "handling_count"),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Composite scores and grades
+# --------------------------------------------------------------------------------------------------
+
+ObjectType = Literal["department", "region", "inspector", "operator", "shift_leader", "dispatcher"]
+
+#: Which scored object each grouping is (区域 levels share the region weights).
+GROUPING_OBJECT: dict[str, ObjectType | None] = {
+    "department": "department",
+    "district": "region",
+    "street": "region",
+    "community": "region",
+    "grid": "region",
+    "inspector": "inspector",
+    "operator": "operator",
+    "shift_leader": "shift_leader",
+    "dispatcher": "dispatcher",
+    "category": None,
+    "city": None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One weighted term of a composite: its weight name, the figure it reads and how."""
+
+    weight: str
+    source: str  # a rate key, or a counter key for volume terms
+    how: Literal["rate", "one_minus", "volume"]
+
+
+#: The terms of each composite (weights are the profile's, in percent).
+TERMS: dict[ObjectType, tuple[Term, ...]] = {
+    "department": (
+        Term("volume", "filed", "volume"),
+        Term("close_rate", "closure_rate", "rate"),
+        Term("on_time_handling_rate", "on_time_handling_rate", "rate"),
+        Term("no_rework_rate", "rework_rate", "one_minus"),
+    ),
+    "inspector": (
+        Term("valid_report_rate", "valid_report_rate", "rate"),
+        Term("not_missed_rate", "missed_report_rate", "one_minus"),
+        Term("on_time_verify_rate", "on_time_verify_rate", "rate"),
+        Term("on_time_check_rate", "on_time_check_rate", "rate"),
+    ),
+    "operator": (
+        Term("volume", "accepted", "volume"),
+        Term("on_time_verify_dispatch_rate", "on_time_verify_dispatch_rate", "rate"),
+        Term("on_time_check_dispatch_rate", "on_time_check_dispatch_rate", "rate"),
+    ),
+    "shift_leader": (
+        Term("on_time_filing_rate", "on_time_filing_rate", "rate"),
+        Term("accurate_filing_rate", "filing_accuracy_rate", "rate"),
+        Term("on_time_closing_rate", "on_time_closing_rate", "rate"),
+    ),
+    "dispatcher": (
+        Term("volume", "dispatches", "volume"),
+        Term("on_time_dispatch_rate", "on_time_dispatch_rate", "rate"),
+        Term("accurate_dispatch_rate", "dispatch_accuracy_rate", "rate"),
+    ),
+    "region": (
+        Term("supervision_report_rate", "supervision_report_rate", "rate"),
+        Term("filing_volume", "filed_per_grid", "volume"),
+        Term("close_rate", "closure_rate", "rate"),
+        Term("on_time_close_rate", "on_time_closure_rate", "rate"),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    score: float | None
+    grade: str | None
+    terms: dict[str, float | None] = field(default_factory=dict)  # term → its 0–100 value
+    used_weight: float = 0.0  # percent of the weight that had data
+
+
+def composite_score(
+    obj: ObjectType,
+    figures: Mapping[str, float | None],
+    weights: Mapping[str, float],
+    volume: Callable[[float], float] | None,
+    grade: Callable[[float], str],
+) -> Score:
+    """综合指标值 out of 100: Σ weight × term / Σ weight over the terms that have data.
+
+    A term without data (no denominator in the period) is left out and the others are scaled up, so a
+    grid without a single verification is not graded on a made-up 0 or 100 %. ``used_weight`` says how
+    much of the weight had data. Without any rate term (only a volume score) there is no score.
+    """
+    total = 0.0
+    used = 0.0
+    parts: dict[str, float | None] = {}
+    for term in TERMS[obj]:
+        w = float(weights.get(term.weight, 0.0))
+        value = figures.get(term.source)
+        v: float | None
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            v = None
+        elif term.how == "volume":
+            v = volume(float(value)) if volume is not None else None
+        elif term.how == "one_minus":
+            v = 100.0 * (1.0 - float(value))
+        else:
+            v = 100.0 * float(value)
+        parts[term.weight] = None if v is None else round(v, 4)
+        if v is not None and w > 0:
+            total += w * v
+            used += w
+    rated = any(parts.get(t.weight) is not None for t in TERMS[obj] if t.how != "volume")
+    if used <= 0 or not rated:
+        # A volume score alone (e.g. a department that only returned a case) is no evaluation.
+        return Score(None, None, parts, 0.0)
+    score = round(total / used, 2)
+    return Score(score, grade(score), parts, round(used, 4))
+
+
+def grade_of(score: float, thresholds: Sequence[float] = (90, 75, 60, 40)) -> str:
+    """Grade letter (等级): A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else E (thresholds from the profile)."""
+    for letter, threshold in zip("ABCD", thresholds, strict=True):
+        if score >= threshold:
+            return letter
+    return "E"
+
+
+def rank(scores: Mapping[str, float | None]) -> dict[str, int]:
+    """Competition ranking (1, 2, 2, 4) by score, highest first; groups without a score are unranked."""
+    ordered = sorted(((s, k) for k, s in scores.items() if s is not None), key=lambda p: (-p[0], p[1]))
+    out: dict[str, int] = {}
+    previous: float | None = None
+    current = 0
+    for position, (s, k) in enumerate(ordered, start=1):
+        if previous is None or s != previous:
+            current = position
+            previous = s
+        out[k] = current
+    return out
+
+
+def rank_change(now: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int | None]:
+    """Places gained (positive) or lost since the previous period; None when not ranked then."""
+    return {k: (before[k] - r if k in before else None) for k, r in now.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Periods
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """[start, end) in UTC, built from local calendar days of the city's time zone."""
+
+    start: datetime
+    end: datetime
+    label: str
+    kind: Literal["year", "quarter", "month", "range"]
+    first_day: date
+    last_day: date  # inclusive
+    timezone: str
+
+    def previous(self) -> Period:
+        """The period before: the previous month/quarter/year, or a range of the same length before it."""
+        if self.kind == "month":
+            y, m = self.first_day.year, self.first_day.month
+            y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+            return parse_period(f"{y:04d}-{m:02d}", self.timezone)
+        if self.kind == "quarter":
+            y, q = self.first_day.year, (self.first_day.month - 1) // 3 + 1
+            y, q = (y - 1, 4) if q == 1 else (y, q - 1)
+            return parse_period(f"{y:04d}-Q{q}", self.timezone)
+        if self.kind == "year":
+            return parse_period(str(self.first_day.year - 1), self.timezone)
+        days = (self.last_day - self.first_day).days + 1
+        last = self.first_day - timedelta(days=1)
+        return period_between(last - timedelta(days=days - 1), last, self.timezone)
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "from": self.first_day.isoformat(),
+            "to": self.last_day.isoformat(),
+            "start_utc": self.start.isoformat(),
+            "end_utc": self.end.isoformat(),
+            "timezone": self.timezone,
+        }
+
+
+def _midnight(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time(0), ZoneInfo(tz)).astimezone(UTC)
+
+
+def period_between(first: date, last: date, timezone: str) -> Period:
+    """The local days first … last (inclusive)."""
+    if last < first:
+        raise ValueError(f"period ends before it starts: {first} … {last} (时段结束早于开始)")
+    label = f"{first.isoformat()}..{last.isoformat()}"
+    return Period(
+        _midnight(first, timezone),
+        _midnight(last + timedelta(days=1), timezone),
+        label,
+        "range",
+        first,
+        last,
+        timezone,
+    )
+
+
+_YEAR = re.compile(r"^(\d{4})$")
+_QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")
+_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s*(?:\.\.|/|~|to)\s*(\d{4}-\d{2}-\d{2})$")
+
+
+def parse_period(text: str, timezone: str = "Asia/Shanghai") -> Period:
+    """``2026`` · ``2026-Q3`` · ``2026-11`` · ``2026-11-05`` (one day) · ``2026-11-01..2026-11-15``."""
+    s = text.strip()
+    if m := _YEAR.match(s):
+        y = int(m.group(1))
+        p = period_between(date(y, 1, 1), date(y, 12, 31), timezone)
+        return _relabel(p, s, "year")
+    if m := _QUARTER.match(s):
+        y, q = int(m.group(1)), int(m.group(2))
+        first = date(y, 3 * q - 2, 1)
+        last = (date(y + 1, 1, 1) if q == 4 else date(y, 3 * q + 1, 1)) - timedelta(days=1)
+        return _relabel(period_between(first, last, timezone), f"{y}-Q{q}", "quarter")
+    if m := _MONTH.match(s):
+        y, mo = int(m.group(1)), int(m.group(2))
+        if not 1 <= mo <= 12:
+            raise ValueError(f"no month {mo} in {text!r} (月份无效)")
+        first = date(y, mo, 1)
+        last = (date(y + 1, 1, 1) if mo == 12 else date(y, mo + 1, 1)) - timedelta(days=1)
+        return _relabel(period_between(first, last, timezone), f"{y:04d}-{mo:02d}", "month")
+    if m := _RANGE.match(s):
+        return period_between(date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2)), timezone)
+    try:
+        day = date.fromisoformat(s)
+    except ValueError:
+        raise ValueError(
+            f"cannot read the period {text!r}: use 2026, 2026-Q3, 2026-11, 2026-11-05 or "
+            f"2026-11-01..2026-11-15 (无法识别的时段)"
+        ) from None
+    return period_between(day, day, timezone)
+
+
+def _relabel(p: Period, label: str, kind: Literal["year", "quarter", "month"]) -> Period:
+    return Period(p.start, p.end, label, kind, p.first_day, p.last_day, p.timezone)
+
+
+# --------------------------------------------------------------------------------------------------
+# Forecast helpers (研判): small, dependency-free and deterministic
+# --------------------------------------------------------------------------------------------------
+
+
+def exp_smoothing(series: Sequence[float], alpha: float = 0.5) -> list[float]:
+    """One-step-ahead forecasts by simple exponential smoothing: out[i] forecasts series[i].
+
+    out[0] is series[0] (no information before it); the final forecast (for the next, unseen step) is
+    appended, so len(out) == len(series) + 1.
+    """
+    if not series:
+        return []
+    level = float(series[0])
+    out = [level]
+    for x in series:
+        level = alpha * float(x) + (1 - alpha) * level
+        out.append(level)
+    return out
+
+
+def errors(actual: Iterable[float], forecast: Iterable[float]) -> dict[str, float | None]:
+    """MAE and MAPE (the latter over the non-zero actuals only) of paired values."""
+    pairs = list(zip(actual, forecast, strict=False))
+    if not pairs:
+        return {"mae": None, "mape": None, "n": 0.0}
+    mae = sum(abs(a - f) for a, f in pairs) / len(pairs)
+    nz = [(a, f) for a, f in pairs if a != 0]
+    mape = (sum(abs(a - f) / abs(a) for a, f in nz) / len(nz)) if nz else None
+    return {"mae": mae, "mape": mape, "n": float(len(pairs))}

@@ -1,0 +1,823 @@
+"""The KPI engine: counters from the event log in DuckDB, then rates, scores, grades and ranks.
+
+How a period is computed (all times UTC; the period's bounds are local midnights of the city):
+
+1. **Relevant cases**: from the case projection, cases created before the period end and not closed
+   before it began (a case closed earlier has nothing left to count; a reopened case has no
+   ``closed_at`` or a later one).
+2. **Flat events** (``kpi_ev``): every event of those cases before the period end, its JSON parsed
+   once (``json_transform``), with *carried state* from window functions over the case's own history:
+   the department responsible at that moment (last dispatch), the dispatcher of that dispatch, the
+   shift leader who filed, the inspector who verified, the current deadline (after extensions and
+   resumes), the clock start and minutes used before it (suspensions), and how many handling rounds
+   were late so far. Case constants (channel, area codes, reporting inspector, category as of the
+   period end) come from one GROUP BY.
+3. **Case-period facts** (``kpi_cp``): one row per case — handled in the period? on time? state,
+   deadline and department at the period end (→ 超期未处置, lights, 挂账中).
+4. **Counters** are declared once (:data:`COUNTER_SPECS`) as a SQL predicate over one of those tables
+   plus, for the role groupings, the column that names the person. The same declaration produces the
+   aggregate (``count(*) FILTER (WHERE …)``, all groupings at once with GROUPING SETS) and the list of
+   cases behind a figure (:meth:`KpiEngine.explain`), so any figure can be recomputed and explained.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from civicloop.domain.clock import TimeUnit, TrafficLight, WorkCalendar, traffic_light
+from civicloop.domain.kpi import (
+    CATALOGUE,
+    COUNTER_KEYS,
+    GROUPING_OBJECT,
+    RATE_PARTS,
+    Period,
+    Score,
+    composite_score,
+    rank,
+    rank_change,
+    rates,
+)
+from civicloop.kpi.source import Source
+
+GROUPINGS: tuple[str, ...] = (
+    "department",
+    "district",
+    "street",
+    "community",
+    "grid",
+    "category",
+    "inspector",
+    "operator",
+    "shift_leader",
+    "dispatcher",
+    "city",
+)
+AREA_GROUPINGS = ("department", "district", "street", "community", "grid", "category", "city")
+ROLE_GROUPINGS = ("inspector", "operator", "shift_leader", "dispatcher")
+
+#: Column of the flat tables that holds each area grouping's key.
+DIM_COLUMN: dict[str, str] = {
+    "department": "department_id",
+    "district": "district_code",
+    "street": "street_code",
+    "community": "community_code",
+    "grid": "grid_code",
+    "category": "category_code",
+    "city": "'city'",
+}
+
+PUBLIC_CHANNELS = ("citizen", "hotline", "open311", "media")
+HANDLING_STAGES = ("dispatched", "return_requested", "extension_requested", "suspension_requested")
+
+_PUBLIC = "channel IN ('citizen', 'hotline', 'open311', 'media')"
+_ACTOR = "CASE WHEN actor_role = '{role}' THEN actor_id END"
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSpec:
+    """A counter: a predicate over ``ev`` (events in the period) or ``cp`` (one row per case)."""
+
+    name: str
+    source: Literal["ev", "cp"]
+    where: str
+    value: str | None = None  # summed instead of counting rows
+    roles: Mapping[str, str] = field(default_factory=dict)  # role grouping → key expression
+    distinct: str | None = None  # count(DISTINCT expr) instead of rows
+
+
+COUNTER_SPECS: tuple[CounterSpec, ...] = (
+    CounterSpec("reports", "ev", "action = 'report'", roles={"inspector": "reporter_inspector"}),
+    CounterSpec("public_reports", "ev", f"action = 'report' AND {_PUBLIC}"),
+    CounterSpec("accepted", "ev", "action = 'accept'", roles={"operator": _ACTOR.format(role="operator")}),
+    CounterSpec(
+        "rejected",
+        "ev",
+        "action = 'reject' OR (action = 'verify' AND confirmed = false)",
+        roles={"operator": _ACTOR.format(role="operator")},
+    ),
+    CounterSpec(
+        "filed",
+        "ev",
+        "action = 'file'",
+        roles={
+            "shift_leader": _ACTOR.format(role="shift_leader"),
+            "inspector": "coalesce(reporter_inspector, verifier_c)",
+        },
+    ),
+    CounterSpec("missed_reports", "ev", f"action = 'file' AND {_PUBLIC}", roles={"inspector": "verifier_c"}),
+    CounterSpec(
+        "supervision_reports",
+        "ev",
+        "action = 'file' AND channel = 'inspector'",
+        roles={"inspector": "reporter_inspector"},
+    ),
+    CounterSpec(
+        "not_filed", "ev", "action = 'not_file'", roles={"shift_leader": _ACTOR.format(role="shift_leader")}
+    ),
+    CounterSpec(
+        "voided",
+        "ev",
+        "action IN ('void', 'approve_void') AND was_filed_c",
+        roles={"shift_leader": "filer_c"},
+    ),
+    CounterSpec(
+        "self_fixed", "ev", "action = 'approve_self_handling'", roles={"inspector": "reporter_inspector"}
+    ),
+    CounterSpec(
+        "dispatches", "ev", "action = 'dispatch'", roles={"dispatcher": _ACTOR.format(role="dispatcher")}
+    ),
+    CounterSpec(
+        "dispatch_on_time",
+        "ev",
+        "action = 'dispatch' AND step = 'dispatch' AND step_on_time",
+        roles={"dispatcher": _ACTOR.format(role="dispatcher")},
+    ),
+    CounterSpec("wrong_dispatches", "ev", "action = 'approve_return'", roles={"dispatcher": "dispatcher_c"}),
+    CounterSpec("rework", "ev", "action = 'check' AND passed = false", roles={"dispatcher": "dispatcher_c"}),
+    CounterSpec("extensions", "ev", "action = 'approve_extension'"),
+    CounterSpec("suspensions", "ev", "action = 'approve_suspension'"),
+    CounterSpec("closed", "ev", "action = 'close' AND reason = 'fixed'"),
+    CounterSpec("closed_on_time", "ev", "action = 'close' AND reason = 'fixed' AND late_c = 0"),
+    CounterSpec("verify_due", "ev", "step = 'verify'", roles={"inspector": _ACTOR.format(role="inspector")}),
+    CounterSpec(
+        "verify_on_time",
+        "ev",
+        "step = 'verify' AND step_on_time",
+        roles={"inspector": _ACTOR.format(role="inspector")},
+    ),
+    CounterSpec("check_due", "ev", "step = 'check'", roles={"inspector": _ACTOR.format(role="inspector")}),
+    CounterSpec(
+        "check_on_time",
+        "ev",
+        "step = 'check' AND step_on_time",
+        roles={"inspector": _ACTOR.format(role="inspector")},
+    ),
+    CounterSpec(
+        "verify_dispatch_due",
+        "ev",
+        "action = 'accept' AND stage_after = 'verifying'",
+        roles={"operator": _ACTOR.format(role="operator")},
+    ),
+    CounterSpec(
+        "verify_dispatch_on_time",
+        "ev",
+        "action = 'accept' AND stage_after = 'verifying' AND step = 'accept' AND step_on_time",
+        roles={"operator": _ACTOR.format(role="operator")},
+    ),
+    CounterSpec(
+        "check_dispatch_due",
+        "ev",
+        "step = 'check_dispatch'",
+        roles={"operator": _ACTOR.format(role="operator")},
+    ),
+    CounterSpec(
+        "check_dispatch_on_time",
+        "ev",
+        "step = 'check_dispatch' AND step_on_time",
+        roles={"operator": _ACTOR.format(role="operator")},
+    ),
+    CounterSpec(
+        "file_on_time",
+        "ev",
+        "action = 'file' AND step = 'file' AND step_on_time",
+        roles={"shift_leader": _ACTOR.format(role="shift_leader")},
+    ),
+    CounterSpec(
+        "close_steps", "ev", "action = 'close'", roles={"shift_leader": _ACTOR.format(role="shift_leader")}
+    ),
+    CounterSpec(
+        "close_on_time",
+        "ev",
+        "action = 'close' AND step = 'close' AND step_on_time",
+        roles={"shift_leader": _ACTOR.format(role="shift_leader")},
+    ),
+    CounterSpec("handling_count", "ev", "action = 'handle'"),
+    CounterSpec("handling_minutes", "ev", "action = 'handle'", value="h_used"),
+    CounterSpec("filed_grids", "ev", "action = 'file'", distinct="grid_code"),
+    # case-level facts
+    CounterSpec(
+        "valid_reports",
+        "cp",
+        "reported_in AND filed_ever AND NOT voided_ever",
+        roles={"inspector": "reporter_inspector"},
+    ),
+    CounterSpec("handled", "cp", "handled_in"),
+    CounterSpec("handled_on_time", "cp", "handled_in AND late_at_handle = 0"),
+    CounterSpec("overdue_unhandled", "cp", "overdue"),
+    CounterSpec("due_to_close", "cp", "handled_in OR overdue"),
+    CounterSpec("due_to_handle", "cp", "handled_in OR overdue"),
+    CounterSpec("suspended_open", "cp", "end_stage = 'suspended'"),
+    CounterSpec("open_green", "cp", "light = 'green'"),
+    CounterSpec("open_yellow", "cp", "light = 'yellow'"),
+    CounterSpec("open_red", "cp", "light = 'red'"),
+)
+SPECS: dict[str, CounterSpec] = {s.name: s for s in COUNTER_SPECS}
+
+GENERAL_RULES: dict[str, str] = {
+    "period": "a period is [start, end) between local midnights of the city's time zone; a date range's "
+    "end date is included",
+    "event_time": "flow counters count events by their own time: 立案数 by the file event, "
+    "结案数 by the close "
+    "event, 处置数 by the handle event, 派遣数 by the dispatch event; a case that spans two periods is "
+    "counted in each period for what happened in it",
+    "state_at_end": "stock figures (超期未处置, 挂账中, lights) use each case's state at the period end, "
+    "rebuilt from its events before the end",
+    "due_to_close": "应结案数 = 处置数 + 超期未处置数: cases with a handling feedback in the period, "
+    "plus cases "
+    "with a department at the period end, past the (extended) deadline and not handled in the period; "
+    "suspended cases (clock stopped) are not overdue",
+    "on_time": "a case is on time while every handling round ended by its deadline (extensions move the "
+    "deadline, suspended time is not counted); a closed case inherits it",
+    "fixed_only": "结案数 counts only closures with reason 'fixed'; duplicates, voids, not-filed, rejected "
+    "and self-handled cases never count as fixed, so they cannot inflate 结案率",
+    "department": "department figures go to the department responsible at the event (the last dispatch); "
+    "events before the first dispatch (report, file) to the department it was last dispatched to by "
+    "the period end (the one that finally got it); returns to the department that returned the case; "
+    "case-level figures (处置, 应结案, lights) to the department at the handling feedback, else at the "
+    "period end",
+    "areas": "area and category figures use the case's report location and its category at the period end",
+    "roles": "inspector figures: reports by the reporting inspector, 漏报 by the inspector who verified the "
+    "public report, verifications and checks by who did them; operator: accepts, verification and check "
+    "tasks sent; shift leader: filing (and voids of cases they filed), closing steps; dispatcher: "
+    "dispatches, and returns / rework of their dispatches",
+    "lights": "open_green/yellow/red: cases with a department at the period end (not suspended), light = "
+    "used / limit of the handling bundle at the period end",
+    "handling_time": "平均处置时长 = mean used time of the handling rounds fed back in the period, in the "
+    "limit's unit (working minutes; natural minutes for 自然小时 limits) / 60",
+}
+
+
+def _data_spec() -> str:
+    spec = {
+        "channel": "VARCHAR",
+        "category_code": "VARCHAR",
+        "grid_code": "VARCHAR",
+        "community_code": "VARCHAR",
+        "street_code": "VARCHAR",
+        "district_code": "VARCHAR",
+        "department_id": "VARCHAR",
+        "deadline": "VARCHAR",
+        "returned_from": "VARCHAR",
+        "reason": "VARCHAR",
+        "passed": "BOOLEAN",
+        "confirmed": "BOOLEAN",
+        "used_minutes": "DOUBLE",
+        "handling": {"used_minutes": "DOUBLE", "on_time": "BOOLEAN"},
+        "handling_limit": {"unit": "VARCHAR"},
+        "step_result": {"step": "VARCHAR", "on_time": "BOOLEAN"},
+    }
+    return json.dumps(spec)
+
+
+FLAT_SQL = """
+CREATE OR REPLACE TEMP TABLE kpi_rel AS
+SELECT case_id, min(created_at) AS created_at FROM raw_cases
+WHERE city_id = $city AND created_at < $end AND (closed_at IS NULL OR closed_at >= $start)
+GROUP BY case_id;
+
+CREATE OR REPLACE TEMP TABLE kpi_raw AS
+SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, data FROM raw_events
+WHERE city_id = $city AND "at" < $end AND case_id >= $lo AND case_id IN (SELECT case_id FROM kpi_rel)
+UNION ALL
+SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, data FROM raw_events
+WHERE city_id = $city AND "at" < $end AND case_id < $lo
+  AND case_id IN (SELECT case_id FROM kpi_rel WHERE case_id < $lo);
+
+CREATE OR REPLACE TEMP TABLE kpi_ev AS
+WITH e AS (
+  SELECT r.case_id, r.seq, r.action, r."at", r.actor_id, r.actor_role, r.stage_after,
+         json_transform(r.data, $spec) AS d
+  FROM kpi_raw r
+), f AS (
+  SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after,
+    d.channel AS channel, d.category_code AS category_code, d.grid_code AS grid_code,
+    d.community_code AS community_code, d.street_code AS street_code, d.district_code AS district_code,
+    CASE WHEN action = 'dispatch' THEN d.department_id END AS dispatch_dept,
+    CASE WHEN action = 'dispatch' THEN actor_id END AS dispatch_actor,
+    CASE WHEN action = 'file' THEN actor_id END AS file_actor,
+    CASE WHEN action = 'verify' THEN actor_id END AS verify_actor,
+    CAST(CAST(d.deadline AS TIMESTAMPTZ) AS TIMESTAMP) AS dl,
+    d.returned_from AS returned_from, d.reason AS reason, d.passed AS passed, d.confirmed AS confirmed,
+    d.handling.used_minutes AS h_used, d.handling.on_time AS h_on_time,
+    d.step_result.step AS step, d.step_result.on_time AS step_on_time,
+    CASE WHEN action = 'dispatch' THEN 0.0 WHEN action = 'approve_suspension' THEN d.used_minutes END
+      AS used_mark,
+    CASE WHEN action IN ('dispatch', 'resume') THEN "at" END AS clock_mark,
+    d.handling_limit.unit AS unit_mark
+  FROM e
+), c AS (
+  SELECT case_id,
+    max(channel) AS channel,
+    max(district_code) AS district_code, max(street_code) AS street_code,
+    max(community_code) AS community_code, max(grid_code) AS grid_code,
+    max(CASE WHEN action = 'report' AND actor_role = 'inspector' THEN actor_id END) AS reporter_inspector,
+    arg_max(category_code, seq) FILTER (WHERE category_code IS NOT NULL) AS category_code,
+    arg_max(dispatch_dept, seq) FILTER (WHERE dispatch_dept IS NOT NULL) AS last_dept,
+    bool_or(action = 'report' AND "at" >= $start) AS reported_in,
+    min(seq) FILTER (WHERE action = 'handle' AND NOT h_on_time) AS first_late_seq,
+    min(seq) FILTER (WHERE action = 'file') AS first_file_seq,
+    arg_max(file_actor, seq) FILTER (WHERE file_actor IS NOT NULL) AS filer,
+    arg_max(verify_actor, seq) FILTER (WHERE verify_actor IS NOT NULL) AS verifier
+  FROM f GROUP BY case_id
+)
+SELECT f.case_id, f.seq, f.action, f."at", f.actor_id, f.actor_role, f.stage_after,
+  f."at" >= $start AS inp,
+  f.returned_from, f.reason, f.passed, f.confirmed, f.h_used, f.h_on_time, f.step, f.step_on_time,
+  c.channel, c.district_code, c.street_code, c.community_code, c.grid_code, c.category_code,
+  c.reporter_inspector, c.reported_in,
+  f.dl, f.used_mark, f.clock_mark, f.unit_mark,
+  coalesce(CASE WHEN f.action = 'approve_return' THEN f.returned_from END, f.g.dept, c.last_dept)
+    AS department_id,
+  f.g.actor AS dispatcher_c,
+  c.filer AS filer_c,
+  c.verifier AS verifier_c,
+  CASE WHEN c.first_late_seq <= f.seq THEN 1 ELSE 0 END AS late_c,
+  coalesce(c.first_file_seq < f.seq, false) AS was_filed_c
+FROM (
+  SELECT *, last_value(CASE WHEN action = 'dispatch' THEN {'dept': dispatch_dept, 'actor': actor_id} END
+    IGNORE NULLS) OVER (PARTITION BY case_id ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    AS g
+  FROM f
+) f JOIN c USING (case_id);
+
+CREATE OR REPLACE TEMP TABLE kpi_cp AS
+WITH g AS (
+  SELECT case_id,
+    any_value(channel) AS channel, any_value(district_code) AS district_code,
+    any_value(street_code) AS street_code, any_value(community_code) AS community_code,
+    any_value(grid_code) AS grid_code, any_value(category_code) AS category_code,
+    any_value(reporter_inspector) AS reporter_inspector,
+    bool_or(reported_in) AS reported_in,
+    bool_or(action = 'file') AS filed_ever,
+    bool_or(action IN ('void', 'approve_void')) AS voided_ever,
+    coalesce(bool_or(inp AND action = 'handle'), false) AS handled_in,
+    arg_max(late_c, seq) FILTER (WHERE inp AND action = 'handle') AS late_at_handle,
+    arg_max(department_id, seq) FILTER (WHERE inp AND action = 'handle') AS handle_dept,
+    arg_max(stage_after, seq) AS end_stage,
+    arg_max(dl, seq) FILTER (WHERE dl IS NOT NULL) AS end_deadline,
+    arg_max(department_id, seq) AS end_dept,
+    arg_max(clock_mark, seq) FILTER (WHERE clock_mark IS NOT NULL) AS clock_start,
+    arg_max(used_mark, seq) FILTER (WHERE used_mark IS NOT NULL) AS used_before,
+    arg_max(unit_mark, seq) FILTER (WHERE unit_mark IS NOT NULL) AS limit_unit
+  FROM kpi_ev GROUP BY case_id
+)
+SELECT *, coalesce(handle_dept, end_dept) AS department_id,
+  (end_stage IN ('dispatched', 'return_requested', 'extension_requested', 'suspension_requested')
+    AND end_deadline < $end AND NOT handled_in) AS overdue,
+  CAST(NULL AS VARCHAR) AS light
+FROM g;
+"""
+
+
+@dataclass
+class GroupRow:
+    """One group's figures."""
+
+    key: str | None
+    name: str | None
+    counters: dict[str, float]
+    rates: dict[str, float | None]
+    score: Score | None = None
+    rank: int | None = None
+    previous_rank: int | None = None
+    rank_change: int | None = None
+
+    def as_json(self, by: str, period: Period, rules: Mapping[str, str] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"by": by, "group": self.key, "name": self.name, "period": period.label}
+        for k, v in self.counters.items():
+            if k in CATALOGUE:
+                out[k] = int(v) if float(v).is_integer() and k != "handling_minutes" else round(v, 3)
+        for k, r in self.rates.items():
+            out[k] = None if r is None else round(r, 6)
+        if self.score is not None:
+            out["score"] = self.score.score
+            out["grade"] = self.score.grade
+            out["score_terms"] = self.score.terms
+            out["score_weight_with_data"] = self.score.used_weight
+            out["rank"] = self.rank
+            out["previous_rank"] = self.previous_rank
+            out["rank_change"] = self.rank_change
+        if rules is not None:
+            out["rules"] = dict(rules)
+        return out
+
+
+@dataclass
+class Grouping:
+    by: str
+    period: Period
+    rows: list[GroupRow]
+
+    def row(self, key: str | None) -> GroupRow:
+        for r in self.rows:
+            if r.key == key:
+                return r
+        raise KeyError(f"no group {key!r} in the {self.by} grouping")
+
+
+@dataclass
+class Evaluation:
+    """All requested groupings of one period."""
+
+    period: Period
+    groupings: dict[str, Grouping]
+    source: str
+    seconds: float
+    rules: dict[str, str]
+
+    def __getitem__(self, by: str) -> Grouping:
+        return self.groupings[by]
+
+
+def rules_text() -> dict[str, str]:
+    out = dict(GENERAL_RULES)
+    for key in COUNTER_KEYS:
+        out[key] = CATALOGUE[key].rule
+    return out
+
+
+class KpiEngine:
+    """Computes KPIs of one city over one :class:`Source`.
+
+    ``settings`` is the profile's ``KpiSettings`` (weights, volume bands, grades, variants);
+    ``labels(by, key)`` names a group (department name, district name …).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        city_id: str,
+        calendar: WorkCalendar,
+        settings: Any,
+        labels: Callable[[str, str | None], str | None] | None = None,
+    ) -> None:
+        self.source = source
+        self.con: duckdb.DuckDBPyConnection = source.con
+        self.city_id = city_id
+        self.calendar = calendar
+        self.settings = settings
+        self.labels = labels or (lambda by, key: key)
+        self._prepared: Period | None = None
+
+    @classmethod
+    def for_city(cls, city: Any, source: Source | None = None) -> KpiEngine:
+        from civicloop.kpi.source import open_source
+
+        src = source or open_source(city.engine)
+        return cls(src, city.id, city.calendar, city.profile.kpi, city_labels(city))
+
+    def close(self) -> None:
+        self.source.close()
+
+    # ---- preparing a period ------------------------------------------------------------------
+
+    def prepare(self, period: Period) -> None:
+        """Build the flat tables for *period* (cached until another period is prepared)."""
+        if self._prepared == period:
+            return
+        start = period.start.astimezone(UTC).replace(tzinfo=None)
+        end = period.end.astimezone(UTC).replace(tzinfo=None)
+        self.source.prepare(self.city_id, period.end)
+        params: dict[str, Any] = {"city": self.city_id, "start": start, "end": end, "spec": _data_spec()}
+        for statement in _statements(FLAT_SQL):
+            if "kpi_raw AS" in statement:
+                params["lo"] = self._recent_case_floor(start)
+            used = {k: v for k, v in params.items() if f"${k}" in statement}
+            self.con.execute(statement, used)
+        self.con.execute("DROP TABLE IF EXISTS kpi_raw")
+        self._lights(end)
+        self._prepared = period
+
+    def _recent_case_floor(self, start: datetime) -> str:
+        """The smallest id among relevant cases created in the 62 days before the period.
+
+        Case numbers grow with time, and the Parquet export is sorted by case, so events of cases at or
+        above it are found through row-group statistics; the few older relevant cases (long open,
+        suspended) are looked up separately. Correct whatever the ordering; only faster when it holds.
+        """
+        row = self.con.execute(
+            "SELECT min(case_id) FROM kpi_rel WHERE created_at >= $since",
+            {"since": start - timedelta(days=62)},
+        ).fetchone()
+        return str(row[0]) if row and row[0] is not None else "\uffff"
+
+    def _lights(self, end: datetime) -> None:
+        """Traffic light at the period end of every case with a department and a running clock."""
+        rows = self.con.execute(
+            "SELECT case_id, clock_start, used_before, end_deadline, limit_unit FROM kpi_cp "
+            "WHERE end_stage IN ('dispatched', 'return_requested', 'extension_requested', "
+            "'suspension_requested') AND clock_start IS NOT NULL AND end_deadline IS NOT NULL"
+        ).fetchall()
+        if not rows:
+            return
+        at = end.replace(tzinfo=UTC)
+        out: list[tuple[str, str]] = []
+        cal = self.calendar
+        for case_id, clock_start, used_before, deadline, unit_name in rows:
+            unit = TimeUnit(unit_name) if unit_name else TimeUnit.WORK_HOUR
+            s = clock_start.replace(tzinfo=UTC)
+            d = deadline.replace(tzinfo=UTC)
+            before = float(used_before or 0.0)
+            used = before + cal.elapsed_minutes(s, at, unit)
+            limit = before + cal.elapsed_minutes(s, d, unit)
+            if limit <= 0:
+                light = TrafficLight.RED if at > d else TrafficLight.YELLOW
+            else:
+                light = traffic_light(used, limit)
+            out.append((case_id, light.value))
+        lights = pa.table({"case_id": [c for c, _ in out], "light": [v for _, v in out]})
+        self.con.register("kpi_light_arrow", lights)
+        self.con.execute("CREATE OR REPLACE TEMP TABLE kpi_light AS SELECT * FROM kpi_light_arrow")
+        self.con.unregister("kpi_light_arrow")
+        self.con.execute(
+            "UPDATE kpi_cp SET light = kpi_light.light FROM kpi_light "
+            "WHERE kpi_cp.case_id = kpi_light.case_id"
+        )
+
+    # ---- counting -----------------------------------------------------------------------------
+
+    def counters(self, period: Period, by: Sequence[str]) -> dict[str, dict[str | None, dict[str, float]]]:
+        """{grouping: {group key: {counter: value}}} for each grouping in *by*."""
+        for b in by:
+            if b not in GROUPINGS:
+                raise ValueError(f"unknown grouping {b!r}; one of {', '.join(GROUPINGS)} (未知的分组)")
+        self.prepare(period)
+        out: dict[str, dict[str | None, dict[str, float]]] = {b: {} for b in by}
+        areas = [b for b in by if b in AREA_GROUPINGS]
+        if areas:
+            for source in ("ev", "cp"):
+                self._grouping_sets(source, areas, out)
+        for area in areas:
+            for values in out[area].values():
+                for name in SPECS:
+                    values.setdefault(name, 0.0)
+        for role in (b for b in by if b in ROLE_GROUPINGS):
+            self._role(role, out[role])
+        return out
+
+    def _aggregates(self, specs: Iterable[CounterSpec]) -> list[str]:
+        parts = []
+        for s in specs:
+            if s.distinct is not None:
+                parts.append(f'count(DISTINCT {s.distinct}) FILTER (WHERE {s.where}) AS "{s.name}"')
+            elif s.value is not None:
+                parts.append(f'coalesce(sum({s.value}) FILTER (WHERE {s.where}), 0) AS "{s.name}"')
+            else:
+                parts.append(f'count(*) FILTER (WHERE {s.where}) AS "{s.name}"')
+        return parts
+
+    def _grouping_sets(
+        self, source: str, areas: Sequence[str], out: dict[str, dict[str | None, dict[str, float]]]
+    ) -> None:
+        specs = [s for s in COUNTER_SPECS if s.source == source]
+        table = "kpi_ev" if source == "ev" else "kpi_cp"
+        where = "WHERE inp" if source == "ev" else ""
+        dims = [a for a in areas if a != "city"]
+        cols = [DIM_COLUMN[a] for a in dims]
+        sets = [f"({c})" for c in cols] + (["()"] if "city" in areas else [])
+        gid = f"GROUPING({', '.join(cols)})" if cols else "0"
+        select_dims = ", ".join(cols) + (", " if cols else "")
+        # One pass over the rows into every combination of the dimensions, then the grouping sets over
+        # those (far fewer) partial sums; count(DISTINCT …) cannot be summed, so it is counted directly.
+        additive = [s for s in specs if s.distinct is None]
+        distinct = [s for s in specs if s.distinct is not None]
+        partial = (
+            (f"SELECT {select_dims}{', '.join(self._aggregates(additive))} FROM {table} {where} GROUP BY ALL")
+            if cols
+            else f"SELECT {', '.join(self._aggregates(additive))} FROM {table} {where}"
+        )
+        sums = ", ".join(f'sum("{s.name}") AS "{s.name}"' for s in additive)
+        sql = (
+            f"SELECT {select_dims}{gid} AS gid, {sums} FROM ({partial}) "
+            f"GROUP BY GROUPING SETS ({', '.join(sets)})"
+        )
+        if distinct:
+            sql = (
+                f"WITH a AS ({sql}), d AS (SELECT {select_dims}{gid} AS gid, "
+                f"{', '.join(self._aggregates(distinct))} FROM {table} {where} "
+                f"GROUP BY GROUPING SETS ({', '.join(sets)})) "
+                f"SELECT a.*, {', '.join(f'd.{s.name}' for s in distinct)} FROM a JOIN d ON a.gid = d.gid "
+                + "".join(f"AND a.{c} IS NOT DISTINCT FROM d.{c} " for c in cols)
+            )
+        result = self.con.execute(sql)
+        names = [d[0] for d in result.description]
+        n = len(cols)
+        # GROUPING() has one bit per column, the first column the highest: 0 marks the grouped column.
+        by_gid: dict[int, str] = {}
+        for i, a in enumerate(dims):
+            by_gid[((1 << n) - 1) ^ (1 << (n - 1 - i))] = a
+        if "city" in areas:
+            by_gid[(1 << n) - 1 if n else 0] = "city"
+        for row in result.fetchall():
+            grouping = by_gid[int(row[n])]
+            key = "city" if grouping == "city" else row[dims.index(grouping)]
+            values = out[grouping].setdefault(key, {})
+            for name, value in zip(names[n + 1 :], row[n + 1 :], strict=True):
+                values[name] = float(value or 0)
+
+    def _role(self, role: str, out: dict[str | None, dict[str, float]]) -> None:
+        by_key: dict[tuple[str, str], list[CounterSpec]] = {}
+        for s in COUNTER_SPECS:
+            if role in s.roles:
+                by_key.setdefault((s.source, s.roles[role]), []).append(s)
+        for (source, key), specs in by_key.items():
+            table = "kpi_ev" if source == "ev" else "kpi_cp"
+            where = "inp AND " if source == "ev" else ""
+            sql = (
+                f"SELECT {key} AS k, {', '.join(self._aggregates(specs))} FROM {table} "
+                f"WHERE {where}({key}) IS NOT NULL GROUP BY 1"
+            )
+            result = self.con.execute(sql)
+            names = [d[0] for d in result.description]
+            for row in result.fetchall():
+                values = out.setdefault(row[0], {})
+                for name, value in zip(names[1:], row[1:], strict=True):
+                    values[name] = float(value or 0)
+        names_for_role = [s.name for s in COUNTER_SPECS if role in s.roles]
+        for values in out.values():
+            for name in names_for_role:
+                values.setdefault(name, 0.0)
+
+    # ---- the evaluation -----------------------------------------------------------------------
+
+    def evaluate(
+        self, period: Period, by: Sequence[str] = ("department",), *, previous: bool = True
+    ) -> Evaluation:
+        """Counters, rates, composite scores, grades and ranks (with the previous period's rank)."""
+        started = time.perf_counter()
+        before: dict[str, Grouping] = {}
+        if previous and any(GROUPING_OBJECT.get(b) for b in by):
+            # the previous period first, so that the requested one stays prepared for explain()
+            before = self._figures(period.previous(), [b for b in by if GROUPING_OBJECT.get(b)])
+        groupings = self._figures(period, by)
+        if before:
+            for b, grouping in groupings.items():
+                if b not in before:
+                    continue
+                prev_ranks = {
+                    str(r.key): r.rank for r in before[b].rows if r.rank is not None and r.key is not None
+                }
+                now_ranks = {
+                    str(r.key): r.rank for r in grouping.rows if r.rank is not None and r.key is not None
+                }
+                changes = rank_change(now_ranks, prev_ranks)
+                for r in grouping.rows:
+                    if r.key is not None:
+                        r.previous_rank = prev_ranks.get(str(r.key))
+                        r.rank_change = changes.get(str(r.key))
+        return Evaluation(
+            period, groupings, self.source.description, time.perf_counter() - started, rules_text()
+        )
+
+    def _figures(self, period: Period, by: Sequence[str]) -> dict[str, Grouping]:
+        counts = self.counters(period, by)
+        s = self.settings
+        variant = getattr(s, "dispatch_accuracy_variant", "egova")
+        denominator = getattr(s, "rework_rate_denominator", "handled")
+        out: dict[str, Grouping] = {}
+        for b in by:
+            rows: list[GroupRow] = []
+            obj = GROUPING_OBJECT.get(b)
+            for key, c in counts[b].items():
+                rs = rates(c, dispatch_accuracy_variant=variant, rework_rate_denominator=denominator)
+                row = GroupRow(key, self.labels(b, key), c, rs)
+                if obj is not None and s is not None:
+                    figures: dict[str, float | None] = {**rs, **c}
+                    grids = c.get("filed_grids") or 0.0
+                    figures["filed_per_grid"] = (c.get("filed", 0.0) / grids) if grids else c.get("filed")
+                    row.score = composite_score(
+                        obj, figures, _weights(s, obj), _volume(s, obj), s.grades.grade
+                    )
+                rows.append(row)
+            if obj is not None:
+                ranks = rank(
+                    {str(r.key): r.score.score if r.score else None for r in rows if r.key is not None}
+                )
+                for r in rows:
+                    r.rank = ranks.get(str(r.key)) if r.key is not None else None
+            rows.sort(key=_sort_key)
+            out[b] = Grouping(b, period, rows)
+        return out
+
+    # ---- explaining ---------------------------------------------------------------------------
+
+    def explain(self, period: Period, kpi: str, by: str, group: str | None) -> dict[str, Any]:
+        """The cases behind a figure of one group: for a rate, its numerator's and denominator's."""
+        self.prepare(period)
+        if kpi in RATE_PARTS:
+            num, den = RATE_PARTS[kpi]
+            if (
+                kpi == "rework_rate"
+                and getattr(self.settings, "rework_rate_denominator", "") == "due_to_close"
+            ):
+                den = "due_to_close"
+            if (
+                kpi == "dispatch_accuracy_rate"
+                and getattr(self.settings, "dispatch_accuracy_variant", "") == "activiti"
+            ):
+                num = "rework"
+            parts = {"numerator": num, "denominator": den}
+        elif kpi in SPECS:
+            parts = {"counter": kpi}
+        else:
+            raise ValueError(f"unknown KPI {kpi!r} (未知指标)")
+        out: dict[str, Any] = {
+            "kpi": kpi,
+            "zh": CATALOGUE[kpi].zh if kpi in CATALOGUE else kpi,
+            "en": CATALOGUE[kpi].en if kpi in CATALOGUE else kpi,
+            "formula": CATALOGUE[kpi].formula if kpi in CATALOGUE else kpi,
+            "by": by,
+            "group": group,
+            "period": period.label,
+        }
+        for role, counter in parts.items():
+            cases = self.cases_behind(period, counter, by, group)
+            out[role] = {
+                "counter": counter,
+                "rule": CATALOGUE[counter].rule,
+                "count": len(cases),
+                "cases": cases,
+            }
+        return out
+
+    def cases_behind(self, period: Period, counter: str, by: str, group: str | None) -> list[str]:
+        """Case ids counted by *counter* for one group (a case counted twice is listed once)."""
+        self.prepare(period)
+        spec = SPECS[counter]
+        if by in ROLE_GROUPINGS:
+            key = spec.roles.get(by)
+            if key is None:
+                return []
+        elif by in DIM_COLUMN:
+            key = DIM_COLUMN[by]
+        else:
+            raise ValueError(f"unknown grouping {by!r}")
+        table = "kpi_ev" if spec.source == "ev" else "kpi_cp"
+        where = [f"({spec.where})"]
+        if spec.source == "ev":
+            where.append("inp")
+        params: list[Any] = []
+        if by != "city":
+            if group is None:
+                where.append(f"({key}) IS NULL")
+            else:
+                where.append(f"({key}) = ?")
+                params.append(group)
+        sql = f"SELECT DISTINCT case_id FROM {table} WHERE {' AND '.join(where)} ORDER BY case_id"
+        return [r[0] for r in self.con.execute(sql, params).fetchall()]
+
+
+def _statements(sql: str) -> list[str]:
+    return [s.strip() for s in sql.split(";\n") if s.strip()]
+
+
+def _sort_key(r: GroupRow) -> tuple[int, float, str]:
+    if r.rank is not None:
+        return (0, float(r.rank), str(r.key))
+    return (1, 0.0, "" if r.key is None else str(r.key))
+
+
+def _weights(settings: Any, obj: str) -> dict[str, float]:
+    w = getattr(settings.weights, obj)
+    return {k: float(v) for k, v in w.model_dump().items()}
+
+
+def _volume(settings: Any, obj: str) -> Callable[[float], float] | None:
+    bands = getattr(settings.volume_bands, obj, None)
+    if bands is None:
+        return None
+    score: Callable[[float], float] = bands.score
+    return score
+
+
+def city_labels(city: Any) -> Callable[[str, str | None], str | None]:
+    """Names for group keys from the city profile (departments, districts, categories)."""
+    profile = city.profile
+    departments: dict[str, str] = {str(d.id): str(d.name) for d in profile.departments}
+    districts: dict[str, str] = {str(d.code): str(d.name) for d in profile.districts}
+
+    def name(by: str, key: str | None) -> str | None:
+        if key is None:
+            return None
+        if by == "department":
+            return departments.get(key, key)
+        if by == "district":
+            return districts.get(key, key)
+        if by == "category":
+            try:
+                return str(profile.category(key).name)
+            except KeyError:
+                return key
+        if by == "city":
+            return str(profile.name)
+        return key
+
+    return name

@@ -1,0 +1,292 @@
+"""The assessment as a Chinese XLSX workbook (openpyxl) or PDF (ReportLab, Noto Sans CJK embedded).
+
+**The font.** Debian's ``fonts-noto-cjk`` ships Noto Sans CJK as OpenType collections with CFF outlines,
+which ReportLab cannot embed. So the characters the document uses are subset from the collection with
+fontTools and their outlines converted to TrueType (quadratic) curves in memory; ReportLab embeds that
+subset. ``CIVICLOOP_CJK_FONT`` may name another font file (a .ttc/.otf/.ttf with Chinese glyphs). Without
+a font the export fails with a message saying what to install; it never writes boxes instead of text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from civicloop.adapters import cjk_font
+from civicloop.ledger.assessment import Assessment, UnitResult
+from civicloop.ledger.models import UNIT_KINDS, LedgerError
+from civicloop.ledger.scoring import STATUS_LABELS
+
+
+class FontMissing(LedgerError):
+    pass
+
+
+def find_cjk_font() -> Path:
+    try:
+        return cjk_font.find_cjk_font()
+    except cjk_font.FontMissing as exc:
+        raise FontMissing(str(exc)) from exc
+
+
+def register_cjk_font(text: str) -> str:
+    try:
+        return cjk_font.register_cjk_font(text)
+    except cjk_font.FontMissing as exc:
+        raise FontMissing(str(exc)) from exc
+
+
+# ---------------------------------------------------------------------------------------------------
+# Table content shared by both formats
+# ---------------------------------------------------------------------------------------------------
+
+RANK_HEADER = ["单位类型", "排名", "单位", "得分", "等级", "扣分", "数据覆盖率", "有数据指标/全部"]
+DETAIL_HEADER = ["单位", "指标", "考核方式", "目标", "实际", "完成情况", "权重", "得分", "依据"]
+NOTE_HEADER = ["单位", "检查日期", "检查人", "指标", "检查记录", "扣分"]
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def rank_rows(a: Assessment) -> list[list[str]]:
+    rows = []
+    for u in a.units:
+        s = u.score
+        with_data = sum(1 for t in u.targets if t.score.status != "no_data")
+        rows.append(
+            [
+                UNIT_KINDS.get(u.unit.kind, (u.unit.kind, ""))[0],
+                "—" if u.rank is None else f"{u.rank}/{u.ranked}",
+                u.unit.name,
+                "无数据" if s.score is None else _fmt(s.score),
+                u.grade or "—",
+                _fmt(s.deductions, 1) if s.deductions else "",
+                "—" if s.coverage is None else f"{s.coverage * 100:.0f}%",
+                f"{with_data}/{len(u.targets)}",
+            ]
+        )
+    return rows
+
+
+def detail_rows(u: UnitResult, records: int = 10) -> list[list[str]]:
+    rows = []
+    for t in u.targets:
+        s = t.score
+        rows.append(
+            [
+                u.unit.name,
+                t.name,
+                t.source.zh,
+                t.target_text(),
+                t.actual_text(),
+                STATUS_LABELS[s.status][0],
+                f"{t.weight:g}",
+                "—" if s.points is None else f"{s.points:.2f}",
+                t.evidence_text(records),
+            ]
+        )
+    return rows
+
+
+def note_rows(a: Assessment) -> list[list[str]]:
+    rows = []
+    for u in a.units:
+        for n in u.inspections:
+            rows.append(
+                [
+                    u.unit.name,
+                    n.inspected_on.isoformat(),
+                    n.inspector,
+                    n.indicator or "",
+                    n.note,
+                    f"{n.deduction:g}",
+                ]
+            )
+    return rows
+
+
+def title(a: Assessment) -> str:
+    return f"{a.city_name} {a.period.label} 目标责任考核结果"
+
+
+# ---------------------------------------------------------------------------------------------------
+# XLSX
+# ---------------------------------------------------------------------------------------------------
+
+
+def write_xlsx(a: Assessment, path: Path) -> None:
+    """排名 (ranking), 指标明细 (every target with its evidence), 检查记录, 计分规则."""
+    from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
+    from openpyxl.styles import Alignment, Font  # type: ignore[import-untyped, unused-ignore]
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = Workbook()
+    bold = Font(bold=True)
+
+    def sheet(
+        name: str, header: list[str], rows: Iterable[list[Any]], widths: list[int], first: bool = False
+    ) -> None:
+        ws = wb.active if first else wb.create_sheet()
+        assert ws is not None
+        ws.title = name
+        ws.append(header)
+        for c in ws[1]:
+            c.font = bold
+        for r in rows:
+            ws.append(r)
+        for i, w in enumerate(widths, start=1):
+            ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = w
+        ws.freeze_panes = "A2"
+
+    ws0 = wb.active
+    assert ws0 is not None
+    sheet("排名", RANK_HEADER, [], [12, 8, 36, 8, 6, 6, 10, 14], first=True)
+    ws0.insert_rows(1, 2)
+    ws0["A1"] = title(a)
+    ws0["A1"].font = Font(bold=True, size=14)
+    ws0["A2"] = (
+        f"考核期间 {a.period.first_day} 至 {a.period.last_day}；生成时间 {a.generated_at:%Y-%m-%d %H:%M} UTC"
+    )
+    ws0.freeze_panes = "A4"
+    for r in rank_rows(a):
+        ws0.append([_number(v) for v in r])
+    details = [row for u in a.units for row in detail_rows(u)]
+    sheet(
+        "指标明细",
+        DETAIL_HEADER,
+        ([_number(v) for v in r] for r in details),
+        [30, 26, 10, 16, 16, 10, 6, 8, 90],
+    )
+    detail_ws = wb["指标明细"]
+    for (c,) in detail_ws.iter_rows(min_row=2, min_col=9, max_col=9):
+        c.alignment = Alignment(wrap_text=True, vertical="top")
+    sheet("检查记录", NOTE_HEADER, note_rows(a), [30, 12, 12, 20, 60, 6])
+    sheet("计分规则", ["规则", "说明"], ([k, v] for k, v in a.rules.items()), [14, 140])
+    wb.save(path)
+
+
+def _number(value: str) -> Any:
+    """Scores and weights as numbers in the workbook, everything else as text."""
+    try:
+        return float(value) if value and value[0].isdigit() and value.replace(".", "", 1).isdigit() else value
+    except ValueError:
+        return value
+
+
+# ---------------------------------------------------------------------------------------------------
+# PDF
+# ---------------------------------------------------------------------------------------------------
+
+
+def write_pdf(a: Assessment, path: Path) -> None:
+    """A4 landscape: title, ranking, each unit's targets with evidence, inspection notes, the rules."""
+    from reportlab.lib import colors  # type: ignore[import-untyped, unused-ignore]
+    from reportlab.lib.pagesizes import A4, landscape  # type: ignore[import-untyped, unused-ignore]
+    from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped, unused-ignore]
+    from reportlab.lib.units import mm  # type: ignore[import-untyped, unused-ignore]
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped, unused-ignore]
+
+    ranks = rank_rows(a)
+    notes = note_rows(a)
+    per_unit = [(u, detail_rows(u, records=5)) for u in a.units]
+    heading = title(a)
+    subtitle = (
+        f"考核期间 {a.period.first_day} 至 {a.period.last_day} · 生成时间 {a.generated_at:%Y-%m-%d %H:%M} UTC"
+    )
+    texts = [
+        heading,
+        subtitle,
+        "一、单位排名",
+        "二、指标明细",
+        "三、检查记录",
+        "四、计分规则",
+        "（无）",
+        "第页",
+    ]
+    texts += [c for r in ranks for c in r] + RANK_HEADER + DETAIL_HEADER + NOTE_HEADER
+    texts += [c for _, rows in per_unit for r in rows for c in r] + [c for r in notes for c in r]
+    texts += [f"{u.unit.name} {u.unit.kind_zh} 得分 等级 数据覆盖率" for u in a.units] + list(
+        a.rules.values()
+    )
+    font = register_cjk_font("".join(texts))
+
+    base = ParagraphStyle("base", fontName=font, fontSize=8, leading=10.5, wordWrap="CJK")
+    h1 = ParagraphStyle("h1", parent=base, fontSize=16, leading=22, spaceAfter=4)
+    h2 = ParagraphStyle("h2", parent=base, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4)
+    h3 = ParagraphStyle("h3", parent=base, fontSize=10, leading=13, spaceBefore=6, spaceAfter=2)
+    small = ParagraphStyle("small", parent=base, fontSize=7, leading=9)
+
+    def table(header: list[str], rows: list[list[str]], widths: list[float], style: ParagraphStyle) -> Table:
+        data = [[Paragraph(_escape(h), style) for h in header]]
+        data += [[Paragraph(_escape(c), style) for c in r] for r in rows]
+        t = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
+        t.setStyle(
+            TableStyle(
+                [
+                    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("LEFTPADDING", (0, 0), (-1, -1), 2),
+                    ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+                ]
+            )
+        )
+        return t
+
+    story: list[Any] = [
+        Paragraph(_escape(heading), h1),
+        Paragraph(_escape(subtitle), base),
+        Spacer(1, 4 * mm),
+    ]
+    story.append(Paragraph("一、单位排名", h2))
+    story.append(table(RANK_HEADER, ranks, [26, 16, 90, 18, 12, 12, 22, 26], base))
+    story.append(Paragraph("二、指标明细", h2))
+    for u, rows in per_unit:
+        s = u.score
+        score = "无数据" if s.score is None else f"{s.score:.2f}"
+        coverage = "—" if s.coverage is None else f"{s.coverage * 100:.0f}%"
+        story.append(
+            Paragraph(
+                _escape(
+                    f"{u.unit.name}（{u.unit.kind_zh}）得分 {score} 等级 {u.grade or '—'} "
+                    f"数据覆盖率 {coverage}"
+                ),
+                h3,
+            )
+        )
+        story.append(
+            table(DETAIL_HEADER[1:], [r[1:] for r in rows], [38, 16, 24, 24, 16, 10, 12, 127], small)
+        )
+    story.append(Paragraph("三、检查记录", h2))
+    if notes:
+        story.append(table(NOTE_HEADER, notes, [60, 20, 20, 30, 125, 12], base))
+    else:
+        story.append(Paragraph("（无）", base))
+    story.append(Paragraph("四、计分规则", h2))
+    for text in a.rules.values():
+        story.append(Paragraph(_escape(text), base))
+
+    def footer(canvas: Any, doc: Any) -> None:
+        canvas.saveState()
+        canvas.setFont(font, 7)
+        canvas.drawRightString(doc.pagesize[0] - 12 * mm, 8 * mm, f"第 {doc.page} 页")
+        canvas.restoreState()
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = SimpleDocTemplate(
+        str(path),
+        pagesize=landscape(A4),
+        leftMargin=12 * mm,
+        rightMargin=12 * mm,
+        topMargin=12 * mm,
+        bottomMargin=14 * mm,
+        title=heading,
+        author="civicloop",
+    )
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

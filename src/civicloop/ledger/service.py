@@ -1,0 +1,463 @@
+"""Use cases of the ledgers: units, ledger records (forms, imports, exports), targets, entered values
+with their approval (填报与审核), and the assessor's inspection notes (检查记录).
+
+Every function takes the acting person's id (``by``) and writes in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, inspect, select, update
+
+from civicloop.adapters.store.database import migrate
+from civicloop.ledger import tabular
+from civicloop.ledger.indicators import indicator
+from civicloop.ledger.models import LedgerError, Source, TargetKey, Unit, target_period
+from civicloop.ledger.tables import ledger_entries, ledger_inspections, ledger_targets, ledger_units
+from civicloop.ledger.tabular import ImportResult, Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An entered value of a target with its evidence, and its approval (填报值与审核)."""
+
+    key: TargetKey
+    seq: int
+    value: float
+    evidence: str
+    note: str | None
+    entered_by: str
+    entered_at: datetime
+    status: str
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "target": str(self.key),
+            "seq": self.seq,
+            "value": self.value,
+            "evidence": self.evidence,
+            "note": self.note,
+            "entered_by": self.entered_by,
+            "entered_at": self.entered_at.isoformat(),
+            "status": self.status,
+            "reviewed_by": self.reviewed_by,
+            "reviewed_at": self.reviewed_at.isoformat() if self.reviewed_at else None,
+            "review_note": self.review_note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """An assessor's inspection note (检查记录), with an optional deduction in points (扣分)."""
+
+    period: str
+    seq: int
+    unit_id: str
+    indicator: str | None
+    inspected_on: date
+    note: str
+    deduction: float
+    inspector: str
+    recorded_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "seq": self.seq,
+            "unit_id": self.unit_id,
+            "indicator": self.indicator,
+            "inspected_on": self.inspected_on.isoformat(),
+            "note": self.note,
+            "deduction": self.deduction,
+            "inspector": self.inspector,
+            "recorded_at": self.recorded_at.isoformat(),
+        }
+
+
+_URL = re.compile(r"^https?://\S+$")
+
+
+def _evidence(text: str) -> str:
+    """A URL as given; a local file by its absolute path and SHA-256 (so a later swap is visible)."""
+    s = text.strip()
+    if not s:
+        raise LedgerError("须提供佐证材料（文件路径或链接） / evidence (a file path or a link) is required")
+    if _URL.fullmatch(s):
+        return s
+    path = Path(s).expanduser()
+    if not path.is_file():
+        raise LedgerError(
+            f"佐证文件不存在：{s}（请给出可访问的文件路径或 http(s) 链接） / evidence file not found: {s} "
+            "(give a readable file path or an http(s) link)"
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return f"{path.resolve()} (sha256:{digest[:16]})"
+
+
+class LedgerService:
+    """The ledgers of one city."""
+
+    def __init__(self, city: Any, clock: Callable[[], datetime] | None = None) -> None:
+        self.city = city
+        self.city_id: str = city.id
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # ---- schema ---------------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Upgrade a database initialised before the ledgers existed (idempotent, cheap when current)."""
+        if not inspect(self.city.engine).has_table("ledger_units"):
+            migrate(self.city.engine)
+
+    # ---- units ----------------------------------------------------------------------------------
+
+    def units(self) -> list[Unit]:
+        u = ledger_units
+        with self.city.store.read() as conn:
+            rows = conn.execute(select(u).where(u.c.city_id == self.city_id).order_by(u.c.position)).all()
+        return [
+            Unit(
+                r.unit_id,
+                r.name,
+                r.kind,
+                r.parent_id,
+                r.department_id,
+                r.district_code,
+                r.kpi_scope,
+                r.position,
+                r.name_en,
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def subtree(units: list[Unit], unit_id: str) -> list[str]:
+        """The unit and every unit below it (ledger rows of a squad count for its district and bureau)."""
+        children: dict[str | None, list[str]] = {}
+        for x in units:
+            children.setdefault(x.parent_id, []).append(x.unit_id)
+        out, todo = [], [unit_id]
+        while todo:
+            current = todo.pop()
+            if current in out:
+                continue  # a cycle cannot arise through the importer, but never loop on one
+            out.append(current)
+            todo.extend(children.get(current, []))
+        return out
+
+    # ---- ledger records ---------------------------------------------------------------------------
+
+    def _ctx(self, conn: Connection, by: str) -> tabular.Ctx:
+        return tabular.load_ctx(conn, self.city_id, self.city.profile, by, self.clock())
+
+    def add(
+        self, kind: str, fields: Mapping[str, Any], *, by: str, update_existing: bool = False
+    ) -> ImportResult:
+        """Record one row (the simple form of a ledger); refused with the reasons if anything is wrong."""
+        k = tabular.kind(kind)
+        unknown = [f for f in fields if f not in {c.key for c in k.columns}]
+        if unknown:
+            allowed = ", ".join(c.key for c in k.columns)
+            raise LedgerError(f"{kind} 没有字段 {', '.join(unknown)}（可用：{allowed}） / unknown fields")
+        with self.city.store.write() as conn:
+            ctx = self._ctx(conn, by)
+            return tabular.write_rows(
+                conn, k, self.city_id, [(1, dict(fields))], ctx, update_existing=update_existing
+            )
+
+    def import_file(
+        self, kind: str, path: Path, *, by: str, skip_bad: bool = False, update_existing: bool = False
+    ) -> ImportResult:
+        """Import a CSV or XLSX file in one transaction (nothing is written if a row is refused)."""
+        k = tabular.kind(kind)
+        if not path.is_file():
+            raise LedgerError(f"文件不存在：{path} / no such file: {path}")
+        rows = tabular.file_rows(k, path)
+        with self.city.store.write() as conn:
+            ctx = self._ctx(conn, by)
+            return tabular.write_rows(
+                conn, k, self.city_id, rows, ctx, skip_bad=skip_bad, update_existing=update_existing
+            )
+
+    def rows(self, kind: str, year: int | None = None) -> list[dict[str, Any]]:
+        k = tabular.kind(kind)
+        with self.city.store.read() as conn:
+            return tabular.select_rows(conn, k, self.city_id, year)
+
+    def summary(self, kind: str, rows: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+        return tabular.summarise(tabular.kind(kind), rows)
+
+    def export(self, kind: str, fmt: str, path: Path, year: int | None = None) -> int:
+        """Write the rows of a ledger to CSV or XLSX (re-importable as written); returns the row count."""
+        k: Kind = tabular.kind(kind)
+        rows = self.rows(kind, year)
+        if fmt == "csv":
+            tabular.export_csv(k, rows, path)
+        elif fmt == "xlsx":
+            tabular.export_xlsx(k, rows, path, tabular.summarise(k, rows))
+        else:
+            raise LedgerError(f"导出格式应为 csv 或 xlsx（收到 {fmt!r}） / the format is csv or xlsx")
+        return len(rows)
+
+    # ---- targets ----------------------------------------------------------------------------------
+
+    def set_target(
+        self,
+        key: TargetKey,
+        *,
+        target_value: Any,
+        weight: float,
+        by: str,
+        comparison: str | None = None,
+        source: str | None = None,
+        tolerance: float | None = None,
+        name: str | None = None,
+        note: str | None = None,
+    ) -> ImportResult:
+        """Create or replace a target (考核目标) of a unit for a year, quarter or month."""
+        fields: dict[str, Any] = {
+            "period": key.period,
+            "unit_id": key.unit_id,
+            "indicator": key.indicator,
+            "filter": key.filter,
+            "target_value": target_value,
+            "weight": weight,
+            "comparison": comparison,
+            "source": source,
+            "tolerance": tolerance,
+            "name": name,
+            "note": note,
+        }
+        return self.add(
+            "targets", {k: v for k, v in fields.items() if v is not None}, by=by, update_existing=True
+        )
+
+    def targets(self, period: str | None = None, unit_id: str | None = None) -> list[dict[str, Any]]:
+        t = ledger_targets
+        query = select(t).where(t.c.city_id == self.city_id)
+        if period is not None:
+            query = query.where(t.c.period == period)
+        if unit_id is not None:
+            query = query.where(t.c.unit_id == unit_id)
+        with self.city.store.read() as conn:
+            rows = conn.execute(query.order_by(t.c.period, t.c.unit_id, t.c.indicator, t.c.filter)).mappings()
+            return [dict(r) for r in rows]
+
+    def _target(self, conn: Connection, key: TargetKey) -> Any:
+        t = ledger_targets
+        row = conn.execute(
+            select(t).where(
+                t.c.city_id == self.city_id,
+                t.c.period == key.period,
+                t.c.unit_id == key.unit_id,
+                t.c.indicator == key.indicator,
+                t.c.filter == key.filter,
+            )
+        ).first()
+        if row is None:
+            raise LedgerError(f"没有考核目标 {key}（先用 target set 设定） / no target {key}: set it first")
+        return row
+
+    # ---- entered values and approval ----------------------------------------------------------------
+
+    def enter(self, key: TargetKey, value: Any, evidence: str, *, by: str, note: str | None = None) -> Entry:
+        """Enter the achieved value of an ``entered`` target with its evidence; it waits for approval."""
+        proof = _evidence(evidence)
+        e = ledger_entries
+        with self.city.store.write() as conn:
+            target = self._target(conn, key)
+            if target.source != Source.ENTERED.value:
+                raise LedgerError(
+                    f"{key} 的考核方式是 {target.source}，由系统计算，不能填报 / this target is measured "
+                    f"{target.source}, not entered"
+                )
+            ind = indicator(key.indicator, target.name)
+            try:
+                parsed = tabular.parse_target_value(value, ind.measure)
+            except tabular.Bad as exc:
+                raise LedgerError(f"value: {exc}") from None
+            seq = (
+                conn.execute(
+                    select(func.coalesce(func.max(e.c.seq), 0)).where(*self._entry_where(key))
+                ).scalar_one()
+                + 1
+            )
+            now = self.clock()
+            conn.execute(
+                e.insert().values(
+                    city_id=self.city_id,
+                    period=key.period,
+                    unit_id=key.unit_id,
+                    indicator=key.indicator,
+                    filter=key.filter,
+                    seq=seq,
+                    value=parsed,
+                    evidence=proof,
+                    note=note,
+                    entered_by=by,
+                    entered_at=now,
+                    status="pending",
+                )
+            )
+        return self.entries(key)[-1]
+
+    def _entry_where(self, key: TargetKey) -> list[Any]:
+        e = ledger_entries
+        return [
+            e.c.city_id == self.city_id,
+            e.c.period == key.period,
+            e.c.unit_id == key.unit_id,
+            e.c.indicator == key.indicator,
+            e.c.filter == key.filter,
+        ]
+
+    def review(
+        self,
+        key: TargetKey,
+        *,
+        by: str,
+        approve: bool = True,
+        seq: int | None = None,
+        note: str | None = None,
+    ) -> Entry:
+        """Approve (or reject) an entered value — the latest pending one unless *seq* is given.
+
+        The assessor must not be the person who entered it (四眼原则 / four-eyes rule).
+        """
+        e = ledger_entries
+        with self.city.store.write() as conn:
+            where = self._entry_where(key)
+            if seq is not None:
+                where.append(e.c.seq == seq)
+            else:
+                where.append(e.c.status == "pending")
+            row = conn.execute(select(e).where(*where).order_by(e.c.seq.desc()).limit(1)).first()
+            if row is None:
+                raise LedgerError(f"{key} 没有待审核的填报值 / no pending entered value for {key}")
+            if row.status != "pending":
+                raise LedgerError(f"{key} 第 {row.seq} 次填报已审核（{row.status}） / already reviewed")
+            if row.entered_by == by:
+                raise LedgerError(
+                    f"填报人 {by} 不能审核自己的填报 / {by} entered this value and cannot also approve it"
+                )
+            conn.execute(
+                update(e)
+                .where(*self._entry_where(key), e.c.seq == row.seq)
+                .values(
+                    status="approved" if approve else "rejected",
+                    reviewed_by=by,
+                    reviewed_at=self.clock(),
+                    review_note=note,
+                )
+            )
+        return next(x for x in self.entries(key) if x.seq == row.seq)
+
+    def entries(self, key: TargetKey | None = None, period: str | None = None) -> list[Entry]:
+        e = ledger_entries
+        where = self._entry_where(key) if key is not None else [e.c.city_id == self.city_id]
+        if period is not None:
+            where.append(e.c.period == period)
+        with self.city.store.read() as conn:
+            rows = conn.execute(
+                select(e).where(*where).order_by(e.c.period, e.c.unit_id, e.c.indicator, e.c.filter, e.c.seq)
+            ).all()
+        return [
+            Entry(
+                TargetKey(r.period, r.unit_id, r.indicator, r.filter),
+                r.seq,
+                r.value,
+                r.evidence,
+                r.note,
+                r.entered_by,
+                r.entered_at,
+                r.status,
+                r.reviewed_by,
+                r.reviewed_at,
+                r.review_note,
+            )
+            for r in rows
+        ]
+
+    # ---- inspection notes -------------------------------------------------------------------------
+
+    def inspect(
+        self,
+        period: str,
+        unit_id: str,
+        note: str,
+        *,
+        by: str,
+        deduction: float = 0.0,
+        indicator_key: str | None = None,
+        on: date | None = None,
+    ) -> Inspection:
+        """Record an inspection note (检查记录) on a unit for an assessment period, with a deduction."""
+        label = target_period(period, self.city.profile.timezone).label
+        if not note.strip():
+            raise LedgerError("检查记录不能为空 / the note must not be empty")
+        if deduction < 0 or deduction > 100:
+            raise LedgerError("扣分应在 0–100 分之间 / a deduction lies between 0 and 100 points")
+        i = ledger_inspections
+        with self.city.store.write() as conn:
+            known = conn.execute(
+                select(ledger_units.c.unit_id).where(
+                    ledger_units.c.city_id == self.city_id, ledger_units.c.unit_id == unit_id
+                )
+            ).first()
+            if known is None:
+                raise LedgerError(f"未登记的考核单位 {unit_id!r} / unknown unit {unit_id!r}")
+            seq = (
+                conn.execute(
+                    select(func.coalesce(func.max(i.c.seq), 0)).where(
+                        i.c.city_id == self.city_id, i.c.period == label
+                    )
+                ).scalar_one()
+                + 1
+            )
+            now = self.clock()
+            conn.execute(
+                i.insert().values(
+                    city_id=self.city_id,
+                    period=label,
+                    seq=seq,
+                    unit_id=unit_id,
+                    indicator=indicator_key,
+                    inspected_on=on or now.date(),
+                    note=note.strip(),
+                    deduction=float(deduction),
+                    inspector=by,
+                    recorded_at=now,
+                )
+            )
+        return next(x for x in self.inspections(label) if x.seq == seq)
+
+    def inspections(self, period: str) -> list[Inspection]:
+        i = ledger_inspections
+        with self.city.store.read() as conn:
+            rows = conn.execute(
+                select(i).where(i.c.city_id == self.city_id, i.c.period == period).order_by(i.c.seq)
+            ).all()
+        return [
+            Inspection(
+                r.period,
+                r.seq,
+                r.unit_id,
+                r.indicator,
+                r.inspected_on,
+                r.note,
+                r.deduction,
+                r.inspector,
+                r.recorded_at,
+            )
+            for r in rows
+        ]

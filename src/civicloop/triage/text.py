@@ -1,0 +1,130 @@
+"""Text normalisation and tokenisation for the triage classifier.
+
+* :func:`normalize` — Unicode NFKC (full-width letters, digits and punctuation → half-width), lower
+  case, and personal or volatile spans replaced by placeholder tokens: URLs → ``xxurl``, e-mail
+  addresses → ``xxemail``, 18-digit resident ID numbers → ``xxidno``, mobile and landline phone
+  numbers → ``xxphone``. The placeholders are plain ASCII words, so jieba keeps each one whole.
+* :func:`is_presegmented` — whether a text is already segmented (Chinese words separated by spaces,
+  as jieba output joined with spaces is).
+* :func:`tokenize` — tokens of one text: whitespace split for pre-segmented text, jieba (precise mode,
+  loaded lazily and quietly on first use) for raw Chinese, a word regex for text without Chinese.
+  Tokens with no letter, digit or Han character (punctuation, symbols) are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from typing import Any, Literal
+
+PreSegmented = Literal["auto", "yes", "no"]
+PRESEGMENTED_CHOICES: tuple[str, ...] = ("auto", "yes", "no")
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN_RE = re.compile(f"[{_HAN}]")
+_HAN_SPACE_HAN = re.compile(f"(?<=[{_HAN}])[ \t]+(?=[{_HAN}])")
+_HAN_HAN = re.compile(f"[{_HAN}](?=[{_HAN}])")
+_WORDLIKE = re.compile(rf"[\w{_HAN}]")
+_LATIN_WORD = re.compile(rf"[{_HAN}]|[^\W_]+(?:['’][^\W_]+)*")
+_SPACES = re.compile(r"\s+")
+
+_URL = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"'，。；！？、）)]+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# One scan for the three number patterns: resident ID (18 characters, the last a digit or x),
+# mobile (optionally +86, 11 digits, optional separators) and landline (area code, 7–8 digits, extension).
+_NUMBERS = re.compile(
+    r"(?P<idno>(?<![0-9a-z])\d{17}[\dx](?![0-9a-z]))"
+    r"|(?P<phone>(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)"
+    r"|(?<!\d)(?:\(0\d{2,3}\)|0\d{2,3})[- ]?\d{7,8}(?:-\d{1,5})?(?!\d))"
+)
+_DIGITS = re.compile(r"\d{3}")
+
+PLACEHOLDERS = ("xxurl", "xxemail", "xxidno", "xxphone")
+
+# Pre-segmented detection: among adjacent Han-character pairs, the share separated by whitespace.
+# Raw Chinese has almost none; jieba output joined with spaces has about half (words average ~1.7
+# characters), so a cut at 0.2 leaves a wide margin on both sides. The first 400 characters decide.
+_SEGMENTED_SHARE = 0.2
+_MIN_HAN_PAIRS = 2
+_DETECT_CHARS = 400
+
+
+def normalize(text: str) -> str:
+    """NFKC + lower case + placeholders for URLs, e-mails, ID numbers and phone numbers."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    if "http" in text or "www." in text or "ftp://" in text:
+        text = _URL.sub(" xxurl ", text)
+    if "@" in text:
+        text = _EMAIL.sub(" xxemail ", text)
+    if _DIGITS.search(text):
+        text = _NUMBERS.sub(_number_placeholder, text)
+    return text
+
+
+def _number_placeholder(match: re.Match[str]) -> str:
+    return " xxidno " if match.lastgroup == "idno" else " xxphone "
+
+
+def is_presegmented(text: str) -> bool:
+    """True if the Han characters of ``text`` are mostly separated by spaces into words.
+
+    Text without (enough) Chinese is reported as not segmented: whitespace already separates its words.
+    """
+    text = text[:_DETECT_CHARS]
+    spaced = len(_HAN_SPACE_HAN.findall(text))
+    if spaced == 0:
+        return False
+    joined = len(_HAN_HAN.findall(text))
+    pairs = spaced + joined
+    return pairs >= _MIN_HAN_PAIRS and spaced / pairs >= _SEGMENTED_SHARE
+
+
+class _Jieba:
+    """One jieba tokenizer for the process, initialised on first use with its logging silenced."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokenizer: Any = None
+
+    def get(self) -> Any:
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    import jieba
+
+                    jieba.setLogLevel(logging.WARNING)
+                    logging.getLogger("jieba").setLevel(logging.WARNING)
+                    tokenizer = jieba.Tokenizer()
+                    tokenizer.initialize()
+                    self._tokenizer = tokenizer
+        return self._tokenizer
+
+
+_jieba = _Jieba()
+
+
+def segment(text: str) -> list[str]:
+    """Raw Chinese → words with jieba's precise mode (HMM on, for unknown words)."""
+    return [t for t in _jieba.get().lcut(text, HMM=True) if _WORDLIKE.search(t)]
+
+
+def tokenize(text: str, pre_segmented: PreSegmented = "auto") -> list[str]:
+    """Normalised tokens of one message.
+
+    ``pre_segmented``: ``"yes"`` — split on whitespace; ``"no"`` — segment Chinese with jieba;
+    ``"auto"`` — decide per text with :func:`is_presegmented`.
+    """
+    text = normalize(text)
+    if pre_segmented == "yes" or (pre_segmented == "auto" and is_presegmented(text)):
+        return [t for t in text.split() if _WORDLIKE.search(t)]
+    if _HAN_RE.search(text):
+        return segment(text)
+    return _LATIN_WORD.findall(text)
+
+
+def char_stream(tokens: list[str]) -> str:
+    """The tokens joined for character n-grams: Han characters run together (the boundaries a
+    segmenter chose are not trusted), other tokens kept apart by one space."""
+    return _HAN_SPACE_HAN.sub("", " ".join(tokens))
