@@ -22,7 +22,7 @@ from rich.table import Table
 from civicloop.domain.case import Actor, CaseState, Event, allowed_actions
 from civicloop.domain.errors import DomainError
 from civicloop.domain.vocabulary import Action, Role, Stage
-from civicloop.profile import ProfileError
+from civicloop.profile import ProfileError, bundled_profiles
 from civicloop.services.city import City, CityNotInitialised, init_city, open_city
 
 app = typer.Typer(
@@ -92,6 +92,9 @@ def init(
     profile: Annotated[
         str, typer.Option("--profile", help="bundled profile name or a profile.toml path")
     ] = "taiyuan",
+    geography: Annotated[
+        bool | None, typer.Option("--geography/--no-geography", help="load demo geography (default: demo)")
+    ] = None,
     database: DatabaseOpt = None,
 ) -> None:
     """初始化 / create the database for a city from its profile (idempotent)."""
@@ -102,6 +105,13 @@ def init(
         f"已初始化 {city.profile.name}（{city.id}）: {len(city.profile.categories)} 类别 / categories, "
         f"{len(city.profile.departments)} 部门 / departments → {city.engine.url.render_as_string()}"
     )
+    if geography is None:
+        geography = name in bundled_profiles()  # the demo city ships generated streets, grids, assets
+    if geography:
+        from civicloop.services.geography import load_demo_geography
+
+        loaded = load_demo_geography(city)
+        console.print(f"地理 / geography: {loaded.as_dict()}")
 
 
 # ---- case -----------------------------------------------------------------------------------------
@@ -562,39 +572,60 @@ def restore_command(
     console.print(f"恢复完成 / restored from {path} ({result.kind}); run `civicloop audit verify` to check")
 
 
-def _mount_optional(name: str, module: str, attr: str) -> None:
-    """Mount a capability's sub-commands when its module is present."""
-    try:
-        mod = __import__(module, fromlist=[attr])
-    except ImportError:
-        return
-    sub: typer.Typer = getattr(mod, attr)
-    app.add_typer(sub, name=name)
+# ---- capabilities' command groups -------------------------------------------------------------------
+
+from civicloop.geo.cli import geo_app, grid_app, patrol_app  # noqa: E402
+from civicloop.kpi.cli import import_command, kpi_app, report_command  # noqa: E402
+from civicloop.ledger.cli import assess_app, ledger_app, target_app  # noqa: E402
+from civicloop.triage.cli import app as triage_app  # noqa: E402
+
+app.add_typer(triage_app, name="triage")
+app.add_typer(geo_app, name="geo")
+app.add_typer(grid_app, name="grid")
+app.add_typer(patrol_app, name="patrol")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(target_app, name="target")
+app.add_typer(assess_app, name="assess")
+app.add_typer(kpi_app, name="kpi")
+# `report` and `import-cases` take a positional file before options: plain commands, not groups.
+app.command("report")(report_command)
+app.command("import-cases")(import_command)
 
 
-_mount_optional("triage", "civicloop.triage.cli", "app")
-_mount_optional("geo", "civicloop.geo.cli", "geo_app")
-_mount_optional("grid", "civicloop.geo.cli", "grid_app")
-_mount_optional("patrol", "civicloop.geo.cli", "patrol_app")
-_mount_optional("ledger", "civicloop.ledger.cli", "ledger_app")
-_mount_optional("target", "civicloop.ledger.cli", "target_app")
-_mount_optional("assess", "civicloop.ledger.cli", "assess_app")
-_mount_optional("kpi", "civicloop.kpi.cli", "kpi_app")
-try:  # evaluation: `civicloop report`, `civicloop import-cases`
-    from civicloop.kpi.cli import import_command, report_command
+@triage_app.command("bootstrap")
+def triage_bootstrap(
+    output: Annotated[Path | None, typer.Option(help="model file (default var/models/…)")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """训练类别模型 / train the city's category classifier from its profile and every correction so far."""
+    from civicloop.services.triage_models import train_category_model
 
-    app.command("report")(report_command)
-    app.command("import-cases")(import_command)
-except ImportError:  # pragma: no cover - installed without the evaluation extras
+    c = _open(database, city)
+    report = train_category_model(c, path=output)
+    summary = {"model": str(report.path), "examples": report.examples, "corrections": report.corrections,
+               "labels": report.labels, **{k: report.cv.get(k) for k in
+               ("accuracy", "macro_f1", "auto_route_share", "auto_route_precision")}}  # fmt: skip
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(summary)
+
+
+_RETRAIN_HELP = "重新训练 / retrain with the corrections recorded since (same as bootstrap)"
+triage_app.command("retrain", help=_RETRAIN_HELP)(triage_bootstrap)
+
+try:  # the HTTP capability: `civicloop serve`, `apikey`, `user`
+    import importlib
+
+    _http = importlib.import_module("civicloop.http.cli")
+except ImportError:  # pragma: no cover - the HTTP capability is not installed
     pass
-_mount_optional("apikey", "civicloop.http.cli", "apikey_app")
-_mount_optional("user", "civicloop.http.cli", "user_app")
-try:  # the HTTP capability: `civicloop serve`
-    from civicloop.http.cli import serve_command
-
-    app.command("serve")(serve_command)
-except ImportError:  # pragma: no cover - installed without the HTTP extras
-    pass
+else:
+    app.command("serve")(_http.serve_command)
+    app.add_typer(_http.apikey_app, name="apikey")
+    app.add_typer(_http.user_app, name="user")
 
 
 def main() -> None:

@@ -139,7 +139,11 @@ class IntakeService:
         locate: Callable[[City, dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.city = city
-        self.classifier: Classifier = classifier if classifier is not None else KeywordClassifier(city)
+        if classifier is None:
+            from civicloop.services.triage_models import load_category_model
+
+            classifier = load_category_model(city) or KeywordClassifier(city)
+        self.classifier: Classifier = classifier
         self.settings = settings or IntakeSettings()
         self.locate = locate if locate is not None else _geography_locator()
 
