@@ -24,6 +24,7 @@ from sqlalchemy import Connection, and_, insert, select
 from civicloop.adapters.store.tables import cases
 from civicloop.adapters.store.triage_tables import notifications, triage_examples
 from civicloop.domain.case import Actor, CaseState, Command, Event
+from civicloop.domain.errors import DomainError
 from civicloop.domain.triage import (
     DuplicateCandidate,
     best_duplicate,
@@ -300,28 +301,21 @@ class IntakeService:
 
     # ---- submission -------------------------------------------------------------------------
 
-    def submit(self, reports: Sequence[IntakeReport]) -> list[IntakeOutcome]:
-        """Run the pipeline for a batch of reports: one write transaction for the whole batch."""
+    def enrich(self, reports: Sequence[IntakeReport]) -> list[IntakeReport | DomainError]:
+        """Locate, classify, look for duplicates and recurrences, decide urgency: the report as it will
+        be stored (its ``triage`` field holds the suggestion), or the refusal that names the field."""
         located: list[IntakeReport] = []
-        outcomes: list[IntakeOutcome | None] = []
+        out: list[IntakeReport | DomainError] = []
         for r in reports:
             try:
                 fields = self.locate(self.city, dict(r.fields)) if self.locate else dict(r.fields)
-            except Exception as exc:  # a refusal from locating (outside the city …) is the caller's error
-                from civicloop.domain.errors import DomainError
-
-                if not isinstance(exc, DomainError):
-                    raise
-                outcomes.append(IntakeOutcome(None, {}, "refused", str(exc)))
+            except DomainError as exc:  # outside the city …: the caller's error, named
+                out.append(exc)
                 continue
             located.append(IntakeReport(r.actor, fields, r.at, r.reporter))
-            outcomes.append(None)
-        suggestions = self.suggest_many(located)
-        ids = self._reserve(located)
-        items: list[BatchItem] = []
-        plan: list[tuple[int, str]] = []  # (index into located, case id)
-        for i, (report, suggestion, case_id) in enumerate(zip(located, suggestions, ids, strict=True)):
-            fields = dict(report.fields)
+            out.append(located[-1])
+        for report, suggestion in zip(located, self.suggest_many(located), strict=True):
+            fields = report.fields
             fields["triage"] = suggestion
             if not fields.get("category_code") and suggestion["category_code"] and suggestion["auto"]:
                 fields["category_code"] = suggestion["category_code"]
@@ -329,8 +323,34 @@ class IntakeService:
                 fields["urgency"] = Urgency.URGENT.value
             if suggestion["recurrence_of"]:
                 fields["recurrence_of"] = suggestion["recurrence_of"]
+        return out
+
+    def follow_up(self, written: Sequence[tuple[str, IntakeReport]]) -> BatchResult:
+        """The triage actions for reports already stored (merge, recurrence, automatic file/dispatch), in
+        one batch. Used where the report is acknowledged first (the HTTP intake): if this batch fails,
+        the reports simply wait in the review queue."""
+        items = [
+            i for case_id, r in written for i in self._follow_ups(case_id, r, r.fields.get("triage") or {})
+        ]
+        return self.city.cases.execute(items) if items else BatchResult()
+
+    def submit(self, reports: Sequence[IntakeReport]) -> list[IntakeOutcome]:
+        """Run the pipeline for a batch of reports: one write transaction for the whole batch."""
+        enriched = self.enrich(reports)
+        outcomes: list[IntakeOutcome | None] = [
+            IntakeOutcome(None, {}, "refused", str(e)) if isinstance(e, DomainError) else None
+            for e in enriched
+        ]
+        located = [e for e in enriched if not isinstance(e, DomainError)]
+        suggestions = [r.fields["triage"] for r in located]
+        ids = self._reserve(located)
+        items: list[BatchItem] = []
+        plan: list[tuple[int, str]] = []  # (index into located, case id)
+        for i, (report, suggestion, case_id) in enumerate(zip(located, suggestions, ids, strict=True)):
             items.append(
-                BatchItem(Command(Action.REPORT, case_id, fields), report.actor, report.at, report.reporter)
+                BatchItem(
+                    Command(Action.REPORT, case_id, report.fields), report.actor, report.at, report.reporter
+                )
             )
             plan.append((i, case_id))
             items.extend(self._follow_ups(case_id, report, suggestion))
@@ -366,6 +386,8 @@ class IntakeService:
         return ids
 
     def _follow_ups(self, case_id: str, report: IntakeReport, s: dict[str, Any]) -> list[BatchItem]:
+        if not s:
+            return []
         at = report.at
         if s["duplicate_of"]:
             note = f"与 {s['duplicate_of']} 为同一问题，已合并 / same problem as {s['duplicate_of']}, merged"

@@ -1,0 +1,182 @@
+"""The FastAPI application: ``create_app(city)`` builds it in-process (tests) or for ``civicloop serve``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from civicloop import __version__
+from civicloop.adapters.files import LocalPhotoStore, PhotoStore
+from civicloop.adapters.store.tables import cities
+from civicloop.http import errors, open311, workflow
+from civicloop.http.context import ApiSettings, AppContext, CityContext, context_of
+from civicloop.http.render import JSON, open311_errors
+from civicloop.http.schemas import Health
+from civicloop.services.accounts import AccountService, accounts_for
+from civicloop.services.city import City
+from civicloop.services.group_commit import ReportWriter
+from civicloop.services.intake import IntakeService
+from civicloop.services.places import Places
+
+DESCRIPTION = """\
+civicloop 数字化城市管理指挥中心 HTTP API.
+
+* **Open311 GeoReport v2** under `/open311/v2/` (XML and JSON; POST needs an `api_key`).
+* **Workflow API** under `/api/v1/` (bearer token from `POST /api/v1/auth/login`).
+
+Errors: Open311 answers the spec's `errors` list; the workflow API answers
+`{"error": {"code", "field", "message", "message_zh", "message_en"}}`. Messages are Chinese by default,
+English with `Accept-Language: en` or `?locale=en`. See docs/api.md.
+"""
+
+
+_TOO_BIG = {
+    "error": {
+        "code": "payload_too_large",
+        "field": None,
+        "message": "request body too large",
+        "message_zh": "请求体过大",
+        "message_en": "request body too large",
+    }
+}
+
+
+def _has_nul(scope: Scope) -> bool:
+    query = scope.get("query_string", b"").lower()
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+
+
+def _too_big(scope: Scope) -> Any:
+    path: str = scope.get("path", "")
+    if path.startswith("/open311/"):
+        fmt = "json" if path.endswith(".json") else "xml"
+        return open311_errors(fmt, 413, ["请求体过大 (request body too large)"])
+    return JSON(_TOO_BIG, status_code=413)
+
+
+def _nul_response(scope: Scope) -> Any:
+    path: str = scope.get("path", "")
+    zh, en = "请求中含有不允许的 NUL 字符", "the request contains a NUL character"
+    if path.startswith("/open311/"):
+        return open311_errors("json" if path.endswith(".json") else "xml", 400, [f"{zh} ({en})"])
+    body = {
+        "error": {
+            "code": "invalid_characters",
+            "field": None,
+            "message": zh,
+            "message_zh": zh,
+            "message_en": en,
+        }
+    }
+    return JSON(body, status_code=422)
+
+
+class BodyLimit:
+    """Refuse a body larger than the limit before reading it (413), whatever the route."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_nul(scope):
+            # No store keeps a NUL character (PostgreSQL refuses it in text): say so instead of failing.
+            await _nul_response(scope)(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", ()):
+                if name == b"content-length":
+                    try:
+                        too_big = int(value) > self.limit
+                    except ValueError:
+                        too_big = True
+                    if too_big:
+                        response = _too_big(scope)
+                        await response(scope, receive, send)
+                        return
+        await self.app(scope, receive, send)
+
+
+def _city_context(city: City, accounts: AccountService | None, settings: ApiSettings) -> CityContext:
+    return CityContext(
+        city=city,
+        accounts=accounts or accounts_for(city),
+        writer=ReportWriter(city.cases, intake=IntakeService(city) if settings.triage else None),
+        places=Places.for_profile(city.profile),
+    )
+
+
+def create_app(
+    city: City,
+    *,
+    accounts: AccountService | None = None,
+    photos: PhotoStore | None = None,
+    settings: ApiSettings | None = None,
+    more_cities: Sequence[City] = (),
+) -> FastAPI:
+    """The HTTP app for *city* (and, for Open311's ``jurisdiction_id``, any ``more_cities``).
+
+    ``accounts`` and ``photos`` are injectable (tests pass a cheap password hasher and a temporary photo
+    directory); by default accounts use argon2id and photos ``./var/photos``.
+    """
+    settings = settings or ApiSettings()
+    contexts = {city.id: _city_context(city, accounts, settings)}
+    for other in more_cities:
+        contexts[other.id] = _city_context(other, None, settings)
+    ctx = AppContext(cities=contexts, default=city.id, photos=photos or LocalPhotoStore(), settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for cc in ctx.cities.values():
+            cc.writer.close()
+
+    app = FastAPI(
+        title="civicloop API",
+        version=__version__,
+        description=DESCRIPTION,
+        default_response_class=JSON,
+        lifespan=lifespan,
+    )
+    app.state.civicloop = ctx
+    errors.install(app)
+    app.include_router(open311.router)
+    app.include_router(workflow.auth_router)
+    app.include_router(workflow.router)
+
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        responses={503: {"model": Health, "description": "the database is unreachable"}},
+    )
+    async def healthz(request: Request) -> Any:
+        """健康检查 / Liveness and the database: 503 naming the problem when the database is away."""
+        cc = context_of(request).main
+
+        def probe() -> None:
+            with cc.city.engine.connect() as conn:
+                found = conn.execute(select(cities.c.city_id).where(cities.c.city_id == cc.city.id)).first()
+            if found is None:
+                raise LookupError(f"city {cc.city.id} is not registered in the database")
+
+        try:
+            await run_in_threadpool(probe)
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            body = Health(status="unavailable", database="unreachable", city=cc.city.id, problem=problem)
+            return JSON(body.model_dump(), status_code=503)
+        return Health(status="ok", database="ok", city=cc.city.id)
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    from civicloop.web import install_web  # the web command center: pages, screen data, live stream
+
+    install_web(app)
+    return app

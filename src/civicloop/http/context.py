@@ -1,0 +1,81 @@
+"""What the HTTP layer holds per city, the errors it speaks, and how it picks the caller's language."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+
+from civicloop.adapters.files import DEFAULT_MAX_BYTES, PhotoStore
+from civicloop.i18n import normalise_locale
+from civicloop.services.accounts import AccountService
+from civicloop.services.city import City
+from civicloop.services.group_commit import ReportWriter
+from civicloop.services.places import Places
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Deployment choices of the HTTP app (docs/api.md)."""
+
+    batch_services: bool = False  # Open311: declare services "batch" and answer POSTs with tokens
+    max_photo_bytes: int = DEFAULT_MAX_BYTES
+    max_body_bytes: int = DEFAULT_MAX_BYTES + 2 * 1024 * 1024
+    public_base_url: str | None = None  # absolute URLs in Open311 output; default: the request's base
+    contact: str | None = None  # Open311 discovery contact
+    key_service: str | None = None  # how to obtain an api_key
+    endpoint_type: str = "production"  # Open311 discovery: production | test
+    # Automatic triage of incoming reports (locate, classify, merge duplicates, file and dispatch above
+    # the thresholds). CIVICLOOP_TRIAGE=0 turns it off: every report then waits for a person.
+    triage: bool = field(default_factory=lambda: os.environ.get("CIVICLOOP_TRIAGE", "1") != "0")
+
+
+@dataclass
+class CityContext:
+    city: City
+    accounts: AccountService
+    writer: ReportWriter
+    places: Places
+
+
+@dataclass
+class AppContext:
+    cities: dict[str, CityContext]
+    default: str
+    photos: PhotoStore
+    settings: ApiSettings
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+
+    @property
+    def main(self) -> CityContext:
+        return self.cities[self.default]
+
+
+class ApiError(Exception):
+    """A refusal of the workflow API: status, a stable code, both languages, the field if any."""
+
+    def __init__(self, status: int, code: str, zh: str, en: str, field: str | None = None) -> None:
+        self.status, self.code, self.zh, self.en, self.field = status, code, zh, en, field
+        super().__init__(f"{zh} / {en}")
+
+
+def context_of(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.civicloop
+    return ctx
+
+
+def locale_of(request: Request) -> str:
+    """``?locale=en`` wins, then the first tag of Accept-Language; Chinese (zh-CN) by default."""
+    explicit = request.query_params.get("locale")
+    if explicit:
+        return normalise_locale(explicit)
+    header = request.headers.get("accept-language", "")
+    first = header.split(",", 1)[0].split(";", 1)[0].strip()
+    return normalise_locale(first or None)
+
+
+def base_url(request: Request) -> str:
+    configured = context_of(request).settings.public_base_url
+    return (configured or str(request.base_url)).rstrip("/")

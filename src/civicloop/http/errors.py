@@ -1,0 +1,171 @@
+"""One error shape per API, whatever went wrong.
+
+Workflow API (``/api/v1``): ``{"error": {"code", "field", "message", "message_zh", "message_en"}}``.
+Open311 (``/open311/v2``): the spec's ``errors`` list in the format the path asked for, body code equal
+to the HTTP status. Domain errors map to statuses here, in one table.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from civicloop.domain.errors import (
+    CaseNotFound,
+    ConcurrentChange,
+    DomainError,
+    IllegalAction,
+    InvalidField,
+    MissingField,
+    OutOfScope,
+    RoleNotAllowed,
+    TimeRunsBackwards,
+)
+from civicloop.http.context import ApiError, locale_of
+from civicloop.http.render import JSON, open311_errors
+from civicloop.services.accounts import AccountError
+from civicloop.services.open311 import Open311Error
+
+log = logging.getLogger("civicloop.http")
+
+#: Domain error → HTTP status. OutOfScope answers 404 like an unknown case: a user learns nothing about
+#: cases outside their scope, not even that they exist.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    IllegalAction: 409,
+    RoleNotAllowed: 403,
+    MissingField: 422,
+    InvalidField: 422,
+    TimeRunsBackwards: 409,
+    CaseNotFound: 404,
+    OutOfScope: 404,
+    ConcurrentChange: 409,
+}
+ACCOUNT_STATUS = {
+    "invalid_credentials": 401,
+    "username_taken": 409,
+    "not_found": 404,
+    "missing_field": 422,
+    "invalid_field": 422,
+}
+
+_GENERIC: dict[int, tuple[str, str, str]] = {
+    400: ("bad_request", "请求无效", "bad request"),
+    401: ("unauthorized", "需要登录", "authentication required"),
+    403: ("forbidden", "无权访问", "forbidden"),
+    404: ("not_found", "资源不存在", "not found"),
+    405: ("method_not_allowed", "不支持该请求方法", "method not allowed"),
+    406: ("not_acceptable", "无法提供该格式", "not acceptable"),
+    413: ("payload_too_large", "请求体过大", "request body too large"),
+    415: ("unsupported_media_type", "不支持的内容类型", "unsupported media type"),
+    422: ("validation_error", "请求参数无效", "invalid request"),
+    500: ("internal_error", "服务器内部错误", "internal server error"),
+    503: ("unavailable", "服务暂不可用", "service unavailable"),
+}
+
+
+def is_open311(request: Request) -> bool:
+    return request.url.path.startswith("/open311/")
+
+
+def open311_format(request: Request) -> str:
+    """The format the path asks for; XML (the required one) when it names none we serve."""
+    return "json" if request.url.path.endswith(".json") else "xml"
+
+
+def error_body(code: str, zh: str, en: str, locale: str, field: str | None = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "field": field,
+            "message": en if locale.startswith("en") else zh,
+            "message_zh": zh,
+            "message_en": en,
+        }
+    }
+
+
+def api_error_response(
+    request: Request, status: int, code: str, zh: str, en: str, field: str | None = None
+) -> Response:
+    if is_open311(request):
+        locale = locale_of(request)
+        text = en if locale.startswith("en") else f"{zh} ({en})"
+        return open311_errors(open311_format(request), status, [text])
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSON(error_body(code, zh, en, locale_of(request), field), status_code=status, headers=headers)
+
+
+def domain_error_response(request: Request, exc: DomainError) -> Response:
+    status = DOMAIN_STATUS.get(type(exc), 400)
+    if isinstance(exc, OutOfScope):
+        exc = CaseNotFound(exc.case)
+    field = getattr(exc, "field", None)
+    if is_open311(request):
+        # Inside Open311 a refused report is a bad argument (400); the spec knows no 409/422.
+        status = 404 if status == 404 else 400
+    return api_error_response(request, status, exc.key, exc.render("zh-CN"), exc.render("en"), field)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(request: Request, exc: ApiError) -> Response:
+        return api_error_response(request, exc.status, exc.code, exc.zh, exc.en, exc.field)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return domain_error_response(request, exc)
+
+    @app.exception_handler(AccountError)
+    async def _account(request: Request, exc: AccountError) -> Response:
+        status = ACCOUNT_STATUS.get(exc.code, 400)
+        return api_error_response(request, status, exc.code, exc.message_zh, exc.message_en, exc.field)
+
+    @app.exception_handler(Open311Error)
+    async def _open311(request: Request, exc: Open311Error) -> Response:
+        return open311_errors(open311_format(request), exc.status, exc.descriptions(locale_of(request)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = ".".join(loc) or None
+        reason = str(first.get("msg", "invalid"))
+        if is_open311(request):
+            if any(tuple(e.get("loc", ()))[:2] == ("path", "fmt") for e in errors):
+                return open311_errors("xml", 404, ["格式只能是 json 或 xml (format must be json or xml)"])
+            return open311_errors(
+                open311_format(request),
+                400,
+                [f"参数 {field} 无效：{reason} (invalid parameter {field}: {reason})"],
+            )
+        return api_error_response(
+            request,
+            422,
+            "validation_error",
+            f"字段 {field} 无效：{reason}",
+            f"field {field} is invalid: {reason}",
+            field,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code, zh, en = _GENERIC.get(exc.status_code, ("http_error", "请求失败", "request failed"))
+        if isinstance(exc.detail, str) and exc.detail and exc.status_code not in _GENERIC:
+            en = exc.detail
+        response = api_error_response(request, exc.status_code, code, zh, en)
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        code, zh, en = _GENERIC[500]
+        return api_error_response(request, 500, code, zh, en)

@@ -1,0 +1,299 @@
+"""Pydantic models of the workflow API's bodies and responses (they make /openapi.json exact)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def _no_nul(value: Any) -> Any:
+    """Refuse NUL characters anywhere in a body: no store keeps them (PostgreSQL refuses them in text)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters / 不能含有 NUL 字符")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _no_nul(k)
+            _no_nul(v)
+    elif isinstance(value, list):
+        for v in value:
+            _no_nul(v)
+    return value
+
+
+class _Checked(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        return _no_nul(data)
+
+
+class _Strict(_Checked):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="稳定的错误代码 / stable error code, e.g. illegal_action")
+    field: str | None = Field(description="出错的字段 / the field at fault, if any")
+    message: str = Field(description="请求语言的说明 / the message in the request's language")
+    message_zh: str
+    message_en: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class LoginBody(_Strict):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class UserView(BaseModel):
+    user_id: str
+    username: str
+    display_name: str | None
+    role: str
+    role_label_zh: str
+    role_label_en: str
+    department_id: str | None
+    district_codes: list[str]
+    grid_codes: list[str]
+    may_act: bool
+
+
+class LoginResult(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    user: UserView
+
+
+class Done(BaseModel):
+    ok: bool
+
+
+class ReportBody(_Strict):
+    """上报 / a new report. Reporter contact details are stored privately, never in the case record."""
+
+    category_code: str | None = Field(None, max_length=16, description="管理事项代码, e.g. 06010")
+    description: str | None = Field(None, max_length=4000)
+    lon: float | None = Field(None, ge=-180, le=180, description="WGS84")
+    lat: float | None = Field(None, ge=-90, le=90, description="WGS84")
+    address: str | None = Field(None, max_length=256)
+    grid_code: str | None = Field(None, max_length=16)
+    community_code: str | None = Field(None, max_length=64)
+    street_code: str | None = Field(None, max_length=64)
+    district_code: str | None = Field(None, max_length=16)
+    component_id: str | None = Field(None, max_length=64)
+    urgency: Literal["normal", "urgent"] | None = None
+    photos: list[str] | None = Field(None, max_length=20, description="photo references or http(s) URLs")
+    channel: Literal["inspector", "citizen", "hotline", "video", "assigned", "media", "patrol"] | None = (
+        Field(None, description="default: inspector for inspectors, hotline for operators")
+    )
+    self_handled: bool | None = None
+    note: str | None = Field(None, max_length=4000)
+    reporter_name: str | None = Field(None, max_length=128, description="诉求人姓名 (private)")
+    reporter_phone: str | None = Field(None, max_length=64, description="诉求人电话 (private)")
+    reporter_email: str | None = Field(None, max_length=256, description="诉求人邮箱 (private)")
+
+
+class ActionBody(_Checked):
+    """Fields of an action; which are required depends on the action (see ``allowed_actions``).
+
+    The common fields are typed here; any other field is passed to the domain, which names a field it
+    refuses (422) and ignores one no action uses.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    note: str | None = Field(None, max_length=4000)
+    photos: list[str] | None = Field(None, max_length=20)
+    department_id: str | None = Field(None, max_length=64)
+    suggested_department_id: str | None = Field(None, max_length=64)
+    inspector_id: str | None = Field(None, max_length=64)
+    reason: str | None = Field(None, max_length=32, description="closure reason for reject/void")
+    duplicate_of: str | None = Field(None, max_length=64)
+    confirmed: bool | None = None
+    passed: bool | None = None
+    verify: bool | None = None
+    amount: float | None = Field(None, description="extension amount")
+    unit: Literal["work_hour", "work_day", "natural_hour"] | None = None
+    category_code: str | None = Field(None, max_length=16)
+    condition_no: int | None = Field(None, ge=1, le=999)
+    urgency: Literal["normal", "urgent"] | None = None
+    member_id: str | None = Field(None, max_length=64, description="link/unlink a duplicate (聚类)")
+
+
+class AllowedAction(BaseModel):
+    action: str
+    label_zh: str
+    label_en: str
+    required: list[str]
+    optional: list[str]
+
+
+class EventView(BaseModel):
+    seq: int
+    action: str
+    action_label_zh: str
+    action_label_en: str
+    at: datetime
+    actor_id: str
+    actor_role: str
+    stage_before: str | None
+    stage_after: str
+    note: str | None
+    attachments: list[str]
+    data: dict[str, Any]
+
+
+class ConditionView(BaseModel):
+    no: int
+    filing: str
+    filing_en: str | None
+    closing: str
+    closing_en: str | None
+    limits: dict[str, str] = Field(description="urgency → limit, e.g. {'normal': '4 工作时'}")
+    department: str | None
+
+
+class CategoryView(BaseModel):
+    code: str
+    name: str
+    name_en: str | None
+    major_code: str
+    major_name: str
+    department: str
+    conditions: list[ConditionView]
+
+
+class CaseView(BaseModel):
+    case_id: str
+    version: int
+    stage: str
+    stage_label_zh: str
+    stage_label_en: str
+    public_status: Literal["open", "closed"]
+    closure_reason: str | None
+    channel: str
+    category_code: str | None
+    condition_no: int | None
+    urgency: str
+    description: str | None
+    lon: float | None
+    lat: float | None
+    address: str | None
+    grid_code: str | None
+    community_code: str | None
+    street_code: str | None
+    district_code: str | None
+    component_id: str | None
+    reporter_id: str | None
+    photos: list[str]
+    after_photos: list[str]
+    department_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    accepted_at: datetime | None
+    filed_at: datetime | None
+    dispatched_at: datetime | None
+    handled_at: datetime | None
+    closed_at: datetime | None
+    step: str | None
+    step_deadline: datetime | None
+    deadline: datetime | None = Field(description="处置时限 / the handling deadline")
+    due_at: datetime | None = Field(description="the deadline of the current step")
+    overdue: bool
+    light: Literal["green", "yellow", "red"] | None
+    pending: dict[str, Any] | None
+    duplicate_of: str | None
+    dispatch_count: int
+    rework_count: int
+    extension_count: int
+    suspension_count: int
+    urge_count: int
+    reopen_count: int
+
+
+class SubmissionView(BaseModel):
+    """What an Open311 client sent beyond the case fields (attribute answers, media URLs)."""
+
+    attributes: dict[str, list[str]]
+    location_approximate: bool
+
+
+class CaseDetail(BaseModel):
+    case: CaseView
+    category: CategoryView | None
+    timeline: list[EventView]
+    allowed_actions: list[AllowedAction]
+    open311: SubmissionView | None
+
+
+class ActionResult(BaseModel):
+    case: CaseView
+    event: EventView
+    allowed_actions: list[AllowedAction]
+
+
+class CaseSummary(BaseModel):
+    case_id: str
+    stage: str
+    stage_label_zh: str
+    stage_label_en: str
+    public_status: Literal["open", "closed"]
+    category_code: str | None
+    category_name: str | None
+    department_id: str | None
+    district_code: str | None
+    grid_code: str | None
+    urgency: str
+    created_at: datetime
+    due_at: datetime | None
+    overdue: bool
+    light: Literal["green", "yellow", "red"] | None
+    allowed_actions: list[str]
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    page: int
+    page_size: int
+    total: int
+
+
+class Created(BaseModel):
+    case_id: str
+    replayed: bool = Field(description="true when an Idempotency-Key retry found the first attempt's case")
+    case: CaseView | None
+
+
+class PhotoUploaded(BaseModel):
+    ref: str = Field(description="use this in `photos` fields")
+    url: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class AnonymiseResult(BaseModel):
+    reporter_id: str
+    records_erased: int
+    submissions_erased: int
+    at: datetime
+
+
+class ReporterContact(BaseModel):
+    reporter_id: str
+    name: str | None
+    phone: str | None
+    email: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unreachable"]
+    city: str
+    problem: str | None = None

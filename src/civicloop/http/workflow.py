@@ -1,0 +1,603 @@
+"""The workflow API (``/api/v1``): login, the loop's actions, cases, queues, photos, privacy.
+
+Authorization in three layers, each in one place: the bearer token says who (``auth.py``); the domain's
+action table says what a role may do (403 ``role_not_allowed``, 409 ``illegal_action`` in the wrong
+stage); the scope on the user record says where (:mod:`civicloop.services.scope`). A case outside the
+caller's scope answers 404 exactly like a case that does not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, File, Header, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import and_, select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from civicloop.accounts.tables import open311_requests
+from civicloop.adapters.files import is_ref, sniff_image
+from civicloop.domain.case import ACTIONS, CaseState, Event, allowed_actions
+from civicloop.domain.errors import InvalidField
+from civicloop.domain.vocabulary import HANDLING_STAGES, Action, Role, Stage
+from civicloop.http.auth import CurrentUser, require_actor, require_roles
+from civicloop.http.context import ApiError, AppContext, base_url, context_of
+from civicloop.http.render import JSON
+from civicloop.http.schemas import (
+    ActionBody,
+    ActionResult,
+    AllowedAction,
+    AnonymiseResult,
+    CaseDetail,
+    CasePage,
+    CaseSummary,
+    CaseView,
+    CategoryView,
+    ConditionView,
+    Created,
+    Done,
+    ErrorBody,
+    EventView,
+    LoginBody,
+    LoginResult,
+    PhotoUploaded,
+    ReportBody,
+    ReporterContact,
+    SubmissionView,
+    UserView,
+)
+from civicloop.services.accounts import AccountRole, User
+from civicloop.services.cases import CaseQuery, ReporterInfo
+from civicloop.services.group_commit import ReportJob
+from civicloop.services.open311 import IDEMPOTENCY_TTL, erase_submission_identity
+from civicloop.services.scope import can_act
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorBody, "description": d}
+    for s, d in (
+        (401, "未登录 / not authenticated"),
+        (403, "角色无权 / the role may not"),
+        (404, "不存在或不在范围内 / not found or outside the caller's scope"),
+        (409, "环节不允许或并发修改 / wrong stage or concurrent change"),
+        (422, "字段缺失或无效 / a field is missing or invalid"),
+    )
+}
+
+router = APIRouter(prefix="/api/v1", tags=["workflow"], responses=ERRORS)
+auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERRORS)
+
+
+# ---- views --------------------------------------------------------------------------------------------
+
+
+def user_view(user: User) -> UserView:
+    return UserView(
+        user_id=user.user_id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role.value,
+        role_label_zh=user.role.zh,
+        role_label_en=user.role.en,
+        department_id=user.department_id,
+        district_codes=list(user.district_codes),
+        grid_codes=list(user.grid_codes),
+        may_act=user.may_act,
+    )
+
+
+def due_at(s: CaseState) -> datetime | None:
+    if s.stage.is_terminal or s.stage is Stage.SUSPENDED:
+        return None
+    if s.stage in HANDLING_STAGES:
+        return s.deadline
+    return s.step_deadline
+
+
+def case_view(ctx: AppContext, s: CaseState, now: datetime) -> CaseView:
+    due = due_at(s)
+    light = s.light(ctx.main.city.calendar, now)
+    return CaseView(
+        case_id=s.case_id,
+        version=s.version,
+        stage=s.stage.value,
+        stage_label_zh=s.stage.zh,
+        stage_label_en=s.stage.en,
+        public_status="closed" if s.stage.is_terminal else "open",
+        closure_reason=s.closure_reason.value if s.closure_reason else None,
+        channel=s.channel.value,
+        category_code=s.category_code,
+        condition_no=s.condition_no,
+        urgency=s.urgency.value,
+        description=s.description,
+        lon=s.lon,
+        lat=s.lat,
+        address=s.address,
+        grid_code=s.grid_code,
+        community_code=s.community_code,
+        street_code=s.street_code,
+        district_code=s.district_code,
+        component_id=s.component_id,
+        reporter_id=s.reporter_id,
+        photos=list(s.photos),
+        after_photos=list(s.after_photos),
+        department_id=s.department_id,
+        created_at=s.created_at,
+        updated_at=s.updated_at,
+        accepted_at=s.accepted_at,
+        filed_at=s.filed_at,
+        dispatched_at=s.dispatched_at,
+        handled_at=s.handled_at,
+        closed_at=s.closed_at,
+        step=s.step.value if s.step else None,
+        step_deadline=s.step_deadline,
+        deadline=s.deadline,
+        due_at=due,
+        overdue=due is not None and due < now,
+        light=light.value if light else None,
+        pending=s.pending,
+        duplicate_of=s.duplicate_of,
+        dispatch_count=s.dispatch_count,
+        rework_count=s.rework_count,
+        extension_count=s.extension_count,
+        suspension_count=s.suspension_count,
+        urge_count=s.urge_count,
+        reopen_count=s.reopen_count,
+    )
+
+
+def event_view(e: Event) -> EventView:
+    return EventView(
+        seq=e.seq,
+        action=e.action.value,
+        action_label_zh=e.action.zh,
+        action_label_en=e.action.en,
+        at=e.at,
+        actor_id=e.actor_id,
+        actor_role=e.actor_role.value,
+        stage_before=e.stage_before.value if e.stage_before else None,
+        stage_after=e.stage_after.value,
+        note=e.note,
+        attachments=list(e.attachments),
+        data=dict(e.data),
+    )
+
+
+def actions_for(user: User, s: CaseState) -> list[Action]:
+    if not user.may_act or not can_act(user.actor(), s):
+        return []
+    return allowed_actions(s, user.actor().role)
+
+
+def allowed_view(user: User, s: CaseState) -> list[AllowedAction]:
+    return [
+        AllowedAction(
+            action=a.value,
+            label_zh=a.zh,
+            label_en=a.en,
+            required=list(ACTIONS[a].required),
+            optional=list(ACTIONS[a].optional),
+        )
+        for a in actions_for(user, s)
+    ]
+
+
+def category_view(ctx: AppContext, code: str | None) -> CategoryView | None:
+    if code is None:
+        return None
+    try:
+        c = ctx.main.city.profile.category(code)
+    except KeyError:
+        return None
+    return CategoryView(
+        code=c.code,
+        name=c.name,
+        name_en=c.name_en,
+        major_code=c.major_code,
+        major_name=c.major_name,
+        department=c.department,
+        conditions=[
+            ConditionView(
+                no=cond.no,
+                filing=cond.filing,
+                filing_en=cond.filing_en,
+                closing=cond.closing,
+                closing_en=cond.closing_en,
+                limits={u: lim.label("zh-CN") for u, lim in cond.limits.items()},
+                department=cond.department,
+            )
+            for cond in c.conditions
+        ],
+    )
+
+
+def summary(ctx: AppContext, user: User, s: CaseState, now: datetime) -> CaseSummary:
+    due = due_at(s)
+    light = s.light(ctx.main.city.calendar, now)
+    name = None
+    if s.category_code:
+        try:
+            name = ctx.main.city.profile.category(s.category_code).name
+        except KeyError:
+            name = None
+    return CaseSummary(
+        case_id=s.case_id,
+        stage=s.stage.value,
+        stage_label_zh=s.stage.zh,
+        stage_label_en=s.stage.en,
+        public_status="closed" if s.stage.is_terminal else "open",
+        category_code=s.category_code,
+        category_name=name,
+        department_id=s.department_id,
+        district_code=s.district_code,
+        grid_code=s.grid_code,
+        urgency=s.urgency.value,
+        created_at=s.created_at,
+        due_at=due,
+        overdue=due is not None and due < now,
+        light=light.value if light else None,
+        allowed_actions=[a.value for a in actions_for(user, s)],
+    )
+
+
+def check_photos(ctx: AppContext, photos: Sequence[str] | None) -> None:
+    """Every photo is an http(s) URL or a reference this server stored (POST /api/v1/photos)."""
+    for ref in photos or ():
+        if ref.startswith(("http://", "https://")) and len(ref) <= 2048:
+            continue
+        if not (is_ref(ref) and ctx.photos.exists(ref)):
+            raise InvalidField(
+                "photos",
+                f"未知的照片引用 {ref[:80]}（请先上传）",
+                f"unknown photo reference {ref[:80]} (upload it first)",
+            )
+
+
+# ---- auth ---------------------------------------------------------------------------------------------
+
+
+@auth_router.post("/login", response_model=LoginResult)
+def login(request: Request, body: LoginBody) -> LoginResult:
+    """登录 / Log in: a bearer token with its expiry."""
+    session = context_of(request).main.accounts.login(body.username, body.password)
+    return LoginResult(
+        access_token=session.token, expires_at=session.expires_at, user=user_view(session.user)
+    )
+
+
+@auth_router.post("/logout", response_model=Done)
+def logout(request: Request, user: CurrentUser) -> Done:
+    """退出 / Revoke the token used for this call."""
+    token = request.headers.get("authorization", "").split(" ", 1)[-1].strip()
+    return Done(ok=context_of(request).main.accounts.logout(token))
+
+
+@router.get("/me", response_model=UserView)
+def me(user: CurrentUser) -> UserView:
+    """当前用户 / Who am I: role and scope."""
+    return user_view(user)
+
+
+# ---- cases --------------------------------------------------------------------------------------------
+
+
+@router.post("/cases", status_code=201, response_model=Created)
+async def report_case(
+    request: Request,
+    body: ReportBody,
+    user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Created:
+    """上报 / Report a new case (inspectors, operators). ``Idempotency-Key`` makes retries safe."""
+    require_actor(user)
+    ctx = context_of(request)
+    fields = body.model_dump(exclude_none=True, exclude={"reporter_name", "reporter_phone", "reporter_email"})
+    default_channel = {AccountRole.INSPECTOR: "inspector", AccountRole.OPERATOR: "hotline"}.get(
+        user.role, "hotline"
+    )
+    fields.setdefault("channel", default_channel)
+    await run_in_threadpool(check_photos, ctx, body.photos)
+    reporter = ReporterInfo(body.reporter_name, body.reporter_phone, body.reporter_email)
+    keys: list[tuple[str, timedelta]] = []
+    if idempotency_key and idempotency_key.strip():
+        digest = hashlib.sha256(f"{user.user_id}\x1f{idempotency_key.strip()}".encode()).hexdigest()[:48]
+        keys.append(("u:" + digest, IDEMPOTENCY_TTL))
+    job = ReportJob(
+        actor=user.actor(),
+        fields=fields,
+        reporter=None if reporter.is_empty() else reporter,
+        idempotency=keys,
+    )
+    outcome = await ctx.main.writer.submit_async(job)
+    state = outcome.state
+    if state is None:
+        state = await run_in_threadpool(ctx.main.city.cases.get, outcome.case_id)
+    return Created(
+        case_id=outcome.case_id, replayed=outcome.replayed, case=case_view(ctx, state, datetime.now(UTC))
+    )
+
+
+@router.get("/cases/{case_id}", response_model=CaseDetail)
+def get_case(request: Request, case_id: str, user: CurrentUser) -> CaseDetail:
+    """案卷详情 / A case, its timeline, the caller's allowed actions and its category's conditions."""
+    ctx = context_of(request)
+    cases = ctx.main.city.cases
+    state = cases.get(case_id, user.actor())
+    timeline = cases.timeline(case_id, user.actor())
+    submission = None
+    with cases.store.read() as conn:
+        row = conn.execute(
+            select(open311_requests.c.attributes, open311_requests.c.location_approximate).where(
+                and_(open311_requests.c.city_id == cases.city_id, open311_requests.c.case_id == case_id)
+            )
+        ).first()
+    if row is not None:
+        submission = SubmissionView(
+            attributes=orjson.loads(row.attributes), location_approximate=bool(row.location_approximate)
+        )
+    return CaseDetail(
+        case=case_view(ctx, state, datetime.now(UTC)),
+        category=category_view(ctx, state.category_code),
+        timeline=[event_view(e) for e in timeline],
+        allowed_actions=allowed_view(user, state),
+        open311=submission,
+    )
+
+
+@router.post("/cases/{case_id}/actions/{action}", response_model=ActionResult)
+def act(
+    request: Request, case_id: str, action: str, user: CurrentUser, body: ActionBody | None = None
+) -> ActionResult:
+    """执行动作 / Take one step of the loop: accept, file, dispatch, handle, check, close, and the branches.
+
+    403 ``role_not_allowed`` when the role can never take this action, 409 ``illegal_action`` when the
+    case is in a stage that does not allow it, 422 naming the field that is missing or invalid.
+    """
+    ctx = context_of(request)
+    try:
+        chosen = Action(action)
+    except ValueError:
+        names = ", ".join(a.value for a in Action if a is not Action.REPORT)
+        raise InvalidField("action", f"未知动作，可选：{names}", f"unknown action; one of: {names}") from None
+    if chosen is Action.REPORT:
+        raise InvalidField("action", "新案卷请用 POST /api/v1/cases", "create cases with POST /api/v1/cases")
+    cases = ctx.main.city.cases
+    actor = user.actor()
+    if not user.may_act:
+        cases.get(case_id, actor)  # 404 first when out of scope: nothing about the case leaks
+        require_actor(user)
+    fields = (body or ActionBody()).model_dump(exclude_none=True)
+    check_photos(ctx, fields.get("photos"))
+    state = cases.act(case_id, chosen, actor, fields)
+    last = cases.timeline(case_id)[-1]
+    return ActionResult(
+        case=case_view(ctx, state, datetime.now(UTC)),
+        event=event_view(last),
+        allowed_actions=allowed_view(user, state),
+    )
+
+
+def _stage_list(value: str | None) -> list[str] | None:
+    if value is None or not value.strip():
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    valid = {s.value for s in Stage}
+    bad = [n for n in names if n not in valid]
+    if bad:
+        options = ", ".join(sorted(valid))
+        raise InvalidField(
+            "stage", f"未知环节 {bad[0]}；可选：{options}", f"unknown stage {bad[0]}; one of: {options}"
+        )
+    return names
+
+
+@router.get("/cases", response_model=CasePage)
+def list_cases(
+    request: Request,
+    user: CurrentUser,
+    stage: Annotated[str | None, Query(description="环节，逗号分隔 / stage(s), comma list")] = None,
+    department: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=16)] = None,
+    district: Annotated[str | None, Query(max_length=16)] = None,
+    status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
+    overdue: Annotated[
+        bool | None, Query(description="true: handling deadline passed, still with a department")
+    ] = None,
+    order: Annotated[str, Query(pattern="^(newest|due)$", description="newest (default) or due")] = "newest",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CasePage:
+    """案卷列表 / Cases within the caller's scope, filtered and paged."""
+    ctx = context_of(request)
+    now = datetime.now(UTC)
+    query = CaseQuery(
+        stages=_stage_list(stage),
+        department_id=department,
+        category_codes=[category] if category else None,
+        district_codes=[district] if district else None,
+        public_status=status,
+        overdue_at=now if overdue else None,
+        scope=user.actor(),
+        order="deadline_asc" if order == "due" else "created_desc",
+        limit=page_size,
+        offset=(page - 1) * page_size,
+    )
+    cases = ctx.main.city.cases
+    items = [summary(ctx, user, s, now) for s in cases.search(query)]
+    return CasePage(items=items, page=page, page_size=page_size, total=cases.count(query))
+
+
+QUEUE_SCAN = 1000
+#: The steps that are someone's duty in a stage (待办). Actions possible almost anywhere (comment, urge,
+#: void requests, reopening, linking duplicates) are not work waiting for anyone, so they fill no queue.
+DUTIES = frozenset(
+    {
+        Action.ACCEPT,
+        Action.VERIFY,
+        Action.FILE,
+        Action.NOT_FILE,
+        Action.DISPATCH,
+        Action.APPROVE_RETURN,
+        Action.DENY_RETURN,
+        Action.APPROVE_EXTENSION,
+        Action.DENY_EXTENSION,
+        Action.APPROVE_SUSPENSION,
+        Action.DENY_SUSPENSION,
+        Action.RESUME,
+        Action.HANDLE,
+        Action.SEND_CHECK,
+        Action.CHECK,
+        Action.CLOSE,
+        Action.APPROVE_VOID,
+        Action.DENY_VOID,
+        Action.APPROVE_SELF_HANDLING,
+        Action.REJECT_SELF_HANDLING,
+    }
+)
+
+
+@router.get("/queues/mine", response_model=CasePage)
+def my_queue(
+    request: Request,
+    user: CurrentUser,
+    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CasePage:
+    """我的待办 / What my role can act on now, in my scope: overdue first, then by due time."""
+    ctx = context_of(request)
+    now = datetime.now(UTC)
+    role = user.actor().role
+    empty = CasePage(items=[], page=page, page_size=page_size, total=0)
+    if not user.may_act:
+        return empty
+    if role is Role.LEADER:  # a leader's work is urging (督办) what is late
+        query = CaseQuery(overdue_at=now, scope=user.actor(), order="deadline_asc", limit=QUEUE_SCAN)
+    else:
+        stages = sorted(
+            {
+                s.value
+                for a, spec in ACTIONS.items()
+                if role in spec.roles and a in DUTIES
+                for s in spec.from_stages
+                if s is not None
+            }
+        )
+        if not stages:
+            return empty
+        query = CaseQuery(stages=stages, scope=user.actor(), order="deadline_asc", limit=QUEUE_SCAN)
+    cases = ctx.main.city.cases
+    rows = [summary(ctx, user, s, now) for s in cases.search(query)]
+    rows = [r for r in rows if r.allowed_actions]
+    far = datetime.max.replace(tzinfo=UTC)
+    rows.sort(key=lambda r: (not r.overdue, r.due_at or far, r.created_at))
+    start = (page - 1) * page_size
+    return CasePage(items=rows[start : start + page_size], page=page, page_size=page_size, total=len(rows))
+
+
+# ---- reporters and privacy ----------------------------------------------------------------------------
+
+
+@router.get("/cases/{case_id}/reporter", response_model=ReporterContact)
+def case_reporter(request: Request, case_id: str, user: CurrentUser) -> ReporterContact:
+    """诉求人联系方式 / The reporter's contact, for a call back (operators and admins only)."""
+    require_roles(user, AccountRole.OPERATOR, AccountRole.ADMIN)
+    cases = context_of(request).main.city.cases
+    state = cases.get(case_id, user.actor())
+    info = cases.reporter(state.reporter_id) if state.reporter_id else None
+    if info is None or state.reporter_id is None:
+        raise ApiError(
+            404, "reporter_not_found", "该案卷没有登记诉求人", "this case has no recorded reporter"
+        )
+    return ReporterContact(reporter_id=state.reporter_id, name=info.name, phone=info.phone, email=info.email)
+
+
+@router.post("/reporters/{reporter_id}/anonymise", response_model=AnonymiseResult)
+def anonymise(request: Request, reporter_id: str, user: CurrentUser) -> AnonymiseResult:
+    """匿名化诉求人 / Erase a reporter's name, phone and e-mail (the cases stay). Logged in the audit log."""
+    require_roles(user, AccountRole.OPERATOR, AccountRole.ADMIN)
+    cc = context_of(request).main
+    cases = cc.city.cases
+    if cases.reporter(reporter_id) is None:
+        raise ApiError(
+            404, "reporter_not_found", f"诉求人 {reporter_id} 不存在", f"no reporter {reporter_id}"
+        )
+    now = datetime.now(UTC)
+    records = cases.anonymise_reporter(reporter_id, user.actor(), at=now)
+    with cases.store.write() as conn:
+        submissions = erase_submission_identity(conn, cases.city_id, reporter_id)
+        cc.accounts.record_audit(
+            conn,
+            user.actor(),
+            "anonymise_reporter",
+            reporter_id,
+            {"records": records, "submissions": submissions},
+            at=now,
+        )
+    return AnonymiseResult(
+        reporter_id=reporter_id, records_erased=records, submissions_erased=submissions, at=now
+    )
+
+
+# ---- photos -------------------------------------------------------------------------------------------
+
+
+@router.post("/photos", status_code=201, response_model=PhotoUploaded)
+async def upload_photo(
+    request: Request, user: CurrentUser, file: Annotated[UploadFile, File()]
+) -> PhotoUploaded:
+    """上传照片 / Upload a JPEG, PNG or WebP photo; the answer's ``ref`` goes into ``photos`` fields."""
+    require_actor(user)
+    ctx = context_of(request)
+    limit = ctx.settings.max_photo_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"照片不能超过 {limit // 1048576} MB",
+            f"a photo may be at most {limit} bytes",
+            "file",
+        )
+    ctype = sniff_image(data)
+    if ctype is None:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "只接受 JPEG、PNG 或 WebP 图片",
+            "only JPEG, PNG or WebP images are accepted",
+            "file",
+        )
+    ref = await run_in_threadpool(ctx.photos.put, data, ctype)
+    return PhotoUploaded(
+        ref=ref,
+        url=f"{base_url(request)}/api/v1/photos/{ref}",
+        content_type=ctype,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+@router.get(
+    "/photos/{ref}",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}, "description": "the photo"}
+    },
+)
+def get_photo(request: Request, ref: str) -> Response:
+    """照片 / A stored photo. Public by unguessable reference (as Open311's media_url must be)."""
+    photo = context_of(request).photos.get(ref) if is_ref(ref) else None
+    if photo is None:
+        raise ApiError(404, "not_found", "照片不存在", "no such photo")
+    return Response(
+        photo.data,
+        media_type=photo.content_type,
+        headers={"Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+__all__ = ["JSON", "auth_router", "router"]

@@ -1,0 +1,140 @@
+"""The HTML pages: big screen, login, role workspaces, case page, inspector phone app, citizen page.
+
+Pages are static shells (``templates/*.html``) filled in the browser from the JSON endpoints; the server
+only stamps the asset version into them (cache busting) and sends a strict Content-Security-Policy: no
+inline script, nothing from another origin except map tiles when tiles are configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from civicloop.web.state import web_state
+
+router = APIRouter(include_in_schema=False)
+
+PACKAGE = Path(str(resources.files("civicloop.web")))
+TEMPLATES = PACKAGE / "templates"
+STATIC = PACKAGE / "static"
+
+
+def asset_version() -> str:
+    """A short hash of the static files' names, sizes and times: changes whenever an asset does."""
+    h = hashlib.sha256()
+    for path in sorted(STATIC.rglob("*")):
+        if path.is_file() and "vendor" not in path.parts:
+            st = path.stat()
+            h.update(f"{path.relative_to(STATIC)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:10]
+
+
+@lru_cache(maxsize=32)
+def _template(name: str) -> str:
+    return (TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def _csp(tiles: bool) -> str:
+    img = "img-src 'self' data: blob:" + (" https: http:" if tiles else "")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            img,
+            "connect-src 'self'",
+            "worker-src 'self'",
+            "manifest-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ]
+    )
+
+
+def page(request: Request, name: str) -> HTMLResponse:
+    ws = web_state(request)
+    html = _template(name).replace("{{v}}", ws.asset_version)
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": _csp(bool(ws.settings.tiles)),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> HTMLResponse:
+    return page(request, "home.html")
+
+
+@router.get("/favicon.ico")
+def favicon() -> RedirectResponse:
+    return RedirectResponse("/static/img/icon.svg", status_code=308)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    return page(request, "login.html")
+
+
+@router.get("/screen", response_class=HTMLResponse)
+def screen_page(request: Request) -> HTMLResponse:
+    return page(request, "screen.html")
+
+
+@router.get("/workspace", response_class=HTMLResponse)
+def workspace_page(request: Request) -> HTMLResponse:
+    return page(request, "workspace.html")
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, case_id: str) -> HTMLResponse:
+    return page(request, "case.html")
+
+
+@router.get("/m")
+def mobile_redirect() -> RedirectResponse:
+    return RedirectResponse("/m/", status_code=308)
+
+
+@router.get("/m/", response_class=HTMLResponse)
+def mobile_page(request: Request) -> HTMLResponse:
+    return page(request, "mobile.html")
+
+
+@router.get("/m/sw.js")
+def service_worker(request: Request) -> Response:
+    """The phone app's service worker, served from /m/ so that its scope is the app."""
+    ws = web_state(request)
+    body = (STATIC / "m" / "sw.js").read_text(encoding="utf-8").replace("{{v}}", ws.asset_version)
+    return Response(
+        body,
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/m/"},
+    )
+
+
+@router.get("/m/manifest.webmanifest")
+def manifest() -> FileResponse:
+    return FileResponse(STATIC / "m" / "manifest.webmanifest", media_type="application/manifest+json")
+
+
+@router.get("/public", response_class=HTMLResponse)
+@router.get("/public/", response_class=HTMLResponse)
+def public_page(request: Request) -> HTMLResponse:
+    return page(request, "public.html")
+
+
+@router.get("/public/track/{case_id}", response_class=HTMLResponse)
+def track_page(request: Request, case_id: str) -> HTMLResponse:
+    return page(request, "track.html")

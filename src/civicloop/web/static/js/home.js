@@ -1,0 +1,2 @@
+/* The landing page: four entrances. */
+window.CL.ready(() => {});

@@ -1,0 +1,173 @@
+"""Shapes the web endpoints answer with: step clocks, review items, labels (shared by state and api)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from civicloop.domain.case import ACTIONS, Actor, CaseState, Event
+from civicloop.domain.clock import TimeUnit, WorkCalendar
+from civicloop.domain.triage import review_priority
+from civicloop.domain.vocabulary import (
+    HANDLING_STAGES,
+    Action,
+    Channel,
+    ClosureReason,
+    Role,
+    Stage,
+    Step,
+    Urgency,
+)
+from civicloop.profile.models import CityProfile
+from civicloop.services.accounts import AccountRole
+from civicloop.services.cases import CaseQuery
+from civicloop.services.privacy import mask
+
+
+def labels() -> dict[str, dict[str, dict[str, str]]]:
+    def table(enum: Any) -> dict[str, dict[str, str]]:
+        return {m.value: {"zh": m.zh, "en": m.en} for m in enum}
+
+    roles = table(Role)
+    roles["viewer"] = {"zh": AccountRole.VIEWER.zh, "en": AccountRole.VIEWER.en}
+    return {
+        "stages": table(Stage),
+        "actions": table(Action),
+        "roles": roles,
+        "channels": table(Channel),
+        "closure_reasons": table(ClosureReason),
+        "urgency": table(Urgency),
+        "steps": table(Step),
+        "units": {
+            "work_hour": {"zh": "工作时", "en": "working hours"},
+            "work_day": {"zh": "工作日", "en": "working days"},
+            "natural_hour": {"zh": "自然小时", "en": "natural hours"},
+        },
+    }
+
+
+def step_clocks(
+    state: CaseState, timeline: list[Event], calendar: WorkCalendar, now: datetime
+) -> list[dict[str, Any]]:
+    """One row per timed step the case went through: start, deadline, end, used/limit, light, on time."""
+    rows: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for e in timeline:
+        d = e.data
+        result = d.get("step_result")
+        if result and current is not None and current["step"] == result.get("step"):
+            current.update(
+                ended_at=e.at.isoformat(),
+                used_minutes=result.get("used_minutes"),
+                limit_minutes=result.get("limit_minutes"),
+                light=result.get("light"),
+                on_time=result.get("on_time"),
+            )
+        handling = d.get("handling")
+        if handling and current is not None and current["step"] == Step.HANDLE.value:
+            current.update(
+                ended_at=e.at.isoformat(),
+                used_minutes=handling.get("used_minutes"),
+                limit_minutes=handling.get("limit_minutes"),
+                light=handling.get("light"),
+                on_time=handling.get("on_time"),
+            )
+        if "deadline" in d and current is not None and current["step"] == Step.HANDLE.value and d["deadline"]:
+            current["deadline"] = d["deadline"]
+        if "step" in d:
+            if current is not None and current.get("ended_at") is None:
+                current["ended_at"] = e.at.isoformat()
+            step = d.get("step")
+            current = None
+            if step:
+                current = {
+                    "step": step,
+                    "started_at": e.at.isoformat(),
+                    "deadline": d.get("step_deadline") or d.get("deadline"),
+                    "ended_at": None,
+                    "used_minutes": None,
+                    "limit_minutes": None,
+                    "light": None,
+                    "on_time": None,
+                    "running": False,
+                }
+                rows.append(current)
+    if current is not None and current.get("ended_at") is None and not state.stage.is_terminal:
+        current["running"] = True
+        light = state.light(calendar, now)
+        current["light"] = light.value if light else None
+        if state.stage in HANDLING_STAGES or state.stage is Stage.SUSPENDED:
+            limit = state.handling_limit_minutes(calendar)
+            current["used_minutes"] = round(state.handling_used(calendar, now), 1)
+            current["limit_minutes"] = None if limit is None else round(limit, 1)
+            current["deadline"] = state.deadline.isoformat() if state.deadline else current["deadline"]
+            current["clock_stopped"] = state.clock_running_since is None
+        elif state.step_started_at and state.step_deadline:
+            current["used_minutes"] = round(
+                calendar.elapsed_minutes(state.step_started_at, now, TimeUnit.WORK_HOUR), 1
+            )
+            current["limit_minutes"] = round(
+                calendar.elapsed_minutes(state.step_started_at, state.step_deadline, TimeUnit.WORK_HOUR), 1
+            )
+    return rows
+
+
+def review_item(
+    profile: CityProfile,
+    calendar: WorkCalendar,
+    s: CaseState,
+    triage: dict[str, Any] | None,
+    source: str,
+    now: datetime,
+) -> dict[str, Any]:
+    name = name_en = None
+    if s.category_code:
+        try:
+            c = profile.category(s.category_code)
+            name, name_en = c.name, c.name_en
+        except KeyError:
+            pass
+    light = s.light(calendar, now)
+    return {
+        "case_id": s.case_id,
+        "stage": s.stage.value,
+        "channel": s.channel.value,
+        "category_code": s.category_code,
+        "category_name": name,
+        "category_name_en": name_en,
+        "description": mask(s.description),
+        "address": mask(s.address),
+        "district_code": s.district_code,
+        "grid_code": s.grid_code,
+        "lon": s.lon,
+        "lat": s.lat,
+        "urgency": s.urgency.value,
+        "created_at": s.created_at.isoformat(),
+        "step_deadline": s.step_deadline.isoformat() if s.step_deadline else None,
+        "light": light.value if light else None,
+        "photos": list(s.photos),
+        "cluster_size": s.cluster_size,
+        "needs_verification": s.needs_verification,
+        "priority": round(review_priority(s.urgency, s.cluster_size, s.created_at, now), 2),
+        "triage": triage,
+        "triage_source": source,
+    }
+
+
+def ranked(states: list[CaseState], now: datetime) -> list[CaseState]:
+    return sorted(
+        states,
+        key=lambda s: (
+            -review_priority(s.urgency, s.cluster_size, s.created_at, now),
+            s.created_at,
+            s.case_id,
+        ),
+    )
+
+
+def stage_query(actor: Actor, stage: str, limit: int) -> CaseQuery:
+    return CaseQuery(stages=[stage], scope=actor, order="deadline_asc", limit=max(limit * 4, 200))
+
+
+def action_specs() -> dict[str, dict[str, list[str]]]:
+    return {a.value: {"required": list(s.required), "optional": list(s.optional)} for a, s in ACTIONS.items()}
