@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time as systime
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -454,61 +453,97 @@ def demo(
     profile: Annotated[str, typer.Option(help="bundled profile")] = "taiyuan",
     history_days: Annotated[float, typer.Option(help="days of history simulated on first start")] = 14,
     seed: Annotated[int, typer.Option()] = 1,
-    rate: Annotated[float, typer.Option(help="reports per day in the live simulation")] = 2000,
-    duration: Annotated[
-        float | None, typer.Option(help="stop after this many seconds (default: run)")
-    ] = None,
+    rate: Annotated[float, typer.Option(help="reports per day in the live simulation")] = 1500,
+    host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8311,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     database: DatabaseOpt = None,
 ) -> None:
-    """演示 / what `make demo` runs: init the demo city if needed, fill history, then simulate live."""
+    """演示 / what `make demo` runs: the demo city, its history, the live loop and the command center."""
+    import threading
+
+    import uvicorn
+
+    from civicloop.adapters.files import LocalPhotoStore
     from civicloop.entrypoints.simulate import Simulator
+    from civicloop.http import create_app
+    from civicloop.ledger.demo import load_demo
+    from civicloop.services.accounts import seed_demo_users
+    from civicloop.services.geography import load_demo_geography, placer_for
+    from civicloop.services.triage_models import model_path, train_category_model
 
     with friendly_errors():
         city = init_city(profile, database)
     now = datetime.now(UTC).replace(microsecond=0)
-    if not city.cases.stage_counts():
+    geo = load_demo_geography(city)
+    if not geo.skipped:
+        console.print(f"地理 / geography: {geo.grids:,} 单元网格 grids, {geo.components:,} 部件 components")
+    first_start = not city.cases.stage_counts()
+    if first_start:
+        load_demo(city)
+        console.print("工作台账与考核目标 / ledgers and targets of the demo year loaded")
+    if not model_path(city).is_file():
+        trained = train_category_model(city)
+        f1 = trained.cv.get("macro_f1")
+        console.print(f"类别模型 / category model trained: {trained.path} (cross-validated macro-F1 {f1})")
+    if first_start:
         console.print(f"生成 {history_days:g} 天历史数据 / simulating {history_days:g} days of history …")
-        history = Simulator(
-            city, seed=seed, start=now - timedelta(days=history_days), placer=_default_placer(city)
-        )
+        start = now - timedelta(days=history_days)
+        history = Simulator(city, seed=seed, start=start, placer=placer_for(city))
         history.run_until(now)
-    live = Simulator(
-        city,
-        seed=seed + 1,
-        start=now,
-        placer=_default_placer(city),
-        reports_per_day=rate,
-        batch=timedelta(seconds=5),
-    )
-    _live_loop(city, live, duration)
+        console.print(f"  {history.report.cases:,} cases, {history.report.events:,} events")
+    users = seed_demo_users(city)
+    app = create_app(city, photos=LocalPhotoStore("./var/photos"))
+    web = getattr(app.state, "civicloop_web", None)
+    if web is not None:
+        web.start()  # build the big screen's index now, not on the first visitor's request
+    # The live loop runs on its own connection pool and cache, like any other client of the database.
+    live_city = open_city(city.id, database)
+    live = Simulator(live_city, seed=seed + 1, start=now, placer=placer_for(live_city), reports_per_day=rate,
+                     batch=timedelta(seconds=10))  # fmt: skip
+    stop = threading.Event()
 
-
-def _live_loop(city: City, live: Any, duration: float | None) -> None:
-    from rich.live import Live
-
-    started = systime.monotonic()
-
-    def render() -> Table:
-        counts = city.cases.stage_counts()
-        table = Table(
-            title=f"{city.profile.name} 数字化城乡管理指挥中心 — live {datetime.now().strftime('%H:%M:%S')}"
-        )
-        table.add_column("环节 stage")
-        table.add_column("案卷 cases", justify="right")
-        for stage in Stage:
-            if counts.get(stage.value):
-                table.add_row(f"{stage.zh} / {stage.en}", str(counts[stage.value]))
-        table.caption = f"live events {live.report.events} · Ctrl-C to stop"
-        return table
-
-    with Live(render(), console=console, refresh_per_second=1) as screen:
-        try:
-            while duration is None or systime.monotonic() - started < duration:
+    def simulate_live() -> None:
+        while not stop.wait(2.0):
+            try:
                 live.run_until(datetime.now(UTC))
-                screen.update(render())
-                systime.sleep(1.0)
-        except KeyboardInterrupt:
-            pass
+            except Exception as exc:  # the demo keeps serving; say what went wrong
+                err_console.print(f"[yellow]live simulation:[/] {exc!r}", highlight=False)
+
+    threading.Thread(target=simulate_live, name="civicloop-live-simulation", daemon=True).start()
+    _print_demo_welcome(city, users, host, port)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    if duration is not None:
+        threading.Timer(duration, lambda: setattr(server, "should_exit", True)).start()
+    try:
+        server.run()
+    finally:
+        stop.set()
+
+
+def _print_demo_welcome(city: City, users: list[tuple[str, str, str]], host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    table = Table(title=f"{city.profile.name} 演示账号 / demo accounts (passwords change at every start)")
+    table.add_column("角色 role")
+    table.add_column("用户名 username")
+    table.add_column("密码 password")
+    for username, password, role in users:
+        try:
+            label = Role(role).zh
+        except ValueError:
+            label = role
+        table.add_row(f"{label} / {role}", username, password)
+    console.print(table)
+    console.print(
+        f"数字化城乡管理指挥中心 / command center: [bold]{base}/[/]\n"
+        f"  大屏 big screen   {base}/screen\n"
+        f"  工作台 workspaces {base}/workspace\n"
+        f"  监督员 inspector  {base}/m/\n"
+        f"  公众 citizens     {base}/public/\n"
+        f"  Open311           {base}/open311/v2/discovery.json   API docs {base}/docs\n"
+        "Ctrl-C 停止 / to stop",
+        highlight=False,
+    )
 
 
 audit_app = typer.Typer(help="审计 / tamper evidence of the event log.", no_args_is_help=True)
