@@ -313,6 +313,18 @@ class ReportWriter:
         self.batches += 1
         self.jobs += len(group)
         errors = dict(result.errors)
+        if self.intake is not None:
+            # The reports are stored (acknowledgeable whatever happens next); the triage actions run
+            # before the answers so that what a client reads back already shows a merge or a dispatch.
+            written = [
+                (case_id, IntakeReport(job.actor, dict(job.fields), now))
+                for pos, job in enumerate(primary)
+                if pos not in errors and (case_id := result.case_ids[pos]) is not None
+            ]
+            try:
+                self.intake.follow_up(written)
+            except Exception:  # the reports stay in the review queue; nothing acknowledged is lost
+                log.exception("triage follow-up of %d reports failed", len(written))
         outcomes: dict[int, ReportOutcome | BaseException] = {}
         for pos, job in enumerate(primary):
             err = errors.get(pos)
@@ -331,14 +343,3 @@ class ReportWriter:
                 job.answer.set_exception(answer)
             else:
                 job.answer.set_result(ReportOutcome(answer.case_id, None, answer.token, True))
-        if self.intake is not None:
-            # After the answers: a report is acknowledged once stored; the triage actions follow.
-            written = [
-                (o.case_id, IntakeReport(job.actor, dict(job.fields), now))
-                for job in primary
-                if isinstance(o := outcomes[id(job)], ReportOutcome)
-            ]
-            try:
-                self.intake.follow_up(written)
-            except Exception:  # the reports stay in the review queue; nothing acknowledged is lost
-                log.exception("triage follow-up of %d reports failed", len(written))

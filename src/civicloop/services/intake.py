@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import orjson
 from sqlalchemy import Connection, and_, insert, select
 
 from civicloop.adapters.store.tables import cases
@@ -235,68 +234,49 @@ class IntakeService:
         }
 
     def _nearby(self, conn: Connection, category: str, lon: float, lat: float, at: datetime) -> list[_Nearby]:
-        """Cases of the category around the point: open ones in the duplicate window, closed ones in the
-        recurrence window. A bounding box on (lat, lon) first, the exact distance after."""
-        radius = max(self.settings.duplicate_radius_m, self.settings.recurrence_radius_m)
-        dlat = radius / 111_320
-        dlon = radius / (111_320 * max(0.1, math.cos(math.radians(lat))))
-        since = at - timedelta(days=max(self.settings.duplicate_window_days, self.settings.recurrence_days))
-        rows = conn.execute(
-            select(
-                cases.c.case_id,
-                cases.c.lon,
-                cases.c.lat,
-                cases.c.public_status,
-                cases.c.closure_reason,
-                cases.c.created_at,
-                cases.c.closed_at,
-                cases.c.doc,
+        """Cases of the category around the point: open ones reported in the duplicate window, and ones
+        closed as fixed in the recurrence window. Each side is answered by its own partial index on
+        (city, category, lat, lon, …) for a box around the point; the exact distance comes after."""
+        from civicloop.services.geography import nearby_open_cases
+
+        settings = self.settings
+        found: list[tuple[str, float, bool]] = [
+            (case_id, d, False)
+            for case_id, d in nearby_open_cases(
+                self.city, category, lon, lat, settings.duplicate_radius_m,
+                at - timedelta(days=settings.duplicate_window_days), conn=conn,
             )
-            .where(
-                and_(
-                    cases.c.city_id == self.city.id,
-                    cases.c.category_code == category,
-                    cases.c.lat.between(lat - dlat, lat + dlat),
-                    cases.c.lon.between(lon - dlon, lon + dlon),
-                    cases.c.updated_at >= since,
-                )
+        ]  # fmt: skip
+        dlat = settings.recurrence_radius_m / 111_320
+        dlon = settings.recurrence_radius_m / (111_320 * max(0.1, math.cos(math.radians(lat))))
+        closed = conn.execute(
+            select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.closure_reason).where(
+                cases.c.city_id == self.city.id,
+                cases.c.category_code == category,
+                cases.c.public_status == "closed",
+                cases.c.lat.between(lat - dlat, lat + dlat),
+                cases.c.lon.between(lon - dlon, lon + dlon),
+                cases.c.closed_at >= at - timedelta(days=settings.recurrence_days),
             )
-            .limit(200)
         )
+        for r in closed:
+            if r.closure_reason == ClosureReason.FIXED.value:
+                distance = float(haversine_m(lon, lat, r.lon, r.lat))
+                if distance <= settings.recurrence_radius_m:
+                    found.append((r.case_id, distance, True))
+        if not found:
+            return []
+        states = {
+            k: v.state
+            for k, v in self.city.store.load_many(conn, self.city.id, [f[0] for f in found]).items()
+        }
         out: list[_Nearby] = []
-        dup_since = at - timedelta(days=self.settings.duplicate_window_days)
-        rec_since = at - timedelta(days=self.settings.recurrence_days)
-        for r in rows:
-            if r.lon is None or r.lat is None:
+        for case_id, distance, is_closed in found:
+            state = states.get(case_id)
+            if state is None or (not is_closed and state.duplicate_of):
                 continue
-            closed = r.public_status == "closed"
-            if closed and (
-                r.closure_reason != ClosureReason.FIXED.value
-                or r.closed_at is None
-                or r.closed_at < rec_since
-            ):
-                continue
-            if not closed and r.created_at < dup_since:
-                continue
-            distance = haversine_m(lon, lat, r.lon, r.lat)
-            limit = self.settings.recurrence_radius_m if closed else self.settings.duplicate_radius_m
-            if distance > limit:
-                continue
-            doc = orjson.loads(r.doc)
-            if not closed and doc.get("duplicate_of"):
-                continue
-            out.append(
-                _Nearby(
-                    r.case_id,
-                    r.lon,
-                    r.lat,
-                    doc.get("description") or "",
-                    doc.get("component_id"),
-                    category,
-                    closed,
-                    distance,
-                )
-            )
+            out.append(_Nearby(case_id, state.lon or lon, state.lat or lat, state.description or "",
+                               state.component_id, category, is_closed, distance))  # fmt: skip
         return out
 
     # ---- submission -------------------------------------------------------------------------
