@@ -26,6 +26,7 @@ import logging
 import math
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -214,6 +215,8 @@ def _wkb(geoms: Sequence[Any]) -> list[bytes]:
 
 def bump_geography_version(conn: Connection, city_id: str) -> int:
     """Count one more geography change for the city (inside the writing transaction)."""
+    for key in [k for k in _VERSION_SEEN if city_id in (k if isinstance(k, tuple) else (k,))]:
+        _VERSION_SEEN.pop(key, None)  # this process sees its own change at once
     now = _now()
     current = conn.execute(select(geo_versions.c.version).where(geo_versions.c.city_id == city_id)).scalar()
     if current is None:
@@ -227,11 +230,24 @@ def bump_geography_version(conn: Connection, city_id: str) -> int:
     return int(current) + 1
 
 
-def geography_version(city: City) -> int:
-    """The city's geography version (0: nothing stored yet)."""
+def geography_version(city: City, *, max_age_s: float = 0.0) -> int:
+    """The city's geography version (0: nothing stored yet).
+
+    ``max_age_s`` accepts an answer read that many seconds ago by this process: locating every report
+    of a bulk import need not ask the database whether the boundaries changed a moment ago.
+    """
+    key = _cache_key(city)
+    now = time.monotonic()
+    seen = _VERSION_SEEN.get(key)
+    if seen is not None and now - seen[1] <= max_age_s:
+        return seen[0]
     with city.engine.connect() as conn:
         v = conn.execute(select(geo_versions.c.version).where(geo_versions.c.city_id == city.id)).scalar()
+    _VERSION_SEEN[key] = (int(v or 0), now)
     return int(v or 0)
+
+
+_VERSION_SEEN: dict[Any, tuple[int, float]] = {}
 
 
 def store_areas(city: City, areas: Sequence[Area], *, conn: Connection | None = None) -> int:
@@ -383,8 +399,10 @@ def invalidate_geography(city: City | None = None) -> None:
     with _LOCK:
         if city is None:
             _CACHE.clear()
+            _VERSION_SEEN.clear()
         else:
             _CACHE.pop(_cache_key(city), None)
+            _VERSION_SEEN.pop(_cache_key(city), None)
 
 
 def _load_stored(city: City, version: int) -> Geography | None:
@@ -417,8 +435,9 @@ def is_demo_city(profile: CityProfile) -> bool:
 
 def geography_for(city: City, *, demo_fallback: bool = True) -> Geography | None:
     """The city's geography: from the database (built once per process and version), else the in-memory
-    demo for the demo city (``demo_fallback``), else None."""
-    version = geography_version(city)
+    demo for the demo city (``demo_fallback``), else None. A change of the stored geography is seen
+    within a few seconds in every process."""
+    version = geography_version(city, max_age_s=5.0)
     key = _cache_key(city)
     if version > 0:
         with _LOCK:
