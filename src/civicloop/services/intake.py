@@ -151,7 +151,16 @@ class IntakeService:
 
     def suggest_many(self, reports: Sequence[IntakeReport]) -> list[dict[str, Any]]:
         texts = [_text_of(r.fields) for r in reports]
-        predictions = list(self.classifier.predict(texts)) if texts else []
+        # The classifier is asked only where the reporter did not choose a known category (most
+        # inspector reports do): segmenting Chinese text is the costliest step of intake.
+        known = {c.code for c in self.city.profile.categories}
+        ask = [i for i, r in enumerate(reports) if r.fields.get("category_code") not in known]
+        predicted = list(self.classifier.predict([texts[i] for i in ask])) if ask else []
+        predictions: list[Prediction] = [
+            KeywordPrediction(str(r.fields.get("category_code")), 1.0) for r in reports
+        ]
+        for i, p in zip(ask, predicted, strict=True):
+            predictions[i] = p
         out = []
         with self.city.store.read() as conn:
             for report, text, pred in zip(reports, texts, predictions, strict=True):
