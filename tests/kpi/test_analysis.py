@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,9 +10,9 @@ import pytest
 
 from civicloop.domain.kpi import parse_period
 from civicloop.kpi.analysis import Analyst
-from civicloop.kpi.engine import GROUPINGS, KpiEngine, city_labels
+from civicloop.kpi.engine import GROUPINGS, Evaluation, KpiEngine, city_labels
 from civicloop.kpi.export import export_parquet
-from civicloop.kpi.source import SourceError, open_parquet, open_source
+from civicloop.kpi.source import KPI_DATA_SPEC, SourceError, open_parquet, open_source
 from tests.kpi.history import G1, G2, History
 
 NOV = parse_period("2026-11")
@@ -72,3 +73,49 @@ def test_a_parquet_export_gives_the_same_figures(sqlite_month: tuple[History, st
         engine.close()
     with pytest.raises(SourceError):
         open_parquet(tmp_path / "nothing")
+
+
+def _figures(ev: Evaluation) -> dict[str, list[tuple[object, ...]]]:
+    return {
+        by: [(r.key, r.counters, r.rates, r.rank, r.previous_rank, r.rank_change) for r in ev[by].rows]
+        for by in GROUPINGS
+    }
+
+
+def test_the_export_stores_the_kpi_fields_and_an_older_export_parses_the_json(
+    sqlite_month: tuple[History, str], tmp_path: Path
+) -> None:
+    city = sqlite_month[0].city
+    live = KpiEngine.for_city(city)
+    expected = live.evaluate(NOV, GROUPINGS, previous=True)  # both months from one read of the store
+    live.close()
+    # the previous-period ranks are those of October evaluated on its own
+    alone = KpiEngine.for_city(city)
+    october = alone.evaluate(NOV.previous(), GROUPINGS, previous=False)
+    alone.close()
+    for by in GROUPINGS:
+        ranks = {str(r.key): r.rank for r in october[by].rows if r.rank is not None and r.key is not None}
+        for r in expected[by].rows:
+            if r.key is not None and r.score is not None:
+                assert r.previous_rank == ranks.get(str(r.key))
+    folder = tmp_path / "export"
+    manifest = export_parquet(city, folder, parse_period("2026-12").start)
+    assert manifest["kpi_data_spec"] == KPI_DATA_SPEC
+    src = open_parquet(folder)
+    assert "JSON parsed" not in src.description
+    row = src.con.execute(
+        "SELECT count(kpi_data.department_id) FROM read_parquet($f) WHERE action = 'dispatch'",
+        {"f": str(folder / "events" / "events.parquet")},
+    ).fetchone()
+    assert row is not None and row[0] > 0  # stored in the file, not parsed when read
+    engine = KpiEngine(src, city.id, city.calendar, city.profile.kpi, city_labels(city))
+    assert _figures(engine.evaluate(NOV, GROUPINGS, previous=True)) == _figures(expected)
+    engine.close()
+    # an export written before the column (no spec in its manifest) is read with the JSON parsed again
+    del manifest["kpi_data_spec"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    src = open_parquet(folder)
+    assert "JSON parsed" in src.description
+    engine = KpiEngine(src, city.id, city.calendar, city.profile.kpi, city_labels(city))
+    assert _figures(engine.evaluate(NOV, GROUPINGS, previous=True)) == _figures(expected)
+    engine.close()

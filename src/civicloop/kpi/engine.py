@@ -5,13 +5,14 @@ How a period is computed (all times UTC; the period's bounds are local midnights
 1. **Relevant cases**: from the case projection, cases created before the period end and not closed
    before it began (a case closed earlier has nothing left to count; a reopened case has no
    ``closed_at`` or a later one).
-2. **Flat events** (``kpi_ev``): every event of those cases before the period end, its JSON parsed
-   once (``json_transform``), with *carried state* from window functions over the case's own history:
-   the department responsible at that moment (last dispatch), the dispatcher of that dispatch, the
-   shift leader who filed, the inspector who verified, the current deadline (after extensions and
-   resumes), the clock start and minutes used before it (suspensions), and how many handling rounds
-   were late so far. Case constants (channel, area codes, reporting inspector, category as of the
-   period end) come from one GROUP BY.
+2. **Flat events** (``kpi_ev``): every event of those cases before the period end, with the fields
+   of its JSON the KPIs read (the source's ``kpi_data`` struct: parsed by ``json_transform`` when
+   read from a database, stored in a Parquet export), and *carried state* from window functions over
+   the case's own history: the department responsible at that moment (last dispatch), the dispatcher
+   of that dispatch, the shift leader who filed, the inspector who verified, the current deadline
+   (after extensions and resumes), the clock start and minutes used before it (suspensions), and how
+   many handling rounds were late so far. Case constants (channel, area codes, reporting inspector,
+   category as of the period end) come from one GROUP BY.
 3. **Case-period facts** (``kpi_cp``): one row per case — handled in the period? on time? state,
    deadline and department at the period end (→ 超期未处置, lights, 挂账中).
 4. **Counters** are declared once (:data:`COUNTER_SPECS`) as a SQL predicate over one of those tables
@@ -22,7 +23,6 @@ How a period is computed (all times UTC; the period's bounds are local midnights
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -255,48 +255,47 @@ GENERAL_RULES: dict[str, str] = {
 }
 
 
-def _data_spec() -> str:
-    spec = {
-        "channel": "VARCHAR",
-        "category_code": "VARCHAR",
-        "grid_code": "VARCHAR",
-        "community_code": "VARCHAR",
-        "street_code": "VARCHAR",
-        "district_code": "VARCHAR",
-        "department_id": "VARCHAR",
-        "deadline": "VARCHAR",
-        "returned_from": "VARCHAR",
-        "reason": "VARCHAR",
-        "passed": "BOOLEAN",
-        "confirmed": "BOOLEAN",
-        "used_minutes": "DOUBLE",
-        "handling": {"used_minutes": "DOUBLE", "on_time": "BOOLEAN"},
-        "handling_limit": {"unit": "VARCHAR"},
-        "step_result": {"step": "VARCHAR", "on_time": "BOOLEAN"},
-    }
-    return json.dumps(spec)
+#: The relevant events of a period straight from the source: recent cases through row-group statistics,
+#: the few older relevant cases (long open, suspended) separately (see ``_recent_case_floor``).
+READ_EVENTS_SQL = """
+  SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, kpi_data AS d FROM raw_events
+  WHERE city_id = $city AND "at" < $end AND case_id >= $lo AND case_id IN (SELECT case_id FROM kpi_rel)
+  UNION ALL
+  SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, kpi_data AS d FROM raw_events
+  WHERE city_id = $city AND "at" < $end AND case_id < $lo
+    AND case_id IN (SELECT case_id FROM kpi_rel WHERE case_id < $lo)
+"""
 
+#: One read of the source for several periods (the period and the previous one, for the ranks): the
+#: case rows and events relevant to any of them, each period then filtered from these tables.
+SCAN_SQL = (
+    """
+CREATE OR REPLACE TEMP TABLE kpi_scan_cases AS
+SELECT city_id, case_id, created_at, closed_at FROM raw_cases
+WHERE city_id = $city AND created_at < $end AND (closed_at IS NULL OR closed_at >= $start);
+
+CREATE OR REPLACE TEMP TABLE kpi_rel AS
+SELECT case_id, min(created_at) AS created_at FROM kpi_scan_cases GROUP BY case_id;
+
+CREATE OR REPLACE TEMP TABLE kpi_scan AS
+"""
+    + READ_EVENTS_SQL
+)
+
+#: A period's events from the shared read (same rows as READ_EVENTS_SQL for the period).
+READ_SCAN_SQL = """
+  SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, d FROM kpi_scan
+  WHERE "at" < $end AND case_id IN (SELECT case_id FROM kpi_rel)
+"""
 
 FLAT_SQL = """
 CREATE OR REPLACE TEMP TABLE kpi_rel AS
-SELECT case_id, min(created_at) AS created_at FROM raw_cases
+SELECT case_id, min(created_at) AS created_at FROM /*cases*/
 WHERE city_id = $city AND created_at < $end AND (closed_at IS NULL OR closed_at >= $start)
 GROUP BY case_id;
 
-CREATE OR REPLACE TEMP TABLE kpi_raw AS
-SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, data FROM raw_events
-WHERE city_id = $city AND "at" < $end AND case_id >= $lo AND case_id IN (SELECT case_id FROM kpi_rel)
-UNION ALL
-SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, data FROM raw_events
-WHERE city_id = $city AND "at" < $end AND case_id < $lo
-  AND case_id IN (SELECT case_id FROM kpi_rel WHERE case_id < $lo);
-
 CREATE OR REPLACE TEMP TABLE kpi_ev AS
-WITH e AS (
-  SELECT r.case_id, r.seq, r.action, r."at", r.actor_id, r.actor_role, r.stage_after,
-         json_transform(r.data, $spec) AS d
-  FROM kpi_raw r
-), f AS (
+WITH e AS (/*events*/), f AS (
   SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after,
     d.channel AS channel, d.category_code AS category_code, d.grid_code AS grid_code,
     d.community_code AS community_code, d.street_code AS street_code, d.district_code AS district_code,
@@ -466,6 +465,7 @@ class KpiEngine:
         self.settings = settings
         self.labels = labels or (lambda by, key: key)
         self._prepared: Period | None = None
+        self._scanned: tuple[datetime, datetime] | None = None
 
     @classmethod
     def for_city(cls, city: Any, source: Source | None = None) -> KpiEngine:
@@ -485,16 +485,37 @@ class KpiEngine:
             return
         start = period.start.astimezone(UTC).replace(tzinfo=None)
         end = period.end.astimezone(UTC).replace(tzinfo=None)
-        self.source.prepare(self.city_id, period.end)
-        params: dict[str, Any] = {"city": self.city_id, "start": start, "end": end, "spec": _data_spec()}
-        for statement in _statements(FLAT_SQL):
-            if "kpi_raw AS" in statement:
-                params["lo"] = self._recent_case_floor(start)
-            used = {k: v for k, v in params.items() if f"${k}" in statement}
-            self.con.execute(statement, used)
-        self.con.execute("DROP TABLE IF EXISTS kpi_raw")
+        scanned = self._scanned is not None and self._scanned[0] <= start and end <= self._scanned[1]
+        if scanned:
+            sql = FLAT_SQL.replace("/*cases*/", "kpi_scan_cases").replace("/*events*/", READ_SCAN_SQL)
+        else:
+            self.source.prepare(self.city_id, period.end)
+            sql = FLAT_SQL.replace("/*cases*/", "raw_cases").replace("/*events*/", READ_EVENTS_SQL)
+        self._run(sql, {"city": self.city_id, "start": start, "end": end})
         self._lights(end)
         self._prepared = period
+
+    def _scan(self, periods: Sequence[Period]) -> None:
+        """Read the source once for all *periods*; :meth:`prepare` then filters each from the copy."""
+        first = min(periods, key=lambda p: p.start)
+        last = max(periods, key=lambda p: p.end)
+        start = first.start.astimezone(UTC).replace(tzinfo=None)
+        end = last.end.astimezone(UTC).replace(tzinfo=None)
+        self.source.prepare(self.city_id, last.end)
+        self._run(SCAN_SQL, {"city": self.city_id, "start": start, "end": end})
+        self._scanned = (start, end)
+
+    def _drop_scan(self) -> None:
+        self.con.execute("DROP TABLE IF EXISTS kpi_scan")
+        self.con.execute("DROP TABLE IF EXISTS kpi_scan_cases")
+        self._scanned = None
+
+    def _run(self, sql: str, params: dict[str, Any]) -> None:
+        for statement in _statements(sql):
+            if "$lo" in statement:
+                params["lo"] = self._recent_case_floor(params["start"])
+            used = {k: v for k, v in params.items() if f"${k}" in statement}
+            self.con.execute(statement, used)
 
     def _recent_case_floor(self, start: datetime) -> str:
         """The smallest id among relevant cases created in the 62 days before the period.
@@ -594,7 +615,8 @@ class KpiEngine:
             if cols
             else f"SELECT {', '.join(self._aggregates(additive))} FROM {table} {where}"
         )
-        sums = ", ".join(f'sum("{s.name}") AS "{s.name}"' for s in additive)
+        # DOUBLE in SQL: the figures are floats, and DuckDB converts them faster than Python would
+        sums = ", ".join(f'coalesce(CAST(sum("{s.name}") AS DOUBLE), 0) AS "{s.name}"' for s in additive)
         sql = (
             f"SELECT {select_dims}{gid} AS gid, {sums} FROM ({partial}) "
             f"GROUP BY GROUPING SETS ({', '.join(sets)})"
@@ -604,7 +626,8 @@ class KpiEngine:
                 f"WITH a AS ({sql}), d AS (SELECT {select_dims}{gid} AS gid, "
                 f"{', '.join(self._aggregates(distinct))} FROM {table} {where} "
                 f"GROUP BY GROUPING SETS ({', '.join(sets)})) "
-                f"SELECT a.*, {', '.join(f'd.{s.name}' for s in distinct)} FROM a JOIN d ON a.gid = d.gid "
+                f"SELECT a.*, {', '.join(f'CAST(d.{s.name} AS DOUBLE) AS {s.name}' for s in distinct)} "
+                "FROM a JOIN d ON a.gid = d.gid "
                 + "".join(f"AND a.{c} IS NOT DISTINCT FROM d.{c} " for c in cols)
             )
         result = self.con.execute(sql)
@@ -616,12 +639,12 @@ class KpiEngine:
             by_gid[((1 << n) - 1) ^ (1 << (n - 1 - i))] = a
         if "city" in areas:
             by_gid[(1 << n) - 1 if n else 0] = "city"
+        counter_names = names[n + 1 :]
         for row in result.fetchall():
             grouping = by_gid[int(row[n])]
             key = "city" if grouping == "city" else row[dims.index(grouping)]
             values = out[grouping].setdefault(key, {})
-            for name, value in zip(names[n + 1 :], row[n + 1 :], strict=True):
-                values[name] = float(value or 0)
+            values.update(zip(counter_names, row[n + 1 :], strict=True))
 
     def _role(self, role: str, out: dict[str | None, dict[str, float]]) -> None:
         by_key: dict[tuple[str, str], list[CounterSpec]] = {}
@@ -654,10 +677,20 @@ class KpiEngine:
         """Counters, rates, composite scores, grades and ranks (with the previous period's rank)."""
         started = time.perf_counter()
         before: dict[str, Grouping] = {}
-        if previous and any(GROUPING_OBJECT.get(b) for b in by):
-            # the previous period first, so that the requested one stays prepared for explain()
-            before = self._figures(period.previous(), [b for b in by if GROUPING_OBJECT.get(b)])
-        groupings = self._figures(period, by)
+        if previous and any(GROUPING_OBJECT.get(b) for b in by) and self._prepared != period:
+            # the previous period first, so that the requested one stays prepared for explain(); both
+            # from one read of the source
+            prev = period.previous()
+            self._scan([prev, period])
+            try:
+                before = self._figures(prev, [b for b in by if GROUPING_OBJECT.get(b)])
+                groupings = self._figures(period, by)
+            finally:
+                self._drop_scan()
+        else:
+            if previous and any(GROUPING_OBJECT.get(b) for b in by):
+                before = self._figures(period.previous(), [b for b in by if GROUPING_OBJECT.get(b)])
+            groupings = self._figures(period, by)
         if before:
             for b, grouping in groupings.items():
                 if b not in before:

@@ -2,10 +2,12 @@
 
 ``export_parquet(city, folder, until)`` writes every event of the city before *until* to
 ``folder/events/events.parquet`` (sorted by case and sequence, so DuckDB's row-group statistics skip
-most of the file for a recent period), a snapshot of the case projection's dates to
-``folder/cases.parquet`` and ``folder/manifest.json`` with the watermark. ``open_parquet(folder)``
-then evaluates periods ending by the watermark from Parquet alone; ``open_parquet(folder, engine=…)``
-(a *hybrid* source) adds the live store's events from the watermark on, for the open period.
+most of the file for a recent period; with the ``kpi_data`` column — the fields of ``data`` the KPI
+engine reads, parsed once here, so evaluations of exported periods never parse JSON), a snapshot of
+the case projection's dates to ``folder/cases.parquet`` and ``folder/manifest.json`` with the
+watermark (and the ``kpi_data`` spec). ``open_parquet(folder)`` then evaluates periods ending by the
+watermark from Parquet alone; ``open_parquet(folder, engine=…)`` (a *hybrid* source) adds the live
+store's events from the watermark on, for the open period.
 
 Events are immutable, so an exported period never changes — except through a history import that
 writes events with old timestamps: export again after an import.
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from civicloop.kpi.source import MANIFEST, open_source
+from civicloop.kpi.source import KPI_DATA_SPEC, MANIFEST, open_source
 
 
 def export_parquet(city: Any, folder: Path, until: datetime) -> dict[str, Any]:
@@ -56,6 +58,7 @@ def export_parquet(city: Any, folder: Path, until: datetime) -> dict[str, Any]:
         "until": watermark.isoformat(sep=" "),
         "until_utc": until.astimezone(UTC).isoformat(),
         "events": events,
+        "kpi_data_spec": KPI_DATA_SPEC,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": src.description,
         "seconds": round(time.perf_counter() - started, 3),

@@ -3,7 +3,10 @@
 Every source ends up as two DuckDB relations with the same columns, whatever the store:
 
 * ``raw_events``: city_id, case_id, seq, action, at (TIMESTAMP, UTC), actor_id, actor_role,
-  stage_before, stage_after, data (JSON text) — the ``events`` table;
+  stage_before, stage_after, data (JSON text) — the ``events`` table — plus ``kpi_data``: the few
+  fields of ``data`` the KPI engine reads, as a STRUCT (:data:`KPI_DATA_SPEC`). Stores compute it with
+  ``json_transform`` when it is read; a Parquet export stores it (written once at export), so an
+  evaluation of exported periods never parses JSON;
 * ``raw_cases``: city_id, case_id, created_at, closed_at (TIMESTAMP, UTC) — from the ``cases``
   projection, used only to skip cases that cannot matter for a period (closed before it began).
 
@@ -44,6 +47,38 @@ EVENT_COLUMNS = (
 )
 
 
+#: The fields of an event's ``data`` the KPI engine reads (``json_transform`` structure). A Parquet
+#: export stores them as the ``kpi_data`` column and records this spec in its manifest; an export made
+#: with another spec is read with the JSON parsed again.
+KPI_DATA_SPEC = json.dumps(
+    {
+        "channel": "VARCHAR",
+        "category_code": "VARCHAR",
+        "grid_code": "VARCHAR",
+        "community_code": "VARCHAR",
+        "street_code": "VARCHAR",
+        "district_code": "VARCHAR",
+        "department_id": "VARCHAR",
+        "deadline": "VARCHAR",
+        "returned_from": "VARCHAR",
+        "reason": "VARCHAR",
+        "passed": "BOOLEAN",
+        "confirmed": "BOOLEAN",
+        "used_minutes": "DOUBLE",
+        "handling": {"used_minutes": "DOUBLE", "on_time": "BOOLEAN"},
+        "handling_limit": {"unit": "VARCHAR"},
+        "step_result": {"step": "VARCHAR", "on_time": "BOOLEAN"},
+    },
+    sort_keys=True,
+)
+
+
+def _kpi_data(column: str = "data") -> str:
+    """SQL computing the ``kpi_data`` struct from a JSON text column."""
+    spec = "'" + KPI_DATA_SPEC.replace("'", "''") + "'"
+    return f"json_transform({column}, {spec}) AS kpi_data"
+
+
 class SourceError(RuntimeError):
     """The event store cannot be read by the analytics engine (message in both languages)."""
 
@@ -75,6 +110,8 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 def new_connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
+    # results that need an order say ORDER BY; letting DuckDB reorder the rest saves work in the scans
+    con.execute("SET preserve_insertion_order = false")
     env_threads = os.environ.get("CIVICLOOP_KPI_THREADS")
     if threads or env_threads:
         con.execute(f"SET threads = {int(threads or env_threads or 1)}")
@@ -83,7 +120,9 @@ def new_connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
 
 _EVENTS_SELECT = (
     'SELECT city_id, case_id, CAST(seq AS INTEGER) AS seq, action, CAST("at" AS TIMESTAMP) AS "at", '
-    "actor_id, actor_role, stage_before, stage_after, data FROM {table}"
+    "actor_id, actor_role, stage_before, stage_after, data, "
+    + _kpi_data().replace("{", "{{").replace("}", "}}")
+    + " FROM {table}"
 )
 _CASES_SELECT = (
     "SELECT city_id, case_id, CAST(created_at AS TIMESTAMP) AS created_at, "
@@ -162,7 +201,7 @@ class Source:
         )
         self.con.register("arrow_events", ev_table)
         self.con.register("arrow_cases", case_table)
-        self.con.execute("CREATE OR REPLACE VIEW raw_events AS SELECT * FROM arrow_events")
+        self.con.execute(f"CREATE OR REPLACE VIEW raw_events AS SELECT *, {_kpi_data()} FROM arrow_events")
         self.con.execute("CREATE OR REPLACE VIEW raw_cases AS SELECT * FROM arrow_cases")
 
     def close(self) -> None:
@@ -228,7 +267,7 @@ def open_source(engine: Engine, *, mode: str | None = None, threads: int | None 
         "CREATE VIEW raw_events AS SELECT NULL::VARCHAR AS city_id, NULL::VARCHAR AS case_id, "
         'NULL::INTEGER AS seq, NULL::VARCHAR AS action, NULL::TIMESTAMP AS "at", NULL::VARCHAR AS actor_id, '
         "NULL::VARCHAR AS actor_role, NULL::VARCHAR AS stage_before, NULL::VARCHAR AS stage_after, "
-        "NULL::VARCHAR AS data WHERE false"
+        f"NULL::VARCHAR AS data, {_kpi_data('NULL::VARCHAR')} WHERE false"
     )
     con.execute(
         "CREATE VIEW raw_cases AS SELECT NULL::VARCHAR AS city_id, NULL::VARCHAR AS case_id, "
@@ -238,6 +277,18 @@ def open_source(engine: Engine, *, mode: str | None = None, threads: int | None 
 
 
 MANIFEST = "manifest.json"
+
+
+def _has_kpi_data(con: duckdb.DuckDBPyConnection, files: str) -> bool:
+    """Whether every Parquet file of the export has the stored ``kpi_data`` column."""
+    try:
+        rows = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE name = 'kpi_data') FROM parquet_schema({files}) "
+            "GROUP BY file_name"
+        ).fetchall()
+    except duckdb.Error:
+        return False
+    return bool(rows) and all(has == 1 for _, has in rows)
 
 
 def open_parquet(directory: Path, *, engine: Engine | None = None, threads: int | None = None) -> Source:
@@ -255,18 +306,19 @@ def open_parquet(directory: Path, *, engine: Engine | None = None, threads: int 
         )
     con = new_connection(threads)
     files = _sql_str(str(directory / "events" / "**" / "*.parquet"))
-    parquet_events = (
-        f'SELECT city_id, case_id, CAST(seq AS INTEGER) AS seq, action, CAST("at" AS TIMESTAMP) AS "at", '
-        f"actor_id, actor_role, stage_before, stage_after, data FROM read_parquet({files}, "
-        "hive_partitioning = false)"
-    )
-    parquet_cases = _CASES_SELECT.format(table=f"read_parquet({_sql_str(str(directory / 'cases.parquet'))})")
     manifest_path = directory / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    stored = manifest.get("kpi_data_spec") == KPI_DATA_SPEC and _has_kpi_data(con, files)
+    parquet_events = (
+        f'SELECT city_id, case_id, CAST(seq AS INTEGER) AS seq, action, CAST("at" AS TIMESTAMP) AS "at", '
+        f"actor_id, actor_role, stage_before, stage_after, data, "
+        f"{'kpi_data' if stored else _kpi_data()} FROM read_parquet({files}, hive_partitioning = false)"
+    )
+    parquet_cases = _CASES_SELECT.format(table=f"read_parquet({_sql_str(str(directory / 'cases.parquet'))})")
     if engine is None:
         con.execute(f"CREATE VIEW raw_events AS {parquet_events}")
         con.execute(f"CREATE VIEW raw_cases AS {parquet_cases}")
-        return Source(con, "parquet", f"Parquet export {directory}")
+        return Source(con, "parquet", f"Parquet export {directory}" + ("" if stored else " (JSON parsed)"))
     live = open_source(engine, mode="scanner", threads=threads)
     if live.kind == "arrow":
         live.close()
