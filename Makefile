@@ -44,5 +44,10 @@ bench: $(STAMP)
 	trap 'scripts/pg-test-server stop $(PG_DIR)-bench' EXIT; \
 	CIVICLOOP_BENCH_PG_URL="$$url" $(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+## soak: mixed load (70 % Open311 reads, 20 % reports, 10 % workflow) for SOAK_SECONDS (default 600) at the
+## highest rate with p99 ≤ 200 ms, from a separate process; JSON in benchmarks/results/soak.json
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak
+
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache benchmarks/results

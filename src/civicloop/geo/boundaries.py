@@ -403,6 +403,8 @@ def read_features(
                 raise BoundaryImportError(f"no such file: {path}") from None
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise BoundaryImportError(f"{path} is not valid GeoJSON: {exc}") from None
+            except RecursionError:  # arrays nested thousands deep: no geometry is like that
+                raise BoundaryImportError(f"{path} is not valid GeoJSON: nested too deeply") from None
             if not isinstance(doc, Mapping):
                 raise BoundaryImportError(f"{path} is not a GeoJSON object")
             feats, declared = _read_geojson(doc)

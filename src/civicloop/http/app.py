@@ -10,12 +10,12 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from civicloop import __version__
 from civicloop.adapters.files import LocalPhotoStore, PhotoStore
 from civicloop.adapters.store.tables import cities
-from civicloop.http import errors, open311, workflow
+from civicloop.http import errors, open311, security, workflow
 from civicloop.http.context import ApiSettings, AppContext, CityContext, context_of
 from civicloop.http.render import JSON, open311_errors
 from civicloop.http.schemas import Health
@@ -91,8 +91,10 @@ class BodyLimit:
             await _nul_response(scope)(scope, receive, send)
             return
         if scope["type"] == "http":
+            declared = False
             for name, value in scope.get("headers", ()):
                 if name == b"content-length":
+                    declared = True
                     try:
                         too_big = int(value) > self.limit
                     except ValueError:
@@ -101,6 +103,34 @@ class BodyLimit:
                         response = _too_big(scope)
                         await response(scope, receive, send)
                         return
+            if not declared and scope.get("method") in ("POST", "PUT", "PATCH"):
+                # A chunked body declares no length: read it (up to the limit) before the app sees it.
+                chunks: list[bytes] = []
+                size = 0
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client went away
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.limit:
+                        await _too_big(scope)(scope, receive, send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+                body = b"".join(chunks)
+                sent = False
+
+                async def replay() -> Message:
+                    nonlocal sent
+                    if not sent:
+                        sent = True
+                        return {"type": "http.request", "body": body, "more_body": False}
+                    return await receive()
+
+                await self.app(scope, replay, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -172,10 +202,12 @@ def create_app(
         except Exception as exc:
             problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
             body = Health(status="unavailable", database="unreachable", city=cc.city.id, problem=problem)
-            return JSON(body.model_dump(), status_code=503)
+            retry = str(errors.RETRY_AFTER_UNAVAILABLE)
+            return JSON(body.model_dump(), status_code=503, headers={"Retry-After": retry})
         return Health(status="ok", database="ok", city=cc.city.id)
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    security.install(app, settings.security)  # outermost: every answer gets the headers
     from civicloop.web import install_web  # the web command center: pages, screen data, live stream
 
     install_web(app)

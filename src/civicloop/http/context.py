@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 
 from civicloop.adapters.files import DEFAULT_MAX_BYTES, PhotoStore
+from civicloop.http.security import SecuritySettings
 from civicloop.i18n import normalise_locale
 from civicloop.services.accounts import AccountService
 from civicloop.services.city import City
@@ -30,6 +31,8 @@ class ApiSettings:
     # Automatic triage of incoming reports (locate, classify, merge duplicates, file and dispatch above
     # the thresholds). CIVICLOOP_TRIAGE=0 turns it off: every report then waits for a person.
     triage: bool = field(default_factory=lambda: os.environ.get("CIVICLOOP_TRIAGE", "1") != "0")
+    # Security headers and rate limits (http/security.py, docs/reliability.md); CIVICLOOP_RATE_* etc.
+    security: SecuritySettings = field(default_factory=SecuritySettings.from_env)
 
 
 @dataclass

@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +35,7 @@ from civicloop.services.accounts import AccountError
 from civicloop.services.open311 import Open311Error
 
 log = logging.getLogger("civicloop.http")
+RETRY_AFTER_UNAVAILABLE = 2  # seconds: a restarting database is usually back within a few
 
 #: Domain error → HTTP status. OutOfScope answers 404 like an unknown case: a user learns nothing about
 #: cases outside their scope, not even that they exist.
@@ -52,6 +55,8 @@ ACCOUNT_STATUS = {
     "not_found": 404,
     "missing_field": 422,
     "invalid_field": 422,
+    "account_locked": 423,  # too many wrong passwords for this username (LoginGuard)
+    "too_many_attempts": 429,  # too many wrong passwords from this address (LoginGuard)
 }
 
 _GENERIC: dict[int, tuple[str, str, str]] = {
@@ -64,6 +69,7 @@ _GENERIC: dict[int, tuple[str, str, str]] = {
     413: ("payload_too_large", "请求体过大", "request body too large"),
     415: ("unsupported_media_type", "不支持的内容类型", "unsupported media type"),
     422: ("validation_error", "请求参数无效", "invalid request"),
+    429: ("too_many_requests", "请求过于频繁", "too many requests"),
     500: ("internal_error", "服务器内部错误", "internal server error"),
     503: ("unavailable", "服务暂不可用", "service unavailable"),
 }
@@ -112,6 +118,28 @@ def domain_error_response(request: Request, exc: DomainError) -> Response:
     return api_error_response(request, status, exc.key, exc.render("zh-CN"), exc.render("en"), field)
 
 
+def database_away(exc: BaseException) -> bool:
+    """A database that cannot be reached or answer now (connection refused or lost, server shutting
+    down, SQLite busy past its timeout) — not a wrong statement or a broken constraint."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | SQLAlchemyTimeout)
+
+
+def unavailable(request: Request, exc: BaseException) -> Response:
+    """503 with ``Retry-After`` naming the database. Send the request again; a report retried with the
+    same ``Idempotency-Key`` is stored once, even if the first attempt reached the database."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    zh = "数据库暂时不可用，请稍后重试（带同一 Idempotency-Key 重试不会重复上报）"
+    en = (
+        "the database is unavailable at the moment; retry shortly "
+        "(a retry with the same Idempotency-Key never stores a report twice)"
+    )
+    response = api_error_response(request, 503, "database_unavailable", zh, en)
+    response.headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+    return response
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError) -> Response:
@@ -124,7 +152,20 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(AccountError)
     async def _account(request: Request, exc: AccountError) -> Response:
         status = ACCOUNT_STATUS.get(exc.code, 400)
-        return api_error_response(request, status, exc.code, exc.message_zh, exc.message_en, exc.field)
+        response = api_error_response(request, status, exc.code, exc.message_zh, exc.message_en, exc.field)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> Response:
+        if not database_away(exc):
+            return await _internal(request, exc)
+        return unavailable(request, exc)
+
+    @app.exception_handler(SQLAlchemyTimeout)
+    async def _pool(request: Request, exc: SQLAlchemyTimeout) -> Response:
+        return unavailable(request, exc)
 
     @app.exception_handler(Open311Error)
     async def _open311(request: Request, exc: Open311Error) -> Response:
@@ -137,6 +178,16 @@ def install(app: FastAPI) -> None:
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
         field = ".".join(loc) or None
         reason = str(first.get("msg", "invalid"))
+        if first.get("type") == "json_invalid":  # loc is ("body", <character offset>): not a field
+            at = loc[0] if loc else "?"
+            return api_error_response(
+                request,
+                422,
+                "validation_error",
+                f"请求体不是有效的 JSON（约第 {at} 个字符）",
+                f"the body is not valid JSON (near character {at})",
+                "body",
+            )
         if is_open311(request):
             if any(tuple(e.get("loc", ()))[:2] == ("path", "fmt") for e in errors):
                 return open311_errors("xml", 404, ["格式只能是 json 或 xml (format must be json or xml)"])

@@ -17,10 +17,11 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from civicloop.adapters.files import sniff_image
+from civicloop.adapters.files import oversized_image, sniff_image
 from civicloop.domain.errors import DomainError
 from civicloop.http.context import CityContext, base_url, context_of, locale_of
 from civicloop.http.render import open311_response
+from civicloop.http.security import limit_api_key
 from civicloop.services.cases import CaseQuery
 from civicloop.services.group_commit import ReportJob
 from civicloop.services.open311 import (
@@ -302,6 +303,10 @@ async def _read_upload(upload: UploadFile, limit: int) -> tuple[bytes, str] | No
     if len(data) > limit:
         return None
     ctype = sniff_image(data)
+    if ctype and oversized_image(data) is not None:
+        raise Open311Error(
+            400, ("media 图片像素过多（解压炸弹）", "media: the image declares too many pixels")
+        )
     return (data, ctype) if ctype else None
 
 
@@ -350,6 +355,7 @@ async def post_request(request: Request, fmt: Fmt) -> Response:
     )
     if key_id is None:
         raise Open311Error(403, ("api_key 缺失或无效", "api_key is missing or invalid"))
+    limit_api_key(request, key_id)  # 429 with Retry-After past the key's rate (http/security.py)
     accepted = accept_submission(sub, cc.city.profile, cc.places)
     images = []
     for upload in uploads:

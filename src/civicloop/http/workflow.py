@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from civicloop.accounts.tables import open311_requests
-from civicloop.adapters.files import is_ref, sniff_image
+from civicloop.adapters.files import MAX_PIXELS, is_ref, oversized_image, sniff_image
 from civicloop.domain.case import ACTIONS, CaseState, Event, allowed_actions
 from civicloop.domain.errors import InvalidField
 from civicloop.domain.vocabulary import HANDLING_STAGES, Action, Role, Stage
@@ -257,13 +257,28 @@ def check_photos(ctx: AppContext, photos: Sequence[str] | None) -> None:
             )
 
 
+def refuse_bomb(data: bytes, field: str) -> None:
+    """413 naming *field* for an image whose header declares too many pixels (a decompression bomb)."""
+    size = oversized_image(data)
+    if size is not None:
+        w, h = size
+        raise ApiError(
+            413,
+            "image_too_large",
+            f"图片像素过多（{w}×{h}），最多 {MAX_PIXELS // 1_000_000} 百万像素",
+            f"the image declares too many pixels ({w}×{h}); at most {MAX_PIXELS // 1_000_000} megapixels",
+            field,
+        )
+
+
 # ---- auth ---------------------------------------------------------------------------------------------
 
 
 @auth_router.post("/login", response_model=LoginResult)
 def login(request: Request, body: LoginBody) -> LoginResult:
     """登录 / Log in: a bearer token with its expiry."""
-    session = context_of(request).main.accounts.login(body.username, body.password)
+    client = request.client.host if request.client else None  # for LoginGuard's address throttle
+    session = context_of(request).main.accounts.login(body.username, body.password, client=client)
     return LoginResult(
         access_token=session.token, expires_at=session.expires_at, user=user_view(session.user)
     )
@@ -571,6 +586,7 @@ async def upload_photo(
             "only JPEG, PNG or WebP images are accepted",
             "file",
         )
+    refuse_bomb(data, "file")
     ref = await run_in_threadpool(ctx.photos.put, data, ctype)
     return PhotoUploaded(
         ref=ref,

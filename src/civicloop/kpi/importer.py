@@ -382,16 +382,21 @@ def import_cases(
     report = ImportReport()
     staging_rules = ImportRules(city.rules)
     good: list[_Row] = []
-    for item in _rows(Path(csv_path), m, city):
-        report.rows += 1
-        if isinstance(item, BadRow):
-            report.bad.append(item)
-            continue
-        reason = _stage(city, item, staging_rules, m.void_reason)
-        if reason is not None:
-            report.bad.append(BadRow(item.line, reason))
-            continue
-        good.append(item)
+    try:
+        for item in _rows(Path(csv_path), m, city):
+            report.rows += 1
+            if isinstance(item, BadRow):
+                report.bad.append(item)
+                continue
+            reason = _stage(city, item, staging_rules, m.void_reason)
+            if reason is not None:
+                report.bad.append(BadRow(item.line, reason))
+                continue
+            good.append(item)
+    except (UnicodeDecodeError, csv.Error) as exc:  # not UTF-8, a field over csv's limit, broken quoting
+        raise MappingError(
+            f"{csv_path}: the CSV cannot be read after {report.rows} row(s): {exc} (CSV 文件无法读取)"
+        ) from None
     if report.bad and not skip_bad:
         raise ImportFailed(report.bad)
     if not good:

@@ -641,18 +641,51 @@ class ImportRejected(LedgerError):
         )
 
 
+#: An XLSX file is a zip archive: refuse one that would unpack to more than this (a "zip bomb"), or
+#: that holds absurdly many members. Python's zipfile never inflates a member past its declared size,
+#: so the declared sizes bound what reading can cost. The XML inside is parsed by openpyxl through
+#: defusedxml (a runtime dependency): no entity expansion, no external entities.
+MAX_XLSX_UNPACKED = 256 * 1024 * 1024
+MAX_XLSX_MEMBERS = 10_000
+
+
+def check_xlsx_archive(path: Path) -> None:
+    """Raise LedgerError naming the file when it is not a zip archive or would unpack too large."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LedgerError(f"{path.name} 不是有效的 xlsx 文件 / is not a valid xlsx file ({exc})") from None
+    unpacked = sum(m.file_size for m in members)
+    if len(members) > MAX_XLSX_MEMBERS or unpacked > MAX_XLSX_UNPACKED:
+        raise LedgerError(
+            f"{path.name} 解压后过大（{unpacked:,} 字节，{len(members)} 个成员），拒绝读取 / "
+            f"{path.name} would unpack to {unpacked:,} bytes in {len(members)} members "
+            f"(limit {MAX_XLSX_UNPACKED:,} bytes, {MAX_XLSX_MEMBERS:,} members): refused"
+        )
+
+
 def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
     """Header and (line number, cells) of a CSV (UTF-8 with or without BOM, else GB18030) or XLSX file."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore]
 
-        wb = load_workbook(path, read_only=True, data_only=True)
+        check_xlsx_archive(path)
         try:
-            ws = wb.worksheets[0]
-            rows = [(i, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True), start=1)]
-        finally:
-            wb.close()
+            wb = load_workbook(path, read_only=True, data_only=True)
+            try:
+                ws = wb.worksheets[0]
+                rows = [(i, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True), start=1)]
+            finally:
+                wb.close()
+        except Exception as exc:  # a damaged workbook, or XML that defusedxml refused (entities, DTDs)
+            raise LedgerError(
+                f"{path.name} 无法作为 xlsx 读取 / {path.name} cannot be read as xlsx: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            ) from None
     elif suffix in (".csv", ".txt"):
         data = path.read_bytes()
         try:

@@ -8,8 +8,10 @@ may anonymise reporters but takes no step of the loop.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets as pysecrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -62,14 +64,118 @@ class AccountRole(StrEnum):
 
 
 class AccountError(Exception):
-    """A refused account operation, in both languages, naming the field when there is one."""
+    """A refused account operation, in both languages, naming the field when there is one.
+    ``retry_after``: seconds until trying again makes sense (a locked or throttled login)."""
 
-    def __init__(self, code: str, message_zh: str, message_en: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message_zh: str,
+        message_en: str,
+        field: str | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
         self.code, self.message_zh, self.message_en, self.field = code, message_zh, message_en, field
+        self.retry_after = retry_after
         super().__init__(f"{message_zh} / {message_en}")
 
     def render(self, locale: str = "zh-CN") -> str:
         return self.message_en if locale.startswith("en") else self.message_zh
+
+
+class LoginGuard:
+    """Failed logins, counted per username and per client address (in memory, per process).
+
+    * **Username lockout (423 ``account_locked``).** After ``max_failures`` wrong passwords in a row the
+      name is locked for ``lock_base``; each further failure after a lock doubles it, up to
+      ``lock_max``. While locked even the right password is refused (otherwise the lock would not stop a
+      guesser). A success resets the count. Unknown names are counted like real ones, so the lock reveals
+      nothing about which names exist. The cost: anyone can lock a known name for a while — the lock is
+      short and says when to retry, and an administrator can still work from the CLI.
+    * **Address throttle (429 ``too_many_attempts``).** ``ip_failures`` wrong passwords from one address
+      within ``ip_window`` refuse every login from it until the oldest failure ages out; a success does
+      not reset it (one valid account must not launder a password-spraying run).
+
+    Both refusals carry ``retry_after`` (seconds), sent as ``Retry-After``.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = 5,
+        lock_base: timedelta = timedelta(minutes=1),
+        lock_max: timedelta = timedelta(minutes=15),
+        ip_failures: int = 20,
+        ip_window: timedelta = timedelta(minutes=10),
+        max_entries: int = 100_000,
+    ) -> None:
+        self.max_failures = max_failures
+        self.lock_base = lock_base
+        self.lock_max = lock_max
+        self.ip_failures = ip_failures
+        self.ip_window = ip_window
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._users: dict[str, tuple[int, datetime | None]] = {}  # name → (failures in a row, locked until)
+        self._addresses: dict[str, list[datetime]] = {}  # address → times of recent failures
+
+    def check(self, username: str, client: str | None, now: datetime) -> None:
+        """Raise AccountError when this name is locked or this address throttled; else return."""
+        name = username.strip().lower()
+        with self._lock:
+            if client is not None:
+                recent = [t for t in self._addresses.get(client, ()) if now - t < self.ip_window]
+                self._addresses[client] = recent
+                if len(recent) >= self.ip_failures:
+                    wait = _seconds(recent[0] + self.ip_window - now)
+                    raise AccountError(
+                        "too_many_attempts",
+                        f"登录失败次数过多，请 {wait} 秒后再试",
+                        f"too many failed logins from this address; retry after {wait} s",
+                        retry_after=wait,
+                    )
+            _, until = self._users.get(name, (0, None))
+            if until is not None and now < until:
+                wait = _seconds(until - now)
+                raise AccountError(
+                    "account_locked",
+                    f"该账号因多次密码错误暂时锁定，请 {wait} 秒后再试",
+                    f"this account is locked after repeated wrong passwords; retry after {wait} s",
+                    "username",
+                    retry_after=wait,
+                )
+
+    def failed(self, username: str, client: str | None, now: datetime) -> None:
+        name = username.strip().lower()
+        with self._lock:
+            if len(self._users) + len(self._addresses) > self.max_entries:
+                self._forget(now)
+            count, _ = self._users.get(name, (0, None))
+            count += 1
+            until = None
+            if count >= self.max_failures:
+                doublings = min(count - self.max_failures, 16)
+                until = now + min(self.lock_base * (2**doublings), self.lock_max)
+            self._users[name] = (count, until)
+            if client is not None:
+                recent = self._addresses.setdefault(client, [])
+                recent.append(now)
+                del recent[: -self.ip_failures]
+
+    def succeeded(self, username: str, now: datetime) -> None:
+        with self._lock:
+            self._users.pop(username.strip().lower(), None)
+
+    def _forget(self, now: datetime) -> None:
+        self._users = {
+            k: v for k, v in self._users.items() if v[1] is not None and now < v[1] + self.lock_max
+        }
+        self._addresses = {k: v for k, v in self._addresses.items() if v and now - v[-1] < self.ip_window}
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +257,7 @@ class AccountService:
         clock: Callable[[], datetime] = utcnow,
         token_ttl: timedelta = timedelta(hours=12),
         key_cache_seconds: float = 5.0,
+        guard: LoginGuard | None = None,
     ) -> None:
         self.engine = engine
         self.city_id = city_id
@@ -158,6 +265,7 @@ class AccountService:
         self.hasher = hasher or secrets.default_hasher()
         self.clock = clock
         self.token_ttl = token_ttl
+        self.guard = guard or LoginGuard()
         self._dummy_hash: str | None = None
         # Valid API keys seen recently: every Open311 POST checks its key, and this spares the database
         # that read. A revocation here clears the entry at once; one made elsewhere (the CLI, another
@@ -299,11 +407,14 @@ class AccountService:
 
     # ---- sessions (bearer tokens) -----------------------------------------------------------
 
-    def login(self, username: str, password: str) -> Session:
-        """Check the password and open a session. One refusal for every failure: nothing to probe."""
+    def login(self, username: str, password: str, *, client: str | None = None) -> Session:
+        """Check the password and open a session. One refusal for every failure: nothing to probe.
+
+        Repeated failures lock the name (423) or throttle the client address (429): see LoginGuard."""
+        self.guard.check(username, client, self.clock())
         if not _USERNAME.fullmatch(username.strip().lower()):
             secrets.verify_password(self.hasher, self._dummy(), password)
-            raise self._bad_login()
+            raise self._failed(username, client)
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(users).where(
@@ -313,9 +424,10 @@ class AccountService:
         if row is None:
             # Spend the same time as a real check so response times do not reveal which names exist.
             secrets.verify_password(self.hasher, self._dummy(), password)
-            raise self._bad_login()
+            raise self._failed(username, client)
         if not secrets.verify_password(self.hasher, row.password_hash, password) or not row.active:
-            raise self._bad_login()
+            raise self._failed(username, client)
+        self.guard.succeeded(username, self.clock())
         if self.hasher.check_needs_rehash(row.password_hash):
             self._update_user(row.username, password_hash=secrets.hash_password(self.hasher, password))
         user = _user(row)
@@ -339,6 +451,10 @@ class AccountService:
         if self._dummy_hash is None:
             self._dummy_hash = secrets.hash_password(self.hasher, pysecrets.token_hex(8))
         return self._dummy_hash
+
+    def _failed(self, username: str, client: str | None) -> AccountError:
+        self.guard.failed(username, client, self.clock())
+        return self._bad_login()
 
     @staticmethod
     def _bad_login() -> AccountError:

@@ -25,6 +25,7 @@ from civicloop.domain.case import Actor
 from civicloop.domain.errors import CaseNotFound, InvalidField
 from civicloop.domain.vocabulary import Action, Role
 from civicloop.http.context import ApiError, base_url, context_of, locale_of
+from civicloop.http.workflow import refuse_bomb
 from civicloop.services.cases import ReporterInfo
 from civicloop.services.group_commit import ReportJob
 from civicloop.services.open311 import IDEMPOTENCY_TTL, PublicView, status_words
@@ -110,6 +111,7 @@ async def public_photo(request: Request, file: Annotated[UploadFile, File()]) ->
             "only JPEG, PNG or WebP images are accepted",
             "file",
         )
+    refuse_bomb(data, "file")
     ref = await run_in_threadpool(ctx.photos.put, data, ctype)
     return {"ref": ref, "url": f"{base_url(request)}/api/v1/photos/{ref}", "size": len(data)}
 

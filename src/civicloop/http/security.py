@@ -1,0 +1,309 @@
+"""Security middleware: response headers on every answer, and rate limits for the public endpoints.
+
+* **Headers.** Every response gets ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
+  ``Referrer-Policy: same-origin``, a ``Permissions-Policy`` and — when the route set none — a
+  ``Content-Security-Policy``: ``default-src 'none'; frame-ancestors 'none'`` for data (JSON, XML,
+  photos), the pages' own policy (``web/pages.py``: everything from ``'self'``, no inline script) for
+  HTML. FastAPI's interactive API docs (``/docs``, ``/redoc``) are the one exception: Swagger UI and
+  ReDoc come from jsDelivr, and their policy names exactly that origin. ``Strict-Transport-Security`` is
+  sent on HTTPS requests (``hsts="auto"``: the scheme uvicorn saw, or ``X-Forwarded-Proto`` from a
+  trusted proxy), always (``"always"``) or never (``"off"``).
+* **Rate limits.** A token bucket per client address over the public surfaces — Open311
+  (``/open311/``), the citizen page's endpoints (``/api/v1/public/``) and the anonymous map helpers
+  (``/api/v1/locate``, ``/api/v1/suggest``, ``/api/v1/geo/``) — and one per Open311 API key for
+  submissions (:func:`limit_api_key`, called once the key is verified). A refusal is 429 with
+  ``Retry-After`` in the surface's own error shape: Open311's ``errors`` list (JSON or XML), else the
+  workflow API's ``{"error": {…}}``. Staff endpoints (bearer token) are not limited by address: a duty
+  room shares one NAT address. Logins are throttled separately
+  (:class:`civicloop.services.accounts.LoginGuard`).
+
+Limits live in memory, per server process. Defaults are generous (a FixMyStreet bridge or a busy
+citizen page never meets them); every number is configurable (``SecuritySettings`` or the environment,
+see :meth:`SecuritySettings.from_env` and docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from civicloop.http.render import JSON, open311_errors
+
+Hsts = Literal["auto", "always", "off"]
+
+#: The policy of data answers (JSON, XML, photos): nothing may load, nothing may frame it.
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+#: HTML without a policy of its own gets the pages' policy (web/pages.py sets it on every page).
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+#: FastAPI's /docs and /redoc load Swagger UI / ReDoc from jsDelivr with an inline bootstrap script.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc")
+PERMISSIONS = "geolocation=(self), camera=(self), microphone=(), payment=(), usb=()"
+#: Surfaces limited per client address (prefixes of the path).
+PUBLIC_PREFIXES = ("/open311/", "/api/v1/public/", "/api/v1/locate", "/api/v1/suggest", "/api/v1/geo/")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """``rate`` requests a second sustained, bursts up to ``burst``."""
+
+    rate: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate) and self.rate > 0) or self.burst < 1:
+            raise ValueError(f"a rate limit needs rate > 0 and burst ≥ 1, not {self.rate}/{self.burst}")
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Headers and rate limits of the HTTP app (docs/reliability.md). ``rate_limits=False`` turns the
+    limiter off (e.g. behind a gateway that limits already)."""
+
+    headers: bool = True
+    hsts: Hsts = "auto"
+    hsts_max_age: int = 31_536_000
+    rate_limits: bool = True
+    per_ip: RateLimit = field(default_factory=lambda: RateLimit(50.0, 300))
+    per_key: RateLimit = field(default_factory=lambda: RateLimit(20.0, 200))
+    max_clients: int = 100_000  # buckets kept before idle ones are forgotten
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SecuritySettings:
+        """``CIVICLOOP_RATE_LIMIT`` (1/0), ``CIVICLOOP_RATE_IP`` and ``CIVICLOOP_RATE_IP_BURST``,
+        ``CIVICLOOP_RATE_KEY`` and ``CIVICLOOP_RATE_KEY_BURST`` (requests a second / burst),
+        ``CIVICLOOP_HSTS`` (auto, always, off), ``CIVICLOOP_HSTS_MAX_AGE`` (seconds)."""
+        e = os.environ if env is None else env
+        base = cls()
+
+        def number(name: str, default: float) -> float:
+            raw = e.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+        hsts = e.get("CIVICLOOP_HSTS", base.hsts).strip().lower() or base.hsts
+        if hsts not in ("auto", "always", "off"):
+            raise ValueError(f"CIVICLOOP_HSTS must be auto, always or off, not {hsts!r}")
+        enabled = e.get("CIVICLOOP_RATE_LIMIT", "1").strip().lower() not in ("0", "false", "no", "off")
+        return cls(
+            headers=base.headers,
+            hsts=hsts,  # type: ignore[arg-type]
+            hsts_max_age=int(number("CIVICLOOP_HSTS_MAX_AGE", base.hsts_max_age)),
+            rate_limits=enabled,
+            per_ip=RateLimit(
+                number("CIVICLOOP_RATE_IP", base.per_ip.rate),
+                int(number("CIVICLOOP_RATE_IP_BURST", base.per_ip.burst)),
+            ),
+            per_key=RateLimit(
+                number("CIVICLOOP_RATE_KEY", base.per_key.rate),
+                int(number("CIVICLOOP_RATE_KEY_BURST", base.per_key.burst)),
+            ),
+        )
+
+
+class Buckets:
+    """Token buckets by key. Used from the event loop only (middleware and async routes): no lock."""
+
+    def __init__(
+        self, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.max_keys = max_keys
+        self._state: dict[str, tuple[float, float]] = {}  # key → (tokens, when)
+        self.refused = 0
+
+    def take(self, key: str) -> float:
+        """Spend one token of *key*: 0.0 when allowed, else the seconds until the next token."""
+        now = self.clock()
+        rate, burst = self.limit.rate, float(self.limit.burst)
+        tokens, then = self._state.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - then) * rate)
+        if tokens < 1.0:
+            self._state[key] = (tokens, now)
+            self.refused += 1
+            return (1.0 - tokens) / rate
+        self._state[key] = (tokens - 1.0, now)
+        if len(self._state) > self.max_keys:
+            self._forget(now)
+        return 0.0
+
+    def _forget(self, now: float) -> None:
+        """Drop the buckets that have filled up again (their clients are idle)."""
+        rate, burst = self.limit.rate, float(self.limit.burst)
+        full = [k for k, (t, w) in self._state.items() if t + (now - w) * rate >= burst]
+        for k in full:
+            del self._state[k]
+        if len(self._state) > self.max_keys:  # a flood of distinct keys: start over rather than grow
+            self._state.clear()
+
+
+def _is_open311(path: str) -> bool:
+    return path.startswith("/open311/")
+
+
+def too_many(path: str, wait: float, what_zh: str, what_en: str) -> Response:
+    """429 in the error shape of the surface *path* belongs to, with ``Retry-After``."""
+    seconds = max(1, math.ceil(wait))
+    zh = f"{what_zh}请求过于频繁，请 {seconds} 秒后再试"
+    en = f"too many requests {what_en}; retry after {seconds} s"
+    headers = {"Retry-After": str(seconds)}
+    response: Response
+    if _is_open311(path):
+        response = open311_errors("json" if path.endswith(".json") else "xml", 429, [f"{zh} ({en})"])
+    else:
+        body = {
+            "error": {
+                "code": "too_many_requests",
+                "field": None,
+                "message": zh,
+                "message_zh": zh,
+                "message_en": en,
+            }
+        }
+        response = JSON(body, status_code=429)
+    response.headers.update(headers)
+    return response
+
+
+class SecurityMiddleware:
+    """Pure ASGI (no per-request task or copy): rate limits before anything is read, headers on every
+    response start."""
+
+    def __init__(self, app: ASGIApp, settings: SecuritySettings, limiter: Limiter) -> None:
+        self.app = app
+        self.settings = settings
+        self.limiter = limiter
+        base = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+            (b"permissions-policy", PERMISSIONS.encode()),
+        ]
+        self._base = base
+        self._hsts = f"max-age={settings.hsts_max_age}; includeSubDomains".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if self.settings.rate_limits and path.startswith(PUBLIC_PREFIXES):
+            client = scope.get("client")
+            address = client[0] if client else "unknown"
+            wait = self.limiter.per_ip.take(address)
+            if wait > 0:
+                response = too_many(path, wait, "本地址", "from this address")
+                await response(scope, receive, self._decorate(scope, send))
+                return
+        if not self.settings.headers:
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, self._decorate(scope, send))
+
+    def _decorate(self, scope: Scope, send: Send) -> Send:
+        if not self.settings.headers:
+            return send
+        path: str = scope.get("path", "")
+        https = scope.get("scheme") == "https"
+        hsts = self.settings.hsts == "always" or (self.settings.hsts == "auto" and https)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                for name, value in self._base:
+                    if name not in present:
+                        headers.append((name, value))
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", _csp_for(path, headers).encode()))
+                if hsts and b"strict-transport-security" not in present:
+                    headers.append((b"strict-transport-security", self._hsts))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return send_with_headers
+
+
+def _csp_for(path: str, headers: list[tuple[bytes, bytes]]) -> str:
+    if path in DOCS_PATHS or path.startswith("/docs/"):
+        return DOCS_CSP
+    ctype = next((v for n, v in headers if n.lower() == b"content-type"), b"").lower()
+    if ctype.startswith(b"text/html"):
+        return PAGE_CSP
+    if b"javascript" in ctype:
+        # A service worker's policy is the one sent with its script: it must reach its own origin.
+        return "default-src 'self'; frame-ancestors 'none'"
+    return DATA_CSP
+
+
+@dataclass
+class Limiter:
+    """The app's buckets: per client address (middleware) and per Open311 API key (route)."""
+
+    settings: SecuritySettings
+    clock: Callable[[], float] = time.monotonic
+    per_ip: Buckets = field(init=False)
+    per_key: Buckets = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.per_ip = Buckets(s.per_ip, clock=self.clock, max_keys=s.max_clients)
+        self.per_key = Buckets(s.per_key, clock=self.clock, max_keys=s.max_clients)
+
+
+def install(
+    app: FastAPI, settings: SecuritySettings, *, clock: Callable[[], float] = time.monotonic
+) -> Limiter:
+    """Add the middleware to *app* (outermost, so every answer gets the headers) and keep the limiter
+    on ``app.state.civicloop_limiter`` for :func:`limit_api_key`."""
+    limiter = Limiter(settings, clock)
+    app.state.civicloop_limiter = limiter
+    app.add_middleware(SecurityMiddleware, settings=settings, limiter=limiter)
+
+    @app.exception_handler(RateLimited)
+    async def _limited(request: Request, exc: RateLimited) -> Response:
+        return too_many(request.url.path, exc.wait, "此 API key ", "with this api_key")
+
+    return limiter
+
+
+class RateLimited(Exception):
+    """Raised by :func:`limit_api_key`; answered 429 (``Retry-After``) by the handler of :func:`install`."""
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        super().__init__(f"rate limited for {wait:.1f} s")
+
+
+def limit_api_key(request: Request, key_id: str) -> None:
+    """Spend one token of this Open311 API key's bucket; raise :class:`RateLimited` when empty."""
+    limiter: Limiter | None = getattr(request.app.state, "civicloop_limiter", None)
+    if limiter is None or not limiter.settings.rate_limits:
+        return
+    wait = limiter.per_key.take(key_id)
+    if wait > 0:
+        raise RateLimited(wait)

@@ -1,0 +1,80 @@
+"""Memory stays flat under a steady stream of requests: nothing on the request path keeps what it saw.
+
+The one thing that grows with the number of cases written is ``CaseService``'s state cache, and it is
+bounded (``StateCache.size``, 100,000 states by default — about 2 KiB each). With the bound set low, a
+few thousand mixed requests (Open311 reports and reads, workflow actions, staff reads) through the whole
+HTTP stack must leave the Python heap where it was (``tracemalloc``, after a warm-up). This is the
+machine-independent half of the soak's "memory flat" (docs/reliability.md); the soak reports the
+server's RSS over ten minutes.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from civicloop.services.city import City
+
+XIAODIAN = {"lat": "37.723", "long": "112.593"}
+CHAIN = [
+    ("accept", "operator", {"verify": False}),
+    ("file", "shift_leader", {}),
+    ("dispatch", "dispatcher", {"department_id": "ty-sanitation"}),
+    ("handle", "department", {"note": "已清运"}),
+]
+
+
+def traffic(client: TestClient, api_key: str, headers: dict[str, dict[str, str]], start: int, n: int) -> None:
+    for i in range(start, start + n):
+        r = client.post(
+            "/open311/v2/requests.json",
+            data={
+                "api_key": api_key,
+                "service_code": "06010",
+                "attribute[condition]": "1",
+                "description": f"路口垃圾成堆 #{i}",
+                "phone": "13912345678",
+                **XIAODIAN,
+            },
+            headers={"Idempotency-Key": f"k{i}"},
+        )
+        assert r.status_code == 200, r.text
+        case_id = r.json()[0]["service_request_id"]
+        for action, role, body in CHAIN[: i % (len(CHAIN) + 1)]:
+            done = client.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=headers[role])
+            assert done.status_code == 200, done.text
+        assert client.get(f"/open311/v2/requests/{case_id}.json").status_code == 200
+        assert client.get("/open311/v2/requests.json?status=open&page_size=20").status_code == 200
+        assert client.get(f"/api/v1/cases/{case_id}", headers=headers["leader"]).status_code == 200
+
+
+def test_the_heap_is_flat_under_steady_traffic(
+    client: TestClient,
+    sqlite_city: City,
+    api_key: str,
+    headers: dict[str, dict[str, str]],
+    record_property: Any,
+) -> None:
+    sqlite_city.cases.cache.size = 100  # the cache's bound reached early: what remains must not grow
+    traffic(client, api_key, headers, 0, 300)  # warm-up: imports, caches of profiles, pools, SQL
+    gc.collect()
+    tracemalloc.start()
+    try:
+        traffic(client, api_key, headers, 300, 100)
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        traffic(client, api_key, headers, 400, 600)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    grown = after - before
+    per_request = grown / (600 * 6)
+    record_property("heap_growth_bytes", grown)
+    print(
+        f"\nheap growth over 600 reports (≈ 3,600 requests): {grown / 1024:.1f} KiB, {per_request:.1f} B each"
+    )
+    assert grown < 512 * 1024, f"the heap grew {grown / 1024:.0f} KiB over 3,600 requests"
