@@ -72,3 +72,21 @@ def test_serve_passes_host_port_and_city_to_uvicorn(city: City, monkeypatch: pyt
     assert seen["app"].state.civicloop.default == city.id
     r = runner.invoke(app, ["serve", "--database", _url(city), "--city", "atlantis"])
     assert r.exit_code == 2
+
+
+def test_serve_sizes_the_state_cache_from_the_environment_and_refuses_a_bad_value(
+    city: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    monkeypatch.setenv("CIVICLOOP_STATE_CACHE", "1234")
+    r = runner.invoke(app, ["serve", "--database", _url(city), "--city", city.id])
+    assert r.exit_code == 0, r.output
+    assert seen["app"].state.civicloop.main.city.cases.cache.size == 1234
+    seen.clear()
+    monkeypatch.setenv("CIVICLOOP_STATE_CACHE", "lots")
+    r = runner.invoke(app, ["serve", "--database", _url(city), "--city", city.id])
+    assert r.exit_code == 2 and not seen
+    assert "CIVICLOOP_STATE_CACHE" in r.output and "'lots'" in r.output

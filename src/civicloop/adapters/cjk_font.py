@@ -159,5 +159,3 @@ def register_cjk_font(text: str) -> str:
     except Exception as exc:
         raise FontMissing(f"无法读取字体 {path}：{exc} / cannot use the font {path}: {exc}") from exc
     return name
-
-

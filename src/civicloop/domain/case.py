@@ -907,7 +907,9 @@ def _stay(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datet
     return state.stage, {}
 
 
-def _decide_link(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules) -> Decided:  # noqa: E501
+def _decide_link(
+    state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
+) -> Decided:
     assert state is not None
     member = _text(f, "member_id", 32)
     if member is None or member == state.case_id:
@@ -917,7 +919,9 @@ def _decide_link(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at
     return state.stage, {"member_id": member}
 
 
-def _decide_unlink(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules) -> Decided:  # noqa: E501
+def _decide_unlink(
+    state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
+) -> Decided:
     assert state is not None
     member = _text(f, "member_id", 32)
     if member is None or member not in state.cluster_members:
@@ -925,7 +929,9 @@ def _decide_unlink(state: CaseState | None, f: Mapping[str, Any], actor: Actor, 
     return state.stage, {"member_id": member}
 
 
-def _decide_split(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules) -> Decided:  # noqa: E501
+def _decide_split(
+    state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
+) -> Decided:
     assert state is not None
     if state.closure_reason is not ClosureReason.DUPLICATE:
         raise InvalidField(

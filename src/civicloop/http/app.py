@@ -135,6 +135,7 @@ class BodyLimit:
 
 
 def _city_context(city: City, accounts: AccountService | None, settings: ApiSettings) -> CityContext:
+    city.cases.cache.size = settings.state_cache
     return CityContext(
         city=city,
         accounts=accounts or accounts_for(city),

@@ -89,7 +89,10 @@ def serve_command(
             others.append(open_city(other, database))
         except (CityNotInitialised, ProfileError, OSError) as exc:  # serve the rest; say which is missing
             err_console.print(f"[yellow]跳过 / skipped[/] {other}: {exc}", highlight=False)
-    settings = ApiSettings(batch_services=batch, public_base_url=public_url)
+    try:  # CIVICLOOP_STATE_CACHE, CIVICLOOP_RATE_* … are read here: a bad value stops the start
+        settings = ApiSettings(batch_services=batch, public_base_url=public_url)
+    except ValueError as exc:
+        fail(str(exc))
     app = create_app(c, photos=LocalPhotoStore(photos), settings=settings, more_cities=others)
     err_console.print(
         f"civicloop {c.profile.name}（{c.id}）→ http://{host}:{port}  "

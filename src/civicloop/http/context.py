@@ -17,6 +17,19 @@ from civicloop.services.group_commit import ReportWriter
 from civicloop.services.places import Places
 
 
+def _whole_number(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, not {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     """Deployment choices of the HTTP app (docs/api.md)."""
@@ -31,6 +44,9 @@ class ApiSettings:
     # Automatic triage of incoming reports (locate, classify, merge duplicates, file and dispatch above
     # the thresholds). CIVICLOOP_TRIAGE=0 turns it off: every report then waits for a person.
     triage: bool = field(default_factory=lambda: os.environ.get("CIVICLOOP_TRIAGE", "1") != "0")
+    # How many recently written case states the server keeps in memory (StateCache), so that the next
+    # step on a busy case skips re-reading it; ≈ 3 KiB each. CIVICLOOP_STATE_CACHE sets it.
+    state_cache: int = field(default_factory=lambda: _whole_number("CIVICLOOP_STATE_CACHE", 20_000))
     # Security headers and rate limits (http/security.py, docs/reliability.md); CIVICLOOP_RATE_* etc.
     security: SecuritySettings = field(default_factory=SecuritySettings.from_env)
 

@@ -7,11 +7,10 @@ accepted or filed under (public reports often arrive without one), else the repo
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,30 +20,20 @@ from sqlalchemy import Engine, MetaData, Table, inspect, select
 from civicloop.domain.kpi import Period, errors, exp_smoothing
 from civicloop.kpi.source import Source
 
-_REPORT_SPEC = json.dumps(
-    {
-        "category_code": "VARCHAR",
-        "district_code": "VARCHAR",
-        "street_code": "VARCHAR",
-        "community_code": "VARCHAR",
-        "grid_code": "VARCHAR",
-        "lon": "DOUBLE",
-        "lat": "DOUBLE",
-        "address": "VARCHAR",
-    }
-)
-
+# The report events of a range with the fields the analysis reads (the source's ``kpi_data`` struct:
+# stored in a Parquet export, parsed once per query from a database), and each case's category as of
+# the range's end (the last ACCEPT or FILE that named one, else the reported category).
 _REPORTS_SQL = """
-CREATE OR REPLACE TEMP TABLE an_reports AS
+CREATE OR REPLACE TEMP TABLE an_reports_all AS
 WITH r AS (
-  SELECT case_id, "at", json_transform(data, $spec) AS d
+  SELECT case_id, "at", kpi_data AS d
   FROM raw_events
   WHERE city_id = $city AND action = 'report' AND "at" >= $start AND "at" < $end
 ), cat AS (
-  SELECT case_id, arg_max(json_extract_string(data, '$.category_code'), seq) AS category_code
+  SELECT case_id, arg_max(kpi_data.category_code, seq) AS category_code
   FROM raw_events
-  WHERE city_id = $city AND action IN ('accept', 'file') AND "at" >= $start
-    AND json_extract_string(data, '$.category_code') IS NOT NULL
+  WHERE city_id = $city AND action IN ('accept', 'file') AND "at" >= $start AND "at" < $end
+    AND kpi_data.category_code IS NOT NULL
     AND case_id IN (SELECT case_id FROM r)
   GROUP BY case_id
 )
@@ -77,17 +66,32 @@ class Analyst:
     timezone: str
     engine: Engine | None = None  # for grid areas (geo_grids.area_m2), when geography is present
 
-    def _load(self, start: datetime, end: datetime) -> None:
-        self.source.prepare(self.city_id, end)
+    _covered: tuple[datetime, datetime] | None = field(default=None, init=False, repr=False)
+
+    def cover(self, start: datetime, end: datetime) -> None:
+        """Read the report events of [start, end) once; later ranges inside it are filtered from them
+        (a report reads one month, the month before and twelve weeks: :func:`report.build_report`
+        covers all of them in one read)."""
+        self._read(_naive_utc(start), _naive_utc(end))
+
+    def _read(self, start: datetime, end: datetime) -> None:
+        self.source.prepare(self.city_id, end.replace(tzinfo=UTC))
         self.source.con.execute(
             _REPORTS_SQL,
-            {
-                "spec": _REPORT_SPEC,
-                "city": self.city_id,
-                "start": _naive_utc(start),
-                "end": _naive_utc(end),
-                "tz": self.timezone,
-            },
+            {"city": self.city_id, "start": start, "end": end, "tz": self.timezone},
+        )
+        self._covered = (start, end)
+
+    def _load(self, start: datetime, end: datetime) -> None:
+        """Make the view ``an_reports`` hold the report events of [start, end)."""
+        s, e = _naive_utc(start), _naive_utc(end)
+        if self._covered is None or not (self._covered[0] <= s and e <= self._covered[1]):
+            self._read(s, e)
+        con = self.source.con
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW an_reports AS SELECT * FROM an_reports_all "
+            f"WHERE \"at\" >= TIMESTAMP '{s.isoformat(sep=' ')}' "
+            f"AND \"at\" < TIMESTAMP '{e.isoformat(sep=' ')}'"
         )
 
     # ---- hotspots ---------------------------------------------------------------------------

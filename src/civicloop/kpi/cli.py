@@ -320,6 +320,9 @@ def export(
     until: Annotated[
         str, typer.Option("--until", help="export events before this local day (the first open day)")
     ],
+    facts: Annotated[
+        bool, typer.Option("--facts/--no-facts", help="store the facts of every closed month (汇总)")
+    ] = True,
     database: DatabaseOpt = None,
     city: CityOpt = None,
 ) -> None:
@@ -329,7 +332,38 @@ def export(
     c = _open(database, city)
     day = _date(until, "--until")
     p = period_between(day, day, c.profile.timezone)
-    _dump(export_parquet(c, output, p.start))
+    _dump(export_parquet(c, output, p.start, facts=facts))
+
+
+@kpi_app.command("facts")
+def facts_command(
+    parquet: Annotated[Path, typer.Option("--parquet", help="the Parquet export (civicloop kpi export)")],
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period", help="the period to (re)build, e.g. 2026-10 or 2026-Q3; default: every closed month"
+        ),
+    ] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """汇总 / (re)build the stored facts of closed periods in a Parquet export."""
+    from civicloop.kpi.export import build_month_facts
+    from civicloop.kpi.source import SourceError
+
+    c = _open(database, city)
+    periods = None
+    if period is not None:
+        try:
+            periods = [parse_period(period, c.profile.timezone)]
+        except ValueError as exc:
+            _fail(f"--period: {exc}")
+    try:
+        _dump(build_month_facts(c, parquet, periods))
+    except SourceError as exc:
+        _fail(f"--parquet: {exc}")
+    except ValueError as exc:
+        _fail(f"--period: {exc}")
 
 
 def report_command(

@@ -23,6 +23,8 @@ How a period is computed (all times UTC; the period's bounds are local midnights
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +47,8 @@ from civicloop.domain.kpi import (
     rank_change,
     rates,
 )
-from civicloop.kpi.source import Source
+from civicloop.kpi import facts
+from civicloop.kpi.source import KPI_DATA_SPEC, Source, _sql_str
 
 GROUPINGS: tuple[str, ...] = (
     "department",
@@ -73,6 +76,9 @@ DIM_COLUMN: dict[str, str] = {
     "category": "category_code",
     "city": "'city'",
 }
+
+#: The area dimensions of the partial sums (stage one), in the order they are stored.
+AREA_COLUMNS: tuple[str, ...] = tuple(DIM_COLUMN[a] for a in AREA_GROUPINGS if a != "city")
 
 PUBLIC_CHANNELS = ("citizen", "hotline", "open311", "media")
 HANDLING_STAGES = ("dispatched", "return_requested", "extension_requested", "suspension_requested")
@@ -376,6 +382,31 @@ FROM g;
 """
 
 
+#: Bump when a change to the counting is not visible in the SQL or the declarations below.
+FACTS_VERSION = 1
+assert all(s.distinct in AREA_COLUMNS for s in COUNTER_SPECS if s.distinct), "distinct over a dimension"
+
+
+def facts_spec(calendar: WorkCalendar) -> str:
+    """Digest of everything stored facts depend on: the SQL, the counter declarations, the JSON fields
+    read, and the working calendar (the traffic lights at the period end)."""
+    cal = calendar.spec
+    h = hashlib.sha256()
+    for part in (
+        str(FACTS_VERSION),
+        KPI_DATA_SPEC,
+        READ_EVENTS_SQL,
+        FLAT_SQL,
+        repr(COUNTER_SPECS),
+        repr(AREA_COLUMNS),
+        repr((cal.timezone, cal.work_periods, sorted(cal.day_kinds.items()), sorted(cal.covered_years))),
+        repr((cal.fallback_weekends, cal.work_day_mode)),
+    ):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
 @dataclass
 class GroupRow:
     """One group's figures."""
@@ -570,19 +601,96 @@ class KpiEngine:
         for b in by:
             if b not in GROUPINGS:
                 raise ValueError(f"unknown grouping {b!r}; one of {', '.join(GROUPINGS)} (未知的分组)")
-        self.prepare(period)
+        stored = self.stored_facts(period)
+        if stored is None:
+            self.prepare(period)
         out: dict[str, dict[str | None, dict[str, float]]] = {b: {} for b in by}
         areas = [b for b in by if b in AREA_GROUPINGS]
         if areas:
             for source in ("ev", "cp"):
-                self._grouping_sets(source, areas, out)
+                partial = (
+                    f"SELECT * FROM read_parquet({_sql_str(str(stored.table('area_' + source)))})"
+                    if stored is not None
+                    else self._area_partial_sql(source)
+                )
+                self._grouping_sets(source, partial, areas, out)
         for area in areas:
             for values in out[area].values():
                 for name in SPECS:
                     values.setdefault(name, 0.0)
         for role in (b for b in by if b in ROLE_GROUPINGS):
-            self._role(role, out[role])
+            if stored is not None:
+                rows = self.con.execute(
+                    f"SELECT key, name, value FROM read_parquet({_sql_str(str(stored.table('roles')))}) "
+                    "WHERE role = ?",
+                    [role],
+                ).fetchall()
+            else:
+                rows = self._role_rows(role)
+            target = out[role]
+            for key, name, value in rows:
+                target.setdefault(key, {})[name] = float(value or 0)
+            names_for_role = [s.name for s in COUNTER_SPECS if role in s.roles]
+            for values in target.values():
+                for name in names_for_role:
+                    values.setdefault(name, 0.0)
         return out
+
+    # ---- stored facts of closed periods (civicloop.kpi.facts) ----------------------------------
+
+    def stored_facts(self, period: Period) -> facts.StoredFacts | None:
+        """The period's stored facts in the source's Parquet export, when present and current."""
+        return facts.find(
+            self.source.export_dir, self.source.watermark, self.city_id, period, facts_spec(self.calendar)
+        )
+
+    def build_facts(self, period: Period) -> dict[str, Any]:
+        """Compute *period* from the events and store its facts in the export (replacing older ones)."""
+        export_dir = self.source.export_dir
+        watermark = self.source.watermark
+        if export_dir is None or watermark is None:
+            raise ValueError("stored facts need a Parquet export (--parquet) / 汇总数据需要 Parquet 导出")
+        if period.end.astimezone(UTC).replace(tzinfo=None) > watermark:
+            raise ValueError(
+                f"period {period.label} ends after the export's watermark {watermark:%Y-%m-%d %H:%M} UTC; "
+                f"export again first / 时段未在导出范围内结束"
+            )
+        started = time.perf_counter()
+        self.prepare(period)
+        staged = facts.staging(export_dir)
+        try:
+            rows: dict[str, int] = {}
+            for source in ("ev", "cp"):
+                target = staged / f"area_{source}.parquet"
+                self.con.execute(
+                    f"COPY ({self._area_partial_sql(source)}) TO {_sql_str(str(target))} "
+                    "(FORMAT parquet, COMPRESSION zstd)"
+                )
+                n = self.con.execute(f"SELECT count(*) FROM read_parquet({_sql_str(str(target))})").fetchone()
+                rows[f"area_{source}"] = int(n[0]) if n else 0
+            role_rows = [(role, *r) for role in ROLE_GROUPINGS for r in self._role_rows(role)]
+            roles = pa.table(
+                {
+                    "role": pa.array([r[0] for r in role_rows], pa.string()),
+                    "key": pa.array([r[1] for r in role_rows], pa.string()),
+                    "name": pa.array([r[2] for r in role_rows], pa.string()),
+                    "value": pa.array([float(r[3] or 0) for r in role_rows], pa.float64()),
+                }
+            )
+            self.con.register("kpi_roles_arrow", roles)
+            self.con.execute(
+                f"COPY kpi_roles_arrow TO {_sql_str(str(staged / 'roles.parquet'))} (FORMAT parquet)"
+            )
+            self.con.unregister("kpi_roles_arrow")
+            rows["roles"] = len(role_rows)
+            seconds = round(time.perf_counter() - started, 3)
+            info = {"rows": rows, "seconds": seconds}
+            spec = facts_spec(self.calendar)
+            folder = facts.publish(staged, export_dir, period, self.city_id, spec, info)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        return {"period": period.label, "folder": str(folder), "rows": rows, "seconds": seconds}
 
     def _aggregates(self, specs: Iterable[CounterSpec]) -> list[str]:
         parts = []
@@ -595,41 +703,44 @@ class KpiEngine:
                 parts.append(f'count(*) FILTER (WHERE {s.where}) AS "{s.name}"')
         return parts
 
-    def _grouping_sets(
-        self, source: str, areas: Sequence[str], out: dict[str, dict[str | None, dict[str, float]]]
-    ) -> None:
+    def _area_partial_sql(self, source: str) -> str:
+        """Counters of one flat table summed per combination of all area dimensions (stage one).
+
+        Counters of distinct values keep a count of their matching rows (``__n_<name>``) instead, so
+        that the distinct count can be taken over the combinations (the value is one of the dimensions).
+        """
         specs = [s for s in COUNTER_SPECS if s.source == source]
         table = "kpi_ev" if source == "ev" else "kpi_cp"
         where = "WHERE inp" if source == "ev" else ""
+        parts = self._aggregates(s for s in specs if s.distinct is None)
+        parts += [f'count(*) FILTER (WHERE {s.where}) AS "__n_{s.name}"' for s in specs if s.distinct]
+        return f"SELECT {', '.join(AREA_COLUMNS)}, {', '.join(parts)} FROM {table} {where} GROUP BY ALL"
+
+    def _grouping_sets(
+        self,
+        source: str,
+        partial: str,
+        areas: Sequence[str],
+        out: dict[str, dict[str | None, dict[str, float]]],
+    ) -> None:
+        """Stage two: the grouping sets of the requested areas over the partial sums *partial*."""
+        specs = [s for s in COUNTER_SPECS if s.source == source]
         dims = [a for a in areas if a != "city"]
         cols = [DIM_COLUMN[a] for a in dims]
         sets = [f"({c})" for c in cols] + (["()"] if "city" in areas else [])
         gid = f"GROUPING({', '.join(cols)})" if cols else "0"
         select_dims = ", ".join(cols) + (", " if cols else "")
-        # One pass over the rows into every combination of the dimensions, then the grouping sets over
-        # those (far fewer) partial sums; count(DISTINCT …) cannot be summed, so it is counted directly.
-        additive = [s for s in specs if s.distinct is None]
-        distinct = [s for s in specs if s.distinct is not None]
-        partial = (
-            (f"SELECT {select_dims}{', '.join(self._aggregates(additive))} FROM {table} {where} GROUP BY ALL")
-            if cols
-            else f"SELECT {', '.join(self._aggregates(additive))} FROM {table} {where}"
-        )
         # DOUBLE in SQL: the figures are floats, and DuckDB converts them faster than Python would
-        sums = ", ".join(f'coalesce(CAST(sum("{s.name}") AS DOUBLE), 0) AS "{s.name}"' for s in additive)
+        figures = [
+            f'CAST(count(DISTINCT {s.distinct}) FILTER (WHERE "__n_{s.name}" > 0) AS DOUBLE) AS "{s.name}"'
+            if s.distinct
+            else f'coalesce(CAST(sum("{s.name}") AS DOUBLE), 0) AS "{s.name}"'
+            for s in specs
+        ]
         sql = (
-            f"SELECT {select_dims}{gid} AS gid, {sums} FROM ({partial}) "
+            f"SELECT {select_dims}{gid} AS gid, {', '.join(figures)} FROM ({partial}) "
             f"GROUP BY GROUPING SETS ({', '.join(sets)})"
         )
-        if distinct:
-            sql = (
-                f"WITH a AS ({sql}), d AS (SELECT {select_dims}{gid} AS gid, "
-                f"{', '.join(self._aggregates(distinct))} FROM {table} {where} "
-                f"GROUP BY GROUPING SETS ({', '.join(sets)})) "
-                f"SELECT a.*, {', '.join(f'CAST(d.{s.name} AS DOUBLE) AS {s.name}' for s in distinct)} "
-                "FROM a JOIN d ON a.gid = d.gid "
-                + "".join(f"AND a.{c} IS NOT DISTINCT FROM d.{c} " for c in cols)
-            )
         result = self.con.execute(sql)
         names = [d[0] for d in result.description]
         n = len(cols)
@@ -646,11 +757,13 @@ class KpiEngine:
             values = out[grouping].setdefault(key, {})
             values.update(zip(counter_names, row[n + 1 :], strict=True))
 
-    def _role(self, role: str, out: dict[str | None, dict[str, float]]) -> None:
+    def _role_rows(self, role: str) -> list[tuple[str, str, float]]:
+        """(person, counter, value) of one role grouping, from the prepared flat tables."""
         by_key: dict[tuple[str, str], list[CounterSpec]] = {}
         for s in COUNTER_SPECS:
             if role in s.roles:
                 by_key.setdefault((s.source, s.roles[role]), []).append(s)
+        out: list[tuple[str, str, float]] = []
         for (source, key), specs in by_key.items():
             table = "kpi_ev" if source == "ev" else "kpi_cp"
             where = "inp AND " if source == "ev" else ""
@@ -661,13 +774,9 @@ class KpiEngine:
             result = self.con.execute(sql)
             names = [d[0] for d in result.description]
             for row in result.fetchall():
-                values = out.setdefault(row[0], {})
                 for name, value in zip(names[1:], row[1:], strict=True):
-                    values[name] = float(value or 0)
-        names_for_role = [s.name for s in COUNTER_SPECS if role in s.roles]
-        for values in out.values():
-            for name in names_for_role:
-                values.setdefault(name, 0.0)
+                    out.append((str(row[0]), name, float(value or 0)))
+        return out
 
     # ---- the evaluation -----------------------------------------------------------------------
 
@@ -677,7 +786,10 @@ class KpiEngine:
         """Counters, rates, composite scores, grades and ranks (with the previous period's rank)."""
         started = time.perf_counter()
         before: dict[str, Grouping] = {}
-        if previous and any(GROUPING_OBJECT.get(b) for b in by) and self._prepared != period:
+        stored = self.stored_facts(period) is not None and (
+            not previous or self.stored_facts(period.previous()) is not None
+        )
+        if previous and any(GROUPING_OBJECT.get(b) for b in by) and self._prepared != period and not stored:
             # the previous period first, so that the requested one stays prepared for explain(); both
             # from one read of the source
             prev = period.previous()
@@ -719,6 +831,8 @@ class KpiEngine:
         for b in by:
             rows: list[GroupRow] = []
             obj = GROUPING_OBJECT.get(b)
+            if obj is not None and s is not None:
+                weights, volume = _weights(s, obj), _volume(s, obj)
             for key, c in counts[b].items():
                 rs = rates(c, dispatch_accuracy_variant=variant, rework_rate_denominator=denominator)
                 row = GroupRow(key, self.labels(b, key), c, rs)
@@ -726,9 +840,7 @@ class KpiEngine:
                     figures: dict[str, float | None] = {**rs, **c}
                     grids = c.get("filed_grids") or 0.0
                     figures["filed_per_grid"] = (c.get("filed", 0.0) / grids) if grids else c.get("filed")
-                    row.score = composite_score(
-                        obj, figures, _weights(s, obj), _volume(s, obj), s.grades.grade
-                    )
+                    row.score = composite_score(obj, figures, weights, volume, s.grades.grade)
                 rows.append(row)
             if obj is not None:
                 ranks = rank(

@@ -22,7 +22,7 @@ import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,6 @@ from civicloop.kpi.assets import asset_summary
 from civicloop.kpi.engine import GROUPINGS, Evaluation, GroupRow, KpiEngine
 
 FORMATS = ("xlsx", "pdf", "html")
-
-
 
 
 # ---- data --------------------------------------------------------------------------------------
@@ -184,6 +182,9 @@ def build_report(
     try:
         evaluation = kpi.evaluate(period, GROUPINGS, previous=True)
         analyst = Analyst(kpi.source, city.id, city.profile.timezone, city.engine)
+        # one read of the report events for everything below: this period, the one before (hotspot
+        # change) and the forecast's weeks
+        analyst.cover(min(period.previous().start, period.end - timedelta(weeks=14)), period.end)
         data = _assemble(city, period, locale, evaluation, analyst, kpi, max_rows)
         data.source = kpi.source.description
         return data

@@ -68,6 +68,10 @@ KPI_DATA_SPEC = json.dumps(
         "handling": {"used_minutes": "DOUBLE", "on_time": "BOOLEAN"},
         "handling_limit": {"unit": "VARCHAR"},
         "step_result": {"step": "VARCHAR", "on_time": "BOOLEAN"},
+        # the report's place, for the analysis (hotspot map, recurring places)
+        "lon": "DOUBLE",
+        "lat": "DOUBLE",
+        "address": "VARCHAR",
     },
     sort_keys=True,
 )
@@ -138,6 +142,9 @@ class Source:
     kind: str  # sqlite | postgres | parquet | arrow | hybrid
     description: str
     engine: Engine | None = None
+    #: a Parquet export's folder and watermark (naive UTC): periods ending by it may have stored facts
+    export_dir: Path | None = None
+    watermark: datetime | None = None
     _loaded: tuple[str, datetime] | None = field(default=None, repr=False)
 
     def prepare(self, city_id: str, until: datetime) -> None:
@@ -318,7 +325,13 @@ def open_parquet(directory: Path, *, engine: Engine | None = None, threads: int 
     if engine is None:
         con.execute(f"CREATE VIEW raw_events AS {parquet_events}")
         con.execute(f"CREATE VIEW raw_cases AS {parquet_cases}")
-        return Source(con, "parquet", f"Parquet export {directory}" + ("" if stored else " (JSON parsed)"))
+        return Source(
+            con,
+            "parquet",
+            f"Parquet export {directory}" + ("" if stored else " (JSON parsed)"),
+            export_dir=directory,
+            watermark=_watermark(manifest),
+        )
     live = open_source(engine, mode="scanner", threads=threads)
     if live.kind == "arrow":
         live.close()
@@ -345,4 +358,19 @@ def open_parquet(directory: Path, *, engine: Engine | None = None, threads: int 
         f'SELECT * FROM ({_EVENTS_SELECT.format(table=table)}) WHERE "at" >= CAST({watermark} AS TIMESTAMP)'
     )
     con.execute(f"CREATE VIEW raw_cases AS {_CASES_SELECT.format(table=ctable)}")
-    return Source(con, "hybrid", f"Parquet export {directory} + live store after {until}", engine)
+    return Source(
+        con,
+        "hybrid",
+        f"Parquet export {directory} + live store after {until}",
+        engine,
+        export_dir=directory,
+        watermark=_watermark(manifest),
+    )
+
+
+def _watermark(manifest: dict[str, Any]) -> datetime | None:
+    until = manifest.get("until")
+    try:
+        return datetime.fromisoformat(str(until)).replace(tzinfo=None) if until else None
+    except ValueError:
+        return None

@@ -1,0 +1,112 @@
+"""Stored period facts: a closed period's counters, pre-aggregated once, kept next to a Parquet export.
+
+A monthly evaluation of a large city reads the same closed month again and again (the report, the
+big screen, every drill-down by district or department, next month's rank comparison). The events of
+a closed period never change (see :mod:`civicloop.kpi.export`), so the engine's first stage — flat
+events, case-period facts, the traffic lights at the period end and the sum per combination of the
+area dimensions — is written once under ``<export>/facts/<period>/``:
+
+* ``area_ev.parquet`` / ``area_cp.parquet``: the additive counters of the event and the case-period
+  tables per (department, district, street, community, grid, category) combination, plus
+  ``__n_<counter>`` helpers for the counters that count distinct values;
+* ``roles.parquet``: the role groupings' counters (role, person, counter, value);
+* ``facts.json``: the period's exact bounds, the city, and the *spec* — a digest of the SQL and
+  counter declarations that produced them and of the working calendar. Facts made by another version
+  of the engine or under another calendar are ignored (and rebuilt by ``civicloop kpi facts``).
+
+The evaluation then groups those partial sums (GROUPING SETS) instead of the events: same counters,
+same rates, scores and ranks (``tests/kpi/test_facts.py`` compares both paths figure by figure).
+Explanations (the cases behind a figure) always go back to the events.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from civicloop.domain.kpi import Period
+
+FACTS_DIR = "facts"
+FACTS_MANIFEST = "facts.json"
+TABLES = ("area_ev", "area_cp", "roles")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFacts:
+    folder: Path
+    manifest: dict[str, Any]
+
+    def table(self, name: str) -> Path:
+        return self.folder / f"{name}.parquet"
+
+
+def _bounds(period: Period) -> tuple[str, str]:
+    return period.start.astimezone(UTC).isoformat(), period.end.astimezone(UTC).isoformat()
+
+
+def folder_for(export_dir: Path, period: Period) -> Path:
+    # the label names months, quarters, years and ranges uniquely; the bounds in the manifest decide
+    return export_dir / FACTS_DIR / period.label.replace("/", "_").replace("..", "_to_")
+
+
+def find(
+    export_dir: Path | None, watermark: datetime | None, city_id: str, period: Period, spec: str
+) -> StoredFacts | None:
+    """The stored facts of *period*, if they exist, are complete and were made by this *spec*."""
+    if export_dir is None or watermark is None:
+        return None
+    if period.end.astimezone(UTC).replace(tzinfo=None) > watermark:
+        return None  # the period is not closed in this export
+    folder = folder_for(export_dir, period)
+    try:
+        manifest = json.loads((folder / FACTS_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    start, end = _bounds(period)
+    if (
+        manifest.get("spec") != spec
+        or manifest.get("city_id") != city_id
+        or manifest.get("start_utc") != start
+        or manifest.get("end_utc") != end
+        or not all((folder / f"{t}.parquet").exists() for t in TABLES)
+    ):
+        return None
+    return StoredFacts(folder, manifest)
+
+
+def staging(export_dir: Path) -> Path:
+    """A fresh folder to write facts into before :func:`publish` moves them in place."""
+    folder = export_dir / FACTS_DIR / f".staging-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def publish(
+    staged: Path, export_dir: Path, period: Period, city_id: str, spec: str, info: dict[str, Any]
+) -> Path:
+    """Write the manifest last and swap the folder in, so a reader sees old facts, new facts or none."""
+    start, end = _bounds(period)
+    manifest = {
+        "period": period.label,
+        "city_id": city_id,
+        "start_utc": start,
+        "end_utc": end,
+        "spec": spec,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **info,
+    }
+    (staged / FACTS_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    target = folder_for(export_dir, period)
+    if target.exists():
+        old = target.with_name(f".old-{uuid.uuid4().hex}")
+        target.rename(old)
+        staged.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staged.rename(target)
+    return target
