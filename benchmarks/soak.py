@@ -3,7 +3,8 @@
     make soak                                    # or: .venv/bin/python -m benchmarks.soak
     env: SOAK_SECONDS (hold, default 600), SOAK_RATE (skip the ramp, hold this rate),
          SOAK_RAMP_STEP_SECONDS (default 10), SOAK_CONFIRM_SECONDS (default 120),
-         SOAK_P99_MS (default 200), SOAK_DATABASE_URL (default: a fresh SQLite file), SOAK_TRIAGE (0)
+         SOAK_P99_MS (default 200), SOAK_DATABASE_URL (default: a fresh SQLite file), SOAK_TRIAGE (0),
+         SOAK_STATE_CACHE (the server's CIVICLOOP_STATE_CACHE, default 5000)
 
 ``civicloop serve`` runs in its own process on a fresh database (SQLite WAL ``synchronous=FULL`` unless
 ``SOAK_DATABASE_URL`` names another); this process is the load: an open-loop generator over loopback
@@ -28,7 +29,9 @@ minute or two and never catches up, so a few seconds at a rate prove nothing); t
 confirmed rate for ``SOAK_SECONDS``. The server's resident memory (and SQLite's WAL file) is sampled
 every 5 s. Afterwards every submission that was answered is looked up in the database. Rate limiting
 stays on, with limits above the offered load (the limiter's cost is measured, its refusals would count
-as errors). Automatic triage is off (``SOAK_TRIAGE=1`` turns it on): the workflow share is then exactly
+as errors). The server's state cache (the one in-memory store that grows with the cases written, up to
+its bound) is set to ``SOAK_STATE_CACHE`` entries so that it is full before the hold: the RSS at the
+hold's start and end then measure leaks, not the cache filling. Automatic triage is off (``SOAK_TRIAGE=1`` turns it on): the workflow share is then exactly
 the scripted actions. Results: ``benchmarks/results/soak.json``.
 """
 
@@ -65,6 +68,7 @@ STEP_SECONDS = float(os.environ.get("SOAK_RAMP_STEP_SECONDS", "10"))
 CONFIRM = float(os.environ.get("SOAK_CONFIRM_SECONDS", "120"))
 P99_MS = float(os.environ.get("SOAK_P99_MS", "200"))
 TRIAGE = os.environ.get("SOAK_TRIAGE", "0")
+STATE_CACHE = os.environ.get("SOAK_STATE_CACHE", "5000")
 ROOT = Path(__file__).resolve().parent.parent
 CHAIN: list[tuple[str, str, dict[str, Any]]] = [
     ("accept", "operator", {"verify": False}),
@@ -311,6 +315,9 @@ def main() -> None:
         "CIVICLOOP_RATE_IP_BURST": "40000",
         "CIVICLOOP_RATE_KEY": "5000",
         "CIVICLOOP_RATE_KEY_BURST": "10000",
+        # The one store that grows with the cases written is the bounded state cache; sized so that it
+        # is full before the hold starts, the hold's RSS compares like with like.
+        "CIVICLOOP_STATE_CACHE": STATE_CACHE,
     }
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     load = Load(port, api_key, tokens, str(department))
@@ -371,6 +378,7 @@ def main() -> None:
         "store": url.split(":", 1)[0] + (" (WAL, synchronous=FULL)" if url.startswith("sqlite") else ""),
         "server": "civicloop serve: uvicorn (httptools, uvloop), 1 worker, access log off, rate limits on",
         "triage": TRIAGE == "1",
+        "state_cache": int(STATE_CACHE),
         "mix": dict(MIX),
         "p99_target_ms": P99_MS,
         "warmup": {k: warm[k] for k in ("rate", "seconds", "ok", "errors", "latency_ms")},
