@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import Connection, and_, bindparam, insert, select
 
 from civicloop.adapters.store.tables import cases
 from civicloop.adapters.store.triage_tables import notifications, triage_examples
@@ -127,6 +127,17 @@ class _Nearby:
     category_code: str | None
     closed: bool
     distance_m: float = 0.0
+
+
+# Built once (asked for every report; building it cost more than running it).
+_RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.closure_reason).where(
+    cases.c.city_id == bindparam("city"),
+    cases.c.category_code == bindparam("category"),
+    cases.c.public_status == "closed",
+    cases.c.lat.between(bindparam("s"), bindparam("n")),
+    cases.c.lon.between(bindparam("w"), bindparam("e")),
+    cases.c.closed_at >= bindparam("since"),
+)
 
 
 class IntakeService:
@@ -259,14 +270,16 @@ class IntakeService:
         dlat = settings.recurrence_radius_m / 111_320
         dlon = settings.recurrence_radius_m / (111_320 * max(0.1, math.cos(math.radians(lat))))
         closed = conn.execute(
-            select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.closure_reason).where(
-                cases.c.city_id == self.city.id,
-                cases.c.category_code == category,
-                cases.c.public_status == "closed",
-                cases.c.lat.between(lat - dlat, lat + dlat),
-                cases.c.lon.between(lon - dlon, lon + dlon),
-                cases.c.closed_at >= at - timedelta(days=settings.recurrence_days),
-            )
+            _RECENTLY_CLOSED,
+            {
+                "city": self.city.id,
+                "category": category,
+                "s": lat - dlat,
+                "n": lat + dlat,
+                "w": lon - dlon,
+                "e": lon + dlon,
+                "since": at - timedelta(days=settings.recurrence_days),
+            },
         )
         for r in closed:
             if r.closure_reason == ClosureReason.FIXED.value:
