@@ -90,3 +90,8 @@ def test_serve_sizes_the_state_cache_from_the_environment_and_refuses_a_bad_valu
     r = runner.invoke(app, ["serve", "--database", _url(city), "--city", city.id])
     assert r.exit_code == 2 and not seen
     assert "CIVICLOOP_STATE_CACHE" in r.output and "'lots'" in r.output
+    monkeypatch.setenv("CIVICLOOP_STATE_CACHE", "100")
+    monkeypatch.setenv("CIVICLOOP_RATE_IP", "fast")
+    r = runner.invoke(app, ["serve", "--database", _url(city), "--city", city.id])
+    assert r.exit_code == 2 and not seen
+    assert "CIVICLOOP_RATE_IP" in r.output
