@@ -138,3 +138,20 @@ def test_case_numbers_are_unique_and_consecutive_per_city_and_year(city: City) -
     ids = [_report(city, MONDAY + timedelta(minutes=i)).case_id for i in range(3)]
     assert ids == [f"{city.profile.case_prefix}-2026-{n:07d}" for n in (1, 2, 3)]
     assert _report(city, at("2027-01-04 09:00")).case_id.endswith("2027-0000001")
+
+
+def test_named_cases_come_in_the_same_order_and_pages_as_the_sql_orders_them(city: City) -> None:
+    from civicloop.services.cases import CaseQuery
+
+    made = [_report(city, when=MONDAY - timedelta(minutes=i % 4)) for i in range(9)]  # ties on time
+    dept = city.profile.responsible_department("06010").id
+    for s in made[:4]:
+        _through_dispatch(city, s.case_id, dept)  # these have deadlines, the others none
+    ids = [s.case_id for s in made[1:8]]
+    for order in ("created_desc", "deadline_asc"):
+        everything = city.cases.search(CaseQuery(order=order, limit=100))
+        expected = [s.case_id for s in everything if s.case_id in ids]
+        assert len(expected) == 7
+        for offset, limit in ((0, 100), (0, 3), (2, 3), (6, 5), (9, 2)):
+            page = city.cases.search(CaseQuery(ids=ids, order=order, offset=offset, limit=limit))
+            assert [s.case_id for s in page] == expected[offset : offset + limit], (order, offset)
