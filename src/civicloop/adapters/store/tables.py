@@ -113,6 +113,7 @@ cases = Table(
     Column("last_hash", String(64), nullable=False),
     Index("ix_cases_city_stage", "city_id", "stage"),
     Index("ix_cases_city_department", "city_id", "department_id", "stage"),
+    Index("ix_cases_city_department_created", "city_id", "department_id", "created_at"),  # 0008
     Index("ix_cases_city_created", "city_id", "created_at"),
     Index("ix_cases_city_deadline", "city_id", "deadline"),
 )
