@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -11,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from civicloop.domain.clock import WorkCalendar
-from civicloop.domain.kpi import parse_period
+from civicloop.domain.kpi import parse_period, period_between
 from civicloop.entrypoints.cli import app
 from civicloop.kpi.engine import GROUPINGS, Evaluation, KpiEngine, city_labels
 from civicloop.kpi.export import export_parquet
@@ -57,6 +58,11 @@ def test_figures_from_stored_facts_equal_the_events(sqlite_month: tuple[History,
     got = engine.evaluate(NOV, GROUPINGS, previous=True)
     assert engine._prepared is None  # nothing was read from the events
     assert _figures(got) == _figures(expected)
+    # the same month asked as a date range finds the same facts
+    assert (
+        engine.stored_facts(period_between(date(2026, 11, 1), date(2026, 11, 30), NOV.timezone)) is not None
+    )
+    assert engine.stored_facts(period_between(date(2026, 11, 1), date(2026, 11, 29), NOV.timezone)) is None
     engine.close()
     # the facts alone carry the evaluation: with the events emptied the figures stay the same …
     events = export / "events" / "events.parquet"

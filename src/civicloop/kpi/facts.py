@@ -25,7 +25,7 @@ import json
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,15 @@ def _bounds(period: Period) -> tuple[str, str]:
 
 
 def folder_for(export_dir: Path, period: Period) -> Path:
-    # the label names months, quarters, years and ranges uniquely; the bounds in the manifest decide
-    return export_dir / FACTS_DIR / period.label.replace("/", "_").replace("..", "_to_")
+    """``facts/2026-10`` for a calendar month however it was asked for (``--period 2026-10`` or
+    ``--from 2026-10-01 --to 2026-10-31``), ``facts/<first>_to_<last>`` for any other span; the bounds
+    in the manifest decide."""
+    first, last = period.first_day, period.last_day
+    if first.day == 1 and (last + timedelta(days=1)).day == 1 and first.month == last.month:
+        name = f"{first.year:04d}-{first.month:02d}"
+    else:
+        name = f"{first.isoformat()}_to_{last.isoformat()}"
+    return export_dir / FACTS_DIR / name
 
 
 def find(
