@@ -97,3 +97,13 @@ def to_dispatched(city: City, case_id: str, department: str, verify: bool = Fals
 
 def ids_of(items: Sequence[dict[str, Any]]) -> list[str]:
     return [str(i["service_request_id"]) for i in items]
+
+
+def login_headers(client: TestClient, users: dict[str, tuple[str, str]]) -> dict[str, dict[str, str]]:
+    """role → Authorization headers of a logged-in user, from role → (username, password)."""
+    out: dict[str, dict[str, str]] = {}
+    for role, (user, password) in users.items():
+        r = client.post("/api/v1/auth/login", json={"username": user, "password": password})
+        assert r.status_code == 200, r.text
+        out[role] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return out

@@ -17,6 +17,7 @@ from civicloop.adapters.store.database import make_engine
 from civicloop.http import ApiSettings, create_app
 from civicloop.services.accounts import AccountService, accounts_for, seed_demo_users
 from civicloop.services.city import City, init_city
+from tests.api.helpers import login_headers
 
 
 @pytest.fixture(autouse=True)
@@ -76,12 +77,7 @@ def client(sqlite_city: City, accounts: AccountService, photos: LocalPhotoStore)
 @pytest.fixture
 def headers(client: TestClient, demo_users: dict[str, tuple[str, str]]) -> dict[str, dict[str, str]]:
     """role → Authorization headers of a logged-in demo user."""
-    out: dict[str, dict[str, str]] = {}
-    for role, (user, password) in demo_users.items():
-        r = client.post("/api/v1/auth/login", json={"username": user, "password": password})
-        assert r.status_code == 200, r.text
-        out[role] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    return out
+    return login_headers(client, demo_users)
 
 
 @pytest.fixture

@@ -500,6 +500,7 @@ class KpiEngine:
         self.labels = labels or (lambda by, key: key)
         self._prepared: Period | None = None
         self._scanned: tuple[datetime, datetime] | None = None
+        self._facts_spec = facts_spec(calendar)  # the calendar is fixed for the engine's life
 
     @classmethod
     def for_city(cls, city: Any, source: Source | None = None) -> KpiEngine:
@@ -644,7 +645,7 @@ class KpiEngine:
     def stored_facts(self, period: Period) -> facts.StoredFacts | None:
         """The period's stored facts in the source's Parquet export, when present and current."""
         return facts.find(
-            self.source.export_dir, self.source.watermark, self.city_id, period, facts_spec(self.calendar)
+            self.source.export_dir, self.source.watermark, self.city_id, period, self._facts_spec
         )
 
     def build_facts(self, period: Period) -> dict[str, Any]:
@@ -688,8 +689,7 @@ class KpiEngine:
             rows["roles"] = len(role_rows)
             seconds = round(time.perf_counter() - started, 3)
             info = {"rows": rows, "seconds": seconds}
-            spec = facts_spec(self.calendar)
-            folder = facts.publish(staged, export_dir, period, self.city_id, spec, info)
+            folder = facts.publish(staged, export_dir, period, self.city_id, self._facts_spec, info)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
