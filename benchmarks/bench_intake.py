@@ -25,15 +25,15 @@ from typing import Any
 
 from benchmarks.bench_loop import raw_insert
 from benchmarks.common import write
-from civicloop.adapters.store.database import make_engine
-from civicloop.adapters.store.events import projection_row
-from civicloop.adapters.store.tables import cases
-from civicloop.domain.case import Actor, CaseState
-from civicloop.domain.vocabulary import Channel, Role, Stage
-from civicloop.services.city import City, init_city
-from civicloop.services.geography import load_demo_geography, placer_for
-from civicloop.services.intake import IntakeReport, IntakeService
-from civicloop.services.triage_models import load_category_model, train_category_model
+from civicloop.cases.core import Actor, CaseState
+from civicloop.cases.store import projection_row
+from civicloop.city.service import City, init_city
+from civicloop.geo.service import load_demo_geography, placer_for
+from civicloop.intake.service import IntakeReport, IntakeService
+from civicloop.kernel.vocabulary import Channel, Role, Stage
+from civicloop.store.database import make_engine
+from civicloop.store.tables import cases
+from civicloop.triage.service import load_category_model, train_category_model
 
 N_REPORTS = int(os.environ.get("BENCH_INTAKE_REPORTS", "100000"))
 N_OPEN = int(os.environ.get("BENCH_INTAKE_OPEN", "1000000"))

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import write
-from civicloop.domain.kpi import parse_period
+from civicloop.kpi.core import parse_period
 from civicloop.kpi.engine import GROUPINGS, KpiEngine, city_labels
 from civicloop.kpi.source import KPI_DATA_SPEC, load_extension, new_connection, open_parquet, open_source
 
@@ -378,7 +378,7 @@ def baseline(
 
 
 def _city(tmp: Path) -> Any:
-    from civicloop.services.city import init_city
+    from civicloop.city.service import init_city
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

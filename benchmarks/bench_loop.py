@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import Index, MetaData, Table
 
 from benchmarks.common import backends, write
-from civicloop.adapters.store.database import make_engine
-from civicloop.adapters.store.tables import events
-from civicloop.domain.case import Actor, Command
-from civicloop.domain.vocabulary import Action, Role
-from civicloop.services.cases import BatchItem
-from civicloop.services.city import City, init_city
+from civicloop.cases.core import Actor, Command
+from civicloop.cases.service import BatchItem
+from civicloop.city.service import City, init_city
+from civicloop.kernel.vocabulary import Action, Role
+from civicloop.store.database import make_engine
+from civicloop.store.tables import events
 
 N_CASES = int(os.environ.get("BENCH_LOOP_CASES", "20000"))
 BATCH = int(os.environ.get("BENCH_LOOP_BATCH", "1000"))

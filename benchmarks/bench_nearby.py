@@ -54,10 +54,10 @@ if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import backends, write
-from civicloop.adapters.store.database import make_engine
-from civicloop.adapters.store.tables import cases
-from civicloop.services.city import City, init_city
-from civicloop.services.geography import nearby_open_cases
+from civicloop.city.service import City, init_city
+from civicloop.geo.service import nearby_open_cases
+from civicloop.store.database import make_engine
+from civicloop.store.tables import cases
 
 N_CASES = int(os.environ.get("BENCH_NEARBY_CASES", "5000000"))
 N_QUERIES = int(os.environ.get("BENCH_NEARBY_QUERIES", "2000"))

@@ -45,9 +45,9 @@ import orjson
 from sqlalchemy import select
 
 from benchmarks.common import write
-from civicloop.adapters.store.tables import cases
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City, init_city
+from civicloop.accounts.service import AccountService
+from civicloop.city.service import City, init_city
+from civicloop.store.tables import cases
 
 RATE = float(os.environ.get("BENCH_OPEN311_RATE", "300"))
 SECONDS = float(os.environ.get("BENCH_OPEN311_SECONDS", "20"))
@@ -284,7 +284,7 @@ def main() -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [
-        sys.executable, "-m", "civicloop.entrypoints.cli", "serve", "--database", url, "--port", str(port),
+        sys.executable, "-m", "civicloop.cli.main", "serve", "--database", url, "--port", str(port),
         "--photos", str(tmp / "photos"), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

@@ -60,9 +60,9 @@ from sqlalchemy import select
 from benchmarks.bench_open311 import _free_port, _Loopback, _percentile, _wait_healthy
 from benchmarks.common import write
 from civicloop.accounts.secrets import fast_hasher
-from civicloop.adapters.store.tables import cases
-from civicloop.services.accounts import accounts_for, seed_demo_users
-from civicloop.services.city import City, init_city
+from civicloop.accounts.service import accounts_for, seed_demo_users
+from civicloop.city.service import City, init_city
+from civicloop.store.tables import cases
 
 HOLD = float(os.environ.get("SOAK_SECONDS", "600"))
 FIXED_RATE = float(os.environ["SOAK_RATE"]) if os.environ.get("SOAK_RATE") else None
@@ -325,7 +325,7 @@ def main() -> None:
     department = accounts.find_user(users["department"][0]).department_id  # type: ignore[union-attr]
     port = _free_port()
     cmd = [
-        sys.executable, "-m", "civicloop.entrypoints.cli", "serve", "--database", url, "--port", str(port),
+        sys.executable, "-m", "civicloop.cli.main", "serve", "--database", url, "--port", str(port),
         "--photos", str(tmp / "photos"), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
     env = {

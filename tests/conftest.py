@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from civicloop.adapters.store.database import make_engine, migrate
+from civicloop.store.database import make_engine, migrate
 
 PG_URL = os.environ.get("CIVICLOOP_TEST_PG_URL")
 REQUIRE_PG = os.environ.get("CIVICLOOP_REQUIRE_PG") == "1"

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from civicloop.accounts.secrets import fast_hasher
-from civicloop.adapters.files import LocalPhotoStore
+from civicloop.accounts.service import AccountService, accounts_for, seed_demo_users
+from civicloop.city.service import City, init_city
 from civicloop.http import ApiSettings, create_app
-from civicloop.services.accounts import AccountService, accounts_for, seed_demo_users
-from civicloop.services.city import City, init_city
+from civicloop.photos.store import LocalPhotoStore
 from tests.api.helpers import login_headers
 
 

@@ -10,10 +10,10 @@ from xml.etree.ElementTree import Element
 from defusedxml import ElementTree as SafeET
 from fastapi.testclient import TestClient
 
-from civicloop.domain.case import Actor, Command
-from civicloop.domain.vocabulary import Action, Role
-from civicloop.services.cases import BatchItem
-from civicloop.services.city import City
+from civicloop.cases.core import Actor, Command
+from civicloop.cases.service import BatchItem
+from civicloop.city.service import City
+from civicloop.kernel.vocabulary import Action, Role
 
 PIN = {"lat": "37.8412", "long": "112.5618"}  # 迎泽区
 OPERATOR = Actor("op-test", Role.OPERATOR)

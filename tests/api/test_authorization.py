@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from civicloop.domain.case import ACTIONS
-from civicloop.domain.vocabulary import Action, Role, Stage
-from civicloop.services.city import City
+from civicloop.cases.core import ACTIONS
+from civicloop.city.service import City
+from civicloop.kernel.vocabulary import Action, Role, Stage
 from tests.api.helpers import form, to_dispatched
 
 ROLES = ["inspector", "operator", "shift_leader", "dispatcher", "department", "leader", "viewer", "admin"]
@@ -245,7 +245,7 @@ def test_expired_tokens_are_refused(city: City, demo_users: dict[str, tuple[str,
     from datetime import timedelta
 
     from civicloop.accounts.secrets import fast_hasher
-    from civicloop.services.accounts import AccountService
+    from civicloop.accounts.service import AccountService
 
     short = AccountService(city.engine, city.id, hasher=fast_hasher(), token_ttl=timedelta(seconds=-1))
     user, password = demo_users["leader"]

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from civicloop.entrypoints.cli import app
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City
+from civicloop.accounts.service import AccountService
+from civicloop.city.service import City
+from civicloop.cli.main import app
 
 runner = CliRunner()
 

@@ -18,11 +18,11 @@ import pytest
 import requests
 import uvicorn
 
-from civicloop.adapters.files import LocalPhotoStore
-from civicloop.domain.vocabulary import Action
+from civicloop.accounts.service import AccountService
+from civicloop.city.service import City
 from civicloop.http import create_app
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City
+from civicloop.kernel.vocabulary import Action
+from civicloop.photos.store import LocalPhotoStore
 from tests.api.helpers import OPERATOR, form, report_many
 
 

@@ -10,15 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
-from civicloop.accounts.tables import idempotency_keys
-from civicloop.adapters.files import LocalPhotoStore
-from civicloop.adapters.store.tables import cases
+from civicloop.accounts.service import AccountService
+from civicloop.accounts.store import idempotency_keys
+from civicloop.city.service import City, open_city
 from civicloop.http import create_app
-from civicloop.services import group_commit
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City, open_city
-from civicloop.services.group_commit import Reply, ReportJob, ReportWriter
-from civicloop.services.open311 import header_key, open311_actor
+from civicloop.intake import group_commit
+from civicloop.intake.group_commit import Reply, ReportJob, ReportWriter
+from civicloop.open311.service import header_key, open311_actor
+from civicloop.photos.store import LocalPhotoStore
+from civicloop.store.tables import cases
 from tests.api.helpers import form
 
 

@@ -16,11 +16,11 @@ import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
-from civicloop.domain.case import Actor
-from civicloop.domain.vocabulary import Action, Role
+from civicloop.accounts.service import AccountService
+from civicloop.cases.core import Actor
+from civicloop.city.service import City
 from civicloop.http import ApiSettings, create_app
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City
+from civicloop.kernel.vocabulary import Action, Role
 from tests.api import open311_schemas as S
 from tests.api.helpers import (
     INSPECTOR,
@@ -539,7 +539,7 @@ def test_xml_never_carries_characters_xml_cannot_hold(client: TestClient, api_ke
 def test_jurisdiction_id_selects_the_city(
     city: City, accounts: AccountService, photos: Any, api_key: str, backend: Any
 ) -> None:
-    from civicloop.services.city import init_city
+    from civicloop.city.service import init_city
 
     other = init_city("taiyuan", engine=backend[1], city_id=city.id + "b")
     _, other_key = AccountService(other.engine, other.id).create_api_key()

@@ -11,9 +11,9 @@ import orjson
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from civicloop.accounts.tables import open311_requests
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City
+from civicloop.accounts.service import AccountService
+from civicloop.accounts.store import open311_requests
+from civicloop.city.service import City
 from tests.api.helpers import PIN, form, xml
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
-from civicloop.adapters.files import LocalPhotoStore, PhotoStore, S3PhotoStore, is_ref, sniff_image
+from civicloop.accounts.service import AccountService
+from civicloop.city.service import City
 from civicloop.http import ApiSettings, create_app
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City
+from civicloop.photos.store import LocalPhotoStore, PhotoStore, S3PhotoStore, is_ref, sniff_image
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 100
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100

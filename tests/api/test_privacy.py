@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from civicloop.accounts.tables import open311_requests
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City
-from civicloop.services.privacy import mask_text
+from civicloop.accounts.service import AccountService
+from civicloop.accounts.store import open311_requests
+from civicloop.cases.privacy import mask_text
+from civicloop.city.service import City
 from tests.api.helpers import form
 
 NAME_FIRST, NAME_LAST = "小明", "王"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from civicloop.adapters.files import LocalPhotoStore
-from civicloop.domain.vocabulary import Action
+from civicloop.accounts.service import AccountService
+from civicloop.city.service import City
 from civicloop.http import ApiSettings, create_app
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City
+from civicloop.kernel.vocabulary import Action
+from civicloop.photos.store import LocalPhotoStore
 from tests.api.helpers import DISPATCHER, form, post, to_dispatched, xml
 
 
@@ -49,8 +49,8 @@ def test_too_large_bodies_are_refused_in_the_callers_shape(
 
 
 def test_a_suspended_case_promises_no_date(client: TestClient, api_key: str, city: City) -> None:
-    from civicloop.domain.case import Actor
-    from civicloop.domain.vocabulary import Role
+    from civicloop.cases.core import Actor
+    from civicloop.kernel.vocabulary import Role
 
     case_id = post(client, api_key, city)
     dept = city.profile.responsible_department("06010").id

@@ -23,10 +23,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from civicloop.adapters.files import LocalPhotoStore
+from civicloop.accounts.service import AccountService
+from civicloop.city.service import City
 from civicloop.http import create_app, open311, workflow
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City
+from civicloop.photos.store import LocalPhotoStore
 
 EXAMPLES = int(os.environ.get("CIVICLOOP_FUZZ_EXAMPLES", "25"))
 

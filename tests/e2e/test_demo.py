@@ -37,7 +37,7 @@ def test_the_demo_starts_a_living_command_center(tmp_path: Path) -> None:
         "CIVICLOOP_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "civicloop.entrypoints.cli", "demo", "--history-days", "0.3",
+        [sys.executable, "-m", "civicloop.cli.main", "demo", "--history-days", "0.3",
          "--port", str(port), "--duration", "240", "--rate", "20000"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

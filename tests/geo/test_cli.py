@@ -7,11 +7,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.geo import cli
+from civicloop.city.service import init_city, open_city
+from civicloop.cli import geo as cli
 from civicloop.geo.boundaries import AreaLevel, areas_to_geojson
-from civicloop.services.city import init_city, open_city
-from civicloop.services.geography import stored_areas, stored_grids
+from civicloop.geo.service import stored_areas, stored_grids
+from civicloop.store.database import make_engine
 
 EXTENT = "112.545,37.835,112.57,37.86"
 

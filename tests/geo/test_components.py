@@ -9,19 +9,19 @@ import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.adapters.store.geo_tables import components
-from civicloop.geo import cli
-from civicloop.geo.components import ComponentState, RoadClass
-from civicloop.geo.crs import Crs, wgs84_to_gcj02
-from civicloop.services.city import City, init_city
-from civicloop.services.components import (
+from civicloop.assets.core import ComponentState, RoadClass
+from civicloop.assets.service import (
     ComponentImportError,
     component_history,
     get_component,
     import_components,
     nearest_component,
 )
+from civicloop.city.service import City, init_city
+from civicloop.cli import geo as cli
+from civicloop.geo.crs import Crs, wgs84_to_gcj02
+from civicloop.geo.store import components
+from civicloop.store.database import make_engine
 from tests.geo.conftest import a_city_with_geography
 
 HEADER = "component_id,type_code,name,lon,lat,state,owner,maintainer,road_class,start_date\n"

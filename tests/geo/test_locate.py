@@ -9,20 +9,20 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.domain.errors import InvalidField
-from civicloop.geo import cli
+from civicloop.city.service import City
+from civicloop.cli import geo as cli
 from civicloop.geo.boundaries import AreaLevel
 from civicloop.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from civicloop.geo.projection import haversine_m
-from civicloop.services.city import City
-from civicloop.services.geography import (
+from civicloop.geo.service import (
     geography_for,
     invalidate_geography,
     locate_report_fields,
     stored_areas,
     stored_grids,
 )
+from civicloop.kernel.errors import InvalidField
+from civicloop.store.database import make_engine
 from tests.geo.conftest import a_city_with_geography
 
 # Inside 迎泽区 in the small demo extent, away from any line.
@@ -144,7 +144,7 @@ def test_address_only_reports_pass_through(city: City) -> None:
 
 
 def test_a_component_report_takes_the_components_position(city: City) -> None:
-    from civicloop.services.components import nearest_component
+    from civicloop.assets.service import nearest_component
 
     hit = nearest_component(city, "01037", *POINT, 500)
     assert hit is not None
@@ -166,7 +166,7 @@ def test_the_cached_locator_is_rebuilt_after_another_process_changes_the_geograp
     first = geography_for(city)
     assert first is not None and first.source == "database"
     # Another process (same database, its own engine and cache) imports grids: the version moves on.
-    from civicloop.services.geography import store_grids
+    from civicloop.geo.service import store_grids
 
     grids = stored_grids(city)
     store_grids(city, grids[:10])
@@ -177,7 +177,7 @@ def test_the_cached_locator_is_rebuilt_after_another_process_changes_the_geograp
 
 
 def test_without_stored_geography_intake_only_converts(backend: tuple[str, Engine], city_id: str) -> None:
-    from civicloop.services.city import init_city
+    from civicloop.city.service import init_city
 
     bare = init_city("taiyuan", engine=backend[1], city_id=city_id)
     glon, glat = wgs84_to_gcj02(*POINT)

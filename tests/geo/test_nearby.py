@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.domain.vocabulary import Action
+from civicloop.city.service import City, init_city
 from civicloop.geo.crs import Crs, wgs84_to_gcj02
 from civicloop.geo.projection import EARTH_RADIUS_M, haversine_m
-from civicloop.services.city import City, init_city
-from civicloop.services.geography import nearby_open_cases
+from civicloop.geo.service import nearby_open_cases
+from civicloop.kernel.vocabulary import Action
+from civicloop.store.database import make_engine
 from tests.support.domain import as_role, at
 
 P = (112.5551, 37.8452)

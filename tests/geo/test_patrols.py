@@ -7,21 +7,21 @@ from datetime import date, datetime
 import shapely
 from sqlalchemy import Engine, and_, select
 
-from civicloop.adapters.store.geo_tables import patrol_checks
-from civicloop.domain.vocabulary import Action, Channel, Stage
-from civicloop.geo.boundaries import Area, AreaLevel
-from civicloop.geo.grids import Grid
-from civicloop.geo.projection import area_m2
-from civicloop.services.city import City, init_city
-from civicloop.services.components import get_component
-from civicloop.services.geography import store_areas, store_grids
-from civicloop.services.patrols import (
+from civicloop.assets.patrols import (
     PatrolCheck,
     patrol_coverage,
     record_patrol,
     simulate_lighting_patrol,
     store_duty_grids,
 )
+from civicloop.assets.service import get_component
+from civicloop.city.service import City, init_city
+from civicloop.geo.boundaries import Area, AreaLevel
+from civicloop.geo.grids import Grid
+from civicloop.geo.projection import area_m2
+from civicloop.geo.service import store_areas, store_grids
+from civicloop.geo.store import patrol_checks
+from civicloop.kernel.vocabulary import Action, Channel, Stage
 from tests.support.domain import as_role, at
 
 NIGHT = at("2026-06-01 20:30")

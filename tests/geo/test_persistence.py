@@ -9,16 +9,12 @@ import shapely
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from civicloop.adapters.store.geo_tables import component_states, components, geo_areas
+from civicloop.assets.core import ComponentState, RoadClass
+from civicloop.assets.patrols import duty_grids_of
+from civicloop.assets.service import component_history, get_component, set_component_state
+from civicloop.city.service import City
 from civicloop.geo.boundaries import AreaLevel
-from civicloop.geo.components import ComponentState, RoadClass
-from civicloop.services.city import City
-from civicloop.services.components import (
-    component_history,
-    get_component,
-    set_component_state,
-)
-from civicloop.services.geography import (
+from civicloop.geo.service import (
     _demo_build,
     geography_for,
     geography_version,
@@ -26,7 +22,7 @@ from civicloop.services.geography import (
     stored_areas,
     stored_grids,
 )
-from civicloop.services.patrols import duty_grids_of
+from civicloop.geo.store import component_states, components, geo_areas
 from tests.geo.conftest import SMALL_EXTENT
 from tests.support.domain import at
 

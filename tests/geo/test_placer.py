@@ -7,11 +7,11 @@ import random
 import numpy as np
 import shapely
 
-from civicloop.entrypoints.simulate import simulate
-from civicloop.services import rebuild
-from civicloop.services.city import City
-from civicloop.services.components import get_component
-from civicloop.services.geography import geography_for, placer_for
+from civicloop.assets.service import get_component
+from civicloop.cases import rebuild
+from civicloop.city.service import City
+from civicloop.geo.service import geography_for, placer_for
+from civicloop.simulator.simulate import simulate
 
 
 def test_placed_reports_lie_in_their_grid_with_consistent_codes(city: City) -> None:
@@ -63,7 +63,7 @@ def test_a_simulated_day_uses_the_geography_and_replays(city: City) -> None:
 
 
 def test_no_stored_geography_means_no_placer(backend: object, city_id: str) -> None:
-    from civicloop.services.city import init_city
+    from civicloop.city.service import init_city
 
     bare = init_city("taiyuan", engine=backend[1], city_id=city_id)  # type: ignore[index]
     assert placer_for(bare) is None

@@ -9,8 +9,12 @@ from importlib import resources
 import pytest
 from sqlalchemy import and_, select
 
-from civicloop.adapters.store.geo_tables import components
-from civicloop.domain.routing import (
+from civicloop.city.service import City
+from civicloop.dispatch.service import return_counts, suggest_department
+from civicloop.geo.store import components
+from civicloop.kernel.vocabulary import Action
+from civicloop.profile import ProfileError, load_profile_text
+from civicloop.routing.core import (
     CandidateStatus,
     ComponentFacts,
     ResponsibilityRule,
@@ -18,10 +22,6 @@ from civicloop.domain.routing import (
     RuleOrigin,
     route,
 )
-from civicloop.domain.vocabulary import Action
-from civicloop.profile import ProfileError, load_profile_text
-from civicloop.services.city import City
-from civicloop.services.routing import return_counts, suggest_department
 from tests.support.domain import as_role, at
 
 GRID = "140105001002003"

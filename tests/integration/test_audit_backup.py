@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.adapters.store.tables import cases, events
-from civicloop.entrypoints.simulate import simulate
-from civicloop.services import audit
-from civicloop.services.backup import backup, restore
-from civicloop.services.city import City, init_city
+from civicloop.cases import audit
+from civicloop.city.service import City, init_city
+from civicloop.simulator.simulate import simulate
+from civicloop.store.backup import backup, restore
+from civicloop.store.database import make_engine
+from civicloop.store.tables import cases, events
 
 _n = itertools.count(1)
 
@@ -131,7 +131,7 @@ def test_backup_restores_into_a_fresh_database_with_equal_counts_and_hashes(
     restored = City(city.profile, fresh, city.calendar)
     assert audit.verify(restored.store, city.id).ok
     # refusing to overwrite data by accident
-    from civicloop.services.backup import BackupError
+    from civicloop.store.backup import BackupError
 
     with pytest.raises(BackupError):
         restore(fresh, file)

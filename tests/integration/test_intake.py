@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select
 
-from civicloop.adapters.store.triage_tables import notifications, triage_examples
-from civicloop.domain.vocabulary import Action, ClosureReason, Stage, Urgency
-from civicloop.services.city import City, init_city
-from civicloop.services.intake import IntakeReport, IntakeService
+from civicloop.city.service import City, init_city
+from civicloop.intake.service import IntakeReport, IntakeService
+from civicloop.kernel.vocabulary import Action, ClosureReason, Stage, Urgency
+from civicloop.triage.store import notifications, triage_examples
 from tests.support.domain import as_role, at
 
 MONDAY = at("2026-03-02 09:15")

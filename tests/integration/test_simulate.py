@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from civicloop.entrypoints.simulate import simulate
-from civicloop.services import rebuild
-from civicloop.services.city import init_city
+from civicloop.cases import rebuild
+from civicloop.city.service import init_city
+from civicloop.simulator.simulate import simulate
 
 
 @pytest.mark.slow

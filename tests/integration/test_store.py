@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import Engine, text, update
 from sqlalchemy.exc import DBAPIError
 
-from civicloop.adapters.store.tables import cases, events
-from civicloop.domain.errors import IllegalAction, OutOfScope
-from civicloop.domain.vocabulary import Action, Stage
-from civicloop.services import rebuild
-from civicloop.services.cases import ReporterInfo
-from civicloop.services.city import City, init_city
+from civicloop.cases import rebuild
+from civicloop.cases.service import ReporterInfo
+from civicloop.city.service import City, init_city
+from civicloop.kernel.errors import IllegalAction, OutOfScope
+from civicloop.kernel.vocabulary import Action, Stage
+from civicloop.store.tables import cases, events
 from tests.support.domain import as_role, at
 
 MONDAY = at("2026-03-02 09:15")
@@ -141,7 +141,7 @@ def test_case_numbers_are_unique_and_consecutive_per_city_and_year(city: City) -
 
 
 def test_named_cases_come_in_the_same_order_and_pages_as_the_sql_orders_them(city: City) -> None:
-    from civicloop.services.cases import CaseQuery
+    from civicloop.cases.service import CaseQuery
 
     made = [_report(city, when=MONDAY - timedelta(minutes=i % 4)) for i in range(9)]  # ties on time
     dept = city.profile.responsible_department("06010").id

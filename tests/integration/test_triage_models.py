@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.domain.vocabulary import Action
-from civicloop.services.city import City, init_city
-from civicloop.services.intake import IntakeReport, IntakeService
-from civicloop.services.triage_models import load_category_model, train_category_model
+from civicloop.city.service import City, init_city
+from civicloop.intake.service import IntakeReport, IntakeService
+from civicloop.kernel.vocabulary import Action
+from civicloop.store.database import make_engine
+from civicloop.triage.service import load_category_model, train_category_model
 from tests.support.domain import as_role, at
 
 MONDAY = at("2026-03-02 09:15")

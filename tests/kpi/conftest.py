@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.services.city import City, init_city
+from civicloop.city.service import City, init_city
+from civicloop.store.database import make_engine
 from tests.conftest import PG_URL, REQUIRE_PG, _postgres_engine
 from tests.kpi.history import History, build
 

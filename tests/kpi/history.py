@@ -31,9 +31,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from civicloop.domain.case import Actor
-from civicloop.domain.vocabulary import Action, Role
-from civicloop.services.city import City
+from civicloop.cases.core import Actor
+from civicloop.city.service import City
+from civicloop.kernel.vocabulary import Action, Role
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 S = "ty-sanitation"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from civicloop.domain.kpi import parse_period
 from civicloop.kpi.analysis import Analyst
+from civicloop.kpi.core import parse_period
 from civicloop.kpi.engine import GROUPINGS, Evaluation, KpiEngine, city_labels
 from civicloop.kpi.export import export_parquet
 from civicloop.kpi.source import KPI_DATA_SPEC, SourceError, open_parquet, open_source

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, insert
 
-from civicloop.adapters.store.geo_tables import component_states, components, patrol_checks
-from civicloop.domain.kpi import parse_period
+from civicloop.city.service import City, init_city
+from civicloop.geo.store import component_states, components, patrol_checks
 from civicloop.kpi.assets import asset_summary, facility_intact_rates, light_on_rates
-from civicloop.services.city import City, init_city
+from civicloop.kpi.core import parse_period
 from tests.kpi.history import at
 
 NOV = parse_period("2026-11")

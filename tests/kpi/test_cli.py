@@ -8,7 +8,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from civicloop.entrypoints.cli import app
+from civicloop.cli.main import app
 from tests.kpi.history import History, S
 
 runner = CliRunner()

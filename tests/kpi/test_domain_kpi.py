@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from civicloop.domain.kpi import (
+from civicloop.kpi.core import (
     CATALOGUE,
     COUNTER_KEYS,
     RATE_KEYS,

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from civicloop.domain.kpi import parse_period
+from civicloop.kpi.core import parse_period
 from civicloop.kpi.engine import GROUPINGS, KpiEngine
 from civicloop.kpi.source import open_source
 from tests.kpi.history import D1, D2, G1, History, R, S

@@ -11,13 +11,13 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from civicloop.domain.clock import WorkCalendar
-from civicloop.domain.kpi import parse_period, period_between
-from civicloop.entrypoints.cli import app
+from civicloop.city.service import City
+from civicloop.cli.main import app
+from civicloop.kernel.clock import WorkCalendar
+from civicloop.kpi.core import parse_period, period_between
 from civicloop.kpi.engine import GROUPINGS, Evaluation, KpiEngine, city_labels
 from civicloop.kpi.export import export_parquet
 from civicloop.kpi.source import open_parquet
-from civicloop.services.city import City
 from tests.kpi.history import History
 
 NOV = parse_period("2026-11")

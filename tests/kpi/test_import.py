@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
-from civicloop.adapters.store.tables import events
-from civicloop.domain.kpi import parse_period
+from civicloop.city.service import City, init_city
+from civicloop.kpi.core import parse_period
 from civicloop.kpi.engine import KpiEngine
 from civicloop.kpi.importer import ImportFailed, import_cases, load_mapping
-from civicloop.services.city import City, init_city
+from civicloop.store.tables import events
 
 DATA = Path(__file__).parent / "data"
 CSV = DATA / "nyc311_sample.csv"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from civicloop.domain.kpi import parse_period
+from civicloop.kpi.core import parse_period
 from civicloop.kpi.report import FontMissing, build_report, make_report, write_html, write_pdf, write_xlsx
 from tests.kpi.history import History
 
@@ -75,7 +75,7 @@ def test_a_missing_font_fails_with_the_fix(
         make_report(sqlite_month[0].city, NOV, "pdf", tmp_path / "x.pdf")
     monkeypatch.delenv("CIVICLOOP_CJK_FONT")
     monkeypatch.setenv("PATH", "")
-    import civicloop.adapters.cjk_font as cjk_font
+    import civicloop.kpi.fonts as cjk_font
     import civicloop.kpi.report as report
 
     monkeypatch.setattr(cjk_font, "Path", _NoFonts)

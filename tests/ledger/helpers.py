@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from civicloop.domain.case import Actor
-from civicloop.domain.vocabulary import Action, Role
+from civicloop.cases.core import Actor
+from civicloop.city.service import City, init_city
+from civicloop.kernel.vocabulary import Action, Role
 from civicloop.ledger.service import LedgerService
-from civicloop.services.city import City, init_city
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 OPERATOR = Actor("op-1", Role.OPERATOR)

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from civicloop.entrypoints.cli import app
+from civicloop.cli.main import app
 
 from .helpers import a_city, write_csv
 

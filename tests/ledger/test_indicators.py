@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from civicloop.domain.kpi import parse_period
 from civicloop.kpi import assets
 from civicloop.kpi.assets import AssetRate
+from civicloop.kpi.core import parse_period
 from civicloop.ledger.indicators import CaseLoop, Scope, case_loop_indicator
 
 

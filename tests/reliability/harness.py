@@ -25,8 +25,8 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 
 from civicloop.accounts.secrets import fast_hasher
-from civicloop.services.accounts import accounts_for, seed_demo_users
-from civicloop.services.city import init_city
+from civicloop.accounts.service import accounts_for, seed_demo_users
+from civicloop.city.service import init_city
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("CIVICLOOP_TEST_PG_URL")
@@ -72,7 +72,7 @@ def free_port() -> int:
 def cli() -> list[str]:
     """The installed ``civicloop`` command (the venv's console script), else ``python -m``."""
     script = Path(sys.executable).with_name("civicloop")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "civicloop.entrypoints.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "civicloop.cli.main"]
 
 
 def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

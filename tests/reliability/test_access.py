@@ -21,12 +21,11 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from civicloop.accounts.secrets import fast_hasher
-from civicloop.adapters.files import LocalPhotoStore
-from civicloop.http import ApiSettings, create_app
+from civicloop.accounts.service import AccountService, LoginGuard, seed_demo_users
+from civicloop.city.service import City
+from civicloop.http import ApiSettings, create_app, pages
 from civicloop.http.security import RateLimit, SecuritySettings
-from civicloop.services.accounts import AccountService, LoginGuard, seed_demo_users
-from civicloop.services.city import City
-from civicloop.web import pages
+from civicloop.photos.store import LocalPhotoStore
 from tests.reliability.conftest import make_client
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32

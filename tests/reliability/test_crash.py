@@ -38,8 +38,8 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.adapters.store.tables import cases, events
+from civicloop.store.database import make_engine
+from civicloop.store.tables import cases, events
 from tests.reliability.harness import (
     XIAODIAN,
     Server,

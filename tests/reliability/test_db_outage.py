@@ -33,8 +33,8 @@ import httpx
 import orjson
 from sqlalchemy import select
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.adapters.store.tables import cases
+from civicloop.store.database import make_engine
+from civicloop.store.tables import cases
 from tests.reliability.harness import (
     ROOT,
     XIAODIAN,

@@ -27,12 +27,12 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from sqlalchemy import inspect
 
-from civicloop.adapters.files import LocalPhotoStore
+from civicloop.accounts.service import AccountService
+from civicloop.city.service import City
 from civicloop.http import create_app
 from civicloop.ledger.models import LedgerError
 from civicloop.ledger.tabular import read_table
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City
+from civicloop.photos.store import LocalPhotoStore
 
 XIAODIAN = {"lat": "37.723", "long": "112.593"}
 EXAMPLES = max(1, int(os.environ.get("CIVICLOOP_FUZZ_EXAMPLES", "25")) // 4)

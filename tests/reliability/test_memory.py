@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from civicloop.services.city import City
+from civicloop.city.service import City
 
 XIAODIAN = {"lat": "37.723", "long": "112.593"}
 REPORTS = 200  # measured: each with up to four actions and three reads, ≈ 1,200 requests

@@ -23,13 +23,13 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from civicloop.city.service import City
 from civicloop.geo.boundaries import BoundaryImportError, import_areas
+from civicloop.geo.places import Places
 from civicloop.kpi.importer import ImportFailed, MappingError, import_cases, load_mapping
+from civicloop.open311.service import Open311Error, Submission, accept_submission
 from civicloop.profile import ProfileError
 from civicloop.profile.loader import load_profile_text, parse_profile
-from civicloop.services.city import City
-from civicloop.services.open311 import Open311Error, Submission, accept_submission
-from civicloop.services.places import Places
 
 EXAMPLES = int(os.environ.get("CIVICLOOP_PARSER_EXAMPLES", "300"))
 SETTINGS = settings(

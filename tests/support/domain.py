@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from civicloop.adapters.calendar_source import build_calendar_spec
-from civicloop.domain.case import Actor, CaseState, Command, Event, apply, decide
-from civicloop.domain.clock import TimeLimit, TimeUnit, WorkCalendar
-from civicloop.domain.vocabulary import Action, Channel, Role, Step, Urgency
+from civicloop.cases.core import Actor, CaseState, Command, Event, apply, decide
+from civicloop.kernel.clock import TimeLimit, TimeUnit, WorkCalendar
+from civicloop.kernel.vocabulary import Action, Channel, Role, Step, Urgency
+from civicloop.profile.calendar import build_calendar_spec
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CITY = "testcity"

@@ -6,16 +6,16 @@ from datetime import timedelta
 
 import pytest
 
-from civicloop.domain.case import CaseState, allowed_actions, replay
-from civicloop.domain.clock import TrafficLight
-from civicloop.domain.errors import (
+from civicloop.cases.core import CaseState, allowed_actions, replay
+from civicloop.kernel.clock import TrafficLight
+from civicloop.kernel.errors import (
     IllegalAction,
     InvalidField,
     MissingField,
     RoleNotAllowed,
     TimeRunsBackwards,
 )
-from civicloop.domain.vocabulary import Action, ClosureReason, Role, Stage
+from civicloop.kernel.vocabulary import Action, ClosureReason, Role, Stage
 from tests.support.domain import Case, a_dispatched_case, a_reported_case, as_role, at
 
 MONDAY = at("2026-03-02 09:15")

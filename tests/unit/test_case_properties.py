@@ -8,9 +8,9 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from civicloop.domain.case import ACTIONS, CaseState, Command, Event, allowed_actions, apply, decide, replay
-from civicloop.domain.errors import DomainError
-from civicloop.domain.vocabulary import Action, ClosureReason, Role, Stage
+from civicloop.cases.core import ACTIONS, CaseState, Command, Event, allowed_actions, apply, decide, replay
+from civicloop.kernel.errors import DomainError
+from civicloop.kernel.vocabulary import Action, ClosureReason, Role, Stage
 from tests.support.domain import CITY, SimpleRules, as_role, at
 
 RULES = SimpleRules()

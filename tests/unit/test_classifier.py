@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from civicloop.cli.triage import app
 from civicloop.triage import (
     DataError,
     ModelFormatError,
@@ -26,7 +27,6 @@ from civicloop.triage import (
     tokenize,
 )
 from civicloop.triage.classifier import FORMAT_VERSION, choose_threshold
-from civicloop.triage.cli import app
 
 # --------------------------------------------------------------------------- synthetic data
 

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from civicloop.adapters.calendar_source import build_calendar_spec, check_coverage, source_years
-from civicloop.domain.clock import (
+from civicloop.kernel.clock import (
     CalendarCoverageError,
     CalendarSpec,
     TimeLimit,
@@ -25,6 +24,7 @@ from civicloop.domain.clock import (
     traffic_light,
     validate_work_periods,
 )
+from civicloop.profile.calendar import build_calendar_spec, check_coverage, source_years
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 EGOVA_PERIODS = [(time(8), time(12)), (time(14), time(18))]  # eGova default, docs/domain.md §7

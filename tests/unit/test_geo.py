@@ -17,6 +17,7 @@ import pytest
 import shapely
 from shapely.geometry import mapping
 
+from civicloop.assets.core import COMPONENT_TYPES, ComponentState, generate_demo_components
 from civicloop.geo.boundaries import (
     Area,
     AreaLevel,
@@ -24,7 +25,6 @@ from civicloop.geo.boundaries import (
     import_areas,
     parse_gpkg_geometry,
 )
-from civicloop.geo.components import COMPONENT_TYPES, ComponentState, generate_demo_components
 from civicloop.geo.crs import Crs, wgs84_to_bd09, wgs84_to_gcj02
 from civicloop.geo.demo import DemoGeography, build_demo_geography, load_taiyuan_districts
 from civicloop.geo.grids import (
@@ -578,7 +578,7 @@ def test_demo_components(geo: DemoGeography) -> None:
 def test_cli_locate_and_outside_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from civicloop.geo import cli
+    from civicloop.cli import geo as cli
 
     monkeypatch.setattr(cli, "_demo_locator", lambda: small_geo().locator)
     runner = CliRunner()
@@ -607,7 +607,7 @@ def test_cli_locate_and_outside_exit_code(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_locate_command_takes_any_provider() -> None:
-    from civicloop.geo.cli import locate_command
+    from civicloop.cli.geo import locate_command
 
     lines: list[str] = []
 
@@ -623,7 +623,7 @@ def test_locate_command_takes_any_provider() -> None:
 def test_cli_import_writes_normalised_geojson(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from civicloop.geo import cli
+    from civicloop.cli import geo as cli
 
     src = Path(__file__).resolve().parents[2] / "src/civicloop/geo/data/taiyuan_districts_wgs84.geojson"
     out = tmp_path / "d.geojson"

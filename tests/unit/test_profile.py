@@ -9,8 +9,7 @@ import chinese_calendar
 import pytest
 from pydantic import ValidationError
 
-from civicloop.categories import national_directory
-from civicloop.domain.clock import TimeLimit, TimeUnit
+from civicloop.kernel.clock import TimeLimit, TimeUnit
 from civicloop.profile import (
     CityProfile,
     ProfileError,
@@ -18,6 +17,7 @@ from civicloop.profile import (
     load_profile,
     load_profile_text,
 )
+from civicloop.profile.categories import national_directory
 
 # What the seed article says the loop handles (see shared/seed/README.md).
 SEED_CATEGORIES = {

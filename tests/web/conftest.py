@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from civicloop.accounts.secrets import fast_hasher
-from civicloop.adapters.files import LocalPhotoStore
+from civicloop.accounts.service import AccountService, accounts_for, seed_demo_users
+from civicloop.city.service import City
 from civicloop.http import create_app
-from civicloop.services.accounts import AccountService, accounts_for, seed_demo_users
-from civicloop.services.city import City
+from civicloop.photos.store import LocalPhotoStore
 from tests.web.helpers import CHROMIUM, CHROMIUM_ARGS, a_city
 
 

@@ -22,14 +22,14 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from civicloop.accounts.secrets import fast_hasher
-from civicloop.adapters.files import LocalPhotoStore
-from civicloop.domain.case import Actor, Command
-from civicloop.domain.vocabulary import Action, Role
+from civicloop.accounts.service import AccountService, accounts_for, seed_demo_users
+from civicloop.cases.core import Actor, Command
+from civicloop.cases.service import BatchItem
+from civicloop.city.service import City, init_city
+from civicloop.geo.service import geography_for, load_demo_geography
 from civicloop.http import ApiSettings, create_app
-from civicloop.services.accounts import AccountService, accounts_for, seed_demo_users
-from civicloop.services.cases import BatchItem
-from civicloop.services.city import City, init_city
-from civicloop.services.geography import geography_for, load_demo_geography
+from civicloop.kernel.vocabulary import Action, Role
+from civicloop.photos.store import LocalPhotoStore
 from civicloop.web import WebSettings, WebState
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from civicloop.domain.case import Command
-from civicloop.domain.vocabulary import Action
-from civicloop.services.cases import BatchItem
-from civicloop.services.city import City
-from civicloop.services.geography import geography_for
+from civicloop.cases.core import Command
+from civicloop.cases.service import BatchItem
+from civicloop.city.service import City
+from civicloop.geo.service import geography_for
+from civicloop.kernel.vocabulary import Action
 from tests.web.helpers import DISPATCHER, INSPECTOR, OPERATOR, SHIFT_LEADER
 
 TEXTS = ("路口垃圾成堆", "井盖破损", "占道经营", "违规张贴小广告", "路灯不亮", "道路破损", "共享单车乱停放")

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from civicloop.domain.case import Actor
-from civicloop.domain.vocabulary import Action, Role
+from civicloop.cases.core import Actor
+from civicloop.city.service import City
 from civicloop.geo.crs import wgs84_to_gcj02
-from civicloop.services.city import City
+from civicloop.kernel.vocabulary import Action, Role
 from civicloop.web import WebSettings, WebState
 from tests.web.helpers import (
     DISPATCHER,

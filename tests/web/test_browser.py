@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.domain.vocabulary import Action, ClosureReason, Stage
-from civicloop.entrypoints.simulate import Simulator
-from civicloop.services.city import City
-from civicloop.services.geography import placer_for
+from civicloop.city.service import City
+from civicloop.geo.service import placer_for
+from civicloop.kernel.vocabulary import Action, ClosureReason, Stage
+from civicloop.simulator.simulate import Simulator
+from civicloop.store.database import make_engine
 from civicloop.web.live import local_midnight
 from tests.web.helpers import (
     DISPATCHER,

@@ -16,11 +16,11 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from civicloop.accounts.secrets import fast_hasher
-from civicloop.adapters.files import LocalPhotoStore
-from civicloop.http import create_app
-from civicloop.services.accounts import accounts_for, seed_demo_users
-from civicloop.services.city import City
-from civicloop.web import api, public
+from civicloop.accounts.service import accounts_for, seed_demo_users
+from civicloop.city.service import City
+from civicloop.http import create_app, public
+from civicloop.http import web_api as api
+from civicloop.photos.store import LocalPhotoStore
 
 EXAMPLES = int(os.environ.get("CIVICLOOP_FUZZ_EXAMPLES", "25")) // 2 or 1
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from civicloop.domain.clock import TimeLimit, TimeUnit
-from civicloop.domain.vocabulary import Stage
-from civicloop.entrypoints.simulate import Simulator
-from civicloop.services.city import City, init_city
+from civicloop.city.service import City, init_city
+from civicloop.kernel.clock import TimeLimit, TimeUnit
+from civicloop.kernel.vocabulary import Stage
+from civicloop.simulator.simulate import Simulator
 from civicloop.web.index import OpenCaseIndex, build, load_rows
 from civicloop.web.lights import DOC_KEYS, LIGHT_NAMES, LightInputs, inputs_from_values, schedule
 
@@ -73,8 +73,8 @@ def test_the_index_built_from_the_table_counts_the_same_lights(simulated: City) 
 
 
 def test_a_stopped_clock_keeps_its_light() -> None:
+    from civicloop.city.service import make_calendar
     from civicloop.profile import load_profile
-    from civicloop.services.city import make_calendar
 
     cal = make_calendar(load_profile("taiyuan"), strict=False)
     x = LightInputs(Stage.SUSPENDED, None, None, TimeLimit(4, TimeUnit.WORK_HOUR), 0.0, 200.0, None)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from civicloop.adapters.store.database import make_engine
+from civicloop.store.database import make_engine
 from civicloop.web import WebSettings
 from tests.web.helpers import SCREENSHOTS, a_city, point_in, serve
 from tests.web.perf import fill

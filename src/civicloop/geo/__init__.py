@@ -3,6 +3,7 @@
 No database here: persistence is layered on top of these in-memory structures. See docs/geography.md.
 """
 
+from civicloop.assets.core import Component, ComponentState, RoadClass, generate_demo_components
 from civicloop.geo.boundaries import (
     Area,
     AreaLevel,
@@ -12,7 +13,6 @@ from civicloop.geo.boundaries import (
     areas_to_geojson,
     import_areas,
 )
-from civicloop.geo.components import Component, ComponentState, RoadClass, generate_demo_components
 from civicloop.geo.crs import (
     Crs,
     bd09_to_wgs84,

@@ -13,17 +13,17 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from civicloop import __version__
-from civicloop.adapters.files import LocalPhotoStore, PhotoStore
-from civicloop.adapters.store.tables import cities
+from civicloop.accounts.service import AccountService, accounts_for
+from civicloop.city.service import City
+from civicloop.geo.places import Places
 from civicloop.http import errors, open311, security, workflow
 from civicloop.http.context import ApiSettings, AppContext, CityContext, context_of
 from civicloop.http.render import JSON, open311_errors
 from civicloop.http.schemas import Health
-from civicloop.services.accounts import AccountService, accounts_for
-from civicloop.services.city import City
-from civicloop.services.group_commit import ReportWriter
-from civicloop.services.intake import IntakeService
-from civicloop.services.places import Places
+from civicloop.intake.group_commit import ReportWriter
+from civicloop.intake.service import IntakeService
+from civicloop.photos.store import LocalPhotoStore, PhotoStore
+from civicloop.store.tables import cities
 
 DESCRIPTION = """\
 civicloop 数字化城市管理指挥中心 HTTP API.

@@ -9,8 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
+from civicloop.accounts.service import AccountRole, User
 from civicloop.http.context import ApiError, context_of
-from civicloop.services.accounts import AccountRole, User
 
 bearer = HTTPBearer(auto_error=False, description="登录后获得的令牌 / the token from POST /api/v1/auth/login")
 

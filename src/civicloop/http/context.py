@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
-from civicloop.adapters.files import DEFAULT_MAX_BYTES, PhotoStore
+from civicloop.accounts.service import AccountService
+from civicloop.city.service import City
+from civicloop.geo.places import Places
 from civicloop.http.security import SecuritySettings
-from civicloop.i18n import normalise_locale
-from civicloop.services.accounts import AccountService
-from civicloop.services.city import City
-from civicloop.services.group_commit import ReportWriter
-from civicloop.services.places import Places
+from civicloop.intake.group_commit import ReportWriter
+from civicloop.kernel.i18n import normalise_locale
+from civicloop.photos.store import DEFAULT_MAX_BYTES, PhotoStore
 
 
 def _whole_number(name: str, default: int) -> int:

@@ -18,7 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from civicloop.domain.errors import (
+from civicloop.accounts.service import AccountError
+from civicloop.http.context import ApiError, locale_of
+from civicloop.http.render import JSON, open311_errors
+from civicloop.kernel.errors import (
     CaseNotFound,
     ConcurrentChange,
     DomainError,
@@ -29,10 +32,7 @@ from civicloop.domain.errors import (
     RoleNotAllowed,
     TimeRunsBackwards,
 )
-from civicloop.http.context import ApiError, locale_of
-from civicloop.http.render import JSON, open311_errors
-from civicloop.services.accounts import AccountError
-from civicloop.services.open311 import Open311Error
+from civicloop.open311.service import Open311Error
 
 log = logging.getLogger("civicloop.http")
 RETRY_AFTER_UNAVAILABLE = 2  # seconds: a restarting database is usually back within a few

@@ -1,6 +1,6 @@
 """Open311 GeoReport v2 over HTTP: ``/open311/v2/{resource}.{json|xml}``.
 
-Thin: parse the request, call :mod:`civicloop.services.open311`, render JSON or XML. Every policy
+Thin: parse the request, call :mod:`civicloop.open311.service`, render JSON or XML. Every policy
 (window, clamping, statuses, privacy) lives in the service module and docs/api.md.
 """
 
@@ -17,14 +17,13 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from civicloop.adapters.files import oversized_image, sniff_image
-from civicloop.domain.errors import DomainError
+from civicloop.cases.service import CaseQuery
 from civicloop.http.context import CityContext, base_url, context_of, locale_of
 from civicloop.http.render import open311_response
 from civicloop.http.security import limit_api_key
-from civicloop.services.cases import CaseQuery
-from civicloop.services.group_commit import ReportJob
-from civicloop.services.open311 import (
+from civicloop.intake.group_commit import ReportJob
+from civicloop.kernel.errors import DomainError
+from civicloop.open311.service import (
     FINGERPRINT_WINDOW,
     IDEMPOTENCY_TTL,
     MAX_MEDIA,
@@ -44,6 +43,7 @@ from civicloop.services.open311 import (
     service_definition,
     service_list,
 )
+from civicloop.photos.store import oversized_image, sniff_image
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 

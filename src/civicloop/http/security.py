@@ -15,7 +15,7 @@
   ``Retry-After`` in the surface's own error shape: Open311's ``errors`` list (JSON or XML), else the
   workflow API's ``{"error": {…}}``. Staff endpoints (bearer token) are not limited by address: a duty
   room shares one NAT address. Logins are throttled separately
-  (:class:`civicloop.services.accounts.LoginGuard`).
+  (:class:`civicloop.accounts.service.LoginGuard`).
 
 Limits live in memory, per server process. Defaults are generous (a FixMyStreet bridge or a busy
 citizen page never meets them); every number is configurable (``SecuritySettings`` or the environment,

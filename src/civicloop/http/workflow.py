@@ -2,7 +2,7 @@
 
 Authorization in three layers, each in one place: the bearer token says who (``auth.py``); the domain's
 action table says what a role may do (403 ``role_not_allowed``, 409 ``illegal_action`` in the wrong
-stage); the scope on the user record says where (:mod:`civicloop.services.scope`). A case outside the
+stage); the scope on the user record says where (:mod:`civicloop.cases.scope`). A case outside the
 caller's scope answers 404 exactly like a case that does not exist.
 """
 
@@ -20,11 +20,11 @@ from sqlalchemy import and_, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from civicloop.accounts.tables import open311_requests
-from civicloop.adapters.files import MAX_PIXELS, is_ref, oversized_image, sniff_image
-from civicloop.domain.case import ACTIONS, CaseState, Event, allowed_actions
-from civicloop.domain.errors import InvalidField
-from civicloop.domain.vocabulary import HANDLING_STAGES, Action, Role, Stage
+from civicloop.accounts.service import AccountRole, User
+from civicloop.accounts.store import open311_requests
+from civicloop.cases.core import ACTIONS, CaseState, Event, allowed_actions
+from civicloop.cases.scope import can_act
+from civicloop.cases.service import CaseQuery, ReporterInfo
 from civicloop.http.auth import CurrentUser, require_actor, require_roles
 from civicloop.http.context import ApiError, AppContext, base_url, context_of
 from civicloop.http.render import JSON
@@ -51,11 +51,11 @@ from civicloop.http.schemas import (
     SubmissionView,
     UserView,
 )
-from civicloop.services.accounts import AccountRole, User
-from civicloop.services.cases import CaseQuery, ReporterInfo
-from civicloop.services.group_commit import ReportJob
-from civicloop.services.open311 import IDEMPOTENCY_TTL, erase_submission_identity
-from civicloop.services.scope import can_act
+from civicloop.intake.group_commit import ReportJob
+from civicloop.kernel.errors import InvalidField
+from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
+from civicloop.open311.service import IDEMPOTENCY_TTL, erase_submission_identity
+from civicloop.photos.store import MAX_PIXELS, is_ref, oversized_image, sniff_image
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody, "description": d}

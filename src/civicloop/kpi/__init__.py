@@ -3,5 +3,5 @@
 ``engine`` computes counters, rates, scores and ranks in DuckDB over the event store (``source``);
 ``assets`` the street-light and facility rates; ``analysis`` hotspots, profiles and forecasts; ``report``
 the monthly evaluation report (xlsx, PDF, HTML); ``importer`` replays another system's history; ``cli``
-the commands. The pure formulas live in :mod:`civicloop.domain.kpi`.
+the commands. The pure formulas live in :mod:`civicloop.kpi.core`.
 """

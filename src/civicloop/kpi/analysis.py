@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, MetaData, Table, inspect, select
 
-from civicloop.domain.kpi import Period, errors, exp_smoothing
+from civicloop.kpi.core import Period, errors, exp_smoothing
 from civicloop.kpi.source import Source
 
 # The report events of a range with the fields the analysis reads (the source's ``kpi_data`` struct:

@@ -1,7 +1,7 @@
 """Asset rates: 着灯率 (street lights lit) and 设施完好率 (facilities intact) per district, road class.
 
 Both read the geography tables (``components``, ``component_states``, ``patrol_checks``; see
-``civicloop.adapters.store.geo_tables``) defensively: when the tables are absent or hold nothing for the
+``civicloop.geo.store``) defensively: when the tables are absent or hold nothing for the
 period, the rate is reported as **no data** (``rate = None``, ``status = "no data"``), never as 0 %.
 
 * 着灯率 = lit checks ÷ checks of street lights (type 01037) in night lighting patrols in the period:
@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, MetaData, Table, and_, inspect, select
 
-from civicloop.domain.kpi import Period
+from civicloop.kpi.core import Period
 
 STREET_LIGHT = "01037"
 NOT_REGISTERED = frozenset({"removed", "abandoned"})

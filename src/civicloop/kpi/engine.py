@@ -34,8 +34,9 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from civicloop.domain.clock import TimeUnit, TrafficLight, WorkCalendar, traffic_light
-from civicloop.domain.kpi import (
+from civicloop.kernel.clock import TimeUnit, TrafficLight, WorkCalendar, traffic_light
+from civicloop.kpi import facts
+from civicloop.kpi.core import (
     CATALOGUE,
     COUNTER_KEYS,
     GROUPING_OBJECT,
@@ -47,7 +48,6 @@ from civicloop.domain.kpi import (
     rank_change,
     rates,
 )
-from civicloop.kpi import facts
 from civicloop.kpi.source import KPI_DATA_SPEC, Source, _sql_str
 
 GROUPINGS: tuple[str, ...] = (

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from civicloop.domain.kpi import Period, parse_period
+from civicloop.kpi.core import Period, parse_period
 from civicloop.kpi.source import KPI_DATA_SPEC, MANIFEST, open_parquet, open_source
 
 

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from civicloop.domain.kpi import Period
+from civicloop.kpi.core import Period
 
 FACTS_DIR = "facts"
 FACTS_MANIFEST = "facts.json"

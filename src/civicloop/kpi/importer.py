@@ -63,12 +63,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from civicloop.domain.case import Actor, CaseState, Command, apply, decide
-from civicloop.domain.clock import TimeLimit, TimeUnit, WorkCalendar
-from civicloop.domain.errors import DomainError
-from civicloop.domain.vocabulary import Action, Channel, Role, Step, Urgency
-from civicloop.services.cases import BatchItem, CaseService
-from civicloop.services.city import City
+from civicloop.cases.core import Actor, CaseState, Command, apply, decide
+from civicloop.cases.service import BatchItem, CaseService
+from civicloop.city.service import City
+from civicloop.kernel.clock import TimeLimit, TimeUnit, WorkCalendar
+from civicloop.kernel.errors import DomainError
+from civicloop.kernel.vocabulary import Action, Channel, Role, Step, Urgency
 
 SYSTEM = Actor("import", Role.SYSTEM)
 CHECKER = Actor("import", Role.INSPECTOR)

@@ -27,12 +27,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from civicloop.adapters.cjk_font import FontMissing as FontMissing
-from civicloop.adapters.cjk_font import find_cjk_font, register_cjk_font
-from civicloop.domain.kpi import CATALOGUE, Period
 from civicloop.kpi.analysis import Analyst
 from civicloop.kpi.assets import asset_summary
+from civicloop.kpi.core import CATALOGUE, Period
 from civicloop.kpi.engine import GROUPINGS, Evaluation, GroupRow, KpiEngine
+from civicloop.kpi.fonts import FontMissing as FontMissing
+from civicloop.kpi.fonts import find_cjk_font, register_cjk_font
 
 FORMATS = ("xlsx", "pdf", "html")
 

@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 from sqlalchemy import Engine, and_, or_, select
 
-from civicloop.adapters.store.tables import cases, events
+from civicloop.store.tables import cases, events
 
 EVENT_COLUMNS = (
     "city_id",

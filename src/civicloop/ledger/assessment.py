@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from civicloop.domain.kpi import Period, parse_period
+from civicloop.kpi.core import Period, parse_period
 from civicloop.ledger import scoring
 from civicloop.ledger.indicators import (
     CaseLoop,
@@ -43,7 +43,7 @@ from civicloop.ledger.models import (
 )
 from civicloop.ledger.scoring import STATUS_LABELS, TargetScore, UnitScore
 from civicloop.ledger.service import Entry, Inspection, LedgerService
-from civicloop.ledger.tables import ledger_targets
+from civicloop.ledger.store import ledger_targets
 
 _RULES: dict[str, tuple[str, str]] = {
     "credit_ge": (

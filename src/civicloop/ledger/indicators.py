@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, select
 
-from civicloop.domain.kpi import Period
+from civicloop.kpi.core import Period
 from civicloop.ledger.models import Comparison, LedgerError, Measure, Source
-from civicloop.ledger.tables import (
+from civicloop.ledger.store import (
     ledger_campaigns,
     ledger_document_reviews,
     ledger_projects,
@@ -218,7 +218,7 @@ def case_loop_indicator(loop: CaseLoop, key: str, period: Period, scope: Scope, 
             cases = sorted(set(cases) & set(engine.cases_behind(period, "closed", "category", flt)))
         what = f"结案（已修复）案卷{f'，类别 {flt}' if flt else ''} / closed (fixed) cases"
         return Figure(float(len(cases)), source, what, records=cases[:SAMPLE], records_total=len(cases))
-    from civicloop.domain.kpi import RATE_PARTS
+    from civicloop.kpi.core import RATE_PARTS
 
     engine_key = ENGINE_RATE[key]
     value = row.rates.get(engine_key)
@@ -374,7 +374,7 @@ def ledger_indicator(
     if flt and spec.filter_column is not None:
         conditions.append(t.c[spec.filter_column] == flt)
     if t is ledger_document_reviews:
-        from civicloop.ledger.tables import ledger_documents as d
+        from civicloop.ledger.store import ledger_documents as d
 
         owned = select(d.c.number).where(d.c.city_id == city_id, d.c.unit_id.in_(list(unit_ids)))
         conditions.append(t.c.number.in_(owned))

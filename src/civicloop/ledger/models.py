@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from civicloop.domain.kpi import Period, parse_period
+from civicloop.kpi.core import Period, parse_period
 
 
 class Comparison(StrEnum):

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from civicloop.adapters import cjk_font
+from civicloop.kpi import fonts as cjk_font
 from civicloop.ledger.assessment import Assessment, UnitResult
 from civicloop.ledger.models import UNIT_KINDS, LedgerError
 from civicloop.ledger.scoring import STATUS_LABELS

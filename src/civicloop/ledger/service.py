@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy import Connection, func, inspect, select, update
 
-from civicloop.adapters.store.database import migrate
 from civicloop.ledger import tabular
 from civicloop.ledger.indicators import indicator
 from civicloop.ledger.models import LedgerError, Source, TargetKey, Unit, target_period
-from civicloop.ledger.tables import ledger_entries, ledger_inspections, ledger_targets, ledger_units
+from civicloop.ledger.store import ledger_entries, ledger_inspections, ledger_targets, ledger_units
 from civicloop.ledger.tabular import ImportResult, Kind
+from civicloop.store.database import migrate
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from civicloop.ledger.models import (
     yuan_text,
 )
 from civicloop.ledger.scoring import DEFAULT_TOLERANCE
-from civicloop.ledger.tables import (
+from civicloop.ledger.store import (
     ledger_campaigns,
     ledger_document_reviews,
     ledger_documents,

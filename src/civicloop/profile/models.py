@@ -31,9 +31,9 @@ from pydantic import (
     model_validator,
 )
 
-from civicloop.categories import national_directory
-from civicloop.domain.clock import TimeLimit, TimeUnit
-from civicloop.domain.routing import ResponsibilityRule, find_overlaps
+from civicloop.kernel.clock import TimeLimit, TimeUnit
+from civicloop.profile.categories import national_directory
+from civicloop.routing.core import ResponsibilityRule, find_overlaps
 
 Urgency = Literal["normal", "urgent"]
 """Urgency level (紧急程度): 一般 normal or 紧急 urgent."""
@@ -519,7 +519,7 @@ class RoutingRule(_Model):
     prefix of a district (6 digits), street (9), community (12) or unit grid (15 characters); omitted =
     city-wide. ``owner``: only cases about a component whose 权属 owner is this unit (a department id or
     an 18-character credit code). ``valid_from`` is inclusive, ``valid_to`` exclusive; either may be
-    omitted. The most specific rule wins; see ``civicloop.domain.routing`` for the precedence.
+    omitted. The most specific rule wins; see ``civicloop.routing.core`` for the precedence.
     """
 
     id: Slug | None = None

@@ -1,6 +1,6 @@
 """Triage (梳理/研判): a trainable text classifier that routes messages to a category or department
 with a calibrated confidence, and routes automatically only above a threshold chosen by
-cross-validation. ``civicloop triage train|eval`` (:mod:`civicloop.triage.cli`) drives it."""
+cross-validation. ``civicloop triage train|eval`` (:mod:`civicloop.cli.triage`) drives it."""
 
 from civicloop.triage.classifier import (
     FORMAT_VERSION,

@@ -22,8 +22,9 @@ __all__ = ["TileLayer", "WebSettings", "WebState", "install_web"]
 
 def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebState:
     """Mount the web pages on *app* (the HTTP app of the main city). Returns the web state."""
+    from civicloop.http import pages, public
+    from civicloop.http import web_api as api
     from civicloop.http.context import AppContext
-    from civicloop.web import api, pages, public
 
     ctx: AppContext = app.state.civicloop
     state = WebState(ctx.main, settings or WebSettings.from_env(), pages.asset_version())

@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
 
-from civicloop.adapters.store.tables import cases, events
-from civicloop.domain.vocabulary import Action
-from civicloop.services.city import City
+from civicloop.city.service import City
+from civicloop.kernel.vocabulary import Action
+from civicloop.store.tables import cases, events
 from civicloop.web.live import local_midnight
 from civicloop.web.settings import WebSettings
 
@@ -107,8 +107,8 @@ class KpiCache:
 
     def refresh(self) -> KpiSnapshot:
         try:
-            from civicloop.domain.kpi import parse_period
             from civicloop.kpi.assets import asset_summary
+            from civicloop.kpi.core import parse_period
             from civicloop.kpi.engine import KpiEngine
             from civicloop.kpi.source import open_source
         except ImportError as exc:  # the KPI capability (DuckDB) is not installed

@@ -18,9 +18,9 @@ import shapely
 from numpy.typing import NDArray
 from sqlalchemy import and_, select
 
-from civicloop.adapters.store.geo_tables import geo_areas, geo_grids
+from civicloop.city.service import City
 from civicloop.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from civicloop.services.city import City
+from civicloop.geo.store import geo_areas, geo_grids
 
 #: Simplification tolerance in degrees per level (≈ 30 m, 10 m, 5 m): invisible at the zooms they show.
 TOLERANCE = {"district": 0.0003, "street": 0.0001, "community": 0.00005}
@@ -110,7 +110,7 @@ class GeoLayers:
 
     def _fallback(self, level: str) -> tuple[list[Any], list[tuple[str, str, str | None, bool]]]:
         """The in-memory demo geography for the demo city (nothing stored yet)."""
-        from civicloop.services.geography import geography_for
+        from civicloop.geo.service import geography_for
 
         geo = geography_for(self.city)
         if geo is None:

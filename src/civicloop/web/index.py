@@ -6,7 +6,7 @@ and reconciled against the table every minute (cases written by other processes 
 caught there). Everything the screen asks — lights now, counts by light, stage, category and department,
 map clusters — is a handful of vectorised numpy operations over 100,000 rows, well under 10 ms.
 
-Scope is applied here the way :func:`civicloop.services.scope.can_view` applies it: a department sees its
+Scope is applied here the way :func:`civicloop.cases.scope.can_view` applies it: a department sees its
 own cases, an inspector with grids their grids (and their own reports), a district-scoped user their
 districts.
 """
@@ -25,10 +25,10 @@ import orjson
 from numpy.typing import NDArray
 from sqlalchemy import Connection, and_, select
 
-from civicloop.adapters.store.tables import cases
-from civicloop.domain.case import Actor
-from civicloop.domain.clock import WorkCalendar
-from civicloop.domain.vocabulary import Role, Stage
+from civicloop.cases.core import Actor
+from civicloop.kernel.clock import WorkCalendar
+from civicloop.kernel.vocabulary import Role, Stage
+from civicloop.store.tables import cases
 from civicloop.web.lights import (
     DOC_KEYS,
     GREEN,

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from civicloop.domain.clock import TimeLimit, TimeUnit, TrafficLight, WorkCalendar, traffic_light
-from civicloop.domain.vocabulary import HANDLING_STAGES, Stage
+from civicloop.kernel.clock import TimeLimit, TimeUnit, TrafficLight, WorkCalendar, traffic_light
+from civicloop.kernel.vocabulary import HANDLING_STAGES, Stage
 
 GREEN, YELLOW, RED, NO_LIGHT = 0, 1, 2, 3
 LIGHT_NAMES = ("green", "yellow", "red", None)

@@ -27,11 +27,11 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy import Connection, and_, func, select
 
-from civicloop.adapters.store.tables import cases, events
-from civicloop.domain.case import Actor
-from civicloop.domain.vocabulary import Action, Role, Stage
-from civicloop.services.city import City
-from civicloop.services.privacy import mask
+from civicloop.cases.core import Actor
+from civicloop.cases.privacy import mask
+from civicloop.city.service import City
+from civicloop.kernel.vocabulary import Action, Role, Stage
+from civicloop.store.tables import cases, events
 from civicloop.web.index import OpenCaseIndex, Row, build, load_rows, open_versions
 from civicloop.web.lights import LIGHT_NAMES, Schedule
 from civicloop.web.settings import WebSettings

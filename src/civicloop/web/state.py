@@ -11,13 +11,13 @@ import orjson
 from starlette.requests import Request
 
 from civicloop import __version__
-from civicloop.domain.case import Actor
-from civicloop.domain.vocabulary import Role, Stage
+from civicloop.accounts.service import AccountRole, User
+from civicloop.cases.core import Actor
+from civicloop.cases.privacy import mask
+from civicloop.cases.service import CaseQuery
+from civicloop.city.service import City
 from civicloop.http.context import CityContext
-from civicloop.services.accounts import AccountRole, User
-from civicloop.services.cases import CaseQuery
-from civicloop.services.city import City
-from civicloop.services.privacy import mask
+from civicloop.kernel.vocabulary import Role, Stage
 from civicloop.web import views
 from civicloop.web.dashboard import KpiCache, TrendCache
 from civicloop.web.geodata import GeoLayers, from_wgs84, to_wgs84
@@ -29,7 +29,7 @@ TOP_CATEGORIES = 10
 
 def _geography_version(city: City) -> int:
     try:
-        from civicloop.services.geography import geography_version
+        from civicloop.geo.service import geography_version
     except ImportError:
         return 0
     return geography_version(city)
@@ -216,7 +216,7 @@ class WebState:
     # ---- locating and suggesting ---------------------------------------------------------------
 
     def locate(self, lon: float, lat: float, crs: str) -> dict[str, Any]:
-        from civicloop.services.geography import locate_report_fields
+        from civicloop.geo.service import locate_report_fields
 
         wlon, wlat = to_wgs84(lon, lat, crs)
         fields = locate_report_fields(self.city, {"lon": wlon, "lat": wlat})
@@ -238,7 +238,7 @@ class WebState:
     def intake(self) -> Any:
         with self._lock:
             if self._intake is None:
-                from civicloop.services.intake import IntakeService
+                from civicloop.intake.service import IntakeService
 
                 self._intake = IntakeService(self.city, locate=None)
             return self._intake
@@ -246,7 +246,7 @@ class WebState:
     def suggest(
         self, text: str, lon: float | None, lat: float | None, category: str | None, user: User | None
     ) -> dict[str, Any]:
-        from civicloop.services.intake import IntakeReport
+        from civicloop.intake.service import IntakeReport
 
         actor = user.actor() if user is not None else Actor("public", Role.CITIZEN)
         fields: dict[str, Any] = {"description": text}
@@ -280,7 +280,7 @@ class WebState:
     # ---- review queue -------------------------------------------------------------------------
 
     def review(self, user: User, stage: str, limit: int) -> dict[str, Any]:
-        from civicloop.services.intake import IntakeReport
+        from civicloop.intake.service import IntakeReport
 
         now = datetime.now(UTC)
         actor = user.actor()
@@ -387,7 +387,7 @@ class WebState:
             AccountRole.ADMIN,
         ):
             try:
-                from civicloop.services.routing import suggest_department
+                from civicloop.dispatch.service import suggest_department
 
                 decision = suggest_department(self.city, state)
                 suggestion = {"department_id": decision.department_id, "explain": decision.explain(locale)}

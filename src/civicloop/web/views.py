@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from civicloop.domain.case import ACTIONS, Actor, CaseState, Event
-from civicloop.domain.clock import TimeUnit, WorkCalendar
-from civicloop.domain.triage import review_priority
-from civicloop.domain.vocabulary import (
+from civicloop.accounts.service import AccountRole
+from civicloop.cases.core import ACTIONS, Actor, CaseState, Event
+from civicloop.cases.privacy import mask
+from civicloop.cases.service import CaseQuery
+from civicloop.intake.core import review_priority
+from civicloop.kernel.clock import TimeUnit, WorkCalendar
+from civicloop.kernel.vocabulary import (
     HANDLING_STAGES,
     Action,
     Channel,
@@ -19,9 +22,6 @@ from civicloop.domain.vocabulary import (
     Urgency,
 )
 from civicloop.profile.models import CityProfile
-from civicloop.services.accounts import AccountRole
-from civicloop.services.cases import CaseQuery
-from civicloop.services.privacy import mask
 
 
 def labels() -> dict[str, dict[str, dict[str, str]]]:

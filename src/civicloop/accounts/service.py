@@ -1,0 +1,692 @@
+"""Accounts (账号): staff users with a role and a scope, bearer sessions, Open311 API keys, audit log.
+
+Roles say *what* a user may do (the domain's action table decides per action); the scope on the user
+record (department, district codes, grid codes) says *where* (:mod:`civicloop.cases.scope`). A
+``viewer`` (观察员) sees what a leader sees and acts on nothing; an ``admin`` manages accounts and keys and
+may anonymise reporters but takes no step of the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets as pysecrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from argon2 import PasswordHasher
+from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from civicloop.accounts import secrets
+from civicloop.accounts.store import api_keys, audit_log, sessions, users
+from civicloop.cases.core import Actor
+from civicloop.kernel.vocabulary import Role
+
+if TYPE_CHECKING:
+    from civicloop.city.service import City
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AccountRole(StrEnum):
+    """The role on a staff account (岗位)."""
+
+    INSPECTOR = "inspector"  # 监督员
+    OPERATOR = "operator"  # 受理员
+    SHIFT_LEADER = "shift_leader"  # 值班长
+    DISPATCHER = "dispatcher"  # 派遣员
+    DEPARTMENT = "department"  # 专业部门处置人员 (scoped to one department)
+    LEADER = "leader"  # 领导 / 指挥长: sees everything, may urge (督办)
+    VIEWER = "viewer"  # 观察员: read-only
+    ADMIN = "admin"  # 系统管理员
+
+    @property
+    def domain_role(self) -> Role:
+        """The role the domain sees. A viewer looks like a leader but the API lets it take no action."""
+        return Role.LEADER if self is AccountRole.VIEWER else Role(self.value)
+
+    @property
+    def zh(self) -> str:
+        return "观察员" if self is AccountRole.VIEWER else Role(self.value).zh
+
+    @property
+    def en(self) -> str:
+        return "viewer" if self is AccountRole.VIEWER else Role(self.value).en
+
+
+class AccountError(Exception):
+    """A refused account operation, in both languages, naming the field when there is one.
+    ``retry_after``: seconds until trying again makes sense (a locked or throttled login)."""
+
+    def __init__(
+        self,
+        code: str,
+        message_zh: str,
+        message_en: str,
+        field: str | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
+        self.code, self.message_zh, self.message_en, self.field = code, message_zh, message_en, field
+        self.retry_after = retry_after
+        super().__init__(f"{message_zh} / {message_en}")
+
+    def render(self, locale: str = "zh-CN") -> str:
+        return self.message_en if locale.startswith("en") else self.message_zh
+
+
+class LoginGuard:
+    """Failed logins, counted per username and per client address (in memory, per process).
+
+    * **Username lockout (423 ``account_locked``).** After ``max_failures`` wrong passwords in a row the
+      name is locked for ``lock_base``; each further failure after a lock doubles it, up to
+      ``lock_max``. While locked even the right password is refused (otherwise the lock would not stop a
+      guesser). A success resets the count. Unknown names are counted like real ones, so the lock reveals
+      nothing about which names exist. The cost: anyone can lock a known name for a while — the lock is
+      short and says when to retry, and an administrator can still work from the CLI.
+    * **Address throttle (429 ``too_many_attempts``).** ``ip_failures`` wrong passwords from one address
+      within ``ip_window`` refuse every login from it until the oldest failure ages out; a success does
+      not reset it (one valid account must not launder a password-spraying run).
+
+    Both refusals carry ``retry_after`` (seconds), sent as ``Retry-After``.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = 5,
+        lock_base: timedelta = timedelta(minutes=1),
+        lock_max: timedelta = timedelta(minutes=15),
+        ip_failures: int = 20,
+        ip_window: timedelta = timedelta(minutes=10),
+        max_entries: int = 100_000,
+    ) -> None:
+        self.max_failures = max_failures
+        self.lock_base = lock_base
+        self.lock_max = lock_max
+        self.ip_failures = ip_failures
+        self.ip_window = ip_window
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._users: dict[str, tuple[int, datetime | None]] = {}  # name → (failures in a row, locked until)
+        self._addresses: dict[str, list[datetime]] = {}  # address → times of recent failures
+
+    def check(self, username: str, client: str | None, now: datetime) -> None:
+        """Raise AccountError when this name is locked or this address throttled; else return."""
+        name = username.strip().lower()
+        with self._lock:
+            if client is not None:
+                recent = [t for t in self._addresses.get(client, ()) if now - t < self.ip_window]
+                self._addresses[client] = recent
+                if len(recent) >= self.ip_failures:
+                    wait = _seconds(recent[0] + self.ip_window - now)
+                    raise AccountError(
+                        "too_many_attempts",
+                        f"登录失败次数过多，请 {wait} 秒后再试",
+                        f"too many failed logins from this address; retry after {wait} s",
+                        retry_after=wait,
+                    )
+            _, until = self._users.get(name, (0, None))
+            if until is not None and now < until:
+                wait = _seconds(until - now)
+                raise AccountError(
+                    "account_locked",
+                    f"该账号因多次密码错误暂时锁定，请 {wait} 秒后再试",
+                    f"this account is locked after repeated wrong passwords; retry after {wait} s",
+                    "username",
+                    retry_after=wait,
+                )
+
+    def failed(self, username: str, client: str | None, now: datetime) -> None:
+        name = username.strip().lower()
+        with self._lock:
+            if len(self._users) + len(self._addresses) > self.max_entries:
+                self._forget(now)
+            count, _ = self._users.get(name, (0, None))
+            count += 1
+            until = None
+            if count >= self.max_failures:
+                doublings = min(count - self.max_failures, 16)
+                until = now + min(self.lock_base * (2**doublings), self.lock_max)
+            self._users[name] = (count, until)
+            if client is not None:
+                recent = self._addresses.setdefault(client, [])
+                recent.append(now)
+                del recent[: -self.ip_failures]
+
+    def succeeded(self, username: str, now: datetime) -> None:
+        with self._lock:
+            self._users.pop(username.strip().lower(), None)
+
+    def _forget(self, now: datetime) -> None:
+        self._users = {
+            k: v for k, v in self._users.items() if v[1] is not None and now < v[1] + self.lock_max
+        }
+        self._addresses = {k: v for k, v in self._addresses.items() if v and now - v[-1] < self.ip_window}
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    user_id: str
+    username: str
+    display_name: str | None
+    role: AccountRole
+    department_id: str | None
+    district_codes: tuple[str, ...]
+    grid_codes: tuple[str, ...]
+    active: bool
+    created_at: datetime
+
+    def actor(self) -> Actor:
+        return Actor(
+            id=self.user_id,
+            role=self.role.domain_role,
+            name=self.display_name,
+            department_id=self.department_id,
+            district_codes=self.district_codes,
+            grid_codes=self.grid_codes,
+        )
+
+    @property
+    def may_act(self) -> bool:
+        return self.role is not AccountRole.VIEWER
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    expires_at: datetime
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    key_id: str
+    jurisdiction: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+_CODE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
+MIN_PASSWORD = 8
+
+
+def _user(row: Any) -> User:
+    return User(
+        user_id=row.user_id,
+        username=row.username,
+        display_name=row.display_name,
+        role=AccountRole(row.role),
+        department_id=row.department_id,
+        district_codes=tuple(orjson.loads(row.district_codes)),
+        grid_codes=tuple(orjson.loads(row.grid_codes)),
+        active=bool(row.active),
+        created_at=row.created_at,
+    )
+
+
+class AccountService:
+    """Users, sessions, API keys and the audit log of one city (jurisdiction)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        city_id: str,
+        *,
+        departments: Iterable[str] | None = None,
+        hasher: PasswordHasher | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        token_ttl: timedelta = timedelta(hours=12),
+        key_cache_seconds: float = 5.0,
+        guard: LoginGuard | None = None,
+    ) -> None:
+        self.engine = engine
+        self.city_id = city_id
+        self.departments = frozenset(departments) if departments is not None else None
+        self.hasher = hasher or secrets.default_hasher()
+        self.clock = clock
+        self.token_ttl = token_ttl
+        self.guard = guard or LoginGuard()
+        self._dummy_hash: str | None = None
+        # Valid API keys seen recently: every Open311 POST checks its key, and this spares the database
+        # that read. A revocation here clears the entry at once; one made elsewhere (the CLI, another
+        # process) takes effect within ``key_cache_seconds``.
+        self.key_cache_seconds = key_cache_seconds
+        self._key_cache: dict[str, tuple[str, float]] = {}
+
+    # ---- users ------------------------------------------------------------------------------
+
+    def create_user(
+        self,
+        username: str,
+        password: str,
+        role: str | AccountRole,
+        *,
+        department_id: str | None = None,
+        district_codes: Sequence[str] = (),
+        grid_codes: Sequence[str] = (),
+        display_name: str | None = None,
+    ) -> User:
+        name = username.strip().lower()
+        if not _USERNAME.fullmatch(name):
+            raise AccountError(
+                "invalid_field",
+                "用户名须为 2–64 位小写字母、数字或 _ . -",
+                "username must be 2–64 lower-case letters, digits or _ . -",
+                "username",
+            )
+        self._check_password(password)
+        try:
+            account_role = AccountRole(role)
+        except ValueError:
+            options = ", ".join(r.value for r in AccountRole)
+            raise AccountError(
+                "invalid_field", f"未知角色，可选：{options}", f"unknown role; one of: {options}", "role"
+            ) from None
+        if account_role is AccountRole.DEPARTMENT and not department_id:
+            raise AccountError(
+                "missing_field",
+                "专业部门账号必须指定部门",
+                "a department account needs a department",
+                "department",
+            )
+        if (
+            department_id is not None
+            and self.departments is not None
+            and department_id not in self.departments
+        ):
+            raise AccountError(
+                "invalid_field",
+                f"未知部门 {department_id}",
+                f"unknown department {department_id}",
+                "department",
+            )
+        for field, codes in (("district", district_codes), ("grid", grid_codes)):
+            for code in codes:
+                if not _CODE.fullmatch(code):
+                    raise AccountError("invalid_field", f"无效代码 {code!r}", f"invalid code {code!r}", field)
+        now = self.clock()
+        user = User(
+            user_id="u-" + pysecrets.token_hex(6),
+            username=name,
+            display_name=display_name,
+            role=account_role,
+            department_id=department_id,
+            district_codes=tuple(district_codes),
+            grid_codes=tuple(grid_codes),
+            active=True,
+            created_at=now,
+        )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(users).values(
+                        city_id=self.city_id,
+                        user_id=user.user_id,
+                        username=user.username,
+                        display_name=display_name,
+                        role=account_role.value,
+                        department_id=department_id,
+                        district_codes=orjson.dumps(list(user.district_codes)).decode(),
+                        grid_codes=orjson.dumps(list(user.grid_codes)).decode(),
+                        password_hash=secrets.hash_password(self.hasher, password),
+                        active=True,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            raise AccountError(
+                "username_taken", f"用户名 {name} 已存在", f"username {name} is taken", "username"
+            ) from None
+        return user
+
+    def _check_password(self, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(
+                "invalid_field",
+                f"密码至少 {MIN_PASSWORD} 个字符",
+                f"the password needs at least {MIN_PASSWORD} characters",
+                "password",
+            )
+
+    def list_users(self) -> list[User]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(users).where(users.c.city_id == self.city_id).order_by(users.c.username)
+            ).all()
+        return [_user(r) for r in rows]
+
+    def find_user(self, username: str) -> User | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(users).where(
+                    and_(users.c.city_id == self.city_id, users.c.username == username.strip().lower())
+                )
+            ).first()
+        return None if row is None else _user(row)
+
+    def set_password(self, username: str, password: str) -> None:
+        self._check_password(password)
+        self._update_user(username, password_hash=secrets.hash_password(self.hasher, password))
+
+    def set_active(self, username: str, active: bool) -> None:
+        user = self._update_user(username, active=active)
+        if not active:
+            self.revoke_sessions(user.user_id)
+
+    def _update_user(self, username: str, **values: Any) -> User:
+        user = self.find_user(username)
+        if user is None:
+            raise AccountError("not_found", f"用户 {username} 不存在", f"no user {username}", "username")
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(users)
+                .where(and_(users.c.city_id == self.city_id, users.c.user_id == user.user_id))
+                .values(**values)
+            )
+        return user
+
+    # ---- sessions (bearer tokens) -----------------------------------------------------------
+
+    def login(self, username: str, password: str, *, client: str | None = None) -> Session:
+        """Check the password and open a session. One refusal for every failure: nothing to probe.
+
+        Repeated failures lock the name (423) or throttle the client address (429): see LoginGuard."""
+        self.guard.check(username, client, self.clock())
+        if not _USERNAME.fullmatch(username.strip().lower()):
+            secrets.verify_password(self.hasher, self._dummy(), password)
+            raise self._failed(username, client)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(users).where(
+                    and_(users.c.city_id == self.city_id, users.c.username == username.strip().lower())
+                )
+            ).first()
+        if row is None:
+            # Spend the same time as a real check so response times do not reveal which names exist.
+            secrets.verify_password(self.hasher, self._dummy(), password)
+            raise self._failed(username, client)
+        if not secrets.verify_password(self.hasher, row.password_hash, password) or not row.active:
+            raise self._failed(username, client)
+        self.guard.succeeded(username, self.clock())
+        if self.hasher.check_needs_rehash(row.password_hash):
+            self._update_user(row.username, password_hash=secrets.hash_password(self.hasher, password))
+        user = _user(row)
+        token = secrets.new_token()
+        now = self.clock()
+        expires = now + self.token_ttl
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(sessions).values(
+                    city_id=self.city_id,
+                    token_hash=secrets.digest(token),
+                    user_id=user.user_id,
+                    created_at=now,
+                    expires_at=expires,
+                    revoked_at=None,
+                )
+            )
+        return Session(token, expires, user)
+
+    def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = secrets.hash_password(self.hasher, pysecrets.token_hex(8))
+        return self._dummy_hash
+
+    def _failed(self, username: str, client: str | None) -> AccountError:
+        self.guard.failed(username, client, self.clock())
+        return self._bad_login()
+
+    @staticmethod
+    def _bad_login() -> AccountError:
+        return AccountError("invalid_credentials", "用户名或密码错误", "wrong username or password")
+
+    def authenticate(self, token: str) -> User | None:
+        """The user behind a live bearer token, or None (unknown, expired, revoked, or user disabled)."""
+        if not token.startswith(secrets.TOKEN_PREFIX) or len(token) > 128:
+            return None
+        now = self.clock()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(users, sessions.c.expires_at, sessions.c.revoked_at)
+                .join(
+                    sessions,
+                    and_(sessions.c.city_id == users.c.city_id, sessions.c.user_id == users.c.user_id),
+                )
+                .where(
+                    and_(
+                        sessions.c.city_id == self.city_id,
+                        sessions.c.token_hash == secrets.digest(token),
+                    )
+                )
+            ).first()
+        if row is None or row.revoked_at is not None or row.expires_at <= now or not row.active:
+            return None
+        return _user(row)
+
+    def logout(self, token: str) -> bool:
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(sessions)
+                .where(
+                    and_(
+                        sessions.c.city_id == self.city_id,
+                        sessions.c.token_hash == secrets.digest(token),
+                        sessions.c.revoked_at.is_(None),
+                    )
+                )
+                .values(revoked_at=self.clock())
+            )
+        return bool(res.rowcount)
+
+    def revoke_sessions(self, user_id: str) -> int:
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(sessions)
+                .where(
+                    and_(
+                        sessions.c.city_id == self.city_id,
+                        sessions.c.user_id == user_id,
+                        sessions.c.revoked_at.is_(None),
+                    )
+                )
+                .values(revoked_at=self.clock())
+            )
+        return int(res.rowcount or 0)
+
+    # ---- Open311 API keys -------------------------------------------------------------------
+
+    def create_api_key(self, label: str | None = None) -> tuple[ApiKeyInfo, str]:
+        """A new key for this jurisdiction: (its public info, the key itself — shown only once)."""
+        key_id, key = secrets.new_api_key()
+        parts = secrets.split_api_key(key)
+        assert parts is not None
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(api_keys).values(
+                    city_id=self.city_id,
+                    key_id=key_id,
+                    secret_hash=secrets.digest(parts[1]),
+                    label=label,
+                    created_at=now,
+                    revoked_at=None,
+                )
+            )
+        return ApiKeyInfo(key_id, self.city_id, label, now, None), key
+
+    def cached_api_key(self, key: str | None) -> str | None:
+        """The key id if this key was verified moments ago (no database read); else None."""
+        cached = self._key_cache.get(key) if key else None
+        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
+    def check_api_key(self, key: str | None) -> str | None:
+        """The key id of a valid, unrevoked key of this jurisdiction; None otherwise."""
+        if not key:
+            return None
+        cached = self._key_cache.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        parts = secrets.split_api_key(key)
+        if parts is None:
+            return None
+        key_id, secret = parts
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(api_keys.c.secret_hash, api_keys.c.revoked_at).where(
+                    and_(api_keys.c.city_id == self.city_id, api_keys.c.key_id == key_id)
+                )
+            ).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        if not secrets.same(row.secret_hash, secrets.digest(secret)):
+            return None
+        if self.key_cache_seconds > 0:
+            if len(self._key_cache) > 1000:
+                self._key_cache.clear()
+            self._key_cache[key] = (key_id, time.monotonic() + self.key_cache_seconds)
+        return key_id
+
+    def revoke_api_key(self, key_or_id: str, actor: Actor | None = None) -> bool:
+        """Revoke by full key or by key id. True if a live key was revoked."""
+        parts = secrets.split_api_key(key_or_id)
+        key_id = parts[0] if parts is not None else key_or_id.strip()
+        for cached_key, (cached_id, _) in list(self._key_cache.items()):
+            if cached_id == key_id:
+                self._key_cache.pop(cached_key, None)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(api_keys)
+                .where(
+                    and_(
+                        api_keys.c.city_id == self.city_id,
+                        api_keys.c.key_id == key_id,
+                        api_keys.c.revoked_at.is_(None),
+                    )
+                )
+                .values(revoked_at=now)
+            )
+            done = bool(res.rowcount)
+            if done:
+                self.record_audit(
+                    conn, actor or Actor("cli", Role.ADMIN), "revoke_api_key", key_id, {}, at=now
+                )
+        return done
+
+    def list_api_keys(self) -> list[ApiKeyInfo]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(api_keys).where(api_keys.c.city_id == self.city_id).order_by(api_keys.c.created_at)
+            ).all()
+        return [ApiKeyInfo(r.key_id, r.city_id, r.label, r.created_at, r.revoked_at) for r in rows]
+
+    # ---- audit ------------------------------------------------------------------------------
+
+    def record_audit(
+        self,
+        conn: Connection,
+        actor: Actor,
+        action: str,
+        subject: str,
+        detail: dict[str, Any],
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        conn.execute(
+            insert(audit_log).values(
+                city_id=self.city_id,
+                audit_id=pysecrets.token_hex(12),
+                at=at or self.clock(),
+                actor_id=actor.id,
+                actor_role=actor.role.value,
+                action=action,
+                subject=subject,
+                detail=orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode(),
+            )
+        )
+
+    def audit_entries(self, subject: str | None = None) -> list[dict[str, Any]]:
+        q = select(audit_log).where(audit_log.c.city_id == self.city_id)
+        if subject is not None:
+            q = q.where(audit_log.c.subject == subject)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(audit_log.c.at)).all()
+        return [
+            {
+                "at": r.at,
+                "actor_id": r.actor_id,
+                "actor_role": r.actor_role,
+                "action": r.action,
+                "subject": r.subject,
+                "detail": orjson.loads(r.detail),
+            }
+            for r in rows
+        ]
+
+
+def accounts_for(city: City, *, hasher: PasswordHasher | None = None) -> AccountService:
+    """The account service of a city, checking departments against its profile."""
+    return AccountService(
+        city.engine, city.id, departments=[d.id for d in city.profile.departments], hasher=hasher
+    )
+
+
+def _demo_department(city: City) -> str:
+    depts = city.profile.departments
+    return next((d.id for d in depts if d.kind == "sanitation" and d.district_code is None), depts[0].id)
+
+
+def seed_demo_users(city: City, *, accounts: AccountService | None = None) -> list[tuple[str, str, str]]:
+    """One demo user per role, with a fresh random password each call: [(username, password, role)].
+
+    Existing demo users keep their record and get the new password, so the list printed by the demo is
+    always the one that works. The inspector and the district-level views are scoped to the first urban
+    district of the profile; the department handler to the city's sanitation unit.
+    """
+    svc = accounts or accounts_for(city)
+    urban = [d.code for d in city.profile.districts if d.urban]
+    district = urban[:1]
+    specs: list[tuple[str, AccountRole, dict[str, Any]]] = [
+        ("inspector", AccountRole.INSPECTOR, {"district_codes": district, "display_name": "监督员（演示）"}),
+        ("operator", AccountRole.OPERATOR, {"display_name": "受理员（演示）"}),
+        ("shift_leader", AccountRole.SHIFT_LEADER, {"display_name": "值班长（演示）"}),
+        ("dispatcher", AccountRole.DISPATCHER, {"display_name": "派遣员（演示）"}),
+        (
+            "department",
+            AccountRole.DEPARTMENT,
+            {"department_id": _demo_department(city), "display_name": "处置人员（演示）"},
+        ),
+        ("leader", AccountRole.LEADER, {"display_name": "指挥长（演示）"}),
+        ("viewer", AccountRole.VIEWER, {"display_name": "观察员（演示）"}),
+        ("admin", AccountRole.ADMIN, {"display_name": "管理员（演示）"}),
+    ]
+    out: list[tuple[str, str, str]] = []
+    for username, role, extra in specs:
+        password = secrets.random_password()
+        if svc.find_user(username) is None:
+            svc.create_user(username, password, role, **extra)
+        else:
+            svc.set_password(username, password)
+            svc.set_active(username, True)
+        out.append((username, password, role.value))
+    return out

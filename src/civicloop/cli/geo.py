@@ -1,0 +1,699 @@
+"""Command line for geography and assets: ``geo``, ``grid`` and ``patrol`` (mounted by ``civicloop``).
+
+* ``geo import FILE --level …`` validates a boundary file and stores it in the city's database;
+  ``geo load-demo`` stores the demo geography and components; ``geo locate`` answers from the stored
+  geography (the in-memory demo only when there is none); ``geo nearby`` lists open cases around a
+  point; ``geo components import|nearest|show``; ``geo route CASE`` explains a routing suggestion.
+* ``grid generate`` cuts grids out of the stored communities and stores them; ``grid stats``.
+* ``patrol lights`` runs a simulated night lighting patrol; ``patrol coverage`` reports coverage;
+  ``patrol duty`` lists duty grids.
+
+``locate`` goes through a *geography provider* (a zero-argument callable returning anything with
+``locate(lon, lat, crs) -> Location``), see :func:`locate_command` and :func:`database_geography_provider`.
+
+Run as ``civicloop geo locate --lon 112.55 --lat 37.87 --json`` (or ``python -m civicloop.cli.geo …``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import typer
+from sqlalchemy import func, select
+
+from civicloop.geo.boundaries import AreaLevel, BoundaryImportError, areas_to_geojson, import_areas
+from civicloop.geo.crs import Crs
+from civicloop.geo.grids import generate_grids, grid_stats, grids_to_geojson, import_grids, write_geojson
+from civicloop.geo.locator import Location, OutsideCityError
+from civicloop.geo.projection import area_m2
+
+if TYPE_CHECKING:
+    from civicloop.city.service import City
+
+__all__ = [
+    "EXIT_INVALID_INPUT",
+    "EXIT_OUTSIDE",
+    "GeographyProvider",
+    "Locating",
+    "app",
+    "components_app",
+    "database_geography_provider",
+    "demo_geography_provider",
+    "geo_app",
+    "grid_app",
+    "locate_command",
+    "patrol_app",
+]
+
+EXIT_INVALID_INPUT = 1
+EXIT_OUTSIDE = 2
+
+geo_app = typer.Typer(
+    help="Geography: import boundaries, locate points (地理: 边界导入, 坐标定位).", no_args_is_help=True
+)
+grid_app = typer.Typer(help="Unit grids (单元网格): generate, statistics.", no_args_is_help=True)
+components_app = typer.Typer(
+    help="Components (部件): import, nearest, show (部件登记).", no_args_is_help=True
+)
+patrol_app = typer.Typer(
+    help="Patrols (巡查): night lighting patrol, coverage, duty grids.", no_args_is_help=True
+)
+geo_app.add_typer(components_app, name="components")
+
+_DB_HELP = "SQLAlchemy URL (default ./var/civicloop.db)"
+_CITY_HELP = "城市 id (default: the only one)"
+
+
+class Locating(Protocol):
+    def locate(self, lon: float, lat: float, crs: Crs = ...) -> Location: ...
+
+
+GeographyProvider = Callable[[], Locating]
+
+
+@lru_cache(maxsize=1)
+def _demo_locator() -> Locating:
+    from civicloop.geo.demo import build_demo_geography
+
+    return build_demo_geography().locator
+
+
+def demo_geography_provider() -> Locating:
+    """The demo geography (real Taiyuan districts, generated streets/communities/grids), built once."""
+    return _demo_locator()
+
+
+def _database_exists(url: str) -> bool:
+    """False for a SQLite file that does not exist (opening it would create an empty one)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        return not path or path == ":memory:" or Path(path).exists()
+    return True
+
+
+def _city_or_none(database: str | None, city: str | None) -> City | None:
+    """The initialised city of that database, or None when there is no initialised database. A
+    database with cities where the choice is ambiguous or wrong (several cities, unknown --city) is an
+    error (exit 2), not a reason to answer from somewhere else."""
+    from civicloop.city.service import CityNotInitialised, open_city
+    from civicloop.store.database import database_url, make_engine
+    from civicloop.store.tables import cities
+
+    url = database or database_url()
+    if not _database_exists(url):
+        return None
+    try:
+        return open_city(city, url)
+    except CityNotInitialised as exc:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                registered = conn.execute(select(func.count()).select_from(cities)).scalar() or 0
+        except Exception:  # no schema: not initialised
+            registered = 0
+        finally:
+            engine.dispose()
+        if registered:
+            _echo(f"错误 / error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        return None
+
+
+def _city(database: str | None, city: str | None) -> City:
+    """The city, or exit 2 with the reason (not initialised, unknown city …)."""
+    from civicloop.city.service import CityNotInitialised, open_city
+    from civicloop.profile import ProfileError
+    from civicloop.store.database import database_url
+
+    url = database or database_url()
+    if not _database_exists(url):
+        _echo(
+            f"错误 / error: 数据库 {url} 不存在，请先运行 `civicloop init` / the database does not exist: "
+            "run `civicloop init` first",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        return open_city(city, url)
+    except (CityNotInitialised, ProfileError) as exc:
+        _echo(f"错误 / error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def database_geography_provider(database: str | None = None, city: str | None = None) -> GeographyProvider:
+    """The stored geography of the city (built once per process and geography version); the in-memory
+    demo when there is no initialised database or it holds no geography."""
+
+    def provide() -> Locating:
+        from civicloop.geo.service import geography_for
+
+        c = _city_or_none(database, city)
+        if c is not None:
+            geo = geography_for(c, demo_fallback=False)
+            if geo is not None:
+                return geo
+        return _demo_locator()
+
+    return provide
+
+
+def _echo(text: str, *, err: bool = False) -> None:
+    typer.echo(text, err=err)
+
+
+def locate_command(
+    geography_provider: GeographyProvider,
+    lon: float,
+    lat: float,
+    crs: Crs = Crs.WGS84,
+    *,
+    as_json: bool = False,
+    echo: Callable[..., None] = _echo,
+) -> int:
+    """Locate one point and print it; returns the exit code (0, or 2 outside the city)."""
+    try:
+        loc = geography_provider().locate(lon, lat, crs)
+    except OutsideCityError as exc:
+        echo(str(exc), err=True)
+        return EXIT_OUTSIDE
+    d = loc.as_dict()
+    if as_json:
+        echo(json.dumps(d, ensure_ascii=False))
+        return 0
+
+    def line(label: str, code: str | None, name: str | None) -> str:
+        return f"{label:<10} {code or '-'}" + (f"  {name}" if name else "")
+
+    echo(line("grid", d["grid"], None))
+    echo(line("community", d["community"], d["community_name"]))
+    echo(line("street", d["street"], d["street_name"]))
+    echo(line("district", d["district"], d["district_name"]))
+    echo(f"{'wgs84':<10} {d['lon_wgs84']:.7f}, {d['lat_wgs84']:.7f}")
+    dist = d["boundary_distance_m"]
+    echo(
+        f"{'boundary':<10} {'-' if dist is None else f'{dist:.1f} m'}"
+        + ("  (near boundary)" if d["near_boundary"] else "")
+    )
+    if d["generated"]:
+        echo("note       demo geography: street/community/grid boundaries are generated, not real")
+    return 0
+
+
+def _parse_crs(value: str) -> Crs:
+    try:
+        return Crs.parse(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@geo_app.command("locate")
+def locate_cli(
+    lon: float = typer.Option(..., "--lon", help="longitude"),
+    lat: float = typer.Option(..., "--lat", help="latitude"),
+    crs: str = typer.Option("wgs84", "--crs", help="wgs84 | gcj02 | bd09 (cgcs2000 = wgs84)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """Point → grid, community, street, district (the stored geography; the demo if none is stored)."""
+    provider = database_geography_provider(database, city)
+    code = locate_command(provider, lon, lat, _parse_crs(crs), as_json=as_json)
+    raise typer.Exit(code)
+
+
+@geo_app.command("import")
+def import_cli(
+    path: Path = typer.Argument(..., help="a .geojson/.json or .gpkg file"),
+    level: str = typer.Option(..., "--level", help="district | street | community | grid"),
+    crs: str | None = typer.Option(
+        None, "--crs", help="override the file's CRS: EPSG:xxxx, wgs84, gcj02, bd09"
+    ),
+    layer: str | None = typer.Option(None, "--layer", help="GeoPackage layer"),
+    repair: bool = typer.Option(
+        True, "--repair/--no-repair", help="repair invalid geometries or refuse them"
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write normalised WGS84 GeoJSON here"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate only; store nothing"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """Validate a boundary file (any CRS it declares) and store it, in WGS84, in the city's database.
+
+    Without an initialised database the file is only validated (and written with --output).
+    """
+    lvl = level.strip().lower()
+    if lvl not in ("district", "street", "community", "grid"):
+        raise typer.BadParameter("--level must be district, street, community or grid")
+    try:
+        if lvl == "grid":
+            grids = import_grids(path, crs=crs, layer=layer, repair=repair)
+            st = grid_stats(grids)
+            _echo(f"{path}: {st.count} grids in {st.communities} communities, {st.total_km2:.2f} km²")
+            _print_stats(st.as_dict())
+            doc: dict[str, Any] = grids_to_geojson(grids)
+        else:
+            res = import_areas(path, level=AreaLevel(lvl), crs=crs, layer=layer, repair=repair)
+            total = sum(float(area_m2(a.geometry)) for a in res.areas) / 1e6
+            _echo(f"{path}: {len(res.areas)} {lvl} area(s), source CRS {res.crs.label}, {total:.2f} km²")
+            for a in res.areas[:50]:
+                _echo(f"  {a.code}  {a.name}  {float(area_m2(a.geometry)) / 1e6:.2f} km²")
+            if len(res.areas) > 50:
+                _echo(f"  … {len(res.areas) - 50} more")
+            for w in res.warnings:
+                _echo(f"warning: {w}", err=True)
+            doc = areas_to_geojson(res.areas)
+    except BoundaryImportError as exc:
+        _echo(f"refused: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID_INPUT) from None
+    if output is not None:
+        write_geojson(doc, output)
+        _echo(f"wrote {output}")
+    if dry_run:
+        return
+    c = _city_or_none(database, city)
+    if c is None:
+        _echo("not stored: no initialised database (run `civicloop init`, or pass --database)", err=True)
+        return
+    from civicloop.geo.service import import_boundaries
+
+    report = import_boundaries(c, path, level=lvl, crs=crs, layer=layer, repair=repair)
+    _echo(f"stored {report.count} {lvl} record(s) for {c.id} in {c.engine.url.render_as_string()}")
+    if report.missing_parents:
+        shown = ", ".join(report.missing_parents[:10])
+        _echo(f"warning: parent area(s) not stored yet: {shown}", err=True)
+
+
+def _print_stats(d: dict[str, float | int]) -> None:
+    for k, v in d.items():
+        _echo(f"  {k:<20} {v:,.1f}" if isinstance(v, float) else f"  {k:<20} {v:,}")
+
+
+@grid_app.command("generate")
+def grid_generate_cli(
+    cell_m2: float = typer.Option(10_000.0, "--cell-m2", help="target grid area in m²"),
+    sliver_fraction: float = typer.Option(0.3, "--sliver-fraction", help="merge pieces below this × cell"),
+    community: str | None = typer.Option(None, "--community", help="only communities under this code prefix"),
+    replace_imported: bool = typer.Option(
+        False, "--replace-imported", help="also replace imported (official) grids"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="compute and print; store nothing"),
+    demo: bool = typer.Option(False, "--demo", help="the in-memory demo instead of the database"),
+    seed: int | None = typer.Option(None, "--seed", help="demo seed (with --demo)"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write the grids as GeoJSON"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """Generate unit grids for the stored communities, store them, print the area distribution and slivers."""
+    if demo:
+        from civicloop.geo.demo import DEFAULT_SEED, load_taiyuan_districts
+        from civicloop.geo.subdivisions import generate_demo_subdivisions
+
+        districts = load_taiyuan_districts()
+        streets, communities = generate_demo_subdivisions(
+            districts, seed=DEFAULT_SEED if seed is None else seed
+        )
+        grids = generate_grids(communities, cell_m2=cell_m2, sliver_fraction=sliver_fraction)
+        st = grid_stats(grids, cell_m2=cell_m2, sliver_fraction=sliver_fraction)
+        _echo(f"demo grids: {st.count} in {len(communities)} communities, {len(streets)} streets (generated)")
+        _print_stats(st.as_dict())
+        if output is not None:
+            write_geojson(grids_to_geojson(grids), output)
+            _echo(f"wrote {output}")
+        return
+    from civicloop.geo.service import generate_city_grids
+
+    c = _city(database, city)
+    try:
+        rep = generate_city_grids(
+            c, cell_m2=cell_m2, sliver_fraction=sliver_fraction, community_prefix=community,
+            replace_imported=replace_imported, dry_run=dry_run,
+        )  # fmt: skip
+    except ValueError as exc:
+        _echo(f"refused: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID_INPUT) from None
+    verb = "would store" if dry_run else "stored"
+    _echo(
+        f"{verb} {rep.stats.count} grids in {rep.communities} communities of {c.id} "
+        f"(replacing {rep.replaced}); cell {cell_m2:g} m²"
+    )
+    _print_stats(rep.stats.as_dict())
+    if rep.slivers:
+        _echo(f"slivers (< {rep.stats.sliver_threshold_m2:,.0f} m², no neighbour to merge into):")
+        for g in rep.slivers[:20]:
+            _echo(f"  {g.code}  {g.area_m2:,.0f} m²")
+        if len(rep.slivers) > 20:
+            _echo(f"  … {len(rep.slivers) - 20} more")
+    else:
+        _echo("slivers: none")
+    if output is not None:
+        write_geojson(grids_to_geojson(rep.grids), output)
+        _echo(f"wrote {output}")
+
+
+@grid_app.command("stats")
+def grid_stats_cli(
+    path: Path | None = typer.Argument(None, help="a grid GeoJSON/GPKG file (default: the stored grids)"),
+    cell_m2: float = typer.Option(10_000.0, "--cell-m2", help="target grid area, for the sliver count"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """Area distribution of a grid layer: a file, the stored grids, or (neither) the demo grids."""
+    if path is None:
+        c = _city_or_none(database, city)
+        grids = []
+        if c is not None:
+            from civicloop.geo.service import stored_grids
+
+            grids = stored_grids(c)
+        if not grids:
+            from civicloop.geo.demo import DEFAULT_SEED, load_taiyuan_districts
+            from civicloop.geo.subdivisions import generate_demo_subdivisions
+
+            _, communities = generate_demo_subdivisions(load_taiyuan_districts(), seed=DEFAULT_SEED)
+            grids = generate_grids(communities, cell_m2=cell_m2)
+    else:
+        try:
+            grids = import_grids(path)
+        except BoundaryImportError as exc:
+            _echo(f"refused: {exc}", err=True)
+            raise typer.Exit(EXIT_INVALID_INPUT) from None
+    _print_stats(grid_stats(grids, cell_m2=cell_m2).as_dict())
+
+
+def _print_json(value: Any) -> None:
+    _echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _parse_extent(value: str | None) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        w, s_, e, n = (float(v) for v in value.split(","))
+    except ValueError:
+        raise typer.BadParameter(
+            "--extent must be W,S,E,N in degrees, e.g. 112.54,37.84,112.58,37.87"
+        ) from None
+    return (w, s_, e, n)
+
+
+@geo_app.command("load-demo")
+def load_demo_cli(
+    replace: bool = typer.Option(False, "--replace", help="replace the stored geography"),
+    components: bool = typer.Option(True, "--components/--no-components", help="store the demo components"),
+    seed: int | None = typer.Option(None, "--seed", help="demo seed (default: the demo's)"),
+    extent: str | None = typer.Option(None, "--extent", help="W,S,E,N: a smaller demo extent"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """Store the demo geography: districts, streets, communities, grids, components, duty grids."""
+    from civicloop.geo.service import load_demo_geography
+
+    c = _city(database, city)
+    try:
+        rep = load_demo_geography(
+            c, seed=seed, extent=_parse_extent(extent), with_components=components, replace=replace
+        )
+    except ValueError as exc:
+        _echo(f"refused: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID_INPUT) from None
+    if as_json:
+        _print_json(rep.as_dict())
+    elif rep.skipped:
+        _echo(f"{c.id} already has stored geography; nothing done (use --replace to reload)")
+    else:
+        _echo(
+            f"stored for {c.id}: {rep.districts} districts, {rep.streets} streets, {rep.communities} "
+            f"communities, {rep.grids} grids, {rep.components} components, {rep.duty_grids} duty grids "
+            f"of {rep.inspectors} inspectors ({rep.seconds:.1f} s)"
+        )
+
+
+@geo_app.command("nearby")
+def nearby_cli(
+    category: str = typer.Option(..., "--category", help="category code, e.g. 06010"),
+    lon: float = typer.Option(..., "--lon"),
+    lat: float = typer.Option(..., "--lat"),
+    radius: float = typer.Option(250.0, "--radius", help="metres"),
+    days: float | None = typer.Option(None, "--days", help="only cases reported in the last N days"),
+    crs: str = typer.Option("wgs84", "--crs", help="wgs84 | gcj02 | bd09"),
+    limit: int = typer.Option(20, "--limit"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """Open cases of a category near a point (duplicate check): case id and distance."""
+    from civicloop.geo.service import nearby_open_cases
+
+    c = _city(database, city)
+    since = datetime.now().astimezone() - timedelta(days=days) if days is not None else None
+    hits = nearby_open_cases(c, category, lon, lat, radius, since, crs=_parse_crs(crs), limit=limit)
+    if as_json:
+        _print_json([{"case_id": k, "distance_m": round(d, 1)} for k, d in hits])
+        return
+    if not hits:
+        _echo(f"no open {category} case within {radius:g} m")
+    for k, d in hits:
+        _echo(f"{k}  {d:7.1f} m")
+
+
+@geo_app.command("route")
+def route_cli(
+    case_id: str = typer.Argument(..., help="案卷号"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    locale: str = typer.Option("zh-CN", "--locale", help="zh-CN | en"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """The department dispatch should choose for a case (权责清单), and why."""
+    from civicloop.dispatch.service import suggest_department
+    from civicloop.kernel.errors import DomainError
+
+    c = _city(database, city)
+    try:
+        state = c.cases.get(case_id)
+    except DomainError as exc:
+        _echo(f"错误 / error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    decision = suggest_department(c, state)
+    if as_json:
+        _print_json(decision.as_dict())
+    else:
+        _echo(decision.explain(locale))
+
+
+@components_app.command("import")
+def components_import_cli(
+    path: Path = typer.Argument(..., help="a .csv or .geojson file"),
+    crs: str | None = typer.Option(None, "--crs", help="CSV lon/lat system (wgs84, gcj02, bd09, EPSG:x)"),
+    replace: bool = typer.Option(False, "--replace", help="update components already registered"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate only"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """Import components (17-digit ids, national component codes); all rows or none."""
+    from civicloop.assets.service import ComponentImportError, import_components
+
+    c = _city(database, city)
+    try:
+        res = import_components(c, path, crs=crs, replace_existing=replace, dry_run=dry_run)
+    except ComponentImportError as exc:
+        _echo(f"refused: {exc}", err=True)
+        for problem in exc.problems[:200]:
+            _echo(f"  {problem}", err=True)
+        raise typer.Exit(EXIT_INVALID_INPUT) from None
+    for w in res.warnings:
+        _echo(f"warning: {w}", err=True)
+    if as_json:
+        _print_json({"count": res.count, "inserted": res.inserted, "replaced": res.replaced,
+                     "state_changes": res.state_changes, "by_type": dict(res.by_type),
+                     "warnings": [str(w) for w in res.warnings], "dry_run": dry_run})  # fmt: skip
+        return
+    verb = "valid" if dry_run else "imported"
+    types = ", ".join(f"{k}×{v}" for k, v in sorted(res.by_type.items()))
+    _echo(f"{verb}: {res.count} components ({types}); new {res.inserted}, updated {res.replaced}")
+
+
+@components_app.command("nearest")
+def components_nearest_cli(
+    category: str = typer.Option(..., "--category", help="component or category code, e.g. 01037"),
+    lon: float = typer.Option(..., "--lon"),
+    lat: float = typer.Option(..., "--lat"),
+    radius: float = typer.Option(30.0, "--radius", help="metres"),
+    crs: str = typer.Option("wgs84", "--crs", help="wgs84 | gcj02 | bd09"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """The nearest component of a type within a radius (exit 1 if none)."""
+    from civicloop.assets.service import nearest_component
+
+    c = _city(database, city)
+    hit = nearest_component(c, category, lon, lat, radius, crs=_parse_crs(crs))
+    if hit is None:
+        _echo(f"no {category} component within {radius:g} m", err=True)
+        raise typer.Exit(1)
+    _print_json({**hit.component.as_dict(), "distance_m": round(hit.distance_m, 1)})
+
+
+@components_app.command("show")
+def components_show_cli(
+    component_id: str = typer.Argument(..., help="17-digit component id"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """A component and its state history."""
+    from civicloop.assets.service import component_history, get_component
+
+    c = _city(database, city)
+    comp = get_component(c, component_id)
+    if comp is None:
+        _echo(f"component {component_id} is not registered", err=True)
+        raise typer.Exit(1)
+    _print_json({**comp.as_dict(), "history": component_history(c, component_id)})
+
+
+def _parse_at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"invalid ISO 8601 time {value!r}") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter(f"the time must carry a time zone, e.g. {value}+08:00")
+    return moment
+
+
+def _parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
+
+
+@patrol_app.command("lights")
+def patrol_lights_cli(
+    district: str = typer.Option(..., "--district", help="district code, e.g. 140105"),
+    unlit_rate: float = typer.Option(0.03, "--unlit-rate", min=0.0, max=1.0, help="share of unlit lights"),
+    seed: int = typer.Option(1, "--seed"),
+    at: str | None = typer.Option(None, "--at", help="start, ISO time with zone (default now)"),
+    inspector: str | None = typer.Option(
+        None, "--inspector", help="inspector id (default ins-<district>-01)"
+    ),
+    max_lights: int | None = typer.Option(None, "--max-lights", help="stop after this many lights"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """Simulated night lighting patrol (夜间亮灯巡查): unlit street lights become cases (no duplicates)."""
+    from civicloop.assets.patrols import road_class_targets, simulate_lighting_patrol
+
+    c = _city(database, city)
+    try:
+        res = simulate_lighting_patrol(
+            c, district_code=district, unlit_rate=unlit_rate, seed=seed, at=_parse_at(at),
+            inspector_id=inspector, max_lights=max_lights,
+        )  # fmt: skip
+    except ValueError as exc:
+        _echo(f"refused: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID_INPUT) from None
+    out = res.as_dict()
+    if as_json:
+        out.pop("cases")
+        out.pop("duplicates")
+        _print_json(out)
+        return
+    _echo(
+        f"patrol {out['patrol_id']} by {out['inspector_id']}: {out['checked']} lights on "
+        f"{out['distance_km']} km, {out['grids_passed']} grids passed"
+    )
+    _echo(f"lit {out['lit']}, unlit {out['unlit']}; 亮灯率 light-on rate {out['light_on_rate']}")
+    targets = road_class_targets(c.profile)
+    for cls, v in out["by_road_class"].items():
+        target = targets.get(cls)
+        flag = (
+            ""
+            if target is None or v["rate"] is None
+            else ("  ✓" if v["rate"] >= target else "  below target")
+        )
+        tgt = f" (target {target:.0%})" if target is not None else ""
+        _echo(f"  {cls:<10} {v['lit']}/{v['checked']} = {v['rate']}{tgt}{flag}")
+    _echo(f"cases opened {out['cases_created']}, already open (not duplicated) {out['already_open']}")
+    for r in out["refused"]:
+        _echo(f"refused {r['component_id']}: {r['reason']}", err=True)
+
+
+@patrol_app.command("coverage")
+def patrol_coverage_cli(
+    start: str = typer.Option(..., "--from", help="first day YYYY-MM-DD (local)"),
+    end: str = typer.Option(..., "--to", help="last day YYYY-MM-DD (inclusive)"),
+    inspector: str | None = typer.Option(None, "--inspector", help="one inspector"),
+    district: str | None = typer.Option(None, "--district", help="duty grids of one district"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """Patrol coverage (巡查覆盖率): share of duty grids the tracks passed through, per inspector."""
+    from civicloop.assets.patrols import patrol_coverage
+
+    c = _city(database, city)
+    try:
+        rep = patrol_coverage(
+            c, _parse_day(start, "--from"), _parse_day(end, "--to"), inspector_id=inspector,
+            district_code=district,
+        )  # fmt: skip
+    except ValueError as exc:
+        _echo(f"refused: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID_INPUT) from None
+    if as_json:
+        _print_json(rep.as_dict())
+        return
+    _echo(
+        f"{start} – {end}: {rep.covered_by_own}/{rep.duty_grids} duty grids patrolled by their inspector "
+        f"({rep.share}); by anyone {rep.covered_by_any} ({rep.share_any})"
+    )
+    for i in rep.inspectors:
+        if i.patrols or inspector:
+            _echo(f"  {i.inspector_id:<20} {i.covered:>5}/{i.duty_grids:<5} {i.share}  ({i.patrols} patrols)")
+    idle = sum(1 for i in rep.inspectors if not i.patrols)
+    if idle and not inspector:
+        _echo(f"  … {idle} inspector(s) without patrols in the period")
+
+
+@patrol_app.command("duty")
+def patrol_duty_cli(
+    inspector: str | None = typer.Option(None, "--inspector", help="one inspector (lists the grids)"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
+    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+) -> None:
+    """Duty grids (责任网格) per inspector."""
+    from civicloop.assets.patrols import duty_grids_of
+
+    c = _city(database, city)
+    duty = duty_grids_of(c, inspector)
+    if as_json:
+        _print_json(duty)
+        return
+    for ins, grids in duty.items():
+        _echo(f"{ins:<20} {len(grids)} grids" + (": " + " ".join(grids) if inspector else ""))
+
+
+app = typer.Typer(help="civicloop geography tools", no_args_is_help=True)
+app.add_typer(geo_app, name="geo")
+app.add_typer(grid_app, name="grid")
+app.add_typer(patrol_app, name="patrol")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,435 @@
+"""Commands: ``civicloop kpi …`` (KPIs, explain, hotspots, profiles, forecast, assets, export),
+``civicloop report …`` (the monthly evaluation report) and ``civicloop import-cases …``.
+
+Mounted by ``civicloop.cli.main``: the ``kpi_app`` group, the ``report_command`` and
+``import_command`` commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from civicloop.kpi.core import CATALOGUE, Period, parse_period, period_between
+from civicloop.kpi.engine import GROUPINGS, KpiEngine
+
+console = Console()
+err = Console(stderr=True)
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database", envvar="CIVICLOOP_DATABASE_URL", help="SQLAlchemy URL (default ./var/civicloop.db)"
+    ),
+]
+CityOpt = Annotated[str | None, typer.Option("--city", help="城市 id (default: the only one)")]
+
+kpi_app = typer.Typer(
+    help="综合评价与研判 / KPIs from the event log, rankings, hotspots, forecasts, asset rates.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[bold red]错误 / error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _open(database: str | None, city: str | None) -> Any:
+    from civicloop.city.service import CityNotInitialised, open_city
+    from civicloop.profile import ProfileError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # calendar-coverage warnings are not this command's business
+            return open_city(city, database)
+    except (CityNotInitialised, ProfileError) as exc:
+        _fail(str(exc))
+
+
+def _date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{option}: 无效日期 invalid date {value!r}, expected YYYY-MM-DD")
+
+
+def _period(period: str | None, from_: str | None, to: str | None, tz: str) -> Period:
+    if period is not None:
+        try:
+            return parse_period(period, tz)
+        except ValueError as exc:
+            _fail(f"--period: {exc}")
+    if from_ is None or to is None:
+        _fail("需要 --from 与 --to（或 --period）/ give --from and --to (or --period)")
+    first, last = _date(from_, "--from"), _date(to, "--to")
+    try:
+        return period_between(first, last, tz)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _engine(c: Any, parquet: Path | None, hybrid: bool) -> KpiEngine:
+    from civicloop.kpi.engine import city_labels
+    from civicloop.kpi.source import SourceError, open_parquet
+
+    if parquet is None:
+        return KpiEngine.for_city(c)
+    try:
+        src = open_parquet(parquet, engine=c.engine if hybrid else None)
+    except SourceError as exc:
+        _fail(str(exc))
+    return KpiEngine(src, c.id, c.calendar, c.profile.kpi, city_labels(c))
+
+
+def _dump(value: Any) -> None:
+    def default(v: Any) -> Any:
+        if isinstance(v, datetime | date):
+            return v.isoformat()
+        raise TypeError(type(v).__name__)
+
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=default) + "\n")
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    d = CATALOGUE.get(key)
+    if d is not None and d.kind == "rate":
+        return f"{100 * float(value):.2f}%"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if not value.is_integer() else f"{int(value):,}"
+    return str(value)
+
+
+_TABLE_KPIS = ("reports", "filed", "handled", "due_to_close", "closed", "closure_rate",
+               "on_time_closure_rate",
+               "on_time_handling_rate", "rework_rate", "dispatch_accuracy_rate")  # fmt: skip
+
+
+@kpi_app.callback()
+def kpi(
+    ctx: typer.Context,
+    from_: Annotated[str | None, typer.Option("--from", help="first day YYYY-MM-DD (local)")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="last day YYYY-MM-DD, included")] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="2026-11, 2026-Q3, 2026 or 2026-11-01..2026-11-15")
+    ] = None,
+    by: Annotated[
+        str, typer.Option("--by", help=f"grouping(s), comma-separated: {', '.join(GROUPINGS)}")
+    ] = "department",
+    json_out: Annotated[bool, typer.Option("--json", help="one JSON object per group")] = False,
+    explain: Annotated[
+        str | None, typer.Option("--explain", help="list the cases behind a KPI, e.g. on_time_closure_rate")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", help="the group to explain (key, e.g. a department id)")
+    ] = None,
+    compare: Annotated[
+        bool, typer.Option("--compare/--no-compare", help="rank against the previous period")
+    ] = True,
+    rules: Annotated[
+        bool, typer.Option("--rules/--no-rules", help="include the period rules in --json")
+    ] = True,
+    parquet: Annotated[
+        Path | None, typer.Option("--parquet", help="read a Parquet export (civicloop kpi export) instead")
+    ] = None,
+    hybrid: Annotated[
+        bool, typer.Option("--hybrid", help="with --parquet: events after the export from the live store")
+    ] = False,
+    locale: Annotated[str, typer.Option("--locale", help="zh-CN | en (table labels)")] = "zh-CN",
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """综合评价 / KPIs per group for a period: ``civicloop kpi --from D --to D --by department --json``."""
+    if ctx.invoked_subcommand is not None:
+        return
+    groupings = [b.strip() for b in by.split(",") if b.strip()]
+    unknown = [b for b in groupings if b not in GROUPINGS]
+    if unknown or not groupings:
+        _fail(f"--by: 未知分组 unknown grouping {', '.join(unknown) or by!r}; one of {', '.join(GROUPINGS)}")
+    c = _open(database, city)
+    p = _period(period, from_, to, c.profile.timezone)
+    engine = _engine(c, parquet, hybrid)
+    try:
+        if explain is not None:
+            if explain not in CATALOGUE or (
+                CATALOGUE[explain].kind == "average" and explain != "avg_handling_hours"
+            ):
+                _fail(f"--explain: 未知指标 unknown KPI {explain!r}")
+            try:
+                out = engine.explain(p, explain, groupings[0], group)
+            except (ValueError, KeyError) as exc:
+                _fail(f"--explain: {exc}")
+            if json_out:
+                _dump(out)
+            else:
+                for part in ("counter", "numerator", "denominator"):
+                    if part in out:
+                        v = out[part]
+                        console.print(
+                            f"[bold]{part}[/] {v['counter']} ({CATALOGUE[v['counter']].zh}): {v['count']}"
+                        )
+                        console.print("  " + " ".join(v["cases"]))
+            return
+        evaluation = engine.evaluate(p, groupings, previous=compare)
+    finally:
+        engine.close()
+    if json_out:
+        rule_text = evaluation.rules if rules else None
+        _dump([row.as_json(g, p, rule_text) for g in groupings for row in evaluation[g].rows])
+        return
+    for g in groupings:
+        table = Table(title=f"{p.label} · {g} · {evaluation.source} · {evaluation.seconds:.2f} s")
+        table.add_column("组 group")
+        for k in _TABLE_KPIS:
+            table.add_column(CATALOGUE[k].label(locale), justify="right")
+        table.add_column("综合 score", justify="right")
+        table.add_column("等级", justify="center")
+        table.add_column("排名 rank", justify="right")
+        for row in evaluation[g].rows:
+            values = [_fmt(k, row.rates[k] if k in row.rates else row.counters.get(k)) for k in _TABLE_KPIS]
+            score = row.score
+            table.add_row(
+                str(row.name or row.key or "—"),
+                *values,
+                _fmt("score", score.score if score else None),
+                (score.grade or "—") if score else "—",
+                "—"
+                if row.rank is None
+                else f"{row.rank}" + (f" ({row.rank_change:+d})" if row.rank_change is not None else ""),
+            )
+        console.print(table)
+
+
+@kpi_app.command("hotspots")
+def hotspots(
+    period: Annotated[str, typer.Option("--period", help="2026-11 …")],
+    level: Annotated[str, typer.Option(help="grid | community | street | district")] = "grid",
+    top: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """热点 / cases per area and category, change vs the previous period (JSON)."""
+    from civicloop.kpi.analysis import LEVELS, Analyst
+    from civicloop.kpi.source import open_source
+
+    if level not in LEVELS:
+        _fail(f"--level: one of {', '.join(LEVELS)}")
+    c = _open(database, city)
+    p = _period(period, None, None, c.profile.timezone)
+    src = open_source(c.engine)
+    try:
+        _dump(Analyst(src, c.id, c.profile.timezone, c.engine).hotspots(p, level=level, top=top))
+    finally:
+        src.close()
+
+
+@kpi_app.command("recurring")
+def recurring(
+    period: Annotated[str, typer.Option("--period")],
+    cell: Annotated[float, typer.Option(help="place size in metres")] = 50.0,
+    min_cases: Annotated[int, typer.Option(min=2)] = 3,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """反复发生的地点 / places with repeated reports of the same category (JSON)."""
+    from civicloop.kpi.analysis import Analyst
+    from civicloop.kpi.source import open_source
+
+    c = _open(database, city)
+    p = _period(period, None, None, c.profile.timezone)
+    src = open_source(c.engine)
+    try:
+        _dump(
+            Analyst(src, c.id, c.profile.timezone, c.engine).recurring_places(
+                p, cell_m=cell, min_cases=min_cases
+            )
+        )
+    finally:
+        src.close()
+
+
+@kpi_app.command("profile")
+def time_profile(
+    period: Annotated[str, typer.Option("--period")],
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """时段分布 / reports per hour of day and weekday for the busiest categories (JSON)."""
+    from civicloop.kpi.analysis import Analyst
+    from civicloop.kpi.source import open_source
+
+    c = _open(database, city)
+    p = _period(period, None, None, c.profile.timezone)
+    src = open_source(c.engine)
+    try:
+        _dump(Analyst(src, c.id, c.profile.timezone, c.engine).time_profiles(p))
+    finally:
+        src.close()
+
+
+@kpi_app.command("forecast")
+def forecast(
+    until: Annotated[str, typer.Option("--until", help="forecast the week after this day (YYYY-MM-DD)")],
+    weeks: Annotated[int, typer.Option(min=2, max=520, help="weeks of history")] = 12,
+    top: Annotated[int | None, typer.Option(help="only the N biggest series")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """预测 / next week's cases per district and category, with MAE/MAPE on past weeks (JSON)."""
+    from civicloop.kpi.analysis import Analyst
+    from civicloop.kpi.source import open_source
+
+    c = _open(database, city)
+    day = _date(until, "--until")
+    p = period_between(day, day, c.profile.timezone)
+    src = open_source(c.engine)
+    try:
+        _dump(Analyst(src, c.id, c.profile.timezone, c.engine).forecast(p.end, weeks=weeks, top=top))
+    finally:
+        src.close()
+
+
+@kpi_app.command("assets")
+def assets(
+    period: Annotated[str, typer.Option("--period")],
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """着灯率与设施完好率 / street lights lit and facilities intact ("no data" without patrols) (JSON)."""
+    from civicloop.kpi.assets import asset_summary
+
+    c = _open(database, city)
+    p = _period(period, None, None, c.profile.timezone)
+    _dump(asset_summary(c.engine, c.id, p, c.profile.kpi.targets))
+
+
+@kpi_app.command("export")
+def export(
+    output: Annotated[Path, typer.Option("--output", help="export folder")],
+    until: Annotated[
+        str, typer.Option("--until", help="export events before this local day (the first open day)")
+    ],
+    facts: Annotated[
+        bool, typer.Option("--facts/--no-facts", help="store the facts of every closed month (汇总)")
+    ] = True,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """Parquet 导出 / export the closed periods' events to Parquet for fast re-evaluation."""
+    from civicloop.kpi.export import export_parquet
+
+    c = _open(database, city)
+    day = _date(until, "--until")
+    p = period_between(day, day, c.profile.timezone)
+    _dump(export_parquet(c, output, p.start, facts=facts))
+
+
+@kpi_app.command("facts")
+def facts_command(
+    parquet: Annotated[Path, typer.Option("--parquet", help="the Parquet export (civicloop kpi export)")],
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period", help="the period to (re)build, e.g. 2026-10 or 2026-Q3; default: every closed month"
+        ),
+    ] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """汇总 / (re)build the stored facts of closed periods in a Parquet export."""
+    from civicloop.kpi.export import build_month_facts
+    from civicloop.kpi.source import SourceError
+
+    c = _open(database, city)
+    periods = None
+    if period is not None:
+        try:
+            periods = [parse_period(period, c.profile.timezone)]
+        except ValueError as exc:
+            _fail(f"--period: {exc}")
+    try:
+        _dump(build_month_facts(c, parquet, periods))
+    except SourceError as exc:
+        _fail(f"--parquet: {exc}")
+    except ValueError as exc:
+        _fail(f"--period: {exc}")
+
+
+def report_command(
+    period: Annotated[str, typer.Option("--period", help="2026-11, 2026-Q3, 2026 or 2026-11-01..2026-11-30")],
+    format_: Annotated[str, typer.Option("--format", help="xlsx | pdf | html")] = "xlsx",
+    output: Annotated[Path | None, typer.Option("--output", help="file to write")] = None,
+    locale: Annotated[str, typer.Option("--locale", help="zh-CN | en")] = "zh-CN",
+    parquet: Annotated[Path | None, typer.Option("--parquet", help="read a Parquet export instead")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """评价通报 / ``civicloop report --period 2026-11 --format pdf --output report.pdf [--locale en]``."""
+    from civicloop.kpi.report import FORMATS, FontMissing, make_report
+
+    if format_ not in FORMATS:
+        _fail(f"--format: one of {', '.join(FORMATS)}")
+    if locale not in ("zh-CN", "en"):
+        _fail("--locale: zh-CN | en")
+    c = _open(database, city)
+    p = _period(period, None, None, c.profile.timezone)
+    out = output or Path(f"civicloop-report-{p.label}.{format_}")
+    engine = _engine(c, parquet, False)
+    try:
+        path = make_report(c, p, format_, out, locale=locale, engine=engine)
+    except FontMissing as exc:
+        _fail(str(exc))
+    finally:
+        engine.close()
+    console.print(f"已生成 / written: {path}")
+
+
+def import_command(
+    csv_path: Annotated[Path, typer.Argument(help="CSV export of the other system", metavar="CSV")],
+    mapping: Annotated[Path, typer.Option("--mapping", help="TOML or YAML mapping file")],
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="skip bad rows (reported) instead of failing")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """历史导入 / ``civicloop import-cases FILE.csv --mapping map.toml [--skip-bad]``: all or nothing."""
+    from civicloop.kernel.errors import DomainError
+    from civicloop.kpi.importer import ImportFailed, MappingError, import_cases
+
+    if not csv_path.is_file():
+        _fail(f"CSV: 文件不存在 no such file {csv_path}")
+    if not mapping.is_file():
+        _fail(f"--mapping: 文件不存在 no such file {mapping}")
+    c = _open(database, city)
+    try:
+        result = import_cases(c, csv_path, mapping, skip_bad=skip_bad)
+    except ImportFailed as exc:
+        if json_out:
+            _dump({"imported": 0, "bad_rows": [{"line": b.line, "reason": b.reason} for b in exc.bad]})
+        for b in exc.bad:
+            err.print(f"line {b.line}: {b.reason}", highlight=False)
+        _fail(str(exc).split(":", 1)[0])
+    except (MappingError, DomainError) as exc:
+        _fail(str(exc))
+    if json_out:
+        _dump(result.as_json())
+        return
+    for b in result.bad:
+        err.print(f"[yellow]skipped[/] line {b.line}: {b.reason}", highlight=False)
+    console.print(
+        f"已导入 / imported {result.imported} cases ({result.events} events) of {result.rows} rows; "
+        f"skipped {len(result.bad)}"
+    )

@@ -1,0 +1,557 @@
+"""Commands of the ledgers and the assessment (mounted by ``civicloop.cli.main``).
+
+* ``civicloop ledger import KIND FILE [--skip-bad] [--update]`` · ``ledger list KIND [--year] [--json]`` ·
+  ``ledger export KIND --format csv|xlsx --output PATH`` · ``ledger add KIND -f key=value …`` ·
+  ``ledger demo``
+* ``civicloop target list|set|enter|approve|entries|inspect|indicators``
+* ``civicloop assess --period P [--json] [--detail] [--export xlsx|pdf --output PATH]``
+
+Every refusal exits with status 2 and a message naming the line, field or option and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from civicloop.ledger import tabular
+from civicloop.ledger.models import LedgerError, TargetKey, value_text, yuan_text
+from civicloop.ledger.service import LedgerService
+
+ledger_app = typer.Typer(
+    help="工作台账 / work ledgers: import, list, export, add, demo (KIND: " + ", ".join(tabular.KINDS) + ").",
+    no_args_is_help=True,
+)
+target_app = typer.Typer(
+    help="考核目标 / targets: list, set, enter (填报), approve (审核), entries, inspect (检查记录), "
+    "indicators.",
+    no_args_is_help=True,
+)
+assess_app = typer.Typer(help="目标责任考核 / assess every unit against its targets for a period.")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database", envvar="CIVICLOOP_DATABASE_URL", help="SQLAlchemy URL (default ./var/civicloop.db)"
+    ),
+]
+CityOpt = Annotated[str | None, typer.Option("--city", help="城市 id (default: the only one)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+ByOpt = Annotated[str, typer.Option("--by", help="who acts (recorded with the change)")]
+KindArg = Annotated[str, typer.Argument(help="台账 / ledger: " + ", ".join(tabular.KINDS))]
+
+
+def _default_by() -> str:
+    return f"cli:{os.environ.get('USER') or 'unknown'}"
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]错误 / error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """A refusal a person can act on becomes a message and exit status 2."""
+    from civicloop.city.service import CityNotInitialised
+    from civicloop.profile import ProfileError
+
+    try:
+        yield
+    except (LedgerError, ProfileError, CityNotInitialised) as exc:
+        fail(_plain(str(exc)))
+
+
+def _plain(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def _service(database: str | None, city: str | None) -> LedgerService:
+    from civicloop.city.service import City, open_city
+
+    with refusals(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # calendar coverage warnings are not ours to show
+        opened = open_city(city, database)
+        if city is not None and opened.profile.id != city:
+            # open_city() loads the profile under its own id; a city registered under another id (one
+            # deployment, several jurisdictions) must keep the id it was registered with
+            opened = City(opened.profile.model_copy(update={"id": city}), opened.engine, opened.calendar)
+        service = LedgerService(opened)
+        service.ensure_schema()
+        return service
+    raise AssertionError  # pragma: no cover
+
+
+def _json(value: Any) -> None:
+    def default(v: Any) -> Any:
+        if isinstance(v, datetime | date):
+            return v.isoformat()
+        raise TypeError(type(v).__name__)
+
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=default))
+
+
+def _fields(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(
+                f"-f 应写成 字段=值，如 -f name=迎泽大街改造（收到 {pair!r}） / "
+                f"-f takes key=value (got {pair!r})"
+            )
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _print_result(result: tabular.ImportResult, as_json: bool) -> None:
+    if as_json:
+        _json(result.as_json())
+        return
+    console.print(
+        f"{result.kind}: 读取 {result.rows} 行，新增 {result.inserted}，更新 {result.updated}，跳过 "
+        f"{len(result.rejected)} / read {result.rows}, inserted {result.inserted}, updated {result.updated}, "
+        f"skipped {len(result.rejected)}",
+        highlight=False,
+    )
+    for issue in result.rejected:
+        err_console.print(f"  跳过 / skipped {_plain(str(issue))}", highlight=False)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ledger …
+# ---------------------------------------------------------------------------------------------------
+
+
+@ledger_app.command("import")
+def import_command(
+    kind: KindArg,
+    file: Annotated[Path, typer.Argument(help=".csv (UTF-8 or GB18030) or .xlsx (first sheet)")],
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="import the good rows, report the bad ones")
+    ] = False,
+    update: Annotated[bool, typer.Option("--update", help="replace rows whose natural key exists")] = False,
+    by: ByOpt = "",
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """导入 / import a CSV or XLSX file in one transaction: any bad row refuses the file (line + reason)."""
+    service = _service(database, city)
+    with refusals():
+        try:
+            result = service.import_file(
+                kind, file, by=by or _default_by(), skip_bad=skip_bad, update_existing=update
+            )
+        except tabular.ImportRejected as exc:
+            if as_json:
+                _json({"kind": exc.kind, "imported": False, "rejected": [i.__dict__ for i in exc.issues]})
+                raise typer.Exit(2) from None
+            raise
+    _print_result(result, as_json)
+
+
+@ledger_app.command("add")
+def add_command(
+    kind: KindArg,
+    field: Annotated[
+        list[str], typer.Option("--field", "-f", help="key=value (repeat); see `ledger fields`")
+    ],
+    update: Annotated[
+        bool, typer.Option("--update", help="replace the row with the same natural key")
+    ] = False,
+    by: ByOpt = "",
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """登记 / record one row (the ledger's simple form), checked like an imported row."""
+    service = _service(database, city)
+    with refusals():
+        result = service.add(kind, _fields(field), by=by or _default_by(), update_existing=update)
+    _print_result(result, as_json)
+
+
+@ledger_app.command("fields")
+def fields_command(kind: KindArg) -> None:
+    """字段 / the columns of a ledger: key, Chinese header, required, natural key."""
+    with refusals():
+        k = tabular.kind(kind)
+    table = Table(title=f"{k.zh} / {k.en}")
+    for col in ("字段 key", "表头 header", "必填 required", "唯一键 natural key"):
+        table.add_column(col)
+    for c in k.columns:
+        table.add_row(c.key, c.zh, "是" if c.required else "", "是" if c.key in k.key else "")
+    console.print(table)
+
+
+@ledger_app.command("list")
+def list_command(
+    kind: KindArg,
+    year: Annotated[int | None, typer.Option("--year", help="rows dated in this year")] = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """列表 / list a ledger with its totals (e.g. projects started and investment completed)."""
+    service = _service(database, city)
+    with refusals():
+        k = tabular.kind(kind)
+        rows = service.rows(kind, year)
+        summary = service.summary(kind, rows)
+    if as_json:
+        _json({"kind": kind, "year": year, "rows": rows, "summary": dict(summary)})
+        return
+    table = Table(title=f"{k.zh} / {k.en}" + (f" · {year}" if year else ""))
+    for c in k.columns:
+        table.add_column(c.zh, overflow="fold")
+    for r in rows:
+        table.add_row(*(_display(c, r[c.key]) for c in k.columns))
+    console.print(table)
+    for label, value in summary:
+        console.print(f"{label}: {value}", highlight=False)
+
+
+def _display(col: tabular.Col, value: Any) -> str:
+    if value is None:
+        return ""
+    if col.key in ("planned_investment", "completed_investment"):
+        return yuan_text(float(value))
+    return str(tabular.cell(value))
+
+
+@ledger_app.command("export")
+def export_command(
+    kind: KindArg,
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="file to write")],
+    year: Annotated[int | None, typer.Option("--year", help="rows dated in this year")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """导出 / export a ledger to CSV or XLSX (re-importable as written; XLSX adds a summary sheet)."""
+    service = _service(database, city)
+    with refusals():
+        n = service.export(kind, fmt.lower(), output, year)
+    console.print(f"已导出 {n} 行 / exported {n} rows → {output}", highlight=False)
+
+
+@ledger_app.command("demo")
+def demo_command(as_json: JsonOpt = False, database: DatabaseOpt = None, city: CityOpt = None) -> None:
+    """演示数据 / load the demo city's year of ledgers, targets, entered values and inspection notes."""
+    from civicloop.ledger.demo import YEAR, load_demo
+
+    service = _service(database, city)
+    with refusals():
+        counts = load_demo(service.city)
+    if as_json:
+        _json(counts)
+        return
+    console.print(
+        f"已载入 {YEAR} 年演示台账 / demo ledgers loaded: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f"\n下一步 / next: civicloop simulate --days 7; civicloop assess --period {YEAR}",
+        highlight=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# target …
+# ---------------------------------------------------------------------------------------------------
+
+
+def _key(ref: str) -> TargetKey:
+    with refusals():
+        return TargetKey.parse(ref)
+    raise AssertionError  # pragma: no cover
+
+
+RefArg = Annotated[
+    str, typer.Argument(help="period/unit/indicator[:filter], e.g. 2026/ty-roads/closed_cases:06013")
+]
+
+
+@target_app.command("list")
+def target_list(
+    period: Annotated[str | None, typer.Option("--period", help="2026, 2026-Q3 or 2026-07")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="unit id")] = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """目标 / list the targets (all, or of a period or unit)."""
+    from civicloop.ledger.indicators import indicator
+
+    service = _service(database, city)
+    rows = service.targets(period, unit)
+    if as_json:
+        _json(rows)
+        return
+    table = Table(title="考核目标 / targets")
+    for col in ("目标编号 ref", "指标", "比较", "目标值", "权重", "方式", "容差"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        ind = indicator(r["indicator"], r["name"])
+        ref = str(TargetKey(r["period"], r["unit_id"], r["indicator"], r["filter"]))
+        symbol = "≥" if r["comparison"] == "ge" else "≤"
+        table.add_row(
+            ref,
+            r["name"] or ind.label(r["filter"]),
+            symbol,
+            value_text(r["target_value"], ind.measure),
+            f"{r['weight']:g}",
+            r["source"],
+            f"{r['tolerance']:g}",
+        )
+    console.print(table)
+
+
+@target_app.command("set")
+def target_set(
+    ref: RefArg,
+    value: Annotated[str, typer.Option("--value", help="target value: 95% or 0.95, 87, 45亿")],
+    weight: Annotated[float, typer.Option("--weight", help="weight (points)")],
+    comparison: Annotated[str | None, typer.Option("--comparison", help="ge (≥) or le (≤)")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="auto, ledger or entered")] = None,
+    tolerance: Annotated[float | None, typer.Option("--tolerance", help="linear band, default 0.2")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="label of an indicator outside the catalogue")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    by: ByOpt = "",
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """设定 / set (or replace) a unit's target for a year, quarter or month."""
+    service = _service(database, city)
+    key = _key(ref)
+    with refusals():
+        try:
+            service.set_target(
+                key,
+                target_value=value,
+                weight=weight,
+                by=by or _default_by(),
+                comparison=comparison,
+                source=source,
+                tolerance=tolerance,
+                name=name,
+                note=note,
+            )
+        except tabular.ImportRejected as exc:
+            raise LedgerError("; ".join(i.reason for i in exc.issues)) from None
+    console.print(f"已设定目标 / target set: {key}", highlight=False)
+
+
+@target_app.command("enter")
+def target_enter(
+    ref: RefArg,
+    value: Annotated[str, typer.Option("--value", help="the achieved value")],
+    evidence: Annotated[str, typer.Option("--evidence", help="file path or http(s) link (佐证材料)")],
+    by: Annotated[str, typer.Option("--by", help="who enters it (填报人)")],
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """填报 / enter the achieved value of an entered target, with evidence; it waits for approval."""
+    service = _service(database, city)
+    key = _key(ref)
+    with refusals():
+        entry = service.enter(key, value, evidence, by=by, note=note)
+    if as_json:
+        _json(entry.as_json())
+        return
+    console.print(
+        f"已填报 / entered {key} = {entry.value:g}（第 {entry.seq} 次，待审核 / pending）", highlight=False
+    )
+
+
+@target_app.command("approve")
+def target_approve(
+    ref: RefArg,
+    by: Annotated[str, typer.Option("--by", help="the assessor (审核人), not the person who entered it")],
+    seq: Annotated[
+        int | None, typer.Option("--seq", help="which entry (default: the latest pending)")
+    ] = None,
+    reject: Annotated[bool, typer.Option("--reject", help="send it back instead (退回)")] = False,
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """审核 / approve (or --reject) an entered value."""
+    service = _service(database, city)
+    key = _key(ref)
+    with refusals():
+        entry = service.review(key, by=by, approve=not reject, seq=seq, note=note)
+    if as_json:
+        _json(entry.as_json())
+        return
+    console.print(
+        f"{key} 第 {entry.seq} 次填报：{entry.status} / entry {entry.seq}: {entry.status}", highlight=False
+    )
+
+
+@target_app.command("entries")
+def target_entries(
+    period: Annotated[str | None, typer.Option("--period")] = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """填报记录 / entered values with evidence, who entered and who approved them."""
+    service = _service(database, city)
+    entries = service.entries(period=period)
+    if as_json:
+        _json([e.as_json() for e in entries])
+        return
+    table = Table(title="填报记录 / entered values")
+    for col in ("目标 ref", "次", "值", "状态", "填报", "审核", "佐证 evidence"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        table.add_row(
+            str(e.key),
+            str(e.seq),
+            f"{e.value:g}",
+            e.status,
+            f"{e.entered_by} {e.entered_at:%Y-%m-%d}",
+            f"{e.reviewed_by} {e.reviewed_at:%Y-%m-%d}" if e.reviewed_by and e.reviewed_at else "",
+            e.evidence,
+        )
+    console.print(table)
+
+
+@target_app.command("inspect")
+def target_inspect(
+    period: Annotated[str, typer.Option("--period", help="assessment period: 2026, 2026-Q3, 2026-07")],
+    unit: Annotated[str, typer.Option("--unit", help="unit id")],
+    note: Annotated[str, typer.Option("--note", help="what was found (检查记录)")],
+    by: Annotated[str, typer.Option("--by", help="the assessor")],
+    deduct: Annotated[float, typer.Option("--deduct", help="points deducted (扣分)")] = 0.0,
+    indicator_key: Annotated[str | None, typer.Option("--indicator", help="the indicator concerned")] = None,
+    on: Annotated[str | None, typer.Option("--on", help="inspection date (default today)")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """检查记录 / add an inspection note to a unit's assessment, optionally deducting points."""
+    service = _service(database, city)
+    with refusals():
+        day = None
+        if on is not None:
+            try:
+                day = tabular.parse_date(on)
+            except tabular.Bad as exc:
+                raise LedgerError(f"--on: {exc}") from None
+        n = service.inspect(period, unit, note, by=by, deduction=deduct, indicator_key=indicator_key, on=day)
+    console.print(
+        f"已记录检查 / inspection recorded: {n.period} #{n.seq} {n.unit_id} −{n.deduction:g}", highlight=False
+    )
+
+
+@target_app.command("indicators")
+def target_indicators(as_json: JsonOpt = False) -> None:
+    """指标目录 / the indicator catalogue: key, name, how it is measured, usual comparison."""
+    from civicloop.ledger.indicators import CATALOGUE
+
+    if as_json:
+        _json(
+            [
+                {"key": i.key, "zh": i.zh, "en": i.en, "source": i.source.value, "measure": i.measure.value,
+                 "comparison": i.comparison.value, "filter": i.filter_help}
+                for i in CATALOGUE.values()
+            ]
+        )  # fmt: skip
+        return
+    table = Table(title="指标目录 / indicators (any other key is an entered indicator)")
+    for col in ("key", "指标", "indicator", "方式", "量纲", "比较", "筛选 filter"):
+        table.add_column(col, overflow="fold")
+    for i in CATALOGUE.values():
+        table.add_row(i.key, i.zh, i.en, i.source.value, i.measure.value, i.comparison.symbol, i.filter_help)
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------------------------------
+# assess
+# ---------------------------------------------------------------------------------------------------
+
+
+@assess_app.callback(invoke_without_command=True)
+def assess_command(
+    period: Annotated[
+        str, typer.Option("--period", help="2026 · 2026-Q3 · 2026-07 · 2026-01-01..2026-11-30")
+    ],
+    as_json: JsonOpt = False,
+    detail: Annotated[bool, typer.Option("--detail", help="every target with its evidence")] = False,
+    export: Annotated[str | None, typer.Option("--export", help="xlsx or pdf (Chinese)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file for --export")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """目标责任考核 / score and rank every unit against its targets for a period, with the evidence."""
+    from civicloop.ledger.assessment import assess
+
+    if export is not None and export not in ("xlsx", "pdf"):
+        fail(f"--export 应为 xlsx 或 pdf（收到 {export!r}） / --export is xlsx or pdf")
+    if export is not None and output is None:
+        fail("--export 需要 --output 文件路径 / --export needs --output PATH")
+    service = _service(database, city)
+    with refusals():
+        result = assess(service.city, period)
+        if export is not None and output is not None:
+            from civicloop.ledger.report import write_pdf, write_xlsx
+
+            (write_xlsx if export == "xlsx" else write_pdf)(result, output)
+    if as_json:
+        _json(result.as_json())
+        return
+    _print_assessment(result, detail)
+    if export is not None:
+        console.print(f"已导出 / exported → {output}", highlight=False)
+
+
+def _print_assessment(result: Any, detail: bool) -> None:
+    from civicloop.ledger.report import RANK_HEADER, detail_rows, rank_rows
+    from civicloop.ledger.report import title as report_title
+
+    table = Table(title=report_title(result))
+    for col in RANK_HEADER:
+        table.add_column(col, overflow="fold")
+    for row in rank_rows(result):
+        table.add_row(*row)
+    console.print(table)
+    if not result.units:
+        console.print(f"{result.period.label} 没有考核目标 / no targets for this period", highlight=False)
+    if detail:
+        for u in result.units:
+            t = Table(title=f"{u.unit.name}（{u.unit.unit_id}）")
+            for col in ("指标", "方式", "目标", "实际", "完成情况", "权重", "得分", "依据"):
+                t.add_column(col, overflow="fold")
+            for r in detail_rows(u, records=3):
+                t.add_row(*r[1:])
+            console.print(t)
+            for n in u.inspections:
+                console.print(
+                    f"  检查 {n.inspected_on} {n.inspector}: {n.note}（扣 {n.deduction:g}）", highlight=False
+                )
+    no_data = sum(1 for u in result.units for t in u.targets if t.score.status == "no_data")
+    if no_data:
+        console.print(
+            f"{no_data} 个指标无数据，未按 0 分计，其权重按比例分配给有数据的指标 / "
+            f"{no_data} targets without data are "
+            "not scored as zero; their weight goes to the targets with data",
+            highlight=False,
+        )

@@ -1,0 +1,320 @@
+"""Command-line entry points of the HTTP capability: ``civicloop serve``, ``civicloop apikey …``,
+``civicloop user …`` (mounted by :mod:`civicloop.cli.main`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from civicloop.accounts.service import (
+    AccountError,
+    AccountRole,
+    AccountService,
+    accounts_for,
+    seed_demo_users,
+)
+from civicloop.city.service import City, CityNotInitialised, open_city
+from civicloop.kernel.errors import DomainError
+from civicloop.profile import ProfileError
+from civicloop.store.database import migrate
+
+console = Console()
+err_console = Console(stderr=True)
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database", envvar="CIVICLOOP_DATABASE_URL", help="SQLAlchemy URL (default ./var/civicloop.db)"
+    ),
+]
+CityOpt = Annotated[str | None, typer.Option("--city", help="城市 id (default: the only one)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]错误 / error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except (DomainError, AccountError, ProfileError, CityNotInitialised) as exc:
+        fail(str(exc))
+
+
+def _open(database: str | None, city: str | None) -> City:
+    with friendly_errors():
+        c = open_city(city, database)
+        migrate(c.engine)  # a database created before the accounts tables existed gets them now
+        return c
+    raise AssertionError  # pragma: no cover
+
+
+# ---- serve --------------------------------------------------------------------------------------------
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8311,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    photos: Annotated[str, typer.Option("--photos", help="photo directory")] = "./var/photos",
+    batch: Annotated[bool, typer.Option("--batch", help="Open311 services as batch (tokens)")] = False,
+    public_url: Annotated[str | None, typer.Option(help="public base URL for absolute links")] = None,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """服务 / serve the HTTP API: Open311 GeoReport v2 and the workflow API (OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from civicloop.http import ApiSettings, create_app
+    from civicloop.photos.store import LocalPhotoStore
+
+    c = _open(database, city)
+    # Every other city registered in the database answers Open311 under its jurisdiction_id too.
+    others = []
+    for other in _registered(c):
+        if other == c.id:
+            continue
+        try:
+            others.append(open_city(other, database))
+        except (CityNotInitialised, ProfileError, OSError) as exc:  # serve the rest; say which is missing
+            err_console.print(f"[yellow]跳过 / skipped[/] {other}: {exc}", highlight=False)
+    try:  # CIVICLOOP_STATE_CACHE, CIVICLOOP_RATE_* … are read here: a bad value stops the start
+        settings = ApiSettings(batch_services=batch, public_base_url=public_url)
+    except ValueError as exc:
+        fail(str(exc))
+    app = create_app(c, photos=LocalPhotoStore(photos), settings=settings, more_cities=others)
+    err_console.print(
+        f"civicloop {c.profile.name}（{c.id}）→ http://{host}:{port}  "
+        f"Open311: /open311/v2/discovery.json  OpenAPI: /openapi.json",
+        highlight=False,
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)
+
+
+def _registered(city: City) -> list[str]:
+    from sqlalchemy import select
+
+    from civicloop.store.tables import cities
+
+    with city.engine.connect() as conn:
+        return [r.city_id for r in conn.execute(select(cities.c.city_id).order_by(cities.c.city_id))]
+
+
+# ---- apikey -------------------------------------------------------------------------------------------
+
+apikey_app = typer.Typer(help="Open311 API key: create, list, revoke.", no_args_is_help=True)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    jurisdiction: Annotated[
+        str | None, typer.Option("--jurisdiction", help="城市 id / the jurisdiction the key is for")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="who the key is for")] = None,
+    database: DatabaseOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """新建 / create a key and print it (shown only this once; only its hash is stored)."""
+    c = _open(database, jurisdiction)
+    info, key = AccountService(c.engine, c.id).create_api_key(label)
+    if json_out:
+        sys.stdout.write(
+            json.dumps({"key": key, "key_id": info.key_id, "jurisdiction": c.id, "label": label}) + "\n"
+        )
+        return
+    sys.stdout.write(key + "\n")
+    err_console.print(f"API key {info.key_id} for {c.id} created; store it now, it is not shown again.")
+
+
+def _cities(database: str | None, jurisdiction: str | None) -> list[City]:
+    if jurisdiction is not None:
+        return [_open(database, jurisdiction)]
+    from sqlalchemy import select
+
+    from civicloop.store.database import make_engine
+    from civicloop.store.tables import cities
+
+    engine = make_engine(database)
+    try:
+        with engine.connect() as conn:
+            ids = [r.city_id for r in conn.execute(select(cities.c.city_id))]
+    except Exception:
+        fail("数据库尚未初始化 / the database is not initialised: run `civicloop init` first")
+    return [_open(database, i) for i in ids]
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    key_or_id: Annotated[str, typer.Argument(help="the key, or its id (k…)")],
+    jurisdiction: Annotated[str | None, typer.Option("--jurisdiction")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """吊销 / revoke a key: Open311 POSTs with it get 403 from now on."""
+    for c in _cities(database, jurisdiction):
+        if AccountService(c.engine, c.id).revoke_api_key(key_or_id):
+            console.print(f"revoked / 已吊销 ({c.id})")
+            return
+    fail("没有该有效 API key / no live key with that value or id")
+
+
+@apikey_app.command("list")
+def apikey_list(
+    jurisdiction: Annotated[str | None, typer.Option("--jurisdiction")] = None,
+    database: DatabaseOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """列表 / list keys (ids and state; the keys themselves are never stored)."""
+    rows = [
+        k for c in _cities(database, jurisdiction) for k in AccountService(c.engine, c.id).list_api_keys()
+    ]
+    if json_out:
+        out = [
+            {
+                "key_id": k.key_id,
+                "jurisdiction": k.jurisdiction,
+                "label": k.label,
+                "created_at": k.created_at.isoformat(),
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in rows
+        ]
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table("key id", "jurisdiction", "label", "created", "state")
+    for k in rows:
+        state = "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M}"
+        table.add_row(k.key_id, k.jurisdiction, k.label or "", f"{k.created_at:%Y-%m-%d %H:%M}", state)
+    console.print(table)
+
+
+# ---- user ---------------------------------------------------------------------------------------------
+
+user_app = typer.Typer(
+    help="账号 / staff accounts: create, list, passwords, demo users.", no_args_is_help=True
+)
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Option("--username", help="login name")],
+    role: Annotated[str, typer.Option("--role", help=", ".join(r.value for r in AccountRole))],
+    department: Annotated[
+        str | None, typer.Option("--department", help="department id (department role)")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option("--password", help="password (default: a random one, printed)")
+    ] = None,
+    district: Annotated[
+        list[str] | None, typer.Option("--district", help="scope: district code (repeat)")
+    ] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", help="scope: grid code (repeat)")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="display name")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """新建账号 / create a user with a role and a scope."""
+    from civicloop.accounts.secrets import random_password
+
+    c = _open(database, city)
+    chosen = password or random_password()
+    with friendly_errors():
+        user = accounts_for(c).create_user(
+            username,
+            chosen,
+            role,
+            department_id=department,
+            district_codes=district or (),
+            grid_codes=grid or (),
+            display_name=name,
+        )
+    console.print(f"created {user.username} ({user.role.zh} / {user.role.en}) id {user.user_id}")
+    if password is None:
+        sys.stdout.write(f"password: {chosen}\n")
+
+
+@user_app.command("list")
+def user_list(database: DatabaseOpt = None, city: CityOpt = None, json_out: JsonOpt = False) -> None:
+    """账号列表 / list users."""
+    c = _open(database, city)
+    users = accounts_for(c).list_users()
+    if json_out:
+        out = [
+            {
+                "user_id": u.user_id,
+                "username": u.username,
+                "role": u.role.value,
+                "department_id": u.department_id,
+                "district_codes": list(u.district_codes),
+                "grid_codes": list(u.grid_codes),
+                "active": u.active,
+            }
+            for u in users
+        ]
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table("username", "role", "department", "scope", "active")
+    for u in users:
+        scope = ", ".join([*u.district_codes, *u.grid_codes])
+        table.add_row(u.username, f"{u.role.zh} {u.role.value}", u.department_id or "", scope, str(u.active))
+    console.print(table)
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: Annotated[str, typer.Argument()],
+    password: Annotated[str, typer.Option("--password", prompt=True, hide_input=True)],
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """改密码 / set a user's password."""
+    c = _open(database, city)
+    with friendly_errors():
+        accounts_for(c).set_password(username, password)
+    console.print(f"password of {username} changed")
+
+
+@user_app.command("disable")
+def user_disable(
+    username: Annotated[str, typer.Argument()], database: DatabaseOpt = None, city: CityOpt = None
+) -> None:
+    """停用 / disable a user and revoke their tokens."""
+    c = _open(database, city)
+    with friendly_errors():
+        accounts_for(c).set_active(username, False)
+    console.print(f"{username} disabled")
+
+
+@user_app.command("enable")
+def user_enable(
+    username: Annotated[str, typer.Argument()], database: DatabaseOpt = None, city: CityOpt = None
+) -> None:
+    """启用 / enable a user again."""
+    c = _open(database, city)
+    with friendly_errors():
+        accounts_for(c).set_active(username, True)
+    console.print(f"{username} enabled")
+
+
+@user_app.command("seed-demo")
+def user_seed_demo(database: DatabaseOpt = None, city: CityOpt = None, json_out: JsonOpt = False) -> None:
+    """演示账号 / create (or reset) one demo user per role and print their passwords."""
+    c = _open(database, city)
+    rows = seed_demo_users(c)
+    if json_out:
+        sys.stdout.write(json.dumps([{"username": u, "password": p, "role": r} for u, p, r in rows]) + "\n")
+        return
+    table = Table("username", "password", "role")
+    for u, p, r in rows:
+        table.add_row(u, p, r)
+    console.print(table)

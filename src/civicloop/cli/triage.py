@@ -1,0 +1,197 @@
+"""``civicloop triage train|eval``: train the triage text classifier on a labelled CSV file, and
+evaluate a saved model on another one (mounted by :mod:`civicloop.cli.main`).
+
+Exit codes: 0 success; 2 bad input (missing file or column, unusable data, unreadable model).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from civicloop.triage.classifier import (
+    DataError,
+    TriageError,
+    format_float,
+    load_model,
+    read_labelled_csv,
+    train_from_csv,
+)
+from civicloop.triage.text import PreSegmented
+
+app = typer.Typer(
+    name="triage",
+    help="梳理/研判 — train and evaluate the message classifier (category / department routing).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DataOpt = Annotated[Path, typer.Option("--data", help="CSV file (UTF-8, header row; .tsv = tab-separated)")]
+TextColOpt = Annotated[str, typer.Option("--text-col", help="column with the message text")]
+LabelColOpt = Annotated[str, typer.Option("--label-col", help="column with the label (category/department)")]
+ModelOpt = Annotated[Path, typer.Option("--model", help="model file (.zip)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the metrics as JSON")]
+PreSegOpt = Annotated[
+    str,
+    typer.Option(
+        "--pre-segmented",
+        help="auto: detect per message; yes: tokens are already separated by spaces; no: segment with jieba",
+    ),
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]错误 / error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _usage_error(exc: DataError) -> NoReturn:
+    if exc.option:
+        raise typer.BadParameter(str(exc), param_hint=f"'{exc.option}'")
+    _fail(str(exc))
+
+
+def _read(data: Path, text_col: str, label_col: str) -> tuple[list[str], list[str]]:
+    try:
+        return read_labelled_csv(data, text_col, label_col)
+    except DataError as exc:
+        _usage_error(exc)
+
+
+def _summary_table(title: str, m: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("messages (n)", str(m["n"]))
+    table.add_row("accuracy", format_float(m["accuracy"]))
+    table.add_row("macro-F1", format_float(m["macro_f1"]))
+    table.add_row("threshold", format_float(m["threshold"]))
+    table.add_row("auto-routed share", format_float(m["auto_route_share"]))
+    table.add_row("auto-routed precision", format_float(m["auto_route_precision"]))
+    transfer = m.get("threshold_transfer")
+    if transfer:
+        table.add_row("  nested: share", format_float(transfer["auto_route_share"]))
+        table.add_row("  nested: precision", format_float(transfer["auto_route_precision"]))
+    return table
+
+
+def _label_table(m: dict[str, Any]) -> Table:
+    table = Table(title="per label")
+    for col in ("label", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, v in m["per_label"].items():
+        table.add_row(
+            label,
+            format_float(v["precision"]),
+            format_float(v["recall"]),
+            format_float(v["f1"]),
+            str(v["support"]),
+        )
+    return table
+
+
+@app.command("train")
+def train(
+    data: DataOpt,
+    model: ModelOpt,
+    text_col: TextColOpt = "text",
+    label_col: LabelColOpt = "label",
+    target_precision: Annotated[
+        float,
+        typer.Option(
+            "--target-precision",
+            min=0.5,
+            max=1.0,
+            help="precision required of automatically routed messages (chooses the threshold)",
+        ),
+    ] = 0.98,
+    pre_segmented: PreSegOpt = "auto",
+    folds: Annotated[int, typer.Option("--folds", min=2, help="cross-validation folds")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="random seed of the fold split")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Learn labels from messages; print and store a cross-validated estimate of the metrics."""
+    if pre_segmented not in ("auto", "yes", "no"):
+        raise typer.BadParameter("must be auto, yes or no", param_hint="'--pre-segmented'")
+    preseg: PreSegmented = pre_segmented  # type: ignore[assignment]
+    _read(data, text_col, label_col)  # usage errors (file, columns) before the long part
+    try:
+        with console.status("training (cross-validation + final model)…") if not as_json else nullcontext():
+            clf = train_from_csv(
+                data,
+                text_col,
+                label_col,
+                model,
+                target_precision=target_precision,
+                pre_segmented=preseg,
+                folds=folds,
+                random_state=seed,
+            )
+    except DataError as exc:
+        _usage_error(exc)
+    except TriageError as exc:
+        _fail(str(exc))
+    cv = clf.cv_metrics
+    if as_json:
+        out = {
+            "model": str(model),
+            "labels": clf.labels,
+            "threshold": clf.threshold,
+            "cv": cv,
+            "data_sha256": clf.meta["data_sha256"],
+            "train_seconds": clf.meta["train_seconds"],
+        }
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    console.print(_summary_table(f"{cv['folds']}-fold cross-validation on the training data", cv))
+    console.print(_label_table(cv))
+    console.print(
+        f"model → {model}  ({len(clf.labels)} labels, {clf.meta['n_train']} messages, "
+        f"{clf.meta['train_seconds']:.1f} s, threshold {format_float(clf.threshold)} for "
+        f"precision ≥ {target_precision:.0%})",
+        highlight=False,
+    )
+
+
+@app.command("eval")
+def evaluate(
+    model: ModelOpt,
+    data: DataOpt,
+    text_col: TextColOpt = "text",
+    label_col: LabelColOpt = "label",
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a saved model on labelled messages, at the threshold stored in the model."""
+    texts, labels = _read(data, text_col, label_col)
+    try:
+        clf = load_model(model)
+    except TriageError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--model'") from exc
+    try:
+        metrics = clf.evaluate(texts, labels)
+    except DataError as exc:
+        _usage_error(exc)
+    if as_json:
+        typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
+        return
+    console.print(_summary_table(f"evaluation of {model.name} on {data.name}", metrics))
+    console.print(_label_table(metrics))
+    if metrics["is_training_data"]:
+        console.print(
+            "[yellow]note:[/] these are the model's training data (same sha256): the figures are "
+            "optimistic; the cross-validated ones are stored in the model (train prints them)."
+        )
+    if metrics["labels_unknown_to_model"]:
+        console.print(f"labels the model never saw: {', '.join(metrics['labels_unknown_to_model'])}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,984 @@
+"""Geography services: the city's stored areas and unit grids, point location, the demo load, placing
+simulated reports, and the nearby search on open cases.
+
+The pure algorithms live in :mod:`civicloop.geo`; this module stores their results (tables in
+:mod:`civicloop.geo.store`) and serves them:
+
+* :func:`geography_for` — the city's :class:`Geography` (areas, grids and a :class:`GridLocator`), built
+  once per process from the database and cached; a per-city version counter, bumped by every geography
+  write, makes other processes rebuild after an import. Without stored geography it falls back to the
+  in-memory demo, for the demo city only.
+* :func:`locate_report_fields` — intake: lon/lat (WGS84, GCJ-02 or BD-09) → grid, community, street,
+  district codes and a near-boundary flag; a point outside the city is refused naming ``lon``.
+* :func:`load_demo_geography` — the demo city's districts, streets, communities, grids, components and
+  duty grids into the database.
+* :func:`import_boundaries`, :func:`generate_city_grids` — what ``civicloop geo import`` and
+  ``civicloop grid generate`` do.
+* :func:`placer_for` — where the simulator's reports happen: inside the stored grids, denser in the
+  urban core, with the area codes (and, for component categories, a real component).
+* :func:`nearby_open_cases` — open cases of a category within a radius and a time window.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
+
+from civicloop.city.service import City
+from civicloop.geo.boundaries import Area, AreaLevel, BoundaryImportError, import_areas
+from civicloop.geo.crs import Crs, to_wgs84
+from civicloop.geo.grids import Grid, GridStats, generate_grids, grid_stats, import_grids
+from civicloop.geo.locator import GridLocator, Location, OutsideCityError
+from civicloop.geo.projection import LocalProjection, area_m2, bbox_for_radius, haversine_m
+from civicloop.geo.store import components, duty_grids, geo_areas, geo_grids, geo_versions
+from civicloop.kernel.errors import InvalidField
+from civicloop.profile.models import CategoryRule, CityProfile
+from civicloop.store.tables import UTCDateTime, cases
+
+__all__ = [
+    "BoundaryImportReport",
+    "DemoLoadReport",
+    "Geography",
+    "GeographyPlacer",
+    "GridGenerationReport",
+    "generate_city_grids",
+    "geography_for",
+    "geography_version",
+    "import_boundaries",
+    "invalidate_geography",
+    "load_demo_geography",
+    "locate_report_fields",
+    "nearby_open_cases",
+    "parse_crs_field",
+    "placer_for",
+    "store_areas",
+    "store_grids",
+    "stored_areas",
+    "stored_grids",
+]
+
+log = logging.getLogger("civicloop.geography")
+
+#: The bundled demo geography is Taiyuan's (division 140100): it may stand in for that city only.
+DEMO_DIVISION_PREFIX = "1401"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- the geography object
+
+
+@dataclass(eq=False)
+class Geography:
+    """A city's areas and unit grids with a point locator, built once. ``source``: database or demo."""
+
+    districts: list[Area]
+    streets: list[Area]
+    communities: list[Area]
+    grids: list[Grid]
+    locator: GridLocator
+    source: str
+    version: int = 0
+    _areas: dict[str, Area] = field(default_factory=dict, repr=False)
+    _grids: dict[str, int] = field(default_factory=dict, repr=False)
+    _tree: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._areas = {a.code: a for a in (*self.districts, *self.streets, *self.communities)}
+        self._grids = {g.code: i for i, g in enumerate(self.grids)}
+
+    @property
+    def areas(self) -> list[Area]:
+        return [*self.districts, *self.streets, *self.communities]
+
+    def area(self, code: str) -> Area | None:
+        return self._areas.get(code)
+
+    def grid(self, code: str) -> Grid | None:
+        i = self._grids.get(code)
+        return None if i is None else self.grids[i]
+
+    def grid_index(self, code: str) -> int | None:
+        return self._grids.get(code)
+
+    def locate(self, lon: float, lat: float, crs: Crs = Crs.WGS84) -> Location:
+        """Point → grid, community, street, district (raises OutsideCityError outside every district)."""
+        return self.locator.locate(lon, lat, crs)
+
+    def grid_tree(self) -> Any:
+        """An STRtree over the grid polygons (index = position in ``grids``), built on first use."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(np.asarray([g.geometry for g in self.grids], dtype=object))
+        return self._tree
+
+
+def _build(
+    areas: Sequence[Area], grids: Sequence[Grid], source: str, version: int, near_boundary_m: float = 30.0
+) -> Geography:
+    ordered = sorted(grids, key=lambda g: g.code)  # the locator's tie-break: lowest code wins
+    by_level: dict[AreaLevel, list[Area]] = {lvl: [] for lvl in AreaLevel}
+    for a in sorted(areas, key=lambda a: a.code):
+        by_level[a.level].append(a)
+    locator = GridLocator(ordered, [*areas], near_boundary_m=near_boundary_m)
+    return Geography(
+        by_level[AreaLevel.DISTRICT],
+        by_level[AreaLevel.STREET],
+        by_level[AreaLevel.COMMUNITY],
+        ordered,
+        locator,
+        source,
+        version,
+    )
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def _sqlite_converter(column: Any) -> Any:
+    """How a column's value is stored by SQLite (None: as is)."""
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        memo: dict[datetime, str] = {}
+
+        def moment(v: Any) -> Any:
+            if v is None:
+                return None
+            text = memo.get(v)
+            if text is None:
+                text = memo[v] = v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            return text
+
+        return moment
+    if isinstance(kind, Date):
+        return lambda v: None if v is None else v.isoformat()
+    if isinstance(kind, Boolean):
+        return lambda v: None if v is None else int(v)
+    return None
+
+
+def bulk_insert(conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]], *, chunk: int = 5000) -> int:
+    """Insert many rows straight through the DBAPI's ``executemany`` (SQLAlchemy's per-row parameter
+    processing costs more than the database for tens of thousands of rows). Values are converted the
+    way the column types store them (aware datetimes → UTC; SQLite: text dates and times, 0/1)."""
+    if not rows:
+        return 0
+    sqlite = conn.dialect.name == "sqlite"
+    cols = [c for c in table.columns if c.name in rows[0]]
+    names = [c.name for c in cols]
+    mark = "?" if sqlite else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
+    converters = []
+    if sqlite:
+        converters = [(i, f) for i, c in enumerate(cols) if (f := _sqlite_converter(c)) is not None]
+    for start in range(0, len(rows), chunk):
+        batch: list[Any] = [tuple(r[n] for n in names) for r in rows[start : start + chunk]]
+        if converters:
+            for k, values in enumerate(batch):
+                row = list(values)
+                for i, f in converters:
+                    row[i] = f(row[i])
+                batch[k] = tuple(row)
+        conn.exec_driver_sql(sql, batch)
+    return len(rows)
+
+
+def _bounds(geoms: Sequence[Any]) -> Any:
+    return shapely.bounds(np.asarray(geoms, dtype=object))
+
+
+def _wkb(geoms: Sequence[Any]) -> list[bytes]:
+    return [bytes(b) for b in shapely.to_wkb(np.asarray(geoms, dtype=object))]
+
+
+def bump_geography_version(conn: Connection, city_id: str) -> int:
+    """Count one more geography change for the city (inside the writing transaction)."""
+    for key in [k for k in _VERSION_SEEN if city_id in (k if isinstance(k, tuple) else (k,))]:
+        _VERSION_SEEN.pop(key, None)  # this process sees its own change at once
+    now = _now()
+    current = conn.execute(select(geo_versions.c.version).where(geo_versions.c.city_id == city_id)).scalar()
+    if current is None:
+        conn.execute(insert(geo_versions).values(city_id=city_id, version=1, updated_at=now))
+        return 1
+    conn.execute(
+        update(geo_versions)
+        .where(geo_versions.c.city_id == city_id)
+        .values(version=int(current) + 1, updated_at=now)
+    )
+    return int(current) + 1
+
+
+def geography_version(city: City, *, max_age_s: float = 0.0) -> int:
+    """The city's geography version (0: nothing stored yet).
+
+    ``max_age_s`` accepts an answer read that many seconds ago by this process: locating every report
+    of a bulk import need not ask the database whether the boundaries changed a moment ago.
+    """
+    key = _cache_key(city)
+    now = time.monotonic()
+    seen = _VERSION_SEEN.get(key)
+    if seen is not None and now - seen[1] <= max_age_s:
+        return seen[0]
+    with city.engine.connect() as conn:
+        v = conn.execute(select(geo_versions.c.version).where(geo_versions.c.city_id == city.id)).scalar()
+    _VERSION_SEEN[key] = (int(v or 0), now)
+    return int(v or 0)
+
+
+_VERSION_SEEN: dict[Any, tuple[int, float]] = {}
+
+
+def store_areas(city: City, areas: Sequence[Area], *, conn: Connection | None = None) -> int:
+    """Insert or replace areas (by code) in WGS84; returns how many were written."""
+    if not areas:
+        return 0
+    if conn is None:
+        with city.store.write() as c:
+            return store_areas(city, areas, conn=c)
+    geoms = [a.geometry for a in areas]
+    b = _bounds(geoms)
+    sizes = area_m2(np.asarray(geoms, dtype=object))
+    blobs = _wkb(geoms)
+    now = _now()
+    codes = [a.code for a in areas]
+    for start in range(0, len(codes), 500):
+        conn.execute(
+            delete(geo_areas).where(
+                and_(geo_areas.c.city_id == city.id, geo_areas.c.code.in_(codes[start : start + 500]))
+            )
+        )
+    rows = [
+        {
+            "city_id": city.id, "code": a.code, "level": a.level.value, "parent_code": a.parent_code,
+            "name": a.name, "geometry": blobs[i], "area_m2": float(sizes[i]),
+            "min_lon": float(b[i, 0]), "min_lat": float(b[i, 1]),
+            "max_lon": float(b[i, 2]), "max_lat": float(b[i, 3]),
+            "generated": a.generated, "note": a.note or None, "source": a.source or None,
+            "updated_at": now,
+        }
+        for i, a in enumerate(areas)
+    ]  # fmt: skip
+    conn.execute(insert(geo_areas), rows)
+    bump_geography_version(conn, city.id)
+    return len(rows)
+
+
+def store_grids(
+    city: City,
+    grids: Sequence[Grid],
+    *,
+    source: str = "",
+    note: str = "",
+    replace_communities: Iterable[str] = (),
+    conn: Connection | None = None,
+) -> int:
+    """Insert or replace grids (by code); first delete every grid of ``replace_communities``."""
+    if conn is None:
+        with city.store.write() as c:
+            return store_grids(
+                city, grids, source=source, note=note, replace_communities=replace_communities, conn=c
+            )
+    comms = sorted(set(replace_communities))
+    for start in range(0, len(comms), 500):
+        conn.execute(
+            delete(geo_grids).where(
+                and_(
+                    geo_grids.c.city_id == city.id, geo_grids.c.community_code.in_(comms[start : start + 500])
+                )
+            )
+        )
+    codes = [g.code for g in grids]
+    for start in range(0, len(codes), 500):
+        conn.execute(
+            delete(geo_grids).where(
+                and_(geo_grids.c.city_id == city.id, geo_grids.c.grid_code.in_(codes[start : start + 500]))
+            )
+        )
+    if grids:
+        geoms = [g.geometry for g in grids]
+        b = _bounds(geoms)
+        blobs = _wkb(geoms)
+        now = _now()
+        rows = [
+            {
+                "city_id": city.id, "grid_code": g.code, "community_code": g.community_code,
+                "street_code": g.street_code, "district_code": g.district_code, "geometry": blobs[i],
+                "area_m2": float(g.area_m2), "grid_row": g.row, "grid_col": g.col,
+                "min_lon": float(b[i, 0]), "min_lat": float(b[i, 1]),
+                "max_lon": float(b[i, 2]), "max_lat": float(b[i, 3]),
+                "generated": g.generated, "note": note or None, "source": source or None,
+                "updated_at": now,
+            }
+            for i, g in enumerate(grids)
+        ]  # fmt: skip
+        bulk_insert(conn, geo_grids, rows)
+    bump_geography_version(conn, city.id)
+    return len(grids)
+
+
+def stored_areas(city: City, level: AreaLevel | None = None, *, conn: Connection | None = None) -> list[Area]:
+    """The city's stored areas (of one level), ordered by code."""
+    if conn is None:
+        with city.engine.connect() as c:
+            return stored_areas(city, level, conn=c)
+    q = select(
+        geo_areas.c.code, geo_areas.c.name, geo_areas.c.level, geo_areas.c.parent_code, geo_areas.c.geometry,
+        geo_areas.c.generated, geo_areas.c.note, geo_areas.c.source,
+    ).where(geo_areas.c.city_id == city.id)  # fmt: skip
+    if level is not None:
+        q = q.where(geo_areas.c.level == AreaLevel(level).value)
+    rows = conn.execute(q.order_by(geo_areas.c.code)).all()
+    if not rows:
+        return []
+    geoms = shapely.from_wkb(np.asarray([bytes(r.geometry) for r in rows], dtype=object))
+    return [
+        Area(r.code, r.name, AreaLevel(r.level), r.parent_code, geoms[i], bool(r.generated), r.note or "",
+             r.source or "")
+        for i, r in enumerate(rows)
+    ]  # fmt: skip
+
+
+def stored_grids(
+    city: City, *, community_prefix: str | None = None, conn: Connection | None = None
+) -> list[Grid]:
+    """The city's stored grids (optionally those whose community code starts with a prefix), by code."""
+    if conn is None:
+        with city.engine.connect() as c:
+            return stored_grids(city, community_prefix=community_prefix, conn=c)
+    q = select(
+        geo_grids.c.grid_code, geo_grids.c.community_code, geo_grids.c.geometry, geo_grids.c.area_m2,
+        geo_grids.c.grid_row, geo_grids.c.grid_col, geo_grids.c.generated,
+    ).where(geo_grids.c.city_id == city.id)  # fmt: skip
+    if community_prefix:
+        q = q.where(geo_grids.c.community_code.startswith(community_prefix, autoescape=True))
+    rows = conn.execute(q.order_by(geo_grids.c.grid_code)).all()
+    if not rows:
+        return []
+    geoms = shapely.from_wkb(np.asarray([bytes(r.geometry) for r in rows], dtype=object))
+    return [
+        Grid(r.grid_code, geoms[i], r.community_code, float(r.area_m2), r.grid_row, r.grid_col,
+             bool(r.generated))
+        for i, r in enumerate(rows)
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the provider (cached)
+
+_CACHE: dict[tuple[str, str], Geography] = {}
+_LOCK = threading.Lock()
+
+
+def _cache_key(city: City) -> tuple[str, str]:
+    return (city.engine.url.render_as_string(hide_password=True), city.id)
+
+
+def invalidate_geography(city: City | None = None) -> None:
+    """Forget cached geographies (of one city, or all)."""
+    with _LOCK:
+        if city is None:
+            _CACHE.clear()
+            _VERSION_SEEN.clear()
+        else:
+            _CACHE.pop(_cache_key(city), None)
+            _VERSION_SEEN.pop(_cache_key(city), None)
+
+
+def _load_stored(city: City, version: int) -> Geography | None:
+    with city.engine.connect() as conn:
+        areas = stored_areas(city, conn=conn)
+        grids = stored_grids(city, conn=conn)
+    if not any(a.level is AreaLevel.DISTRICT for a in areas):
+        return None
+    started = _now()
+    geo = _build(areas, grids, "database", version)
+    log.info(
+        "geography of %s v%d: %d areas, %d grids, built in %.2f s",
+        city.id, version, len(areas), len(grids), (_now() - started).total_seconds(),
+    )  # fmt: skip
+    return geo
+
+
+@lru_cache(maxsize=1)
+def _demo_geography() -> Geography:
+    from civicloop.geo.demo import build_demo_geography
+
+    demo = build_demo_geography()
+    return Geography(demo.districts, demo.streets, demo.communities, demo.grids, demo.locator, "demo", 0)
+
+
+def is_demo_city(profile: CityProfile) -> bool:
+    """The bundled demo geography (Taiyuan's real districts) belongs to this city."""
+    return profile.division_code.startswith(DEMO_DIVISION_PREFIX)
+
+
+def geography_for(city: City, *, demo_fallback: bool = True) -> Geography | None:
+    """The city's geography: from the database (built once per process and version), else the in-memory
+    demo for the demo city (``demo_fallback``), else None. A change of the stored geography is seen
+    within a few seconds in every process."""
+    version = geography_version(city, max_age_s=5.0)
+    key = _cache_key(city)
+    if version > 0:
+        with _LOCK:
+            cached = _CACHE.get(key)
+            if cached is not None and cached.version == version:
+                return cached
+            geo = _load_stored(city, version)
+            if geo is not None:
+                _CACHE[key] = geo
+                return geo
+    if demo_fallback and is_demo_city(city.profile):
+        return _demo_geography()
+    return None
+
+
+# --------------------------------------------------------------------------- intake: locate a report
+
+
+def parse_crs_field(value: Any) -> Crs:
+    """The ``crs`` report field (wgs84, gcj02, bd09; cgcs2000 = wgs84) → Crs; InvalidField otherwise."""
+    if value is None or value == "":
+        return Crs.WGS84
+    try:
+        return Crs.parse(str(value))
+    except ValueError:
+        raise InvalidField(
+            "crs", "坐标系必须是 wgs84、gcj02 或 bd09", "the coordinate system must be wgs84, gcj02 or bd09"
+        ) from None
+
+
+def _coordinate(fields: Mapping[str, Any], name: str) -> float | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidField(name, "必须是数字", "must be a number") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise InvalidField(name, "必须是有限的数字", "must be a finite number")
+    return number
+
+
+def locate_report_fields(
+    city: City, fields: Mapping[str, Any], *, component_radius_m: float | None = None
+) -> dict[str, Any]:
+    """Fill a report's area codes from its position (the intake pipeline calls this before reporting).
+
+    * ``crs`` (optional: wgs84, gcj02, bd09) says what lon/lat are in; they are converted to WGS84 and
+      the ``crs`` key is dropped (everything stored is WGS84).
+    * ``component_id``: must be a registered component; a report without lon/lat takes its position.
+    * ``grid_code``, ``community_code``, ``street_code``, ``district_code`` are set from the stored
+      geography (the position wins over codes sent by the client); ``near_boundary`` and
+      ``boundary_distance_m`` tell a person to confirm a point close to a district/street/community line.
+    * ``component_radius_m``: for a category about a component type (路灯异常 → 路灯), the nearest
+      component of that type within the radius is attached when the report names none.
+
+    A position outside every district of the city raises ``InvalidField("lon", …)`` naming lon/lat.
+    Without stored geography only the CRS conversion is done (no in-memory demo here: intake on a
+    database without geography behaves as before).
+    """
+    from civicloop.assets.service import get_component, nearest_component
+
+    out = dict(fields)
+    crs = parse_crs_field(out.pop("crs", None))
+    component_id = out.get("component_id")
+    if component_id:
+        comp = get_component(city, str(component_id))
+        if comp is None:
+            raise InvalidField(
+                "component_id", f"部件 {component_id} 未登记", f"component {component_id} is not registered"
+            )
+        if out.get("lon") in (None, "") and out.get("lat") in (None, ""):
+            out["lon"], out["lat"] = comp.lon, comp.lat
+            crs = Crs.WGS84
+    lon = _coordinate(out, "lon")
+    lat = _coordinate(out, "lat")
+    if lon is None or lat is None:
+        return out  # an address-only report, or a half pair the domain refuses with its own message
+    geo = geography_for(city, demo_fallback=False)
+    if geo is None:
+        wlon, wlat = to_wgs84(lon, lat, crs)
+        out["lon"], out["lat"] = round(wlon, 7), round(wlat, 7)
+        return out
+    try:
+        loc = geo.locate(lon, lat, crs)
+    except OutsideCityError as exc:
+        where = f"({lon:.6f}, {lat:.6f} {crs.value})"
+        raise InvalidField(
+            "lon",
+            f"坐标 lon/lat {where} 不在{city.profile.name}辖区范围内",
+            f"lon/lat {where} is outside {city.profile.name_en or city.profile.name}: "
+            "no district contains it",
+        ) from exc
+    out["lon"], out["lat"] = round(loc.lon_wgs84, 7), round(loc.lat_wgs84, 7)
+    out["grid_code"] = loc.grid_code
+    out["community_code"] = loc.community.code if loc.community else None
+    out["street_code"] = loc.street.code if loc.street else None
+    out["district_code"] = loc.district.code if loc.district else None
+    out["near_boundary"] = loc.near_boundary
+    out["boundary_distance_m"] = (
+        None if loc.boundary_distance_m is None else round(loc.boundary_distance_m, 1)
+    )
+    if component_radius_m and not out.get("component_id") and out.get("category_code"):
+        code = str(out["category_code"])
+        try:
+            type_code = city.profile.category(code).component_code
+        except KeyError:
+            type_code = None
+        if type_code:
+            hit = nearest_component(city, type_code, out["lon"], out["lat"], component_radius_m)
+            if hit is not None:
+                out["component_id"] = hit.component.component_id
+                out["component_distance_m"] = round(hit.distance_m, 1)
+    return out
+
+
+# --------------------------------------------------------------------------- imports and generation
+
+
+@dataclass(frozen=True, slots=True)
+class BoundaryImportReport:
+    level: str
+    count: int
+    crs: str
+    total_km2: float
+    warnings: tuple[str, ...] = ()
+    missing_parents: tuple[str, ...] = ()
+    stats: GridStats | None = None
+
+
+def import_boundaries(
+    city: City,
+    source: str | Path | Mapping[str, Any],
+    *,
+    level: str,
+    crs: str | None = None,
+    layer: str | None = None,
+    repair: bool = True,
+    dry_run: bool = False,
+) -> BoundaryImportReport:
+    """Validate a boundary file (any CRS it declares, stored as WGS84) and store it (unless dry_run).
+
+    Areas replace stored areas with the same code; grids replace stored grids with the same code.
+    Raises :class:`BoundaryImportError` (nothing stored) naming every bad feature.
+    """
+    lvl = level.strip().lower()
+    if lvl == "grid":
+        grids = import_grids(source, crs=crs, layer=layer, repair=repair)
+        st = grid_stats(grids)
+        known = {a.code for a in stored_areas(city, AreaLevel.COMMUNITY)}
+        missing = sorted({g.community_code for g in grids} - known) if known else []
+        if not dry_run:
+            store_grids(city, grids, source=str(source) if not isinstance(source, Mapping) else "import")
+            invalidate_geography(city)
+        return BoundaryImportReport("grid", len(grids), crs or "declared", st.total_km2,
+                                    missing_parents=tuple(missing), stats=st)  # fmt: skip
+    if lvl not in ("district", "street", "community"):
+        raise BoundaryImportError("level must be district, street, community or grid")
+    res = import_areas(source, level=AreaLevel(lvl), crs=crs, layer=layer, repair=repair)
+    total = float(sum(float(area_m2(a.geometry)) for a in res.areas) / 1e6)
+    missing = []
+    if lvl != "district":
+        parents = {a.code for a in stored_areas(city)}
+        missing = sorted({a.parent_code for a in res.areas if a.parent_code and a.parent_code not in parents})
+    if not dry_run:
+        src = str(source) if not isinstance(source, Mapping) else "import"
+        areas = [
+            Area(a.code, a.name, a.level, a.parent_code, a.geometry, a.generated, a.note, a.source or src)
+            for a in res.areas
+        ]
+        store_areas(city, areas)
+        invalidate_geography(city)
+    return BoundaryImportReport(
+        lvl, len(res.areas), res.crs.label, total, tuple(str(w) for w in res.warnings), tuple(missing)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GridGenerationReport:
+    grids: list[Grid]
+    stats: GridStats
+    communities: int
+    replaced: int
+    slivers: list[Grid]
+
+
+def generate_city_grids(
+    city: City,
+    *,
+    cell_m2: float = 10_000.0,
+    sliver_fraction: float = 0.3,
+    community_prefix: str | None = None,
+    replace_imported: bool = False,
+    dry_run: bool = False,
+) -> GridGenerationReport:
+    """Cut unit grids out of the stored communities (all, or those under a code prefix) and store them.
+
+    Existing grids of those communities are replaced. Imported (not generated) grids are kept unless
+    ``replace_imported``: a city's official layer must not disappear because someone ran ``generate``.
+    """
+    comms = stored_areas(city, AreaLevel.COMMUNITY)
+    if community_prefix:
+        comms = [c for c in comms if c.code.startswith(community_prefix)]
+    if not comms:
+        raise ValueError(
+            "no communities stored" + (f" under {community_prefix}" if community_prefix else "")
+            + ": import them (civicloop geo import FILE --level community) or load the demo "
+            "(civicloop geo load-demo)"
+        )  # fmt: skip
+    codes = {c.code for c in comms}
+    existing = [g for g in stored_grids(city, community_prefix=community_prefix) if g.community_code in codes]
+    imported = sorted({g.community_code for g in existing if not g.generated})
+    if imported and not replace_imported:
+        raise ValueError(
+            f"{len(imported)} of these communities have imported (official) grids, e.g. {imported[0]}; "
+            "pass --replace-imported to overwrite them, or --community to choose others"
+        )
+    grids = generate_grids(comms, cell_m2=cell_m2, sliver_fraction=sliver_fraction)
+    st = grid_stats(grids, cell_m2=cell_m2, sliver_fraction=sliver_fraction)
+    slivers = sorted((g for g in grids if g.area_m2 < st.sliver_threshold_m2), key=lambda g: g.area_m2)
+    if not dry_run:
+        store_grids(
+            city, grids, source="generated", note=f"generated, cell {cell_m2:g} m²", replace_communities=codes
+        )
+        invalidate_geography(city)
+    return GridGenerationReport(grids, st, len(comms), len(existing), slivers)
+
+
+# --------------------------------------------------------------------------- the demo
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLoadReport:
+    districts: int
+    streets: int
+    communities: int
+    grids: int
+    components: int
+    duty_grids: int
+    inspectors: int
+    skipped: bool = False
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@lru_cache(maxsize=4)
+def _demo_build(seed: int, extent: tuple[float, float, float, float], cell_m2: float) -> Any:
+    from civicloop.assets.core import generate_demo_components
+    from civicloop.geo.demo import build_demo_geography
+
+    demo = build_demo_geography(seed, extent=extent, cell_m2=cell_m2)
+    return demo, generate_demo_components(demo, seed=1)
+
+
+def load_demo_geography(
+    city: City,
+    *,
+    seed: int | None = None,
+    extent: tuple[float, float, float, float] | None = None,
+    cell_m2: float = 10_000.0,
+    with_components: bool = True,
+    with_duty_grids: bool = True,
+    replace: bool = False,
+) -> DemoLoadReport:
+    """Store the demo geography: Taiyuan's 10 real districts, the generated streets, communities and
+    unit grids, the generated components (street lights, manhole covers, bins, toilets) with their
+    主管/权属/养护 units, and duty grids (责任网格) for the simulated inspectors.
+
+    Idempotent: a city that already has stored geography is left alone (``skipped``) unless
+    ``replace``. ``extent``/``seed`` default to the demo's (tests pass a small extent).
+    """
+    from civicloop.assets.patrols import demo_duty_assignment
+    from civicloop.assets.service import demo_component_records, store_components
+    from civicloop.geo.demo import DEFAULT_SEED
+    from civicloop.geo.subdivisions import DEMO_EXTENT
+
+    started = _now()
+    if not is_demo_city(city.profile):
+        raise ValueError(
+            f"the demo geography is Taiyuan's (140100); city {city.id} is {city.profile.division_code}"
+        )
+    if geography_version(city) > 0 and not replace:
+        return DemoLoadReport(0, 0, 0, 0, 0, 0, 0, skipped=True)
+    demo, comps = _demo_build(DEFAULT_SEED if seed is None else seed, extent or DEMO_EXTENT, cell_m2)
+    records = demo_component_records(city.profile, comps) if with_components else []
+    assignment = demo_duty_assignment(city.profile, demo.grids) if with_duty_grids else {}
+    with city.store.write() as conn:
+        if replace:
+            for table in (geo_areas, geo_grids, components, duty_grids):
+                conn.execute(delete(table).where(table.c.city_id == city.id))
+        store_areas(city, demo.areas, conn=conn)
+        store_grids(city, demo.grids, source="generated", note="generated demo grid", conn=conn)
+        if records:
+            store_components(city, records, conn=conn)
+        if assignment:
+            from civicloop.assets.patrols import store_duty_grids
+
+            store_duty_grids(city, assignment, conn=conn)
+    invalidate_geography(city)
+    return DemoLoadReport(
+        len(demo.districts), len(demo.streets), len(demo.communities), len(demo.grids), len(records),
+        sum(len(v) for v in assignment.values()), len(assignment),
+        seconds=round((_now() - started).total_seconds(), 2),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the simulator's placer
+
+
+class GeographyPlacer:
+    """Places simulated reports inside the stored grids, denser toward the urban core.
+
+    Grid ``i`` is drawn with probability ∝ area·(0.2 + exp(−(d/σ)²)), d the distance of its centre from
+    the area-weighted centre of the simulated districts' grids and σ 30 % of their half-diagonal; the
+    point is uniform inside the grid (rejection sampling in its box). Reports of a category about a
+    component type go to a real component of that type (same weighting) and carry its id. Addresses
+    use the road of the grid's components ("纬5路 128号附近"), else the community ("…社区 17号院附近").
+    Deterministic: only the simulator's ``rng`` is drawn from.
+    """
+
+    def __init__(
+        self,
+        geography: Geography,
+        components_by_type: Mapping[str, tuple[list[str], Any, Any, Any]],
+        roads_by_grid: Mapping[str, str],
+        districts: Sequence[str] = (),
+    ) -> None:
+        self.geo = geography
+        grids = geography.grids
+        if districts:
+            chosen = [i for i, g in enumerate(grids) if g.district_code in set(districts)]
+            self.idx = chosen or list(range(len(grids)))
+        else:
+            self.idx = list(range(len(grids)))
+        geoms = np.asarray([grids[i].geometry for i in self.idx], dtype=object)
+        shapely.prepare(geoms)
+        self.geoms = geoms
+        self.bounds = shapely.bounds(geoms)
+        cx = (self.bounds[:, 0] + self.bounds[:, 2]) / 2
+        cy = (self.bounds[:, 1] + self.bounds[:, 3]) / 2
+        area = np.asarray([grids[i].area_m2 for i in self.idx], dtype=np.float64)
+        proj = LocalProjection(float(np.average(cx, weights=area)), float(np.average(cy, weights=area)))
+        x, y = proj.forward(cx, cy)
+        half_diag = float(np.hypot(np.ptp(x), np.ptp(y))) / 2 or 1.0
+        sigma = 0.3 * half_diag
+        self.core = (proj.lon0, proj.lat0)
+        self.grid_weight = area * (0.2 + np.exp(-((np.hypot(x, y) / sigma) ** 2)))
+        self.cum = np.cumsum(self.grid_weight).tolist()
+        self.weight_by_code = {
+            grids[i].code: float(w) for i, w in zip(self.idx, self.grid_weight, strict=True)
+        }
+        self.components: dict[str, tuple[list[str], Any, Any, list[float]]] = {}
+        for type_code, (ids, lons, lats, grid_codes) in components_by_type.items():
+            w = np.asarray([self.weight_by_code.get(g, 0.0) for g in grid_codes], dtype=np.float64)
+            if not ids or float(w.sum()) <= 0:
+                continue
+            self.components[type_code] = (ids, lons, lats, np.cumsum(w).tolist())
+        self.component_grid = {t: dict(zip(v[0], v[3], strict=True)) for t, v in components_by_type.items()}
+        self.roads = dict(roads_by_grid)
+
+    @staticmethod
+    def _draw(rng: random.Random, cum: list[float]) -> int:
+        return min(bisect.bisect_right(cum, rng.random() * cum[-1]), len(cum) - 1)
+
+    def _fields_for_grid(self, grid: Grid) -> dict[str, Any]:
+        return {
+            "grid_code": grid.code,
+            "community_code": grid.community_code,
+            "street_code": grid.street_code,
+            "district_code": grid.district_code,
+        }
+
+    def _address(self, rng: random.Random, grid: Grid, road: str | None = None) -> str:
+        road = road or self.roads.get(grid.code)
+        if road:
+            return f"{road}{rng.randint(1, 300)}号附近"
+        comm = self.geo.area(grid.community_code)
+        name = comm.name if comm else grid.community_code
+        return f"{name}{rng.randint(1, 60)}号院附近"
+
+    def place(self, rng: random.Random, category: CategoryRule) -> dict[str, Any]:
+        type_code = category.component_code
+        comps = self.components.get(type_code) if type_code else None
+        if comps is not None:
+            ids, lons, lats, cum = comps
+            k = self._draw(rng, cum)
+            grid_code = self.component_grid[type_code or ""][ids[k]]
+            grid = self.geo.grid(grid_code)
+            if grid is not None:
+                return {
+                    "lon": float(lons[k]),
+                    "lat": float(lats[k]),
+                    "address": self._address(rng, grid),
+                    "component_id": ids[k],
+                    **self._fields_for_grid(grid),
+                }
+        j = self._draw(rng, self.cum)
+        gi = self.idx[j]
+        grid = self.geo.grids[gi]
+        minx, miny, maxx, maxy = (float(v) for v in self.bounds[j])
+        lon = lat = None
+        for _ in range(30):
+            x = minx + rng.random() * (maxx - minx)
+            y = miny + rng.random() * (maxy - miny)
+            if shapely.contains_xy(self.geoms[j], x, y):
+                lon, lat = round(x, 6), round(y, 6)
+                if shapely.contains_xy(self.geoms[j], lon, lat):
+                    break
+                lon = lat = None
+        if lon is None or lat is None:
+            p = self.geoms[j].representative_point()
+            lon, lat = round(float(p.x), 7), round(float(p.y), 7)
+        return {"lon": lon, "lat": lat, "address": self._address(rng, grid), **self._fields_for_grid(grid)}
+
+
+def placer_for(city: City) -> GeographyPlacer | None:
+    """The simulator's placer over the city's stored grids; None when no geography is stored (the
+    simulator then uses its plain box)."""
+    if geography_version(city) == 0:
+        return None
+    geo = geography_for(city, demo_fallback=False)
+    if geo is None or not geo.grids:
+        return None
+    by_type: dict[str, tuple[list[str], Any, Any, Any]] = {}
+    roads: Counter[tuple[str, str]] = Counter()
+    with city.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                components.c.component_id, components.c.type_code, components.c.lon, components.c.lat,
+                components.c.grid_code, components.c.road_name,
+            )
+            .where(and_(components.c.city_id == city.id, components.c.state != "removed",
+                        components.c.grid_code.is_not(None)))
+            .order_by(components.c.type_code, components.c.component_id)
+        ).all()  # fmt: skip
+    grouped: dict[str, list[Any]] = {}
+    for r in rows:
+        grouped.setdefault(r.type_code, []).append(r)
+        if r.road_name:
+            roads[(r.grid_code, r.road_name)] += 1
+    for type_code, rs in grouped.items():
+        by_type[type_code] = (
+            [r.component_id for r in rs],
+            np.asarray([r.lon for r in rs]),
+            np.asarray([r.lat for r in rs]),
+            [r.grid_code for r in rs],
+        )
+    best: dict[str, tuple[int, str]] = {}
+    for (grid_code, road), n in sorted(roads.items()):
+        if grid_code not in best or n > best[grid_code][0]:
+            best[grid_code] = (n, road)
+    simulated = city.profile.simulation.districts or tuple(d.code for d in city.profile.districts if d.urban)
+    return GeographyPlacer(geo, by_type, {g: r for g, (_, r) in best.items()}, simulated)
+
+
+# --------------------------------------------------------------------------- nearby search
+
+_OPEN: Any = literal_column("'open'")  # literal, so the planners can use the partial index
+
+
+@lru_cache(maxsize=2)
+def _nearby_open_query(with_since: bool) -> Select[Any]:
+    # Built once: intake asks this for every report, and building the statement cost four times more
+    # than running it (bind parameters instead of literals; SQLAlchemy caches the compiled SQL).
+    q = select(cases.c.case_id, cases.c.lon, cases.c.lat).where(
+        cases.c.city_id == bindparam("city"),
+        cases.c.category_code == bindparam("category"),
+        cases.c.public_status == _OPEN,
+        cases.c.lat.between(bindparam("s"), bindparam("n")),
+        cases.c.lon.between(bindparam("w"), bindparam("e")),
+    )
+    return q.where(cases.c.created_at >= bindparam("since")) if with_since else q
+
+
+def nearby_open_cases(
+    city: City,
+    category_code: str,
+    lon: float,
+    lat: float,
+    radius_m: float,
+    since: datetime | None = None,
+    *,
+    crs: Crs = Crs.WGS84,
+    limit: int | None = None,
+    conn: Connection | None = None,
+) -> list[tuple[str, float]]:
+    """Open cases of ``category_code`` within ``radius_m`` of the point, reported at or after ``since``:
+    ``[(case_id, distance_m)]``, nearest first (ties by case id).
+
+    The index ``ix_cases_open_nearby`` (open cases only: city, category, lat, lon, created_at, case_id)
+    answers the box of :func:`bbox_for_radius` without touching the table; the exact great-circle
+    distance then drops the box's corners.
+    """
+    if radius_m < 0:
+        raise ValueError("radius_m must be >= 0")
+    wlon, wlat = to_wgs84(float(lon), float(lat), Crs(crs))
+    w, s, e, n = bbox_for_radius(wlon, wlat, radius_m)
+    q = _nearby_open_query(since is not None)
+    params = {"city": city.id, "category": category_code, "s": s, "n": n, "w": w, "e": e, "since": since}
+    if conn is None:
+        with city.engine.connect() as c:
+            rows = c.execute(q, params).all()
+    else:
+        rows = conn.execute(q, params).all()
+    if not rows:
+        return []
+    d = haversine_m(wlon, wlat, np.asarray([r.lon for r in rows]), np.asarray([r.lat for r in rows]))
+    hits = sorted(
+        ((r.case_id, float(dist)) for r, dist in zip(rows, d, strict=True) if dist <= radius_m),
+        key=lambda t: (t[1], t[0]),
+    )
+    return hits[:limit] if limit is not None else hits
+
+
+def count_stored(city: City) -> dict[str, int]:
+    """Rows per geography table for the city (for the CLI and tests)."""
+    out: dict[str, int] = {}
+    with city.engine.connect() as conn:
+        for name, table in (("areas", geo_areas), ("grids", geo_grids), ("components", components),
+                            ("duty_grids", duty_grids)):  # fmt: skip
+            out[name] = int(
+                conn.execute(
+                    select(func.count()).select_from(table).where(table.c.city_id == city.id)
+                ).scalar()
+                or 0
+            )
+    return out
+
+
+def today_in(city: City, moment: datetime | None = None) -> date:
+    """The local date of a moment (default now) in the city's time zone."""
+    from zoneinfo import ZoneInfo
+
+    return (moment or _now()).astimezone(ZoneInfo(city.profile.timezone)).date()

@@ -1,0 +1,213 @@
+"""Geography and asset tables (SQLAlchemy Core, on the shared ``metadata``). ``city_id`` leads every key.
+
+* ``geo_areas`` — districts / streets / communities (区 / 街道 / 社区), WKB geometry in WGS84;
+* ``geo_grids`` — unit grids (单元网格), 15-character codes, WKB geometry, area, lattice row/col;
+* ``geo_versions`` — one counter per city, bumped by every geography write, so that a process holding a
+  cached locator notices another process's import (see ``civicloop.geo.service``);
+* ``components`` — the component registry (部件, GB/T 47678.5 表2): 17-digit id, type, 主管/权属/养护 units,
+  state, grid, WGS84 point; ``component_states`` — its append-only state history;
+* ``duty_grids`` — inspectors' duty grids (责任网格);
+* ``patrols`` / ``patrol_checks`` / ``patrol_grids`` — patrols (巡查): the GPS track, what was checked,
+  and which grids the track passed through (for coverage).
+
+Geometries are stored as WKB (``LargeBinary``: BLOB on SQLite, bytea on PostgreSQL) with their bounding
+box in plain columns, so neither store needs a spatial extension. The nearby search on cases uses a
+partial index declared here and created by migration ``0003_geography``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from civicloop.store.tables import UTCDateTime, cases, metadata
+
+__all__ = [
+    "CASES_NEARBY_INDEX",
+    "component_states",
+    "components",
+    "duty_grids",
+    "geo_areas",
+    "geo_grids",
+    "geo_versions",
+    "patrol_checks",
+    "patrol_grids",
+    "patrols",
+]
+
+geo_areas = Table(
+    "geo_areas",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("code", String(16), primary_key=True),
+    Column("level", String(12), nullable=False),  # district | street | community
+    Column("parent_code", String(16)),
+    Column("name", String(128), nullable=False),
+    Column("geometry", LargeBinary, nullable=False),  # WKB, WGS84
+    Column("area_m2", Float, nullable=False),
+    Column("min_lon", Float, nullable=False),
+    Column("min_lat", Float, nullable=False),
+    Column("max_lon", Float, nullable=False),
+    Column("max_lat", Float, nullable=False),
+    Column("generated", Boolean, nullable=False),
+    Column("note", Text),
+    Column("source", String(256)),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_geo_areas_city_level", "city_id", "level"),
+)
+
+geo_grids = Table(
+    "geo_grids",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("grid_code", String(15), primary_key=True),
+    Column("community_code", String(12), nullable=False),
+    Column("street_code", String(9), nullable=False),
+    Column("district_code", String(6), nullable=False),
+    Column("geometry", LargeBinary, nullable=False),  # WKB, WGS84
+    Column("area_m2", Float, nullable=False),
+    Column("grid_row", Integer),  # lattice row (0 = northmost) of generated grids
+    Column("grid_col", Integer),
+    Column("min_lon", Float, nullable=False),
+    Column("min_lat", Float, nullable=False),
+    Column("max_lon", Float, nullable=False),
+    Column("max_lat", Float, nullable=False),
+    Column("generated", Boolean, nullable=False),
+    Column("note", Text),
+    Column("source", String(256)),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_geo_grids_city_community", "city_id", "community_code"),
+)
+
+geo_versions = Table(
+    "geo_versions",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+components = Table(
+    "components",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("component_id", String(17), primary_key=True),  # GLBJBSM: 6 区划 + 2 大类 + 3 小类 + 6 顺序码
+    Column("type_code", String(5), nullable=False),  # component code of GB/T 47678.5 (e.g. 01037 路灯)
+    Column("name", String(128), nullable=False),
+    Column("competent_department_id", String(64)),  # 主管部门
+    Column("owner_department_id", String(64)),  # 权属单位
+    Column("maintainer_department_id", String(64)),  # 养护单位
+    Column("state", String(12), nullable=False),  # intact | damaged | missing | abandoned | removed
+    Column("grid_code", String(15)),
+    Column("community_code", String(12)),
+    Column("street_code", String(9)),
+    Column("district_code", String(6), nullable=False),
+    Column("lon", Float, nullable=False),  # WGS84
+    Column("lat", Float, nullable=False),
+    Column("road_name", String(64)),
+    Column("road_class", String(12)),  # main | secondary | branch (street lights: 着灯率 per class)
+    Column("start_date", Date),  # 初始日期
+    Column("changed_date", Date),  # 变更日期
+    Column("generated", Boolean, nullable=False),
+    Column("source", String(256)),
+    Column("note", Text),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_components_city_type_lat_lon", "city_id", "type_code", "lat", "lon"),
+    Index("ix_components_city_grid", "city_id", "grid_code"),
+    Index("ix_components_city_district_type", "city_id", "district_code", "type_code"),
+)
+
+component_states = Table(
+    "component_states",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("component_id", String(17), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("from_state", String(12)),
+    Column("to_state", String(12), nullable=False),
+    Column("source", String(16), nullable=False),  # import | case | patrol | registry
+    Column("case_id", String(32)),
+    Column("patrol_id", String(40)),
+    Column("actor_id", String(64)),
+    Column("note", Text),
+)
+
+duty_grids = Table(
+    "duty_grids",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("inspector_id", String(64), primary_key=True),
+    Column("grid_code", String(15), primary_key=True),
+    Column("assigned_at", UTCDateTime(), nullable=False),
+    Index("ix_duty_grids_city_grid", "city_id", "grid_code"),
+)
+
+patrols = Table(
+    "patrols",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("patrol_id", String(40), primary_key=True),
+    Column("inspector_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # lighting | general
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime(), nullable=False),
+    Column("track", Text, nullable=False),  # JSON [[lon, lat, "ISO time"|null], …], WGS84
+    Column("distance_m", Float, nullable=False),
+    Column("district_code", String(6)),
+    Column("note", Text),
+    Index("ix_patrols_city_started", "city_id", "started_at"),
+    Index("ix_patrols_city_inspector", "city_id", "inspector_id", "started_at"),
+)
+
+patrol_checks = Table(
+    "patrol_checks",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("patrol_id", String(40), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("component_id", String(17)),
+    Column("grid_code", String(15)),
+    Column("result", String(12), nullable=False),  # lit | unlit | ok | problem
+    Column("at", UTCDateTime(), nullable=False),
+    Column("case_id", String(32)),  # the case opened for it, or the open case it duplicated
+    Column("note", Text),
+    Index("ix_patrol_checks_city_component", "city_id", "component_id"),
+)
+
+patrol_grids = Table(
+    "patrol_grids",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("patrol_id", String(40), primary_key=True),
+    Column("grid_code", String(15), primary_key=True),
+    Index("ix_patrol_grids_city_grid", "city_id", "grid_code"),
+)
+
+#: Open cases by category and position, for the nearby search (duplicates, the report form). Partial:
+#: only open cases are indexed, so the index stays small however many closed cases accumulate, and it is
+#: covering (case_id and public_status included) so the query never touches the table. Queries must say
+#: ``public_status = 'open'`` literally (not as a bound parameter) for the planners to use it.
+CASES_NEARBY_INDEX = Index(
+    "ix_cases_open_nearby",
+    cases.c.city_id,
+    cases.c.category_code,
+    cases.c.lat,
+    cases.c.lon,
+    cases.c.created_at,
+    cases.c.case_id,
+    cases.c.public_status,
+    sqlite_where=text("public_status = 'open'"),
+    postgresql_where=text("public_status = 'open'"),
+)

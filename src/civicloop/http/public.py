@@ -1,0 +1,232 @@
+"""The citizen page's endpoints (公众上报与查询): report a problem with a photo, track it by its number.
+
+No account: a report is a citizen report (channel ``citizen``) that an inspector verifies on site like any
+public report; the optional name and phone go to the private reporter record, never into the case.
+``Idempotency-Key`` makes a retried submission return the same tracking number. The tracking view is the
+Open311 public view of the case — status, outcome, masked description, photos — and nothing personal.
+Each client address may send ``public_reports_per_hour`` reports (and three times as many photos) an hour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Header, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+
+from civicloop.cases.core import Actor
+from civicloop.cases.privacy import mask
+from civicloop.cases.service import ReporterInfo
+from civicloop.http.context import ApiError, base_url, context_of, locale_of
+from civicloop.http.workflow import refuse_bomb
+from civicloop.intake.group_commit import ReportJob
+from civicloop.kernel.errors import CaseNotFound, InvalidField
+from civicloop.kernel.vocabulary import Action, Role
+from civicloop.open311.service import IDEMPOTENCY_TTL, PublicView, status_words
+from civicloop.photos.store import is_ref, sniff_image
+from civicloop.web.state import WebState, web_state
+
+router = APIRouter(prefix="/api/v1/public", tags=["public"])
+
+_PUBLIC_NOTES = frozenset(
+    {
+        Action.REPORT,
+        Action.ACCEPT,
+        Action.VERIFY,
+        Action.FILE,
+        Action.DISPATCH,
+        Action.HANDLE,
+        Action.CHECK,
+        Action.CLOSE,
+        Action.REJECT,
+        Action.NOT_FILE,
+        Action.VOID,
+        Action.APPROVE_VOID,
+        Action.REOPEN,
+        Action.APPROVE_SELF_HANDLING,
+        Action.APPROVE_EXTENSION,
+        Action.APPROVE_SUSPENSION,
+        Action.RESUME,
+    }
+)
+
+
+class PublicReport(BaseModel):
+    """公众上报 / a citizen's report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category_code: str | None = Field(None, max_length=16)
+    description: str = Field(min_length=2, max_length=2000)
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    crs: Literal["wgs84", "gcj02"] = "wgs84"
+    address: str | None = Field(None, max_length=256)
+    photos: list[str] = Field(default_factory=list, max_length=6)
+    name: str | None = Field(None, max_length=64, description="private: never shown")
+    phone: str | None = Field(None, max_length=32, description="private: never shown")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _limit(ws: WebState, request: Request, kind: str, per_hour: int) -> None:
+    now = time.monotonic()
+    key = f"{kind}:{_client(request)}"
+    hits = [t for t in ws.public_hits.get(key, []) if now - t < 3600]
+    if len(hits) >= per_hour:
+        raise ApiError(
+            429, "too_many_requests", "提交过于频繁，请稍后再试", "too many submissions; try again later"
+        )
+    hits.append(now)
+    ws.public_hits[key] = hits
+    if len(ws.public_hits) > 10_000:  # forget idle clients
+        for k in [k for k, v in ws.public_hits.items() if not v or now - v[-1] > 3600]:
+            ws.public_hits.pop(k, None)
+
+
+@router.post("/photos", status_code=201)
+async def public_photo(request: Request, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    """上传照片 / A photo for a citizen report (JPEG, PNG or WebP)."""
+    ws = web_state(request)
+    _limit(ws, request, "photo", 3 * ws.settings.public_reports_per_hour)
+    ctx = context_of(request)
+    limit = ctx.settings.max_photo_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, "payload_too_large", "照片过大", "the photo is too large", "file")
+    ctype = sniff_image(data)
+    if ctype is None:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "只接受 JPEG、PNG 或 WebP 图片",
+            "only JPEG, PNG or WebP images are accepted",
+            "file",
+        )
+    refuse_bomb(data, "file")
+    ref = await run_in_threadpool(ctx.photos.put, data, ctype)
+    return {"ref": ref, "url": f"{base_url(request)}/api/v1/photos/{ref}", "size": len(data)}
+
+
+@router.post("/reports", status_code=201)
+async def public_report(
+    request: Request,
+    body: PublicReport,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    """公众上报 / Report a problem: returns the tracking number (the case number)."""
+    ws = web_state(request)
+    ctx = context_of(request)
+    profile = ws.city.profile
+    if body.category_code is not None:
+        try:
+            profile.category(body.category_code)
+        except KeyError:
+            raise InvalidField("category_code", "未知类别", "unknown category") from None
+    for ref in body.photos:
+        if not (is_ref(ref) and await run_in_threadpool(ctx.photos.exists, ref)):
+            raise InvalidField(
+                "photos", "未知的照片引用（请先上传）", "unknown photo reference (upload it first)"
+            )
+    _limit(ws, request, "report", ws.settings.public_reports_per_hour)
+    located = await run_in_threadpool(ws.locate, body.lon, body.lat, body.crs)
+    fields: dict[str, Any] = {
+        "channel": "citizen",
+        "description": body.description,
+        "lon": located["lon"],
+        "lat": located["lat"],
+        "photos": body.photos or None,
+    }
+    for key in ("grid_code", "community_code", "street_code", "district_code"):
+        if located.get(key):
+            fields[key] = located[key]
+    if body.address:
+        fields["address"] = body.address
+    category = body.category_code
+    if category is None:
+        guess = await run_in_threadpool(ws.suggest, body.description, None, None, None, None)
+        category = guess.get("category_code")
+    if category:
+        fields["category_code"] = category
+    fields = {k: v for k, v in fields.items() if v is not None}
+    keys: list[tuple[str, timedelta]] = []
+    if idempotency_key and idempotency_key.strip():
+        digest = hashlib.sha256(f"public\x1f{idempotency_key.strip()}".encode()).hexdigest()[:48]
+        keys.append(("p:" + digest, IDEMPOTENCY_TTL))
+    reporter = ReporterInfo(body.name or None, body.phone or None, None)
+    job = ReportJob(
+        actor=Actor(f"web:{secrets.token_hex(8)}", Role.CITIZEN),
+        fields=fields,
+        reporter=None if reporter.is_empty() else reporter,
+        idempotency=keys,
+    )
+    outcome = await ctx.main.writer.submit_async(job)
+    return {
+        "tracking_number": outcome.case_id,
+        "replayed": outcome.replayed,
+        "track_url": f"/public/track/{outcome.case_id}",
+        "received_at": datetime.now(UTC).isoformat(),
+    }
+
+
+@router.get("/track/{case_id}")
+async def public_track(request: Request, case_id: str) -> dict[str, Any]:
+    """查询进度 / The public status and outcome of a report (no personal data)."""
+    ws = web_state(request)
+    locale = locale_of(request)
+    return await run_in_threadpool(_track, ws, request, case_id, locale)
+
+
+def _track(ws: WebState, request: Request, case_id: str, locale: str) -> dict[str, Any]:
+    cases = ws.city.cases
+    try:
+        state = cases.get(case_id)
+    except CaseNotFound:
+        raise ApiError(404, "not_found", f"未找到编号 {case_id[:40]}", f"no report {case_id[:40]}") from None
+    timeline = cases.timeline(case_id)
+    ctx = context_of(request)
+    view = PublicView(ws.city.profile, ctx.main.places, base_url(request), locale).request(
+        state, events=timeline, extensions=False
+    )
+    zh, en = status_words(state)
+    photo = f"{base_url(request)}/api/v1/photos/"
+    return {
+        "tracking_number": state.case_id,
+        "status": state.public_status,
+        "status_zh": zh,
+        "status_en": en,
+        "closure_reason": state.closure_reason.value if state.closure_reason else None,
+        "fixed": bool(state.closure_reason and state.closure_reason.is_fixed),
+        "category": view.get("service_name"),
+        "category_code": state.category_code,
+        "description": mask(state.description),
+        "agency": view.get("agency_responsible"),
+        "requested_at": view.get("requested_datetime"),
+        "updated_at": view.get("updated_datetime"),
+        "expected_at": view.get("expected_datetime"),
+        "lon": view.get("long"),
+        "lat": view.get("lat"),
+        "photos": [photo + p if is_ref(p) else p for p in state.photos],
+        "result_photos": [photo + p if is_ref(p) else p for p in state.after_photos],
+        "duplicate_of": state.duplicate_of,
+        "notes": [
+            {
+                "at": e.at.isoformat(),
+                "action": e.action.value,
+                "action_zh": e.action.zh,
+                "action_en": e.action.en,
+                "stage_zh": e.stage_after.zh,
+                "stage_en": e.stage_after.en,
+            }
+            for e in timeline
+            if e.action in _PUBLIC_NOTES
+        ],
+    }

@@ -1,0 +1,622 @@
+"""The intake pipeline (梳理/研判) for every channel: validate → locate → classify → de-duplicate →
+urgency → file or queue → dispatch, in batches.
+
+Each report gets a suggestion (category, department, urgency, duplicate candidates, recurrence), each
+with a score and a reason, stored in the report event itself (``triage``) so that the review queue, the
+audit trail and the KPIs all see what the machine proposed. Above the thresholds the system files and
+dispatches by itself; below, the case waits in the review queue. People's corrections become training
+examples (a listener in the write transaction), and when a master case ends, every reporter of its
+cluster is told (an outbox of notifications).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, and_, bindparam, insert, select
+
+from civicloop.cases.core import Actor, CaseState, Command, Event
+from civicloop.cases.service import BatchItem, BatchResult, ReporterInfo
+from civicloop.city.service import City
+from civicloop.geo.projection import haversine_m
+from civicloop.intake.core import (
+    DuplicateCandidate,
+    best_duplicate,
+    decide_urgency,
+    review_priority,
+    score_duplicate,
+)
+from civicloop.kernel.errors import DomainError
+from civicloop.kernel.vocabulary import Action, Channel, ClosureReason, Role, Stage, Urgency
+from civicloop.store.tables import cases
+from civicloop.triage.store import notifications, triage_examples
+
+SYSTEM = Actor("triage", Role.SYSTEM, name="智能研判 / triage")
+
+
+class Prediction(Protocol):
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def auto(self) -> bool: ...
+
+
+class Classifier(Protocol):
+    def predict(self, texts: Sequence[str]) -> Sequence[Prediction]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordPrediction:
+    label: str
+    score: float
+    auto: bool = False
+    top: tuple[tuple[str, float], ...] = ()
+
+
+class KeywordClassifier:
+    """The fallback before any model is trained: names and keywords of the profile's categories.
+
+    Its answers are suggestions only (``auto`` is always False): keywords alone never route a case.
+    """
+
+    def __init__(self, city: City) -> None:
+        self.vocab: list[tuple[str, tuple[str, ...]]] = [
+            (c.code, tuple(w.lower() for w in (c.name, *(c.keywords or ()), *(c.name_en or "").split()) if w))
+            for c in city.profile.categories
+        ]
+
+    def predict(self, texts: Sequence[str]) -> list[KeywordPrediction]:
+        out = []
+        for text in texts:
+            low = text.lower()
+            scored = sorted(
+                ((sum(len(w) for w in words if w in low), code) for code, words in self.vocab), reverse=True
+            )
+            best, code = scored[0] if scored else (0, "")
+            total = sum(s for s, _ in scored[:3]) or 1
+            top = tuple((c, round(s / total, 3)) for s, c in scored[:3] if s > 0)
+            out.append(
+                KeywordPrediction(code if best else "", round(best / total, 3) if best else 0.0, False, top)
+            )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeSettings:
+    duplicate_radius_m: float = 50.0  # FMS suggests within 250 m; merging automatically needs a tighter ring
+    duplicate_window_days: float = 7.0
+    duplicate_threshold: float = 0.75
+    recurrence_radius_m: float = 30.0
+    recurrence_days: float = 30.0
+    auto_dispatch: bool = True
+
+
+@dataclass(slots=True)
+class IntakeReport:
+    actor: Actor
+    fields: dict[str, Any]
+    at: datetime
+    reporter: ReporterInfo | None = None
+
+
+@dataclass(slots=True)
+class IntakeOutcome:
+    case_id: str | None
+    suggestion: dict[str, Any]
+    outcome: str  # queued | auto_dispatched | auto_accepted | merged | refused
+    error: str | None = None
+    state: CaseState | None = None
+
+
+@dataclass(slots=True)
+class _Nearby:
+    case_id: str
+    lon: float
+    lat: float
+    text: str
+    component_id: str | None
+    category_code: str | None
+    closed: bool
+    distance_m: float = 0.0
+
+
+# Built once (asked for every report; building it cost more than running it).
+_RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.closure_reason).where(
+    cases.c.city_id == bindparam("city"),
+    cases.c.category_code == bindparam("category"),
+    cases.c.public_status == "closed",
+    cases.c.lat.between(bindparam("s"), bindparam("n")),
+    cases.c.lon.between(bindparam("w"), bindparam("e")),
+    cases.c.closed_at >= bindparam("since"),
+)
+
+
+class IntakeService:
+    def __init__(
+        self,
+        city: City,
+        *,
+        classifier: Classifier | None = None,
+        settings: IntakeSettings | None = None,
+        locate: Callable[[City, dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        self.city = city
+        if classifier is None:
+            from civicloop.triage.service import load_category_model
+
+            classifier = load_category_model(city) or KeywordClassifier(city)
+        self.classifier: Classifier = classifier
+        self.settings = settings or IntakeSettings()
+        self.locate = locate if locate is not None else _geography_locator()
+
+    # ---- suggestion -------------------------------------------------------------------------
+
+    def suggest_many(self, reports: Sequence[IntakeReport]) -> list[dict[str, Any]]:
+        texts = [_text_of(r.fields) for r in reports]
+        # The classifier is asked only where the reporter did not choose a known category (most
+        # inspector reports do): segmenting Chinese text is the costliest step of intake.
+        known = {c.code for c in self.city.profile.categories}
+        ask = [i for i, r in enumerate(reports) if r.fields.get("category_code") not in known]
+        predicted = list(self.classifier.predict([texts[i] for i in ask])) if ask else []
+        predictions: list[Prediction] = [
+            KeywordPrediction(str(r.fields.get("category_code")), 1.0) for r in reports
+        ]
+        for i, p in zip(ask, predicted, strict=True):
+            predictions[i] = p
+        out = []
+        with self.city.store.read() as conn:
+            for report, text, pred in zip(reports, texts, predictions, strict=True):
+                out.append(self._suggest(conn, report, text, pred))
+        return out
+
+    def _suggest(self, conn: Connection, report: IntakeReport, text: str, pred: Prediction) -> dict[str, Any]:
+        profile = self.city.profile
+        f = report.fields
+        given = f.get("category_code")
+        known = {c.code for c in profile.categories}
+        category = given if given in known else (pred.label if pred.label in known else None)
+        source = "reporter" if given in known else "classifier"
+        rule = profile.category(category) if category else None
+        urgency = decide_urgency(
+            text, category, rule.urgent_keywords if rule else (), _urgency_of(f.get("urgency"))
+        )
+        department, dept_reason = None, None
+        if category:
+            dept = profile.responsible_department(category, 1, f.get("district_code"))
+            department = dept.id
+            dept_reason = f"profile rule for {category}" + (
+                f" in {f['district_code']}" if f.get("district_code") else ""
+            )
+        duplicates: list[DuplicateCandidate] = []
+        recurrence: _Nearby | None = None
+        lon, lat = f.get("lon"), f.get("lat")
+        if category and isinstance(lon, (int, float)) and isinstance(lat, (int, float)):
+            near = self._nearby(conn, category, float(lon), float(lat), report.at)
+            for n in near:
+                if n.closed:
+                    if n.distance_m <= self.settings.recurrence_radius_m and (
+                        recurrence is None or n.distance_m < recurrence.distance_m
+                    ):
+                        recurrence = n
+                    continue
+                duplicates.append(
+                    score_duplicate(
+                        case_id=n.case_id,
+                        distance_m=n.distance_m,
+                        radius_m=self.settings.duplicate_radius_m,
+                        same_category=n.category_code == category,
+                        text_a=text,
+                        text_b=n.text,
+                        same_component=bool(f.get("component_id"))
+                        and n.component_id == f.get("component_id"),
+                    )
+                )
+        duplicates.sort(key=lambda c: (-c.score, c.distance_m))
+        master = best_duplicate(duplicates, self.settings.duplicate_threshold)
+        auto = bool(
+            self.settings.auto_dispatch
+            and category
+            and department
+            and master is None
+            and ((source == "reporter" and report.actor.role is Role.INSPECTOR) or pred.auto)
+            and not (rule and rule.always_review)
+        )
+        return {
+            "category_code": category,
+            "category_source": source,
+            "category_score": round(float(pred.score), 4) if source == "classifier" else 1.0,
+            "category_top": [list(t) for t in getattr(pred, "top", ())][:3],
+            "department_id": department,
+            "department_reason": dept_reason,
+            "urgency": urgency.urgency.value,
+            "urgency_rule": urgency.rule,
+            "duplicates": [
+                {
+                    "case_id": d.case_id,
+                    "distance_m": round(d.distance_m, 1),
+                    "score": d.score,
+                    "reason": d.reason,
+                }
+                for d in duplicates[:5]
+            ],
+            "duplicate_of": master.case_id if master else None,
+            "recurrence_of": recurrence.case_id if recurrence else None,
+            "auto": auto,
+        }
+
+    def _nearby(self, conn: Connection, category: str, lon: float, lat: float, at: datetime) -> list[_Nearby]:
+        """Cases of the category around the point: open ones reported in the duplicate window, and ones
+        closed as fixed in the recurrence window. Each side is answered by its own partial index on
+        (city, category, lat, lon, …) for a box around the point; the exact distance comes after."""
+        from civicloop.geo.service import nearby_open_cases
+
+        settings = self.settings
+        found: list[tuple[str, float, bool]] = [
+            (case_id, d, False)
+            for case_id, d in nearby_open_cases(
+                self.city, category, lon, lat, settings.duplicate_radius_m,
+                at - timedelta(days=settings.duplicate_window_days), conn=conn,
+            )
+        ]  # fmt: skip
+        dlat = settings.recurrence_radius_m / 111_320
+        dlon = settings.recurrence_radius_m / (111_320 * max(0.1, math.cos(math.radians(lat))))
+        closed = conn.execute(
+            _RECENTLY_CLOSED,
+            {
+                "city": self.city.id,
+                "category": category,
+                "s": lat - dlat,
+                "n": lat + dlat,
+                "w": lon - dlon,
+                "e": lon + dlon,
+                "since": at - timedelta(days=settings.recurrence_days),
+            },
+        )
+        for r in closed:
+            if r.closure_reason == ClosureReason.FIXED.value:
+                distance = float(haversine_m(lon, lat, r.lon, r.lat))
+                if distance <= settings.recurrence_radius_m:
+                    found.append((r.case_id, distance, True))
+        if not found:
+            return []
+        states = {
+            k: v.state
+            for k, v in self.city.store.load_many(conn, self.city.id, [f[0] for f in found]).items()
+        }
+        out: list[_Nearby] = []
+        for case_id, distance, is_closed in found:
+            state = states.get(case_id)
+            if state is None or (not is_closed and state.duplicate_of):
+                continue
+            out.append(_Nearby(case_id, state.lon or lon, state.lat or lat, state.description or "",
+                               state.component_id, category, is_closed, distance))  # fmt: skip
+        return out
+
+    # ---- submission -------------------------------------------------------------------------
+
+    def enrich(self, reports: Sequence[IntakeReport]) -> list[IntakeReport | DomainError]:
+        """Locate, classify, look for duplicates and recurrences, decide urgency: the report as it will
+        be stored (its ``triage`` field holds the suggestion), or the refusal that names the field."""
+        located: list[IntakeReport] = []
+        out: list[IntakeReport | DomainError] = []
+        for r in reports:
+            try:
+                fields = self.locate(self.city, dict(r.fields)) if self.locate else dict(r.fields)
+            except DomainError as exc:  # outside the city …: the caller's error, named
+                out.append(exc)
+                continue
+            located.append(IntakeReport(r.actor, fields, r.at, r.reporter))
+            out.append(located[-1])
+        for report, suggestion in zip(located, self.suggest_many(located), strict=True):
+            fields = report.fields
+            fields["triage"] = suggestion
+            if not fields.get("category_code") and suggestion["category_code"] and suggestion["auto"]:
+                fields["category_code"] = suggestion["category_code"]
+            if suggestion["urgency"] == Urgency.URGENT.value:
+                fields["urgency"] = Urgency.URGENT.value
+            if suggestion["recurrence_of"]:
+                fields["recurrence_of"] = suggestion["recurrence_of"]
+        return out
+
+    def follow_up(self, written: Sequence[tuple[str, IntakeReport]]) -> BatchResult:
+        """The triage actions for reports already stored (merge, recurrence, automatic file/dispatch), in
+        one batch. Used where the report is acknowledged first (the HTTP intake): if this batch fails,
+        the reports simply wait in the review queue."""
+        items = [
+            i for case_id, r in written for i in self._follow_ups(case_id, r, r.fields.get("triage") or {})
+        ]
+        return self.city.cases.execute(items) if items else BatchResult()
+
+    def submit(self, reports: Sequence[IntakeReport]) -> list[IntakeOutcome]:
+        """Run the pipeline for a batch of reports: one write transaction for the whole batch."""
+        enriched = self.enrich(reports)
+        outcomes: list[IntakeOutcome | None] = [
+            IntakeOutcome(None, {}, "refused", str(e)) if isinstance(e, DomainError) else None
+            for e in enriched
+        ]
+        located = [e for e in enriched if not isinstance(e, DomainError)]
+        suggestions = [r.fields["triage"] for r in located]
+        ids = self._reserve(located)
+        items: list[BatchItem] = []
+        plan: list[tuple[int, str]] = []  # (index into located, case id)
+        for i, (report, suggestion, case_id) in enumerate(zip(located, suggestions, ids, strict=True)):
+            items.append(
+                BatchItem(
+                    Command(Action.REPORT, case_id, report.fields), report.actor, report.at, report.reporter
+                )
+            )
+            plan.append((i, case_id))
+            items.extend(self._follow_ups(case_id, report, suggestion))
+        result = self.city.cases.execute(items) if items else BatchResult()
+        failed = {
+            items[i].command.case_id for i, _ in result.errors if items[i].command.action is Action.REPORT
+        }
+        errors = {items[i].command.case_id: str(e) for i, e in result.errors}
+        it = iter(plan)
+        for k, slot in enumerate(outcomes):
+            if slot is not None:
+                continue
+            i, case_id = next(it)
+            suggestion = suggestions[i]
+            if case_id in failed:
+                outcomes[k] = IntakeOutcome(None, suggestion, "refused", errors.get(case_id))
+                continue
+            state = result.states.get(case_id)
+            outcomes[k] = IntakeOutcome(case_id, suggestion, _outcome_of(state, suggestion), None, state)
+        return [o for o in outcomes if o is not None]
+
+    def _reserve(self, reports: Sequence[IntakeReport]) -> list[str]:
+        """Case numbers up front, so the follow-up actions in the same batch can name their case."""
+        by_year: dict[int, list[int]] = {}
+        tz = self.city.cases.tz
+        for i, r in enumerate(reports):
+            by_year.setdefault(r.at.astimezone(tz).year, []).append(i)
+        ids = [""] * len(reports)
+        for indexes in by_year.values():
+            numbers = self.city.cases.reserve_case_ids(reports[indexes[0]].at, len(indexes))
+            for i, number in zip(indexes, numbers, strict=True):
+                ids[i] = number
+        return ids
+
+    def _follow_ups(self, case_id: str, report: IntakeReport, s: dict[str, Any]) -> list[BatchItem]:
+        if not s:
+            return []
+        at = report.at
+        if s["duplicate_of"]:
+            note = f"与 {s['duplicate_of']} 为同一问题，已合并 / same problem as {s['duplicate_of']}, merged"
+            return [
+                BatchItem(
+                    Command(
+                        Action.REJECT,
+                        case_id,
+                        {"reason": "duplicate", "duplicate_of": s["duplicate_of"], "note": note},
+                    ),
+                    SYSTEM,
+                    at,
+                ),
+                BatchItem(
+                    Command(Action.LINK_DUPLICATE, s["duplicate_of"], {"member_id": case_id}), SYSTEM, at
+                ),
+            ]
+        items: list[BatchItem] = []
+        if s["recurrence_of"]:
+            items.append(
+                BatchItem(
+                    Command(
+                        Action.FLAG_RECURRENCE,
+                        s["recurrence_of"],
+                        {"member_id": case_id, "note": f"复发上报 {case_id}"},
+                    ),
+                    SYSTEM,
+                    at,
+                )
+            )
+        if not s["auto"]:
+            return items
+        channel = Channel(report.fields.get("channel", "citizen"))
+        items.append(
+            BatchItem(Command(Action.ACCEPT, case_id, {"category_code": s["category_code"]}), SYSTEM, at)
+        )
+        if self.city.rules.needs_verification(channel):
+            return items  # an inspector verifies on site first; filing waits for that
+        items.append(
+            BatchItem(
+                Command(Action.FILE, case_id, {"category_code": s["category_code"], "urgency": s["urgency"]}),
+                SYSTEM,
+                at,
+            )
+        )
+        items.append(
+            BatchItem(Command(Action.DISPATCH, case_id, {"department_id": s["department_id"]}), SYSTEM, at)
+        )
+        return items
+
+    # ---- review queue -----------------------------------------------------------------------
+
+    def review_queue(self, now: datetime, limit: int = 50) -> list[tuple[float, CaseState]]:
+        """Reports waiting for a person (待受理), urgent and clustered first, then the longest waiting."""
+        waiting = self.city.cases.list_cases(stage=Stage.REPORTED.value, limit=5000)
+        ranked = [(review_priority(s.urgency, s.cluster_size, s.created_at, now), s) for s in waiting]
+        ranked.sort(key=lambda p: (-p[0], p[1].created_at, p[1].case_id))
+        return ranked[:limit]
+
+
+def _outcome_of(state: CaseState | None, s: dict[str, Any]) -> str:
+    if state is None:
+        return "refused"
+    if state.duplicate_of:
+        return "merged"
+    if state.stage is Stage.DISPATCHED:
+        return "auto_dispatched"
+    if state.stage in (Stage.VERIFYING, Stage.ACCEPTED, Stage.FILED):
+        return "auto_accepted"
+    return "queued"
+
+
+def _text_of(fields: Mapping[str, Any]) -> str:
+    return " ".join(str(fields.get(k) or "") for k in ("description", "address")).strip()
+
+
+def _urgency_of(value: Any) -> Urgency | None:
+    try:
+        return Urgency(value) if value else None
+    except ValueError:
+        return None
+
+
+def _geography_locator() -> Callable[[City, dict[str, Any]], dict[str, Any]] | None:
+    """The geography capability's locator, when it is installed (fills grid/community/street/district)."""
+    try:
+        module = importlib.import_module("civicloop.geo.service")
+    except ImportError:
+        return None
+    locate = getattr(module, "locate_report_fields", None)
+    return locate if callable(locate) else None
+
+
+# ---- listeners: corrections become training examples; clusters hear the outcome -----------------
+
+
+def record_corrections(
+    city_id: str,
+) -> Callable[[Connection, Sequence[Event], Mapping[str, CaseState]], None]:
+    """A person who changes the suggested category or department teaches the classifier (训练样本)."""
+
+    def listener(conn: Connection, new_events: Sequence[Event], states: Mapping[str, CaseState]) -> None:
+        rows = []
+        for e in new_events:
+            if e.actor_role is Role.SYSTEM or e.action not in (Action.ACCEPT, Action.FILE, Action.DISPATCH):
+                continue
+            state = states.get(e.case_id)
+            if state is None or not state.triage:
+                continue
+            suggested = state.triage
+            text = " ".join(x for x in (state.description, state.address) if x)
+            if not text:
+                continue
+            chosen_cat = e.data.get("category_code")
+            if chosen_cat and chosen_cat != suggested.get("category_code"):
+                rows.append(
+                    _example(city_id, e, "category", text, chosen_cat, suggested.get("category_code"))
+                )
+            chosen_dept = e.data.get("department_id")
+            if chosen_dept and chosen_dept != suggested.get("department_id"):
+                rows.append(
+                    _example(city_id, e, "department", text, chosen_dept, suggested.get("department_id"))
+                )
+        if rows:
+            conn.execute(insert(triage_examples), rows)
+
+    return listener
+
+
+def _example(city_id: str, e: Event, kind: str, text: str, label: str, suggested: Any) -> dict[str, Any]:
+    return {
+        "city_id": city_id,
+        "example_id": f"{e.case_id}:{e.seq}:{kind}",
+        "kind": kind,
+        "text": text[:4000],
+        "label": label,
+        "suggested": suggested,
+        "case_id": e.case_id,
+        "created_at": e.at,
+    }
+
+
+_OUTCOME_ACTIONS = {
+    Action.CLOSE,
+    Action.APPROVE_SELF_HANDLING,
+    Action.APPROVE_VOID,
+    Action.VOID,
+    Action.REJECT,
+    Action.NOT_FILE,
+}
+
+
+def notify_cluster(
+    city_id: str, store_loader: Callable[[Connection, Sequence[str]], Mapping[str, CaseState]]
+) -> Callable[[Connection, Sequence[Event], Mapping[str, CaseState]], None]:
+    """When a case ends, its reporter and every reporter of its cluster get the outcome (结果反馈)."""
+
+    def listener(conn: Connection, new_events: Sequence[Event], states: Mapping[str, CaseState]) -> None:
+        rows: list[dict[str, Any]] = []
+        for e in new_events:
+            if e.action not in _OUTCOME_ACTIONS:
+                continue
+            master = states.get(e.case_id)
+            if master is None or master.stage is not e.stage_after or not master.stage.is_terminal:
+                continue
+            if master.duplicate_of and e.action is Action.REJECT:
+                continue  # a merged duplicate hears the outcome of its master, not of the merge
+            members = store_loader(conn, master.cluster_members) if master.cluster_members else {}
+            reason = master.closure_reason
+            zh = f"您反映的问题（{master.case_id}）已办结：{reason.zh if reason else ''}"
+            en = f"The problem you reported ({master.case_id}) is concluded: {reason.en if reason else ''}"
+            people = [(master.case_id, master.reporter_id)] + [
+                (m.case_id, m.reporter_id) for m in members.values()
+            ]
+            seen: set[str] = set()
+            for case_id, reporter in people:
+                if not reporter or reporter in seen:
+                    continue
+                seen.add(reporter)
+                rows.append(
+                    {
+                        "city_id": city_id,
+                        "notification_id": f"{e.case_id}:{e.seq}:{reporter}"[:96],
+                        "case_id": case_id,
+                        "about_case_id": master.case_id,
+                        "reporter_id": reporter,
+                        "kind": "outcome",
+                        "message_zh": zh,
+                        "message_en": en,
+                        "created_at": e.at,
+                        "sent_at": None,
+                    }
+                )
+        if rows:
+            conn.execute(insert(notifications), rows)
+
+    return listener
+
+
+def install_listeners(city: City) -> None:
+    """Register the triage listeners on the city's case service (idempotent)."""
+    service = city.cases
+    if getattr(service, "_triage_listeners", False):
+        return
+
+    def load(conn: Connection, ids: Sequence[str]) -> Mapping[str, CaseState]:
+        return {k: v.state for k, v in city.store.load_many(conn, city.id, list(ids)).items()}
+
+    service.listeners.append(record_corrections(city.id))
+    service.listeners.append(notify_cluster(city.id, load))
+    service._triage_listeners = True  # type: ignore[attr-defined]
+
+
+@dataclass
+class TrainingExample:
+    text: str
+    label: str
+    kind: str
+    source: str = "correction"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def correction_examples(city: City, kind: str = "category") -> list[TrainingExample]:
+    with city.store.read() as conn:
+        rows = conn.execute(
+            select(triage_examples.c.text, triage_examples.c.label)
+            .where(and_(triage_examples.c.city_id == city.id, triage_examples.c.kind == kind))
+            .order_by(triage_examples.c.created_at)
+        )
+        return [TrainingExample(r.text, r.label, kind) for r in rows]

@@ -1,0 +1,125 @@
+"""Calendar source (节假日数据源): turn a city's calendar settings into a :class:`CalendarSpec`.
+
+Holiday and 调休 (make-up workday) data come from the ``chinese-calendar`` package, pinned to 1.11.0, which
+covers 2004–2026 only and raises NotImplementedError for any other year; new years appear in a November
+release. Coverage is therefore decided per *year* from the package's own tables, never by calling it per
+date and catching the error. The city profile's override table (date → workday/day off) always wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, time
+from types import MappingProxyType
+from typing import Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import chinese_calendar
+
+from civicloop.kernel.clock import CalendarCoverageError, CalendarSpec, validate_work_periods
+
+_WORK_DAY_MODES = ("minutes", "same_time")
+
+
+def source_years() -> frozenset[int]:
+    """Years the installed chinese-calendar covers (节假日数据覆盖年份).
+
+    Mirrors the package's own range check (min..max year of its holiday table), so every year in the
+    range is answered without NotImplementedError.
+    """
+    holiday_days: Iterable[date] = chinese_calendar.holidays.keys()
+    years = [d.year for d in holiday_days]
+    if not years:
+        return frozenset()
+    return frozenset(range(min(years), max(years) + 1))
+
+
+def build_calendar_spec(
+    timezone: str,
+    work_periods: list[tuple[time, time]],
+    overrides: Mapping[date, bool],
+    fallback_weekends: bool,
+    work_day_mode: str,
+    years: range | None = None,
+    override_years: Iterable[int] = (),
+) -> CalendarSpec:
+    """Build the calendar spec (工作日历配置) for one city.
+
+    ``overrides`` (city 覆盖表: True = workday, False = day off) win over chinese-calendar's statutory
+    holidays (法定节假日, False) and make-up workdays (调休上班, True). ``years`` limits which of the
+    package's years are loaded; ``None`` loads all of them. A year counts as covered by the overrides
+    alone only when the profile lists it in ``override_years`` — a few override dates in a year are not a
+    year's holiday schedule.
+    """
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"timezone {timezone!r} is not a known IANA zone (未知时区)") from exc
+    periods = validate_work_periods(work_periods)
+    if work_day_mode not in _WORK_DAY_MODES:
+        raise ValueError(
+            f"work_day_mode must be one of {_WORK_DAY_MODES} (工作日计时方式无效), got {work_day_mode!r}"
+        )
+    extra_years = frozenset(override_years)
+    for year in extra_years:
+        if isinstance(year, bool) or not isinstance(year, int):
+            raise ValueError(f"override_years must hold integer years (年份必须为整数), got {year!r}")
+
+    loaded = source_years()
+    if years is not None:
+        loaded = loaded & frozenset(years)
+
+    kinds: dict[date, bool] = {}
+    holiday_days: Iterable[date] = chinese_calendar.holidays.keys()
+    workday_days: Iterable[date] = chinese_calendar.workdays.keys()
+    for d in holiday_days:
+        if d.year in loaded:
+            kinds[d] = False
+    # Make-up workdays after holidays: the package itself lets a workday entry win (is_workday checks
+    # its workdays table first).
+    for d in workday_days:
+        if d.year in loaded:
+            kinds[d] = True
+    for d, is_work in overrides.items():
+        kinds[d] = bool(is_work)
+
+    return CalendarSpec(
+        timezone=timezone,
+        work_periods=periods,
+        day_kinds=MappingProxyType(kinds),
+        covered_years=loaded | extra_years,
+        fallback_weekends=fallback_weekends,
+        work_day_mode=cast(Literal["minutes", "same_time"], work_day_mode),
+    )
+
+
+def check_coverage(spec: CalendarSpec, today: date) -> list[str]:
+    """Warnings about holiday-data coverage (日历覆盖检查) as of ``today``.
+
+    * Current year not covered: raises CalendarCoverageError, or with ``fallback_weekends`` warns that
+      times are provisional (临时计时).
+    * Next year not covered: warns that the holiday data must be updated (chinese-calendar publishes the
+      next year's schedule each November, after the State Council announces it).
+    """
+    warnings: list[str] = []
+    year = today.year
+    if year not in spec.covered_years:
+        if not spec.fallback_weekends:
+            raise CalendarCoverageError(year, today)
+        warnings.append(
+            f"{year} 年节假日数据缺失，正按周末休息临时计时，期限为临时值，请尽快补充节假日/调休覆盖表或升级 "
+            f"chinese-calendar。 / No holiday data for {year}: working time is counted with weekends only "
+            f"and all deadlines are provisional; add the year's overrides to the city profile or upgrade "
+            f"chinese-calendar."
+        )
+    next_year = year + 1
+    if next_year not in spec.covered_years:
+        days_left = (date(next_year, 1, 1) - today).days
+        warnings.append(
+            f"{next_year} 年节假日数据尚未提供（距年底 {days_left} 天）：chinese-calendar 通常在每年 11 月"
+            f"发布次年数据，请升级该包或在城市配置中补充 {next_year} 年覆盖表。 / Holiday data for "
+            f"{next_year} is missing ({days_left} days left this year): chinese-calendar usually publishes "
+            f"the next year each November; upgrade the package or add {next_year} overrides to the city "
+            f"profile."
+        )
+    return warnings
