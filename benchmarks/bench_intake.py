@@ -25,12 +25,14 @@ from typing import Any
 
 from benchmarks.bench_loop import raw_insert
 from benchmarks.common import write
+from civicloop.bootstrap import init_city
 from civicloop.cases.core import Actor, CaseState
 from civicloop.cases.store import projection_row
-from civicloop.city.service import City, init_city
-from civicloop.geo.service import load_demo_geography, placer_for
+from civicloop.city.service import City
+from civicloop.demo.geography import load_demo_geography
 from civicloop.intake.service import IntakeReport, IntakeService
 from civicloop.kernel.vocabulary import Channel, Role, Stage
+from civicloop.simulator.placer import placer_for
 from civicloop.store.database import make_engine
 from civicloop.store.tables import cases
 from civicloop.triage.service import load_category_model, train_category_model

@@ -378,7 +378,7 @@ def baseline(
 
 
 def _city(tmp: Path) -> Any:
-    from civicloop.city.service import init_city
+    from civicloop.bootstrap import init_city
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import Index, MetaData, Table
 
 from benchmarks.common import backends, write
+from civicloop.bootstrap import init_city
 from civicloop.cases.core import Actor, Command
 from civicloop.cases.service import BatchItem
-from civicloop.city.service import City, init_city
+from civicloop.city.service import City
 from civicloop.kernel.vocabulary import Action, Role
 from civicloop.store.database import make_engine
 from civicloop.store.tables import events

@@ -54,7 +54,8 @@ if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import backends, write
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.geo.service import nearby_open_cases
 from civicloop.store.database import make_engine
 from civicloop.store.tables import cases

@@ -46,7 +46,8 @@ from sqlalchemy import select
 
 from benchmarks.common import write
 from civicloop.accounts.service import AccountService
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.store.tables import cases
 
 RATE = float(os.environ.get("BENCH_OPEN311_RATE", "300"))

@@ -61,7 +61,8 @@ from benchmarks.bench_open311 import _free_port, _Loopback, _percentile, _wait_h
 from benchmarks.common import write
 from civicloop.accounts.secrets import fast_hasher
 from civicloop.accounts.service import accounts_for, seed_demo_users
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.store.tables import cases
 
 HOLD = float(os.environ.get("SOAK_SECONDS", "600"))

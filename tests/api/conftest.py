@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 
 from civicloop.accounts.secrets import fast_hasher
 from civicloop.accounts.service import AccountService, accounts_for, seed_demo_users
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.http import ApiSettings, create_app
 from civicloop.photos.store import LocalPhotoStore
 from tests.api.helpers import login_headers

@@ -12,10 +12,11 @@ from sqlalchemy import func, insert, select
 
 from civicloop.accounts.service import AccountService
 from civicloop.accounts.store import idempotency_keys
-from civicloop.city.service import City, open_city
+from civicloop.bootstrap import open_city
+from civicloop.city.service import City
 from civicloop.http import create_app
-from civicloop.intake import group_commit
-from civicloop.intake.group_commit import Reply, ReportJob, ReportWriter
+from civicloop.open311 import group_commit
+from civicloop.open311.group_commit import Reply, ReportJob, ReportWriter
 from civicloop.open311.service import header_key, open311_actor
 from civicloop.photos.store import LocalPhotoStore
 from civicloop.store.tables import cases

@@ -539,7 +539,7 @@ def test_xml_never_carries_characters_xml_cannot_hold(client: TestClient, api_ke
 def test_jurisdiction_id_selects_the_city(
     city: City, accounts: AccountService, photos: Any, api_key: str, backend: Any
 ) -> None:
-    from civicloop.city.service import init_city
+    from civicloop.bootstrap import init_city
 
     other = init_city("taiyuan", engine=backend[1], city_id=city.id + "b")
     _, other_key = AccountService(other.engine, other.id).create_api_key()

@@ -40,7 +40,7 @@ def test_a_second_report_of_the_same_problem_is_merged_and_says_so(
 def test_a_report_outside_the_city_is_refused_naming_the_coordinates(
     client: TestClient, api_key: str, city: City
 ) -> None:
-    from civicloop.geo.service import load_demo_geography
+    from civicloop.demo.geography import load_demo_geography
 
     load_demo_geography(city, with_components=False, with_duty_grids=False)
     body = form(api_key, city, lat="31.23", long="121.47", description="上海的垃圾")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from civicloop.city.service import City, init_city
-from civicloop.geo.service import load_demo_geography
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
+from civicloop.demo.geography import load_demo_geography
 
 SMALL_EXTENT = (112.54, 37.81, 112.57, 37.86)
 

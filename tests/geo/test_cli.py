@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from civicloop.city.service import init_city, open_city
+from civicloop.bootstrap import init_city, open_city
 from civicloop.cli import geo as cli
 from civicloop.geo.boundaries import AreaLevel, areas_to_geojson
 from civicloop.geo.service import stored_areas, stored_grids

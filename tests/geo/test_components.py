@@ -17,7 +17,8 @@ from civicloop.assets.service import (
     import_components,
     nearest_component,
 )
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.cli import geo as cli
 from civicloop.geo.crs import Crs, wgs84_to_gcj02
 from civicloop.geo.store import components

@@ -14,13 +14,8 @@ from civicloop.cli import geo as cli
 from civicloop.geo.boundaries import AreaLevel
 from civicloop.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from civicloop.geo.projection import haversine_m
-from civicloop.geo.service import (
-    geography_for,
-    invalidate_geography,
-    locate_report_fields,
-    stored_areas,
-    stored_grids,
-)
+from civicloop.geo.service import geography_for, invalidate_geography, stored_areas, stored_grids
+from civicloop.intake.locate import locate_report_fields
 from civicloop.kernel.errors import InvalidField
 from civicloop.store.database import make_engine
 from tests.geo.conftest import a_city_with_geography
@@ -177,7 +172,7 @@ def test_the_cached_locator_is_rebuilt_after_another_process_changes_the_geograp
 
 
 def test_without_stored_geography_intake_only_converts(backend: tuple[str, Engine], city_id: str) -> None:
-    from civicloop.city.service import init_city
+    from civicloop.bootstrap import init_city
 
     bare = init_city("taiyuan", engine=backend[1], city_id=city_id)
     glon, glat = wgs84_to_gcj02(*POINT)

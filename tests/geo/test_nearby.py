@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.geo.crs import Crs, wgs84_to_gcj02
 from civicloop.geo.projection import EARTH_RADIUS_M, haversine_m
 from civicloop.geo.service import nearby_open_cases

@@ -15,7 +15,8 @@ from civicloop.assets.patrols import (
     store_duty_grids,
 )
 from civicloop.assets.service import get_component
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.geo.boundaries import Area, AreaLevel
 from civicloop.geo.grids import Grid
 from civicloop.geo.projection import area_m2

@@ -13,15 +13,9 @@ from civicloop.assets.core import ComponentState, RoadClass
 from civicloop.assets.patrols import duty_grids_of
 from civicloop.assets.service import component_history, get_component, set_component_state
 from civicloop.city.service import City
+from civicloop.demo.geography import _demo_build, load_demo_geography
 from civicloop.geo.boundaries import AreaLevel
-from civicloop.geo.service import (
-    _demo_build,
-    geography_for,
-    geography_version,
-    load_demo_geography,
-    stored_areas,
-    stored_grids,
-)
+from civicloop.geo.service import geography_for, geography_version, stored_areas, stored_grids
 from civicloop.geo.store import component_states, components, geo_areas
 from tests.geo.conftest import SMALL_EXTENT
 from tests.support.domain import at

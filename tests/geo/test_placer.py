@@ -10,7 +10,8 @@ import shapely
 from civicloop.assets.service import get_component
 from civicloop.cases import rebuild
 from civicloop.city.service import City
-from civicloop.geo.service import geography_for, placer_for
+from civicloop.geo.service import geography_for
+from civicloop.simulator.placer import placer_for
 from civicloop.simulator.simulate import simulate
 
 
@@ -63,7 +64,7 @@ def test_a_simulated_day_uses_the_geography_and_replays(city: City) -> None:
 
 
 def test_no_stored_geography_means_no_placer(backend: object, city_id: str) -> None:
-    from civicloop.city.service import init_city
+    from civicloop.bootstrap import init_city
 
     bare = init_city("taiyuan", engine=backend[1], city_id=city_id)  # type: ignore[index]
     assert placer_for(bare) is None

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from civicloop.bootstrap import init_city
 from civicloop.cases import audit
-from civicloop.city.service import City, init_city
+from civicloop.city.service import City
 from civicloop.simulator.simulate import simulate
 from civicloop.store.backup import backup, restore
 from civicloop.store.database import make_engine

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select
 
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.intake.service import IntakeReport, IntakeService
 from civicloop.kernel.vocabulary import Action, ClosureReason, Stage, Urgency
 from civicloop.triage.store import notifications, triage_examples

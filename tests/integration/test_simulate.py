@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
+from civicloop.bootstrap import init_city
 from civicloop.cases import rebuild
-from civicloop.city.service import init_city
 from civicloop.simulator.simulate import simulate
 
 

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import Engine, text, update
 from sqlalchemy.exc import DBAPIError
 
+from civicloop.bootstrap import init_city
 from civicloop.cases import rebuild
 from civicloop.cases.service import ReporterInfo
-from civicloop.city.service import City, init_city
+from civicloop.city.service import City
 from civicloop.kernel.errors import IllegalAction, OutOfScope
 from civicloop.kernel.vocabulary import Action, Stage
 from civicloop.store.tables import cases, events

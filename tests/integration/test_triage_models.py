@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.intake.service import IntakeReport, IntakeService
 from civicloop.kernel.vocabulary import Action
 from civicloop.store.database import make_engine

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.store.database import make_engine
 from tests.conftest import PG_URL, REQUIRE_PG, _postgres_engine
 from tests.kpi.history import History, build

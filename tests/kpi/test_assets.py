@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, insert
 
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.geo.store import component_states, components, patrol_checks
 from civicloop.kpi.assets import asset_summary, facility_intact_rates, light_on_rates
 from civicloop.kpi.core import parse_period

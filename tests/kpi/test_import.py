@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.kpi.core import parse_period
 from civicloop.kpi.engine import KpiEngine
 from civicloop.kpi.importer import ImportFailed, import_cases, load_mapping

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from civicloop.bootstrap import init_city
 from civicloop.cases.core import Actor
-from civicloop.city.service import City, init_city
+from civicloop.city.service import City
 from civicloop.kernel.vocabulary import Action, Role
 from civicloop.ledger.service import LedgerService
 

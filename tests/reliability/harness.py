@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from civicloop.accounts.secrets import fast_hasher
 from civicloop.accounts.service import accounts_for, seed_demo_users
-from civicloop.city.service import init_city
+from civicloop.bootstrap import init_city
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("CIVICLOOP_TEST_PG_URL")

@@ -23,10 +23,12 @@ from sqlalchemy import Engine
 
 from civicloop.accounts.secrets import fast_hasher
 from civicloop.accounts.service import AccountService, accounts_for, seed_demo_users
+from civicloop.bootstrap import init_city
 from civicloop.cases.core import Actor, Command
 from civicloop.cases.service import BatchItem
-from civicloop.city.service import City, init_city
-from civicloop.geo.service import geography_for, load_demo_geography
+from civicloop.city.service import City
+from civicloop.demo.geography import load_demo_geography
+from civicloop.geo.service import geography_for
 from civicloop.http import ApiSettings, create_app
 from civicloop.kernel.vocabulary import Action, Role
 from civicloop.photos.store import LocalPhotoStore

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from civicloop.city.service import City
-from civicloop.geo.service import placer_for
 from civicloop.kernel.vocabulary import Action, ClosureReason, Stage
+from civicloop.simulator.placer import placer_for
 from civicloop.simulator.simulate import Simulator
 from civicloop.store.database import make_engine
 from civicloop.web.live import local_midnight

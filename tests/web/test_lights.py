@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from civicloop.city.service import City, init_city
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
 from civicloop.kernel.clock import TimeLimit, TimeUnit
 from civicloop.kernel.vocabulary import Stage
 from civicloop.simulator.simulate import Simulator

@@ -100,7 +100,8 @@ def _city_or_none(database: str | None, city: str | None) -> City | None:
     """The initialised city of that database, or None when there is no initialised database. A
     database with cities where the choice is ambiguous or wrong (several cities, unknown --city) is an
     error (exit 2), not a reason to answer from somewhere else."""
-    from civicloop.city.service import CityNotInitialised, open_city
+    from civicloop.bootstrap import open_city
+    from civicloop.city.service import CityNotInitialised
     from civicloop.store.database import database_url, make_engine
     from civicloop.store.tables import cities
 
@@ -126,7 +127,8 @@ def _city_or_none(database: str | None, city: str | None) -> City | None:
 
 def _city(database: str | None, city: str | None) -> City:
     """The city, or exit 2 with the reason (not initialised, unknown city …)."""
-    from civicloop.city.service import CityNotInitialised, open_city
+    from civicloop.bootstrap import open_city
+    from civicloop.city.service import CityNotInitialised
     from civicloop.profile import ProfileError
     from civicloop.store.database import database_url
 
@@ -412,7 +414,7 @@ def load_demo_cli(
     city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
 ) -> None:
     """Store the demo geography: districts, streets, communities, grids, components, duty grids."""
-    from civicloop.geo.service import load_demo_geography
+    from civicloop.demo.geography import load_demo_geography
 
     c = _city(database, city)
     try:

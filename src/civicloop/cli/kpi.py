@@ -45,7 +45,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def _open(database: str | None, city: str | None) -> Any:
-    from civicloop.city.service import CityNotInitialised, open_city
+    from civicloop.bootstrap import open_city
+    from civicloop.city.service import CityNotInitialised
     from civicloop.profile import ProfileError
 
     try:

@@ -11,6 +11,7 @@ Every refusal exits with status 2 and a message naming the line, field or option
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -80,7 +81,7 @@ def _plain(text: str) -> str:
 
 
 def _service(database: str | None, city: str | None) -> LedgerService:
-    from civicloop.city.service import City, open_city
+    from civicloop.bootstrap import open_city
 
     with refusals(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # calendar coverage warnings are not ours to show
@@ -88,7 +89,7 @@ def _service(database: str | None, city: str | None) -> LedgerService:
         if city is not None and opened.profile.id != city:
             # open_city() loads the profile under its own id; a city registered under another id (one
             # deployment, several jurisdictions) must keep the id it was registered with
-            opened = City(opened.profile.model_copy(update={"id": city}), opened.engine, opened.calendar)
+            opened = dataclasses.replace(opened, profile=opened.profile.model_copy(update={"id": city}))
         service = LedgerService(opened)
         service.ensure_schema()
         return service

@@ -18,8 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from civicloop.bootstrap import init_city, open_city
 from civicloop.cases.core import Actor, CaseState, Event, allowed_actions
-from civicloop.city.service import City, CityNotInitialised, init_city, open_city
+from civicloop.city.service import City, CityNotInitialised
 from civicloop.kernel.errors import DomainError
 from civicloop.kernel.vocabulary import Action, Role, Stage
 from civicloop.profile import ProfileError, bundled_profiles
@@ -107,7 +108,7 @@ def init(
     if geography is None:
         geography = name in bundled_profiles()  # the demo city ships generated streets, grids, assets
     if geography:
-        from civicloop.geo.service import load_demo_geography
+        from civicloop.demo.geography import load_demo_geography
 
         loaded = load_demo_geography(city)
         console.print(f"地理 / geography: {loaded.as_dict()}")
@@ -465,10 +466,11 @@ def demo(
     import uvicorn
 
     from civicloop.accounts.service import seed_demo_users
-    from civicloop.geo.service import load_demo_geography, placer_for
+    from civicloop.demo.geography import load_demo_geography
     from civicloop.http import create_app
     from civicloop.ledger.demo import load_demo
     from civicloop.photos.store import LocalPhotoStore
+    from civicloop.simulator.placer import placer_for
     from civicloop.simulator.simulate import Simulator
     from civicloop.triage.service import model_path, train_category_model
 

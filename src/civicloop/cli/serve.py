@@ -20,7 +20,8 @@ from civicloop.accounts.service import (
     accounts_for,
     seed_demo_users,
 )
-from civicloop.city.service import City, CityNotInitialised, open_city
+from civicloop.bootstrap import open_city
+from civicloop.city.service import City, CityNotInitialised
 from civicloop.kernel.errors import DomainError
 from civicloop.profile import ProfileError
 from civicloop.store.database import migrate

@@ -3,7 +3,6 @@
 No database here: persistence is layered on top of these in-memory structures. See docs/geography.md.
 """
 
-from civicloop.assets.core import Component, ComponentState, RoadClass, generate_demo_components
 from civicloop.geo.boundaries import (
     Area,
     AreaLevel,
@@ -33,8 +32,6 @@ __all__ = [
     "Area",
     "AreaLevel",
     "BoundaryImportError",
-    "Component",
-    "ComponentState",
     "Crs",
     "DemoGeography",
     "FeatureProblem",
@@ -45,7 +42,6 @@ __all__ = [
     "LocalProjection",
     "Location",
     "OutsideCityError",
-    "RoadClass",
     "area_m2",
     "areas_to_geojson",
     "bbox_for_radius",
@@ -53,7 +49,6 @@ __all__ = [
     "build_demo_geography",
     "convert",
     "gcj02_to_wgs84",
-    "generate_demo_components",
     "generate_demo_subdivisions",
     "generate_grids",
     "grid_stats",

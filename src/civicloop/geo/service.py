@@ -21,13 +21,9 @@ The pure algorithms live in :mod:`civicloop.geo`; this module stores their resul
 
 from __future__ import annotations
 
-import bisect
 import logging
-import math
-import random
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -56,29 +52,24 @@ from civicloop.city.service import City
 from civicloop.geo.boundaries import Area, AreaLevel, BoundaryImportError, import_areas
 from civicloop.geo.crs import Crs, to_wgs84
 from civicloop.geo.grids import Grid, GridStats, generate_grids, grid_stats, import_grids
-from civicloop.geo.locator import GridLocator, Location, OutsideCityError
-from civicloop.geo.projection import LocalProjection, area_m2, bbox_for_radius, haversine_m
+from civicloop.geo.locator import GridLocator, Location
+from civicloop.geo.projection import area_m2, bbox_for_radius, haversine_m
 from civicloop.geo.store import components, duty_grids, geo_areas, geo_grids, geo_versions
 from civicloop.kernel.errors import InvalidField
-from civicloop.profile.models import CategoryRule, CityProfile
+from civicloop.profile.models import CityProfile
 from civicloop.store.tables import UTCDateTime, cases
 
 __all__ = [
     "BoundaryImportReport",
-    "DemoLoadReport",
     "Geography",
-    "GeographyPlacer",
     "GridGenerationReport",
     "generate_city_grids",
     "geography_for",
     "geography_version",
     "import_boundaries",
     "invalidate_geography",
-    "load_demo_geography",
-    "locate_report_fields",
     "nearby_open_cases",
     "parse_crs_field",
-    "placer_for",
     "store_areas",
     "store_grids",
     "stored_areas",
@@ -475,93 +466,6 @@ def parse_crs_field(value: Any) -> Crs:
         ) from None
 
 
-def _coordinate(fields: Mapping[str, Any], name: str) -> float | None:
-    value = fields.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidField(name, "必须是数字", "must be a number") from None
-    if isinstance(value, bool) or not math.isfinite(number):
-        raise InvalidField(name, "必须是有限的数字", "must be a finite number")
-    return number
-
-
-def locate_report_fields(
-    city: City, fields: Mapping[str, Any], *, component_radius_m: float | None = None
-) -> dict[str, Any]:
-    """Fill a report's area codes from its position (the intake pipeline calls this before reporting).
-
-    * ``crs`` (optional: wgs84, gcj02, bd09) says what lon/lat are in; they are converted to WGS84 and
-      the ``crs`` key is dropped (everything stored is WGS84).
-    * ``component_id``: must be a registered component; a report without lon/lat takes its position.
-    * ``grid_code``, ``community_code``, ``street_code``, ``district_code`` are set from the stored
-      geography (the position wins over codes sent by the client); ``near_boundary`` and
-      ``boundary_distance_m`` tell a person to confirm a point close to a district/street/community line.
-    * ``component_radius_m``: for a category about a component type (路灯异常 → 路灯), the nearest
-      component of that type within the radius is attached when the report names none.
-
-    A position outside every district of the city raises ``InvalidField("lon", …)`` naming lon/lat.
-    Without stored geography only the CRS conversion is done (no in-memory demo here: intake on a
-    database without geography behaves as before).
-    """
-    from civicloop.assets.service import get_component, nearest_component
-
-    out = dict(fields)
-    crs = parse_crs_field(out.pop("crs", None))
-    component_id = out.get("component_id")
-    if component_id:
-        comp = get_component(city, str(component_id))
-        if comp is None:
-            raise InvalidField(
-                "component_id", f"部件 {component_id} 未登记", f"component {component_id} is not registered"
-            )
-        if out.get("lon") in (None, "") and out.get("lat") in (None, ""):
-            out["lon"], out["lat"] = comp.lon, comp.lat
-            crs = Crs.WGS84
-    lon = _coordinate(out, "lon")
-    lat = _coordinate(out, "lat")
-    if lon is None or lat is None:
-        return out  # an address-only report, or a half pair the domain refuses with its own message
-    geo = geography_for(city, demo_fallback=False)
-    if geo is None:
-        wlon, wlat = to_wgs84(lon, lat, crs)
-        out["lon"], out["lat"] = round(wlon, 7), round(wlat, 7)
-        return out
-    try:
-        loc = geo.locate(lon, lat, crs)
-    except OutsideCityError as exc:
-        where = f"({lon:.6f}, {lat:.6f} {crs.value})"
-        raise InvalidField(
-            "lon",
-            f"坐标 lon/lat {where} 不在{city.profile.name}辖区范围内",
-            f"lon/lat {where} is outside {city.profile.name_en or city.profile.name}: "
-            "no district contains it",
-        ) from exc
-    out["lon"], out["lat"] = round(loc.lon_wgs84, 7), round(loc.lat_wgs84, 7)
-    out["grid_code"] = loc.grid_code
-    out["community_code"] = loc.community.code if loc.community else None
-    out["street_code"] = loc.street.code if loc.street else None
-    out["district_code"] = loc.district.code if loc.district else None
-    out["near_boundary"] = loc.near_boundary
-    out["boundary_distance_m"] = (
-        None if loc.boundary_distance_m is None else round(loc.boundary_distance_m, 1)
-    )
-    if component_radius_m and not out.get("component_id") and out.get("category_code"):
-        code = str(out["category_code"])
-        try:
-            type_code = city.profile.category(code).component_code
-        except KeyError:
-            type_code = None
-        if type_code:
-            hit = nearest_component(city, type_code, out["lon"], out["lat"], component_radius_m)
-            if hit is not None:
-                out["component_id"] = hit.component.component_id
-                out["component_distance_m"] = round(hit.distance_m, 1)
-    return out
-
-
 # --------------------------------------------------------------------------- imports and generation
 
 
@@ -677,230 +581,7 @@ def generate_city_grids(
 # --------------------------------------------------------------------------- the demo
 
 
-@dataclass(frozen=True, slots=True)
-class DemoLoadReport:
-    districts: int
-    streets: int
-    communities: int
-    grids: int
-    components: int
-    duty_grids: int
-    inspectors: int
-    skipped: bool = False
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
-
-
-@lru_cache(maxsize=4)
-def _demo_build(seed: int, extent: tuple[float, float, float, float], cell_m2: float) -> Any:
-    from civicloop.assets.core import generate_demo_components
-    from civicloop.geo.demo import build_demo_geography
-
-    demo = build_demo_geography(seed, extent=extent, cell_m2=cell_m2)
-    return demo, generate_demo_components(demo, seed=1)
-
-
-def load_demo_geography(
-    city: City,
-    *,
-    seed: int | None = None,
-    extent: tuple[float, float, float, float] | None = None,
-    cell_m2: float = 10_000.0,
-    with_components: bool = True,
-    with_duty_grids: bool = True,
-    replace: bool = False,
-) -> DemoLoadReport:
-    """Store the demo geography: Taiyuan's 10 real districts, the generated streets, communities and
-    unit grids, the generated components (street lights, manhole covers, bins, toilets) with their
-    主管/权属/养护 units, and duty grids (责任网格) for the simulated inspectors.
-
-    Idempotent: a city that already has stored geography is left alone (``skipped``) unless
-    ``replace``. ``extent``/``seed`` default to the demo's (tests pass a small extent).
-    """
-    from civicloop.assets.patrols import demo_duty_assignment
-    from civicloop.assets.service import demo_component_records, store_components
-    from civicloop.geo.demo import DEFAULT_SEED
-    from civicloop.geo.subdivisions import DEMO_EXTENT
-
-    started = _now()
-    if not is_demo_city(city.profile):
-        raise ValueError(
-            f"the demo geography is Taiyuan's (140100); city {city.id} is {city.profile.division_code}"
-        )
-    if geography_version(city) > 0 and not replace:
-        return DemoLoadReport(0, 0, 0, 0, 0, 0, 0, skipped=True)
-    demo, comps = _demo_build(DEFAULT_SEED if seed is None else seed, extent or DEMO_EXTENT, cell_m2)
-    records = demo_component_records(city.profile, comps) if with_components else []
-    assignment = demo_duty_assignment(city.profile, demo.grids) if with_duty_grids else {}
-    with city.store.write() as conn:
-        if replace:
-            for table in (geo_areas, geo_grids, components, duty_grids):
-                conn.execute(delete(table).where(table.c.city_id == city.id))
-        store_areas(city, demo.areas, conn=conn)
-        store_grids(city, demo.grids, source="generated", note="generated demo grid", conn=conn)
-        if records:
-            store_components(city, records, conn=conn)
-        if assignment:
-            from civicloop.assets.patrols import store_duty_grids
-
-            store_duty_grids(city, assignment, conn=conn)
-    invalidate_geography(city)
-    return DemoLoadReport(
-        len(demo.districts), len(demo.streets), len(demo.communities), len(demo.grids), len(records),
-        sum(len(v) for v in assignment.values()), len(assignment),
-        seconds=round((_now() - started).total_seconds(), 2),
-    )  # fmt: skip
-
-
 # --------------------------------------------------------------------------- the simulator's placer
-
-
-class GeographyPlacer:
-    """Places simulated reports inside the stored grids, denser toward the urban core.
-
-    Grid ``i`` is drawn with probability ∝ area·(0.2 + exp(−(d/σ)²)), d the distance of its centre from
-    the area-weighted centre of the simulated districts' grids and σ 30 % of their half-diagonal; the
-    point is uniform inside the grid (rejection sampling in its box). Reports of a category about a
-    component type go to a real component of that type (same weighting) and carry its id. Addresses
-    use the road of the grid's components ("纬5路 128号附近"), else the community ("…社区 17号院附近").
-    Deterministic: only the simulator's ``rng`` is drawn from.
-    """
-
-    def __init__(
-        self,
-        geography: Geography,
-        components_by_type: Mapping[str, tuple[list[str], Any, Any, Any]],
-        roads_by_grid: Mapping[str, str],
-        districts: Sequence[str] = (),
-    ) -> None:
-        self.geo = geography
-        grids = geography.grids
-        if districts:
-            chosen = [i for i, g in enumerate(grids) if g.district_code in set(districts)]
-            self.idx = chosen or list(range(len(grids)))
-        else:
-            self.idx = list(range(len(grids)))
-        geoms = np.asarray([grids[i].geometry for i in self.idx], dtype=object)
-        shapely.prepare(geoms)
-        self.geoms = geoms
-        self.bounds = shapely.bounds(geoms)
-        cx = (self.bounds[:, 0] + self.bounds[:, 2]) / 2
-        cy = (self.bounds[:, 1] + self.bounds[:, 3]) / 2
-        area = np.asarray([grids[i].area_m2 for i in self.idx], dtype=np.float64)
-        proj = LocalProjection(float(np.average(cx, weights=area)), float(np.average(cy, weights=area)))
-        x, y = proj.forward(cx, cy)
-        half_diag = float(np.hypot(np.ptp(x), np.ptp(y))) / 2 or 1.0
-        sigma = 0.3 * half_diag
-        self.core = (proj.lon0, proj.lat0)
-        self.grid_weight = area * (0.2 + np.exp(-((np.hypot(x, y) / sigma) ** 2)))
-        self.cum = np.cumsum(self.grid_weight).tolist()
-        self.weight_by_code = {
-            grids[i].code: float(w) for i, w in zip(self.idx, self.grid_weight, strict=True)
-        }
-        self.components: dict[str, tuple[list[str], Any, Any, list[float]]] = {}
-        for type_code, (ids, lons, lats, grid_codes) in components_by_type.items():
-            w = np.asarray([self.weight_by_code.get(g, 0.0) for g in grid_codes], dtype=np.float64)
-            if not ids or float(w.sum()) <= 0:
-                continue
-            self.components[type_code] = (ids, lons, lats, np.cumsum(w).tolist())
-        self.component_grid = {t: dict(zip(v[0], v[3], strict=True)) for t, v in components_by_type.items()}
-        self.roads = dict(roads_by_grid)
-
-    @staticmethod
-    def _draw(rng: random.Random, cum: list[float]) -> int:
-        return min(bisect.bisect_right(cum, rng.random() * cum[-1]), len(cum) - 1)
-
-    def _fields_for_grid(self, grid: Grid) -> dict[str, Any]:
-        return {
-            "grid_code": grid.code,
-            "community_code": grid.community_code,
-            "street_code": grid.street_code,
-            "district_code": grid.district_code,
-        }
-
-    def _address(self, rng: random.Random, grid: Grid, road: str | None = None) -> str:
-        road = road or self.roads.get(grid.code)
-        if road:
-            return f"{road}{rng.randint(1, 300)}号附近"
-        comm = self.geo.area(grid.community_code)
-        name = comm.name if comm else grid.community_code
-        return f"{name}{rng.randint(1, 60)}号院附近"
-
-    def place(self, rng: random.Random, category: CategoryRule) -> dict[str, Any]:
-        type_code = category.component_code
-        comps = self.components.get(type_code) if type_code else None
-        if comps is not None:
-            ids, lons, lats, cum = comps
-            k = self._draw(rng, cum)
-            grid_code = self.component_grid[type_code or ""][ids[k]]
-            grid = self.geo.grid(grid_code)
-            if grid is not None:
-                return {
-                    "lon": float(lons[k]),
-                    "lat": float(lats[k]),
-                    "address": self._address(rng, grid),
-                    "component_id": ids[k],
-                    **self._fields_for_grid(grid),
-                }
-        j = self._draw(rng, self.cum)
-        gi = self.idx[j]
-        grid = self.geo.grids[gi]
-        minx, miny, maxx, maxy = (float(v) for v in self.bounds[j])
-        lon = lat = None
-        for _ in range(30):
-            x = minx + rng.random() * (maxx - minx)
-            y = miny + rng.random() * (maxy - miny)
-            if shapely.contains_xy(self.geoms[j], x, y):
-                lon, lat = round(x, 6), round(y, 6)
-                if shapely.contains_xy(self.geoms[j], lon, lat):
-                    break
-                lon = lat = None
-        if lon is None or lat is None:
-            p = self.geoms[j].representative_point()
-            lon, lat = round(float(p.x), 7), round(float(p.y), 7)
-        return {"lon": lon, "lat": lat, "address": self._address(rng, grid), **self._fields_for_grid(grid)}
-
-
-def placer_for(city: City) -> GeographyPlacer | None:
-    """The simulator's placer over the city's stored grids; None when no geography is stored (the
-    simulator then uses its plain box)."""
-    if geography_version(city) == 0:
-        return None
-    geo = geography_for(city, demo_fallback=False)
-    if geo is None or not geo.grids:
-        return None
-    by_type: dict[str, tuple[list[str], Any, Any, Any]] = {}
-    roads: Counter[tuple[str, str]] = Counter()
-    with city.engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                components.c.component_id, components.c.type_code, components.c.lon, components.c.lat,
-                components.c.grid_code, components.c.road_name,
-            )
-            .where(and_(components.c.city_id == city.id, components.c.state != "removed",
-                        components.c.grid_code.is_not(None)))
-            .order_by(components.c.type_code, components.c.component_id)
-        ).all()  # fmt: skip
-    grouped: dict[str, list[Any]] = {}
-    for r in rows:
-        grouped.setdefault(r.type_code, []).append(r)
-        if r.road_name:
-            roads[(r.grid_code, r.road_name)] += 1
-    for type_code, rs in grouped.items():
-        by_type[type_code] = (
-            [r.component_id for r in rs],
-            np.asarray([r.lon for r in rs]),
-            np.asarray([r.lat for r in rs]),
-            [r.grid_code for r in rs],
-        )
-    best: dict[str, tuple[int, str]] = {}
-    for (grid_code, road), n in sorted(roads.items()):
-        if grid_code not in best or n > best[grid_code][0]:
-            best[grid_code] = (n, road)
-    simulated = city.profile.simulation.districts or tuple(d.code for d in city.profile.districts if d.urban)
-    return GeographyPlacer(geo, by_type, {g: r for g, (_, r) in best.items()}, simulated)
 
 
 # --------------------------------------------------------------------------- nearby search

@@ -10,20 +10,22 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from starlette.requests import Request
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from civicloop import __version__
 from civicloop.accounts.service import AccountService, accounts_for
 from civicloop.city.service import City
 from civicloop.geo.places import Places
-from civicloop.http import errors, open311, security, workflow
+from civicloop.http import errors, open311, pages, public, security, web_api, workflow
 from civicloop.http.context import ApiSettings, AppContext, CityContext, context_of
 from civicloop.http.render import JSON, open311_errors
 from civicloop.http.schemas import Health
-from civicloop.intake.group_commit import ReportWriter
 from civicloop.intake.service import IntakeService
+from civicloop.open311.group_commit import ReportWriter
 from civicloop.photos.store import LocalPhotoStore, PhotoStore
 from civicloop.store.tables import cities
+from civicloop.web import WebSettings, WebState
 
 DESCRIPTION = """\
 civicloop 数字化城市管理指挥中心 HTTP API.
@@ -209,7 +211,31 @@ def create_app(
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     security.install(app, settings.security)  # outermost: every answer gets the headers
-    from civicloop.web import install_web  # the web command center: pages, screen data, live stream
-
-    install_web(app)
+    install_web(app)  # the web command center: pages, screen data, live stream
     return app
+
+
+def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebState:
+    """Mount the web pages on *app* (the HTTP app of the main city). Returns the web state."""
+    ctx: AppContext = app.state.civicloop
+    state = WebState(ctx.main.city, settings or WebSettings.from_env(), pages.asset_version())
+    app.state.civicloop_web = state
+    app.include_router(web_api.router)
+    app.include_router(public.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="web-static")
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        if state.settings.eager:
+            state.start()
+        try:
+            async with inner(a) as value:
+                yield value
+        finally:
+            state.close()
+
+    app.router.lifespan_context = lifespan
+    return state

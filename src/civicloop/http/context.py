@@ -12,8 +12,8 @@ from civicloop.accounts.service import AccountService
 from civicloop.city.service import City
 from civicloop.geo.places import Places
 from civicloop.http.security import SecuritySettings
-from civicloop.intake.group_commit import ReportWriter
 from civicloop.kernel.i18n import normalise_locale
+from civicloop.open311.group_commit import ReportWriter
 from civicloop.photos.store import DEFAULT_MAX_BYTES, PhotoStore
 
 

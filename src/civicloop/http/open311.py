@@ -21,8 +21,8 @@ from civicloop.cases.service import CaseQuery
 from civicloop.http.context import CityContext, base_url, context_of, locale_of
 from civicloop.http.render import open311_response
 from civicloop.http.security import limit_api_key
-from civicloop.intake.group_commit import ReportJob
 from civicloop.kernel.errors import DomainError
+from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import (
     FINGERPRINT_WINDOW,
     IDEMPOTENCY_TTL,

@@ -25,9 +25,9 @@ from civicloop.cases.privacy import mask
 from civicloop.cases.service import ReporterInfo
 from civicloop.http.context import ApiError, base_url, context_of, locale_of
 from civicloop.http.workflow import refuse_bomb
-from civicloop.intake.group_commit import ReportJob
 from civicloop.kernel.errors import CaseNotFound, InvalidField
 from civicloop.kernel.vocabulary import Action, Role
+from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, PublicView, status_words
 from civicloop.photos.store import is_ref, sniff_image
 from civicloop.web.state import WebState, web_state

@@ -51,9 +51,9 @@ from civicloop.http.schemas import (
     SubmissionView,
     UserView,
 )
-from civicloop.intake.group_commit import ReportJob
 from civicloop.kernel.errors import InvalidField
 from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
+from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, erase_submission_identity
 from civicloop.photos.store import MAX_PIXELS, is_ref, oversized_image, sniff_image
 

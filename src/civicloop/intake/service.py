@@ -11,19 +11,19 @@ cluster is told (an outbox of notifications).
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from civicloop.cases.core import Actor, CaseState, Command, Event
 from civicloop.cases.service import BatchItem, BatchResult, ReporterInfo
 from civicloop.city.service import City
 from civicloop.geo.projection import haversine_m
+from civicloop.geo.service import nearby_open_cases
 from civicloop.intake.core import (
     DuplicateCandidate,
     best_duplicate,
@@ -31,9 +31,11 @@ from civicloop.intake.core import (
     review_priority,
     score_duplicate,
 )
+from civicloop.intake.locate import locate_report_fields
 from civicloop.kernel.errors import DomainError
 from civicloop.kernel.vocabulary import Action, Channel, ClosureReason, Role, Stage, Urgency
 from civicloop.store.tables import cases
+from civicloop.triage.service import load_category_model
 from civicloop.triage.store import notifications, triage_examples
 
 SYSTEM = Actor("triage", Role.SYSTEM, name="智能研判 / triage")
@@ -151,12 +153,10 @@ class IntakeService:
     ) -> None:
         self.city = city
         if classifier is None:
-            from civicloop.triage.service import load_category_model
-
             classifier = load_category_model(city) or KeywordClassifier(city)
         self.classifier: Classifier = classifier
         self.settings = settings or IntakeSettings()
-        self.locate = locate if locate is not None else _geography_locator()
+        self.locate = locate or locate_report_fields
 
     # ---- suggestion -------------------------------------------------------------------------
 
@@ -257,8 +257,6 @@ class IntakeService:
         """Cases of the category around the point: open ones reported in the duplicate window, and ones
         closed as fixed in the recurrence window. Each side is answered by its own partial index on
         (city, category, lat, lon, …) for a box around the point; the exact distance comes after."""
-        from civicloop.geo.service import nearby_open_cases
-
         settings = self.settings
         found: list[tuple[str, float, bool]] = [
             (case_id, d, False)
@@ -310,7 +308,7 @@ class IntakeService:
         out: list[IntakeReport | DomainError] = []
         for r in reports:
             try:
-                fields = self.locate(self.city, dict(r.fields)) if self.locate else dict(r.fields)
+                fields = self.locate(self.city, dict(r.fields))
             except DomainError as exc:  # outside the city …: the caller's error, named
                 out.append(exc)
                 continue
@@ -473,16 +471,6 @@ def _urgency_of(value: Any) -> Urgency | None:
         return None
 
 
-def _geography_locator() -> Callable[[City, dict[str, Any]], dict[str, Any]] | None:
-    """The geography capability's locator, when it is installed (fills grid/community/street/district)."""
-    try:
-        module = importlib.import_module("civicloop.geo.service")
-    except ImportError:
-        return None
-    locate = getattr(module, "locate_report_fields", None)
-    return locate if callable(locate) else None
-
-
 # ---- listeners: corrections become training examples; clusters hear the outcome -----------------
 
 
@@ -601,22 +589,3 @@ def install_listeners(city: City) -> None:
     service.listeners.append(record_corrections(city.id))
     service.listeners.append(notify_cluster(city.id, load))
     service._triage_listeners = True  # type: ignore[attr-defined]
-
-
-@dataclass
-class TrainingExample:
-    text: str
-    label: str
-    kind: str
-    source: str = "correction"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def correction_examples(city: City, kind: str = "category") -> list[TrainingExample]:
-    with city.store.read() as conn:
-        rows = conn.execute(
-            select(triage_examples.c.text, triage_examples.c.label)
-            .where(and_(triage_examples.c.city_id == city.id, triage_examples.c.kind == kind))
-            .order_by(triage_examples.c.created_at)
-        )
-        return [TrainingExample(r.text, r.label, kind) for r in rows]

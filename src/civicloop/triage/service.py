@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import and_, select
+
 from civicloop.city.service import City
-from civicloop.intake.service import correction_examples
+from civicloop.triage.store import triage_examples
 
 #: Street contexts that turn a category's phrase into something a person would type.
 _CONTEXTS = (
@@ -95,3 +97,22 @@ def load_category_model(city: City, path: Path | None = None) -> Any | None:
 
 def _codes(city: City) -> set[str]:
     return {c.code for c in city.profile.categories}
+
+
+@dataclass
+class TrainingExample:
+    text: str
+    label: str
+    kind: str
+    source: str = "correction"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def correction_examples(city: City, kind: str = "category") -> list[TrainingExample]:
+    with city.store.read() as conn:
+        rows = conn.execute(
+            select(triage_examples.c.text, triage_examples.c.label)
+            .where(and_(triage_examples.c.city_id == city.id, triage_examples.c.kind == kind))
+            .order_by(triage_examples.c.created_at)
+        )
+        return [TrainingExample(r.text, r.label, kind) for r in rows]

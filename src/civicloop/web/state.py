@@ -16,7 +16,6 @@ from civicloop.cases.core import Actor
 from civicloop.cases.privacy import mask
 from civicloop.cases.service import CaseQuery
 from civicloop.city.service import City
-from civicloop.http.context import CityContext
 from civicloop.kernel.vocabulary import Role, Stage
 from civicloop.web import views
 from civicloop.web.dashboard import KpiCache, TrendCache
@@ -36,9 +35,8 @@ def _geography_version(city: City) -> int:
 
 
 class WebState:
-    def __init__(self, cc: CityContext, settings: WebSettings, asset_version: str) -> None:
-        self.cc = cc
-        self.city: City = cc.city
+    def __init__(self, city: City, settings: WebSettings, asset_version: str) -> None:
+        self.city: City = city
         self.settings = settings
         self.asset_version = asset_version
         self.hub = LiveHub(self.city, settings)
@@ -216,7 +214,7 @@ class WebState:
     # ---- locating and suggesting ---------------------------------------------------------------
 
     def locate(self, lon: float, lat: float, crs: str) -> dict[str, Any]:
-        from civicloop.geo.service import locate_report_fields
+        from civicloop.intake.locate import locate_report_fields
 
         wlon, wlat = to_wgs84(lon, lat, crs)
         fields = locate_report_fields(self.city, {"lon": wlon, "lat": wlat})

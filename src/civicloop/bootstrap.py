@@ -1,0 +1,83 @@
+"""Opening a city with all its capabilities wired together (the one composition of services).
+
+Entry points (CLI, HTTP app, simulator, benchmarks) call :func:`open_city` or :func:`init_city` here and
+then use only the services of the :class:`~civicloop.city.service.City` they get back. This module sits
+above every capability, so the capabilities themselves never import each other upwards: the intake's
+case-event listeners (corrections for the classifier, outcomes to every reporter of a duplicate cluster)
+are handed to the city here instead of the city importing the intake.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Engine, insert, select
+
+from civicloop.city.service import City, CityNotInitialised, make_calendar
+from civicloop.intake.service import install_listeners
+from civicloop.profile import load_profile
+from civicloop.store.database import make_engine, migrate
+from civicloop.store.tables import cities
+
+
+def init_city(
+    profile_name: str = "taiyuan",
+    url: str | None = None,
+    *,
+    today: date | None = None,
+    city_id: str | None = None,
+    engine: Engine | None = None,
+) -> City:
+    """Create (or upgrade) the database and register the city from its profile. Idempotent.
+
+    ``city_id`` registers the profile under another jurisdiction id (tests run many cities side by side
+    in one PostgreSQL database, which is also how one deployment serves several cities).
+    """
+    profile = load_profile(profile_name)
+    if city_id is not None:
+        profile = profile.model_copy(update={"id": city_id})
+    engine = engine or make_engine(url)
+    migrate(engine)
+    with engine.begin() as conn:
+        exists = conn.execute(select(cities.c.city_id).where(cities.c.city_id == profile.id)).first()
+        if exists is None:
+            conn.execute(
+                insert(cities).values(
+                    city_id=profile.id,
+                    name=profile.name,
+                    name_en=profile.name_en or profile.id,
+                    profile=str(profile_name),
+                    created_at=datetime.now(UTC),
+                )
+            )
+    return City(profile, engine, make_calendar(profile, today), on_cases=install_listeners)
+
+
+def open_city(city_id: str | None = None, url: str | None = None, *, today: date | None = None) -> City:
+    """Open a city already registered in the database (the only one, if *city_id* is not given)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(cities.c.city_id, cities.c.profile)).all()
+    except Exception as exc:  # no schema yet
+        raise CityNotInitialised(
+            "数据库尚未初始化，请先运行 `civicloop init --profile taiyuan` / "
+            "the database is not initialised: run `civicloop init --profile taiyuan` first"
+        ) from exc
+    if not rows:
+        raise CityNotInitialised(
+            "数据库中没有城市，请先运行 `civicloop init` / "
+            "no city in the database: run `civicloop init` first"
+        )
+    chosen = [r for r in rows if city_id is None or r.city_id == city_id]
+    if not chosen:
+        raise CityNotInitialised(f"城市 {city_id} 不在数据库中 / city {city_id} is not in the database")
+    if city_id is None and len(chosen) > 1:
+        names = ", ".join(r.city_id for r in chosen)
+        raise CityNotInitialised(
+            f"数据库中有多个城市，请用 --city 指定 / several cities ({names}): pass --city"
+        )
+    profile = load_profile(chosen[0].profile)
+    if profile.id != chosen[0].city_id:  # registered under another jurisdiction id (init --city-id)
+        profile = profile.model_copy(update={"id": chosen[0].city_id})
+    return City(profile, engine, make_calendar(profile, today), on_cases=install_listeners)
