@@ -388,13 +388,9 @@ def simulate(
 
 def _default_placer(city: City) -> Any:
     """The demo geography's placer when geography is available, else None (the simulator's box)."""
-    import importlib
+    from civicloop.simulator.placer import placer_for
 
-    try:
-        geography = importlib.import_module("civicloop.geo.service")
-    except ImportError:
-        return None
-    return geography.placer_for(city)
+    return placer_for(city)
 
 
 @app.command()
@@ -653,16 +649,11 @@ def triage_bootstrap(
 _RETRAIN_HELP = "重新训练 / retrain with the corrections recorded since (same as bootstrap)"
 triage_app.command("retrain", help=_RETRAIN_HELP)(triage_bootstrap)
 
-try:  # the HTTP capability: `civicloop serve`, `apikey`, `user`
-    import importlib
+from civicloop.cli.serve import apikey_app, serve_command, user_app  # noqa: E402
 
-    _http = importlib.import_module("civicloop.cli.serve")
-except ImportError:  # pragma: no cover - the HTTP capability is not installed
-    pass
-else:
-    app.command("serve")(_http.serve_command)
-    app.add_typer(_http.apikey_app, name="apikey")
-    app.add_typer(_http.user_app, name="user")
+app.command("serve")(serve_command)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(user_app, name="user")
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ feature's index (0-based position in the file) and code, and GEOS's reason.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import sqlite3
@@ -188,13 +187,10 @@ class ImportResult:
 
 
 def _pyproj_transformer(src: SourceCrs) -> Any:
-    try:
-        pyproj = importlib.import_module("pyproj")
-    except ImportError:
-        raise BoundaryImportError(
-            f"the file is in {src.label}, a projected coordinate system; reprojecting it needs pyproj "
-            "(pip install pyproj), or convert the file to EPSG:4326 / EPSG:4490 first"
-        ) from None
+    import pyproj  # loaded only for projected files (PROJ's database is large)
+
+    if src.epsg is None:
+        raise BoundaryImportError(f"unknown coordinate system {src.label}: no EPSG code")
     try:
         crs = pyproj.CRS.from_epsg(src.epsg)
     except Exception as exc:

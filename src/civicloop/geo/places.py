@@ -6,17 +6,19 @@ the centre of a district named in the address, else the city centre — and is f
 ``location_approximate`` in the extended attributes, so nobody mistakes it for a pin. The report itself
 keeps what the reporter gave (no invented coordinates in the case record).
 
-District polygons come from the geography package when it ships the profile's districts; without them
+District polygons come from the shipped district file when it holds the profile's districts; without them
 every answer degrades gracefully to names from the profile.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
+import shapely
+
+from civicloop.geo.demo import load_taiyuan_districts
 from civicloop.profile import CityProfile
 
 
@@ -41,12 +43,10 @@ class Places:
         districts: list[_District] = []
         centre: tuple[float, float] | None = None
         try:
-            shapely = importlib.import_module("shapely")
-            geo = importlib.import_module("civicloop.geo")
             # The shipped district polygons; only those whose GB/T 2260 codes the profile lists are used,
             # so another city's profile simply finds none.
-            areas = geo.load_taiyuan_districts()
-        except (ImportError, AttributeError, OSError, ValueError):
+            areas = load_taiyuan_districts()
+        except (OSError, ValueError):
             areas = []
         wanted = {d.code: d for d in profile.districts}
         urban_shapes = []
@@ -73,10 +73,14 @@ class Places:
     def district_at(self, lon: float, lat: float) -> str | None:
         if not self._districts:
             return None
-        contains_xy = importlib.import_module("shapely").contains_xy
         for d in self._districts:
             w, s, e, n = d.bounds
-            if w <= lon <= e and s <= lat <= n and d.shape is not None and contains_xy(d.shape, lon, lat):
+            if (
+                w <= lon <= e
+                and s <= lat <= n
+                and d.shape is not None
+                and shapely.contains_xy(d.shape, lon, lat)
+            ):
                 return d.code
         return None
 

@@ -133,10 +133,8 @@ def load_mapping(path: Path) -> Mapping_:
     text = Path(path).read_text(encoding="utf-8")
     raw: dict[str, Any]
     if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml  # type: ignore[import-untyped]
-        except ImportError:
-            raise MappingError("YAML mappings need PyYAML (pip install PyYAML==6.0.4); or use TOML") from None
+        import yaml  # type: ignore[import-untyped]
+
         loaded = yaml.safe_load(text)
         if not isinstance(loaded, dict):
             raise MappingError(f"{path}: the mapping must be a table of sections")

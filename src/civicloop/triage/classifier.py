@@ -333,12 +333,9 @@ def _versions() -> dict[str, str]:
         "scipy": str(scipy.__version__),
         "scikit-learn": str(sklearn.__version__),
     }
-    try:
-        import jieba
+    import jieba
 
-        out["jieba"] = str(jieba.__version__)
-    except ImportError:  # pragma: no cover - jieba is a dependency
-        pass
+    out["jieba"] = str(jieba.__version__)
     return out
 
 

@@ -106,14 +106,12 @@ class KpiCache:
             self._stop.wait(self.settings.kpi_refresh)
 
     def refresh(self) -> KpiSnapshot:
-        try:
-            from civicloop.kpi.assets import asset_summary
-            from civicloop.kpi.core import parse_period
-            from civicloop.kpi.engine import KpiEngine
-            from civicloop.kpi.source import open_source
-        except ImportError as exc:  # the KPI capability (DuckDB) is not installed
-            self.snapshot = KpiSnapshot(status="unavailable", problem=str(exc)[:200])
-            return self.snapshot
+        # Imported here: DuckDB loads only when the screen first asks for KPIs, not at server start.
+        from civicloop.kpi.assets import asset_summary
+        from civicloop.kpi.core import parse_period
+        from civicloop.kpi.engine import KpiEngine
+        from civicloop.kpi.source import open_source
+
         previous = self.snapshot
         previous.status = "computing" if previous.computed_at is None else previous.status
         tz = ZoneInfo(self.city.profile.timezone)

@@ -16,6 +16,7 @@ from civicloop.cases.core import Actor
 from civicloop.cases.privacy import mask
 from civicloop.cases.service import CaseQuery
 from civicloop.city.service import City
+from civicloop.geo.service import geography_version
 from civicloop.kernel.vocabulary import Role, Stage
 from civicloop.web import views
 from civicloop.web.dashboard import KpiCache, TrendCache
@@ -27,10 +28,6 @@ TOP_CATEGORIES = 10
 
 
 def _geography_version(city: City) -> int:
-    try:
-        from civicloop.geo.service import geography_version
-    except ImportError:
-        return 0
     return geography_version(city)
 
 
