@@ -638,19 +638,3 @@ def test_cli_import_writes_normalised_geojson(tmp_path: Path) -> None:
     bad.write_text(json.dumps(_fc([_feat({"code": "140105"}, BOWTIE)])), encoding="utf-8")
     res = CliRunner().invoke(cli.app, ["geo", "import", str(bad), "--level", "district", "--no-repair"])
     assert res.exit_code == 1 and "feature #0 (code 140105)" in res.stderr
-
-
-def test_projected_file_without_pyproj_is_refused_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
-    from civicloop.geo import boundaries
-
-    real = boundaries.importlib.import_module
-
-    def no_pyproj(name: str, *args: Any) -> Any:
-        if name == "pyproj":
-            raise ImportError("No module named 'pyproj'")
-        return real(name, *args)
-
-    monkeypatch.setattr(boundaries.importlib, "import_module", no_pyproj)
-    doc = _fc([_feat({"code": "140105"}, shapely.box(0, 0, 1, 1))], crs=_crs("EPSG:3857"))
-    with pytest.raises(BoundaryImportError, match="needs pyproj"):
-        import_areas(doc, level="district")

@@ -31,6 +31,7 @@ from civicloop.kernel.errors import (
     RoleNotAllowed,
     TimeRunsBackwards,
 )
+from civicloop.kernel.i18n import Msg
 from civicloop.kernel.vocabulary import (
     HANDLING_STAGES,
     Action,
@@ -457,10 +458,10 @@ def _text(fields: Mapping[str, Any], name: str, max_len: int = MAX_DESCRIPTION) 
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidField(name, "必须是文本", "must be text")
+        raise InvalidField(name, Msg("reasons.must_be_text"))
     value = value.strip()
     if len(value) > max_len:
-        raise InvalidField(name, f"不能超过 {max_len} 个字符", f"must be at most {max_len} characters")
+        raise InvalidField(name, Msg("reasons.must_be_at_most_characters", max_len=max_len))
     return value or None
 
 
@@ -470,7 +471,7 @@ def _bool(fields: Mapping[str, Any], name: str) -> bool | None:
         return value
     if isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
         return value.lower() in {"true", "1", "yes"}
-    raise InvalidField(name, "必须是 true 或 false", "must be true or false")
+    raise InvalidField(name, Msg("reasons.must_be_true_or_false"))
 
 
 def _number(fields: Mapping[str, Any], name: str, lo: float, hi: float) -> float | None:
@@ -480,9 +481,9 @@ def _number(fields: Mapping[str, Any], name: str, lo: float, hi: float) -> float
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidField(name, "必须是数字", "must be a number") from None
+        raise InvalidField(name, Msg("reasons.must_be_a_number")) from None
     if isinstance(value, bool) or not math.isfinite(number) or not lo <= number <= hi:
-        raise InvalidField(name, f"必须在 {lo} 到 {hi} 之间", f"must be between {lo} and {hi}")
+        raise InvalidField(name, Msg("reasons.must_be_between_and", lo=lo, hi=hi))
     return number
 
 
@@ -502,7 +503,7 @@ def _choice(
         return chosen
     options = list(allowed) if allowed is not None else list(enum)
     names = ", ".join(o.value for o in options)
-    raise InvalidField(name, f"必须是以下之一：{names}", f"must be one of: {names}")
+    raise InvalidField(name, Msg("reasons.must_be_one_of", names=names))
 
 
 def _photos(fields: Mapping[str, Any], name: str = "photos") -> tuple[str, ...]:
@@ -512,16 +513,16 @@ def _photos(fields: Mapping[str, Any], name: str = "photos") -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
-        raise InvalidField(name, "必须是照片引用列表", "must be a list of photo references")
+        raise InvalidField(name, Msg("reasons.must_be_a_list_of_photo"))
     if len(value) > 20:
-        raise InvalidField(name, "最多 20 张照片", "at most 20 photos")
+        raise InvalidField(name, Msg("reasons.at_most_20_photos"))
     return tuple(value)
 
 
 def _category(fields: Mapping[str, Any], rules: Rules, name: str = "category_code") -> str | None:
     code = _text(fields, name, 16)
     if code is not None and not rules.knows_category(code):
-        raise InvalidField(name, f"未知的类别代码 {code}", f"unknown category code {code}")
+        raise InvalidField(name, Msg("reasons.unknown_category_code", code=code))
     return code
 
 
@@ -542,20 +543,18 @@ def _decide_report(
     channel = _choice(f, "channel", Channel)
     assert channel is not None  # required field, checked before
     if actor.role is Role.CITIZEN and channel not in (Channel.CITIZEN, Channel.OPEN311):
-        raise InvalidField(
-            "channel", "公众只能通过公众渠道上报", "citizens report through the public channels"
-        )
+        raise InvalidField("channel", Msg("reasons.citizens_report_through_the_public_channels"))
     self_handled = bool(_bool(f, "self_handled"))
     if self_handled and actor.role is not Role.INSPECTOR:
-        raise InvalidField("self_handled", "只有监督员可以自处置", "only an inspector may self-handle")
+        raise InvalidField("self_handled", Msg("reasons.only_an_inspector_may_self_handle"))
     lon = _number(f, "lon", -180.0, 180.0)
     lat = _number(f, "lat", -90.0, 90.0)
     if (lon is None) != (lat is None):
         missing = "lat" if lat is None else "lon"
-        raise InvalidField(missing, "经纬度必须成对提供", "lon and lat must be given together")
+        raise InvalidField(missing, Msg("reasons.lon_and_lat_must_be_given"))
     address = _text(f, "address", 256)
     if lon is None and address is None:
-        raise InvalidField("location", "需要经纬度或地址", "needs lon/lat or an address")
+        raise InvalidField("location", Msg("reasons.needs_lon_lat_or_an_address"))
     data: dict[str, Any] = {
         "channel": channel.value,
         "category_code": _category(f, rules),
@@ -581,7 +580,7 @@ def _decide_report(
     triage = f.get("triage")
     if triage is not None:
         if not isinstance(triage, Mapping):
-            raise InvalidField("triage", "必须是对象", "must be an object")
+            raise InvalidField("triage", Msg("reasons.must_be_an_object"))
         data["triage"] = dict(triage)
     if self_handled and not _text(f, "note"):
         raise MissingField(Action.REPORT, "note")
@@ -611,9 +610,7 @@ def _decide_reject(
 def _duplicate_of(f: Mapping[str, Any], reason: ClosureReason) -> str | None:
     dup = _text(f, "duplicate_of", 64)
     if reason is ClosureReason.DUPLICATE and dup is None:
-        raise InvalidField(
-            "duplicate_of", "重复案卷必须注明原案卷号", "a duplicate must name the original case"
-        )
+        raise InvalidField("duplicate_of", Msg("reasons.a_duplicate_must_name_the_original"))
     return dup
 
 
@@ -639,8 +636,7 @@ def _decide_file(
     if not rules.knows_condition(code, condition_no):
         raise InvalidField(
             "condition_no",
-            f"类别 {code} 没有第 {condition_no} 条立案条件",
-            f"category {code} has no filing condition {condition_no}",
+            Msg("reasons.category_has_no_filing_condition", code=code, condition_no=condition_no),
         )
     urgency = _choice(f, "urgency", Urgency) or state.urgency
     limit = rules.handling_limit(code, condition_no, urgency)
@@ -664,7 +660,7 @@ def _decide_dispatch(
     assert state is not None and state.handling_limit is not None
     department = _text(f, "department_id", 64)
     if department is None or not rules.knows_department(department):
-        raise InvalidField("department_id", f"未知的部门 {department}", f"unknown department {department}")
+        raise InvalidField("department_id", Msg("reasons.unknown_department", department=department))
     deadline = rules.calendar.deadline(at, state.handling_limit)
     return Stage.DISPATCHED, {
         "department_id": department,
@@ -680,7 +676,7 @@ def _decide_request_return(
     suggested = _text(f, "suggested_department_id", 64)
     if suggested is not None and not rules.knows_department(suggested):
         raise InvalidField(
-            "suggested_department_id", f"未知的部门 {suggested}", f"unknown department {suggested}"
+            "suggested_department_id", Msg("reasons.unknown_department_2", suggested=suggested)
         )
     return Stage.RETURN_REQUESTED, {
         "pending": {"kind": "return", "requested_at": _iso(at), "suggested_department_id": suggested}
@@ -726,8 +722,7 @@ def _extension_amount(f: Mapping[str, Any], state: CaseState) -> TimeLimit:
     if natural != (unit is TimeUnit.NATURAL_HOUR):
         raise InvalidField(
             "unit",
-            "延期单位须与处置时限同为工作时间或自然时间",
-            "the extension must use the same kind of time (working or natural) as the handling limit",
+            Msg("reasons.the_extension_must_use_the_same"),
         )
     return TimeLimit(amount, unit)
 
@@ -896,9 +891,7 @@ def _decide_reopen(
 ) -> Decided:
     assert state is not None
     if state.closure_reason is not ClosureReason.FIXED:
-        raise InvalidField(
-            "stage", "只有已处置结案的案卷可以重新开启", "only a case closed as fixed can be reopened"
-        )
+        raise InvalidField("stage", Msg("reasons.only_a_case_closed_as_fixed"))
     return Stage.FILED, {}
 
 
@@ -913,9 +906,9 @@ def _decide_link(
     assert state is not None
     member = _text(f, "member_id", 32)
     if member is None or member == state.case_id:
-        raise InvalidField("member_id", "需要另一个案卷号", "needs the id of another case")
+        raise InvalidField("member_id", Msg("reasons.needs_the_id_of_another_case"))
     if member in state.cluster_members:
-        raise InvalidField("member_id", f"{member} 已关联", f"{member} is linked already")
+        raise InvalidField("member_id", Msg("reasons.is_linked_already", member=member))
     return state.stage, {"member_id": member}
 
 
@@ -925,7 +918,7 @@ def _decide_unlink(
     assert state is not None
     member = _text(f, "member_id", 32)
     if member is None or member not in state.cluster_members:
-        raise InvalidField("member_id", f"{member} 未关联到本案卷", f"{member} is not linked to this case")
+        raise InvalidField("member_id", Msg("reasons.is_not_linked_to_this_case", member=member))
     return state.stage, {"member_id": member}
 
 
@@ -934,9 +927,7 @@ def _decide_split(
 ) -> Decided:
     assert state is not None
     if state.closure_reason is not ClosureReason.DUPLICATE:
-        raise InvalidField(
-            "stage", "只有按重复处理的上报可以拆分", "only a report merged as a duplicate can be split"
-        )
+        raise InvalidField("stage", Msg("reasons.only_a_report_merged_as_a"))
     return Stage.REPORTED, {"was_duplicate_of": state.duplicate_of}
 
 
@@ -992,7 +983,7 @@ def decide(
     if stage not in spec.from_stages:
         raise IllegalAction(command.case_id, stage, action, actor.role)
     if at.tzinfo is None:
-        raise InvalidField("at", "时间必须带时区", "the time must carry a time zone")
+        raise InvalidField("at", Msg("reasons.the_time_must_carry_a_time"))
     at = at.astimezone(UTC)  # one representation everywhere: the stored, hashed and replayed one
     if state is not None and at < state.updated_at:
         raise TimeRunsBackwards(command.case_id, at.isoformat(), state.updated_at.isoformat())

@@ -20,6 +20,7 @@ from civicloop.cases.core import Actor, CaseState, Command, Event, Rules, apply,
 from civicloop.cases.scope import can_act, can_view
 from civicloop.cases.store import EventStore, Loaded, event_from_row
 from civicloop.kernel.errors import CaseNotFound, ConcurrentChange, DomainError, InvalidField, OutOfScope
+from civicloop.kernel.i18n import Msg
 from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role
 from civicloop.store.tables import cases, events, reporters
 
@@ -180,7 +181,7 @@ class CaseService:
     ) -> CaseState:
         """Take one action on one case; raises a DomainError and changes nothing if it is not allowed."""
         if action is Action.REPORT:
-            raise InvalidField("action", "上报请使用 report", "use report to create a case")
+            raise InvalidField("action", Msg("reasons.use_report_to_create_a_case"))
         item = BatchItem(Command(action, case_id, fields or {}), actor, at or self.clock())
         result = self.execute([item])
         if result.errors:

@@ -56,6 +56,7 @@ from civicloop.geo.locator import GridLocator, Location
 from civicloop.geo.projection import area_m2, bbox_for_radius, haversine_m
 from civicloop.geo.store import components, duty_grids, geo_areas, geo_grids, geo_versions
 from civicloop.kernel.errors import InvalidField
+from civicloop.kernel.i18n import Msg
 from civicloop.profile.models import CityProfile
 from civicloop.store.tables import UTCDateTime, cases
 
@@ -461,9 +462,7 @@ def parse_crs_field(value: Any) -> Crs:
     try:
         return Crs.parse(str(value))
     except ValueError:
-        raise InvalidField(
-            "crs", "坐标系必须是 wgs84、gcj02 或 bd09", "the coordinate system must be wgs84, gcj02 or bd09"
-        ) from None
+        raise InvalidField("crs", Msg("reasons.the_coordinate_system_must_be_wgs84")) from None
 
 
 # --------------------------------------------------------------------------- imports and generation

@@ -14,6 +14,7 @@ from civicloop.geo.service import (
     parse_crs_field,
 )
 from civicloop.kernel.errors import InvalidField
+from civicloop.kernel.i18n import Localized, Msg
 
 
 def _coordinate(fields: Mapping[str, Any], name: str) -> float | None:
@@ -23,9 +24,9 @@ def _coordinate(fields: Mapping[str, Any], name: str) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidField(name, "必须是数字", "must be a number") from None
+        raise InvalidField(name, Msg("reasons.must_be_a_number")) from None
     if isinstance(value, bool) or not math.isfinite(number):
-        raise InvalidField(name, "必须是有限的数字", "must be a finite number")
+        raise InvalidField(name, Msg("reasons.must_be_a_finite_number"))
     return number
 
 
@@ -56,7 +57,7 @@ def locate_report_fields(
         comp = get_component(city, str(component_id))
         if comp is None:
             raise InvalidField(
-                "component_id", f"部件 {component_id} 未登记", f"component {component_id} is not registered"
+                "component_id", Msg("reasons.component_is_not_registered", component_id=component_id)
             )
         if out.get("lon") in (None, "") and out.get("lat") in (None, ""):
             out["lon"], out["lat"] = comp.lon, comp.lat
@@ -76,9 +77,11 @@ def locate_report_fields(
         where = f"({lon:.6f}, {lat:.6f} {crs.value})"
         raise InvalidField(
             "lon",
-            f"坐标 lon/lat {where} 不在{city.profile.name}辖区范围内",
-            f"lon/lat {where} is outside {city.profile.name_en or city.profile.name}: "
-            "no district contains it",
+            Msg(
+                "reasons.lon_lat_is_outside_no_district",
+                where=where,
+                city=Localized(city.profile.name, city.profile.name_en),
+            ),
         ) from exc
     out["lon"], out["lat"] = round(loc.lon_wgs84, 7), round(loc.lat_wgs84, 7)
     out["grid_code"] = loc.grid_code

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from civicloop.kernel.i18n import message
-from civicloop.kernel.vocabulary import Action, Role, Stage
+from civicloop.kernel.i18n import Localized, Msg, current_locale, normalise_locale, t
+from civicloop.kernel.vocabulary import Action, Labelled, Role, Stage
 
 
 class DomainError(Exception):
@@ -14,11 +14,19 @@ class DomainError(Exception):
     def fields(self) -> dict[str, object]:
         return {}
 
-    def render(self, locale: str = "zh-CN") -> str:
-        return message(self.key, locale, **self.fields())
+    def render(self, locale: str | None = None) -> str:
+        """The sentence in *locale* (default: the current locale)."""
+        values = {
+            k: (v.render(locale) if isinstance(v, Msg | Localized) else v) for k, v in self.fields().items()
+        }
+        return t(f"errors.{self.key}", locale, **values)
 
     def __str__(self) -> str:
         return f"{self.render('zh-CN')} / {self.render('en')}"
+
+
+def _word(value: Labelled) -> Msg:
+    return Msg(f"vocabulary.{value.value}")
 
 
 class IllegalAction(DomainError):
@@ -33,12 +41,9 @@ class IllegalAction(DomainError):
     def fields(self) -> dict[str, object]:
         return {
             "case": self.case,
-            "state_zh": self.state.zh if self.state else "新建",
-            "state_en": self.state.en if self.state else "new",
-            "action_zh": self.action.zh,
-            "action_en": self.action.en,
-            "role_zh": self.role.zh,
-            "role_en": self.role.en,
+            "state": _word(self.state) if self.state else Msg("errors.new_case"),
+            "action": _word(self.action),
+            "role": _word(self.role),
         }
 
 
@@ -52,12 +57,9 @@ class RoleNotAllowed(DomainError):
     def fields(self) -> dict[str, object]:
         ordered = sorted(self.allowed, key=lambda r: r.value)
         return {
-            "action_zh": self.action.zh,
-            "action_en": self.action.en,
-            "role_zh": self.role.zh,
-            "role_en": self.role.en,
-            "allowed_zh": "、".join(r.zh for r in ordered),
-            "allowed_en": ", ".join(r.en for r in ordered),
+            "action": _word(self.action),
+            "role": _word(self.role),
+            "allowed": Localized("、".join(r.zh for r in ordered), ", ".join(r.en for r in ordered)),
         }
 
 
@@ -69,18 +71,33 @@ class MissingField(DomainError):
         super().__init__(str(self))
 
     def fields(self) -> dict[str, object]:
-        return {"action_zh": self.action.zh, "action_en": self.action.en, "field": self.field}
+        return {"action": _word(self.action), "field": self.field}
 
 
 class InvalidField(DomainError):
+    """A value that was refused: the field and why (a catalogue message, or legacy zh/en texts)."""
+
     key = "invalid_field"
 
-    def __init__(self, field: str, reason_zh: str, reason_en: str) -> None:
-        self.field, self.reason_zh, self.reason_en = field, reason_zh, reason_en
+    def __init__(self, field: str, reason: Msg | str, reason_en: str | None = None) -> None:
+        self.field = field
+        self.reason: Msg | None = reason if isinstance(reason, Msg) else None
+        self.reason_zh = reason.render("zh-CN") if isinstance(reason, Msg) else reason
+        self.reason_en = reason.render("en") if isinstance(reason, Msg) else (reason_en or reason)
         super().__init__(str(self))
 
     def fields(self) -> dict[str, object]:
-        return {"field": self.field, "reason_zh": self.reason_zh, "reason_en": self.reason_en}
+        return {"field": self.field, "reason": self.reason or _Pair(self.reason_zh, self.reason_en)}
+
+
+class _Pair(Msg):
+    """Legacy reasons given as two texts (until every caller passes a catalogue message)."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        self.key, self.fields, self._texts = "", {}, (zh, en)
+
+    def render(self, locale: str | None = None) -> str:
+        return self._texts[1] if normalise_locale(locale or current_locale()) == "en" else self._texts[0]
 
 
 class TimeRunsBackwards(DomainError):

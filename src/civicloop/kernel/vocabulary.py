@@ -1,27 +1,30 @@
 """The words of the loop: stages, actions, roles, channels and closure reasons, each with its labels.
 
-Every enum member carries a Chinese and an English label so that errors, the CLI and the UI speak the
-duty room's language without a second lookup table that could drift.
+Every enum member has a Chinese and an English label in the one catalogue
+(``kernel/messages/vocabulary.toml``), so errors, the CLI and the UI speak the duty room's language.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from civicloop.kernel.i18n import t
+
 
 class Labelled(StrEnum):
-    """A StrEnum whose members have ``zh`` and ``en`` labels (see ``_LABELS``)."""
+    """A StrEnum whose members have labels in the catalogue (``kernel/messages/vocabulary.toml``)."""
 
     @property
     def zh(self) -> str:
-        return _LABELS[self.value][0]
+        return t(f"vocabulary.{self.value}", "zh-CN")
 
     @property
     def en(self) -> str:
-        return _LABELS[self.value][1]
+        return t(f"vocabulary.{self.value}", "en")
 
-    def label(self, locale: str) -> str:
-        return self.en if locale.startswith("en") else self.zh
+    def label(self, locale: str | None = None) -> str:
+        """The label in *locale* (default: the current locale)."""
+        return t(f"vocabulary.{self.value}", locale)
 
 
 class Stage(Labelled):
@@ -161,92 +164,3 @@ class Step(Labelled):
     CHECK = "check"
     CLOSE = "close"
     APPROVE = "approve"
-
-
-_LABELS: dict[str, tuple[str, str]] = {
-    # stages
-    "reported": ("待受理", "awaiting acceptance"),
-    "verifying": ("待核实", "awaiting verification"),
-    "accepted": ("待立案", "awaiting filing"),
-    "filed": ("待派遣", "awaiting dispatch"),
-    "dispatched": ("处置中", "being handled"),
-    "return_requested": ("回退待审批", "return requested"),
-    "extension_requested": ("延期待审批", "extension requested"),
-    "suspension_requested": ("挂账待审批", "suspension requested"),
-    "suspended": ("挂账", "suspended"),
-    "handled": ("待派发核查", "handled, check to be sent"),
-    "checking": ("核查中", "being checked"),
-    "checked": ("待结案", "checked, awaiting closure"),
-    "self_handled": ("自处置待审核", "self-handled, awaiting review"),
-    "void_requested": ("作废待审批", "void requested"),
-    "closed": ("已结案", "closed"),
-    "rejected": ("不予受理", "not accepted"),
-    "not_filed": ("不予立案", "not filed"),
-    "voided": ("已作废", "voided"),
-    # actions
-    "report": ("上报", "report"),
-    "accept": ("受理", "accept"),
-    "reject": ("不予受理", "reject at intake"),
-    "verify": ("核实", "verify on site"),
-    "file": ("立案", "file"),
-    "not_file": ("不予立案", "decline to file"),
-    "dispatch": ("派遣", "dispatch"),
-    "request_return": ("申请回退", "request a return"),
-    "approve_return": ("同意回退", "approve the return"),
-    "deny_return": ("驳回回退", "deny the return"),
-    "request_extension": ("申请延期", "request an extension"),
-    "approve_extension": ("同意延期", "approve the extension"),
-    "deny_extension": ("驳回延期", "deny the extension"),
-    "request_suspension": ("申请挂账", "request suspension"),
-    "approve_suspension": ("同意挂账", "approve the suspension"),
-    "deny_suspension": ("驳回挂账", "deny the suspension"),
-    "resume": ("挂账恢复", "resume"),
-    "handle": ("处置反馈", "report handling"),
-    "send_check": ("派发核查", "send a check task"),
-    "check": ("核查", "check on site"),
-    "close": ("结案", "close"),
-    "request_void": ("申请作废", "request voiding"),
-    "approve_void": ("同意作废", "approve voiding"),
-    "deny_void": ("驳回作废", "deny voiding"),
-    "void": ("作废", "void"),
-    "approve_self_handling": ("自处置审核通过", "approve self-handling"),
-    "reject_self_handling": ("自处置无效", "reject self-handling"),
-    "reopen": ("重新开启", "reopen"),
-    "comment": ("备注", "comment"),
-    "urge": ("督办", "urge"),
-    "link_duplicate": ("关联重复上报", "link a duplicate report"),
-    "unlink_duplicate": ("取消重复关联", "unlink a duplicate report"),
-    "split": ("拆分为独立案卷", "split off as a case of its own"),
-    "flag_recurrence": ("标记复发", "flag a recurrence"),
-    # roles
-    "inspector": ("监督员", "inspector"),
-    "operator": ("受理员", "operator"),
-    "shift_leader": ("值班长", "shift leader"),
-    "dispatcher": ("派遣员", "dispatcher"),
-    "department": ("专业部门", "department handler"),
-    "leader": ("领导", "leader"),
-    "citizen": ("公众", "citizen"),
-    "system": ("系统", "system"),
-    "admin": ("管理员", "administrator"),
-    # channels (inspector/citizen share the role label keys above)
-    "hotline": ("热线", "hotline"),
-    "open311": ("Open311 接口", "Open311"),
-    "video": ("视频监控", "video"),
-    "assigned": ("上级交办", "assigned from above"),
-    "media": ("媒体曝光", "media"),
-    "patrol": ("巡查", "patrol"),
-    "import": ("历史导入", "import"),
-    # urgency
-    "normal": ("一般", "normal"),
-    "urgent": ("紧急", "urgent"),
-    # closure reasons
-    "fixed": ("已处置", "fixed"),
-    "self_fixed": ("自处置", "fixed on the spot"),
-    "duplicate": ("重复案卷", "duplicate"),
-    "misfiled": ("错误立案", "misfiled"),
-    "not_city_business": ("非城管职责", "not city-management business"),
-    "invalid": ("无效", "invalid"),
-    # steps (accept/verify/file/dispatch/handle/check/close share keys above)
-    "check_dispatch": ("派发核查", "send check"),
-    "approve": ("审批", "approval"),
-}
