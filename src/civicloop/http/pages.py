@@ -8,36 +8,51 @@ inline script, nothing from another origin except map tiles when tiles are confi
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
+from html import escape
 from importlib import resources
 from pathlib import Path
 
+import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from civicloop.kernel.i18n import DEFAULT_LOCALE, LOCALES, for_browser, t
 from civicloop.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
 
 PACKAGE = Path(str(resources.files("civicloop.web")))
+MESSAGES = Path(str(resources.files("civicloop.kernel"))) / "messages"
 TEMPLATES = PACKAGE / "templates"
 STATIC = PACKAGE / "static"
 
 
 def asset_version() -> str:
-    """A short hash of the static files' names, sizes and times: changes whenever an asset does."""
+    """A short hash of the static files' and the catalogue's names, sizes and times: changes whenever an
+    asset or a message does."""
     h = hashlib.sha256()
-    for path in sorted(STATIC.rglob("*")):
-        if path.is_file() and "vendor" not in path.parts:
-            st = path.stat()
-            h.update(f"{path.relative_to(STATIC)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for folder in (STATIC, MESSAGES):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "vendor" not in path.parts:
+                st = path.stat()
+                h.update(f"{path.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()[:10]
 
 
-@lru_cache(maxsize=32)
-def _template(name: str) -> str:
-    return (TEMPLATES / name).read_text(encoding="utf-8")
+_TEXT = re.compile(r"\{\{t:([\w.]+)\}\}")
+
+
+@lru_cache(maxsize=64)
+def _template(name: str, locale: str) -> str:
+    """The page with its ``{{t:key}}`` texts from the catalogue (``web.`` is implied for a bare name); the
+    browser switches language later with the same keys."""
+    html = (TEMPLATES / name).read_text(encoding="utf-8")
+    return _TEXT.sub(
+        lambda m: escape(t(m.group(1) if "." in m.group(1) else f"web.{m.group(1)}", locale)), html
+    )
 
 
 def _csp(tiles: bool) -> str:
@@ -60,7 +75,7 @@ def _csp(tiles: bool) -> str:
 
 def page(request: Request, name: str) -> HTMLResponse:
     ws = web_state(request)
-    html = _template(name).replace("{{v}}", ws.asset_version)
+    html = _template(name, DEFAULT_LOCALE).replace("{{v}}", ws.asset_version)
     return HTMLResponse(
         html,
         headers={
@@ -69,6 +84,32 @@ def page(request: Request, name: str) -> HTMLResponse:
             "Referrer-Policy": "same-origin",
             "Cache-Control": "no-cache",
         },
+    )
+
+
+@router.get("/i18n/catalogue.js")
+def catalogue_script() -> Response:
+    """The whole catalogue in every locale for ``CL.t`` (a file: the CSP forbids inline script)."""
+    return Response(
+        _catalogue_script(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@lru_cache(maxsize=1)
+def _catalogue_script() -> str:
+    texts = {locale: for_browser(locale) for locale in LOCALES}
+    return "window.CL_TEXTS = " + orjson.dumps(texts).decode() + ";\n"
+
+
+@router.get("/api/v1/i18n/{locale}", include_in_schema=True, tags=["i18n"])
+def catalogue_json(locale: str) -> Response:
+    """The catalogue in one locale (``zh-CN`` or ``en``; other tags fall back as Accept-Language would)."""
+    return Response(
+        orjson.dumps(for_browser(locale)),
+        media_type="application/json",
+        headers={"Cache-Control": "public, max-age=3600"},
     )
 
 

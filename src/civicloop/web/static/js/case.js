@@ -13,7 +13,7 @@
       h("h2", null, CL.t("refused")),
       h("p", null, caseId),
       h("p", { class: "muted" }, CL.t("refused_hint")),
-      h("p", { class: "muted small" }, CL.t("role") + "：" + CL.label("roles", u.role) + (u.department_id ? " · " + CL.deptName(u.department_id) : "")),
+      h("p", { class: "muted small" }, CL.t("role") + CL.t("colon") + CL.label("roles", u.role) + (u.department_id ? " · " + CL.deptName(u.department_id) : "")),
       h("p", { class: "muted small" }, e.message || ""),
       h("a", { class: "btn ghost", href: "/workspace" }, CL.t("back"))));
     document.title = CL.t("refused");
@@ -55,14 +55,14 @@
           h("td", null, String(c.no), c.no === current ? h("span", { class: "badge" }, CL.t("conditions_current")) : null),
           h("td", null, CL.isEn() && c.filing_en ? c.filing_en : c.filing),
           h("td", null, CL.isEn() && c.closing_en ? c.closing_en : c.closing),
-          h("td", null, Object.entries(c.limits).map(([u, l]) => CL.label("urgency", u) + " " + l).join("；"))))));
+          h("td", null, Object.entries(c.limits).map(([u, l]) => CL.label("urgency", u) + " " + l).join(CL.t("list_sep")))))));
   }
 
   function cluster(x, c) {
     const rows = [];
-    if (x.duplicate_of) rows.push(h("p", null, CL.t("duplicate_of") + "：", h("a", { href: "/cases/" + encodeURIComponent(x.duplicate_of) }, x.duplicate_of)));
-    if (x.recurrence_of) rows.push(h("p", null, CL.t("recurrence") + "：", h("a", { href: "/cases/" + encodeURIComponent(x.recurrence_of) }, x.recurrence_of)));
-    rows.push(h("p", null, CL.t("cluster_title") + "：" + CL.fmt.num(x.cluster_size) + " " + CL.t("members")));
+    if (x.duplicate_of) rows.push(h("p", null, CL.t("duplicate_of") + CL.t("colon"), h("a", { href: "/cases/" + encodeURIComponent(x.duplicate_of) }, x.duplicate_of)));
+    if (x.recurrence_of) rows.push(h("p", null, CL.t("recurrence") + CL.t("colon"), h("a", { href: "/cases/" + encodeURIComponent(x.recurrence_of) }, x.recurrence_of)));
+    rows.push(h("p", null, CL.t("cluster_title") + CL.t("colon") + CL.fmt.num(x.cluster_size) + " " + CL.t("members")));
     if (x.cluster_members.length) {
       rows.push(h("ul", null, x.cluster_members.map((m) => h("li", null, h("a", { href: "/cases/" + encodeURIComponent(m.case_id) }, m.case_id), " · " + CL.label("stages", m.stage) + " · " + CL.fmt.dt(m.created_at) + (m.description ? " · " + m.description : "")))));
     }
@@ -91,7 +91,7 @@
       detail.allowed_actions.length ? CL.actions.buttons(c.case_id, detail.allowed_actions, () => load(),
         { department_id: (extra && extra.dispatch_suggestion && extra.dispatch_suggestion.department_id) || c.department_id || "", category_code: c.category_code, amount: 1, unit: "work_day" })
         : h("p", { class: "muted" }, CL.t("no_actions")),
-      extra && extra.dispatch_suggestion ? h("div", { class: "triage" }, h("b", null, CL.t("dispatch_suggestion") + "："), CL.deptName(extra.dispatch_suggestion.department_id),
+      extra && extra.dispatch_suggestion ? h("div", { class: "triage" }, h("b", null, CL.t("dispatch_suggestion") + CL.t("colon")), CL.deptName(extra.dispatch_suggestion.department_id),
         h("pre", { class: "small muted", style: "white-space:pre-wrap;margin:4px 0 0" }, extra.dispatch_suggestion.explain || "")) : null);
     const mapBox = h("div", { class: "map-box", id: "case-map" });
     root.append(head, actions,

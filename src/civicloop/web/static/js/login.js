@@ -18,7 +18,7 @@
         const safe = next && next.startsWith("/") && !next.startsWith("//") ? next : (res.user.role === "inspector" ? "/m/" : "/workspace");
         location.href = safe;
       } catch (e) {
-        CL.$("#login-error").textContent = CL.t("login_failed") + "：" + e.message;
+        CL.$("#login-error").textContent = CL.t("login_failed") + CL.t("colon") + e.message;
       }
     });
   });

@@ -68,7 +68,7 @@
         L.tileLayer(t.url, { subdomains: t.subdomains || "abc", maxZoom: t.max_zoom || 18, attribution: t.attribution || "" }).addTo(map);
       }
       if (!tiles.length) {
-        map.attributionControl.addAttribution(CL.isEn() ? "City vector layers (no tile server)" : "本市矢量图层（未配置底图服务）");
+        map.attributionControl.addAttribution(CL.t("map_vector_only"));
       }
       this.fit(map, opts.bounds || CL.config.map.urban_bounds || CL.config.map.bounds);
       return map;

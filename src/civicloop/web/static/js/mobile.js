@@ -75,7 +75,7 @@
         if (i === 0 && !sel.dataset.touched) { sel.value = c.code; chip.classList.add("active"); }
       });
       if (s.duplicates && s.duplicates.length) {
-        box.appendChild(h("div", { class: "small muted", style: "width:100%" }, CL.t("duplicates") + "：" + s.duplicates.map((d) => d.case_id + " (" + Math.round(d.distance_m) + " m)").join("，")));
+        box.appendChild(h("div", { class: "small muted", style: "width:100%" }, CL.t("duplicates") + CL.t("colon") + s.duplicates.map((d) => d.case_id + " (" + Math.round(d.distance_m) + " m)").join(CL.t("comma"))));
       }
     } catch (e) { /* offline: no suggestion, the picker still works */ }
   }
@@ -94,7 +94,7 @@
     try {
       const loc = await CL.api("/api/v1/locate?lon=" + lon + "&lat=" + lat);
       state.located = loc;
-      text.textContent = CL.t("located") + "：" + (loc.district_name || loc.district_code || "") + " · " + CL.t("grid") + " " + (loc.grid_code || "—");
+      text.textContent = CL.t("located") + CL.t("colon") + (loc.district_name || loc.district_code || "") + " · " + CL.t("grid") + " " + (loc.grid_code || "—");
     } catch (e) {
       if (e instanceof CL.ApiError && e.status === 422) { text.textContent = CL.t("outside_city"); state.pos = null; }
     }
@@ -167,7 +167,7 @@
       item.description ? h("p", null, item.description) : null,
       item.photos && item.photos.length ? h("div", { class: "photos" }, item.photos.map((r) => h("img", { src: CL.photoUrl(r), alt: "" }))) : null,
       item.after_photos && item.after_photos.length ? h("div", null, h("div", { class: "small muted" }, CL.t("after_photos")), h("div", { class: "photos" }, item.after_photos.map((r) => h("img", { src: CL.photoUrl(r), alt: "" })))) : null,
-      h("div", { class: "small" }, CL.t("due") + "：" + (item.due_at ? CL.fmt.dt(item.due_at) : "—")),
+      h("div", { class: "small" }, CL.t("due") + CL.t("colon") + (item.due_at ? CL.fmt.dt(item.due_at) : "—")),
       h("div", { class: "form-row" }, note), h("div", { class: "form-row" }, file),
       h("div", { class: "task-actions" },
         h("button", { type: "button", class: "btn", "data-answer": "yes", onclick: () => send(true) }, CL.t(verify ? "verify_true" : "check_pass")),
@@ -237,7 +237,7 @@
         const res = await CL.api("/api/v1/auth/login", { method: "POST", anonymous: true, body: { username: CL.$("#m-user").value.trim(), password: CL.$("#m-pass").value } });
         CL.auth.save(res);
         startApp();
-      } catch (e) { CL.$("#m-login-error").textContent = CL.t("login_failed") + "：" + e.message; }
+      } catch (e) { CL.$("#m-login-error").textContent = CL.t("login_failed") + CL.t("colon") + e.message; }
     });
     if (CL.auth.token()) startApp();
     else { CL.$("#login-view").hidden = false; CL.setReady(); }

@@ -18,7 +18,7 @@
     try {
       const loc = await CL.api("/api/v1/locate?lon=" + lon + "&lat=" + lat, { anonymous: true });
       pos = [loc.lon, loc.lat];
-      label.textContent = CL.t("located") + "：" + (loc.district_name || "");
+      label.textContent = CL.t("located") + CL.t("colon") + (loc.district_name || "");
     } catch (e) { pos = null; label.textContent = CL.t("outside_city"); }
   }
 

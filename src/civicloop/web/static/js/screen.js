@@ -84,7 +84,7 @@
   function renderCats() {
     if (!S.summary || !window.echarts) return;
     const rows = S.summary.categories.slice(0, 8).reverse();
-    const name = (r) => (r.key === "other" ? (CL.isEn() ? "other" : "其他") : (CL.isEn() && r.name_en ? r.name_en : r.name));
+    const name = (r) => (r.key === "other" ? CL.t("other") : (CL.isEn() && r.name_en ? r.name_en : r.name));
     chart("cats").setOption({
       animation: false,
       textStyle: { fontFamily: FONT },

@@ -17,7 +17,7 @@
     root.append(
       h("div", { class: "panel", id: "track-head" },
         h("h1", { style: "font-size:20px" }, CL.t("tracking_number") + " " + data.tracking_number),
-        h("p", { style: "font-size:18px" }, CL.t("status") + (CL.isEn() ? ": " : "："), h("b", { id: "track-status", "data-status": data.status }, status)),
+        h("p", { style: "font-size:18px" }, CL.t("status") + CL.t("colon"), h("b", { id: "track-status", "data-status": data.status }, status)),
         data.fixed ? h("p", { class: "badge", id: "track-fixed" }, CL.t("fixed_yes")) : null,
         h("dl", { class: "kv" },
           h("dt", null, CL.t("category")), h("dd", null, data.category || "—"),

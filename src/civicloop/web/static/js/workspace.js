@@ -31,20 +31,20 @@
 
   function triageBox(t, source) {
     if (!t) return h("div", { class: "triage muted" }, CL.t("suggestion") + ": —");
-    const top = (t.category_top || []).map(([code, score]) => code + " " + CL.catName(code) + " (" + CL.fmt.pct(score, 0) + ")").join("；");
+    const top = (t.category_top || []).map(([code, score]) => code + " " + CL.catName(code) + " (" + CL.fmt.pct(score, 0) + ")").join(CL.t("list_sep"));
     const dups = (t.duplicates || []).map((d) => h("li", { "data-dup": d.case_id },
       caseLink(d.case_id), " · " + CL.t("score") + " ", h("span", { class: "score" }, CL.fmt.pct(d.score, 0)),
       " · " + CL.t("distance") + " " + CL.fmt.num(Math.round(d.distance_m)) + " m · " + (d.reason || "")));
     return h("div", { class: "triage", "data-triage": "1" },
       h("div", null, h("b", null, CL.t("suggestion")), " ", h("span", { class: "muted small" }, CL.t(source === "stored" ? "stored_suggestion" : "computed_now"))),
-      h("div", null, CL.t("suggested_category") + "：", h("b", null, t.category_code ? t.category_code + " " + CL.catName(t.category_code) : "—"),
+      h("div", null, CL.t("suggested_category") + CL.t("colon"), h("b", null, t.category_code ? t.category_code + " " + CL.catName(t.category_code) : "—"),
         " ", t.category_source === "reporter" ? h("span", { class: "muted small" }, CL.t("chosen_by_reporter"))
           : h("span", { class: "score" }, t.category_score !== undefined && t.category_score !== null ? CL.fmt.pct(t.category_score, 0) : ""),
         top ? h("span", { class: "muted small" }, "  [" + top + "]") : null),
-      h("div", null, CL.t("suggested_department") + "：" + CL.deptName(t.department_id) + (t.department_reason ? "（" + t.department_reason + "）" : "")),
-      h("div", null, CL.t("urgency") + "：" + CL.label("urgency", t.urgency) + (t.urgency_rule ? "（" + t.urgency_rule + "）" : "")),
-      dups.length ? h("div", null, CL.t("duplicates") + "：", h("ul", { class: "dups" }, dups)) : h("div", { class: "muted small" }, CL.t("duplicates") + "：" + CL.t("empty")),
-      t.recurrence_of ? h("div", null, CL.t("recurrence") + "：", caseLink(t.recurrence_of)) : null);
+      h("div", null, CL.t("suggested_department") + CL.t("colon") + CL.deptName(t.department_id) + (t.department_reason ? CL.t("paren_open") + t.department_reason + CL.t("paren_close") : "")),
+      h("div", null, CL.t("urgency") + CL.t("colon") + CL.label("urgency", t.urgency) + (t.urgency_rule ? CL.t("paren_open") + t.urgency_rule + CL.t("paren_close") : "")),
+      dups.length ? h("div", null, CL.t("duplicates") + CL.t("colon"), h("ul", { class: "dups" }, dups)) : h("div", { class: "muted small" }, CL.t("duplicates") + CL.t("colon") + CL.t("empty")),
+      t.recurrence_of ? h("div", null, CL.t("recurrence") + CL.t("colon"), caseLink(t.recurrence_of)) : null);
   }
 
   function card(item, extra, buttons) {
@@ -97,8 +97,8 @@
       const allowed = item.allowed_actions.filter((a) => a !== "comment").map(spec);
       const buttons = CL.actions.buttons(item.case_id, allowed, () => render(), defaultsFn ? defaultsFn(item) : {});
       const extra = h("div", null,
-        h("div", { class: "small" }, CL.t("due") + "：" + dueText(item) + (item.overdue ? " · " : ""), item.overdue ? h("b", { style: "color:var(--red)" }, CL.t("overdue")) : null),
-        item.pending ? h("div", { class: "small" }, CL.t("approvals") + "：" + CL.label("actions", "request_" + item.pending.kind) + (item.pending.note ? " · " + item.pending.note : "")) : null,
+        h("div", { class: "small" }, CL.t("due") + CL.t("colon") + dueText(item) + (item.overdue ? " · " : ""), item.overdue ? h("b", { style: "color:var(--red)" }, CL.t("overdue")) : null),
+        item.pending ? h("div", { class: "small" }, CL.t("approvals") + CL.t("colon") + CL.label("actions", "request_" + item.pending.kind) + (item.pending.note ? " · " + item.pending.note : "")) : null,
         extraFn ? extraFn(item) : null);
       list.appendChild(card(item, extra, buttons));
     }
@@ -122,7 +122,7 @@
       try { const x = await CL.api("/api/v1/web/cases/" + encodeURIComponent(i.case_id) + "/extra"); suggestions[i.case_id] = x.dispatch_suggestion; } catch (e) { /* none */ }
     }));
     box.appendChild(queueList(data.items,
-      (i) => { const s = suggestions[i.case_id]; return h("div", { class: "triage" }, h("b", null, CL.t("dispatch_suggestion") + "："), CL.deptName((s && s.department_id) || i.triage_department), s && s.explain ? h("pre", { class: "small muted", style: "white-space:pre-wrap;margin:4px 0 0" }, s.explain) : null); },
+      (i) => { const s = suggestions[i.case_id]; return h("div", { class: "triage" }, h("b", null, CL.t("dispatch_suggestion") + CL.t("colon")), CL.deptName((s && s.department_id) || i.triage_department), s && s.explain ? h("pre", { class: "small muted", style: "white-space:pre-wrap;margin:4px 0 0" }, s.explain) : null); },
       (i) => ({ department_id: (suggestions[i.case_id] && suggestions[i.case_id].department_id) || i.triage_department || "" })));
   }
 

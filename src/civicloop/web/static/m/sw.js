@@ -1,4 +1,4 @@
-/* 城管通 service worker: the app shell from the cache, so the app opens without a network; reports wait
+/* The inspector app's (城管通) service worker: the app shell from the cache, so the app opens without a network; reports wait
    in the page's IndexedDB outbox (never here), so nothing is sent twice. */
 const VERSION = "{{v}}";
 const CACHE = "civicloop-m-" + VERSION;
@@ -7,6 +7,7 @@ const SHELL = [
   "/m/manifest.webmanifest",
   "/static/css/base.css?v=" + VERSION,
   "/static/css/mobile.css?v=" + VERSION,
+  "/i18n/catalogue.js?v=" + VERSION,
   "/static/js/core.js?v=" + VERSION,
   "/static/js/map.js?v=" + VERSION,
   "/static/js/outbox.js?v=" + VERSION,
