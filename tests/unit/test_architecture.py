@@ -224,3 +224,18 @@ def test_required_dependencies_are_not_imported_as_optional() -> None:
         if module.split(".")[0] in required
     ]
     assert not offenders, "required dependencies imported as optional: " + ", ".join(offenders)
+
+
+def _folder_map() -> str:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("## Folder map", 1)[1]
+    return section.split("```", 2)[1]
+
+
+def test_the_folder_map_names_every_top_level_package_and_no_other() -> None:
+    on_disk = {p.name + "/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    on_disk |= {p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"}
+    folder_map = _folder_map()
+    named = set(re.findall(r"^  ([a-z_0-9]+/|[a-z_0-9]+\.py)", folder_map, re.M))
+    assert on_disk - named == set(), f"not in docs/architecture.md's folder map: {sorted(on_disk - named)}"
+    assert named - on_disk == set(), f"in the folder map but not in src/civicloop: {sorted(named - on_disk)}"

@@ -7,7 +7,7 @@ the standard adds one "…异常" matter with the *same* code (component 01001 �
 matter codes.
 
 The data is a public transcription of the standard, not checked against the official text; see
-``data/PROVENANCE.md`` for the missing codes.
+``profile/data/PROVENANCE.md`` for the missing codes.
 """
 
 from __future__ import annotations
@@ -132,5 +132,5 @@ def parse_directory(text: str) -> CategoryDirectory:
 @cache
 def national_directory() -> CategoryDirectory:
     """The GB/T 47678.5-2026 directory shipped with civicloop (153 components, 250 matters)."""
-    text = resources.files("civicloop").joinpath("data", _DIRECTORY_FILE).read_text(encoding="utf-8")
+    text = resources.files("civicloop.profile").joinpath("data", _DIRECTORY_FILE).read_text(encoding="utf-8")
     return parse_directory(text)
