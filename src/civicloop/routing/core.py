@@ -33,6 +33,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from civicloop.kernel.i18n import Msg, normalise_locale, t
+from civicloop.kernel.i18n import has as i18n_has
+
 __all__ = [
     "AREA_LEVELS",
     "Candidate",
@@ -47,9 +50,6 @@ __all__ = [
 
 #: Length of an area code prefix → its level.
 AREA_LEVELS: Mapping[int, str] = {0: "city", 6: "district", 9: "street", 12: "community", 15: "grid"}
-_AREA_ZH = {"city": "全市", "district": "区县", "street": "街道", "community": "社区", "grid": "网格"}
-_AREA_EN = {"city": "city-wide", "district": "district", "street": "street", "community": "community",
-            "grid": "grid"}  # fmt: skip
 
 
 class RuleOrigin(StrEnum):
@@ -215,15 +215,14 @@ class RoutingDecision:
 
     def explain(self, locale: str = "zh-CN") -> str:
         """One paragraph: the decision, then every losing candidate and why."""
-        en = locale.startswith("en")
+        en = normalise_locale(locale) == "en"
         if self.decided_by is None:
-            head = "no department found" if en else "未找到责任部门"
+            head = t("routing.explain.none", locale)
         else:
             d = self.decided_by
-            head = (
-                f"→ {d.department_id}, decided by {d.rule.source} ({describe_rule(d.rule, locale)})"
-                if en
-                else f"→ {d.department_id}，依据 {d.rule.source}（{describe_rule(d.rule, locale)}）"
+            rule = describe_rule(d.rule, locale)
+            head = t(
+                "routing.explain.decided", locale, department=d.department_id, source=d.rule.source, rule=rule
             )
         lines = [head]
         for c in self.losers:
@@ -242,7 +241,6 @@ class RoutingDecision:
 
 
 _COMPONENT_ROLE = {"maintainer": 3, "owner": 2, "competent": 1}
-_COMPONENT_ROLE_ZH = {"maintainer": "养护单位", "owner": "权属单位", "competent": "主管部门"}
 _CATEGORY_RANK = {"exact": 2, "major": 1, "any": 0}
 
 
@@ -263,76 +261,79 @@ def _rank(rule: ResponsibilityRule) -> tuple[int, int, int, int]:
 
 def describe_rule(rule: ResponsibilityRule, locale: str = "zh-CN") -> str:
     """'部件权属 ty-power · 类别 01037 · 全市' / 'component owner ty-power · category 01037 · city-wide'."""
-    en = locale.startswith("en")
     if rule.origin is RuleOrigin.COMPONENT:
         role = rule.component_role or ""
-        return f"component {role}" if en else f"部件{_COMPONENT_ROLE_ZH.get(role, role)}"
+        label = (
+            t(f"routing.component_role.{role}", locale)
+            if i18n_has(f"routing.component_role.{role}")
+            else role
+        )
+        return t("routing.rule.component", locale, role=label)
     if rule.origin is RuleOrigin.RETURN_SUGGESTION:
-        return "suggested by the returning department" if en else "回退单位建议"
+        return t("routing.rule.return_suggestion", locale)
     if rule.origin is RuleOrigin.FALLBACK:
-        return "fallback" if en else "兜底部门"
+        return t("routing.rule.fallback", locale)
     parts: list[str] = []
     if rule.owner is not None:
-        parts.append(f"component owner {rule.owner}" if en else f"部件权属 {rule.owner}")
+        parts.append(t("routing.rule.owner", locale, owner=rule.owner))
     level = rule.category_level
     if level == "exact":
-        parts.append(f"category {rule.category}" if en else f"类别 {rule.category}")
+        parts.append(t("routing.rule.category", locale, category=rule.category))
     elif level == "major":
-        parts.append(f"major {rule.category}" if en else f"大类 {rule.category}")
+        parts.append(t("routing.rule.major", locale, category=rule.category))
     else:
-        parts.append("any category" if en else "任意类别")
-    area_level = rule.area_level
+        parts.append(t("routing.rule.any_category", locale))
     if rule.area:
-        parts.append(f"{_AREA_EN[area_level]} {rule.area}" if en else f"{_AREA_ZH[area_level]} {rule.area}")
+        level_name = t(f"routing.area.{rule.area_level}", locale)
+        parts.append(t("routing.area_value", locale, level=level_name, area=rule.area))
     else:
-        parts.append(_AREA_EN["city"] if en else _AREA_ZH["city"])
+        parts.append(t("routing.area.city", locale))
     if rule.valid_from or rule.valid_to:
         a = rule.valid_from.isoformat() if rule.valid_from else "…"
         b = rule.valid_to.isoformat() if rule.valid_to else "…"
-        parts.append(f"valid {a} to {b}" if en else f"有效期 {a} 至 {b}")
+        parts.append(t("routing.rule.valid", locale, start=a, end=b))
     return " · ".join(parts)
 
 
-def _tier_label(rank: tuple[int, int, int, int], en: bool) -> str:
+def _tier_label(rank: tuple[int, int, int, int]) -> Msg:
     tier, area, _cat, explicit = rank
     if tier == 3:
-        return "component owner rule" if en else "部件权属规则"
+        return Msg("routing.tier.component_owner_rule")
     if tier == 2:
-        return "component unit" if en else "部件责任单位"
+        return Msg("routing.tier.component_unit")
     if tier == 1:
-        level = AREA_LEVELS.get(area, "city")
-        return f"{_AREA_EN[level]} rule" if en else f"{_AREA_ZH[level]}规则"
+        return Msg("routing.tier.area_rule", level=Msg(f"routing.area.{AREA_LEVELS.get(area, 'city')}"))
     if explicit:
-        return "return suggestion" if en else "回退建议"
-    return "fallback" if en else "兜底"
+        return Msg("routing.tier.return_suggestion")
+    return Msg("routing.tier.fallback")
 
 
-def _why_outranked(loser: Candidate, winner: Candidate) -> tuple[str, str]:
+_CATEGORY_LEVEL_NAMES = {2: "exact", 1: "major", 0: "any"}
+
+
+def _why_outranked(loser: Candidate, winner: Candidate) -> Msg:
     a, b = winner.rank, loser.rank
     src = winner.rule.source
+    why: Msg
     if a[0] != b[0] or (a[0] == 1 and a[1] != b[1]):
-        zh = f"优先级低于 {src}（{_tier_label(a, False)} > {_tier_label(b, False)}）"
-        en = f"outranked by {src} ({_tier_label(a, True)} > {_tier_label(b, True)})"
+        why = Msg("routing.why.outranked", source=src, winner=_tier_label(a), loser=_tier_label(b))
     elif a[1] != b[1]:
-        zh, en = f"优先级低于 {src}（区域更具体）", f"outranked by {src} (more specific area)"
+        why = Msg("routing.why.more_specific_area", source=src)
     elif a[2] != b[2]:
-        names_en = {2: "exact category", 1: "major", 0: "any category"}
-        names_zh = {2: "具体类别", 1: "大类", 0: "任意类别"}
-        zh = f"优先级低于 {src}（{names_zh[a[2]]} > {names_zh[b[2]]}）"
-        en = f"outranked by {src} ({names_en[a[2]]} > {names_en[b[2]]})"
+        winner_level = Msg(f"routing.category_level.{_CATEGORY_LEVEL_NAMES[a[2]]}")
+        loser_level = Msg(f"routing.category_level.{_CATEGORY_LEVEL_NAMES[b[2]]}")
+        why = Msg("routing.why.outranked", source=src, winner=winner_level, loser=loser_level)
     elif a[3] != b[3]:
-        if a[0] == 2:
-            zh = f"优先级低于 {src}（养护 > 权属 > 主管）"
-            en = f"outranked by {src} (maintainer > owner > competent)"
-        else:
-            zh = f"优先级低于 {src}（明确规则优先于类别默认部门）"
-            en = f"outranked by {src} (an explicit rule beats the category default)"
+        why = Msg("routing.why.component_roles" if a[0] == 2 else "routing.why.explicit_rule", source=src)
     else:
-        zh, en = f"与 {src} 同级，按配置顺序在后", f"ties with {src}; later in the profile"
+        why = Msg("routing.why.tie", source=src)
     if loser.department_id == winner.department_id:
-        zh += "；部门相同"
-        en += "; same department"
-    return zh, en
+        why = Msg("routing.why.same_department", why=why)
+    return why
+
+
+def _texts(msg: Msg) -> tuple[str, str]:
+    return msg.render("zh-CN"), msg.render("en")
 
 
 def _component_rules(facts: RoutingFacts) -> list[ResponsibilityRule]:
@@ -386,7 +387,7 @@ def route(
             candidates.append(
                 Candidate(
                     dept, rule, rank, CandidateStatus.NOT_IN_FORCE,
-                    f"{facts.on.isoformat()} 不在有效期内", f"not in force on {facts.on.isoformat()}",
+                    *_texts(Msg("routing.why.not_in_force", on=facts.on.isoformat())),
                 )
             )  # fmt: skip
             continue
@@ -394,7 +395,7 @@ def route(
             candidates.append(
                 Candidate(
                     dept, rule, rank, CandidateStatus.UNKNOWN_DEPARTMENT,
-                    "不是本市可派遣的部门", "not a department cases can be dispatched to",
+                    *_texts(Msg("routing.why.unknown_department")),
                 )
             )  # fmt: skip
             continue
@@ -403,7 +404,7 @@ def route(
             candidates.append(
                 Candidate(
                     dept, rule, rank, CandidateStatus.EXCLUDED,
-                    f"已排除：{why}", f"excluded: {why}",
+                    *_texts(Msg("routing.why.excluded", why=why)),
                 )
             )  # fmt: skip
             continue
@@ -412,7 +413,7 @@ def route(
             candidates.append(winner)
             continue
         probe = Candidate(dept, rule, rank, CandidateStatus.OUTRANKED)
-        zh, en = _why_outranked(probe, winner)
+        zh, en = _texts(_why_outranked(probe, winner))
         candidates.append(Candidate(dept, rule, rank, CandidateStatus.OUTRANKED, zh, en))
     return RoutingDecision(winner.department_id if winner else None, winner, tuple(candidates))
 
