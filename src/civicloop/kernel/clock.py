@@ -34,6 +34,8 @@ from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from civicloop.kernel.i18n import Msg, both, t
+
 _US_PER_MINUTE = 60_000_000
 _US_PER_DAY = 24 * 60 * _US_PER_MINUTE
 _WORK_DAY_MODES = ("minutes", "same_time")
@@ -45,14 +47,6 @@ class TimeUnit(StrEnum):
     WORK_HOUR = "work_hour"  # 工作时: working minutes on the calendar
     WORK_DAY = "work_day"  # 工作日
     NATURAL_HOUR = "natural_hour"  # 自然小时: ignores the calendar
-
-
-_LABELS: dict[TimeUnit, tuple[str, str, str]] = {
-    # unit: (Chinese, English singular, English plural)
-    TimeUnit.WORK_HOUR: ("工作时", "working hour", "working hours"),
-    TimeUnit.WORK_DAY: ("工作日", "working day", "working days"),
-    TimeUnit.NATURAL_HOUR: ("自然小时", "natural hour", "natural hours"),
-}
 
 
 def _format_amount(amount: float) -> str:
@@ -72,28 +66,21 @@ class TimeLimit:
     def __post_init__(self) -> None:
         amount: object = self.amount
         if isinstance(amount, bool) or not isinstance(amount, int | float):
-            raise ValueError(f"TimeLimit.amount must be a number (时限数值必须为数字), got {amount!r}")
+            raise ValueError(both("clock.amount_not_a_number", value=repr(amount)))
         if not math.isfinite(amount) or amount <= 0:
-            raise ValueError(
-                f"TimeLimit.amount must be finite and > 0 (时限数值必须为大于 0 的有限数), got {amount!r}"
-            )
+            raise ValueError(both("clock.amount_not_positive", value=repr(amount)))
         try:
             unit = TimeUnit(self.unit)
         except ValueError:
-            raise ValueError(
-                f"TimeLimit.unit must be one of {[u.value for u in TimeUnit]} (时限单位无效), "
-                f"got {self.unit!r}"
-            ) from None
+            allowed = [u.value for u in TimeUnit]
+            raise ValueError(both("clock.unknown_unit", allowed=allowed, value=repr(self.unit))) from None
         # Accept the plain string from a profile file but always hold the enum.
         object.__setattr__(self, "unit", unit)
 
-    def label(self, locale: str) -> str:
-        """Human label: ``"4 工作时"`` for a ``zh*`` locale, ``"4 working hours"`` otherwise."""
-        zh, singular, plural = _LABELS[self.unit]
-        text = _format_amount(self.amount)
-        if locale.lower().startswith("zh"):
-            return f"{text} {zh}"
-        return f"{text} {singular if float(self.amount) == 1 else plural}"
+    def label(self, locale: str | None = None) -> str:
+        """Human label: ``"4 工作时"`` in Chinese, ``"4 working hours"`` in English."""
+        number = "one" if float(self.amount) == 1 else "many"
+        return t(f"clock.unit.{self.unit.value}.{number}", locale, amount=_format_amount(self.amount))
 
 
 class TrafficLight(StrEnum):
@@ -110,16 +97,13 @@ class CalendarCoverageError(Exception):
     def __init__(self, year: int, day: date | None = None, detail: str = "") -> None:
         self.year = year
         self.day = day
-        where = f"{day.isoformat()}, year {year}" if day is not None else f"year {year}"
-        where_zh = f"{day.isoformat()}（{year} 年）" if day is not None else f"{year} 年"
-        extra = f" {detail}" if detail else ""
-        super().__init__(
-            f"工作日历未覆盖 {where_zh}，无法计算工作时间：请在城市配置中补充该年的节假日/调休覆盖表，"
-            f"或开启 fallback_weekends（仅按周末休息，结果为临时值）。"
-            f" / The work calendar does not cover {where}, so working time cannot be counted: add that "
-            f"year's holiday and make-up workday overrides to the city profile, or set fallback_weekends "
-            f"(weekends only; times become provisional).{extra}"
+        where = (
+            Msg("clock.where_day", day=day.isoformat(), year=year)
+            if day is not None
+            else Msg("clock.where_year", year=year)
         )
+        self.message = Msg("clock.not_covered", where=where, detail=f" {detail}" if detail else "")
+        super().__init__(str(self.message))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +120,9 @@ class CalendarSpec:
 
 def _check_ratio_inputs(used_minutes: float, limit_minutes: float) -> None:
     if not math.isfinite(limit_minutes) or limit_minutes <= 0:
-        raise ValueError(f"limit_minutes must be finite and > 0 (时限必须大于 0), got {limit_minutes!r}")
+        raise ValueError(both("clock.limit_not_positive", value=repr(limit_minutes)))
     if math.isnan(used_minutes):
-        raise ValueError("used_minutes must be a number (已用时间不能为 NaN), got nan")
+        raise ValueError(both("clock.used_is_nan"))
 
 
 def traffic_light(used_minutes: float, limit_minutes: float) -> TrafficLight:
@@ -172,27 +156,19 @@ def validate_work_periods(periods: Iterable[tuple[time, time]]) -> tuple[tuple[t
     """
     result = tuple(periods)
     if not result:
-        raise ValueError("work_periods must hold at least one period (至少需要一个工作时段)")
+        raise ValueError(both("clock.no_work_period"))
     previous_end: time | None = None
     for index, period in enumerate(result, start=1):
         if len(period) != 2 or not all(isinstance(t, time) for t in period):
-            raise ValueError(
-                f"work period #{index} {period!r} must be a (start, end) pair of times (工作时段格式错误)"
-            )
+            raise ValueError(both("clock.period_not_a_pair", index=index, period=repr(period)))
         start, end = period
         if start.tzinfo is not None or end.tzinfo is not None:
-            raise ValueError(
-                f"work period #{index} {start}–{end} must use naive local times (工作时段不能带时区)"
-            )
+            raise ValueError(both("clock.period_has_zone", index=index, start=start, end=end))
         if start >= end:
-            raise ValueError(
-                f"work period #{index} {start}–{end}: start must be before end "
-                f"(工作时段开始时间必须早于结束时间)"
-            )
+            raise ValueError(both("clock.period_backwards", index=index, start=start, end=end))
         if previous_end is not None and start < previous_end:
             raise ValueError(
-                f"work period #{index} {start}–{end} overlaps or precedes the previous period ending "
-                f"{previous_end}; periods must be sorted and not overlap (工作时段必须按时间排序且不重叠)"
+                both("clock.period_overlaps", index=index, start=start, end=end, previous_end=previous_end)
             )
         previous_end = end
     return result
@@ -206,14 +182,14 @@ def _require_aware(name: str, moment: datetime) -> None:
     tz = moment.tzinfo
     # UTC is checked by identity first because this runs on every call of the hot path.
     if tz is None or (tz is not UTC and moment.utcoffset() is None):
-        raise ValueError(f"{name} must be timezone-aware (时间必须带时区), got naive {moment.isoformat()}")
+        raise ValueError(both("clock.naive_time", name=name, moment=moment.isoformat()))
 
 
 def _minutes_to_us(minutes: float) -> int:
     if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not math.isfinite(minutes):
-        raise ValueError(f"minutes must be a finite number (分钟数必须为有限数), got {minutes!r}")
+        raise ValueError(both("clock.minutes_not_finite", value=repr(minutes)))
     if minutes < 0:
-        raise ValueError(f"minutes must be >= 0 (分钟数不能为负), got {minutes!r}")
+        raise ValueError(both("clock.minutes_negative", value=repr(minutes)))
     return round(minutes * _US_PER_MINUTE)
 
 
@@ -253,11 +229,10 @@ class WorkCalendar:
         try:
             self._tz = ZoneInfo(spec.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"timezone {spec.timezone!r} is not a known IANA zone (未知时区)") from exc
+            raise ValueError(both("clock.unknown_timezone", timezone=repr(spec.timezone))) from exc
         if spec.work_day_mode not in _WORK_DAY_MODES:
             raise ValueError(
-                f"work_day_mode must be one of {_WORK_DAY_MODES} (工作日计时方式无效), "
-                f"got {spec.work_day_mode!r}"
+                both("clock.unknown_work_day_mode", allowed=_WORK_DAY_MODES, value=repr(spec.work_day_mode))
             )
         periods = validate_work_periods(spec.work_periods)
         # Touching periods are one stretch of working time; merging them keeps boundaries unambiguous.
