@@ -15,23 +15,6 @@ from datetime import datetime
 
 from civicloop.kernel.vocabulary import Urgency
 
-#: Text cues that make any report urgent (public safety), whatever its category. A city adds its own
-#: per category in the profile (``urgent_keywords``); these are the ones every duty room agrees on.
-GENERIC_URGENT_CUES: tuple[tuple[str, ...], ...] = (
-    ("塌陷",),
-    ("燃气", "泄漏"),
-    ("煤气", "味"),
-    ("漏气",),
-    ("爆管",),
-    ("井盖", "缺失"),
-    ("井盖", "丢失"),
-    ("电线", "掉落"),
-    ("触电",),
-    ("gas", "leak"),
-    ("sinkhole",),
-    ("manhole", "missing"),
-)
-
 
 @dataclass(frozen=True, slots=True)
 class UrgencyDecision:
@@ -40,15 +23,21 @@ class UrgencyDecision:
 
 
 def decide_urgency(
-    text: str, category_code: str | None, category_cues: Sequence[str], reported: Urgency | None = None
+    text: str,
+    category_code: str | None,
+    category_cues: Sequence[str],
+    reported: Urgency | None = None,
+    generic_cues: Sequence[Sequence[str]] = (),
 ) -> UrgencyDecision:
-    """Urgent when the reporter said so, when a category cue (all its words) or a generic cue occurs."""
+    """Urgent when the reporter said so, when a category cue (all its words) or a generic cue occurs.
+
+    ``generic_cues``: public-safety cues of any category (the intake loads ``intake/urgent_cues.toml``)."""
     low = text.lower()
     for entry in category_cues:
         words = entry.split()
         if words and all(w.lower() in low for w in words):
             return UrgencyDecision(Urgency.URGENT, f"category {category_code}: {entry}")
-    for cue in GENERIC_URGENT_CUES:
+    for cue in generic_cues:
         if all(w in low for w in cue):
             return UrgencyDecision(Urgency.URGENT, f"generic: {' '.join(cue)}")
     if reported is Urgency.URGENT:

@@ -12,9 +12,12 @@ cluster is told (an outbox of notifications).
 from __future__ import annotations
 
 import math
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, insert, select
@@ -142,6 +145,15 @@ _RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.clo
 )
 
 
+@cache
+def urgent_cues() -> tuple[tuple[str, ...], ...]:
+    """Public-safety cues of any category (``intake/urgent_cues.toml``), lower-cased."""
+    data = tomllib.loads(
+        (resources.files("civicloop.intake") / "urgent_cues.toml").read_text(encoding="utf-8")
+    )
+    return tuple(tuple(w.lower() for w in cue) for cue in data["cues"])
+
+
 class IntakeService:
     def __init__(
         self,
@@ -187,7 +199,7 @@ class IntakeService:
         source = "reporter" if given in known else "classifier"
         rule = profile.category(category) if category else None
         urgency = decide_urgency(
-            text, category, rule.urgent_keywords if rule else (), _urgency_of(f.get("urgency"))
+            text, category, rule.urgent_keywords if rule else (), _urgency_of(f.get("urgency")), urgent_cues()
         )
         department, dept_reason = None, None
         if category:
