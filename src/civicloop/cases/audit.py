@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from civicloop.cases.store import GENESIS_HASH, EventStore, event_from_row, event_hash
+from civicloop.kernel.i18n import both
 from civicloop.store.tables import cases, events
 
 
@@ -27,14 +28,7 @@ class Finding:
 
     def describe(self) -> str:
         where = f"{self.case_id}#{self.seq}" if self.seq is not None else self.case_id
-        text = {
-            "edited": "事件内容与其哈希不符（被修改）/ event does not match its hash (edited)",
-            "missing": "事件缺失（序号中断或被删除）/ event missing (gap in the sequence, or deleted)",
-            "extra": "案卷表没有对应的事件 / case row without events",
-            "projection": "案卷表的末事件哈希与事件链不符（末尾事件被删除或篡改）/ "
-            "case row's last hash differs from the chain (last event deleted or altered)",
-        }[self.problem]
-        return f"{where}: {text}"
+        return f"{where}: {both(f'cases.audit.{self.problem}')}"
 
 
 @dataclass(slots=True)

@@ -34,6 +34,7 @@ from civicloop.geo.crs import Crs, FloatArray, to_wgs84
 from civicloop.geo.grids import Grid
 from civicloop.geo.index import PolygonLattice
 from civicloop.geo.projection import LocalProjection
+from civicloop.kernel.i18n import both
 
 __all__ = ["GridLocator", "Location", "OutsideCityError"]
 
@@ -50,9 +51,7 @@ class OutsideCityError(ValueError):
         where = f"({lon:.6f}, {lat:.6f} {crs.value})"
         if crs != Crs.WGS84:
             where += f" = WGS84 ({lon_wgs84:.6f}, {lat_wgs84:.6f})"
-        super().__init__(
-            f"坐标 {where} 不在本市辖区范围内 / point {where} is outside the city: no district contains it"
-        )
+        super().__init__(both("geo.outside_city", where=where))
 
 
 @dataclass(frozen=True, slots=True)

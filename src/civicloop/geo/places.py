@@ -19,6 +19,7 @@ from typing import Any
 import shapely
 
 from civicloop.geo.demo import load_taiyuan_districts
+from civicloop.kernel.i18n import t
 from civicloop.profile import CityProfile
 
 
@@ -104,7 +105,7 @@ class Places:
         """Words for a pin-only report: grid, district, city (most specific first), or the coordinates."""
         parts: list[str] = []
         if grid_code:
-            parts.append(f"网格 {grid_code}")
+            parts.append(t("geo.grid_words", grid=grid_code))
         code = district_code or (self.district_at(lon, lat) if lon is not None and lat is not None else None)
         if code is not None:
             with contextlib.suppress(KeyError):
@@ -112,5 +113,5 @@ class Places:
         if parts:
             return ", ".join([*parts, self.profile.name])
         if lon is not None and lat is not None:
-            return f"坐标 {lat:.6f},{lon:.6f}, {self.profile.name}"
+            return f"{t('geo.point_words', lat=f'{lat:.6f}', lon=f'{lon:.6f}')}, {self.profile.name}"
         return self.profile.name

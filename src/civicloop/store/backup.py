@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import Engine, inspect, make_url
 
+from civicloop.kernel.i18n import both
+
 
 class BackupError(Exception):
     pass
@@ -46,21 +48,18 @@ def backup(engine: Engine, path: str | os.PathLike[str]) -> BackupResult:
 def restore(engine: Engine, path: str | os.PathLike[str], *, force: bool = False) -> BackupResult:
     source = Path(path)
     if not source.is_file():
-        raise BackupError(f"备份文件不存在 / backup file not found: {source}")
+        raise BackupError(both("store.backup_not_found", path=source))
     if not force and inspect(engine).has_table("events"):
         with engine.connect() as conn:
             count = conn.exec_driver_sql("SELECT COUNT(*) FROM events").scalar()
         if count:
-            raise BackupError(
-                f"目标数据库已有 {count} 条事件；确认覆盖请加 --force / "
-                f"the target database holds {count} events: pass --force to replace it"
-            )
+            raise BackupError(both("store.restore_would_replace", count=count))
     if engine.dialect.name == "sqlite":
         engine.dispose()
         target = _sqlite_path(engine)
         with sqlite3.connect(source) as src:
             if src.execute("PRAGMA integrity_check").fetchone() != ("ok",):
-                raise BackupError(f"备份文件已损坏 / the backup file is damaged: {source}")
+                raise BackupError(both("store.backup_damaged", path=source))
             with sqlite3.connect(target) as dst:
                 src.backup(dst)
         return BackupResult(Path(target), Path(target).stat().st_size, "sqlite")
@@ -113,7 +112,7 @@ def _pg_tool(name: str) -> str:
         return found
     for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
         return str(candidate)
-    raise BackupError(f"{name} 未安装 / {name} is not installed (Debian package postgresql-client)")
+    raise BackupError(both("store.tool_missing", name=name))
 
 
 def _run(cmd: list[str]) -> None:
