@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import chinese_calendar
 
 from civicloop.kernel.clock import CalendarCoverageError, CalendarSpec, validate_work_periods
+from civicloop.kernel.i18n import both
 
 _WORK_DAY_MODES = ("minutes", "same_time")
 
@@ -54,16 +55,16 @@ def build_calendar_spec(
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"timezone {timezone!r} is not a known IANA zone (未知时区)") from exc
+        raise ValueError(both("clock.unknown_timezone", timezone=repr(timezone))) from exc
     periods = validate_work_periods(work_periods)
     if work_day_mode not in _WORK_DAY_MODES:
         raise ValueError(
-            f"work_day_mode must be one of {_WORK_DAY_MODES} (工作日计时方式无效), got {work_day_mode!r}"
+            both("clock.unknown_work_day_mode", allowed=_WORK_DAY_MODES, value=repr(work_day_mode))
         )
     extra_years = frozenset(override_years)
     for year in extra_years:
         if isinstance(year, bool) or not isinstance(year, int):
-            raise ValueError(f"override_years must hold integer years (年份必须为整数), got {year!r}")
+            raise ValueError(both("clock.override_year_not_int", value=repr(year)))
 
     loaded = source_years()
     if years is not None:
@@ -106,20 +107,9 @@ def check_coverage(spec: CalendarSpec, today: date) -> list[str]:
     if year not in spec.covered_years:
         if not spec.fallback_weekends:
             raise CalendarCoverageError(year, today)
-        warnings.append(
-            f"{year} 年节假日数据缺失，正按周末休息临时计时，期限为临时值，请尽快补充节假日/调休覆盖表或升级 "
-            f"chinese-calendar。 / No holiday data for {year}: working time is counted with weekends only "
-            f"and all deadlines are provisional; add the year's overrides to the city profile or upgrade "
-            f"chinese-calendar."
-        )
+        warnings.append(both("clock.year_provisional", year=year))
     next_year = year + 1
     if next_year not in spec.covered_years:
         days_left = (date(next_year, 1, 1) - today).days
-        warnings.append(
-            f"{next_year} 年节假日数据尚未提供（距年底 {days_left} 天）：chinese-calendar 通常在每年 11 月"
-            f"发布次年数据，请升级该包或在城市配置中补充 {next_year} 年覆盖表。 / Holiday data for "
-            f"{next_year} is missing ({days_left} days left this year): chinese-calendar usually publishes "
-            f"the next year each November; upgrade the package or add {next_year} overrides to the city "
-            f"profile."
-        )
+        warnings.append(both("clock.next_year_missing", year=next_year, days=days_left))
     return warnings

@@ -32,6 +32,10 @@ from pydantic import (
 )
 
 from civicloop.kernel.clock import TimeLimit, TimeUnit
+
+# Profile checks are reported in English for now (a profile is edited by IT staff, and pydantic's own
+# messages are English); their Chinese texts wait in the catalogue for a localised `city check`.
+from civicloop.kernel.i18n import t
 from civicloop.profile.categories import national_directory
 from civicloop.routing.core import ResponsibilityRule, find_overlaps
 
@@ -95,13 +99,13 @@ def _code5(value: str) -> str:
 
 def _division(value: str) -> str:
     if not _DIVISION.fullmatch(value):
-        raise ValueError('must be a 6-digit division code (行政区划代码, GB/T 2260) string, e.g. "140105"')
+        raise ValueError(t("profile.bad_division_code", "en"))
     return value
 
 
 def _credit(value: str) -> str:
     if not _CREDIT.fullmatch(value):
-        raise ValueError("must be an 18-character unified social credit code (统一社会信用代码)")
+        raise ValueError(t("profile.bad_credit_code", "en"))
     return value
 
 
@@ -311,7 +315,7 @@ class FilingCondition(_Model):
     @classmethod
     def _normal_required(cls, value: dict[Urgency, TimeLimit]) -> dict[Urgency, TimeLimit]:
         if "normal" not in value:
-            raise ValueError("needs a 'normal' limit (一般时限); 'urgent' (紧急) is optional")
+            raise ValueError(t("profile.normal_limit_required", "en"))
         return value
 
     def limit(self, urgency: Urgency = "normal") -> TimeLimit:
@@ -430,31 +434,20 @@ class CategoryRule(_Model):
         directory = national_directory()
         if info.data.get("local"):
             if directory.find(value):
-                raise ValueError(
-                    f"{value} is a national code ({_national_matter_name(value)}); "
-                    "a local extension needs a code in a local major such as 11001"
-                )
+                name = _national_matter_name(value)
+                raise ValueError(t("profile.national_code_not_local", "en", code=value, name=name))
             if directory.is_national_major(value[:2]):
-                raise ValueError(
-                    f"major {value[:2]} is a national major; a local extension (扩展类) needs a major "
-                    "the standard does not use, such as 11"
-                )
+                raise ValueError(t("profile.national_major_not_local", "en", major=value[:2]))
             return value
         if ("matter", value) not in directory:
-            raise ValueError(
-                f"{value} is not a 管理事项 (matter) code of GB/T 47678.5-2026; "
-                "for a city extension set local = true and use a local major such as 11"
-            )
+            raise ValueError(t("profile.not_a_matter_code", "en", code=value))
         return value
 
     @field_validator("kind", mode="before")
     @classmethod
     def _kind_is_matter(cls, value: Any) -> Any:
         if value != "matter":
-            raise ValueError(
-                f"must be 'matter' (got {value!r}): case categories use 管理事项 codes; components (部件) "
-                "are assets, named by component_code"
-            )
+            raise ValueError(t("profile.kind_must_be_matter", "en", value=repr(value)))
         return value
 
     @field_validator("major_code", "major_name", "name")
@@ -475,7 +468,7 @@ class CategoryRule(_Model):
     @classmethod
     def _component_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and ("component", value) not in national_directory():
-            raise ValueError(f"{value} is not a component (部件) code of GB/T 47678.5-2026")
+            raise ValueError(t("profile.not_a_component_code", "en", code=value))
         return value
 
     def condition(self, no: int) -> FilingCondition:
@@ -819,7 +812,7 @@ def _validate_locale(value: str) -> str:
 
 def _validate_city_code(value: str) -> str:
     if not value.endswith("00"):
-        raise ValueError("must be a prefecture-level code (地级市) ending in 00, e.g. '140100'")
+        raise ValueError(t("profile.not_a_city_code", "en"))
     return value
 
 
