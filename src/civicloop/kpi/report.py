@@ -355,8 +355,9 @@ def check_fonts(fmt_name: str) -> None:
     Called before any work, so a missing font costs nothing but the message.
     """
     if fmt_name == "pdf":
-        find_cjk_font()
-    _font_file()
+        find_cjk_font()  # which the charts take too
+    else:
+        _font_file()
 
 
 def _matplotlib(font: Path) -> Any:
