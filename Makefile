@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PG_DIR ?= /tmp/civicloop-pg-$(shell id -u)-$(notdir $(CURDIR))
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint unit system-deps bench soak clean venv
+.PHONY: demo test lint unit demo-deps system-deps bench soak clean venv
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## demo: the demo city on the embedded SQLite store, simulated live
-demo: $(STAMP)
+## demo: the demo city on the embedded SQLite store, simulated live (installs the fonts its reports and
+## screens use when run as root; otherwise prints the install line)
+demo: $(STAMP) demo-deps
 	$(BIN)/civicloop demo
 
 lint: $(STAMP)
@@ -27,8 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
+demo-deps:
+	@scripts/system-deps demo
+
 system-deps:
-	@scripts/system-deps
+	@scripts/system-deps test
 
 ## test: lint, type-check, then the whole suite against SQLite and a throwaway PostgreSQL 15
 test: lint system-deps

@@ -113,7 +113,7 @@ def test_a_case_spanning_two_periods_is_counted_in_each_for_what_happened_in_it(
 def test_department_figures(engine: KpiEngine, month: History) -> None:
     dep = engine.evaluate(NOV, ["department"], previous=False)["department"]
     roads = dep.row(R)
-    assert roads.name == "太原市道路桥梁管理中心" or roads.name  # named from the profile
+    assert roads.name == "太原市市政公用设施管理中心"  # named from the profile, not its id
     # ty-roads only received C3's wrong dispatch and returned it.
     assert roads.counters["dispatches"] == 1 and roads.counters["wrong_dispatches"] == 1
     assert roads.counters["handled"] == 0 and roads.counters["due_to_close"] == 0
@@ -145,7 +145,12 @@ def test_area_groupings(engine: KpiEngine) -> None:
     assert ev["grid"].row(G1).counters == d1
     assert ev["category"].row("06010").counters["reports"] == 12
     region = ev["district"].row(D1)
-    assert region.score is not None and region.score.grade in "ABCDE"
+    # Region composite (profile weights 10 / 20 / 30 / 40): 监督举报率 4 of 5 filed (C3 came from the
+    # public) → 80; 5 filed in one grid → volume band "at most 6" → 60; 结案率 3 of 4 due → 75;
+    # 按期结案率 2 of 4 → 50.
+    expected = (10 * 80 + 20 * 60 + 30 * 75 + 40 * 50) / 100
+    assert region.score is not None and region.score.score == pytest.approx(expected, abs=0.01)
+    assert region.score.grade == "C"  # 62.5: 60 ≤ C < 75
 
 
 def test_role_groupings(engine: KpiEngine) -> None:

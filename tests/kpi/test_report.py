@@ -86,3 +86,121 @@ def test_a_missing_font_fails_with_the_fix(
 class _NoFonts(type(Path())):  # type: ignore[misc]
     def is_file(self) -> bool:  # every candidate is absent
         return False
+
+
+# ---- fonts: the charts take any CJK font; a missing font stops the report before any work --------------
+
+
+def _fontconfig(tmp_path: Path, fonts: Path) -> Path:
+    """A fontconfig file whose only font folder is *fonts* (so fc-match sees nothing else)."""
+    conf = tmp_path / "fonts.conf"
+    conf.write_text(
+        '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
+        f"<dir>{fonts}</dir><cachedir>{tmp_path / 'fc-cache'}</cachedir></fontconfig>",
+        encoding="utf-8",
+    )
+    return conf
+
+
+def _another_cjk_font(path: Path) -> Path:
+    """A CJK font that is not Noto Sans CJK: ASCII and the Chinese of the profile and the report, renamed."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    import civicloop.kpi.report as report
+    from civicloop.kpi import fonts as cjk_font
+
+    try:
+        noto = cjk_font.find_cjk_font()
+    except FontMissing:
+        pytest.skip("needs Noto Sans CJK to make the stand-in font from (Debian fonts-noto-cjk)")
+    sources = [Path(report.__file__), Path(cjk_font.__file__).parents[1] / "profiles/taiyuan/profile.toml"]
+    text = "".join(sorted({ch for p in sources for ch in p.read_text(encoding="utf-8") if ch > "\u2e7f"}))
+    font = TTFont(str(noto), fontNumber=cjk_font._face_index(noto))
+    subsetter = subset.Subsetter(subset.Options())
+    subsetter.populate(text=text + "".join(map(chr, range(0x20, 0x7F))))
+    subsetter.subset(font)
+    for record in font["name"].names:
+        if record.nameID in (1, 3, 4, 6, 16, 17):
+            record.string = "CivicloopTestHan" if record.nameID == 6 else "Civicloop Test Han"
+    font.save(str(path))
+    return path
+
+
+def test_the_xlsx_charts_fall_back_to_any_installed_cjk_font(
+    sqlite_month: tuple[History, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Noto Sans CJK (so no PDF), but another Chinese font is installed: the XLSX report is written."""
+    import matplotlib.pyplot as plt
+
+    import civicloop.kpi.report as report
+    from civicloop.kpi import fonts as cjk_font
+
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    other = _another_cjk_font(fonts / "fallback-han.otf")
+    monkeypatch.delenv("CIVICLOOP_CJK_FONT", raising=False)
+    monkeypatch.setenv("FONTCONFIG_FILE", str(_fontconfig(tmp_path, fonts)))
+    monkeypatch.setattr(cjk_font, "FONT_CANDIDATES", ())
+    with pytest.raises(FontMissing, match="fonts-noto-cjk"):
+        report.check_fonts("pdf")  # the PDF embeds Noto Sans CJK: still said at once
+    assert cjk_font.find_chart_font() == other
+    path = make_report(sqlite_month[0].city, NOV, "xlsx", tmp_path / "report.xlsx")
+    assert plt.rcParams["font.sans-serif"][0] == "Civicloop Test Han"  # the charts were drawn with it
+    assert len(load_workbook(path)["图表 Charts"]._images) == 4
+
+
+def test_a_font_that_has_no_chinese_is_not_taken_for_the_charts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from civicloop.kpi import fonts as cjk_font
+
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    dejavu = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if not dejavu.is_file():
+        pytest.skip("needs DejaVu Sans (Debian fonts-dejavu-core) as the Latin-only font")
+    (fonts / "DejaVuSans.ttf").write_bytes(dejavu.read_bytes())
+    monkeypatch.delenv("CIVICLOOP_CJK_FONT", raising=False)
+    monkeypatch.setenv("FONTCONFIG_FILE", str(_fontconfig(tmp_path, fonts)))
+    monkeypatch.setattr(cjk_font, "FONT_CANDIDATES", ())
+    assert not cjk_font.covers_cjk(fonts / "DejaVuSans.ttf")
+    with pytest.raises(FontMissing, match="apt-get install fonts-noto-cjk"):
+        cjk_font.find_chart_font()  # fc-match's best guess for Chinese is DejaVu here: boxes, refused
+    monkeypatch.setenv("CIVICLOOP_CJK_FONT", str(fonts))  # a folder of fonts: none of them Chinese
+    with pytest.raises(FontMissing, match="apt-get install fonts-noto-cjk"):
+        cjk_font.find_chart_font()
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "pdf", "html"])
+def test_without_a_cjk_font_every_format_stops_before_any_work(
+    sqlite_month: tuple[History, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    import civicloop.kpi.report as report
+
+    empty = tmp_path / "no-fonts"
+    empty.mkdir()
+    monkeypatch.setenv("CIVICLOOP_CJK_FONT", str(empty))
+    monkeypatch.setenv("FONTCONFIG_FILE", str(_fontconfig(tmp_path, empty)))
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the report was computed before the font was checked")
+
+    monkeypatch.setattr(report, "build_report", no_work)
+    with pytest.raises(FontMissing, match="apt-get install fonts-noto-cjk"):
+        make_report(sqlite_month[0].city, NOV, fmt, tmp_path / f"r.{fmt}")
+    assert not (tmp_path / f"r.{fmt}").exists()
+
+
+def test_a_folder_named_by_the_variable_is_searched_for_a_cjk_font(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from civicloop.kpi import fonts as cjk_font
+
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    other = _another_cjk_font(fonts / "b-han.otf")
+    (fonts / "a-notes.txt").write_text("not a font", encoding="utf-8")
+    (fonts / "a-broken.ttf").write_bytes(b"\x00\x01\x00\x00 not really")
+    monkeypatch.setenv("CIVICLOOP_CJK_FONT", str(fonts))
+    assert cjk_font.find_cjk_font() == other and cjk_font.find_chart_font() == other

@@ -1,9 +1,13 @@
 """The big screen with 100,000 open cases: first render and live-update latency, measured in Chromium.
 
-The figures are printed (run with ``-s`` to see them) and written to
-``tests/web/screenshots/performance.json``; docs/web.md records them. The bounds asserted are generous
-(shared 2-core machines are noisy); the printed numbers are what to compare.
-``CIVICLOOP_WEB_PERF_CASES`` changes the number of cases (default 100,000).
+The first render is measured per navigation: the page's own ``screen-ready`` mark (tiles, charts,
+ranking, ticker and the map's cases drawn), in milliseconds from that navigation's start, and the test's
+wall clock around the same ``goto`` (which must not be shorter). The cold render (a new browser context:
+nothing cached) and each warm reload must meet the target of 2 s. Live updates are asserted at 3× their
+1 s target (shared 2-core machines are noisy). The figures are printed (run with ``-s``), recorded as test
+properties and written with the screenshot to the test's temporary folder (its path is printed), never
+into the source tree; docs/web.md records them. ``CIVICLOOP_WEB_PERF_CASES`` changes the number of
+cases (default 100,000).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pytest
 
 from civicloop.store.database import make_engine
 from civicloop.web import WebSettings
-from tests.web.helpers import SCREENSHOTS, a_city, point_in, serve
+from tests.web.helpers import a_city, point_in, serve
 from tests.web.perf import fill
 from tests.web.test_browser import SCREEN, ready, wait_js
 
@@ -27,6 +31,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CASES = int(os.environ.get("CIVICLOOP_WEB_PERF_CASES", "100000"))
 LIVE_ROUNDS = 5
+FIRST_RENDER_MS = 2000  # the target: the big screen drawn within 2 s of opening it
 
 REPORT_JS = """
 async ([token, body]) => {
@@ -41,16 +46,20 @@ async ([token, body]) => {
 
 
 def _first_render(page: Any, url: str) -> dict[str, float]:
+    """One navigation to *url*, measured on its own: the page's marks and the wall clock around it."""
+    started = time.perf_counter()
     page.goto(url)
     ready(page)
+    wall_ms = (time.perf_counter() - started) * 1000
     marks: dict[str, float] = page.evaluate(
         "(() => { const n = performance.getEntriesByType('navigation')[0];"
         " return {dom: n.domContentLoadedEventEnd, ready: window.__cl.marks['screen-ready']}; })()"
     )
+    marks["wall"] = wall_ms
     return {k: round(v, 1) for k, v in marks.items()}
 
 
-def test_the_big_screen_with_many_open_cases(browser: Any, tmp_path: Path) -> None:
+def test_the_big_screen_with_many_open_cases(browser: Any, tmp_path: Path, record_property: Any) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'civicloop.db'}")
     city = a_city(engine, "taiyuan")
     started = time.perf_counter()
@@ -87,27 +96,35 @@ def test_the_big_screen_with_many_open_cases(browser: Any, tmp_path: Path) -> No
             totals.append(round(shown - t0, 1))
             page.wait_for_timeout(300)
         assert page.locator("#ticker li").first.get_attribute("data-case") == case_id
-        page.screenshot(path=str(SCREENSHOTS / "screen-100k.png"))
+        page.screenshot(path=str(tmp_path / "screen-100k.png"))
         figures = {
             "open_cases": CASES,
             "bulk_insert_s": round(fill_s, 1),
             "index_build_s": s.web.hub.index.built_seconds,
             "index_wait_after_start_s": round(index_wait_s, 2),
             "first_render_cold_ms": cold["ready"],
+            "first_render_cold_wall_ms": cold["wall"],
             "first_render_warm_ms": [w["ready"] for w in warm],
+            "first_render_warm_wall_ms": [w["wall"] for w in warm],
             "dom_content_loaded_cold_ms": cold["dom"],
             "cases_in_view": view,
             "live_event_to_screen_ms": latencies,
             "live_event_to_screen_median_ms": statistics.median(latencies),
             "live_request_to_screen_ms": totals,
+            "load_average_1m": round(os.getloadavg()[0], 1),  # the machine's other work, for the record
             "poll_interval_s": s.web.settings.poll_interval,
             "last_poll_ms": s.web.hub.last_poll_seconds * 1000,
         }
-        SCREENSHOTS.mkdir(exist_ok=True)
-        (SCREENSHOTS / "performance.json").write_text(json.dumps(figures, ensure_ascii=False, indent=2))
-        print("\nweb performance:", json.dumps(figures, ensure_ascii=False))
+        (tmp_path / "performance.json").write_text(json.dumps(figures, ensure_ascii=False, indent=2))
+        for key, value in figures.items():
+            record_property(key, value)
+        print(f"\nweb performance ({tmp_path}):", json.dumps(figures, ensure_ascii=False))
         ctx.close()
     engine.dispose()
-    # generous bounds: 3× the targets (first render ≤ 2 s, live update ≤ 1 s)
-    assert min(w["ready"] for w in warm) < 6000
-    assert statistics.median(latencies) < 3000
+    for render in (cold, *warm):
+        # the page's own measure lies within the call's: it starts at the navigation, after goto began
+        assert 0 < render["ready"] <= render["wall"], render
+    load = figures["load_average_1m"]
+    assert cold["ready"] <= FIRST_RENDER_MS, f"cold first render {cold['ready']:.0f} ms (load average {load})"
+    assert max(w["ready"] for w in warm) <= FIRST_RENDER_MS, warm
+    assert statistics.median(latencies) < 3000  # 3× the 1 s live-update target

@@ -258,6 +258,7 @@ class AccountService:
         token_ttl: timedelta = timedelta(hours=12),
         key_cache_seconds: float = 5.0,
         guard: LoginGuard | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.city_id = city_id
@@ -269,8 +270,9 @@ class AccountService:
         self._dummy_hash: str | None = None
         # Valid API keys seen recently: every Open311 POST checks its key, and this spares the database
         # that read. A revocation here clears the entry at once; one made elsewhere (the CLI, another
-        # process) takes effect within ``key_cache_seconds``.
+        # process) takes effect within ``key_cache_seconds`` (measured on ``monotonic``, a test's to move).
         self.key_cache_seconds = key_cache_seconds
+        self.monotonic = monotonic
         self._key_cache: dict[str, tuple[str, float]] = {}
 
     # ---- users ------------------------------------------------------------------------------
@@ -537,14 +539,14 @@ class AccountService:
     def cached_api_key(self, key: str | None) -> str | None:
         """The key id if this key was verified moments ago (no database read); else None."""
         cached = self._key_cache.get(key) if key else None
-        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+        return cached[0] if cached is not None and cached[1] > self.monotonic() else None
 
     def check_api_key(self, key: str | None) -> str | None:
         """The key id of a valid, unrevoked key of this jurisdiction; None otherwise."""
         if not key:
             return None
         cached = self._key_cache.get(key)
-        if cached is not None and cached[1] > time.monotonic():
+        if cached is not None and cached[1] > self.monotonic():
             return cached[0]
         parts = secrets.split_api_key(key)
         if parts is None:
@@ -563,7 +565,7 @@ class AccountService:
         if self.key_cache_seconds > 0:
             if len(self._key_cache) > 1000:
                 self._key_cache.clear()
-            self._key_cache[key] = (key_id, time.monotonic() + self.key_cache_seconds)
+            self._key_cache[key] = (key_id, self.monotonic() + self.key_cache_seconds)
         return key_id
 
     def revoke_api_key(self, key_or_id: str, actor: Actor | None = None) -> bool:

@@ -377,12 +377,16 @@ def report_command(
     city: CityOpt = None,
 ) -> None:
     """评价通报 / ``civicloop report --period 2026-11 --format pdf --output report.pdf [--locale en]``."""
-    from civicloop.kpi.report import FORMATS, FontMissing, make_report
+    from civicloop.kpi.report import FORMATS, FontMissing, check_fonts, make_report
 
     if format_ not in FORMATS:
         _fail(f"--format: one of {', '.join(FORMATS)}")
     if locale not in ("zh-CN", "en"):
         _fail("--locale: zh-CN | en")
+    try:
+        check_fonts(format_)  # before the database is even opened
+    except FontMissing as exc:
+        _fail(str(exc))
     c = _open(database, city)
     p = _period(period, None, None, c.profile.timezone)
     out = output or Path(f"civicloop-report-{p.label}.{format_}")

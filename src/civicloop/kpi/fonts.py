@@ -4,8 +4,12 @@ Debian ships Noto Sans CJK as OpenType collections with CFF outlines, which Repo
 characters a document uses are therefore subset from the collection with fontTools and their outlines
 converted to TrueType (quadratic) curves in memory; ReportLab embeds that subset. Each subset is
 registered under a name derived from its characters, so two documents never share a subset that lacks
-the other's glyphs. ``CIVICLOOP_CJK_FONT`` may name another font file. Without a font, FontMissing says
-what to install: a report never prints boxes instead of text.
+the other's glyphs. ``CIVICLOOP_CJK_FONT`` may name another font file, or a folder whose fonts alone are
+looked at. Without a font, FontMissing says what to install: a report never prints boxes instead of text.
+
+Charts (Matplotlib, in the XLSX and HTML reports) need Chinese glyphs but not this font in particular:
+:func:`find_chart_font` takes Noto Sans CJK when it is there, else any installed font that covers
+Chinese (fontconfig's choice for ``:lang=zh-cn``, checked against the font's own character map).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+
+from civicloop.kernel.i18n import Msg, both, t
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -30,35 +36,91 @@ class FontMissing(RuntimeError):
     pass
 
 
+FONT_SUFFIXES = (".ttc", ".otc", ".otf", ".ttf")
+SAMPLE = t("reports.glyph_probe", "zh-CN")  # characters every report draws: without them, no CJK font
+INSTALL = "apt-get install fonts-noto-cjk"
+
+
+def _missing(what: str) -> FontMissing:
+    return FontMissing(str(Msg("reports.font_missing", what=Msg(what), install=INSTALL)))
+
+
+def _configured() -> Path | None:
+    """``CIVICLOOP_CJK_FONT``: a font file, or a folder of fonts (the first CJK one in it); None if unset."""
+    configured = os.environ.get("CIVICLOOP_CJK_FONT")
+    if not configured:
+        return None
+    path = Path(configured)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        fonts = sorted(p for p in path.iterdir() if p.suffix.lower() in FONT_SUFFIXES and p.is_file())
+        fonts.sort(key=lambda p: "CJK" not in p.name)  # Noto Sans CJK first, then the rest by name
+        for font in fonts:
+            if covers_cjk(font):
+                return font
+        raise FontMissing(both("reports.font_folder_without_cjk", path=configured, install=INSTALL))
+    raise FontMissing(both("reports.font_file_missing", path=configured))
+
+
+def _fc_match(pattern: str) -> str:
+    if not shutil.which("fc-match"):
+        return ""
+    try:
+        return subprocess.run(
+            ["fc-match", "-f", "%{file}", pattern], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def find_cjk_font() -> Path:
     """The Noto Sans CJK file (or ``CIVICLOOP_CJK_FONT``); FontMissing says how to get one."""
-    configured = os.environ.get("CIVICLOOP_CJK_FONT")
-    if configured:
-        if Path(configured).is_file():
-            return Path(configured)
-        raise FontMissing(
-            f"CIVICLOOP_CJK_FONT 指向的字体文件不存在：{configured} / the font file named by "
-            f"CIVICLOOP_CJK_FONT does not exist: {configured}"
-        )
+    configured = _configured()
+    if configured is not None:
+        return configured
     candidates = list(FONT_CANDIDATES)
-    if shutil.which("fc-match"):
-        try:
-            found = subprocess.run(
-                ["fc-match", "-f", "%{file}", "Noto Sans CJK SC"], capture_output=True, text=True, timeout=10
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            found = ""
-        if found and "CJK" in Path(found).name:
-            candidates.insert(0, found)
+    found = _fc_match("Noto Sans CJK SC")
+    if found and "CJK" in Path(found).name:
+        candidates.insert(0, found)
     for candidate in candidates:
         if Path(candidate).is_file():
             return Path(candidate)
-    raise FontMissing(
-        "找不到中文字体 Noto Sans CJK，无法生成 PDF。请安装 Debian 软件包 fonts-noto-cjk（apt-get install "
-        "fonts-noto-cjk），或用环境变量 CIVICLOOP_CJK_FONT 指定字体文件 / Noto Sans CJK not found, "
-        "cannot write the PDF: install the Debian package fonts-noto-cjk or set CIVICLOOP_CJK_FONT to a "
-        "CJK font file"
-    )
+    raise _missing("reports.what_pdf")
+
+
+def find_chart_font() -> Path:
+    """A font with Chinese glyphs for the charts: Noto Sans CJK, else any installed CJK font.
+
+    ``CIVICLOOP_CJK_FONT``, when set, is the only place looked at. FontMissing names the package to
+    install, so a report fails before any work rather than drawing boxes.
+    """
+    try:
+        return find_cjk_font()
+    except FontMissing:
+        if os.environ.get("CIVICLOOP_CJK_FONT"):
+            raise
+    found = _fc_match(":lang=zh-cn")
+    if found and Path(found).is_file() and covers_cjk(Path(found)):
+        return Path(found)
+    raise _missing("reports.what_charts")
+
+
+def covers_cjk(path: Path) -> bool:
+    """Whether the font at *path* (its first face) has glyphs for the report's Chinese."""
+    from fontTools.ttLib import TTFont  # type: ignore[import-untyped, unused-ignore]
+
+    try:
+        font = TTFont(str(path), fontNumber=0, lazy=True)
+    except Exception:  # not a font fontTools can read: not one we can use either
+        return False
+    try:
+        cmap = font.getBestCmap() or {}
+        return all(ord(ch) in cmap for ch in SAMPLE)
+    except Exception:
+        return False
+    finally:
+        font.close()
 
 
 def _face_index(path: Path) -> int:
@@ -157,5 +219,5 @@ def register_cjk_font(text: str) -> str:
         data = _subset_truetype(path, chars, f"NotoSansCJK-{name}")
         pdfmetrics.registerFont(ReportLabFont(name, data))
     except Exception as exc:
-        raise FontMissing(f"无法读取字体 {path}：{exc} / cannot use the font {path}: {exc}") from exc
+        raise FontMissing(both("reports.font_unreadable", path=path, error=exc)) from exc
     return name

@@ -32,7 +32,7 @@ from civicloop.kpi.assets import asset_summary
 from civicloop.kpi.core import CATALOGUE, Period
 from civicloop.kpi.engine import GROUPINGS, Evaluation, GroupRow, KpiEngine
 from civicloop.kpi.fonts import FontMissing as FontMissing
-from civicloop.kpi.fonts import find_cjk_font, register_cjk_font
+from civicloop.kpi.fonts import find_chart_font, find_cjk_font, register_cjk_font
 
 FORMATS = ("xlsx", "pdf", "html")
 
@@ -344,8 +344,20 @@ def _category_names(profile: Any) -> Callable[[str | None], str]:
 
 
 def _font_file() -> Path:
-    """Noto Sans CJK (Debian fonts-noto-cjk), or the file CIVICLOOP_CJK_FONT names."""
-    return find_cjk_font()
+    """The charts' font: Noto Sans CJK (fonts-noto-cjk), CIVICLOOP_CJK_FONT, or any installed CJK font."""
+    return find_chart_font()
+
+
+def check_fonts(fmt_name: str) -> None:
+    """FontMissing (with the package to install) unless the fonts *fmt_name* needs are there.
+
+    Every format draws charts with Chinese labels (any CJK font does); the PDF also embeds Noto Sans CJK.
+    Called before any work, so a missing font costs nothing but the message.
+    """
+    if fmt_name == "pdf":
+        find_cjk_font()  # which the charts take too
+    else:
+        _font_file()
 
 
 def _matplotlib(font: Path) -> Any:
@@ -737,7 +749,6 @@ def make_report(
     """Build and write the report in one format (xlsx | pdf | html)."""
     if fmt_name not in WRITERS:
         raise ValueError(f"unknown format {fmt_name!r}; one of {', '.join(FORMATS)} (未知格式)")
-    if fmt_name == "pdf":
-        _font_file()  # fail before the computation when the font is missing
+    check_fonts(fmt_name)  # fail before the computation when a font is missing
     data = build_report(city, period, locale=locale, engine=engine)
     return WRITERS[fmt_name](data, output)
