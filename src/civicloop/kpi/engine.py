@@ -45,6 +45,7 @@ from civicloop.domain.kpi import (
     composite_score,
     rank,
     rank_change,
+    rate_parts,
     rates,
 )
 from civicloop.kpi import facts
@@ -88,6 +89,8 @@ HANDLING_STAGES = ("dispatched", "return_requested", "extension_requested", "sus
 
 _PUBLIC = "channel IN ('citizen', 'hotline', 'open311', 'media')"
 _ACTOR = "CASE WHEN actor_role = '{role}' THEN actor_id END"
+#: The inspector a filing is charged to: who reported it, else who verified the public report.
+_FILED_INSPECTOR = "coalesce(reporter_inspector, verifier_c)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +119,18 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
         "filed",
         "ev",
         "action = 'file'",
-        roles={
-            "shift_leader": _ACTOR.format(role="shift_leader"),
-            "inspector": "coalesce(reporter_inspector, verifier_c)",
-        },
+        roles={"shift_leader": _ACTOR.format(role="shift_leader"), "inspector": _FILED_INSPECTOR},
     ),
-    CounterSpec("missed_reports", "ev", f"action = 'file' AND {_PUBLIC}", roles={"inspector": "verifier_c"}),
+    # 漏报 goes to the inspector who verified the public report: for a public-channel case that is the
+    # same key as the filing's, so the numerator stays within the denominator in every grouping.
+    CounterSpec(
+        "missed_reports", "ev", f"action = 'file' AND {_PUBLIC}", roles={"inspector": _FILED_INSPECTOR}
+    ),
     CounterSpec(
         "supervision_reports",
         "ev",
         "action = 'file' AND channel = 'inspector'",
-        roles={"inspector": "reporter_inspector"},
+        roles={"inspector": _FILED_INSPECTOR},
     ),
     CounterSpec(
         "not_filed", "ev", "action = 'not_file'", roles={"shift_leader": _ACTOR.format(role="shift_leader")}
@@ -136,6 +140,12 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
         "ev",
         "action IN ('void', 'approve_void') AND was_filed_c",
         roles={"shift_leader": "filer_c"},
+    ),
+    CounterSpec(
+        "accurate_filings",
+        "ev",
+        "action = 'file' AND NOT voided_after_c",
+        roles={"shift_leader": _ACTOR.format(role="shift_leader")},
     ),
     CounterSpec(
         "self_fixed", "ev", "action = 'approve_self_handling'", roles={"inspector": "reporter_inspector"}
@@ -150,11 +160,27 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
         roles={"dispatcher": _ACTOR.format(role="dispatcher")},
     ),
     CounterSpec("wrong_dispatches", "ev", "action = 'approve_return'", roles={"dispatcher": "dispatcher_c"}),
+    CounterSpec(
+        "accurate_dispatches",
+        "ev",
+        "action = 'dispatch' AND NOT returned_c",
+        roles={"dispatcher": _ACTOR.format(role="dispatcher")},
+    ),
+    CounterSpec(
+        "dispatches_not_reworked",
+        "ev",
+        "action = 'dispatch' AND NOT reworked_c",
+        roles={"dispatcher": _ACTOR.format(role="dispatcher")},
+    ),
+    CounterSpec(
+        "extended_dispatches",
+        "ev",
+        "action = 'dispatch' AND extended_c",
+        roles={"dispatcher": _ACTOR.format(role="dispatcher")},
+    ),
     CounterSpec("rework", "ev", "action = 'check' AND passed = false", roles={"dispatcher": "dispatcher_c"}),
     CounterSpec("extensions", "ev", "action = 'approve_extension'"),
     CounterSpec("suspensions", "ev", "action = 'approve_suspension'"),
-    CounterSpec("closed", "ev", "action = 'close' AND reason = 'fixed'"),
-    CounterSpec("closed_on_time", "ev", "action = 'close' AND reason = 'fixed' AND late_c = 0"),
     CounterSpec("verify_due", "ev", "step = 'verify'", roles={"inspector": _ACTOR.format(role="inspector")}),
     CounterSpec(
         "verify_on_time",
@@ -211,18 +237,24 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
     CounterSpec("handling_count", "ev", "action = 'handle'"),
     CounterSpec("handling_minutes", "ev", "action = 'handle'", value="h_used"),
     CounterSpec("filed_grids", "ev", "action = 'file'", distinct="grid_code"),
-    # case-level facts
     CounterSpec(
         "valid_reports",
-        "cp",
-        "reported_in AND filed_ever AND NOT voided_ever",
+        "ev",
+        "action = 'report' AND valid_c",
         roles={"inspector": "reporter_inspector"},
     ),
+    # case-level facts: one row per case, so a rate's numerator (a predicate that implies its
+    # denominator's) is a subset of it in every grouping
     CounterSpec("handled", "cp", "handled_in"),
     CounterSpec("handled_on_time", "cp", "handled_in AND late_at_handle = 0"),
     CounterSpec("overdue_unhandled", "cp", "overdue"),
-    CounterSpec("due_to_close", "cp", "handled_in OR overdue"),
+    CounterSpec("due_to_close", "cp", "handled_in OR closed_in OR overdue"),
     CounterSpec("due_to_handle", "cp", "handled_in OR overdue"),
+    CounterSpec("closed", "cp", "closed_in"),
+    CounterSpec("closed_on_time", "cp", "closed_in AND late_at_close = 0"),
+    CounterSpec(
+        "rework_cases", "cp", "handled_in AND reworked_in", roles={"dispatcher": "handle_dispatcher"}
+    ),
     CounterSpec("suspended_open", "cp", "end_stage = 'suspended'"),
     CounterSpec("open_green", "cp", "light = 'green'"),
     CounterSpec("open_yellow", "cp", "light = 'yellow'"),
@@ -329,9 +361,9 @@ WITH e AS (/*events*/), f AS (
     max(CASE WHEN action = 'report' AND actor_role = 'inspector' THEN actor_id END) AS reporter_inspector,
     arg_max(category_code, seq) FILTER (WHERE category_code IS NOT NULL) AS category_code,
     arg_max(dispatch_dept, seq) FILTER (WHERE dispatch_dept IS NOT NULL) AS last_dept,
-    bool_or(action = 'report' AND "at" >= $start) AS reported_in,
     min(seq) FILTER (WHERE action = 'handle' AND NOT h_on_time) AS first_late_seq,
     min(seq) FILTER (WHERE action = 'file') AS first_file_seq,
+    min(seq) FILTER (WHERE action IN ('void', 'approve_void')) AS void_seq,
     arg_max(file_actor, seq) FILTER (WHERE file_actor IS NOT NULL) AS filer,
     arg_max(verify_actor, seq) FILTER (WHERE verify_actor IS NOT NULL) AS verifier
   FROM f GROUP BY case_id
@@ -340,7 +372,7 @@ SELECT f.case_id, f.seq, f.action, f."at", f.actor_id, f.actor_role, f.stage_aft
   f."at" >= $start AS inp,
   f.returned_from, f.reason, f.passed, f.confirmed, f.h_used, f.h_on_time, f.step, f.step_on_time,
   c.channel, c.district_code, c.street_code, c.community_code, c.grid_code, c.category_code,
-  c.reporter_inspector, c.reported_in,
+  c.reporter_inspector,
   f.dl, f.used_mark, f.clock_mark, f.unit_mark,
   coalesce(CASE WHEN f.action = 'approve_return' THEN f.returned_from END, f.g.dept, c.last_dept)
     AS department_id,
@@ -348,12 +380,24 @@ SELECT f.case_id, f.seq, f.action, f."at", f.actor_id, f.actor_role, f.stage_aft
   c.filer AS filer_c,
   c.verifier AS verifier_c,
   CASE WHEN c.first_late_seq <= f.seq THEN 1 ELSE 0 END AS late_c,
-  coalesce(c.first_file_seq < f.seq, false) AS was_filed_c
+  coalesce(c.first_file_seq < f.seq, false) AS was_filed_c,
+  coalesce(c.void_seq > f.seq, false) AS voided_after_c,
+  (c.first_file_seq IS NOT NULL AND c.void_seq IS NULL) AS valid_c,
+  coalesce(f.n_return < coalesce(f.n_dispatch, f.n_return + 1), false) AS returned_c,
+  coalesce(f.n_fail < coalesce(f.n_dispatch, f.n_fail + 1), false) AS reworked_c,
+  coalesce(f.n_ext < coalesce(f.n_dispatch, f.n_ext + 1), false) AS extended_c
 FROM (
   SELECT *, last_value(CASE WHEN action = 'dispatch' THEN {'dept': dispatch_dept, 'actor': actor_id} END
     IGNORE NULLS) OVER (PARTITION BY case_id ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-    AS g
+    AS g,
+    -- the outcome of a dispatch's round by the period end: the next dispatch, return, failed check and
+    -- approved extension after it (a round ends at the next dispatch)
+    min(CASE WHEN action = 'dispatch' THEN seq END) OVER later AS n_dispatch,
+    min(CASE WHEN action = 'approve_return' THEN seq END) OVER later AS n_return,
+    min(CASE WHEN action = 'check' AND passed = false THEN seq END) OVER later AS n_fail,
+    min(CASE WHEN action = 'approve_extension' THEN seq END) OVER later AS n_ext
   FROM f
+  WINDOW later AS (PARTITION BY case_id ORDER BY seq ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
 ) f JOIN c USING (case_id);
 
 CREATE OR REPLACE TEMP TABLE kpi_cp AS
@@ -363,12 +407,13 @@ WITH g AS (
     any_value(street_code) AS street_code, any_value(community_code) AS community_code,
     any_value(grid_code) AS grid_code, any_value(category_code) AS category_code,
     any_value(reporter_inspector) AS reporter_inspector,
-    bool_or(reported_in) AS reported_in,
-    bool_or(action = 'file') AS filed_ever,
-    bool_or(action IN ('void', 'approve_void')) AS voided_ever,
     coalesce(bool_or(inp AND action = 'handle'), false) AS handled_in,
     arg_max(late_c, seq) FILTER (WHERE inp AND action = 'handle') AS late_at_handle,
     arg_max(department_id, seq) FILTER (WHERE inp AND action = 'handle') AS handle_dept,
+    arg_max(dispatcher_c, seq) FILTER (WHERE inp AND action = 'handle') AS handle_dispatcher,
+    coalesce(bool_or(inp AND action = 'close' AND reason = 'fixed'), false) AS closed_in,
+    arg_max(late_c, seq) FILTER (WHERE inp AND action = 'close' AND reason = 'fixed') AS late_at_close,
+    coalesce(bool_or(inp AND action = 'check' AND passed = false), false) AS reworked_in,
     arg_max(stage_after, seq) AS end_stage,
     arg_max(dl, seq) FILTER (WHERE dl IS NOT NULL) AS end_deadline,
     arg_max(department_id, seq) AS end_dept,
@@ -386,7 +431,7 @@ FROM g;
 
 
 #: Bump when a change to the counting is not visible in the SQL or the declarations below.
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 assert all(s.distinct in AREA_COLUMNS for s in COUNTER_SPECS if s.distinct), "distinct over a dimension"
 
 
@@ -869,18 +914,14 @@ class KpiEngine:
         """The cases behind a figure of one group: for a rate, its numerator's and denominator's."""
         self.prepare(period)
         if kpi in RATE_PARTS:
-            num, den = RATE_PARTS[kpi]
-            if (
-                kpi == "rework_rate"
-                and getattr(self.settings, "rework_rate_denominator", "") == "due_to_close"
-            ):
-                den = "due_to_close"
-            if (
-                kpi == "dispatch_accuracy_rate"
-                and getattr(self.settings, "dispatch_accuracy_variant", "") == "activiti"
-            ):
-                num = "rework"
+            num, den = rate_parts(
+                kpi,
+                dispatch_accuracy_variant=getattr(self.settings, "dispatch_accuracy_variant", "egova"),
+                rework_rate_denominator=getattr(self.settings, "rework_rate_denominator", "handled"),
+            )
             parts = {"numerator": num, "denominator": den}
+        elif kpi == "avg_handling_hours":
+            parts = {"numerator": "handling_minutes", "denominator": "handling_count"}
         elif kpi in SPECS:
             parts = {"counter": kpi}
         else:
