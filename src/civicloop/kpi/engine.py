@@ -265,16 +265,19 @@ SPECS: dict[str, CounterSpec] = {s.name: s for s in COUNTER_SPECS}
 GENERAL_RULES: dict[str, str] = {
     "period": "a period is [start, end) between local midnights of the city's time zone; a date range's "
     "end date is included",
-    "event_time": "flow counters count events by their own time: 立案数 by the file event, "
-    "结案数 by the close "
-    "event, 处置数 by the handle event, 派遣数 by the dispatch event; a case that spans two periods is "
-    "counted in each period for what happened in it",
+    "event_time": "flow counters count events by their own time: 立案数 by the file event, 派遣数 by "
+    "the dispatch event, 作废数 by the void event; a case that spans two periods is counted in each "
+    "period for what happened in it, and a period cut in two adds up to the whole",
+    "cohorts": "every rate is a ratio of two counts over the same population, its numerator a subset of "
+    "its denominator, so it stays within 0–100 %; case-level counts (处置, 应处置, 结案, 应结案) count "
+    "each case once; outcomes of a period's events (准确立案, 准确派遣, 延期派遣, 有效上报) are taken "
+    "at the period end",
     "state_at_end": "stock figures (超期未处置, 挂账中, lights) use each case's state at the period end, "
     "rebuilt from its events before the end",
-    "due_to_close": "应结案数 = 处置数 + 超期未处置数: cases with a handling feedback in the period, "
-    "plus cases "
-    "with a department at the period end, past the (extended) deadline and not handled in the period; "
-    "suspended cases (clock stopped) are not overdue",
+    "due_to_close": "应结案数: the cases whose closing was due in the period, each once: handled in it, "
+    "closed as fixed in it, or with a department at its end, past the (extended) deadline and not "
+    "handled in the period (suspended cases, clock stopped, are not overdue); 结案数: those of them "
+    "closed as fixed in the period (GB/T 30428.4: 应结案数 and 结案数 over the same cases)",
     "on_time": "a case is on time while every handling round ended by its deadline (extensions move the "
     "deadline, suspended time is not counted); a closed case inherits it",
     "fixed_only": "结案数 counts only closures with reason 'fixed'; duplicates, voids, not-filed, rejected "
@@ -282,13 +285,14 @@ GENERAL_RULES: dict[str, str] = {
     "department": "department figures go to the department responsible at the event (the last dispatch); "
     "events before the first dispatch (report, file) to the department it was last dispatched to by "
     "the period end (the one that finally got it); returns to the department that returned the case; "
-    "case-level figures (处置, 应结案, lights) to the department at the handling feedback, else at the "
-    "period end",
+    "case-level figures (处置, 应结案, 结案, lights) to the department at the handling feedback, else at "
+    "the period end",
     "areas": "area and category figures use the case's report location and its category at the period end",
-    "roles": "inspector figures: reports by the reporting inspector, 漏报 by the inspector who verified the "
-    "public report, verifications and checks by who did them; operator: accepts, verification and check "
-    "tasks sent; shift leader: filing (and voids of cases they filed), closing steps; dispatcher: "
-    "dispatches, and returns / rework of their dispatches",
+    "roles": "inspector figures: reports by the reporting inspector, filings and 漏报 by the reporting "
+    "inspector or else the one who verified the public report, verifications and checks by who did them; "
+    "operator: accepts, verification and check tasks sent; shift leader: filing (and voids of cases they "
+    "filed), closing steps; dispatcher: dispatches and their outcome (returned, reworked, extended), "
+    "returns and rework of their dispatches",
     "lights": "open_green/yellow/red: cases with a department at the period end (not suspended), light = "
     "used / limit of the handling bundle at the period end",
     "handling_time": "平均处置时长 = mean used time of the handling rounds fed back in the period, in the "
