@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,11 @@ def test_exponential_smoothing_and_errors() -> None:
     assert exp_smoothing([4, 8], alpha=0.5) == [4, 4, 6]
     e = errors([10, 0, 5], [8, 1, 5])
     assert e["mae"] == 1.0 and e["mape"] == pytest.approx(0.1)
+
+
+def test_docs_restate_every_rate_with_its_cohort_and_subset_argument() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "kpi.md").read_text(encoding="utf-8")
+    for d in RATES:
+        assert f"`{d.key}`" in docs and d.cohort in docs and d.subset in docs, d.key
+    for key in COUNTER_KEYS:
+        assert f"| `{key}` | {CATALOGUE[key].zh} |" in docs, key
