@@ -387,22 +387,18 @@ SELECT f.case_id, f.seq, f.action, f."at", f.actor_id, f.actor_role, f.stage_aft
   coalesce(c.first_file_seq < f.seq, false) AS was_filed_c,
   coalesce(c.void_seq > f.seq, false) AS voided_after_c,
   (c.first_file_seq IS NOT NULL AND c.void_seq IS NULL) AS valid_c,
-  coalesce(f.n_return < coalesce(f.n_dispatch, f.n_return + 1), false) AS returned_c,
-  coalesce(f.n_fail < coalesce(f.n_dispatch, f.n_fail + 1), false) AS reworked_c,
-  coalesce(f.n_ext < coalesce(f.n_dispatch, f.n_ext + 1), false) AS extended_c
+  -- the outcome of a dispatch's round (from it to the next dispatch) by the period end
+  coalesce(bool_or(f.action = 'approve_return') OVER round, false) AS returned_c,
+  coalesce(bool_or(f.action = 'check' AND f.passed = false) OVER round, false) AS reworked_c,
+  coalesce(bool_or(f.action = 'approve_extension') OVER round, false) AS extended_c
 FROM (
   SELECT *, last_value(CASE WHEN action = 'dispatch' THEN {'dept': dispatch_dept, 'actor': actor_id} END
-    IGNORE NULLS) OVER (PARTITION BY case_id ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-    AS g,
-    -- the outcome of a dispatch's round by the period end: the next dispatch, return, failed check and
-    -- approved extension after it (a round ends at the next dispatch)
-    min(CASE WHEN action = 'dispatch' THEN seq END) OVER later AS n_dispatch,
-    min(CASE WHEN action = 'approve_return' THEN seq END) OVER later AS n_return,
-    min(CASE WHEN action = 'check' AND passed = false THEN seq END) OVER later AS n_fail,
-    min(CASE WHEN action = 'approve_extension' THEN seq END) OVER later AS n_ext
+    IGNORE NULLS) OVER running AS g,
+    count(*) FILTER (WHERE action = 'dispatch') OVER running AS round_no
   FROM f
-  WINDOW later AS (PARTITION BY case_id ORDER BY seq ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
-) f JOIN c USING (case_id);
+  WINDOW running AS (PARTITION BY case_id ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+) f JOIN c USING (case_id)
+WINDOW round AS (PARTITION BY f.case_id, f.round_no);
 
 CREATE OR REPLACE TEMP TABLE kpi_cp AS
 WITH g AS (
