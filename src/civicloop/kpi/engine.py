@@ -11,10 +11,13 @@ How a period is computed (all times UTC; the period's bounds are local midnights
    the case's own history: the department responsible at that moment (last dispatch), the dispatcher
    of that dispatch, the shift leader who filed, the inspector who verified, the current deadline
    (after extensions and resumes), the clock start and minutes used before it (suspensions), and how
-   many handling rounds were late so far. Case constants (channel, area codes, reporting inspector,
-   category as of the period end) come from one GROUP BY.
-3. **Case-period facts** (``kpi_cp``): one row per case — handled in the period? on time? state,
-   deadline and department at the period end (→ 超期未处置, lights, 挂账中).
+   many handling rounds were late so far; and the outcome by the period end of each dispatch's round
+   (returned, reworked, extended) and of each filing (voided afterwards). Case constants (channel,
+   area codes, reporting inspector, category as of the period end) come from one GROUP BY.
+3. **Case-period facts** (``kpi_cp``): one row per case — handled in the period? closed as fixed in
+   it? on time? reworked? state, deadline and department at the period end (→ 超期未处置, lights,
+   挂账中). Every rate's numerator and denominator are predicates over the same rows of one of these
+   tables, the numerator's implying the denominator's, so no rate can leave [0, 1] (docs/kpi.md).
 4. **Counters** are declared once (:data:`COUNTER_SPECS`) as a SQL predicate over one of those tables
    plus, for the role groupings, the column that names the person. The same declaration produces the
    aggregate (``count(*) FILTER (WHERE …)``, all groupings at once with GROUPING SETS) and the list of
