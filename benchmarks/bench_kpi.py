@@ -344,8 +344,8 @@ WITH rel AS (
 )
 SELECT dept,
   count(*) FILTER (WHERE closes > 0 AND all_on_time) AS closed_on_time,
-  count(*) FILTER (WHERE handled OR (end_stage IN ('dispatched', 'return_requested', 'extension_requested',
-    'suspension_requested') AND end_deadline < $end)) AS due_to_close
+  count(*) FILTER (WHERE handled OR closes > 0 OR (end_stage IN ('dispatched', 'return_requested',
+    'extension_requested', 'suspension_requested') AND end_deadline < $end AND NOT handled)) AS due_to_close
 FROM per_case GROUP BY dept ORDER BY dept
 """
 

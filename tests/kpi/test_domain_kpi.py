@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,8 @@ from civicloop.kpi.core import (
     CATALOGUE,
     COUNTER_KEYS,
     RATE_KEYS,
+    RATE_PARTS,
+    RATES,
     TERMS,
     composite_score,
     errors,
@@ -18,6 +21,7 @@ from civicloop.kpi.core import (
     parse_period,
     rank,
     rank_change,
+    rate_parts,
     rates,
 )
 from civicloop.profile import load_profile
@@ -41,17 +45,32 @@ def test_periods_are_local_days() -> None:
 
 
 def test_rates_without_a_denominator_are_none_never_zero() -> None:
-    r = rates({"closed": 0, "due_to_close": 0, "handled": 3, "due_to_handle": 4, "rework": 1})
+    r = rates({"closed": 0, "due_to_close": 0, "handled": 3, "due_to_handle": 4, "rework_cases": 1})
     assert (
         r["closure_rate"] is None and r["handling_rate"] == 0.75 and r["rework_rate"] == pytest.approx(1 / 3)
     )
     assert rates({})["on_time_closure_rate"] is None
     variants = rates(
-        {"dispatches": 10, "wrong_dispatches": 1, "rework": 3, "due_to_close": 6},
+        {"dispatches": 10, "accurate_dispatches": 9, "dispatches_not_reworked": 7, "rework_cases": 3,
+         "due_to_close": 6},
         dispatch_accuracy_variant="activiti",
         rework_rate_denominator="due_to_close",
-    )
+    )  # fmt: skip
     assert variants["dispatch_accuracy_rate"] == 0.7 and variants["rework_rate"] == 0.5
+    assert rates({"dispatches": 10, "accurate_dispatches": 9})["dispatch_accuracy_rate"] == 0.9
+
+
+def test_every_rate_is_a_ratio_of_two_counters_with_its_cohort_stated() -> None:
+    for d in RATES:
+        assert d.key.endswith("_rate") and d.cohort and d.subset
+        num, den = RATE_PARTS[d.key]
+        assert CATALOGUE[num].kind == "counter" and CATALOGUE[den].kind == "counter"
+    for variant in ("egova", "activiti"):
+        for base in ("handled", "due_to_close"):
+            for d in RATES:
+                num, den = rate_parts(d.key, dispatch_accuracy_variant=variant, rework_rate_denominator=base)
+                assert num in COUNTER_KEYS and den in COUNTER_KEYS
+    assert {CATALOGUE[k].nature for k in COUNTER_KEYS} == {"flow", "cohort", "stock"}
 
 
 def test_every_kpi_has_both_labels_and_a_formula() -> None:
@@ -91,3 +110,11 @@ def test_exponential_smoothing_and_errors() -> None:
     assert exp_smoothing([4, 8], alpha=0.5) == [4, 4, 6]
     e = errors([10, 0, 5], [8, 1, 5])
     assert e["mae"] == 1.0 and e["mape"] == pytest.approx(0.1)
+
+
+def test_docs_restate_every_rate_with_its_cohort_and_subset_argument() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "kpi.md").read_text(encoding="utf-8")
+    for d in RATES:
+        assert f"`{d.key}`" in docs and d.cohort in docs and d.subset in docs, d.key
+    for key in COUNTER_KEYS:
+        assert f"| `{key}` | {CATALOGUE[key].zh} |" in docs, key

@@ -26,6 +26,12 @@ from zoneinfo import ZoneInfo
 
 Kind = Literal["counter", "rate", "average"]
 
+#: How a counter behaves when a period is cut in two (tested as properties in tests/kpi/test_properties.py):
+#: ``flow`` counts events by their own time, so the two halves add up to the whole; ``cohort`` counts a
+#: population of the period (each case or event once) with its outcome as of the period end, so it does
+#: not add up over a split; ``stock`` is the state at the period end.
+Nature = Literal["flow", "cohort", "stock", ""]
+
 
 @dataclass(frozen=True, slots=True)
 class KpiDef:
@@ -37,13 +43,16 @@ class KpiDef:
     kind: Kind
     formula: str
     rule: str = ""
+    nature: Nature = ""  # counters: flow, cohort or stock
+    cohort: str = ""  # rates: the population both counts are taken over (which cases, counted when)
+    subset: str = ""  # rates: why the numerator is a subset of the denominator
 
     def label(self, locale: str) -> str:
         return self.en if locale.startswith("en") else self.zh
 
 
-def _c(key: str, zh: str, en: str, rule: str) -> KpiDef:
-    return KpiDef(key, zh, en, "counter", key, rule)
+def _c(key: str, zh: str, en: str, rule: str, nature: Nature = "flow") -> KpiDef:
+    return KpiDef(key, zh, en, "counter", key, rule, nature)
 
 
 COUNTERS: tuple[KpiDef, ...] = (
@@ -52,7 +61,8 @@ COUNTERS: tuple[KpiDef, ...] = (
         "valid_reports",
         "有效上报数",
         "valid reports",
-        "cases reported in the period that, by the period end, were filed and not voided",
+        "reports in the period of cases that, by the period end, were filed and not voided",
+        "cohort",
     ),
     _c(
         "public_reports",
@@ -74,10 +84,22 @@ COUNTERS: tuple[KpiDef, ...] = (
     ),
     _c("accepted", "受理数", "accepted", "accept events in the period"),
     _c("rejected", "不予受理数", "not accepted", "reject events and failed verifications in the period"),
-    _c("filed", "立案数", "filed", "file events in the period (a reopened case filed again counts again)"),
+    _c(
+        "filed",
+        "立案数",
+        "filed",
+        "file events in the period (a case filed again counts again)",
+    ),
     _c("not_filed", "不予立案数", "not filed", "not-file events in the period"),
     _c(
         "voided", "作废数", "voided", "void / approved-void events in the period of cases that had been filed"
+    ),
+    _c(
+        "accurate_filings",
+        "准确立案数",
+        "accurate filings",
+        "file events in the period of cases not voided after that filing by the period end",
+        "cohort",
     ),
     _c(
         "self_fixed", "自处置数", "self-handled", "approved self-handling in the period (outside normal KPIs)"
@@ -96,16 +118,39 @@ COUNTERS: tuple[KpiDef, ...] = (
         "dispatcher of the returned dispatch",
     ),
     _c(
+        "accurate_dispatches",
+        "准确派遣数",
+        "accurate dispatches",
+        "dispatch events in the period whose round was not returned (回退 approved) by the period end",
+        "cohort",
+    ),
+    _c(
+        "dispatches_not_reworked",
+        "未返工派遣数",
+        "dispatches not reworked",
+        "dispatch events in the period whose round had no failed check (核查不通过) by the period end",
+        "cohort",
+    ),
+    _c(
+        "extended_dispatches",
+        "延期派遣数",
+        "extended dispatches",
+        "dispatch events in the period whose round got an approved extension by the period end",
+        "cohort",
+    ),
+    _c(
         "handled",
         "处置数",
         "handled",
         "cases with a handling feedback (处置反馈) in the period, each case once",
+        "cohort",
     ),
     _c(
         "handled_on_time",
         "按期处置数",
         "handled on time",
         "handled cases whose every handling round so far ended by its (extended) deadline",
+        "cohort",
     ),
     _c(
         "overdue_unhandled",
@@ -113,26 +158,37 @@ COUNTERS: tuple[KpiDef, ...] = (
         "overdue, not handled",
         "cases with a department at the period end (not suspended), past their deadline, and not handled "
         "in the period",
+        "stock",
     ),
     _c(
         "due_to_close",
         "应结案数",
         "due to close",
-        "处置数 + 超期未处置数: cases handled in the period plus cases overdue and unhandled at its end",
+        "cases whose closing was due in the period, each once: handled in it, closed (fixed) in it, or "
+        "overdue and unhandled at its end",
+        "cohort",
     ),
-    _c("due_to_handle", "应处置数", "due to handle", "the same population as 应结案数 (see docs/kpi.md)"),
+    _c(
+        "due_to_handle",
+        "应处置数",
+        "due to handle",
+        "cases handled in the period or overdue and unhandled at its end, each once",
+        "cohort",
+    ),
     _c(
         "closed",
         "结案数",
         "closed (fixed)",
-        "close events in the period with closure reason 'fixed'; duplicates, voids, not-filed and "
-        "self-handled cases never count",
+        "cases closed in the period with closure reason 'fixed', each case once; duplicates, voids, "
+        "not-filed and self-handled cases never count",
+        "cohort",
     ),
     _c(
         "closed_on_time",
         "按期结案数",
         "closed on time",
         "closed cases that inherit on-time status from handling (every round on time)",
+        "cohort",
     ),
     _c(
         "rework",
@@ -140,9 +196,22 @@ COUNTERS: tuple[KpiDef, ...] = (
         "rework",
         "failed checks (核查不通过) in the period, charged to the handling department",
     ),
+    _c(
+        "rework_cases",
+        "返工案卷数",
+        "reworked cases",
+        "cases handled in the period that had a failed check (核查不通过) in the period",
+        "cohort",
+    ),
     _c("extensions", "延期数", "extensions", "approved extensions in the period"),
     _c("suspensions", "挂账数", "suspensions", "approved suspensions in the period"),
-    _c("suspended_open", "挂账中案卷数", "suspended at period end", "cases suspended at the period end"),
+    _c(
+        "suspended_open",
+        "挂账中案卷数",
+        "suspended at period end",
+        "cases suspended at the period end",
+        "stock",
+    ),
     _c("verify_due", "应核实数", "verifications due", "events in the period that ended a verification step"),
     _c("verify_on_time", "按时核实数", "verified on time", "of those, ended within the step limit"),
     _c("check_due", "应核查数", "checks due", "events in the period that ended a check step"),
@@ -202,73 +271,219 @@ COUNTERS: tuple[KpiDef, ...] = (
         "在办绿灯数",
         "open, green light",
         "cases with a department at the period end whose handling light is green",
+        "stock",
     ),
-    _c("open_yellow", "在办黄灯数", "open, yellow light", "… yellow (80–100 % of the limit used)"),
+    _c("open_yellow", "在办黄灯数", "open, yellow light", "… yellow (80–100 % of the limit used)", "stock"),
     _c(
         "open_red",
         "在办红灯数",
         "open, red light (overdue)",
         "… red (over the limit): the overdue open cases",
+        "stock",
     ),
 )
 
 
-def _r(key: str, zh: str, en: str, formula: str, rule: str = "") -> KpiDef:
-    return KpiDef(key, zh, en, "rate", formula, rule)
+#: The counters a rate's numerator and denominator are made of, under the default variants (for
+#: --explain and the ledger); :func:`rate_parts` applies the profile's variants.
+RATE_PARTS: dict[str, tuple[str, str]] = {}
 
 
+def _r(
+    key: str,
+    zh: str,
+    en: str,
+    parts: tuple[str, str],
+    cohort: str,
+    subset: str,
+    rule: str = "",
+    formula: str | None = None,
+) -> KpiDef:
+    RATE_PARTS[key] = parts
+    return KpiDef(
+        key, zh, en, "rate", formula or f"{parts[0]} / {parts[1]}", rule, cohort=cohort, subset=subset
+    )
+
+
+_HANDLING_COHORT = (
+    "cases with a department: handled (处置反馈) in the period, or overdue and unhandled at its end; "
+    "each case once, charged to the department at the handling feedback, else at the period end"
+)
+_CLOSING_COHORT = (
+    "cases with a department whose closing was due in the period: handled in it, closed as fixed in "
+    "it, or overdue and unhandled at its end; each case once (应结案数 and 结案数 over the same cases, "
+    "as in GB/T 30428.4)"
+)
+_DISPATCH_COHORT = "dispatch events in the period, each with its round's outcome as of the period end"
+_FILE_COHORT = "file events in the period"
+
+#: Every rate: (numerator, denominator) for the default variants, plus its cohort and why it is a subset.
 RATES: tuple[KpiDef, ...] = (
-    _r("valid_report_rate", "有效上报率", "valid report rate", "valid_reports / reports"),
-    _r("missed_report_rate", "漏报率", "missed report rate", "missed_reports / filed"),
-    _r("supervision_report_rate", "监督举报率", "inspector report rate", "supervision_reports / filed"),
-    _r("closure_rate", "结案率", "closure rate", "closed / due_to_close"),
-    _r("on_time_closure_rate", "按期结案率", "on-time closure rate", "closed_on_time / due_to_close"),
-    _r("handling_rate", "处置率", "handling rate", "handled / due_to_handle"),
-    _r("on_time_handling_rate", "按期处置率", "on-time handling rate", "handled_on_time / due_to_handle"),
+    _r(
+        "valid_report_rate",
+        "有效上报率",
+        "valid report rate",
+        ("valid_reports", "reports"),
+        "report events in the period (one per case)",
+        "有效上报数 counts the same report events, those of cases filed and not voided by the period end",
+    ),
+    _r(
+        "missed_report_rate",
+        "漏报率",
+        "missed report rate",
+        ("missed_reports", "filed"),
+        _FILE_COHORT,
+        "漏报数 counts the same file events, those of public-channel cases",
+    ),
+    _r(
+        "supervision_report_rate",
+        "监督举报率",
+        "inspector report rate",
+        ("supervision_reports", "filed"),
+        _FILE_COHORT,
+        "监督上报立案数 counts the same file events, those of inspector-channel cases",
+    ),
+    _r(
+        "closure_rate",
+        "结案率",
+        "closure rate",
+        ("closed", "due_to_close"),
+        _CLOSING_COHORT,
+        "结案数 counts the cases of the cohort closed as fixed in the period; a closure in the period puts "
+        "the case in the cohort",
+    ),
+    _r(
+        "on_time_closure_rate",
+        "按期结案率",
+        "on-time closure rate",
+        ("closed_on_time", "due_to_close"),
+        _CLOSING_COHORT,
+        "按期结案数 counts the closed cases of the cohort whose every handling round was on time",
+    ),
+    _r(
+        "handling_rate",
+        "处置率",
+        "handling rate",
+        ("handled", "due_to_handle"),
+        _HANDLING_COHORT,
+        "处置数 counts the cases of the cohort handled in the period, one of its two conditions",
+    ),
+    _r(
+        "on_time_handling_rate",
+        "按期处置率",
+        "on-time handling rate",
+        ("handled_on_time", "due_to_handle"),
+        _HANDLING_COHORT,
+        "按期处置数 counts the handled cases of the cohort whose every handling round was on time",
+    ),
     _r(
         "problem_handling_rate",
         "问题处置率",
         "problem handling rate",
-        "handled / due_to_handle",
+        ("handled", "due_to_handle"),
+        _HANDLING_COHORT,
+        "as 处置率",
         "the bureau's figure (运管服平台); read it on the city row",
     ),
     _r(
         "rework_rate",
         "返工率",
         "rework rate",
-        "rework / handled (profile: rework_rate_denominator = handled) or rework / due_to_close",
+        ("rework_cases", "handled"),
+        "cases handled in the period (profile: rework_rate_denominator = handled), or the 应结案 cohort "
+        "(= due_to_close), which contains them",
+        "返工案卷数 counts the handled cases of the cohort with a failed check in the period",
+        formula="rework_cases / handled (profile: rework_rate_denominator = handled) or "
+        "rework_cases / due_to_close",
     ),
     _r(
         "dispatch_accuracy_rate",
         "准确派遣率",
         "dispatch accuracy rate",
-        "(dispatches − wrong_dispatches) / dispatches (eGova) or (dispatches − rework) / dispatches "
-        "(profile: dispatch_accuracy_variant)",
+        ("accurate_dispatches", "dispatches"),
+        _DISPATCH_COHORT,
+        "准确派遣数 counts the same dispatches, those not returned (eGova), or those not reworked "
+        "(dispatches_not_reworked, the Activiti variant)",
+        formula="accurate_dispatches / dispatches (eGova: not returned) or dispatches_not_reworked / "
+        "dispatches (Activiti: no failed check; profile: dispatch_accuracy_variant)",
     ),
-    _r("on_time_verify_rate", "按时核实率", "on-time verification rate", "verify_on_time / verify_due"),
-    _r("on_time_check_rate", "按时核查率", "on-time check rate", "check_on_time / check_due"),
-    _r("on_time_filing_rate", "按时立案率", "on-time filing rate", "file_on_time / filed"),
-    _r("filing_accuracy_rate", "准确立案率", "filing accuracy rate", "(filed − voided) / filed"),
-    _r("on_time_dispatch_rate", "按时派遣率", "on-time dispatch rate", "dispatch_on_time / dispatches"),
+    _r(
+        "on_time_verify_rate",
+        "按时核实率",
+        "on-time verification rate",
+        ("verify_on_time", "verify_due"),
+        "verification steps ended in the period",
+        "按时核实数 counts the same steps, those ended within the step limit",
+    ),
+    _r(
+        "on_time_check_rate",
+        "按时核查率",
+        "on-time check rate",
+        ("check_on_time", "check_due"),
+        "check steps ended in the period",
+        "按时核查数 counts the same steps, those ended within the step limit",
+    ),
+    _r(
+        "on_time_filing_rate",
+        "按时立案率",
+        "on-time filing rate",
+        ("file_on_time", "filed"),
+        _FILE_COHORT,
+        "按时立案数 counts the same file events, those within the filing step limit",
+    ),
+    _r(
+        "filing_accuracy_rate",
+        "准确立案率",
+        "filing accuracy rate",
+        ("accurate_filings", "filed"),
+        _FILE_COHORT + ", with the case's outcome as of the period end",
+        "准确立案数 (立案数 − 作废数 of the same filings) counts the same file events, those of cases not "
+        "voided afterwards",
+    ),
+    _r(
+        "on_time_dispatch_rate",
+        "按时派遣率",
+        "on-time dispatch rate",
+        ("dispatch_on_time", "dispatches"),
+        "dispatch events in the period",
+        "按时派遣数 counts the same dispatches, those within the dispatch step limit",
+    ),
     _r(
         "on_time_verify_dispatch_rate",
         "按时派发核实率",
         "on-time verification-task rate",
-        "verify_dispatch_on_time / verify_dispatch_due",
+        ("verify_dispatch_on_time", "verify_dispatch_due"),
+        "accept events in the period that sent a verification task",
+        "按时派发核实数 counts the same events, those within the accept step limit",
     ),
     _r(
         "on_time_check_dispatch_rate",
         "按时派发核查率",
         "on-time check-task rate",
-        "check_dispatch_on_time / check_dispatch_due",
+        ("check_dispatch_on_time", "check_dispatch_due"),
+        "send-check events in the period",
+        "按时派发核查数 counts the same events, those within the step limit",
     ),
     _r(
         "on_time_closing_rate",
         "按时结案率（环节）",
         "on-time closing-step rate",
-        "close_on_time / close_steps",
+        ("close_on_time", "close_steps"),
+        "close events in the period (the shift leader's 结案 step)",
+        "按时结案环节数 counts the same close events, those within the step limit",
     ),
-    _r("extension_rate", "延期率", "extension rate", "extensions / dispatches (formula unverified)"),
+    _r(
+        "extension_rate",
+        "延期率",
+        "extension rate",
+        ("extended_dispatches", "dispatches"),
+        _DISPATCH_COHORT,
+        "延期派遣数 counts the same dispatches, those whose round got an approved extension",
+        "formula unverified: cities publish 延期率 without its definition",
+    ),
+)
+
+AVERAGES: tuple[KpiDef, ...] = (
     KpiDef(
         "avg_handling_hours",
         "平均处置时长（工作小时）",
@@ -285,9 +500,11 @@ SCORES: tuple[KpiDef, ...] = (
     ),
 )
 
-CATALOGUE: dict[str, KpiDef] = {d.key: d for d in (*COUNTERS, *RATES, *SCORES)}
+CATALOGUE: dict[str, KpiDef] = {d.key: d for d in (*COUNTERS, *RATES, *AVERAGES, *SCORES)}
 COUNTER_KEYS: tuple[str, ...] = tuple(d.key for d in COUNTERS)
-RATE_KEYS: tuple[str, ...] = tuple(d.key for d in RATES)
+#: The keys :func:`rates` returns: the rates (each ending in ``_rate``) and the averages.
+RATE_KEYS: tuple[str, ...] = tuple(d.key for d in (*RATES, *AVERAGES))
+assert all(d.key.endswith("_rate") for d in RATES), "every rate key ends in _rate"
 
 
 def label(key: str, locale: str = "zh-CN") -> str:
@@ -307,72 +524,45 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
+def rate_parts(
+    key: str, *, dispatch_accuracy_variant: str = "egova", rework_rate_denominator: str = "handled"
+) -> tuple[str, str]:
+    """(numerator, denominator) of rate *key* under the profile's variants."""
+    if key == "dispatch_accuracy_rate" and dispatch_accuracy_variant != "egova":
+        return ("dispatches_not_reworked", "dispatches")
+    if key == "rework_rate" and rework_rate_denominator != "handled":
+        return ("rework_cases", "due_to_close")
+    return RATE_PARTS[key]
+
+
 def rates(
     c: Mapping[str, float],
     *,
     dispatch_accuracy_variant: str = "egova",
     rework_rate_denominator: str = "handled",
 ) -> dict[str, float | None]:
-    """Every rate of :data:`RATES` from one group's counters (missing counters are absent data)."""
+    """Every rate of :data:`RATES` (and the averages) from one group's counters.
+
+    Each rate is ``numerator / denominator`` of two counters over the same population, the numerator a
+    subset of the denominator's (docs/kpi.md), so it lies in [0, 1]; an empty denominator, or a counter
+    the group does not have, is no data (None).
+    """
 
     def g(key: str) -> float | None:
         v = c.get(key)
         return None if v is None else float(v)
 
-    def diff(a: str, b: str) -> float | None:
-        x, y = g(a), g(b)
-        return None if x is None else x - (y or 0.0)
-
-    wrong = "wrong_dispatches" if dispatch_accuracy_variant == "egova" else "rework"
-    rework_base = "handled" if rework_rate_denominator == "handled" else "due_to_close"
-    handling_hours = ratio(g("handling_minutes"), g("handling_count"))
-    return {
-        "valid_report_rate": ratio(g("valid_reports"), g("reports")),
-        "missed_report_rate": ratio(g("missed_reports"), g("filed")),
-        "supervision_report_rate": ratio(g("supervision_reports"), g("filed")),
-        "closure_rate": ratio(g("closed"), g("due_to_close")),
-        "on_time_closure_rate": ratio(g("closed_on_time"), g("due_to_close")),
-        "handling_rate": ratio(g("handled"), g("due_to_handle")),
-        "on_time_handling_rate": ratio(g("handled_on_time"), g("due_to_handle")),
-        "problem_handling_rate": ratio(g("handled"), g("due_to_handle")),
-        "rework_rate": ratio(g("rework"), g(rework_base)),
-        "dispatch_accuracy_rate": ratio(diff("dispatches", wrong), g("dispatches")),
-        "on_time_verify_rate": ratio(g("verify_on_time"), g("verify_due")),
-        "on_time_check_rate": ratio(g("check_on_time"), g("check_due")),
-        "on_time_filing_rate": ratio(g("file_on_time"), g("filed")),
-        "filing_accuracy_rate": ratio(diff("filed", "voided"), g("filed")),
-        "on_time_dispatch_rate": ratio(g("dispatch_on_time"), g("dispatches")),
-        "on_time_verify_dispatch_rate": ratio(g("verify_dispatch_on_time"), g("verify_dispatch_due")),
-        "on_time_check_dispatch_rate": ratio(g("check_dispatch_on_time"), g("check_dispatch_due")),
-        "on_time_closing_rate": ratio(g("close_on_time"), g("close_steps")),
-        "extension_rate": ratio(g("extensions"), g("dispatches")),
-        "avg_handling_hours": None if handling_hours is None else handling_hours / 60.0,
-    }
-
-
-#: The counters a rate's numerator and denominator are made of (for --explain).
-RATE_PARTS: dict[str, tuple[str, str]] = {
-    "valid_report_rate": ("valid_reports", "reports"),
-    "missed_report_rate": ("missed_reports", "filed"),
-    "supervision_report_rate": ("supervision_reports", "filed"),
-    "closure_rate": ("closed", "due_to_close"),
-    "on_time_closure_rate": ("closed_on_time", "due_to_close"),
-    "handling_rate": ("handled", "due_to_handle"),
-    "on_time_handling_rate": ("handled_on_time", "due_to_handle"),
-    "problem_handling_rate": ("handled", "due_to_handle"),
-    "rework_rate": ("rework", "handled"),
-    "dispatch_accuracy_rate": ("wrong_dispatches", "dispatches"),
-    "on_time_verify_rate": ("verify_on_time", "verify_due"),
-    "on_time_check_rate": ("check_on_time", "check_due"),
-    "on_time_filing_rate": ("file_on_time", "filed"),
-    "filing_accuracy_rate": ("voided", "filed"),
-    "on_time_dispatch_rate": ("dispatch_on_time", "dispatches"),
-    "on_time_verify_dispatch_rate": ("verify_dispatch_on_time", "verify_dispatch_due"),
-    "on_time_check_dispatch_rate": ("check_dispatch_on_time", "check_dispatch_due"),
-    "on_time_closing_rate": ("close_on_time", "close_steps"),
-    "extension_rate": ("extensions", "dispatches"),
-    "avg_handling_hours": ("handling_count", "handling_count"),
-}
+    out: dict[str, float | None] = {}
+    for d in RATES:
+        num, den = rate_parts(
+            d.key,
+            dispatch_accuracy_variant=dispatch_accuracy_variant,
+            rework_rate_denominator=rework_rate_denominator,
+        )
+        out[d.key] = ratio(g(num), g(den))
+    handling_minutes = ratio(g("handling_minutes"), g("handling_count"))
+    out["avg_handling_hours"] = None if handling_minutes is None else handling_minutes / 60.0
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,10 +11,13 @@ How a period is computed (all times UTC; the period's bounds are local midnights
    the case's own history: the department responsible at that moment (last dispatch), the dispatcher
    of that dispatch, the shift leader who filed, the inspector who verified, the current deadline
    (after extensions and resumes), the clock start and minutes used before it (suspensions), and how
-   many handling rounds were late so far. Case constants (channel, area codes, reporting inspector,
-   category as of the period end) come from one GROUP BY.
-3. **Case-period facts** (``kpi_cp``): one row per case — handled in the period? on time? state,
-   deadline and department at the period end (→ 超期未处置, lights, 挂账中).
+   many handling rounds were late so far; and the outcome by the period end of each dispatch's round
+   (returned, reworked, extended) and of each filing (voided afterwards). Case constants (channel,
+   area codes, reporting inspector, category as of the period end) come from one GROUP BY.
+3. **Case-period facts** (``kpi_cp``): one row per case — handled in the period? closed as fixed in
+   it? on time? reworked? state, deadline and department at the period end (→ 超期未处置, lights,
+   挂账中). Every rate's numerator and denominator are predicates over the same rows of one of these
+   tables, the numerator's implying the denominator's, so no rate can leave [0, 1] (docs/kpi.md).
 4. **Counters** are declared once (:data:`COUNTER_SPECS`) as a SQL predicate over one of those tables
    plus, for the role groupings, the column that names the person. The same declaration produces the
    aggregate (``count(*) FILTER (WHERE …)``, all groupings at once with GROUPING SETS) and the list of
@@ -46,6 +49,7 @@ from civicloop.kpi.core import (
     composite_score,
     rank,
     rank_change,
+    rate_parts,
     rates,
 )
 from civicloop.kpi.source import KPI_DATA_SPEC, Source, _sql_str
@@ -88,6 +92,8 @@ HANDLING_STAGES = ("dispatched", "return_requested", "extension_requested", "sus
 
 _PUBLIC = "channel IN ('citizen', 'hotline', 'open311', 'media')"
 _ACTOR = "CASE WHEN actor_role = '{role}' THEN actor_id END"
+#: The inspector a filing is charged to: who reported it, else who verified the public report.
+_FILED_INSPECTOR = "coalesce(reporter_inspector, verifier_c)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +122,18 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
         "filed",
         "ev",
         "action = 'file'",
-        roles={
-            "shift_leader": _ACTOR.format(role="shift_leader"),
-            "inspector": "coalesce(reporter_inspector, verifier_c)",
-        },
+        roles={"shift_leader": _ACTOR.format(role="shift_leader"), "inspector": _FILED_INSPECTOR},
     ),
-    CounterSpec("missed_reports", "ev", f"action = 'file' AND {_PUBLIC}", roles={"inspector": "verifier_c"}),
+    # 漏报 goes to the inspector who verified the public report: for a public-channel case that is the
+    # same key as the filing's, so the numerator stays within the denominator in every grouping.
+    CounterSpec(
+        "missed_reports", "ev", f"action = 'file' AND {_PUBLIC}", roles={"inspector": _FILED_INSPECTOR}
+    ),
     CounterSpec(
         "supervision_reports",
         "ev",
         "action = 'file' AND channel = 'inspector'",
-        roles={"inspector": "reporter_inspector"},
+        roles={"inspector": _FILED_INSPECTOR},
     ),
     CounterSpec(
         "not_filed", "ev", "action = 'not_file'", roles={"shift_leader": _ACTOR.format(role="shift_leader")}
@@ -136,6 +143,12 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
         "ev",
         "action IN ('void', 'approve_void') AND was_filed_c",
         roles={"shift_leader": "filer_c"},
+    ),
+    CounterSpec(
+        "accurate_filings",
+        "ev",
+        "action = 'file' AND NOT voided_after_c",
+        roles={"shift_leader": _ACTOR.format(role="shift_leader")},
     ),
     CounterSpec(
         "self_fixed", "ev", "action = 'approve_self_handling'", roles={"inspector": "reporter_inspector"}
@@ -150,11 +163,27 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
         roles={"dispatcher": _ACTOR.format(role="dispatcher")},
     ),
     CounterSpec("wrong_dispatches", "ev", "action = 'approve_return'", roles={"dispatcher": "dispatcher_c"}),
+    CounterSpec(
+        "accurate_dispatches",
+        "ev",
+        "action = 'dispatch' AND NOT returned_c",
+        roles={"dispatcher": _ACTOR.format(role="dispatcher")},
+    ),
+    CounterSpec(
+        "dispatches_not_reworked",
+        "ev",
+        "action = 'dispatch' AND NOT reworked_c",
+        roles={"dispatcher": _ACTOR.format(role="dispatcher")},
+    ),
+    CounterSpec(
+        "extended_dispatches",
+        "ev",
+        "action = 'dispatch' AND extended_c",
+        roles={"dispatcher": _ACTOR.format(role="dispatcher")},
+    ),
     CounterSpec("rework", "ev", "action = 'check' AND passed = false", roles={"dispatcher": "dispatcher_c"}),
     CounterSpec("extensions", "ev", "action = 'approve_extension'"),
     CounterSpec("suspensions", "ev", "action = 'approve_suspension'"),
-    CounterSpec("closed", "ev", "action = 'close' AND reason = 'fixed'"),
-    CounterSpec("closed_on_time", "ev", "action = 'close' AND reason = 'fixed' AND late_c = 0"),
     CounterSpec("verify_due", "ev", "step = 'verify'", roles={"inspector": _ACTOR.format(role="inspector")}),
     CounterSpec(
         "verify_on_time",
@@ -211,18 +240,24 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
     CounterSpec("handling_count", "ev", "action = 'handle'"),
     CounterSpec("handling_minutes", "ev", "action = 'handle'", value="h_used"),
     CounterSpec("filed_grids", "ev", "action = 'file'", distinct="grid_code"),
-    # case-level facts
     CounterSpec(
         "valid_reports",
-        "cp",
-        "reported_in AND filed_ever AND NOT voided_ever",
+        "ev",
+        "action = 'report' AND valid_c",
         roles={"inspector": "reporter_inspector"},
     ),
+    # case-level facts: one row per case, so a rate's numerator (a predicate that implies its
+    # denominator's) is a subset of it in every grouping
     CounterSpec("handled", "cp", "handled_in"),
     CounterSpec("handled_on_time", "cp", "handled_in AND late_at_handle = 0"),
     CounterSpec("overdue_unhandled", "cp", "overdue"),
-    CounterSpec("due_to_close", "cp", "handled_in OR overdue"),
+    CounterSpec("due_to_close", "cp", "handled_in OR closed_in OR overdue"),
     CounterSpec("due_to_handle", "cp", "handled_in OR overdue"),
+    CounterSpec("closed", "cp", "closed_in"),
+    CounterSpec("closed_on_time", "cp", "closed_in AND late_at_close = 0"),
+    CounterSpec(
+        "rework_cases", "cp", "handled_in AND reworked_in", roles={"dispatcher": "handle_dispatcher"}
+    ),
     CounterSpec("suspended_open", "cp", "end_stage = 'suspended'"),
     CounterSpec("open_green", "cp", "light = 'green'"),
     CounterSpec("open_yellow", "cp", "light = 'yellow'"),
@@ -233,16 +268,19 @@ SPECS: dict[str, CounterSpec] = {s.name: s for s in COUNTER_SPECS}
 GENERAL_RULES: dict[str, str] = {
     "period": "a period is [start, end) between local midnights of the city's time zone; a date range's "
     "end date is included",
-    "event_time": "flow counters count events by their own time: 立案数 by the file event, "
-    "结案数 by the close "
-    "event, 处置数 by the handle event, 派遣数 by the dispatch event; a case that spans two periods is "
-    "counted in each period for what happened in it",
+    "event_time": "flow counters count events by their own time: 立案数 by the file event, 派遣数 by "
+    "the dispatch event, 作废数 by the void event; a case that spans two periods is counted in each "
+    "period for what happened in it, and a period cut in two adds up to the whole",
+    "cohorts": "every rate is a ratio of two counts over the same population, its numerator a subset of "
+    "its denominator, so it stays within 0–100 %; case-level counts (处置, 应处置, 结案, 应结案) count "
+    "each case once; outcomes of a period's events (准确立案, 准确派遣, 延期派遣, 有效上报) are taken "
+    "at the period end",
     "state_at_end": "stock figures (超期未处置, 挂账中, lights) use each case's state at the period end, "
     "rebuilt from its events before the end",
-    "due_to_close": "应结案数 = 处置数 + 超期未处置数: cases with a handling feedback in the period, "
-    "plus cases "
-    "with a department at the period end, past the (extended) deadline and not handled in the period; "
-    "suspended cases (clock stopped) are not overdue",
+    "due_to_close": "应结案数: the cases whose closing was due in the period, each once: handled in it, "
+    "closed as fixed in it, or with a department at its end, past the (extended) deadline and not "
+    "handled in the period (suspended cases, clock stopped, are not overdue); 结案数: those of them "
+    "closed as fixed in the period (GB/T 30428.4: 应结案数 and 结案数 over the same cases)",
     "on_time": "a case is on time while every handling round ended by its deadline (extensions move the "
     "deadline, suspended time is not counted); a closed case inherits it",
     "fixed_only": "结案数 counts only closures with reason 'fixed'; duplicates, voids, not-filed, rejected "
@@ -250,13 +288,14 @@ GENERAL_RULES: dict[str, str] = {
     "department": "department figures go to the department responsible at the event (the last dispatch); "
     "events before the first dispatch (report, file) to the department it was last dispatched to by "
     "the period end (the one that finally got it); returns to the department that returned the case; "
-    "case-level figures (处置, 应结案, lights) to the department at the handling feedback, else at the "
-    "period end",
+    "case-level figures (处置, 应结案, 结案, lights) to the department at the handling feedback, else at "
+    "the period end",
     "areas": "area and category figures use the case's report location and its category at the period end",
-    "roles": "inspector figures: reports by the reporting inspector, 漏报 by the inspector who verified the "
-    "public report, verifications and checks by who did them; operator: accepts, verification and check "
-    "tasks sent; shift leader: filing (and voids of cases they filed), closing steps; dispatcher: "
-    "dispatches, and returns / rework of their dispatches",
+    "roles": "inspector figures: reports by the reporting inspector, filings and 漏报 by the reporting "
+    "inspector or else the one who verified the public report, verifications and checks by who did them; "
+    "operator: accepts, verification and check tasks sent; shift leader: filing (and voids of cases they "
+    "filed), closing steps; dispatcher: dispatches and their outcome (returned, reworked, extended), "
+    "returns and rework of their dispatches",
     "lights": "open_green/yellow/red: cases with a department at the period end (not suspended), light = "
     "used / limit of the handling bundle at the period end",
     "handling_time": "平均处置时长 = mean used time of the handling rounds fed back in the period, in the "
@@ -329,9 +368,9 @@ WITH e AS (/*events*/), f AS (
     max(CASE WHEN action = 'report' AND actor_role = 'inspector' THEN actor_id END) AS reporter_inspector,
     arg_max(category_code, seq) FILTER (WHERE category_code IS NOT NULL) AS category_code,
     arg_max(dispatch_dept, seq) FILTER (WHERE dispatch_dept IS NOT NULL) AS last_dept,
-    bool_or(action = 'report' AND "at" >= $start) AS reported_in,
     min(seq) FILTER (WHERE action = 'handle' AND NOT h_on_time) AS first_late_seq,
     min(seq) FILTER (WHERE action = 'file') AS first_file_seq,
+    min(seq) FILTER (WHERE action IN ('void', 'approve_void')) AS void_seq,
     arg_max(file_actor, seq) FILTER (WHERE file_actor IS NOT NULL) AS filer,
     arg_max(verify_actor, seq) FILTER (WHERE verify_actor IS NOT NULL) AS verifier
   FROM f GROUP BY case_id
@@ -340,7 +379,7 @@ SELECT f.case_id, f.seq, f.action, f."at", f.actor_id, f.actor_role, f.stage_aft
   f."at" >= $start AS inp,
   f.returned_from, f.reason, f.passed, f.confirmed, f.h_used, f.h_on_time, f.step, f.step_on_time,
   c.channel, c.district_code, c.street_code, c.community_code, c.grid_code, c.category_code,
-  c.reporter_inspector, c.reported_in,
+  c.reporter_inspector,
   f.dl, f.used_mark, f.clock_mark, f.unit_mark,
   coalesce(CASE WHEN f.action = 'approve_return' THEN f.returned_from END, f.g.dept, c.last_dept)
     AS department_id,
@@ -348,13 +387,21 @@ SELECT f.case_id, f.seq, f.action, f."at", f.actor_id, f.actor_role, f.stage_aft
   c.filer AS filer_c,
   c.verifier AS verifier_c,
   CASE WHEN c.first_late_seq <= f.seq THEN 1 ELSE 0 END AS late_c,
-  coalesce(c.first_file_seq < f.seq, false) AS was_filed_c
+  coalesce(c.first_file_seq < f.seq, false) AS was_filed_c,
+  coalesce(c.void_seq > f.seq, false) AS voided_after_c,
+  (c.first_file_seq IS NOT NULL AND c.void_seq IS NULL) AS valid_c,
+  -- the outcome of a dispatch's round (from it to the next dispatch) by the period end
+  coalesce(bool_or(f.action = 'approve_return') OVER round, false) AS returned_c,
+  coalesce(bool_or(f.action = 'check' AND f.passed = false) OVER round, false) AS reworked_c,
+  coalesce(bool_or(f.action = 'approve_extension') OVER round, false) AS extended_c
 FROM (
   SELECT *, last_value(CASE WHEN action = 'dispatch' THEN {'dept': dispatch_dept, 'actor': actor_id} END
-    IGNORE NULLS) OVER (PARTITION BY case_id ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-    AS g
+    IGNORE NULLS) OVER running AS g,
+    count(*) FILTER (WHERE action = 'dispatch') OVER running AS round_no
   FROM f
-) f JOIN c USING (case_id);
+  WINDOW running AS (PARTITION BY case_id ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+) f JOIN c USING (case_id)
+WINDOW round AS (PARTITION BY f.case_id, f.round_no);
 
 CREATE OR REPLACE TEMP TABLE kpi_cp AS
 WITH g AS (
@@ -363,12 +410,13 @@ WITH g AS (
     any_value(street_code) AS street_code, any_value(community_code) AS community_code,
     any_value(grid_code) AS grid_code, any_value(category_code) AS category_code,
     any_value(reporter_inspector) AS reporter_inspector,
-    bool_or(reported_in) AS reported_in,
-    bool_or(action = 'file') AS filed_ever,
-    bool_or(action IN ('void', 'approve_void')) AS voided_ever,
     coalesce(bool_or(inp AND action = 'handle'), false) AS handled_in,
     arg_max(late_c, seq) FILTER (WHERE inp AND action = 'handle') AS late_at_handle,
     arg_max(department_id, seq) FILTER (WHERE inp AND action = 'handle') AS handle_dept,
+    arg_max(dispatcher_c, seq) FILTER (WHERE inp AND action = 'handle') AS handle_dispatcher,
+    coalesce(bool_or(inp AND action = 'close' AND reason = 'fixed'), false) AS closed_in,
+    arg_max(late_c, seq) FILTER (WHERE inp AND action = 'close' AND reason = 'fixed') AS late_at_close,
+    coalesce(bool_or(inp AND action = 'check' AND passed = false), false) AS reworked_in,
     arg_max(stage_after, seq) AS end_stage,
     arg_max(dl, seq) FILTER (WHERE dl IS NOT NULL) AS end_deadline,
     arg_max(department_id, seq) AS end_dept,
@@ -386,7 +434,7 @@ FROM g;
 
 
 #: Bump when a change to the counting is not visible in the SQL or the declarations below.
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 assert all(s.distinct in AREA_COLUMNS for s in COUNTER_SPECS if s.distinct), "distinct over a dimension"
 
 
@@ -869,18 +917,14 @@ class KpiEngine:
         """The cases behind a figure of one group: for a rate, its numerator's and denominator's."""
         self.prepare(period)
         if kpi in RATE_PARTS:
-            num, den = RATE_PARTS[kpi]
-            if (
-                kpi == "rework_rate"
-                and getattr(self.settings, "rework_rate_denominator", "") == "due_to_close"
-            ):
-                den = "due_to_close"
-            if (
-                kpi == "dispatch_accuracy_rate"
-                and getattr(self.settings, "dispatch_accuracy_variant", "") == "activiti"
-            ):
-                num = "rework"
+            num, den = rate_parts(
+                kpi,
+                dispatch_accuracy_variant=getattr(self.settings, "dispatch_accuracy_variant", "egova"),
+                rework_rate_denominator=getattr(self.settings, "rework_rate_denominator", "handled"),
+            )
             parts = {"numerator": num, "denominator": den}
+        elif kpi == "avg_handling_hours":
+            parts = {"numerator": "handling_minutes", "denominator": "handling_count"}
         elif kpi in SPECS:
             parts = {"counter": kpi}
         else:

@@ -145,7 +145,8 @@ _TABLE_SPEC: dict[str, tuple[str, str, str, list[str]]] = {
     "shift_leader": ("值班长 Shift leaders", "值班长岗位评价", "Shift leaders",
                      ["filed", "on_time_filing_rate", "filing_accuracy_rate", "on_time_closing_rate"]),
     "dispatcher": ("派遣员 Dispatchers", "派遣员岗位评价", "Dispatchers",
-                   ["dispatches", "on_time_dispatch_rate", "dispatch_accuracy_rate", "wrong_dispatches"]),
+                   ["dispatches", "on_time_dispatch_rate", "accurate_dispatches", "dispatch_accuracy_rate",
+                    "wrong_dispatches"]),
     "category": ("类别 Categories", "问题类别统计", "Categories",
                  ["reports", "filed", "handled", "closed", "closure_rate", "on_time_closure_rate",
                   "avg_handling_hours"]),
@@ -154,8 +155,9 @@ _TABLE_SPEC: dict[str, tuple[str, str, str, list[str]]] = {
 SUMMARY_KPIS = [
     "reports", "valid_reports", "filed", "dispatches", "handled", "due_to_close", "closed", "closed_on_time",
     "closure_rate", "on_time_closure_rate", "handling_rate", "on_time_handling_rate", "problem_handling_rate",
-    "rework", "rework_rate", "wrong_dispatches", "dispatch_accuracy_rate", "extensions", "suspensions",
-    "voided", "filing_accuracy_rate", "on_time_filing_rate", "on_time_verify_rate", "on_time_check_rate",
+    "rework", "rework_cases", "rework_rate", "wrong_dispatches", "accurate_dispatches",
+    "dispatch_accuracy_rate", "extensions", "suspensions", "voided", "accurate_filings",
+    "filing_accuracy_rate", "on_time_filing_rate", "on_time_verify_rate", "on_time_check_rate",
     "avg_handling_hours", "overdue_unhandled", "open_green", "open_yellow", "open_red",
 ]  # fmt: skip
 
