@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from civicloop.domain.case import ACTIONS, Actor, CaseState
-from civicloop.domain.errors import DomainError
-from civicloop.domain.vocabulary import Action, Role, Stage
-from civicloop.services.city import City
+from civicloop.cases.core import ACTIONS, Actor, CaseState
+from civicloop.city.service import City
+from civicloop.kernel.errors import DomainError
+from civicloop.kernel.vocabulary import Action, Role, Stage
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 FIRST = datetime(2026, 10, 1, 7, 0, tzinfo=BEIJING)

@@ -14,9 +14,9 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine
 
-from civicloop.domain.kpi import parse_period
+from civicloop.bootstrap import init_city
+from civicloop.kpi.core import parse_period
 from civicloop.kpi.engine import KpiEngine
-from civicloop.services.city import init_city
 from tests.kpi.history import DP1, INS_A, OP1, SL1, A, History, R, S, dept
 
 NOV, DEC = parse_period("2026-11"), parse_period("2026-12")

@@ -28,8 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from civicloop.adapters.store.database import make_engine
-from civicloop.domain.kpi import (
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
+from civicloop.kpi.core import (
     CATALOGUE,
     COUNTER_KEYS,
     RATES,
@@ -39,11 +40,11 @@ from civicloop.domain.kpi import (
     rate_parts,
     rates,
 )
-from civicloop.entrypoints.simulate import Simulator, local_midnight
 from civicloop.kpi.engine import AREA_GROUPINGS, GROUPINGS, Evaluation, GroupRow, KpiEngine, city_labels
 from civicloop.kpi.export import build_month_facts, export_parquet
 from civicloop.kpi.source import open_parquet
-from civicloop.services.city import City, init_city
+from civicloop.simulator.simulate import Simulator, local_midnight
+from civicloop.store.database import make_engine
 from tests.conftest import PG_URL, REQUIRE_PG, _postgres_engine
 from tests.kpi.random_log import draw_log
 
