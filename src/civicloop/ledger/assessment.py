@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from civicloop.kernel.i18n import Msg, both, t
+from civicloop.kernel.i18n import LOCALES, Msg, both, t
 from civicloop.kpi.core import Period, parse_period
 from civicloop.ledger import scoring
 from civicloop.ledger.indicators import (
@@ -91,13 +91,19 @@ class TargetResult:
     def measure(self) -> Measure:
         return self.indicator.measure
 
-    def target_text(self) -> str:
-        return f"{self.comparison.symbol} {value_text(self.target, self.measure)}"
+    def label(self, locale: str | None = None) -> str:
+        """The target's name in *locale*: the indicator's name, unless the target has a name of its own."""
+        if self.name in {self.indicator.label(self.key.filter, loc) for loc in LOCALES}:
+            return self.indicator.label(self.key.filter, locale)
+        return self.name
 
-    def actual_text(self) -> str:
-        return value_text(self.figure.value, self.measure)
+    def target_text(self, locale: str | None = None) -> str:
+        return f"{self.comparison.symbol} {value_text(self.target, self.measure, locale)}"
 
-    def evidence_text(self, limit: int = 10) -> str:
+    def actual_text(self, locale: str | None = None) -> str:
+        return value_text(self.figure.value, self.measure, locale)
+
+    def evidence_text(self, limit: int = 10, locale: str | None = None) -> str:
         """Source, how the figure is made, and the first *limit* records behind it."""
         f = self.figure
         parts = [f.source]
@@ -109,7 +115,7 @@ class TargetResult:
             parts.append(f"{_say('records')}: " + ", ".join(shown) + more)
         if self.inherited_from:
             parts.append(_say("inherited", year=self.inherited_from, factor=f"{self.prorate:.4f}"))
-        return t("ledger.evidence.separator").join(parts)
+        return t("ledger.evidence.separator", locale).join(parts)
 
     def as_json(self) -> dict[str, Any]:
         s = self.score
