@@ -15,9 +15,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +93,27 @@ def _text(max_len: int) -> Parser:
     return parse
 
 
+@cache
+def _parsing() -> dict[str, Any]:
+    """The words and marks a cell may hold (parsing.toml): separators, units, date marks, brackets."""
+    return tomllib.loads((resources.files("civicloop.ledger") / "parsing.toml").read_text(encoding="utf-8"))
+
+
+def _chars(name: str, section: str) -> str:
+    """A regex character class's members: the marks *section.name* of parsing.toml, escaped."""
+    return "".join(re.escape(c) for c in _parsing()[section][name])
+
+
 _NUM = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_SEPARATORS: tuple[str, ...] = tuple(_parsing()["numbers"]["separators"])
+_PERCENT: tuple[str, ...] = tuple(_parsing()["numbers"]["percent"])
 
 
 def _number_text(raw: Any) -> str:
-    return str(raw).strip().replace(",", "").replace("，", "").replace(" ", "")
+    s = str(raw).strip()
+    for separator in _SEPARATORS:
+        s = s.replace(separator, "")
+    return s
 
 
 def _integer(raw: Any, ctx: Ctx) -> int:
@@ -132,7 +151,8 @@ def plain_number(raw: Any) -> float:
     return value
 
 
-_AMOUNT = re.compile(r"^([+-]?\d+(?:\.\d+)?)(亿元|亿|万元|万|元)?$")
+_UNITS: dict[str, float] = {str(k): float(v) for k, v in _parsing()["amounts"].items()}
+_AMOUNT = re.compile(r"^([+-]?\d+(?:\.\d+)?)(" + "|".join(re.escape(u) for u in _UNITS) + ")?$")
 
 
 def parse_yuan(raw: Any) -> int:
@@ -143,7 +163,7 @@ def parse_yuan(raw: Any) -> int:
         m = _AMOUNT.fullmatch(_number_text(raw))
         if m is None:
             raise Bad(_say("bad.amount", raw=repr(raw)))
-        factor = {"亿元": 1e8, "亿": 1e8, "万元": 1e4, "万": 1e4}.get(m.group(2) or "", 1.0)
+        factor = _UNITS.get(m.group(2) or "", 1.0)
         value = float(m.group(1)) * factor
     if value < 0:
         raise Bad(_say("bad.negative_amount"))
@@ -154,7 +174,11 @@ def _yuan(raw: Any, ctx: Ctx) -> int:
     return parse_yuan(raw)
 
 
-_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+_YEAR, _MONTH, _DAY = (str(_parsing()["dates"][k]) for k in ("year", "month", "day"))
+_DATE = re.compile(
+    rf"^(\d{{4}})\s*[-/.{re.escape(_YEAR)}]\s*(\d{{1,2}})\s*[-/.{re.escape(_MONTH)}]\s*(\d{{1,2}})\s*"
+    rf"{re.escape(_DAY)}?$"
+)
 
 
 def parse_date(raw: Any) -> date:
@@ -164,7 +188,7 @@ def parse_date(raw: Any) -> date:
     if isinstance(raw, date):
         return raw
     s = str(raw).strip()
-    m = _DATE.fullmatch(s.split(" ")[0] if "年" not in s else s)
+    m = _DATE.fullmatch(s.split(" ")[0] if _YEAR not in s else s)
     if m is None:
         raise Bad(_say("bad.date", raw=repr(raw)))
     try:
@@ -360,8 +384,8 @@ def parse_target_value(raw: Any, measure: Measure) -> float:
     """A target or entered value: rates as 95% or 0.95; yuan with 万/亿; counts and hours as numbers."""
     if measure is Measure.RATE:
         s = _number_text(raw) if not isinstance(raw, int | float) else str(raw)
-        percent = s.endswith("%") or s.endswith("％")
-        s = s.rstrip("%％")
+        percent = s.endswith(_PERCENT)
+        s = s.rstrip("".join(_PERCENT))
         if not _NUM.fullmatch(s):
             raise Bad(_say("bad.rate_format", raw=repr(raw)))
         value = float(s) / 100 if percent else float(s)
@@ -721,7 +745,9 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-_HEADER = re.compile(r"^(.*?)\s*[（(]\s*([a-z_]+)\s*[)）]\s*$")
+_HEADER = re.compile(
+    rf"^(.*?)\s*[{_chars('open', 'headers')}]\s*([a-z_]+)\s*[{_chars('close', 'headers')}]\s*$"
+)
 
 
 def map_header(k: Kind, header: Sequence[str]) -> tuple[list[str | None], list[str]]:
