@@ -3,15 +3,21 @@ entered values count as stated, no data is shown as such and never scored as zer
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import Engine
 
+from civicloop.kernel.i18n import use_locale
 from civicloop.ledger.assessment import assess
 from civicloop.ledger.models import LedgerError, TargetKey
+from civicloop.ledger.report import write_xlsx
 
 from .helpers import a_city, a_closed_case, a_dispatched_case, at, with_units
+
+CJK = re.compile(r"[\u3400-\u9fff\uff01-\uff5e]")
 
 
 def test_a_units_score_rests_on_the_case_loop_its_ledgers_and_approved_entries(
@@ -112,6 +118,22 @@ def test_a_units_score_rests_on_the_case_loop_its_ledgers_and_approved_entries(
     assert rate.figure.denominator is not None and rate.figure.numerator is not None
     assert rate.figure.value == pytest.approx(rate.figure.numerator / rate.figure.denominator)
     assert rate.figure.records_total == rate.figure.numerator
+
+    # the same assessment as a report in English: headings, labels and figures follow the locale
+    a = assess(city, year)
+    write_xlsx(a, tmp_path / "en.xlsx", locale="en")
+    write_xlsx(a, tmp_path / "zh.xlsx")
+    en, zh = load_workbook(tmp_path / "en.xlsx"), load_workbook(tmp_path / "zh.xlsx")
+    assert en.sheetnames == ["Ranking", "Targets", "Inspection notes", "Scoring rules"]
+    assert zh.sheetnames == ["排名", "指标明细", "检查记录", "计分规则"]
+    ranking = [r for r in en["Ranking"].iter_rows(values_only=True)]
+    assert "target-responsibility assessment" in str(ranking[0][0])
+    assert ranking[2][:4] == ("unit kind", "rank", "unit", "score") and ranking[3][0] == "department"
+    details = {r[1]: r for r in en["Targets"].iter_rows(min_row=2, values_only=True)}
+    assert details["light-on rate"][4] == "no data" and details["light-on rate"][5] == "no data"
+    assert not any(CJK.search(str(c)) for c in en["Targets"][1] if c.value)
+    with use_locale("en"):
+        assert light.actual_text() == "no data" and by["volunteer_hours"].actual_text() == "75.0 hours"
 
 
 def test_entered_values_count_once_someone_else_approved_them(

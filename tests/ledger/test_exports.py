@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
+from civicloop.kernel.i18n import use_locale
 from civicloop.ledger.models import TargetKey
 from civicloop.ledger.service import LedgerService
 
-from .helpers import a_city, with_units
+from .helpers import a_city, with_units, write_csv
+
+CJK = re.compile(r"[\u3400-\u9fff\uff01-\uff5e]")
 
 
 def filled(service: LedgerService) -> None:
@@ -117,3 +121,33 @@ def test_exports_read_back_with_openpyxl_and_reimport_unchanged(
             copy.import_file(kind, path, by="importer")
         for kind in KINDS:
             assert copy.rows(kind) == service.rows(kind), (fmt, kind)
+
+
+def test_an_english_export_has_english_headings_and_reads_back_like_the_chinese_one(
+    backend: tuple[str, Engine], city_id: str, tmp_path: Path
+) -> None:
+    city = a_city(backend[1], city_id)
+    service = with_units(city)
+    filled(service)
+    copy = LedgerService(a_city(backend[1], f"{city_id}en"))
+    for kind in KINDS:
+        path = tmp_path / f"{kind}-en.csv"
+        with use_locale("en"):
+            service.export(kind, "csv", path)
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f))
+        assert not any(CJK.search(h) for h in header), header
+        copy.import_file(kind, path, by="importer")
+        assert copy.rows(kind) == service.rows(kind), kind
+    with use_locale("en"):
+        assert service.export("projects", "csv", tmp_path / "p.csv") and (tmp_path / "p.csv").read_text(
+            encoding="utf-8-sig"
+        ).startswith("project name (name),project type (project_type)")
+    # plain labels in either language are recognised too
+    plain = write_csv(
+        tmp_path / "mixed.csv",
+        ["project name", "项目类型", "responsible unit", "planned investment (yuan)", "状态"],
+        [["English-headed project", "sewage", "u-bureau", "1亿", "planned"]],
+    )
+    service.import_file("projects", plain, by="clerk")
+    assert any(r["name"] == "English-headed project" for r in service.rows("projects"))

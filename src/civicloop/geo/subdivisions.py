@@ -21,7 +21,10 @@ so those two names are real — their *shapes* are not; every other name is gene
 from __future__ import annotations
 
 import math
+import tomllib
 from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -43,8 +46,17 @@ __all__ = [
 # About 218 km², i.e. ~21,000 unit grids of 1 ha.
 DEMO_EXTENT: tuple[float, float, float, float] = (112.48, 37.75, 112.62, 37.91)
 URBAN_DISTRICT_CODES = frozenset({"140105", "140106", "140107", "140108", "140109", "140110"})
+
+
+@cache
+def _names() -> dict[str, Any]:
+    """Name patterns and the real street names (data in data/subdivision_names.toml)."""
+    text = (resources.files("civicloop.geo") / "data" / "subdivision_names.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
 # Public street codes (GB/T 2260 extension / statistics division codes) we are sure of.
-REAL_STREET_NAMES: dict[str, str] = {"140105001": "坞城街道", "140105002": "平阳路街道"}
+REAL_STREET_NAMES: dict[str, str] = {str(k): str(v) for k, v in _names()["real_streets"].items()}
 
 _LLOYD_ITERATIONS = 4
 
@@ -182,7 +194,9 @@ def generate_demo_subdivisions(
         for k, idx in enumerate(_reading_order(cells, band), start=1):
             code = f"{district.code}{k:03d}"
             real = code in REAL_STREET_NAMES
-            name = REAL_STREET_NAMES.get(code, f"{district.name}第{k}街道")
+            name = REAL_STREET_NAMES.get(code) or _names()["patterns"]["street"].format(
+                district=district.name, k=k
+            )
             note = (
                 "generated demo boundary; code and name are real (public), the shape is invented"
                 if real
@@ -198,7 +212,7 @@ def generate_demo_subdivisions(
                 communities.append(
                     Area(
                         f"{code}{j:03d}",
-                        f"{name}第{j}社区",
+                        _names()["patterns"]["community"].format(street=name, j=j),
                         AreaLevel.COMMUNITY,
                         code,
                         ccells[cidx],

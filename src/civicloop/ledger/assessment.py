@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from civicloop.kernel.i18n import LOCALES, Msg, both, t
 from civicloop.kpi.core import Period, parse_period
 from civicloop.ledger import scoring
 from civicloop.ledger.indicators import (
@@ -45,63 +46,27 @@ from civicloop.ledger.scoring import STATUS_LABELS, TargetScore, UnitScore
 from civicloop.ledger.service import Entry, Inspection, LedgerService
 from civicloop.ledger.store import ledger_targets
 
-_RULES: dict[str, tuple[str, str]] = {
-    "credit_ge": (
-        "≥ 目标：实际值达到目标得满分；低于目标时在目标与下限（目标 ×(1−容差)，"
-        "默认容差 20%）之间按线性比例得分，达到或低于下限得 0 分",
-        "≥ targets: full credit at or above the target; linear credit between the target and the floor "
-        "(target × (1 − tolerance), default 20 %); 0 at or below the floor",
-    ),
-    "credit_le": (
-        "≤ 目标（如返工率、事故数）：不高于目标得满分；高于目标时在目标与上限"
-        "（目标 ×(1+容差)）之间线性递减，达到或高于上限得 0 分；目标为 0 时超出即 0 分",
-        "≤ targets mirrored: full credit at or below the target, linear down to 0 at the ceiling "
-        "(target × (1 + tolerance)); a target of 0 has no band",
-    ),
-    "no_data": (
-        "无数据的指标显示为「无数据」，不按 0 分计：其权重不参与计分，其余有数据指标的权重按比例放大至 100",
-        "an indicator without data is shown as no data, never scored as zero: its weight is left out and "
-        "the other weights are scaled up to 100",
-    ),
-    "unit_score": (
-        "单位得分 = 100 × Σ(权重 × 完成度) ÷ Σ 有数据指标的权重，再减去检查扣分（不低于 0）",
-        "unit score = 100 × Σ(weight × credit) ÷ Σ weight with data, minus inspection deductions (not "
-        "below 0)",
-    ),
-    "coverage": (
-        "数据覆盖率 = 有数据指标的权重 ÷ 全部权重；全部无数据的单位不评分、不排名",
-        "coverage = weight with data ÷ all weight; a unit without any data has no score and no rank",
-    ),
-    "ranking": (
-        "按单位类型（局机关、处室、直属单位、区、区级中队）分组排名，同分同名次（1, 2, 2, 4）",
-        "ranked within the unit kind, ties share a place (1, 2, 2, 4)",
-    ),
-    "grade": (
-        "等级：A ≥ 90，B ≥ 75，C ≥ 60，D ≥ 40，其余 E（城市配置 kpi.grades）",
-        "grades A–E from the city profile (kpi.grades)",
-    ),
-    "entered": (
-        "填报指标须附佐证材料，经他人审核通过后计分；待审核或被退回视为无数据",
-        "an entered value counts once someone other than the person who entered it approved it; pending "
-        "or rejected is no data",
-    ),
-    "ledger": (
-        "台账指标统计本单位及所有下级单位在考核期内的台账记录",
-        "ledger indicators count the rows of the unit and every unit below it dated within the period",
-    ),
-    "auto": (
-        "系统指标取自案卷闭环的 KPI 引擎（按单位的考核范围：部门、区或全市），并列出其背后的案卷",
-        "case-loop indicators come from the KPI engine for the unit's scope (department, district or "
-        "city), with the cases behind them",
-    ),
-    "sub_period": (
-        "季度或月度考核：优先用该期目标；未设的沿用年度目标，比率不变，数量和金额按天数折算，"
-        "年度填报值不适用",
-        "a quarter or month uses its own targets, else the year's: rates as they are, counts and amounts "
-        "pro-rated by days, entered year values not applicable",
-    ),
-}
-RULES: dict[str, str] = {k: f"{zh} / {en}" for k, (zh, en) in _RULES.items()}
+
+def _say(key: str, /, **fields: object) -> str:
+    """Evidence in both languages ("中文 / English"): ``ledger.evidence.<key>``."""
+    return str(Msg(f"ledger.evidence.{key}", **fields))
+
+
+#: The scoring rules, in the order a report lists them (``ledger.rules.<key>``).
+_RULES = (
+    "credit_ge",
+    "credit_le",
+    "no_data",
+    "unit_score",
+    "coverage",
+    "ranking",
+    "grade",
+    "entered",
+    "ledger",
+    "auto",
+    "sub_period",
+)
+RULES: dict[str, str] = {k: both(f"ledger.rules.{k}") for k in _RULES}
 
 
 @dataclass
@@ -126,13 +91,19 @@ class TargetResult:
     def measure(self) -> Measure:
         return self.indicator.measure
 
-    def target_text(self) -> str:
-        return f"{self.comparison.symbol} {value_text(self.target, self.measure)}"
+    def label(self, locale: str | None = None) -> str:
+        """The target's name in *locale*: the indicator's name, unless the target has a name of its own."""
+        if self.name in {self.indicator.label(self.key.filter, loc) for loc in LOCALES}:
+            return self.indicator.label(self.key.filter, locale)
+        return self.name
 
-    def actual_text(self) -> str:
-        return value_text(self.figure.value, self.measure)
+    def target_text(self, locale: str | None = None) -> str:
+        return f"{self.comparison.symbol} {value_text(self.target, self.measure, locale)}"
 
-    def evidence_text(self, limit: int = 10) -> str:
+    def actual_text(self, locale: str | None = None) -> str:
+        return value_text(self.figure.value, self.measure, locale)
+
+    def evidence_text(self, limit: int = 10, locale: str | None = None) -> str:
         """Source, how the figure is made, and the first *limit* records behind it."""
         f = self.figure
         parts = [f.source]
@@ -140,11 +111,11 @@ class TargetResult:
             parts.append(f.detail)
         if f.records:
             shown = f.records[:limit]
-            more = f" 等 {f.records_total} 条 / of {f.records_total}" if f.records_total > len(shown) else ""
-            parts.append("依据 / records: " + ", ".join(shown) + more)
+            more = f" {_say('more', n=f.records_total)}" if f.records_total > len(shown) else ""
+            parts.append(f"{_say('records')}: " + ", ".join(shown) + more)
         if self.inherited_from:
-            parts.append(f"沿用 {self.inherited_from} 年度目标 / the year's target (× {self.prorate:.4f})")
-        return "；".join(parts)
+            parts.append(_say("inherited", year=self.inherited_from, factor=f"{self.prorate:.4f}"))
+        return t("ledger.evidence.separator", locale).join(parts)
 
     def as_json(self) -> dict[str, Any]:
         s = self.score
@@ -300,10 +271,7 @@ def assess(city: Any, period_text: str, *, now: datetime | None = None) -> Asses
                     )
                 elif inherited is not None:
                     figure = Figure(
-                        None,
-                        "填报 / entered",
-                        f"年度填报值不适用于 {period.label} / "
-                        "the year's entered value does not apply to a part of it",
+                        None, _say("entered"), _say("year_entry_not_applicable", period=period.label)
                     )
                 else:
                     figure, entry = _entered(entries.get(key, []), tz)
@@ -368,26 +336,28 @@ def _entered(entries: list[Entry], tz: str) -> tuple[Figure, Entry | None]:
     pending = [e for e in entries if e.status == "pending"]
     if approved:
         e = approved[-1]
-        detail = (
-            f"{e.entered_by} 于 {_local(e.entered_at, tz)} 填报，"
-            f"{e.reviewed_by} 于 {_local(e.reviewed_at, tz)} 审核 / "
-            f"entered by {e.entered_by}, approved by {e.reviewed_by}"
+        detail = _say(
+            "approved",
+            entered_by=e.entered_by,
+            entered_at=_local(e.entered_at, tz),
+            reviewed_by=e.reviewed_by,
+            reviewed_at=_local(e.reviewed_at, tz),
         )
         if pending:
-            detail += f"；另有 {len(pending)} 条待审核 / {len(pending)} newer pending"
-        return Figure(e.value, "填报 / entered", detail, records=[e.evidence], records_total=1), e
+            detail += t("ledger.evidence.separator") + _say("newer_pending", n=len(pending))
+        return Figure(e.value, _say("entered"), detail, records=[e.evidence], records_total=1), e
     if pending:
         e = pending[-1]
         return (
             Figure(
                 None,
-                "填报 / entered",
-                f"待审核：{e.entered_by} 填报 {e.value:g} / pending approval",
+                _say("entered"),
+                _say("pending", by=e.entered_by, value=f"{e.value:g}"),
                 records=[e.evidence],
                 records_total=1,
             ),
             e,
         )
     if entries:
-        return Figure(None, "填报 / entered", "填报已被退回 / the entered value was rejected"), entries[-1]
-    return Figure(None, "填报 / entered", "未填报 / not entered"), None
+        return Figure(None, _say("entered"), _say("rejected")), entries[-1]
+    return Figure(None, _say("entered"), _say("not_entered")), None

@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, select
 
+from civicloop.kernel import i18n
+from civicloop.kernel.i18n import Msg, current_locale, normalise_locale, t
 from civicloop.kpi.core import Period
 from civicloop.ledger.models import Comparison, LedgerError, Measure, Source
 from civicloop.ledger.store import (
@@ -43,12 +45,23 @@ class Indicator:
     comparison: Comparison = Comparison.GE
     filter_help: str = ""  # what the target's filter means for this indicator
 
-    def label(self, flt: str = "") -> str:
-        return f"{self.zh}（{flt}）" if flt else self.zh
+    def label(self, flt: str = "", locale: str | None = None) -> str:
+        """The name (with the target's filter) in *locale* (default: the current locale)."""
+        loc = current_locale() if locale is None else normalise_locale(locale)
+        name = self.en if loc == "en" else self.zh
+        return t("ledger.indicators_filtered", loc, name=name, filter=flt) if flt else name
 
 
-def _i(key: str, zh: str, en: str, source: Source, measure: Measure, **kw: Any) -> Indicator:
-    return Indicator(key, zh, en, source, measure, **kw)
+def _i(key: str, source: Source, measure: Measure, *, filter_help: str = "", **kw: Any) -> Indicator:
+    """An indicator named ``ledger.indicators.<key>``; *filter_help* is a ``ledger.filter_help`` key."""
+    zh, en = t(f"ledger.indicators.{key}", "zh-CN"), t(f"ledger.indicators.{key}", "en")
+    helps = t(f"ledger.filter_help.{filter_help}", "en") if filter_help else ""
+    return Indicator(key, zh, en, source, measure, filter_help=helps, **kw)
+
+
+def _say(key: str, /, **fields: object) -> str:
+    """Both languages ("中文 / English"), as refusals and evidence lines read."""
+    return str(Msg(f"ledger.{key}", **fields))
 
 
 A, L, E = Source.AUTO, Source.LEDGER, Source.ENTERED
@@ -58,42 +71,35 @@ CATALOGUE: dict[str, Indicator] = {
     i.key: i
     for i in (
         # --- the case loop (KPI engine) --------------------------------------------------------
-        _i("on_time_closure_rate", "按期结案率", "on-time closure rate", A, R),
-        _i("closure_rate", "结案率", "closure rate", A, R),
-        _i("disposal_rate", "问题处置率", "problem disposal rate", A, R),
-        _i("on_time_handling_rate", "按期处置率", "on-time handling rate", A, R),
-        _i("rework_rate", "返工率", "rework rate", A, R, comparison=Comparison.LE),
-        _i("light_on_rate", "着灯率", "light-on rate", A, R),
-        _i("facility_intact_rate", "设施完好率", "facility intactness rate", A, R),
-        _i(
-            "closed_cases",
-            "结案数",
-            "cases closed (fixed)",
-            A,
-            C,
-            filter_help="category code, e.g. 06013 道路破损 → repaired road sections",
-        ),
+        _i("on_time_closure_rate", A, R),
+        _i("closure_rate", A, R),
+        _i("disposal_rate", A, R),
+        _i("on_time_handling_rate", A, R),
+        _i("rework_rate", A, R, comparison=Comparison.LE),
+        _i("light_on_rate", A, R),
+        _i("facility_intact_rate", A, R),
+        _i("closed_cases", A, C, filter_help="category"),
         # --- ledgers ----------------------------------------------------------------------------
-        _i("projects_started", "开工项目数", "projects started", L, C, filter_help="project type"),
-        _i("investment_completed", "完成投资", "investment completed", L, Y, filter_help="project type"),
-        _i("outreach_events", "宣传活动次数", "outreach events", L, C, filter_help="theme"),
-        _i("outreach_participants", "宣传活动参与人次", "outreach participants", L, C, filter_help="theme"),
-        _i("handbooks_distributed", "发放入户手册（份）", "handbooks distributed", L, C, filter_help="theme"),
-        _i("leaflets_distributed", "发放宣传单（张）", "leaflets distributed", L, C, filter_help="theme"),
-        _i("trainees", "培训人数", "trainees", L, C, filter_help="theme"),
-        _i("volunteer_activities", "志愿服务活动次数", "volunteer activities", L, C, filter_help="theme"),
-        _i("volunteer_participants", "志愿服务参与人次", "volunteer participants", L, C, filter_help="theme"),
-        _i("volunteer_hours", "志愿服务时长", "volunteer hours", L, H, filter_help="theme"),
-        _i("documents_reviewed", "清理规范性文件数", "normative documents reviewed", L, C),
-        _i("documents_abolished", "废止规范性文件数", "normative documents abolished", L, C),
-        _i("documents_reissued", "重新印发规范性文件数", "normative documents reissued", L, C),
+        _i("projects_started", L, C, filter_help="project_type"),
+        _i("investment_completed", L, Y, filter_help="project_type"),
+        _i("outreach_events", L, C, filter_help="theme"),
+        _i("outreach_participants", L, C, filter_help="theme"),
+        _i("handbooks_distributed", L, C, filter_help="theme"),
+        _i("leaflets_distributed", L, C, filter_help="theme"),
+        _i("trainees", L, C, filter_help="theme"),
+        _i("volunteer_activities", L, C, filter_help="theme"),
+        _i("volunteer_participants", L, C, filter_help="theme"),
+        _i("volunteer_hours", L, H, filter_help="theme"),
+        _i("documents_reviewed", L, C),
+        _i("documents_abolished", L, C),
+        _i("documents_reissued", L, C),
         # --- entered with evidence (common ones; any other key is an entered indicator too) ----------
-        _i("cadre_appointments", "干部选拔任用（人次）", "cadre appointments", E, C),
-        _i("theory_study_sessions", "理论学习（次）", "theory study sessions", E, C),
-        _i("civilised_unit", "文明单位创建（1=通过复查）", "civilised-unit review passed", E, C),
-        _i("safety_incidents", "安全生产事故（起）", "work-safety incidents", E, C, comparison=Comparison.LE),
-        _i("complaints_upheld", "有效投诉（件）", "complaints upheld", E, C, comparison=Comparison.LE),
-        _i("talent_recruited", "引进人才（名）", "talent recruited", E, C),
+        _i("cadre_appointments", E, C),
+        _i("theory_study_sessions", E, C),
+        _i("civilised_unit", E, C),
+        _i("safety_incidents", E, C, comparison=Comparison.LE),
+        _i("complaints_upheld", E, C, comparison=Comparison.LE),
+        _i("talent_recruited", E, C),
     )
 }
 
@@ -120,10 +126,7 @@ class Scope:
             return cls("city")
         if by in ("department", "district") and key:
             return cls(by, key)
-        raise LedgerError(
-            f"考核范围应为 city、department:<部门id> 或 district:<区划代码>（收到 {text!r}） / the KPI scope "
-            f"is city, department:<id> or district:<code> (got {text!r})"
-        )
+        raise LedgerError(_say("errors.scope", raw=repr(text)))
 
     def __str__(self) -> str:
         return self.by if self.key is None else f"{self.by}:{self.key}"
@@ -188,18 +191,18 @@ class CaseLoop:
 
 def case_loop_indicator(loop: CaseLoop, key: str, period: Period, scope: Scope, flt: str = "") -> Figure:
     """The case-loop figure *key* of one scope in *period*, with the cases behind it (KPI engine)."""
-    source = "KPI 引擎 / KPI engine (civicloop.kpi)"
+    source = _say("evidence.kpi_engine")
     if key in ASSET_RATES:
         return _asset_rate(loop, key, period, scope)
     if key not in ENGINE_RATE and key != "closed_cases":
-        raise LedgerError(f"未知的系统指标 {key!r} / unknown case-loop indicator {key!r}")
+        raise LedgerError(_say("errors.unknown_case_loop_indicator", key=repr(key)))
     if loop.engine is None and loop.unavailable is None:
         try:
             from civicloop.kpi.engine import KpiEngine
 
             loop.engine = KpiEngine.for_city(loop.city)
         except Exception as exc:  # engine missing or the store unreadable: the figure is no data
-            loop.unavailable = f"KPI 引擎不可用 / KPI engine unavailable: {exc}"
+            loop.unavailable = _say("evidence.kpi_unavailable", reason=exc)
     if loop.engine is None:
         return Figure(None, source, loop.unavailable or "")
     engine = loop.engine
@@ -211,12 +214,12 @@ def case_loop_indicator(loop: CaseLoop, key: str, period: Period, scope: Scope, 
     try:
         row = evaluation[scope.by].row(group)
     except KeyError:
-        return Figure(None, source, f"{scope} 在本期没有案卷 / no cases of {scope} in the period")
+        return Figure(None, source, _say("evidence.no_cases", scope=scope))
     if key == "closed_cases":
         cases = engine.cases_behind(period, "closed", scope.by, group)
         if flt:
             cases = sorted(set(cases) & set(engine.cases_behind(period, "closed", "category", flt)))
-        what = f"结案（已修复）案卷{f'，类别 {flt}' if flt else ''} / closed (fixed) cases"
+        what = _say("evidence.closed_cases_of", category=flt) if flt else _say("evidence.closed_cases")
         return Figure(float(len(cases)), source, what, records=cases[:SAMPLE], records_total=len(cases))
     from civicloop.kpi.core import RATE_PARTS
 
@@ -228,7 +231,7 @@ def case_loop_indicator(loop: CaseLoop, key: str, period: Period, scope: Scope, 
     detail = (
         f"{num_key} / {den_key} = {numerator:g} / {denominator:g}"
         if denominator
-        else "分母为 0 / nothing due"
+        else _say("evidence.nothing_due")
     )
     return Figure(
         None if value is None else float(value),
@@ -244,7 +247,7 @@ def case_loop_indicator(loop: CaseLoop, key: str, period: Period, scope: Scope, 
 def _asset_rate(loop: CaseLoop, key: str, period: Period, scope: Scope) -> Figure:
     """着灯率 / 设施完好率 from the KPI engine's asset rates: a district's row for a district scope, else
     the city-wide row (street lights and facilities are not assigned to departments there)."""
-    source = "KPI 引擎资产指标 / KPI engine asset rates (civicloop.kpi.assets)"
+    source = _say("evidence.asset_engine")
     cache_key = f"{key}|{period.label}"
     if cache_key not in loop.evaluations:
         try:
@@ -256,22 +259,29 @@ def _asset_rate(loop: CaseLoop, key: str, period: Period, scope: Scope) -> Figur
             else:
                 rows = assets.facility_intact_rates(city.engine, city.id, period, by=("district_code",))
         except Exception as exc:  # engine missing or geography tables unreadable: no data
-            return Figure(None, source, f"资产指标不可用 / asset rates unavailable: {exc}")
+            return Figure(None, source, _say("evidence.asset_unavailable", reason=exc))
         loop.evaluations[cache_key] = rows
     rows = loop.evaluations[cache_key]
     row = rows[0]  # the city row comes first
     if scope.by == "district":
         row = next((r for r in rows[1:] if r.district_code == scope.key), None)
         if row is None:
-            return Figure(None, source, f"{scope} 本期没有资产检查数据 / no asset data for {scope}")
+            return Figure(None, source, _say("evidence.no_asset_data", scope=scope))
     if not row.denominator:
-        return Figure(None, source, "本期没有巡查或部件数据 / no patrol checks or components in the period")
-    what = "亮灯检查 / lit checks" if key == "light_on_rate" else "完好设施·天 / intact component-days"
-    where = "全市 / city-wide" if scope.by != "district" else str(scope)
+        return Figure(None, source, _say("evidence.no_patrols"))
+    what = _say("evidence.lit_checks" if key == "light_on_rate" else "evidence.intact_days")
+    where = _say("evidence.city_wide") if scope.by != "district" else str(scope)
+    detail = t(
+        "ledger.evidence.asset_detail",
+        what=what,
+        numerator=f"{row.numerator:,.0f}",
+        denominator=f"{row.denominator:,.0f}",
+        where=where,
+    )
     return Figure(
         float(row.numerator) / float(row.denominator),
         source,
-        f"{what}: {row.numerator:,.0f} / {row.denominator:,.0f}（{where}）",
+        detail,
         numerator=float(row.numerator),
         denominator=float(row.denominator),
     )
@@ -308,12 +318,12 @@ def _count() -> Callable[[Table], Any]:
 _LEDGER: dict[str, _LedgerSum] = {
     "projects_started": _LedgerSum(
         ledger_projects, "start_date", _count(), "project_type", lambda r: str(r.name),
-        lambda t: t.c.status != "planned", "开工日期在本期的项目 / projects started in the period",
+        lambda t: t.c.status != "planned", _say("evidence.projects_started"),
     ),
     "investment_completed": _LedgerSum(
         ledger_projects, "start_date", _sum("completed_investment"), "project_type", lambda r: str(r.name),
         lambda t: t.c.status != "planned",
-        "本期开工项目的完成投资合计 / investment completed by the projects started in the period",
+        _say("evidence.investment_completed"),
     ),
     "outreach_events": _LedgerSum(ledger_campaigns, "held_on", _sum("events"), "theme", _campaign_key),
     "outreach_participants": _LedgerSum(
@@ -343,10 +353,8 @@ _LEDGER: dict[str, _LedgerSum] = {
 }  # fmt: skip
 
 LEDGER_TABLE_NAMES = {
-    "ledger_projects": "项目台账 projects",
-    "ledger_campaigns": "宣传活动台账 campaigns",
-    "ledger_volunteering": "志愿服务台账 volunteering",
-    "ledger_document_reviews": "规范性文件清理记录 reviews",
+    name: f"{t(f'ledger.tables.{name}', 'zh-CN')} {t(f'ledger.tables.{name}', 'en')}"
+    for name in ("ledger_projects", "ledger_campaigns", "ledger_volunteering", "ledger_document_reviews")
 }
 
 
@@ -365,7 +373,7 @@ def ledger_indicator(
     """
     spec = _LEDGER.get(key)
     if spec is None:
-        raise LedgerError(f"未知的台账指标 {key!r} / unknown ledger indicator {key!r}")
+        raise LedgerError(_say("errors.unknown_ledger_indicator", key=repr(key)))
     t = spec.table
     day = t.c[spec.date_column]
     conditions = [t.c.city_id == city_id, day >= first_day, day <= last_day]
@@ -384,12 +392,12 @@ def ledger_indicator(
     value = conn.execute(select(spec.value(t)).select_from(t).where(where)).scalar_one()
     total = int(conn.execute(select(func.count()).select_from(t).where(where)).scalar_one())
     sample = conn.execute(select(t).where(where).order_by(day, *t.primary_key.columns).limit(SAMPLE)).all()
-    detail = f"{spec.what or LEDGER_TABLE_NAMES[t.name]}：{total} 条 / rows"
+    detail = i18n.t("ledger.evidence.ledger_rows", what=spec.what or LEDGER_TABLE_NAMES[t.name], total=total)
     if flt:
-        detail += f"（筛选 / filter: {flt}）"
+        detail += i18n.t("ledger.evidence.ledger_filter", filter=flt)
     return Figure(
         float(value or 0),
-        f"台账 / ledger {t.name}",
+        i18n.t("ledger.evidence.ledger_source", table=t.name),
         detail,
         records=[spec.key(r) for r in sample],
         records_total=total,

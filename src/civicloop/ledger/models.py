@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from civicloop.kernel.i18n import Msg, current_locale, normalise_locale, t
 from civicloop.kpi.core import Period, parse_period
 
 
@@ -34,9 +35,12 @@ class Source(StrEnum):
     LEDGER = "ledger"
     ENTERED = "entered"
 
+    def label(self, locale: str | None = None) -> str:
+        return t(f"ledger.sources.{self.value}", locale)
+
     @property
     def zh(self) -> str:
-        return {"auto": "系统自动", "ledger": "台账统计", "entered": "填报审核"}[self.value]
+        return self.label("zh-CN")
 
 
 class Measure(StrEnum):
@@ -53,63 +57,40 @@ class Measure(StrEnum):
         return self is not Measure.RATE
 
 
-UNIT_KINDS: dict[str, tuple[str, str]] = {
-    "bureau": ("局机关", "bureau"),
-    "office": ("处室", "office"),
-    "department": ("直属单位", "department"),
-    "district": ("区", "district"),
-    "squad": ("区级中队／中心", "district squad or centre"),
-}
+def labels(area: str, keys: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """key → (Chinese, English) label of a ledger vocabulary (``ledger.<area>.<key>`` in the catalogue)."""
+    return {k: (t(f"ledger.{area}.{k}", "zh-CN"), t(f"ledger.{area}.{k}", "en")) for k in keys}
 
-PROJECT_TYPES: dict[str, tuple[str, str]] = {
-    "heating": ("供热", "heating"),
-    "water": ("供水", "water supply"),
-    "roads_bridges": ("道桥", "roads and bridges"),
-    "flood_control": ("防洪排涝", "flood control and drainage"),
-    "sewage": ("污水处理", "sewage treatment"),
-    "sanitation": ("环卫", "sanitation"),
-    "gas": ("燃气", "gas"),
-    "gardens": ("园林绿化", "parks and greening"),
-    "other": ("其他", "other"),
-}
 
-PROJECT_STATUSES: dict[str, tuple[str, str]] = {
-    "planned": ("谋划", "planned"),
-    "started": ("在建", "started"),
-    "completed": ("竣工", "completed"),
-    "suspended": ("停工", "suspended"),
-}
+UNIT_KINDS: dict[str, tuple[str, str]] = labels(
+    "unit_kinds", ("bureau", "office", "department", "district", "squad")
+)
 
-TARGET_GROUPS: dict[str, tuple[str, str]] = {
-    "community": ("进社区", "community"),
-    "school": ("进校园", "school"),
-    "agency": ("进机关", "agency"),
-    "enterprise": ("进企业", "enterprise"),
-    "public": ("公共场所", "public"),
-}
+PROJECT_TYPES: dict[str, tuple[str, str]] = labels(
+    "project_types",
+    ("heating", "water", "roads_bridges", "flood_control", "sewage", "sanitation", "gas", "gardens", "other"),
+)
 
-DOCUMENT_STATUSES: dict[str, tuple[str, str]] = {
-    "in_force": ("有效", "in force"),
-    "revised": ("已修订", "revised"),
-    "reissued": ("重新印发", "reissued"),
-    "abolished": ("已废止", "abolished"),
-}
+PROJECT_STATUSES: dict[str, tuple[str, str]] = labels(
+    "project_statuses", ("planned", "started", "completed", "suspended")
+)
 
-REVIEW_OUTCOMES: dict[str, tuple[str, str]] = {
-    "kept": ("继续有效", "kept"),
-    "revised": ("修订", "revised"),
-    "reissued": ("重新印发", "reissued"),
-    "abolished": ("废止", "abolished"),
-}
+TARGET_GROUPS: dict[str, tuple[str, str]] = labels(
+    "target_groups", ("community", "school", "agency", "enterprise", "public")
+)
+
+DOCUMENT_STATUSES: dict[str, tuple[str, str]] = labels(
+    "document_statuses", ("in_force", "revised", "reissued", "abolished")
+)
+
+REVIEW_OUTCOMES: dict[str, tuple[str, str]] = labels(
+    "review_outcomes", ("kept", "revised", "reissued", "abolished")
+)
 
 #: The document status each review outcome leaves behind.
 OUTCOME_STATUS = {"kept": "in_force", "revised": "revised", "reissued": "reissued", "abolished": "abolished"}
 
-ENTRY_STATUSES: dict[str, tuple[str, str]] = {
-    "pending": ("待审核", "pending approval"),
-    "approved": ("已审核", "approved"),
-    "rejected": ("已退回", "rejected"),
-}
+ENTRY_STATUSES: dict[str, tuple[str, str]] = labels("entry_statuses", ("pending", "approved", "rejected"))
 
 _TARGET_PERIOD = re.compile(r"^\d{4}(?:-Q[1-4]|-(?:0[1-9]|1[0-2]))?$")
 
@@ -122,10 +103,7 @@ def target_period(text: str, timezone: str) -> Period:
     """A target's period: a year ``2026``, a quarter ``2026-Q3`` or a month ``2026-07``."""
     label = text.strip().upper().replace("Q", "-Q").replace("--Q", "-Q")
     if not _TARGET_PERIOD.fullmatch(label):
-        raise LedgerError(
-            f"目标期间须为年度、季度或月份，如 2026、2026-Q3、2026-07（收到 {text!r}） / "
-            f"a target's period is a year, quarter or month such as 2026, 2026-Q3, 2026-07 (got {text!r})"
-        )
+        raise LedgerError(str(Msg("ledger.errors.target_period", raw=repr(text))))
     return parse_period(label, timezone)
 
 
@@ -146,34 +124,31 @@ class TargetKey:
     def parse(cls, text: str) -> TargetKey:
         parts = text.strip().split("/")
         if len(parts) != 3 or not all(parts):
-            raise LedgerError(
-                f"目标编号应为 期间/单位/指标[:筛选]，如 2026/ty-roads/on_time_closure_rate"
-                f"（收到 {text!r}） / "
-                f"a target reference is period/unit/indicator[:filter] (got {text!r})"
-            )
+            raise LedgerError(str(Msg("ledger.errors.target_key", raw=repr(text))))
         indicator, _, flt = parts[2].partition(":")
         return cls(parts[0], parts[1], indicator, flt)
 
 
-def yuan_text(yuan: float) -> str:
-    """An amount as a person reads it: 亿元 from 0.1 亿 up, else 万元, else 元."""
+def yuan_text(yuan: float, locale: str | None = None) -> str:
+    """An amount as a person reads it: 亿元 from 0.1 亿 up, else 万元, else 元 (in *locale*, default the
+    current one)."""
     if abs(yuan) >= 10_000_000:
-        return f"{yuan / 100_000_000:,.2f} 亿元"
+        return t("ledger.amount.yi", locale, value=f"{yuan / 100_000_000:,.2f}")
     if abs(yuan) >= 10_000:
-        return f"{yuan / 10_000:,.2f} 万元"
-    return f"{yuan:,.0f} 元"
+        return t("ledger.amount.wan", locale, value=f"{yuan / 10_000:,.2f}")
+    return t("ledger.amount.yuan", locale, value=f"{yuan:,.0f}")
 
 
-def value_text(value: float | None, measure: Measure) -> str:
+def value_text(value: float | None, measure: Measure, locale: str | None = None) -> str:
     """A figure for display: 96.50 %, 1,630, 45.26 亿元, 2,400 小时; None is 无数据."""
     if value is None:
-        return "无数据"
+        return t("ledger.amount.no_data", locale)
     if measure is Measure.RATE:
         return f"{value * 100:.2f} %"
     if measure is Measure.YUAN:
-        return yuan_text(value)
+        return yuan_text(value, locale)
     if measure is Measure.HOURS:
-        return f"{value:,.1f} 小时"
+        return t("ledger.amount.hours", locale, value=f"{value:,.1f}")
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
@@ -194,4 +169,8 @@ class Unit:
 
     @property
     def kind_zh(self) -> str:
-        return UNIT_KINDS.get(self.kind, (self.kind, self.kind))[0]
+        return self.kind_label("zh-CN")
+
+    def kind_label(self, locale: str | None = None) -> str:
+        zh, en = UNIT_KINDS.get(self.kind, (self.kind, self.kind))
+        return en if (current_locale() if locale is None else normalise_locale(locale)) == "en" else zh

@@ -1,4 +1,5 @@
-"""The assessment as a Chinese XLSX workbook (openpyxl) or PDF (ReportLab, Noto Sans CJK embedded).
+"""The assessment as an XLSX workbook (openpyxl) or PDF (ReportLab, Noto Sans CJK embedded), in the reader's
+locale (``ledger.report.*`` in the catalogue; default Chinese, as the bureau files it).
 
 **The font.** Debian's ``fonts-noto-cjk`` ships Noto Sans CJK as OpenType collections with CFF outlines,
 which ReportLab cannot embed. So the characters the document uses are subset from the collection with
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from civicloop.kernel.i18n import current_locale, normalise_locale, t
 from civicloop.kpi import fonts as cjk_font
 from civicloop.ledger.assessment import Assessment, UnitResult
 from civicloop.ledger.models import UNIT_KINDS, LedgerError
@@ -41,26 +43,58 @@ def register_cjk_font(text: str) -> str:
 # Table content shared by both formats
 # ---------------------------------------------------------------------------------------------------
 
-RANK_HEADER = ["单位类型", "排名", "单位", "得分", "等级", "扣分", "数据覆盖率", "有数据指标/全部"]
-DETAIL_HEADER = ["单位", "指标", "考核方式", "目标", "实际", "完成情况", "权重", "得分", "依据"]
-NOTE_HEADER = ["单位", "检查日期", "检查人", "指标", "检查记录", "扣分"]
+_RANK = ("unit_kind", "rank", "unit", "score", "grade", "deduction", "coverage", "with_data")
+_DETAIL = ("unit", "indicator", "source", "target", "actual", "status", "weight", "score", "evidence")
+_NOTE = ("unit", "inspected_on", "inspector", "indicator", "note", "deduction")
+
+
+def _loc(locale: str | None) -> str:
+    return current_locale() if locale is None else normalise_locale(locale)
+
+
+def _header(columns: tuple[str, ...], locale: str | None) -> list[str]:
+    return [t(f"ledger.report.columns.{c}", _loc(locale)) for c in columns]
+
+
+def rank_header(locale: str | None = None) -> list[str]:
+    return _header(_RANK, locale)
+
+
+def detail_header(locale: str | None = None) -> list[str]:
+    return _header(_DETAIL, locale)
+
+
+def note_header(locale: str | None = None) -> list[str]:
+    return _header(_NOTE, locale)
+
+
+#: The headings in Chinese (as the bureau files the report); ``rank_header(locale)`` for another locale.
+RANK_HEADER = rank_header("zh-CN")
+DETAIL_HEADER = detail_header("zh-CN")
+NOTE_HEADER = note_header("zh-CN")
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def rank_rows(a: Assessment) -> list[list[str]]:
+def _pick(labels: tuple[str, str], locale: str) -> str:
+    """The (Chinese, English) label in *locale*."""
+    return labels[1] if locale == "en" else labels[0]
+
+
+def rank_rows(a: Assessment, locale: str | None = None) -> list[list[str]]:
+    loc = _loc(locale)
     rows = []
     for u in a.units:
         s = u.score
-        with_data = sum(1 for t in u.targets if t.score.status != "no_data")
+        with_data = sum(1 for r in u.targets if r.score.status != "no_data")
         rows.append(
             [
-                UNIT_KINDS.get(u.unit.kind, (u.unit.kind, ""))[0],
+                _pick(UNIT_KINDS.get(u.unit.kind, (u.unit.kind, u.unit.kind)), loc),
                 "—" if u.rank is None else f"{u.rank}/{u.ranked}",
                 u.unit.name,
-                "无数据" if s.score is None else _fmt(s.score),
+                _pick(STATUS_LABELS["no_data"], loc) if s.score is None else _fmt(s.score),
                 u.grade or "—",
                 _fmt(s.deductions, 1) if s.deductions else "",
                 "—" if s.coverage is None else f"{s.coverage * 100:.0f}%",
@@ -70,21 +104,22 @@ def rank_rows(a: Assessment) -> list[list[str]]:
     return rows
 
 
-def detail_rows(u: UnitResult, records: int = 10) -> list[list[str]]:
+def detail_rows(u: UnitResult, records: int = 10, locale: str | None = None) -> list[list[str]]:
+    loc = _loc(locale)
     rows = []
-    for t in u.targets:
-        s = t.score
+    for r in u.targets:
+        s = r.score
         rows.append(
             [
                 u.unit.name,
-                t.name,
-                t.source.zh,
-                t.target_text(),
-                t.actual_text(),
-                STATUS_LABELS[s.status][0],
-                f"{t.weight:g}",
+                r.label(loc),
+                r.source.label(loc),
+                r.target_text(loc),
+                r.actual_text(loc),
+                _pick(STATUS_LABELS[s.status], loc),
+                f"{r.weight:g}",
                 "—" if s.points is None else f"{s.points:.2f}",
-                t.evidence_text(records),
+                r.evidence_text(records, loc),
             ]
         )
     return rows
@@ -107,8 +142,13 @@ def note_rows(a: Assessment) -> list[list[str]]:
     return rows
 
 
-def title(a: Assessment) -> str:
-    return f"{a.city_name} {a.period.label} 目标责任考核结果"
+def title(a: Assessment, locale: str | None = None) -> str:
+    return t("ledger.report.title", _loc(locale), city=a.city_name, period=a.period.label)
+
+
+def _period_line(a: Assessment, loc: str, key: str = "period_line") -> str:
+    at = f"{a.generated_at:%Y-%m-%d %H:%M}"
+    return t(f"ledger.report.{key}", loc, first=a.period.first_day, last=a.period.last_day, at=at)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -116,8 +156,9 @@ def title(a: Assessment) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def write_xlsx(a: Assessment, path: Path) -> None:
+def write_xlsx(a: Assessment, path: Path, locale: str | None = None) -> None:
     """排名 (ranking), 指标明细 (every target with its evidence), 检查记录, 计分规则."""
+    loc = _loc(locale)
     from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
     from openpyxl.styles import Alignment, Font  # type: ignore[import-untyped, unused-ignore]
 
@@ -142,28 +183,29 @@ def write_xlsx(a: Assessment, path: Path) -> None:
 
     ws0 = wb.active
     assert ws0 is not None
-    sheet("排名", RANK_HEADER, [], [12, 8, 36, 8, 6, 6, 10, 14], first=True)
-    ws0.insert_rows(1, 2)
-    ws0["A1"] = title(a)
-    ws0["A1"].font = Font(bold=True, size=14)
-    ws0["A2"] = (
-        f"考核期间 {a.period.first_day} 至 {a.period.last_day}；生成时间 {a.generated_at:%Y-%m-%d %H:%M} UTC"
-    )
-    ws0.freeze_panes = "A4"
-    for r in rank_rows(a):
-        ws0.append([_number(v) for v in r])
-    details = [row for u in a.units for row in detail_rows(u)]
     sheet(
-        "指标明细",
-        DETAIL_HEADER,
+        t("ledger.report.sheet_ranking", loc), rank_header(loc), [], [12, 8, 36, 8, 6, 6, 10, 14], first=True
+    )
+    ws0.insert_rows(1, 2)
+    ws0["A1"] = title(a, loc)
+    ws0["A1"].font = Font(bold=True, size=14)
+    ws0["A2"] = _period_line(a, loc)
+    ws0.freeze_panes = "A4"
+    for r in rank_rows(a, loc):
+        ws0.append([_number(v) for v in r])
+    details = [row for u in a.units for row in detail_rows(u, locale=loc)]
+    sheet(
+        t("ledger.report.sheet_details", loc),
+        detail_header(loc),
         ([_number(v) for v in r] for r in details),
         [30, 26, 10, 16, 16, 10, 6, 8, 90],
     )
-    detail_ws = wb["指标明细"]
+    detail_ws = wb[t("ledger.report.sheet_details", loc)]
     for (c,) in detail_ws.iter_rows(min_row=2, min_col=9, max_col=9):
         c.alignment = Alignment(wrap_text=True, vertical="top")
-    sheet("检查记录", NOTE_HEADER, note_rows(a), [30, 12, 12, 20, 60, 6])
-    sheet("计分规则", ["规则", "说明"], ([k, v] for k, v in a.rules.items()), [14, 140])
+    sheet(t("ledger.report.sheet_notes", loc), note_header(loc), note_rows(a), [30, 12, 12, 20, 60, 6])
+    rules_header = [t("ledger.report.rule", loc), t("ledger.report.explanation", loc)]
+    sheet(t("ledger.report.sheet_rules", loc), rules_header, ([k, v] for k, v in a.rules.items()), [14, 140])
     wb.save(path)
 
 
@@ -180,36 +222,39 @@ def _number(value: str) -> Any:
 # ---------------------------------------------------------------------------------------------------
 
 
-def write_pdf(a: Assessment, path: Path) -> None:
+def write_pdf(a: Assessment, path: Path, locale: str | None = None) -> None:
     """A4 landscape: title, ranking, each unit's targets with evidence, inspection notes, the rules."""
+    loc = _loc(locale)
     from reportlab.lib import colors  # type: ignore[import-untyped, unused-ignore]
     from reportlab.lib.pagesizes import A4, landscape  # type: ignore[import-untyped, unused-ignore]
     from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped, unused-ignore]
     from reportlab.lib.units import mm  # type: ignore[import-untyped, unused-ignore]
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped, unused-ignore]
 
-    ranks = rank_rows(a)
+    ranks = rank_rows(a, loc)
     notes = note_rows(a)
-    per_unit = [(u, detail_rows(u, records=5)) for u in a.units]
-    heading = title(a)
-    subtitle = (
-        f"考核期间 {a.period.first_day} 至 {a.period.last_day} · 生成时间 {a.generated_at:%Y-%m-%d %H:%M} UTC"
-    )
-    texts = [
-        heading,
-        subtitle,
-        "一、单位排名",
-        "二、指标明细",
-        "三、检查记录",
-        "四、计分规则",
-        "（无）",
-        "第页",
-    ]
-    texts += [c for r in ranks for c in r] + RANK_HEADER + DETAIL_HEADER + NOTE_HEADER
+    per_unit = [(u, detail_rows(u, records=5, locale=loc)) for u in a.units]
+    heading = title(a, loc)
+    subtitle = _period_line(a, loc, "period_line_pdf")
+    sections = [t(f"ledger.report.section_{s}", loc) for s in ("ranking", "details", "notes", "rules")]
+    none = t("ledger.report.none", loc)
+    rank_head, detail_head, note_head = rank_header(loc), detail_header(loc), note_header(loc)
+    unit_headings = {}
+    for u in a.units:
+        s = u.score
+        unit_headings[u.unit.unit_id] = t(
+            "ledger.report.unit_heading",
+            loc,
+            unit=u.unit.name,
+            kind=u.unit.kind_label(loc),
+            score=_pick(STATUS_LABELS["no_data"], loc) if s.score is None else f"{s.score:.2f}",
+            grade=u.grade or "—",
+            coverage="—" if s.coverage is None else f"{s.coverage * 100:.0f}%",
+        )
+    texts = [heading, subtitle, *sections, none, t("ledger.report.page", loc, page="0123456789")]
+    texts += [c for r in ranks for c in r] + rank_head + detail_head + note_head
     texts += [c for _, rows in per_unit for r in rows for c in r] + [c for r in notes for c in r]
-    texts += [f"{u.unit.name} {u.unit.kind_zh} 得分 等级 数据覆盖率" for u in a.units] + list(
-        a.rules.values()
-    )
+    texts += list(unit_headings.values()) + list(a.rules.values())
     font = register_cjk_font("".join(texts))
 
     base = ParagraphStyle("base", fontName=font, fontSize=8, leading=10.5, wordWrap="CJK")
@@ -240,38 +285,25 @@ def write_pdf(a: Assessment, path: Path) -> None:
         Paragraph(_escape(subtitle), base),
         Spacer(1, 4 * mm),
     ]
-    story.append(Paragraph("一、单位排名", h2))
-    story.append(table(RANK_HEADER, ranks, [26, 16, 90, 18, 12, 12, 22, 26], base))
-    story.append(Paragraph("二、指标明细", h2))
+    story.append(Paragraph(_escape(sections[0]), h2))
+    story.append(table(rank_head, ranks, [26, 16, 90, 18, 12, 12, 22, 26], base))
+    story.append(Paragraph(_escape(sections[1]), h2))
     for u, rows in per_unit:
-        s = u.score
-        score = "无数据" if s.score is None else f"{s.score:.2f}"
-        coverage = "—" if s.coverage is None else f"{s.coverage * 100:.0f}%"
-        story.append(
-            Paragraph(
-                _escape(
-                    f"{u.unit.name}（{u.unit.kind_zh}）得分 {score} 等级 {u.grade or '—'} "
-                    f"数据覆盖率 {coverage}"
-                ),
-                h3,
-            )
-        )
-        story.append(
-            table(DETAIL_HEADER[1:], [r[1:] for r in rows], [38, 16, 24, 24, 16, 10, 12, 127], small)
-        )
-    story.append(Paragraph("三、检查记录", h2))
+        story.append(Paragraph(_escape(unit_headings[u.unit.unit_id]), h3))
+        story.append(table(detail_head[1:], [r[1:] for r in rows], [38, 16, 24, 24, 16, 10, 12, 127], small))
+    story.append(Paragraph(_escape(sections[2]), h2))
     if notes:
-        story.append(table(NOTE_HEADER, notes, [60, 20, 20, 30, 125, 12], base))
+        story.append(table(note_head, notes, [60, 20, 20, 30, 125, 12], base))
     else:
-        story.append(Paragraph("（无）", base))
-    story.append(Paragraph("四、计分规则", h2))
+        story.append(Paragraph(_escape(none), base))
+    story.append(Paragraph(_escape(sections[3]), h2))
     for text in a.rules.values():
         story.append(Paragraph(_escape(text), base))
 
     def footer(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setFont(font, 7)
-        canvas.drawRightString(doc.pagesize[0] - 12 * mm, 8 * mm, f"第 {doc.page} 页")
+        canvas.drawRightString(doc.pagesize[0] - 12 * mm, 8 * mm, t("ledger.report.page", loc, page=doc.page))
         canvas.restoreState()
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,18 +29,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from civicloop.ledger.models import Comparison
+from civicloop.ledger.models import Comparison, labels
 
 DEFAULT_TOLERANCE = 0.2
 
 Status = Literal["met", "partial", "missed", "no_data"]
 
-STATUS_LABELS: dict[str, tuple[str, str]] = {
-    "met": ("达标", "met"),
-    "partial": ("部分完成", "partly met"),
-    "missed": ("未达标", "missed"),
-    "no_data": ("无数据", "no data"),
-}
+STATUS_LABELS: dict[str, tuple[str, str]] = labels("score_status", ("met", "partial", "missed", "no_data"))
 
 
 def band_edge(comparison: Comparison, target: float, tolerance: float = DEFAULT_TOLERANCE) -> float:

@@ -16,12 +16,18 @@ from typing import Any
 
 from sqlalchemy import Connection, func, inspect, select, update
 
+from civicloop.kernel.i18n import Msg
 from civicloop.ledger import tabular
 from civicloop.ledger.indicators import indicator
 from civicloop.ledger.models import LedgerError, Source, TargetKey, Unit, target_period
 from civicloop.ledger.store import ledger_entries, ledger_inspections, ledger_targets, ledger_units
 from civicloop.ledger.tabular import ImportResult, Kind
 from civicloop.store.database import migrate
+
+
+def _say(key: str, /, **fields: object) -> str:
+    """A refusal in both languages ("中文 / English"): ``ledger.errors.<key>``."""
+    return str(Msg(f"ledger.errors.{key}", **fields))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +97,12 @@ def _evidence(text: str) -> str:
     """A URL as given; a local file by its absolute path and SHA-256 (so a later swap is visible)."""
     s = text.strip()
     if not s:
-        raise LedgerError("须提供佐证材料（文件路径或链接） / evidence (a file path or a link) is required")
+        raise LedgerError(_say("evidence_required"))
     if _URL.fullmatch(s):
         return s
     path = Path(s).expanduser()
     if not path.is_file():
-        raise LedgerError(
-            f"佐证文件不存在：{s}（请给出可访问的文件路径或 http(s) 链接） / evidence file not found: {s} "
-            "(give a readable file path or an http(s) link)"
-        )
+        raise LedgerError(_say("evidence_not_found", path=s))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return f"{path.resolve()} (sha256:{digest[:16]})"
 
@@ -168,7 +171,7 @@ class LedgerService:
         unknown = [f for f in fields if f not in {c.key for c in k.columns}]
         if unknown:
             allowed = ", ".join(c.key for c in k.columns)
-            raise LedgerError(f"{kind} 没有字段 {', '.join(unknown)}（可用：{allowed}） / unknown fields")
+            raise LedgerError(_say("unknown_fields", kind=kind, fields=", ".join(unknown), allowed=allowed))
         with self.city.store.write() as conn:
             ctx = self._ctx(conn, by)
             return tabular.write_rows(
@@ -181,7 +184,7 @@ class LedgerService:
         """Import a CSV or XLSX file in one transaction (nothing is written if a row is refused)."""
         k = tabular.kind(kind)
         if not path.is_file():
-            raise LedgerError(f"文件不存在：{path} / no such file: {path}")
+            raise LedgerError(_say("no_such_file", path=path))
         rows = tabular.file_rows(k, path)
         with self.city.store.write() as conn:
             ctx = self._ctx(conn, by)
@@ -206,7 +209,7 @@ class LedgerService:
         elif fmt == "xlsx":
             tabular.export_xlsx(k, rows, path, tabular.summarise(k, rows))
         else:
-            raise LedgerError(f"导出格式应为 csv 或 xlsx（收到 {fmt!r}） / the format is csv or xlsx")
+            raise LedgerError(_say("export_format", fmt=repr(fmt)))
         return len(rows)
 
     # ---- targets ----------------------------------------------------------------------------------
@@ -265,7 +268,7 @@ class LedgerService:
             )
         ).first()
         if row is None:
-            raise LedgerError(f"没有考核目标 {key}（先用 target set 设定） / no target {key}: set it first")
+            raise LedgerError(_say("no_target", key=key))
         return row
 
     # ---- entered values and approval ----------------------------------------------------------------
@@ -277,10 +280,7 @@ class LedgerService:
         with self.city.store.write() as conn:
             target = self._target(conn, key)
             if target.source != Source.ENTERED.value:
-                raise LedgerError(
-                    f"{key} 的考核方式是 {target.source}，由系统计算，不能填报 / this target is measured "
-                    f"{target.source}, not entered"
-                )
+                raise LedgerError(_say("not_entered", key=key, source=target.source))
             ind = indicator(key.indicator, target.name)
             try:
                 parsed = tabular.parse_target_value(value, ind.measure)
@@ -343,13 +343,11 @@ class LedgerService:
                 where.append(e.c.status == "pending")
             row = conn.execute(select(e).where(*where).order_by(e.c.seq.desc()).limit(1)).first()
             if row is None:
-                raise LedgerError(f"{key} 没有待审核的填报值 / no pending entered value for {key}")
+                raise LedgerError(_say("no_pending_entry", key=key))
             if row.status != "pending":
-                raise LedgerError(f"{key} 第 {row.seq} 次填报已审核（{row.status}） / already reviewed")
+                raise LedgerError(_say("already_reviewed", key=key, seq=row.seq, status=row.status))
             if row.entered_by == by:
-                raise LedgerError(
-                    f"填报人 {by} 不能审核自己的填报 / {by} entered this value and cannot also approve it"
-                )
+                raise LedgerError(_say("four_eyes", by=by))
             conn.execute(
                 update(e)
                 .where(*self._entry_where(key), e.c.seq == row.seq)
@@ -404,9 +402,9 @@ class LedgerService:
         """Record an inspection note (检查记录) on a unit for an assessment period, with a deduction."""
         label = target_period(period, self.city.profile.timezone).label
         if not note.strip():
-            raise LedgerError("检查记录不能为空 / the note must not be empty")
+            raise LedgerError(_say("empty_note"))
         if deduction < 0 or deduction > 100:
-            raise LedgerError("扣分应在 0–100 分之间 / a deduction lies between 0 and 100 points")
+            raise LedgerError(_say("deduction_range"))
         i = ledger_inspections
         with self.city.store.write() as conn:
             known = conn.execute(
@@ -415,7 +413,7 @@ class LedgerService:
                 )
             ).first()
             if known is None:
-                raise LedgerError(f"未登记的考核单位 {unit_id!r} / unknown unit {unit_id!r}")
+                raise LedgerError(_say("unknown_unit", unit=repr(unit_id)))
             seq = (
                 conn.execute(
                     select(func.coalesce(func.max(i.c.seq), 0)).where(

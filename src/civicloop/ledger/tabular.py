@@ -15,15 +15,19 @@ from __future__ import annotations
 import csv
 import io
 import re
+import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from civicloop.kernel.i18n import LOCALES, Localized, Msg, t
 from civicloop.ledger.indicators import CATALOGUE, Scope, indicator
 from civicloop.ledger.models import (
     DOCUMENT_STATUSES,
@@ -59,6 +63,11 @@ class Bad(ValueError):
     """A value that cannot be read; the message says why (both languages)."""
 
 
+def _say(key: str, /, **fields: object) -> str:
+    """A refusal in both languages ("中文 / English"), as import problems are reported."""
+    return str(Msg(f"ledger.{key}", **fields))
+
+
 @dataclass
 class Ctx:
     """What checks need beyond the row: the profile, known units and documents, who imports, when."""
@@ -78,22 +87,38 @@ def _text(max_len: int) -> Parser:
     def parse(raw: Any, ctx: Ctx) -> str:
         s = str(raw).strip()
         if len(s) > max_len:
-            raise Bad(f"超过 {max_len} 字 / longer than {max_len} characters")
+            raise Bad(_say("bad.too_long", max_len=max_len))
         return s
 
     return parse
 
 
+@cache
+def _parsing() -> dict[str, Any]:
+    """The words and marks a cell may hold (parsing.toml): separators, units, date marks, brackets."""
+    return tomllib.loads((resources.files("civicloop.ledger") / "parsing.toml").read_text(encoding="utf-8"))
+
+
+def _chars(name: str, section: str) -> str:
+    """A regex character class's members: the marks *section.name* of parsing.toml, escaped."""
+    return "".join(re.escape(c) for c in _parsing()[section][name])
+
+
 _NUM = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_SEPARATORS: tuple[str, ...] = tuple(_parsing()["numbers"]["separators"])
+_PERCENT: tuple[str, ...] = tuple(_parsing()["numbers"]["percent"])
 
 
 def _number_text(raw: Any) -> str:
-    return str(raw).strip().replace(",", "").replace("，", "").replace(" ", "")
+    s = str(raw).strip()
+    for separator in _SEPARATORS:
+        s = s.replace(separator, "")
+    return s
 
 
 def _integer(raw: Any, ctx: Ctx) -> int:
     if isinstance(raw, bool):
-        raise Bad("应为整数 / must be a whole number")
+        raise Bad(_say("bad.not_whole"))
     if isinstance(raw, int):
         value = raw
     elif isinstance(raw, float) and raw.is_integer():
@@ -101,10 +126,10 @@ def _integer(raw: Any, ctx: Ctx) -> int:
     else:
         s = _number_text(raw)
         if not re.fullmatch(r"[+-]?\d+(?:\.0+)?", s):
-            raise Bad(f"应为整数，收到 {raw!r} / must be a whole number, got {raw!r}")
+            raise Bad(_say("bad.not_whole_got", raw=repr(raw)))
         value = int(float(s))
     if value < 0:
-        raise Bad(f"不能为负数（{value}） / must not be negative ({value})")
+        raise Bad(_say("bad.negative", value=value))
     return value
 
 
@@ -119,14 +144,15 @@ def plain_number(raw: Any) -> float:
     else:
         s = _number_text(raw)
         if not _NUM.fullmatch(s):
-            raise Bad(f"应为数字，收到 {raw!r} / must be a number, got {raw!r}")
+            raise Bad(_say("bad.not_number", raw=repr(raw)))
         value = float(s)
     if value < 0:
-        raise Bad(f"不能为负数（{value:g}） / must not be negative ({value:g})")
+        raise Bad(_say("bad.negative", value=f"{value:g}"))
     return value
 
 
-_AMOUNT = re.compile(r"^([+-]?\d+(?:\.\d+)?)(亿元|亿|万元|万|元)?$")
+_UNITS: dict[str, float] = {str(k): float(v) for k, v in _parsing()["amounts"].items()}
+_AMOUNT = re.compile(r"^([+-]?\d+(?:\.\d+)?)(" + "|".join(re.escape(u) for u in _UNITS) + ")?$")
 
 
 def parse_yuan(raw: Any) -> int:
@@ -136,14 +162,11 @@ def parse_yuan(raw: Any) -> int:
     else:
         m = _AMOUNT.fullmatch(_number_text(raw))
         if m is None:
-            raise Bad(
-                f"金额应为元，或带 万/亿 单位，如 3500万、45.26亿（收到 {raw!r}） / "
-                f"an amount in yuan, or with 万 (10⁴) or 亿 (10⁸), e.g. 3500万, 45.26亿 (got {raw!r})"
-            )
-        factor = {"亿元": 1e8, "亿": 1e8, "万元": 1e4, "万": 1e4}.get(m.group(2) or "", 1.0)
+            raise Bad(_say("bad.amount", raw=repr(raw)))
+        factor = _UNITS.get(m.group(2) or "", 1.0)
         value = float(m.group(1)) * factor
     if value < 0:
-        raise Bad("金额不能为负 / an amount must not be negative")
+        raise Bad(_say("bad.negative_amount"))
     return round(value)
 
 
@@ -151,7 +174,11 @@ def _yuan(raw: Any, ctx: Ctx) -> int:
     return parse_yuan(raw)
 
 
-_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+_YEAR, _MONTH, _DAY = (str(_parsing()["dates"][k]) for k in ("year", "month", "day"))
+_DATE = re.compile(
+    rf"^(\d{{4}})\s*[-/.{re.escape(_YEAR)}]\s*(\d{{1,2}})\s*[-/.{re.escape(_MONTH)}]\s*(\d{{1,2}})\s*"
+    rf"{re.escape(_DAY)}?$"
+)
 
 
 def parse_date(raw: Any) -> date:
@@ -161,13 +188,13 @@ def parse_date(raw: Any) -> date:
     if isinstance(raw, date):
         return raw
     s = str(raw).strip()
-    m = _DATE.fullmatch(s.split(" ")[0] if "年" not in s else s)
+    m = _DATE.fullmatch(s.split(" ")[0] if _YEAR not in s else s)
     if m is None:
-        raise Bad(f"日期格式应为 2026-03-05（收到 {raw!r}） / a date such as 2026-03-05 (got {raw!r})")
+        raise Bad(_say("bad.date", raw=repr(raw)))
     try:
         return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError as exc:
-        raise Bad(f"没有这一天：{s}（{exc}） / no such day: {s}") from None
+        raise Bad(_say("bad.no_such_day", day=s, reason=exc)) from None
 
 
 def _date(raw: Any, ctx: Ctx) -> date:
@@ -175,6 +202,8 @@ def _date(raw: Any, ctx: Ctx) -> date:
 
 
 def _choice(options: Mapping[str, tuple[str, str]], what: str) -> Parser:
+    """A value out of *options* (key → (zh, en) labels), by key or either label; *what* names the choice
+    (``ledger.choices.<what>``) in the refusal."""
     aliases: dict[str, str] = {}
     for key, (zh, en) in options.items():
         for alias in (key, zh, en, key.replace("_", " ")):
@@ -184,8 +213,17 @@ def _choice(options: Mapping[str, tuple[str, str]], what: str) -> Parser:
         s = str(raw).strip().lower()
         if s in aliases:
             return aliases[s]
-        allowed = "、".join(f"{k}（{zh}）" for k, (zh, _) in options.items())
-        raise Bad(f"未知的{what} {raw!r}，可选：{allowed} / unknown {what} {raw!r}")
+        allowed = {
+            loc: t("ledger.choices.separator", loc).join(
+                t("ledger.choices.item", loc, key=k, label=zh if loc == "zh-CN" else en)
+                for k, (zh, en) in options.items()
+            )
+            for loc in ("zh-CN", "en")
+        }
+        choices = Localized(allowed["zh-CN"], allowed["en"])
+        raise Bad(
+            _say("bad.unknown_choice", what=Msg(f"ledger.choices.{what}"), raw=repr(raw), allowed=choices)
+        )
 
     return parse
 
@@ -195,7 +233,7 @@ def _district(raw: Any, ctx: Ctx) -> str:
     for d in ctx.profile.districts:
         if s in (d.code, d.name, d.name_en or ""):
             return str(d.code)
-    raise Bad(f"未知的区县 {s!r}（填区划代码或区名，如 140105 或 小店区） / unknown district {s!r}")
+    raise Bad(_say("bad.unknown_district", raw=repr(s)))
 
 
 def _department(raw: Any, ctx: Ctx) -> str:
@@ -203,22 +241,20 @@ def _department(raw: Any, ctx: Ctx) -> str:
     for d in ctx.profile.departments:
         if s in (d.id, d.name):
             return str(d.id)
-    raise Bad(f"城市配置中没有部门 {s!r} / no department {s!r} in the city profile")
+    raise Bad(_say("bad.unknown_department", raw=repr(s)))
 
 
 def _slug(raw: Any, ctx: Ctx) -> str:
     s = str(raw).strip()
     if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", s) or len(s) > 64:
-        raise Bad(
-            f"编号应为小写字母、数字和连字符，如 ty-roads（收到 {s!r}） / an id of a-z, 0-9 and hyphens"
-        )
+        raise Bad(_say("bad.slug", raw=repr(s)))
     return s
 
 
 def _unit_ref(raw: Any, ctx: Ctx) -> str:
     s = str(raw).strip()
     if s not in ctx.units:
-        raise Bad(f"未登记的考核单位 {s!r}（先导入 units） / unknown unit {s!r}: import it under units first")
+        raise Bad(_say("bad.unknown_unit", raw=repr(s)))
     return s
 
 
@@ -233,16 +269,34 @@ def _raw(raw: Any, ctx: Ctx) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Col:
+    """A column of a kind; its heading is ``ledger.columns.<of>.<key>`` in the catalogue."""
+
     key: str
-    zh: str
+    of: str  # the kind whose column this is
     parse: Parser
     required: bool = False
     default: Any = None
     export: Callable[[Any], Any] | None = None  # database value → cell
 
+    def label(self, locale: str | None = None) -> str:
+        """The column's heading in *locale* (default: the current locale)."""
+        return t(f"ledger.columns.{self.of}.{self.key}", locale)
+
+    @property
+    def zh(self) -> str:
+        return self.label("zh-CN")
+
+    @property
+    def en(self) -> str:
+        return self.label("en")
+
+    def header_in(self, locale: str | None = None) -> str:
+        """The heading as exported, ``label (key)``: an import recognises it in either language."""
+        return f"{self.label(locale)} ({self.key})"
+
     @property
     def header(self) -> str:
-        return f"{self.zh} ({self.key})"
+        return self.header_in()
 
 
 RowCheck = Callable[[dict[str, Any], Ctx], list[str]]
@@ -253,14 +307,24 @@ class Kind:
     """One ledger (or the units and targets): its columns, natural key, table and checks."""
 
     name: str
-    zh: str
-    en: str
     table: Table
     columns: tuple[Col, ...]
     key: tuple[str, ...]
     date_column: str | None = None
     check: RowCheck | None = None
     stamp: Mapping[str, Callable[[Ctx], Any]] = field(default_factory=dict)  # filled by the system
+
+    def label(self, locale: str | None = None) -> str:
+        """The ledger's name in *locale* (default: the current locale)."""
+        return t(f"ledger.kinds.{self.name}", locale)
+
+    @property
+    def zh(self) -> str:
+        return self.label("zh-CN")
+
+    @property
+    def en(self) -> str:
+        return self.label("en")
 
     def column(self, key: str) -> Col:
         for c in self.columns:
@@ -287,14 +351,12 @@ def _check_unit(values: dict[str, Any], ctx: Ctx) -> list[str]:
     issues: list[str] = []
     uid = values["unit_id"]
     if values["kind"] not in UNIT_KINDS:
-        issues.append(f"kind: 未知单位类型 {values['kind']!r}")
+        issues.append(f"kind: {t('ledger.check.unknown_unit_kind', kind=repr(values['kind']))}")
     parent = values.get("parent_id")
     if parent is not None and parent not in ctx.units:
-        issues.append(
-            f"parent_id: 上级单位 {parent!r} 未登记（上级须先于下级出现） / parent unit not registered yet"
-        )
+        issues.append(f"parent_id: {_say('check.parent_unknown', parent=repr(parent))}")
     if parent == uid:
-        issues.append("parent_id: 单位不能是自己的上级 / a unit cannot be its own parent")
+        issues.append(f"parent_id: {_say('check.own_parent')}")
     scope = values.get("kpi_scope")
     if scope is None:
         if values.get("department_id"):
@@ -309,9 +371,9 @@ def _check_unit(values: dict[str, Any], ctx: Ctx) -> list[str]:
         issues.append(f"kpi_scope: {exc}")
     else:
         if parsed.by == "department" and parsed.key not in {d.id for d in ctx.profile.departments}:
-            issues.append(f"kpi_scope: 城市配置中没有部门 {parsed.key!r} / no such department")
+            issues.append(f"kpi_scope: {_say('check.no_department', key=repr(parsed.key))}")
         if parsed.by == "district" and parsed.key not in {d.code for d in ctx.profile.districts}:
-            issues.append(f"kpi_scope: 城市配置中没有区县 {parsed.key!r} / no such district")
+            issues.append(f"kpi_scope: {_say('check.no_district', key=repr(parsed.key))}")
     values["kpi_scope"] = str(scope)
     if not issues:
         ctx.units[uid] = values["kind"]
@@ -322,13 +384,13 @@ def parse_target_value(raw: Any, measure: Measure) -> float:
     """A target or entered value: rates as 95% or 0.95; yuan with 万/亿; counts and hours as numbers."""
     if measure is Measure.RATE:
         s = _number_text(raw) if not isinstance(raw, int | float) else str(raw)
-        percent = s.endswith("%") or s.endswith("％")
-        s = s.rstrip("%％")
+        percent = s.endswith(_PERCENT)
+        s = s.rstrip("".join(_PERCENT))
         if not _NUM.fullmatch(s):
-            raise Bad(f"比率应写成 95% 或 0.95（收到 {raw!r}） / a rate is written 95% or 0.95 (got {raw!r})")
+            raise Bad(_say("bad.rate_format", raw=repr(raw)))
         value = float(s) / 100 if percent else float(s)
         if not 0 <= value <= 1:
-            raise Bad(f"比率应在 0–100% 之间（收到 {raw!r}） / a rate lies between 0 and 100% (got {raw!r})")
+            raise Bad(_say("bad.rate_range", raw=repr(raw)))
         return value
     if measure is Measure.YUAN:
         return float(parse_yuan(raw))
@@ -344,20 +406,17 @@ def _check_target(values: dict[str, Any], ctx: Ctx) -> list[str]:
     ind = indicator(values["indicator"], values.get("name"))
     known = values["indicator"] in CATALOGUE
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,63}", values["indicator"]):
-        issues.append("indicator: 指标键应为英文小写加下划线，如 on_time_closure_rate / snake_case key")
+        issues.append(f"indicator: {_say('check.indicator_key')}")
     if not known and not values.get("name"):
-        issues.append(
-            f"name: {values['indicator']!r} 不在指标目录中，自定义填报指标须给出名称 / "
-            "an indicator outside the catalogue is entered and needs a name"
-        )
+        issues.append(f"name: {_say('check.custom_needs_name', indicator=repr(values['indicator']))}")
     source = values.get("source") or ind.source.value
     if source not in {s.value for s in Source}:
-        issues.append(f"source: 应为 auto、ledger 或 entered（收到 {source!r}）")
+        issues.append(f"source: {t('ledger.check.source', source=repr(source))}")
     elif source != ind.source.value and source != Source.ENTERED.value:
-        issues.append(
-            f"source: {values['indicator']} 的考核方式为 {ind.source.value}，只能改为 entered / this "
-            f"indicator is measured as {ind.source.value} (or entered), not {source}"
+        fixed = _say(
+            "check.source_fixed", indicator=values["indicator"], measured=ind.source.value, source=source
         )
+        issues.append(f"source: {fixed}")
     values["source"] = source
     values["comparison"] = values.get("comparison") or ind.comparison.value
     try:
@@ -365,17 +424,17 @@ def _check_target(values: dict[str, Any], ctx: Ctx) -> list[str]:
     except Bad as exc:
         issues.append(f"target_value: {exc}")
     if values["weight"] <= 0:
-        issues.append("weight: 权重须大于 0 / the weight must be above 0")
+        issues.append(f"weight: {_say('check.weight')}")
     tol = values.get("tolerance")
     values["tolerance"] = DEFAULT_TOLERANCE if tol is None else tol
     if not 0 <= values["tolerance"] <= 1:
-        issues.append("tolerance: 容差应在 0–1 之间，如 0.2 / a fraction between 0 and 1")
+        issues.append(f"tolerance: {_say('check.tolerance')}")
     values["filter"] = values.get("filter") or ""
     if values["indicator"] == "closed_cases" and values["filter"]:
         try:
             ctx.profile.category(values["filter"])
         except KeyError:
-            issues.append(f"filter: 城市配置中没有类别 {values['filter']!r} / no such category")
+            issues.append(f"filter: {_say('check.no_category', code=repr(values['filter']))}")
     return issues
 
 
@@ -383,29 +442,29 @@ def _check_project(values: dict[str, Any], ctx: Ctx) -> list[str]:
     issues = []
     start, finish = values.get("start_date"), values.get("finish_date")
     if start is not None and finish is not None and finish < start:
-        issues.append(f"finish_date: 完工日期 {finish} 早于开工日期 {start} / finishes before it starts")
+        issues.append(f"finish_date: {_say('check.finish_before_start', finish=finish, start=start)}")
     if values["status"] in ("started", "completed") and start is None:
-        issues.append(
-            "start_date: 在建或竣工项目须填开工日期 / a started or completed project needs its start date"
-        )
+        issues.append(f"start_date: {_say('check.needs_start')}")
     if values["status"] == "completed" and finish is None:
-        issues.append("finish_date: 竣工项目须填完工日期 / a completed project needs its finish date")
+        issues.append(f"finish_date: {_say('check.needs_finish')}")
     if (
         values["completed_investment"] > values["planned_investment"] * 1.5
         and values["planned_investment"] > 0
     ):
-        issues.append(
-            f"completed_investment: 完成投资 {yuan_text(values['completed_investment'])} 超过计划投资 "
-            f"{yuan_text(values['planned_investment'])} 的 1.5 倍，请核对 / "
-            "more than 1.5 × the planned investment"
-        )
+        done, planned = values["completed_investment"], values["planned_investment"]
+        over = Msg("ledger.check.investment_over", done=_amount(done), planned=_amount(planned))
+        issues.append(f"completed_investment: {over}")
     return issues
+
+
+def _amount(yuan: float) -> Localized:
+    return Localized(yuan_text(yuan, "zh-CN"), yuan_text(yuan, "en"))
 
 
 def _check_campaign(values: dict[str, Any], ctx: Ctx) -> list[str]:
     counted = ("events", "participants", "handbooks", "leaflets", "trainees")
     if not any(values[c] for c in counted):
-        return ["events: 活动次数、人数、手册、宣传单、培训人数不能全为 0 / all counts are zero"]
+        return [f"events: {_say('check.all_zero')}"]
     return []
 
 
@@ -418,27 +477,25 @@ def _check_review(values: dict[str, Any], ctx: Ctx) -> list[str]:
     number = values["number"]
     doc = ctx.documents.get(number)
     if doc is None:
-        return [
-            f"number: 文件台账中没有文号 {number!r}（先导入 documents） / no such document: import it first"
-        ]
+        return [f"number: {_say('check.no_document', number=repr(number))}"]
     issued, status = doc
     if values["reviewed_on"] < issued:
-        return [f"reviewed_on: 清理日期早于印发日期 {issued} / reviewed before it was issued"]
+        return [f"reviewed_on: {_say('check.reviewed_before_issued', issued=issued)}"]
     if status == "abolished":
-        return [f"number: {number} 已废止，不能再次清理 / already abolished"]
+        return [f"number: {_say('check.already_abolished', number=number)}"]
     ctx.documents[number] = (issued, OUTCOME_STATUS[values["outcome"]])
     return []
 
 
 UNIT_COLUMNS = (
-    Col("unit_id", "单位编号", _slug, required=True),
-    Col("name", "单位名称", _text(128), required=True),
-    Col("name_en", "英文名称", _text(128)),
-    Col("kind", "单位类型", _choice(UNIT_KINDS, "单位类型"), required=True),
-    Col("parent_id", "上级单位", _slug),
-    Col("department_id", "对应部门", _department),
-    Col("district_code", "所属区县", _district),
-    Col("kpi_scope", "考核范围", _text(96)),
+    Col("unit_id", "units", _slug, required=True),
+    Col("name", "units", _text(128), required=True),
+    Col("name_en", "units", _text(128)),
+    Col("kind", "units", _choice(UNIT_KINDS, "unit_kind"), required=True),
+    Col("parent_id", "units", _slug),
+    Col("department_id", "units", _department),
+    Col("district_code", "units", _district),
+    Col("kpi_scope", "units", _text(96)),
 )
 
 KINDS: dict[str, Kind] = {
@@ -446,8 +503,6 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind(
             "units",
-            "考核单位",
-            "organisational units",
             ledger_units,
             UNIT_COLUMNS,
             ("unit_id",),
@@ -456,21 +511,19 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "targets",
-            "考核目标",
-            "targets",
             ledger_targets,
             (
-                Col("period", "考核期间", _text(16), required=True),
-                Col("unit_id", "考核单位", _unit_ref, required=True),
-                Col("indicator", "指标", _text(64), required=True),
-                Col("filter", "筛选", _text(64), default=""),
-                Col("name", "指标名称", _text(128)),
-                Col("comparison", "比较", _choice({"ge": ("≥", ">="), "le": ("≤", "<=")}, "比较方式")),
-                Col("target_value", "目标值", _raw, required=True),
-                Col("weight", "权重", _number, required=True),
-                Col("source", "考核方式", _choice({s.value: (s.zh, s.value) for s in Source}, "考核方式")),
-                Col("tolerance", "容差", _number),
-                Col("note", "说明", _text(2000)),
+                Col("period", "targets", _text(16), required=True),
+                Col("unit_id", "targets", _unit_ref, required=True),
+                Col("indicator", "targets", _text(64), required=True),
+                Col("filter", "targets", _text(64), default=""),
+                Col("name", "targets", _text(128)),
+                Col("comparison", "targets", _choice({"ge": ("≥", ">="), "le": ("≤", "<=")}, "comparison")),
+                Col("target_value", "targets", _raw, required=True),
+                Col("weight", "targets", _number, required=True),
+                Col("source", "targets", _choice({s.value: (s.zh, s.value) for s in Source}, "source")),
+                Col("tolerance", "targets", _number),
+                Col("note", "targets", _text(2000)),
             ),
             ("period", "unit_id", "indicator", "filter"),
             date_column="period",
@@ -479,20 +532,18 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "projects",
-            "基础设施项目台账",
-            "infrastructure projects",
             ledger_projects,
             (
-                Col("name", "项目名称", _text(200), required=True),
-                Col("project_type", "项目类型", _choice(PROJECT_TYPES, "项目类型"), required=True),
-                Col("district_code", "所在区县", _district),
-                Col("unit_id", "责任单位", _unit_ref, required=True),
-                Col("planned_investment", "计划投资（元）", _yuan, required=True),
-                Col("completed_investment", "完成投资（元）", _yuan, default=0),
-                Col("start_date", "开工日期", _date),
-                Col("finish_date", "完工日期", _date),
-                Col("status", "状态", _choice(PROJECT_STATUSES, "项目状态"), required=True),
-                Col("note", "备注", _text(2000)),
+                Col("name", "projects", _text(200), required=True),
+                Col("project_type", "projects", _choice(PROJECT_TYPES, "project_type"), required=True),
+                Col("district_code", "projects", _district),
+                Col("unit_id", "projects", _unit_ref, required=True),
+                Col("planned_investment", "projects", _yuan, required=True),
+                Col("completed_investment", "projects", _yuan, default=0),
+                Col("start_date", "projects", _date),
+                Col("finish_date", "projects", _date),
+                Col("status", "projects", _choice(PROJECT_STATUSES, "project_status"), required=True),
+                Col("note", "projects", _text(2000)),
             ),
             ("name",),
             date_column="start_date",
@@ -501,22 +552,20 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "campaigns",
-            "宣传活动台账",
-            "campaigns and outreach events",
             ledger_campaigns,
             (
-                Col("held_on", "日期", _date, required=True),
-                Col("theme", "主题", _text(64), required=True),
-                Col("place", "地点", _text(128), required=True),
-                Col("target_group", "对象", _choice(TARGET_GROUPS, "宣传对象"), required=True),
-                Col("district_code", "所在区县", _district),
-                Col("unit_id", "组织单位", _unit_ref, required=True),
-                Col("events", "活动次数", _integer, default=1),
-                Col("participants", "参与人次", _integer, default=0),
-                Col("handbooks", "发放手册（份）", _integer, default=0),
-                Col("leaflets", "发放宣传单（张）", _integer, default=0),
-                Col("trainees", "培训人数", _integer, default=0),
-                Col("note", "备注", _text(2000)),
+                Col("held_on", "campaigns", _date, required=True),
+                Col("theme", "campaigns", _text(64), required=True),
+                Col("place", "campaigns", _text(128), required=True),
+                Col("target_group", "campaigns", _choice(TARGET_GROUPS, "target_group"), required=True),
+                Col("district_code", "campaigns", _district),
+                Col("unit_id", "campaigns", _unit_ref, required=True),
+                Col("events", "campaigns", _integer, default=1),
+                Col("participants", "campaigns", _integer, default=0),
+                Col("handbooks", "campaigns", _integer, default=0),
+                Col("leaflets", "campaigns", _integer, default=0),
+                Col("trainees", "campaigns", _integer, default=0),
+                Col("note", "campaigns", _text(2000)),
             ),
             ("held_on", "theme", "place"),
             date_column="held_on",
@@ -525,17 +574,15 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "volunteering",
-            "志愿服务台账",
-            "volunteer activities",
             ledger_volunteering,
             (
-                Col("held_on", "日期", _date, required=True),
-                Col("theme", "主题", _text(64), required=True),
-                Col("place", "地点", _text(128), required=True),
-                Col("unit_id", "组织单位", _unit_ref, required=True),
-                Col("participants", "参与人数", _integer, required=True),
-                Col("hours", "服务时长（小时）", _number, required=True),
-                Col("note", "备注", _text(2000)),
+                Col("held_on", "volunteering", _date, required=True),
+                Col("theme", "volunteering", _text(64), required=True),
+                Col("place", "volunteering", _text(128), required=True),
+                Col("unit_id", "volunteering", _unit_ref, required=True),
+                Col("participants", "volunteering", _integer, required=True),
+                Col("hours", "volunteering", _number, required=True),
+                Col("note", "volunteering", _text(2000)),
             ),
             ("held_on", "theme", "place"),
             date_column="held_on",
@@ -543,16 +590,14 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "documents",
-            "规范性文件台账",
-            "normative documents",
             ledger_documents,
             (
-                Col("number", "文号", _text(64), required=True),
-                Col("title", "文件名称", _text(256), required=True),
-                Col("issue_date", "印发日期", _date, required=True),
-                Col("status", "状态", _choice(DOCUMENT_STATUSES, "文件状态"), default="in_force"),
-                Col("unit_id", "制发单位", _unit_ref, required=True),
-                Col("note", "备注", _text(2000)),
+                Col("number", "documents", _text(64), required=True),
+                Col("title", "documents", _text(256), required=True),
+                Col("issue_date", "documents", _date, required=True),
+                Col("status", "documents", _choice(DOCUMENT_STATUSES, "document_status"), default="in_force"),
+                Col("unit_id", "documents", _unit_ref, required=True),
+                Col("note", "documents", _text(2000)),
             ),
             ("number",),
             date_column="issue_date",
@@ -561,16 +606,14 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "reviews",
-            "规范性文件清理记录",
-            "document reviews",
             ledger_document_reviews,
             (
-                Col("number", "文号", _text(64), required=True),
-                Col("reviewed_on", "清理日期", _date, required=True),
-                Col("outcome", "清理结果", _choice(REVIEW_OUTCOMES, "清理结果"), required=True),
-                Col("new_number", "新文号", _text(64)),
-                Col("reviewer", "审查人", _text(64), required=True),
-                Col("note", "备注", _text(2000)),
+                Col("number", "reviews", _text(64), required=True),
+                Col("reviewed_on", "reviews", _date, required=True),
+                Col("outcome", "reviews", _choice(REVIEW_OUTCOMES, "review_outcome"), required=True),
+                Col("new_number", "reviews", _text(64)),
+                Col("reviewer", "reviews", _text(64), required=True),
+                Col("note", "reviews", _text(2000)),
             ),
             ("number", "reviewed_on"),
             date_column="reviewed_on",
@@ -585,10 +628,7 @@ def kind(name: str) -> Kind:
     try:
         return KINDS[name]
     except KeyError:
-        raise LedgerError(
-            f"未知的台账 {name!r}，可选：{', '.join(KINDS)} / "
-            f"unknown ledger {name!r}; one of {', '.join(KINDS)}"
-        ) from None
+        raise LedgerError(_say("import.unknown_ledger", name=repr(name), names=", ".join(KINDS))) from None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -602,7 +642,7 @@ class RowIssue:
     reason: str
 
     def __str__(self) -> str:
-        return f"第 {self.line} 行 / line {self.line}: {self.reason}"
+        return f"{_say('import.line', line=self.line)}: {self.reason}"
 
 
 @dataclass
@@ -630,15 +670,8 @@ class ImportRejected(LedgerError):
         self.kind = kind
         self.issues = list(issues)
         lines = "\n".join(f"  {i}" for i in self.issues[:50])
-        more = (
-            f"\n  … 另有 {len(self.issues) - 50} 处 / {len(self.issues) - 50} more"
-            if len(self.issues) > 50
-            else ""
-        )
-        super().__init__(
-            f"{kind}: {len(self.issues)} 处错误，未导入任何记录 / {len(self.issues)} problems, nothing was "
-            f"imported:\n{lines}{more}"
-        )
+        more = f"\n  {_say('import.more', n=len(self.issues) - 50)}" if len(self.issues) > 50 else ""
+        super().__init__(f"{kind}: {_say('import.rejected', n=len(self.issues))}:\n{lines}{more}")
 
 
 #: An XLSX file is a zip archive: refuse one that would unpack to more than this (a "zip bomb"), or
@@ -657,13 +690,18 @@ def check_xlsx_archive(path: Path) -> None:
         with zipfile.ZipFile(path) as zf:
             members = zf.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
-        raise LedgerError(f"{path.name} 不是有效的 xlsx 文件 / is not a valid xlsx file ({exc})") from None
+        raise LedgerError(_say("import.not_xlsx", name=path.name, reason=exc)) from None
     unpacked = sum(m.file_size for m in members)
     if len(members) > MAX_XLSX_MEMBERS or unpacked > MAX_XLSX_UNPACKED:
         raise LedgerError(
-            f"{path.name} 解压后过大（{unpacked:,} 字节，{len(members)} 个成员），拒绝读取 / "
-            f"{path.name} would unpack to {unpacked:,} bytes in {len(members)} members "
-            f"(limit {MAX_XLSX_UNPACKED:,} bytes, {MAX_XLSX_MEMBERS:,} members): refused"
+            _say(
+                "import.xlsx_too_large",
+                name=path.name,
+                unpacked=f"{unpacked:,}",
+                members=len(members),
+                limit=f"{MAX_XLSX_UNPACKED:,}",
+                max_members=f"{MAX_XLSX_MEMBERS:,}",
+            )
         )
 
 
@@ -682,10 +720,8 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
             finally:
                 wb.close()
         except Exception as exc:  # a damaged workbook, or XML that defusedxml refused (entities, DTDs)
-            raise LedgerError(
-                f"{path.name} 无法作为 xlsx 读取 / {path.name} cannot be read as xlsx: "
-                f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-            ) from None
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            raise LedgerError(_say("import.unreadable_xlsx", name=path.name, reason=reason)) from None
     elif suffix in (".csv", ".txt"):
         data = path.read_bytes()
         try:
@@ -697,10 +733,10 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
         for cells in reader:
             rows.append((reader.line_num, list(cells)))
     else:
-        raise LedgerError(f"只支持 .csv 和 .xlsx 文件（收到 {path.name}） / only .csv and .xlsx files")
+        raise LedgerError(_say("import.file_type", name=path.name))
     rows = [(n, cells) for n, cells in rows if any(_present(c) for c in cells)]
     if not rows:
-        raise LedgerError(f"{path.name} 是空文件 / {path.name} is empty")
+        raise LedgerError(_say("import.empty", name=path.name))
     header = ["" if c is None else str(c).strip() for c in rows[0][1]]
     return header, rows[1:]
 
@@ -709,7 +745,9 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-_HEADER = re.compile(r"^(.*?)\s*[（(]\s*([a-z_]+)\s*[)）]\s*$")
+_HEADER = re.compile(
+    rf"^(.*?)\s*[{_chars('open', 'headers')}]\s*([a-z_]+)\s*[{_chars('close', 'headers')}]\s*$"
+)
 
 
 def map_header(k: Kind, header: Sequence[str]) -> tuple[list[str | None], list[str]]:
@@ -717,8 +755,9 @@ def map_header(k: Kind, header: Sequence[str]) -> tuple[list[str | None], list[s
     by_name: dict[str, str] = {}
     for c in k.columns:
         by_name[c.key.lower()] = c.key
-        by_name[c.zh.lower()] = c.key
-        by_name[c.header.lower()] = c.key
+        for locale in LOCALES:
+            by_name[c.label(locale).lower()] = c.key
+            by_name[c.header_in(locale).lower()] = c.key
     keys: list[str | None] = []
     issues: list[str] = []
     for cell in header:
@@ -728,13 +767,15 @@ def map_header(k: Kind, header: Sequence[str]) -> tuple[list[str | None], list[s
         m = _HEADER.fullmatch(cell)
         found = by_name.get(cell.lower()) or (by_name.get(m.group(2)) if m else None)
         if found is None:
-            issues.append(f"未知的列 {cell!r} / unknown column {cell!r}")
+            issues.append(_say("import.unknown_column", cell=repr(cell)))
         elif found in keys:
-            issues.append(f"列 {cell!r} 重复 / column {cell!r} appears twice")
+            issues.append(_say("import.column_twice", cell=repr(cell)))
         keys.append(found)
     for c in k.columns:
         if c.required and c.key not in keys:
-            issues.append(f"缺少必填列 {c.header} / missing required column {c.header}")
+            issues.append(
+                _say("import.missing_column", header=Localized(c.header_in("zh-CN"), c.header_in("en")))
+            )
     return keys, issues
 
 
@@ -746,7 +787,7 @@ def parse_row(k: Kind, cells: Mapping[str, Any], ctx: Ctx) -> tuple[dict[str, An
         raw = cells.get(c.key)
         if not _present(raw):
             if c.required:
-                issues.append(f"{c.key}: 必填 / required ({c.zh})")
+                issues.append(f"{c.key}: {_say('import.required', label=Localized(c.zh, c.en))}")
             values[c.key] = c.default
             continue
         try:
@@ -810,14 +851,9 @@ def write_rows(
         if not issues:
             nk = k.natural_key(values)
             if nk in seen:
-                issues.append(
-                    f"与第 {seen[nk]} 行重复（{k.key_text(values)}） / duplicate of line {seen[nk]}"
-                )
+                issues.append(_say("import.duplicate_line", line=seen[nk], key=k.key_text(values)))
             elif nk in existing and not update_existing:
-                issues.append(
-                    f"台账中已有该记录（{k.key_text(values)}），如需更新请用 --update / "
-                    "already in the ledger (use --update to replace it)"
-                )
+                issues.append(_say("import.already_in_ledger", key=k.key_text(values)))
             else:
                 seen[nk] = line
         if issues:
@@ -842,10 +878,7 @@ def write_rows(
                 changes.pop("created_at", None)
             conn.execute(update(k.table).where(key).values(**changes))
     except IntegrityError as exc:
-        raise LedgerError(
-            f"{k.name}: 写入时发现重复记录（可能有人同时导入） / "
-            f"a duplicate appeared while writing (a concurrent import?): {exc.orig}"
-        ) from None
+        raise LedgerError(_say("import.concurrent_duplicate", kind=k.name, reason=exc.orig)) from None
     if k is KINDS["reviews"]:
         _apply_reviews(conn, city_id, [r["number"] for r in inserts + updates], ctx.now)
     result.inserted, result.updated = len(inserts), len(updates)
@@ -938,7 +971,7 @@ def export_xlsx(
     wb = Workbook()
     ws = wb.active
     assert ws is not None
-    ws.title = k.zh[:31]
+    ws.title = k.label()[:31]
     ws.append([c.header for c in k.columns])
     for c in ws[1]:
         c.font = Font(bold=True)
@@ -954,8 +987,8 @@ def export_xlsx(
             for (cell_,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
                 cell_.number_format = "yyyy-mm-dd"
     ws.freeze_panes = "A2"
-    s = wb.create_sheet("汇总 summary")
-    s.append(["项目 / item", "数值 / value"])
+    s = wb.create_sheet(f"{t('ledger.summary.sheet', 'zh-CN')} {t('ledger.summary.sheet', 'en')}")
+    s.append([_say("summary.item"), _say("summary.value")])
     for c in s[1]:
         c.font = Font(bold=True)
     for label, value in summary:
@@ -981,48 +1014,54 @@ def summarise(k: Kind, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, Any
         planned = sum(r["planned_investment"] for r in rows)
         done = sum(r["completed_investment"] for r in started)
         out: list[tuple[str, Any]] = [
-            ("项目数 / projects", n),
-            ("开工项目 / started", len(started)),
-            ("竣工项目 / completed", sum(1 for r in rows if r["status"] == "completed")),
-            ("计划投资 / planned investment", yuan_text(planned)),
-            ("完成投资 / investment completed", yuan_text(done)),
-            ("完成投资（元） / yuan", done),
+            (_say("summary.projects"), n),
+            (_say("summary.started"), len(started)),
+            (_say("summary.completed"), sum(1 for r in rows if r["status"] == "completed")),
+            (_say("summary.planned_investment"), yuan_text(planned)),
+            (_say("summary.investment_completed"), yuan_text(done)),
+            (_say("summary.investment_yuan"), done),
         ]
-        for t, (zh, _) in PROJECT_TYPES.items():
-            of_type = [r for r in started if r["project_type"] == t]
+        for ptype, (zh, _) in PROJECT_TYPES.items():
+            of_type = [r for r in started if r["project_type"] == ptype]
             if of_type:
                 total = sum(r["completed_investment"] for r in of_type)
-                out.append((f"  {zh} / {t}", f"{len(of_type)} 项，{yuan_text(total)}"))
+                of_type_text = t("ledger.summary.projects_of_type", n=len(of_type), amount=yuan_text(total))
+                out.append((f"  {zh} / {ptype}", of_type_text))
         return out
     if k.name == "campaigns":
-        out = [("记录 / rows", n)]
+        out = [(_say("summary.rows"), n)]
         for col in ("events", "participants", "handbooks", "leaflets", "trainees"):
             out.append((f"{k.column(col).zh} / {col}", sum(r[col] for r in rows)))
         for g, (zh, _) in TARGET_GROUPS.items():
             of_group = [r for r in rows if r["target_group"] == g]
             if of_group:
-                out.append((f"  {zh} / {g}", f"{sum(r['events'] for r in of_group)} 次"))
+                out.append(
+                    (
+                        f"  {zh} / {g}",
+                        t("ledger.summary.events_of_group", n=sum(r["events"] for r in of_group)),
+                    )
+                )
         return out
     if k.name == "volunteering":
         return [
-            ("活动 / activities", n),
-            ("参与人数 / participants", sum(r["participants"] for r in rows)),
-            ("服务时长（小时） / hours", round(sum(r["hours"] for r in rows), 1)),
+            (_say("summary.activities"), n),
+            (_say("summary.participants"), sum(r["participants"] for r in rows)),
+            (_say("summary.hours"), round(sum(r["hours"] for r in rows), 1)),
         ]
     if k.name in ("documents", "reviews"):
         field_, labels = (
             ("status", DOCUMENT_STATUSES) if k.name == "documents" else ("outcome", REVIEW_OUTCOMES)
         )
-        out = [("记录 / rows", n)]
+        out = [(_say("summary.rows"), n)]
         for key, (zh, en) in labels.items():
             out.append((f"{zh} / {en}", sum(1 for r in rows if r[field_] == key)))
         return out
     if k.name == "targets":
         units = sorted({r["unit_id"] for r in rows})
-        return [("目标 / targets", n), ("单位 / units", len(units))]
+        return [(_say("summary.targets"), n), (_say("summary.units"), len(units))]
     if k.name == "units":
-        out = [("单位 / units", n)]
+        out = [(_say("summary.units"), n)]
         for key, (zh, en) in UNIT_KINDS.items():
             out.append((f"{zh} / {en}", sum(1 for r in rows if r["kind"] == key)))
         return out
-    return [("记录 / rows", n)]
+    return [(_say("summary.rows"), n)]

@@ -25,6 +25,7 @@ from civicloop.geo.service import (
 )
 from civicloop.geo.store import components
 from civicloop.profile.models import CategoryRule
+from civicloop.simulator.simulate import texts
 
 
 class GeographyPlacer:
@@ -93,10 +94,10 @@ class GeographyPlacer:
     def _address(self, rng: random.Random, grid: Grid, road: str | None = None) -> str:
         road = road or self.roads.get(grid.code)
         if road:
-            return f"{road}{rng.randint(1, 300)}号附近"
+            return str(texts()["address"]["road"]).format(road=road, n=rng.randint(1, 300))
         comm = self.geo.area(grid.community_code)
         name = comm.name if comm else grid.community_code
-        return f"{name}{rng.randint(1, 60)}号院附近"
+        return str(texts()["address"]["community"]).format(name=name, n=rng.randint(1, 60))
 
     def place(self, rng: random.Random, category: CategoryRule) -> dict[str, Any]:
         type_code = category.component_code

@@ -15,10 +15,13 @@ from __future__ import annotations
 import heapq
 import math
 import random
+import tomllib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from importlib import resources
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -39,39 +42,19 @@ HOUR_PROFILES: dict[str, tuple[float, ...]] = {
     "uniform": (1,) * 24,
 }
 
+
+#: The simulator's vocabulary (road names, address patterns, the staff's notes): data in texts.toml.
+@cache
+def texts() -> dict[str, Any]:
+    return tomllib.loads((resources.files("civicloop.simulator") / "texts.toml").read_text(encoding="utf-8"))
+
+
+def _note(name: str) -> str:
+    return str(texts()["notes"][name])
+
+
 #: Real Taiyuan road names for plausible addresses.
-ROADS = (
-    "迎泽大街",
-    "府西街",
-    "府东街",
-    "五一路",
-    "解放路",
-    "并州路",
-    "建设路",
-    "长风街",
-    "坞城路",
-    "体育路",
-    "平阳路",
-    "南内环街",
-    "北大街",
-    "胜利街",
-    "千峰路",
-    "滨河东路",
-    "滨河西路",
-    "漪汾街",
-    "晋祠路",
-    "和平路",
-    "新建路",
-    "双塔寺街",
-    "学府街",
-    "长治路",
-    "龙城大街",
-    "太榆路",
-    "康宁街",
-    "许坦东街",
-    "亲贤街",
-    "南中环街",
-)
+ROADS: tuple[str, ...] = tuple(texts()["roads"])
 
 
 class Placer(Protocol):
@@ -92,7 +75,7 @@ class BoxPlacer:
         return {
             "lon": round(rng.uniform(w, e), 6),
             "lat": round(rng.uniform(s, n), 6),
-            "address": f"{rng.choice(ROADS)} {rng.randint(1, 300)} 号附近",
+            "address": texts()["address"]["box"].format(road=rng.choice(ROADS), n=rng.randint(1, 300)),
             "district_code": rng.choice(self.districts),
         }
 
@@ -281,11 +264,14 @@ class Simulator:
             fields["category_code"] = cat.code
             if rng.random() < 0.06:
                 fields["self_handled"] = True
-                fields["note"] = "现场已自行处置"
+                fields["note"] = _note("self_handled")
         elif channel is Channel.HOTLINE:
             actor = rng.choice(self.operators)
             fields["category_code"] = cat.code
-            reporter = ReporterInfo(name=f"市民{ref}", phone=f"139{rng.randint(10_000_000, 99_999_999)}")
+            reporter = ReporterInfo(
+                name=texts()["reporter"]["name"].format(ref=ref),
+                phone=f"139{rng.randint(10_000_000, 99_999_999)}",
+            )
         else:
             actor = Actor(f"citizen-{ref}", Role.CITIZEN)
             if channel not in (Channel.CITIZEN, Channel.OPEN311):
@@ -309,7 +295,7 @@ class Simulator:
                     sim,
                     Action.REJECT,
                     op,
-                    {"reason": "not_city_business", "note": "非城市管理问题，已告知诉求人"},
+                    {"reason": "not_city_business", "note": _note("not_city_business")},
                 )
             else:
                 self._push(self._staff_delay(at, 12), sim, Action.ACCEPT, op, {"category_code": cat.code})
@@ -320,13 +306,16 @@ class Simulator:
                 sim,
                 Action.VERIFY,
                 sim.inspector,
-                {"confirmed": confirmed, "note": "现场核实" + ("属实" if confirmed else "不属实")},
+                {
+                    "confirmed": confirmed,
+                    "note": _note("verified") + _note("verified_true" if confirmed else "verified_false"),
+                },
             )
         elif stage is Stage.ACCEPTED:
             leader = rng.choice(self.leaders)
             if rng.random() < 0.02:
                 self._push(
-                    self._staff_delay(at, 15), sim, Action.NOT_FILE, leader, {"note": "未达到立案条件"}
+                    self._staff_delay(at, 15), sim, Action.NOT_FILE, leader, {"note": _note("not_filed")}
                 )
             else:
                 urgent = cat.is_urgent_text(state.description or "") or rng.random() < 0.03
@@ -350,7 +339,7 @@ class Simulator:
                     sim,
                     Action.REQUEST_VOID,
                     dispatcher,
-                    {"reason": "misfiled", "note": "误报，申请作废"},
+                    {"reason": "misfiled", "note": _note("misfiled")},
                 )
                 return
             dept = state.department_id or self._department_for(sim, state)
@@ -367,7 +356,11 @@ class Simulator:
             if rng.random() < 0.85:
                 sim.plan["returned_from"] = state.department_id
                 self._push(
-                    self._staff_delay(at, 30), sim, Action.APPROVE_RETURN, dispatcher, {"note": "同意回退"}
+                    self._staff_delay(at, 30),
+                    sim,
+                    Action.APPROVE_RETURN,
+                    dispatcher,
+                    {"note": _note("approve_return")},
                 )
             else:
                 self._push(
@@ -375,7 +368,7 @@ class Simulator:
                     sim,
                     Action.DENY_RETURN,
                     dispatcher,
-                    {"note": "属于贵单位职责，请处置"},
+                    {"note": _note("dispatch")},
                 )
         elif stage is Stage.EXTENSION_REQUESTED:
             dispatcher = rng.choice(self.dispatchers)
@@ -383,7 +376,11 @@ class Simulator:
                 self._push(self._staff_delay(at, 30), sim, Action.APPROVE_EXTENSION, dispatcher)
             else:
                 self._push(
-                    self._staff_delay(at, 30), sim, Action.DENY_EXTENSION, dispatcher, {"note": "不予延期"}
+                    self._staff_delay(at, 30),
+                    sim,
+                    Action.DENY_EXTENSION,
+                    dispatcher,
+                    {"note": _note("deny_extension")},
                 )
         elif stage is Stage.SUSPENSION_REQUESTED:
             self._push(
@@ -391,9 +388,7 @@ class Simulator:
             )
         elif stage is Stage.SUSPENDED:
             resume_at = self.city.calendar.add_minutes(at, rng.uniform(1, 6) * 480, TimeUnit.WORK_HOUR)
-            self._push(
-                resume_at, sim, Action.RESUME, rng.choice(self.dispatchers), {"note": "条件具备，恢复处置"}
-            )
+            self._push(resume_at, sim, Action.RESUME, rng.choice(self.dispatchers), {"note": _note("resume")})
         elif stage is Stage.HANDLED:
             self._push(
                 self._staff_delay(at, 10),
@@ -406,7 +401,7 @@ class Simulator:
             passed = not (state.rework_count == 0 and rng.random() < cat.sim.p_rework)
             fields: dict[str, Any] = {"passed": passed}
             if not passed:
-                fields["note"] = "核查未通过，问题仍存在"
+                fields["note"] = _note("check_failed")
             self._push(self._work_delay(at, 25), sim, Action.CHECK, sim.inspector, fields)
         elif stage is Stage.CHECKED:
             self._push(self._staff_delay(at, 20), sim, Action.CLOSE, rng.choice(self.leaders))
@@ -438,7 +433,7 @@ class Simulator:
             early = self._work_delay(at, 40)
             wrong = sim.department != self._department_for(sim, state)
             if (wrong or draw < cat.sim.p_return) and state.wrong_dispatch_count == 0:
-                self._push(early, sim, Action.REQUEST_RETURN, dept, {"note": "非本单位职责，申请回退"})
+                self._push(early, sim, Action.REQUEST_RETURN, dept, {"note": _note("request_return")})
                 return
             if draw < cat.sim.p_return + cat.sim.p_extension:
                 unit = "natural_hour" if state.handling_limit.unit is TimeUnit.NATURAL_HOUR else "work_hour"
@@ -450,12 +445,12 @@ class Simulator:
                     {
                         "amount": max(1, round(state.handling_limit.amount)),
                         "unit": unit,
-                        "note": "需协调施工机械，申请延期",
+                        "note": _note("request_extension"),
                     },
                 )
                 return
             if draw < cat.sim.p_return + cat.sim.p_extension + cat.sim.p_suspension:
-                self._push(early, sim, Action.REQUEST_SUSPENSION, dept, {"note": "涉及产权争议，申请挂账"})
+                self._push(early, sim, Action.REQUEST_SUSPENSION, dept, {"note": _note("request_suspension")})
                 return
         # Handling time: the category's typical hours, log-normally spread (a few run late).
         hours = cat.sim.handle_hours * math.exp(rng.gauss(0, 0.55))
@@ -470,7 +465,7 @@ class Simulator:
             sim,
             Action.HANDLE,
             dept,
-            {"note": "已按要求处置完毕", "photos": [f"sim/after-{sim.ref}.jpg"]},
+            {"note": _note("handled"), "photos": [f"sim/after-{sim.ref}.jpg"]},
         )
 
     # ---- running ----------------------------------------------------------------------------

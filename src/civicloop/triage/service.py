@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import random
+import tomllib
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +23,16 @@ from sqlalchemy import and_, select
 from civicloop.city.service import City
 from civicloop.triage.store import triage_examples
 
+
+@cache
+def _phrases() -> dict[str, Any]:
+    """Street contexts and road names for the training phrases (data in phrases.toml)."""
+    return tomllib.loads((resources.files("civicloop.triage") / "phrases.toml").read_text(encoding="utf-8"))
+
+
 #: Street contexts that turn a category's phrase into something a person would type.
-_CONTEXTS = (
-    "{road}{n}号门口{t}", "{road}与{road2}交叉口{t}", "{t}，位置在{road}附近", "{road}公交站旁边{t}",
-    "小区门口{t}", "{t}，请尽快处理", "{road}{n}号对面{t}，影响通行", "{t}（{road}）",
-)  # fmt: skip
-_ROADS = (
-    "迎泽大街", "府西街", "五一路", "解放路", "并州路", "建设路", "长风街", "坞城路", "体育路",
-    "平阳路", "滨河东路", "漪汾街", "晋祠路", "和平路", "学府街", "长治路", "龙城大街", "亲贤街",
-)  # fmt: skip
+_CONTEXTS: tuple[str, ...] = tuple(_phrases()["contexts"])
+_ROADS: tuple[str, ...] = tuple(_phrases()["roads"])
 
 
 def model_dir() -> Path:
