@@ -18,6 +18,15 @@ def database_url() -> str:
     return os.environ.get("CIVICLOOP_DATABASE_URL") or DEFAULT_URL
 
 
+def database_exists(url: str) -> bool:
+    """False for a SQLite file that does not exist (opening it would create an empty one); a server
+    database (PostgreSQL) is taken to exist: connecting says otherwise."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        return not path or path == ":memory:" or Path(path).exists()
+    return True
+
+
 def make_engine(url: str | None = None) -> Engine:
     url = url or database_url()
     if url.startswith("postgresql://"):
