@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from civicloop.bootstrap import init_city
-from civicloop.cli.common import DatabaseOpt, console
-from civicloop.profile import bundled_profiles
+from civicloop.cli.common import DatabaseOpt, console, existing_database, fail
+from civicloop.profile import ProfileError, bundled_profiles
 from civicloop.store.backup import backup, restore
 from civicloop.store.database import make_engine
 
@@ -26,7 +26,10 @@ def init_command(
 ) -> None:
     """初始化 / create the database for a city from its profile (idempotent)."""
     name = profile if "/" not in profile and not profile.endswith(".toml") else str(Path(profile).resolve())
-    city = init_city(name, database)
+    try:
+        city = init_city(name, database)
+    except ProfileError as exc:
+        fail(f"--profile: {exc}")
     console.print(
         f"已初始化 {city.profile.name}（{city.id}）: {len(city.profile.categories)} 类别 / categories, "
         f"{len(city.profile.departments)} 部门 / departments → {city.engine.url.render_as_string()}"
@@ -45,7 +48,7 @@ def backup_command(
     database: DatabaseOpt = None,
 ) -> None:
     """备份 / a consistent copy of the whole database (SQLite online backup, or pg_dump)."""
-    result = backup(make_engine(database), path)
+    result = backup(make_engine(existing_database(database)), path)
     console.print(f"备份完成 / backup written: {result.path} ({result.bytes:,} bytes, {result.kind})")
 
 

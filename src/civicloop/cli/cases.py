@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from civicloop.cases.core import Actor, CaseState, Event, allowed_actions
@@ -187,7 +188,9 @@ def case_show(
         f"[bold]{state.case_id}[/]  {name}  {state.stage.zh} / {state.stage.en}  "
         f"{'● ' + light.value if light else ''}"
     )
-    console.print(f"  {state.address or ''} ({state.lon}, {state.lat})  {state.description or ''}")
+    console.print(
+        f"  {escape(state.address or '')} ({state.lon}, {state.lat})  {escape(state.description or '')}"
+    )
     if state.deadline:
         console.print(f"  处置时限 / due: {state.deadline.astimezone(_tz(c)).isoformat()}")
     if state.closure_reason:
@@ -200,7 +203,7 @@ def case_show(
             e.action.zh,
             e.actor_role.zh,
             e.stage_after.zh,
-            e.note or "",
+            escape(e.note or ""),
         )
     console.print(table)
 
@@ -301,7 +304,8 @@ def rebuild_command(
         console.print(f"replayed {report.events} events of {report.cases} cases")
         for d in report.differences:
             console.print(
-                f"[red]DIFF[/] {d.case_id}.{d.column}: stored {d.stored!r} ≠ replayed {d.replayed!r}"
+                f"[red]DIFF[/] {d.case_id}.{d.column}: stored {escape(repr(d.stored))} ≠ "
+                f"replayed {escape(repr(d.replayed))}"
             )
         for m in report.missing:
             console.print(f"[red]MISSING[/] projection row for {m}")
@@ -331,7 +335,7 @@ def audit_verify(
                                   "message": f.describe()} for f in report.findings]})  # fmt: skip
     else:
         for f in report.findings:
-            console.print(f"[red]TAMPERED[/] {f.describe()}", highlight=False)
+            console.print(f"[red]TAMPERED[/] {escape(f.describe())}", highlight=False)
         verdict = "[green]OK[/]" if report.ok else f"[red]{len(report.findings)} finding(s)[/]"
         console.print(f"{verdict}: {report.events} events of {report.cases} cases checked")
     if not report.ok:

@@ -49,6 +49,7 @@ __all__ = [
     "command_errors",
     "console",
     "err_console",
+    "existing_database",
     "fail",
     "open_city",
     "print_json",
@@ -157,7 +158,8 @@ class CommandGroup(typer.Typer):
         return decorator
 
 
-def _url(database: str | None) -> str:
+def existing_database(database: str | None) -> str:
+    """The URL of ``--database`` (or the default); exit 2 when it names a SQLite file that does not exist."""
     url = database or database_url()
     if not database_exists(url):
         fail(
@@ -170,17 +172,22 @@ def _url(database: str | None) -> str:
 def open_city(database: str | None, city: str | None, *, calendar_warnings: bool = True) -> City:
     """The city of ``--database`` and ``--city``; exit 2 naming what is missing (the database, its
     initialisation, the city, or which of several cities). Asking never creates a database file."""
-    url = _url(database)
-    with command_errors(), warnings.catch_warnings():
-        if not calendar_warnings:  # calendar coverage warnings are not every command's business
-            warnings.simplefilter("ignore", UserWarning)
-        return bootstrap.open_city(city, url)
-    raise AssertionError  # pragma: no cover
+    url = existing_database(database)
+    try:
+        with warnings.catch_warnings():
+            if not calendar_warnings:  # calendar coverage warnings are not every command's business
+                warnings.simplefilter("ignore", UserWarning)
+            return bootstrap.open_city(city, url)
+    except CityNotInitialised as exc:
+        option = "--city" if city is not None or "--city" in str(exc) else "--database"
+        fail(f"{option}: {exc}")
+    except ProfileError as exc:
+        fail(str(exc))
 
 
 def city_ids(database: str | None) -> list[str]:
     """The cities registered in the database; exit 2 when there is none (not initialised)."""
-    url = _url(database)
+    url = existing_database(database)
     engine = make_engine(url)
     try:
         ids = registered_city_ids(engine)

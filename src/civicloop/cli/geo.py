@@ -229,7 +229,7 @@ def import_cli(
                 _echo(f"warning: {w}", err=True)
             doc = areas_to_geojson(res.areas)
     except BoundaryImportError as exc:
-        fail(f"{path}: {exc}")
+        fail(str(exc))
     if output is not None:
         write_geojson(doc, output)
         _echo(f"wrote {output}")
@@ -347,7 +347,7 @@ def grid_stats_cli(
         try:
             grids = import_grids(path)
         except BoundaryImportError as exc:
-            fail(f"{path}: {exc}")
+            fail(str(exc))
     _print_stats(grid_stats(grids, cell_m2=cell_m2).as_dict())
 
 
@@ -471,7 +471,7 @@ def components_import_cli(
         res = import_components(c, path, crs=crs, replace_existing=replace, dry_run=dry_run)
     except ComponentImportError as exc:
         problems = "".join(f"\n  {problem}" for problem in exc.problems[:200])
-        fail(f"{path}: {exc}{problems}")
+        fail(f"{exc}{problems}")
     for w in res.warnings:
         _echo(f"warning: {w}", err=True)
     if as_json:

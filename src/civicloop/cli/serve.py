@@ -110,7 +110,7 @@ def apikey_revoke(
         if AccountService(c.engine, c.id).revoke_api_key(key_or_id):
             console.print(f"revoked / 已吊销 ({c.id})")
             return
-    fail("没有该有效 API key / no live key with that value or id")
+    fail("KEY_OR_ID: 没有该有效 API key / no live key with that value or id")
 
 
 @apikey_app.command("list")
