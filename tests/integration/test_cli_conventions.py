@@ -106,7 +106,7 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     (["geo", "locate", "--lon", "112.5", "--lat", "37.8", "--crs", "pluto", "DB"], "'--crs'"),
     (["geo", "components", "show", "14010606010900001", "DB"], "COMPONENT_ID"),  # was exit 1
     (["grid", "generate", "DB"], "no communities stored"),  # was exit 1
-    (["patrol", "lights", "--district", "140105", "--at", "2026-06-01T20:30", "DB"], "'--at'"),
+    (["patrol", "lights", "--district", "140105", "--at", "2026-06-01T20:30", "DB"], "--at: 时间必须带时区"),
     (["patrol", "lights", "--district", "140105", "DB"], "no street lights"),  # was exit 1
     (["ledger", "add", "projects", "-f", "[x]", "DB"], "-f takes key=value (got '[x]')"),
     (["target", "set", "nonsense", "--value", "1", "--weight", "1", "DB"], "period/unit/indicator"),

@@ -23,6 +23,7 @@ from civicloop.cli.common import (
     console,
     fail,
     open_city,
+    parse_moment,
     print_json,
 )
 from civicloop.kernel.vocabulary import Action, Role, Stage
@@ -87,18 +88,6 @@ def event_json(e: Event) -> dict[str, Any]:
     }
 
 
-def _at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--at: 无效时间 invalid ISO 8601 time {value!r}")
-    if moment.tzinfo is None:
-        fail(f"--at: 时间必须带时区 the time must carry a time zone, e.g. {value}+08:00")
-    return moment
-
-
 @case_app.command("report")
 def case_report(
     category: Annotated[str | None, typer.Option("--category", help="管理事项代码, e.g. 06010")] = None,
@@ -132,7 +121,7 @@ def case_report(
         "photos": photo or None,
     }
     reporter = ReporterInfo(reporter_name, reporter_phone) if (reporter_name or reporter_phone) else None
-    state = c.cases.report(parse_actor(as_), fields, at=_at(at), reporter=reporter)
+    state = c.cases.report(parse_actor(as_), fields, at=parse_moment(at), reporter=reporter)
     if json_out:
         print_json(case_json(state, c))
     else:
@@ -161,7 +150,7 @@ def case_act(
     fields = parse_fields(field or [])
     if note is not None:
         fields["note"] = note
-    state = c.cases.act(case_id, act, parse_actor(as_, department), fields, at=_at(at))
+    state = c.cases.act(case_id, act, parse_actor(as_, department), fields, at=parse_moment(at))
     if json_out:
         print_json(case_json(state, c))
     else:

@@ -52,6 +52,8 @@ __all__ = [
     "existing_database",
     "fail",
     "open_city",
+    "parse_day",
+    "parse_moment",
     "print_json",
 ]
 
@@ -196,6 +198,27 @@ def city_ids(database: str | None) -> list[str]:
     if not ids:
         fail("数据库尚未初始化 / the database is not initialised: run `civicloop init` first")
     return ids
+
+
+def parse_day(value: str, option: str) -> date:
+    """``YYYY-MM-DD`` of *option*, or exit 2 naming it."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: 无效日期 invalid date {value!r}, expected YYYY-MM-DD")
+
+
+def parse_moment(value: str | None, option: str = "--at") -> datetime | None:
+    """An ISO 8601 time with its zone (None stays None), or exit 2 naming *option*."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: 无效时间 invalid ISO 8601 time {value!r}")
+    if moment.tzinfo is None:
+        fail(f"{option}: 时间必须带时区 the time must carry a time zone, e.g. {value}+08:00")
+    return moment
 
 
 def _json_default(value: Any) -> Any:

@@ -3,7 +3,7 @@ and ``civicloop demo`` (what ``make demo`` runs). Mounted by :mod:`civicloop.cli
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -19,8 +19,8 @@ from civicloop.cli.common import (
     JsonOpt,
     console,
     err_console,
-    fail,
     open_city,
+    parse_day,
     print_json,
 )
 from civicloop.kernel.vocabulary import Role, Stage
@@ -39,12 +39,7 @@ def simulate_command(
     """模拟 / run the loop headless in simulated time into the current database."""
     from civicloop.simulator.simulate import simulate as run
 
-    first: date | None = None
-    if start is not None:
-        try:
-            first = date.fromisoformat(start)
-        except ValueError:
-            fail(f"--start: 无效日期 invalid date {start!r}, expected YYYY-MM-DD")
+    first = parse_day(start, "--start") if start is not None else None
     c = open_city(database, city)
     report = run(c, days=days, seed=seed, start=first, placer=_default_placer(c))
     out = report.to_json()

@@ -11,14 +11,14 @@
 ``locate`` goes through a *geography provider* (a zero-argument callable returning anything with
 ``locate(lon, lat, crs) -> Location``), see :func:`locate_command` and :func:`database_geography_provider`.
 
-Run as ``civicloop geo locate --lon 112.55 --lat 37.87 --json`` (or ``python -m civicloop.cli.geo …``).
+Run as ``civicloop geo locate --lon 112.55 --lat 37.87 --json``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -37,6 +37,8 @@ from civicloop.cli.common import (
     LocaleOpt,
     fail,
     open_city,
+    parse_day,
+    parse_moment,
 )
 from civicloop.geo.boundaries import AreaLevel, BoundaryImportError, areas_to_geojson, import_areas
 from civicloop.geo.crs import Crs
@@ -521,25 +523,6 @@ def components_show_cli(
     _print_json({**comp.as_dict(), "history": component_history(c, component_id)})
 
 
-def _parse_at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"invalid ISO 8601 time {value!r}", param_hint="'--at'") from None
-    if moment.tzinfo is None:
-        raise typer.BadParameter(f"the time must carry a time zone, e.g. {value}+08:00", param_hint="'--at'")
-    return moment
-
-
-def _parse_day(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
-
-
 @patrol_app.command("lights")
 def patrol_lights_cli(
     district: Annotated[str, typer.Option("--district", help="district code, e.g. 140105")],
@@ -564,7 +547,7 @@ def patrol_lights_cli(
     c = open_city(database, city)
     try:
         res = simulate_lighting_patrol(
-            c, district_code=district, unlit_rate=unlit_rate, seed=seed, at=_parse_at(at),
+            c, district_code=district, unlit_rate=unlit_rate, seed=seed, at=parse_moment(at),
             inspector_id=inspector, max_lights=max_lights,
         )  # fmt: skip
     except ValueError as exc:
@@ -611,7 +594,7 @@ def patrol_coverage_cli(
     c = open_city(database, city)
     try:
         rep = patrol_coverage(
-            c, _parse_day(start, "--from"), _parse_day(end, "--to"), inspector_id=inspector,
+            c, parse_day(start, "--from"), parse_day(end, "--to"), inspector_id=inspector,
             district_code=district,
         )  # fmt: skip
     except ValueError as exc:

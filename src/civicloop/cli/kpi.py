@@ -7,7 +7,6 @@ Mounted by ``civicloop.cli.main``: the ``kpi_app`` group, the ``report_command``
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +24,7 @@ from civicloop.cli.common import (
     err_console,
     fail,
     open_city,
+    parse_day,
     print_json,
 )
 from civicloop.kpi.core import CATALOGUE, Period, parse_period, period_between
@@ -37,13 +37,6 @@ kpi_app = CommandGroup(
 )
 
 
-def _date(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f"{option}: 无效日期 invalid date {value!r}, expected YYYY-MM-DD")
-
-
 def _period(period: str | None, from_: str | None, to: str | None, tz: str) -> Period:
     if period is not None:
         try:
@@ -52,7 +45,7 @@ def _period(period: str | None, from_: str | None, to: str | None, tz: str) -> P
             fail(f"--period: {exc}")
     if from_ is None or to is None:
         fail("需要 --from 与 --to（或 --period）/ give --from and --to (or --period)")
-    first, last = _date(from_, "--from"), _date(to, "--to")
+    first, last = parse_day(from_, "--from"), parse_day(to, "--to")
     try:
         return period_between(first, last, tz)
     except ValueError as exc:
@@ -263,7 +256,7 @@ def forecast(
     from civicloop.kpi.source import open_source
 
     c = open_city(database, city, calendar_warnings=False)
-    day = _date(until, "--until")
+    day = parse_day(until, "--until")
     p = period_between(day, day, c.profile.timezone)
     src = open_source(c.engine)
     try:
@@ -302,7 +295,7 @@ def export(
     from civicloop.kpi.export import export_parquet
 
     c = open_city(database, city, calendar_warnings=False)
-    day = _date(until, "--until")
+    day = parse_day(until, "--until")
     p = period_between(day, day, c.profile.timezone)
     print_json(export_parquet(c, output, p.start, facts=facts))
 
