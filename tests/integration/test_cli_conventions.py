@@ -165,3 +165,19 @@ def test_failed_checks_exit_1(tmp_path: Path) -> None:
     res = runner.invoke(app, ["audit", "verify", *db])
     assert res.exit_code == 1, res.output
     assert case_id in res.stdout and "TAMPERED" in res.stdout
+
+
+def test_a_schema_older_than_the_code_is_bad_input_asking_for_init(tmp_path: Path) -> None:
+    # Commands do not upgrade the schema themselves (that is `civicloop init`); they say so.
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        city = init_city("taiyuan", url)
+    with city.engine.begin() as conn:  # as if created before the ledgers existed
+        names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
+        for name in names:
+            if name.startswith("ledger_"):
+                conn.execute(text(f"DROP TABLE {name}"))
+    res = runner.invoke(app, ["ledger", "list", "projects", "--database", url])
+    assert res.exit_code == 2, res.output
+    assert "--database" in res.stderr and "civicloop init" in res.stderr

@@ -24,6 +24,7 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.exc import DBAPIError
 from typer.models import CommandFunctionType
 
 from civicloop import bootstrap
@@ -33,7 +34,7 @@ from civicloop.city.store import registered_city_ids
 from civicloop.kernel.errors import DomainError
 from civicloop.profile import ProfileError
 from civicloop.store.backup import BackupError
-from civicloop.store.database import database_exists, database_url, make_engine
+from civicloop.store.database import database_exists, database_url, is_missing_table, make_engine
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -120,6 +121,13 @@ def command_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_CHECK_FAILED) from None
     except INPUT_ERRORS as exc:
         fail(describe(exc))
+    except DBAPIError as exc:
+        if not is_missing_table(exc):
+            raise
+        fail(
+            "--database: 数据库结构早于当前版本，请运行 `civicloop init` 升级 / the database schema is older "
+            "than this civicloop: run `civicloop init` to upgrade it"
+        )
 
 
 P = ParamSpec("P")

@@ -354,6 +354,7 @@ def grid_stats_cli(
 
 
 def _print_json(value: Any) -> None:
+    # str() for anything else: this group has always printed component history times that way
     _echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 

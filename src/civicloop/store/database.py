@@ -10,6 +10,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 
 DEFAULT_URL = "sqlite:///./var/civicloop.db"
 
@@ -25,6 +26,14 @@ def database_exists(url: str) -> bool:
         path = url.split("///", 1)[1] if "///" in url else ""
         return not path or path == ":memory:" or Path(path).exists()
     return True
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    """True when a statement failed because a table does not exist: the schema is older than the code
+    (SQLite "no such table", PostgreSQL SQLSTATE 42P01)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return "no such table" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "42P01"
 
 
 def make_engine(url: str | None = None) -> Engine:
