@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 import typer
+from pydantic import BaseModel
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from civicloop.bootstrap import init_city
 from civicloop.cases.core import Actor
 from civicloop.city.service import City
-from civicloop.cli.common import CommandGroup
+from civicloop.cli.common import CheckFailed, CommandGroup
 from civicloop.cli.main import app
 from civicloop.kernel.vocabulary import Role
 
@@ -181,3 +182,35 @@ def test_a_schema_older_than_the_code_is_bad_input_asking_for_init(tmp_path: Pat
     res = runner.invoke(app, ["ledger", "list", "projects", "--database", url])
     assert res.exit_code == 2, res.output
     assert "--database" in res.stderr and "civicloop init" in res.stderr
+
+
+def test_the_shared_wrapper_maps_errors_to_exit_codes(tmp_path: Path) -> None:
+    class Settings(BaseModel):
+        port: int
+
+    group = CommandGroup()
+
+    @group.command("settings")
+    def settings() -> None:
+        Settings.model_validate({"port": "eighty"})
+
+    @group.command("open")
+    def open_file() -> None:
+        (tmp_path / "absent.toml").read_text()
+
+    @group.command("check")
+    def check() -> None:
+        raise CheckFailed("2 problems found")
+
+    @group.command("bug")
+    def bug() -> None:
+        raise KeyError("a programming error is not bad input")
+
+    res = runner.invoke(group, ["settings"])
+    assert res.exit_code == 2 and "port: Input should be a valid integer" in res.stderr
+    res = runner.invoke(group, ["open"])
+    assert res.exit_code == 2 and "no such file" in res.stderr and "absent.toml" in res.stderr
+    res = runner.invoke(group, ["check"])
+    assert res.exit_code == 1 and "2 problems found" in res.stderr
+    res = runner.invoke(group, ["bug"])
+    assert isinstance(res.exception, KeyError)  # not turned into a message: a traceback for a bug
