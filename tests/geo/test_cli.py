@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from civicloop.bootstrap import init_city, open_city
-from civicloop.cli import geo as cli
+from civicloop.cli.main import app
 from civicloop.geo.boundaries import AreaLevel, areas_to_geojson
 from civicloop.geo.service import stored_areas, stored_grids
 from civicloop.store.database import make_engine
@@ -17,7 +17,7 @@ EXTENT = "112.545,37.835,112.57,37.86"
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    res = CliRunner().invoke(cli.app, list(args))
+    res = CliRunner().invoke(app, list(args))
     return res.exit_code, res.stdout, res.stderr
 
 
@@ -108,9 +108,9 @@ def test_commands_that_need_a_database_say_so(tmp_path: Path) -> None:
     assert not (tmp_path / "missing.db").exists()  # nothing created by asking
     init_city("taiyuan", engine=make_engine(url))
     code, _, err = run("grid", "generate", "--database", url)
-    assert code == 1 and "no communities stored" in err
+    assert code == 2 and "no communities stored" in err
     code, _, err = run("patrol", "lights", "--district", "140105", "--database", url)
-    assert code == 1 and "no street lights" in err
+    assert code == 2 and "no street lights" in err
 
 
 def test_locate_does_not_guess_between_several_cities(tmp_path: Path) -> None:

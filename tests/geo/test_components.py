@@ -19,7 +19,7 @@ from civicloop.assets.service import (
 )
 from civicloop.bootstrap import init_city
 from civicloop.city.service import City
-from civicloop.cli import geo as cli
+from civicloop.cli.main import app
 from civicloop.geo.crs import Crs, wgs84_to_gcj02
 from civicloop.geo.store import components
 from civicloop.store.database import make_engine
@@ -154,11 +154,11 @@ def test_nearest_component_by_category_within_a_radius(city: City) -> None:
     assert gcj is not None and gcj.component.component_id == hit.component.component_id
 
 
-def test_cli_import_refuses_with_exit_1_and_lists_the_rows(tmp_path: Path) -> None:
+def test_cli_import_refuses_with_exit_2_and_lists_the_rows(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     init_city("taiyuan", engine=make_engine(url))
     path = tmp_path / "bad.csv"
     path.write_text(HEADER + "14010606010900001,06010,x,112.5551,37.8452,,,,,\n", encoding="utf-8")
-    res = CliRunner().invoke(cli.app, ["geo", "components", "import", str(path), "--database", url])
-    assert res.exit_code == 1
+    res = CliRunner().invoke(app, ["geo", "components", "import", str(path), "--database", url])
+    assert res.exit_code == 2
     assert "line 2 (14010606010900001)" in res.stderr and "is a matter" in res.stderr

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from civicloop.city.service import City
-from civicloop.cli import geo as cli
+from civicloop.cli.main import app
 from civicloop.geo.boundaries import AreaLevel
 from civicloop.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from civicloop.geo.projection import haversine_m
@@ -36,7 +36,7 @@ def test_cli_locate_uses_the_stored_geography_and_gcj02_lands_in_the_same_grid(
     city, url = sqlite_city
     runner = CliRunner()
     res = runner.invoke(
-        cli.app,
+        app,
         ["geo", "locate", "--lon", str(POINT[0]), "--lat", str(POINT[1]), "--json", "--database", url],
     )
     assert res.exit_code == 0, res.output
@@ -46,7 +46,7 @@ def test_cli_locate_uses_the_stored_geography_and_gcj02_lands_in_the_same_grid(
     assert wgs["grid"].startswith(wgs["community"]) and wgs["community"].startswith(wgs["street"])
     glon, glat = wgs84_to_gcj02(*POINT)
     res = runner.invoke(
-        cli.app,
+        app,
         [
             "geo",
             "locate",
@@ -66,16 +66,14 @@ def test_cli_locate_uses_the_stored_geography_and_gcj02_lands_in_the_same_grid(
     assert gcj["grid"] == wgs["grid"] and gcj["lon_wgs84"] == pytest.approx(POINT[0], abs=1e-6)
     # Treated as WGS84 the GCJ-02 pair is ~560 m away: a different grid (the reason for --crs).
     res = runner.invoke(
-        cli.app, ["geo", "locate", "--lon", repr(glon), "--lat", repr(glat), "--json", "--database", url]
+        app, ["geo", "locate", "--lon", repr(glon), "--lat", repr(glat), "--json", "--database", url]
     )
     assert json.loads(res.stdout)["grid"] != wgs["grid"]
 
 
 def test_cli_locate_outside_the_city_exits_2(sqlite_city: tuple[City, str]) -> None:
     _, url = sqlite_city
-    res = CliRunner().invoke(
-        cli.app, ["geo", "locate", "--lon", "116.404", "--lat", "39.915", "--database", url]
-    )
+    res = CliRunner().invoke(app, ["geo", "locate", "--lon", "116.404", "--lat", "39.915", "--database", url])
     assert res.exit_code == 2
     assert "outside the city" in res.stderr and "116.404000" in res.stderr
 

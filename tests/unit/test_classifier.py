@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from civicloop.cli.triage import app
+from civicloop.cli.triage import triage_app as app
 from civicloop.triage import (
     DataError,
     ModelFormatError,

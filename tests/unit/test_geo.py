@@ -579,12 +579,13 @@ def test_cli_locate_and_outside_exit_code(monkeypatch: pytest.MonkeyPatch) -> No
     from typer.testing import CliRunner
 
     from civicloop.cli import geo as cli
+    from civicloop.cli.main import app
 
     monkeypatch.setattr(cli, "_demo_locator", lambda: small_geo().locator)
     runner = CliRunner()
     glon, glat = wgs84_to_gcj02(112.545, 37.85)
     res = runner.invoke(
-        cli.app, ["geo", "locate", "--lon", str(glon), "--lat", str(glat), "--crs", "gcj02", "--json"]
+        app, ["geo", "locate", "--lon", str(glon), "--lat", str(glat), "--crs", "gcj02", "--json"]
     )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
@@ -599,10 +600,10 @@ def test_cli_locate_and_outside_exit_code(monkeypatch: pytest.MonkeyPatch) -> No
     } <= out.keys()
     assert out["lon_wgs84"] == pytest.approx(112.545, abs=1e-6)
     assert out["grid"] == small_geo().locator.locate(112.545, 37.85).grid_code
-    res = runner.invoke(cli.app, ["geo", "locate", "--lon", "116.404", "--lat", "39.915"])
+    res = runner.invoke(app, ["geo", "locate", "--lon", "116.404", "--lat", "39.915"])
     assert res.exit_code == 2
     assert "outside the city" in res.stderr and "116.404000" in res.stderr
-    res = runner.invoke(cli.app, ["geo", "locate", "--lon", "112.545", "--lat", "37.85"])
+    res = runner.invoke(app, ["geo", "locate", "--lon", "112.545", "--lat", "37.85"])
     assert res.exit_code == 0 and "district" in res.stdout
 
 
@@ -623,18 +624,16 @@ def test_locate_command_takes_any_provider() -> None:
 def test_cli_import_writes_normalised_geojson(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from civicloop.cli import geo as cli
+    from civicloop.cli.main import app
 
     src = Path(__file__).resolve().parents[2] / "src/civicloop/geo/data/taiyuan_districts_wgs84.geojson"
     out = tmp_path / "d.geojson"
-    res = CliRunner().invoke(
-        cli.app, ["geo", "import", str(src), "--level", "district", "--output", str(out)]
-    )
+    res = CliRunner().invoke(app, ["geo", "import", str(src), "--level", "district", "--output", str(out)])
     assert res.exit_code == 0, res.output
     assert "10 district" in res.stdout and "小店区" in res.stdout
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert len(doc["features"]) == 10 and doc["features"][0]["properties"]["level"] == "district"
     bad = tmp_path / "bad.geojson"
     bad.write_text(json.dumps(_fc([_feat({"code": "140105"}, BOWTIE)])), encoding="utf-8")
-    res = CliRunner().invoke(cli.app, ["geo", "import", str(bad), "--level", "district", "--no-repair"])
-    assert res.exit_code == 1 and "feature #0 (code 140105)" in res.stderr
+    res = CliRunner().invoke(app, ["geo", "import", str(bad), "--level", "district", "--no-repair"])
+    assert res.exit_code == 2 and "feature #0 (code 140105)" in res.stderr

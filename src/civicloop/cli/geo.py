@@ -11,36 +11,45 @@
 ``locate`` goes through a *geography provider* (a zero-argument callable returning anything with
 ``locate(lon, lat, crs) -> Location``), see :func:`locate_command` and :func:`database_geography_provider`.
 
-Run as ``civicloop geo locate --lon 112.55 --lat 37.87 --json`` (or ``python -m civicloop.cli.geo …``).
+Run as ``civicloop geo locate --lon 112.55 --lat 37.87 --json``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import typer
-from sqlalchemy import func, select
 
+from civicloop.city.service import City
+from civicloop.city.store import registered_city_ids
+from civicloop.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    CityOpt,
+    CommandGroup,
+    DatabaseOpt,
+    JsonOpt,
+    LocaleOpt,
+    fail,
+    open_city,
+    parse_day,
+    parse_moment,
+)
 from civicloop.geo.boundaries import AreaLevel, BoundaryImportError, areas_to_geojson, import_areas
 from civicloop.geo.crs import Crs
 from civicloop.geo.grids import generate_grids, grid_stats, grids_to_geojson, import_grids, write_geojson
 from civicloop.geo.locator import Location, OutsideCityError
 from civicloop.geo.projection import area_m2
-
-if TYPE_CHECKING:
-    from civicloop.city.service import City
+from civicloop.store.database import database_exists, database_url, make_engine
 
 __all__ = [
-    "EXIT_INVALID_INPUT",
-    "EXIT_OUTSIDE",
     "GeographyProvider",
     "Locating",
-    "app",
     "components_app",
     "database_geography_provider",
     "demo_geography_provider",
@@ -50,23 +59,17 @@ __all__ = [
     "patrol_app",
 ]
 
-EXIT_INVALID_INPUT = 1
-EXIT_OUTSIDE = 2
-
-geo_app = typer.Typer(
+geo_app = CommandGroup(
     help="Geography: import boundaries, locate points (地理: 边界导入, 坐标定位).", no_args_is_help=True
 )
-grid_app = typer.Typer(help="Unit grids (单元网格): generate, statistics.", no_args_is_help=True)
-components_app = typer.Typer(
+grid_app = CommandGroup(help="Unit grids (单元网格): generate, statistics.", no_args_is_help=True)
+components_app = CommandGroup(
     help="Components (部件): import, nearest, show (部件登记).", no_args_is_help=True
 )
-patrol_app = typer.Typer(
+patrol_app = CommandGroup(
     help="Patrols (巡查): night lighting patrol, coverage, duty grids.", no_args_is_help=True
 )
 geo_app.add_typer(components_app, name="components")
-
-_DB_HELP = "SQLAlchemy URL (default ./var/civicloop.db)"
-_CITY_HELP = "城市 id (default: the only one)"
 
 
 class Locating(Protocol):
@@ -88,63 +91,19 @@ def demo_geography_provider() -> Locating:
     return _demo_locator()
 
 
-def _database_exists(url: str) -> bool:
-    """False for a SQLite file that does not exist (opening it would create an empty one)."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        return not path or path == ":memory:" or Path(path).exists()
-    return True
-
-
 def _city_or_none(database: str | None, city: str | None) -> City | None:
     """The initialised city of that database, or None when there is no initialised database. A
     database with cities where the choice is ambiguous or wrong (several cities, unknown --city) is an
     error (exit 2), not a reason to answer from somewhere else."""
-    from civicloop.bootstrap import open_city
-    from civicloop.city.service import CityNotInitialised
-    from civicloop.store.database import database_url, make_engine
-    from civicloop.store.tables import cities
-
     url = database or database_url()
-    if not _database_exists(url):
+    if not database_exists(url):
         return None
+    engine = make_engine(url)
     try:
-        return open_city(city, url)
-    except CityNotInitialised as exc:
-        engine = make_engine(url)
-        try:
-            with engine.connect() as conn:
-                registered = conn.execute(select(func.count()).select_from(cities)).scalar() or 0
-        except Exception:  # no schema: not initialised
-            registered = 0
-        finally:
-            engine.dispose()
-        if registered:
-            _echo(f"错误 / error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        return None
-
-
-def _city(database: str | None, city: str | None) -> City:
-    """The city, or exit 2 with the reason (not initialised, unknown city …)."""
-    from civicloop.bootstrap import open_city
-    from civicloop.city.service import CityNotInitialised
-    from civicloop.profile import ProfileError
-    from civicloop.store.database import database_url
-
-    url = database or database_url()
-    if not _database_exists(url):
-        _echo(
-            f"错误 / error: 数据库 {url} 不存在，请先运行 `civicloop init` / the database does not exist: "
-            "run `civicloop init` first",
-            err=True,
-        )
-        raise typer.Exit(2)
-    try:
-        return open_city(city, url)
-    except (CityNotInitialised, ProfileError) as exc:
-        _echo(f"错误 / error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        registered = registered_city_ids(engine)
+    finally:
+        engine.dispose()
+    return open_city(url, city) if registered else None
 
 
 def database_geography_provider(database: str | None = None, city: str | None = None) -> GeographyProvider:
@@ -182,7 +141,7 @@ def locate_command(
         loc = geography_provider().locate(lon, lat, crs)
     except OutsideCityError as exc:
         echo(str(exc), err=True)
-        return EXIT_OUTSIDE
+        return EXIT_BAD_INPUT
     d = loc.as_dict()
     if as_json:
         echo(json.dumps(d, ensure_ascii=False))
@@ -210,17 +169,17 @@ def _parse_crs(value: str) -> Crs:
     try:
         return Crs.parse(value)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint="'--crs'") from None
 
 
 @geo_app.command("locate")
 def locate_cli(
-    lon: float = typer.Option(..., "--lon", help="longitude"),
-    lat: float = typer.Option(..., "--lat", help="latitude"),
-    crs: str = typer.Option("wgs84", "--crs", help="wgs84 | gcj02 | bd09 (cgcs2000 = wgs84)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    lon: Annotated[float, typer.Option("--lon", help="longitude")],
+    lat: Annotated[float, typer.Option("--lat", help="latitude")],
+    crs: Annotated[str, typer.Option("--crs", help="wgs84 | gcj02 | bd09 (cgcs2000 = wgs84)")] = "wgs84",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """Point → grid, community, street, district (the stored geography; the demo if none is stored)."""
     provider = database_geography_provider(database, city)
@@ -230,19 +189,21 @@ def locate_cli(
 
 @geo_app.command("import")
 def import_cli(
-    path: Path = typer.Argument(..., help="a .geojson/.json or .gpkg file"),
-    level: str = typer.Option(..., "--level", help="district | street | community | grid"),
-    crs: str | None = typer.Option(
-        None, "--crs", help="override the file's CRS: EPSG:xxxx, wgs84, gcj02, bd09"
-    ),
-    layer: str | None = typer.Option(None, "--layer", help="GeoPackage layer"),
-    repair: bool = typer.Option(
-        True, "--repair/--no-repair", help="repair invalid geometries or refuse them"
-    ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="write normalised WGS84 GeoJSON here"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="validate only; store nothing"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    path: Annotated[Path, typer.Argument(help="a .geojson/.json or .gpkg file")],
+    level: Annotated[str, typer.Option("--level", help="district | street | community | grid")],
+    crs: Annotated[
+        str | None, typer.Option("--crs", help="override the file's CRS: EPSG:xxxx, wgs84, gcj02, bd09")
+    ] = None,
+    layer: Annotated[str | None, typer.Option("--layer", help="GeoPackage layer")] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair/--no-repair", help="repair invalid geometries or refuse them")
+    ] = True,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write normalised WGS84 GeoJSON here")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only; store nothing")] = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """Validate a boundary file (any CRS it declares) and store it, in WGS84, in the city's database.
 
@@ -250,7 +211,7 @@ def import_cli(
     """
     lvl = level.strip().lower()
     if lvl not in ("district", "street", "community", "grid"):
-        raise typer.BadParameter("--level must be district, street, community or grid")
+        raise typer.BadParameter("must be district, street, community or grid", param_hint="'--level'")
     try:
         if lvl == "grid":
             grids = import_grids(path, crs=crs, layer=layer, repair=repair)
@@ -270,8 +231,7 @@ def import_cli(
                 _echo(f"warning: {w}", err=True)
             doc = areas_to_geojson(res.areas)
     except BoundaryImportError as exc:
-        _echo(f"refused: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
+        fail(str(exc))
     if output is not None:
         write_geojson(doc, output)
         _echo(f"wrote {output}")
@@ -297,18 +257,22 @@ def _print_stats(d: dict[str, float | int]) -> None:
 
 @grid_app.command("generate")
 def grid_generate_cli(
-    cell_m2: float = typer.Option(10_000.0, "--cell-m2", help="target grid area in m²"),
-    sliver_fraction: float = typer.Option(0.3, "--sliver-fraction", help="merge pieces below this × cell"),
-    community: str | None = typer.Option(None, "--community", help="only communities under this code prefix"),
-    replace_imported: bool = typer.Option(
-        False, "--replace-imported", help="also replace imported (official) grids"
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="compute and print; store nothing"),
-    demo: bool = typer.Option(False, "--demo", help="the in-memory demo instead of the database"),
-    seed: int | None = typer.Option(None, "--seed", help="demo seed (with --demo)"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="write the grids as GeoJSON"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    cell_m2: Annotated[float, typer.Option("--cell-m2", help="target grid area in m²")] = 10_000.0,
+    sliver_fraction: Annotated[
+        float, typer.Option("--sliver-fraction", help="merge pieces below this × cell")
+    ] = 0.3,
+    community: Annotated[
+        str | None, typer.Option("--community", help="only communities under this code prefix")
+    ] = None,
+    replace_imported: Annotated[
+        bool, typer.Option("--replace-imported", help="also replace imported (official) grids")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="compute and print; store nothing")] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="the in-memory demo instead of the database")] = False,
+    seed: Annotated[int | None, typer.Option("--seed", help="demo seed (with --demo)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the grids as GeoJSON")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """Generate unit grids for the stored communities, store them, print the area distribution and slivers."""
     if demo:
@@ -329,15 +293,14 @@ def grid_generate_cli(
         return
     from civicloop.geo.service import generate_city_grids
 
-    c = _city(database, city)
+    c = open_city(database, city)
     try:
         rep = generate_city_grids(
             c, cell_m2=cell_m2, sliver_fraction=sliver_fraction, community_prefix=community,
             replace_imported=replace_imported, dry_run=dry_run,
         )  # fmt: skip
     except ValueError as exc:
-        _echo(f"refused: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
+        fail(str(exc))
     verb = "would store" if dry_run else "stored"
     _echo(
         f"{verb} {rep.stats.count} grids in {rep.communities} communities of {c.id} "
@@ -359,10 +322,14 @@ def grid_generate_cli(
 
 @grid_app.command("stats")
 def grid_stats_cli(
-    path: Path | None = typer.Argument(None, help="a grid GeoJSON/GPKG file (default: the stored grids)"),
-    cell_m2: float = typer.Option(10_000.0, "--cell-m2", help="target grid area, for the sliver count"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    path: Annotated[
+        Path | None, typer.Argument(help="a grid GeoJSON/GPKG file (default: the stored grids)")
+    ] = None,
+    cell_m2: Annotated[
+        float, typer.Option("--cell-m2", help="target grid area, for the sliver count")
+    ] = 10_000.0,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """Area distribution of a grid layer: a file, the stored grids, or (neither) the demo grids."""
     if path is None:
@@ -382,12 +349,12 @@ def grid_stats_cli(
         try:
             grids = import_grids(path)
         except BoundaryImportError as exc:
-            _echo(f"refused: {exc}", err=True)
-            raise typer.Exit(EXIT_INVALID_INPUT) from None
+            fail(str(exc))
     _print_stats(grid_stats(grids, cell_m2=cell_m2).as_dict())
 
 
 def _print_json(value: Any) -> None:
+    # str() for anything else: this group has always printed component history times that way
     _echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
@@ -405,25 +372,26 @@ def _parse_extent(value: str | None) -> tuple[float, float, float, float] | None
 
 @geo_app.command("load-demo")
 def load_demo_cli(
-    replace: bool = typer.Option(False, "--replace", help="replace the stored geography"),
-    components: bool = typer.Option(True, "--components/--no-components", help="store the demo components"),
-    seed: int | None = typer.Option(None, "--seed", help="demo seed (default: the demo's)"),
-    extent: str | None = typer.Option(None, "--extent", help="W,S,E,N: a smaller demo extent"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    replace: Annotated[bool, typer.Option("--replace", help="replace the stored geography")] = False,
+    components: Annotated[
+        bool, typer.Option("--components/--no-components", help="store the demo components")
+    ] = True,
+    seed: Annotated[int | None, typer.Option("--seed", help="demo seed (default: the demo's)")] = None,
+    extent: Annotated[str | None, typer.Option("--extent", help="W,S,E,N: a smaller demo extent")] = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """Store the demo geography: districts, streets, communities, grids, components, duty grids."""
     from civicloop.demo.geography import load_demo_geography
 
-    c = _city(database, city)
+    c = open_city(database, city)
     try:
         rep = load_demo_geography(
             c, seed=seed, extent=_parse_extent(extent), with_components=components, replace=replace
         )
     except ValueError as exc:
-        _echo(f"refused: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
+        fail(str(exc))
     if as_json:
         _print_json(rep.as_dict())
     elif rep.skipped:
@@ -438,21 +406,23 @@ def load_demo_cli(
 
 @geo_app.command("nearby")
 def nearby_cli(
-    category: str = typer.Option(..., "--category", help="category code, e.g. 06010"),
-    lon: float = typer.Option(..., "--lon"),
-    lat: float = typer.Option(..., "--lat"),
-    radius: float = typer.Option(250.0, "--radius", help="metres"),
-    days: float | None = typer.Option(None, "--days", help="only cases reported in the last N days"),
-    crs: str = typer.Option("wgs84", "--crs", help="wgs84 | gcj02 | bd09"),
-    limit: int = typer.Option(20, "--limit"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    category: Annotated[str, typer.Option("--category", help="category code, e.g. 06010")],
+    lon: Annotated[float, typer.Option("--lon")],
+    lat: Annotated[float, typer.Option("--lat")],
+    radius: Annotated[float, typer.Option("--radius", help="metres")] = 250.0,
+    days: Annotated[
+        float | None, typer.Option("--days", help="only cases reported in the last N days")
+    ] = None,
+    crs: Annotated[str, typer.Option("--crs", help="wgs84 | gcj02 | bd09")] = "wgs84",
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """Open cases of a category near a point (duplicate check): case id and distance."""
     from civicloop.geo.service import nearby_open_cases
 
-    c = _city(database, city)
+    c = open_city(database, city)
     since = datetime.now().astimezone() - timedelta(days=days) if days is not None else None
     hits = nearby_open_cases(c, category, lon, lat, radius, since, crs=_parse_crs(crs), limit=limit)
     if as_json:
@@ -466,22 +436,17 @@ def nearby_cli(
 
 @geo_app.command("route")
 def route_cli(
-    case_id: str = typer.Argument(..., help="案卷号"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    locale: str = typer.Option("zh-CN", "--locale", help="zh-CN | en"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    case_id: Annotated[str, typer.Argument(help="案卷号")],
+    as_json: JsonOpt = False,
+    locale: LocaleOpt = "zh-CN",
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """The department dispatch should choose for a case (权责清单), and why."""
     from civicloop.dispatch.service import suggest_department
-    from civicloop.kernel.errors import DomainError
 
-    c = _city(database, city)
-    try:
-        state = c.cases.get(case_id)
-    except DomainError as exc:
-        _echo(f"错误 / error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    c = open_city(database, city)
+    state = c.cases.get(case_id)
     decision = suggest_department(c, state)
     if as_json:
         _print_json(decision.as_dict())
@@ -491,25 +456,25 @@ def route_cli(
 
 @components_app.command("import")
 def components_import_cli(
-    path: Path = typer.Argument(..., help="a .csv or .geojson file"),
-    crs: str | None = typer.Option(None, "--crs", help="CSV lon/lat system (wgs84, gcj02, bd09, EPSG:x)"),
-    replace: bool = typer.Option(False, "--replace", help="update components already registered"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="validate only"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    path: Annotated[Path, typer.Argument(help="a .csv or .geojson file")],
+    crs: Annotated[
+        str | None, typer.Option("--crs", help="CSV lon/lat system (wgs84, gcj02, bd09, EPSG:x)")
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="update components already registered")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only")] = False,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """Import components (17-digit ids, national component codes); all rows or none."""
     from civicloop.assets.service import ComponentImportError, import_components
 
-    c = _city(database, city)
+    c = open_city(database, city)
     try:
         res = import_components(c, path, crs=crs, replace_existing=replace, dry_run=dry_run)
     except ComponentImportError as exc:
-        _echo(f"refused: {exc}", err=True)
-        for problem in exc.problems[:200]:
-            _echo(f"  {problem}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
+        problems = "".join(f"\n  {problem}" for problem in exc.problems[:200])
+        fail(f"{exc}{problems}")
     for w in res.warnings:
         _echo(f"warning: {w}", err=True)
     if as_json:
@@ -524,87 +489,70 @@ def components_import_cli(
 
 @components_app.command("nearest")
 def components_nearest_cli(
-    category: str = typer.Option(..., "--category", help="component or category code, e.g. 01037"),
-    lon: float = typer.Option(..., "--lon"),
-    lat: float = typer.Option(..., "--lat"),
-    radius: float = typer.Option(30.0, "--radius", help="metres"),
-    crs: str = typer.Option("wgs84", "--crs", help="wgs84 | gcj02 | bd09"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    category: Annotated[str, typer.Option("--category", help="component or category code, e.g. 01037")],
+    lon: Annotated[float, typer.Option("--lon")],
+    lat: Annotated[float, typer.Option("--lat")],
+    radius: Annotated[float, typer.Option("--radius", help="metres")] = 30.0,
+    crs: Annotated[str, typer.Option("--crs", help="wgs84 | gcj02 | bd09")] = "wgs84",
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """The nearest component of a type within a radius (exit 1 if none)."""
     from civicloop.assets.service import nearest_component
 
-    c = _city(database, city)
+    c = open_city(database, city)
     hit = nearest_component(c, category, lon, lat, radius, crs=_parse_crs(crs))
     if hit is None:
         _echo(f"no {category} component within {radius:g} m", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_CHECK_FAILED)
     _print_json({**hit.component.as_dict(), "distance_m": round(hit.distance_m, 1)})
 
 
 @components_app.command("show")
 def components_show_cli(
-    component_id: str = typer.Argument(..., help="17-digit component id"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    component_id: Annotated[str, typer.Argument(help="17-digit component id")],
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """A component and its state history."""
     from civicloop.assets.service import component_history, get_component
 
-    c = _city(database, city)
+    c = open_city(database, city)
     comp = get_component(c, component_id)
     if comp is None:
-        _echo(f"component {component_id} is not registered", err=True)
-        raise typer.Exit(1)
+        fail(f"COMPONENT_ID: 部件未登记 / component {component_id} is not registered")
     _print_json({**comp.as_dict(), "history": component_history(c, component_id)})
-
-
-def _parse_at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"invalid ISO 8601 time {value!r}") from None
-    if moment.tzinfo is None:
-        raise typer.BadParameter(f"the time must carry a time zone, e.g. {value}+08:00")
-    return moment
-
-
-def _parse_day(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
 
 
 @patrol_app.command("lights")
 def patrol_lights_cli(
-    district: str = typer.Option(..., "--district", help="district code, e.g. 140105"),
-    unlit_rate: float = typer.Option(0.03, "--unlit-rate", min=0.0, max=1.0, help="share of unlit lights"),
-    seed: int = typer.Option(1, "--seed"),
-    at: str | None = typer.Option(None, "--at", help="start, ISO time with zone (default now)"),
-    inspector: str | None = typer.Option(
-        None, "--inspector", help="inspector id (default ins-<district>-01)"
-    ),
-    max_lights: int | None = typer.Option(None, "--max-lights", help="stop after this many lights"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    district: Annotated[str, typer.Option("--district", help="district code, e.g. 140105")],
+    unlit_rate: Annotated[
+        float, typer.Option("--unlit-rate", min=0.0, max=1.0, help="share of unlit lights")
+    ] = 0.03,
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    at: Annotated[str | None, typer.Option("--at", help="start, ISO time with zone (default now)")] = None,
+    inspector: Annotated[
+        str | None, typer.Option("--inspector", help="inspector id (default ins-<district>-01)")
+    ] = None,
+    max_lights: Annotated[
+        int | None, typer.Option("--max-lights", help="stop after this many lights")
+    ] = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """Simulated night lighting patrol (夜间亮灯巡查): unlit street lights become cases (no duplicates)."""
     from civicloop.assets.patrols import road_class_targets, simulate_lighting_patrol
 
-    c = _city(database, city)
+    c = open_city(database, city)
     try:
         res = simulate_lighting_patrol(
-            c, district_code=district, unlit_rate=unlit_rate, seed=seed, at=_parse_at(at),
+            c, district_code=district, unlit_rate=unlit_rate, seed=seed, at=parse_moment(at),
             inspector_id=inspector, max_lights=max_lights,
         )  # fmt: skip
     except ValueError as exc:
-        _echo(f"refused: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
+        fail(str(exc))
     out = res.as_dict()
     if as_json:
         out.pop("cases")
@@ -633,26 +581,25 @@ def patrol_lights_cli(
 
 @patrol_app.command("coverage")
 def patrol_coverage_cli(
-    start: str = typer.Option(..., "--from", help="first day YYYY-MM-DD (local)"),
-    end: str = typer.Option(..., "--to", help="last day YYYY-MM-DD (inclusive)"),
-    inspector: str | None = typer.Option(None, "--inspector", help="one inspector"),
-    district: str | None = typer.Option(None, "--district", help="duty grids of one district"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    start: Annotated[str, typer.Option("--from", help="first day YYYY-MM-DD (local)")],
+    end: Annotated[str, typer.Option("--to", help="last day YYYY-MM-DD (inclusive)")],
+    inspector: Annotated[str | None, typer.Option("--inspector", help="one inspector")] = None,
+    district: Annotated[str | None, typer.Option("--district", help="duty grids of one district")] = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """Patrol coverage (巡查覆盖率): share of duty grids the tracks passed through, per inspector."""
     from civicloop.assets.patrols import patrol_coverage
 
-    c = _city(database, city)
+    c = open_city(database, city)
     try:
         rep = patrol_coverage(
-            c, _parse_day(start, "--from"), _parse_day(end, "--to"), inspector_id=inspector,
+            c, parse_day(start, "--from"), parse_day(end, "--to"), inspector_id=inspector,
             district_code=district,
         )  # fmt: skip
     except ValueError as exc:
-        _echo(f"refused: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID_INPUT) from None
+        fail(str(exc))
     if as_json:
         _print_json(rep.as_dict())
         return
@@ -670,32 +617,20 @@ def patrol_coverage_cli(
 
 @patrol_app.command("duty")
 def patrol_duty_cli(
-    inspector: str | None = typer.Option(None, "--inspector", help="one inspector (lists the grids)"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    database: str | None = typer.Option(None, "--database", envvar="CIVICLOOP_DATABASE_URL", help=_DB_HELP),
-    city: str | None = typer.Option(None, "--city", help=_CITY_HELP),
+    inspector: Annotated[
+        str | None, typer.Option("--inspector", help="one inspector (lists the grids)")
+    ] = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
 ) -> None:
     """Duty grids (责任网格) per inspector."""
     from civicloop.assets.patrols import duty_grids_of
 
-    c = _city(database, city)
+    c = open_city(database, city)
     duty = duty_grids_of(c, inspector)
     if as_json:
         _print_json(duty)
         return
     for ins, grids in duty.items():
         _echo(f"{ins:<20} {len(grids)} grids" + (": " + " ".join(grids) if inspector else ""))
-
-
-app = typer.Typer(help="civicloop geography tools", no_args_is_help=True)
-app.add_typer(geo_app, name="geo")
-app.add_typer(grid_app, name="grid")
-app.add_typer(patrol_app, name="patrol")
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

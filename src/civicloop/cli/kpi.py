@@ -7,61 +7,34 @@ Mounted by ``civicloop.cli.main``: the ``kpi_app`` group, the ``report_command``
 
 from __future__ import annotations
 
-import json
-import sys
-import warnings
-from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from civicloop.city.service import City
+from civicloop.cli.common import (
+    CityOpt,
+    CommandGroup,
+    DatabaseOpt,
+    LocaleOpt,
+    console,
+    err_console,
+    fail,
+    open_city,
+    parse_day,
+    print_json,
+)
 from civicloop.kpi.core import CATALOGUE, Period, parse_period, period_between
 from civicloop.kpi.engine import GROUPINGS, KpiEngine
 
-console = Console()
-err = Console(stderr=True)
-
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database", envvar="CIVICLOOP_DATABASE_URL", help="SQLAlchemy URL (default ./var/civicloop.db)"
-    ),
-]
-CityOpt = Annotated[str | None, typer.Option("--city", help="城市 id (default: the only one)")]
-
-kpi_app = typer.Typer(
+kpi_app = CommandGroup(
     help="综合评价与研判 / KPIs from the event log, rankings, hotspots, forecasts, asset rates.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
-
-
-def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]错误 / error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
-
-
-def _open(database: str | None, city: str | None) -> Any:
-    from civicloop.bootstrap import open_city
-    from civicloop.city.service import CityNotInitialised
-    from civicloop.profile import ProfileError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # calendar-coverage warnings are not this command's business
-            return open_city(city, database)
-    except (CityNotInitialised, ProfileError) as exc:
-        _fail(str(exc))
-
-
-def _date(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        _fail(f"{option}: 无效日期 invalid date {value!r}, expected YYYY-MM-DD")
 
 
 def _period(period: str | None, from_: str | None, to: str | None, tz: str) -> Period:
@@ -69,17 +42,17 @@ def _period(period: str | None, from_: str | None, to: str | None, tz: str) -> P
         try:
             return parse_period(period, tz)
         except ValueError as exc:
-            _fail(f"--period: {exc}")
+            fail(f"--period: {exc}")
     if from_ is None or to is None:
-        _fail("需要 --from 与 --to（或 --period）/ give --from and --to (or --period)")
-    first, last = _date(from_, "--from"), _date(to, "--to")
+        fail("需要 --from 与 --to（或 --period）/ give --from and --to (or --period)")
+    first, last = parse_day(from_, "--from"), parse_day(to, "--to")
     try:
         return period_between(first, last, tz)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
-def _engine(c: Any, parquet: Path | None, hybrid: bool) -> KpiEngine:
+def _engine(c: City, parquet: Path | None, hybrid: bool) -> KpiEngine:
     from civicloop.kpi.engine import city_labels
     from civicloop.kpi.source import SourceError, open_parquet
 
@@ -88,17 +61,8 @@ def _engine(c: Any, parquet: Path | None, hybrid: bool) -> KpiEngine:
     try:
         src = open_parquet(parquet, engine=c.engine if hybrid else None)
     except SourceError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return KpiEngine(src, c.id, c.calendar, c.profile.kpi, city_labels(c))
-
-
-def _dump(value: Any) -> None:
-    def default(v: Any) -> Any:
-        if isinstance(v, datetime | date):
-            return v.isoformat()
-        raise TypeError(type(v).__name__)
-
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=default) + "\n")
 
 
 def _fmt(key: str, value: Any) -> str:
@@ -157,8 +121,8 @@ def kpi(
     groupings = [b.strip() for b in by.split(",") if b.strip()]
     unknown = [b for b in groupings if b not in GROUPINGS]
     if unknown or not groupings:
-        _fail(f"--by: 未知分组 unknown grouping {', '.join(unknown) or by!r}; one of {', '.join(GROUPINGS)}")
-    c = _open(database, city)
+        fail(f"--by: 未知分组 unknown grouping {', '.join(unknown) or by!r}; one of {', '.join(GROUPINGS)}")
+    c = open_city(database, city, calendar_warnings=False)
     p = _period(period, from_, to, c.profile.timezone)
     engine = _engine(c, parquet, hybrid)
     try:
@@ -166,13 +130,13 @@ def kpi(
             if explain not in CATALOGUE or (
                 CATALOGUE[explain].kind == "average" and explain != "avg_handling_hours"
             ):
-                _fail(f"--explain: 未知指标 unknown KPI {explain!r}")
+                fail(f"--explain: 未知指标 unknown KPI {explain!r}")
             try:
                 out = engine.explain(p, explain, groupings[0], group)
             except (ValueError, KeyError) as exc:
-                _fail(f"--explain: {exc}")
+                fail(f"--explain: {exc}")
             if json_out:
-                _dump(out)
+                print_json(out)
             else:
                 for part in ("counter", "numerator", "denominator"):
                     if part in out:
@@ -187,7 +151,7 @@ def kpi(
         engine.close()
     if json_out:
         rule_text = evaluation.rules if rules else None
-        _dump([row.as_json(g, p, rule_text) for g in groupings for row in evaluation[g].rows])
+        print_json([row.as_json(g, p, rule_text) for g in groupings for row in evaluation[g].rows])
         return
     for g in groupings:
         table = Table(title=f"{p.label} · {g} · {evaluation.source} · {evaluation.seconds:.2f} s")
@@ -225,12 +189,12 @@ def hotspots(
     from civicloop.kpi.source import open_source
 
     if level not in LEVELS:
-        _fail(f"--level: one of {', '.join(LEVELS)}")
-    c = _open(database, city)
+        fail(f"--level: one of {', '.join(LEVELS)}")
+    c = open_city(database, city, calendar_warnings=False)
     p = _period(period, None, None, c.profile.timezone)
     src = open_source(c.engine)
     try:
-        _dump(Analyst(src, c.id, c.profile.timezone, c.engine).hotspots(p, level=level, top=top))
+        print_json(Analyst(src, c.id, c.profile.timezone, c.engine).hotspots(p, level=level, top=top))
     finally:
         src.close()
 
@@ -247,11 +211,11 @@ def recurring(
     from civicloop.kpi.analysis import Analyst
     from civicloop.kpi.source import open_source
 
-    c = _open(database, city)
+    c = open_city(database, city, calendar_warnings=False)
     p = _period(period, None, None, c.profile.timezone)
     src = open_source(c.engine)
     try:
-        _dump(
+        print_json(
             Analyst(src, c.id, c.profile.timezone, c.engine).recurring_places(
                 p, cell_m=cell, min_cases=min_cases
             )
@@ -270,11 +234,11 @@ def time_profile(
     from civicloop.kpi.analysis import Analyst
     from civicloop.kpi.source import open_source
 
-    c = _open(database, city)
+    c = open_city(database, city, calendar_warnings=False)
     p = _period(period, None, None, c.profile.timezone)
     src = open_source(c.engine)
     try:
-        _dump(Analyst(src, c.id, c.profile.timezone, c.engine).time_profiles(p))
+        print_json(Analyst(src, c.id, c.profile.timezone, c.engine).time_profiles(p))
     finally:
         src.close()
 
@@ -291,12 +255,12 @@ def forecast(
     from civicloop.kpi.analysis import Analyst
     from civicloop.kpi.source import open_source
 
-    c = _open(database, city)
-    day = _date(until, "--until")
+    c = open_city(database, city, calendar_warnings=False)
+    day = parse_day(until, "--until")
     p = period_between(day, day, c.profile.timezone)
     src = open_source(c.engine)
     try:
-        _dump(Analyst(src, c.id, c.profile.timezone, c.engine).forecast(p.end, weeks=weeks, top=top))
+        print_json(Analyst(src, c.id, c.profile.timezone, c.engine).forecast(p.end, weeks=weeks, top=top))
     finally:
         src.close()
 
@@ -310,9 +274,9 @@ def assets(
     """着灯率与设施完好率 / street lights lit and facilities intact ("no data" without patrols) (JSON)."""
     from civicloop.kpi.assets import asset_summary
 
-    c = _open(database, city)
+    c = open_city(database, city, calendar_warnings=False)
     p = _period(period, None, None, c.profile.timezone)
-    _dump(asset_summary(c.engine, c.id, p, c.profile.kpi.targets))
+    print_json(asset_summary(c.engine, c.id, p, c.profile.kpi.targets))
 
 
 @kpi_app.command("export")
@@ -330,10 +294,10 @@ def export(
     """Parquet 导出 / export the closed periods' events to Parquet for fast re-evaluation."""
     from civicloop.kpi.export import export_parquet
 
-    c = _open(database, city)
-    day = _date(until, "--until")
+    c = open_city(database, city, calendar_warnings=False)
+    day = parse_day(until, "--until")
     p = period_between(day, day, c.profile.timezone)
-    _dump(export_parquet(c, output, p.start, facts=facts))
+    print_json(export_parquet(c, output, p.start, facts=facts))
 
 
 @kpi_app.command("facts")
@@ -352,26 +316,26 @@ def facts_command(
     from civicloop.kpi.export import build_month_facts
     from civicloop.kpi.source import SourceError
 
-    c = _open(database, city)
+    c = open_city(database, city, calendar_warnings=False)
     periods = None
     if period is not None:
         try:
             periods = [parse_period(period, c.profile.timezone)]
         except ValueError as exc:
-            _fail(f"--period: {exc}")
+            fail(f"--period: {exc}")
     try:
-        _dump(build_month_facts(c, parquet, periods))
+        print_json(build_month_facts(c, parquet, periods))
     except SourceError as exc:
-        _fail(f"--parquet: {exc}")
+        fail(f"--parquet: {exc}")
     except ValueError as exc:
-        _fail(f"--period: {exc}")
+        fail(f"--period: {exc}")
 
 
 def report_command(
     period: Annotated[str, typer.Option("--period", help="2026-11, 2026-Q3, 2026 or 2026-11-01..2026-11-30")],
     format_: Annotated[str, typer.Option("--format", help="xlsx | pdf | html")] = "xlsx",
     output: Annotated[Path | None, typer.Option("--output", help="file to write")] = None,
-    locale: Annotated[str, typer.Option("--locale", help="zh-CN | en")] = "zh-CN",
+    locale: LocaleOpt = "zh-CN",
     parquet: Annotated[Path | None, typer.Option("--parquet", help="read a Parquet export instead")] = None,
     database: DatabaseOpt = None,
     city: CityOpt = None,
@@ -380,21 +344,21 @@ def report_command(
     from civicloop.kpi.report import FORMATS, FontMissing, check_fonts, make_report
 
     if format_ not in FORMATS:
-        _fail(f"--format: one of {', '.join(FORMATS)}")
+        fail(f"--format: one of {', '.join(FORMATS)}")
     if locale not in ("zh-CN", "en"):
-        _fail("--locale: zh-CN | en")
+        fail("--locale: zh-CN | en")
     try:
         check_fonts(format_)  # before the database is even opened
     except FontMissing as exc:
-        _fail(str(exc))
-    c = _open(database, city)
+        fail(str(exc))
+    c = open_city(database, city, calendar_warnings=False)
     p = _period(period, None, None, c.profile.timezone)
     out = output or Path(f"civicloop-report-{p.label}.{format_}")
     engine = _engine(c, parquet, False)
     try:
         path = make_report(c, p, format_, out, locale=locale, engine=engine)
     except FontMissing as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         engine.close()
     console.print(f"已生成 / written: {path}")
@@ -415,25 +379,25 @@ def import_command(
     from civicloop.kpi.importer import ImportFailed, MappingError, import_cases
 
     if not csv_path.is_file():
-        _fail(f"CSV: 文件不存在 no such file {csv_path}")
+        fail(f"CSV: 文件不存在 no such file {csv_path}")
     if not mapping.is_file():
-        _fail(f"--mapping: 文件不存在 no such file {mapping}")
-    c = _open(database, city)
+        fail(f"--mapping: 文件不存在 no such file {mapping}")
+    c = open_city(database, city, calendar_warnings=False)
     try:
         result = import_cases(c, csv_path, mapping, skip_bad=skip_bad)
     except ImportFailed as exc:
         if json_out:
-            _dump({"imported": 0, "bad_rows": [{"line": b.line, "reason": b.reason} for b in exc.bad]})
+            print_json({"imported": 0, "bad_rows": [{"line": b.line, "reason": b.reason} for b in exc.bad]})
         for b in exc.bad:
-            err.print(f"line {b.line}: {b.reason}", highlight=False)
-        _fail(str(exc).split(":", 1)[0])
+            err_console.print(f"line {b.line}: {escape(b.reason)}", highlight=False)
+        fail(str(exc).split(":", 1)[0])
     except (MappingError, DomainError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if json_out:
-        _dump(result.as_json())
+        print_json(result.as_json())
         return
     for b in result.bad:
-        err.print(f"[yellow]skipped[/] line {b.line}: {b.reason}", highlight=False)
+        err_console.print(f"[yellow]skipped[/] line {b.line}: {escape(b.reason)}", highlight=False)
     console.print(
         f"已导入 / imported {result.imported} cases ({result.events} events) of {result.rows} rows; "
         f"skipped {len(result.bad)}"

@@ -11,46 +11,41 @@ Every refusal exits with status 2 and a message naming the line, field or option
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from civicloop.cli.common import (
+    EXIT_BAD_INPUT,
+    CityOpt,
+    CommandGroup,
+    DatabaseOpt,
+    JsonOpt,
+    console,
+    err_console,
+    fail,
+    open_city,
+    print_json,
+)
 from civicloop.ledger import tabular
 from civicloop.ledger.models import LedgerError, TargetKey, value_text, yuan_text
 from civicloop.ledger.service import LedgerService
 
-ledger_app = typer.Typer(
+ledger_app = CommandGroup(
     help="工作台账 / work ledgers: import, list, export, add, demo (KIND: " + ", ".join(tabular.KINDS) + ").",
     no_args_is_help=True,
 )
-target_app = typer.Typer(
+target_app = CommandGroup(
     help="考核目标 / targets: list, set, enter (填报), approve (审核), entries, inspect (检查记录), "
     "indicators.",
     no_args_is_help=True,
 )
-assess_app = typer.Typer(help="目标责任考核 / assess every unit against its targets for a period.")
+assess_app = CommandGroup(help="目标责任考核 / assess every unit against its targets for a period.")
 
-console = Console()
-err_console = Console(stderr=True)
-
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database", envvar="CIVICLOOP_DATABASE_URL", help="SQLAlchemy URL (default ./var/civicloop.db)"
-    ),
-]
-CityOpt = Annotated[str | None, typer.Option("--city", help="城市 id (default: the only one)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 ByOpt = Annotated[str, typer.Option("--by", help="who acts (recorded with the change)")]
 KindArg = Annotated[str, typer.Argument(help="台账 / ledger: " + ", ".join(tabular.KINDS))]
 
@@ -59,50 +54,8 @@ def _default_by() -> str:
     return f"cli:{os.environ.get('USER') or 'unknown'}"
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]错误 / error:[/] {message}", highlight=False, markup=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def refusals() -> Iterator[None]:
-    """A refusal a person can act on becomes a message and exit status 2."""
-    from civicloop.city.service import CityNotInitialised
-    from civicloop.profile import ProfileError
-
-    try:
-        yield
-    except (LedgerError, ProfileError, CityNotInitialised) as exc:
-        fail(_plain(str(exc)))
-
-
-def _plain(text: str) -> str:
-    return text.replace("[", "\\[")
-
-
 def _service(database: str | None, city: str | None) -> LedgerService:
-    from civicloop.bootstrap import open_city
-
-    with refusals(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # calendar coverage warnings are not ours to show
-        opened = open_city(city, database)
-        if city is not None and opened.profile.id != city:
-            # open_city() loads the profile under its own id; a city registered under another id (one
-            # deployment, several jurisdictions) must keep the id it was registered with
-            opened = dataclasses.replace(opened, profile=opened.profile.model_copy(update={"id": city}))
-        service = LedgerService(opened)
-        service.ensure_schema()
-        return service
-    raise AssertionError  # pragma: no cover
-
-
-def _json(value: Any) -> None:
-    def default(v: Any) -> Any:
-        if isinstance(v, datetime | date):
-            return v.isoformat()
-        raise TypeError(type(v).__name__)
-
-    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=default))
+    return LedgerService(open_city(database, city, calendar_warnings=False))
 
 
 def _fields(pairs: list[str]) -> dict[str, str]:
@@ -120,7 +73,7 @@ def _fields(pairs: list[str]) -> dict[str, str]:
 
 def _print_result(result: tabular.ImportResult, as_json: bool) -> None:
     if as_json:
-        _json(result.as_json())
+        print_json(result.as_json())
         return
     console.print(
         f"{result.kind}: 读取 {result.rows} 行，新增 {result.inserted}，更新 {result.updated}，跳过 "
@@ -129,7 +82,7 @@ def _print_result(result: tabular.ImportResult, as_json: bool) -> None:
         highlight=False,
     )
     for issue in result.rejected:
-        err_console.print(f"  跳过 / skipped {_plain(str(issue))}", highlight=False)
+        err_console.print(f"  跳过 / skipped {escape(str(issue))}", highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -152,16 +105,15 @@ def import_command(
 ) -> None:
     """导入 / import a CSV or XLSX file in one transaction: any bad row refuses the file (line + reason)."""
     service = _service(database, city)
-    with refusals():
-        try:
-            result = service.import_file(
-                kind, file, by=by or _default_by(), skip_bad=skip_bad, update_existing=update
-            )
-        except tabular.ImportRejected as exc:
-            if as_json:
-                _json({"kind": exc.kind, "imported": False, "rejected": [i.__dict__ for i in exc.issues]})
-                raise typer.Exit(2) from None
-            raise
+    try:
+        result = service.import_file(
+            kind, file, by=by or _default_by(), skip_bad=skip_bad, update_existing=update
+        )
+    except tabular.ImportRejected as exc:
+        if as_json:
+            print_json({"kind": exc.kind, "imported": False, "rejected": [i.__dict__ for i in exc.issues]})
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise
     _print_result(result, as_json)
 
 
@@ -181,16 +133,14 @@ def add_command(
 ) -> None:
     """登记 / record one row (the ledger's simple form), checked like an imported row."""
     service = _service(database, city)
-    with refusals():
-        result = service.add(kind, _fields(field), by=by or _default_by(), update_existing=update)
+    result = service.add(kind, _fields(field), by=by or _default_by(), update_existing=update)
     _print_result(result, as_json)
 
 
 @ledger_app.command("fields")
 def fields_command(kind: KindArg) -> None:
     """字段 / the columns of a ledger: key, Chinese header, required, natural key."""
-    with refusals():
-        k = tabular.kind(kind)
+    k = tabular.kind(kind)
     table = Table(title=f"{k.zh} / {k.en}")
     for col in ("字段 key", "表头 header", "必填 required", "唯一键 natural key"):
         table.add_column(col)
@@ -209,12 +159,11 @@ def list_command(
 ) -> None:
     """列表 / list a ledger with its totals (e.g. projects started and investment completed)."""
     service = _service(database, city)
-    with refusals():
-        k = tabular.kind(kind)
-        rows = service.rows(kind, year)
-        summary = service.summary(kind, rows)
+    k = tabular.kind(kind)
+    rows = service.rows(kind, year)
+    summary = service.summary(kind, rows)
     if as_json:
-        _json({"kind": kind, "year": year, "rows": rows, "summary": dict(summary)})
+        print_json({"kind": kind, "year": year, "rows": rows, "summary": dict(summary)})
         return
     table = Table(title=f"{k.zh} / {k.en}" + (f" · {year}" if year else ""))
     for c in k.columns:
@@ -245,8 +194,7 @@ def export_command(
 ) -> None:
     """导出 / export a ledger to CSV or XLSX (re-importable as written; XLSX adds a summary sheet)."""
     service = _service(database, city)
-    with refusals():
-        n = service.export(kind, fmt.lower(), output, year)
+    n = service.export(kind, fmt.lower(), output, year)
     console.print(f"已导出 {n} 行 / exported {n} rows → {output}", highlight=False)
 
 
@@ -256,10 +204,9 @@ def demo_command(as_json: JsonOpt = False, database: DatabaseOpt = None, city: C
     from civicloop.ledger.demo import YEAR, load_demo
 
     service = _service(database, city)
-    with refusals():
-        counts = load_demo(service.city)
+    counts = load_demo(service.city)
     if as_json:
-        _json(counts)
+        print_json(counts)
         return
     console.print(
         f"已载入 {YEAR} 年演示台账 / demo ledgers loaded: "
@@ -272,12 +219,6 @@ def demo_command(as_json: JsonOpt = False, database: DatabaseOpt = None, city: C
 # ---------------------------------------------------------------------------------------------------
 # target …
 # ---------------------------------------------------------------------------------------------------
-
-
-def _key(ref: str) -> TargetKey:
-    with refusals():
-        return TargetKey.parse(ref)
-    raise AssertionError  # pragma: no cover
 
 
 RefArg = Annotated[
@@ -299,7 +240,7 @@ def target_list(
     service = _service(database, city)
     rows = service.targets(period, unit)
     if as_json:
-        _json(rows)
+        print_json(rows)
         return
     table = Table(title="考核目标 / targets")
     for col in ("目标编号 ref", "指标", "比较", "目标值", "权重", "方式", "容差"):
@@ -338,22 +279,21 @@ def target_set(
 ) -> None:
     """设定 / set (or replace) a unit's target for a year, quarter or month."""
     service = _service(database, city)
-    key = _key(ref)
-    with refusals():
-        try:
-            service.set_target(
-                key,
-                target_value=value,
-                weight=weight,
-                by=by or _default_by(),
-                comparison=comparison,
-                source=source,
-                tolerance=tolerance,
-                name=name,
-                note=note,
-            )
-        except tabular.ImportRejected as exc:
-            raise LedgerError("; ".join(i.reason for i in exc.issues)) from None
+    key = TargetKey.parse(ref)
+    try:
+        service.set_target(
+            key,
+            target_value=value,
+            weight=weight,
+            by=by or _default_by(),
+            comparison=comparison,
+            source=source,
+            tolerance=tolerance,
+            name=name,
+            note=note,
+        )
+    except tabular.ImportRejected as exc:
+        raise LedgerError("; ".join(i.reason for i in exc.issues)) from None
     console.print(f"已设定目标 / target set: {key}", highlight=False)
 
 
@@ -370,11 +310,10 @@ def target_enter(
 ) -> None:
     """填报 / enter the achieved value of an entered target, with evidence; it waits for approval."""
     service = _service(database, city)
-    key = _key(ref)
-    with refusals():
-        entry = service.enter(key, value, evidence, by=by, note=note)
+    key = TargetKey.parse(ref)
+    entry = service.enter(key, value, evidence, by=by, note=note)
     if as_json:
-        _json(entry.as_json())
+        print_json(entry.as_json())
         return
     console.print(
         f"已填报 / entered {key} = {entry.value:g}（第 {entry.seq} 次，待审核 / pending）", highlight=False
@@ -396,11 +335,10 @@ def target_approve(
 ) -> None:
     """审核 / approve (or --reject) an entered value."""
     service = _service(database, city)
-    key = _key(ref)
-    with refusals():
-        entry = service.review(key, by=by, approve=not reject, seq=seq, note=note)
+    key = TargetKey.parse(ref)
+    entry = service.review(key, by=by, approve=not reject, seq=seq, note=note)
     if as_json:
-        _json(entry.as_json())
+        print_json(entry.as_json())
         return
     console.print(
         f"{key} 第 {entry.seq} 次填报：{entry.status} / entry {entry.seq}: {entry.status}", highlight=False
@@ -418,7 +356,7 @@ def target_entries(
     service = _service(database, city)
     entries = service.entries(period=period)
     if as_json:
-        _json([e.as_json() for e in entries])
+        print_json([e.as_json() for e in entries])
         return
     table = Table(title="填报记录 / entered values")
     for col in ("目标 ref", "次", "值", "状态", "填报", "审核", "佐证 evidence"):
@@ -450,14 +388,13 @@ def target_inspect(
 ) -> None:
     """检查记录 / add an inspection note to a unit's assessment, optionally deducting points."""
     service = _service(database, city)
-    with refusals():
-        day = None
-        if on is not None:
-            try:
-                day = tabular.parse_date(on)
-            except tabular.Bad as exc:
-                raise LedgerError(f"--on: {exc}") from None
-        n = service.inspect(period, unit, note, by=by, deduction=deduct, indicator_key=indicator_key, on=day)
+    day = None
+    if on is not None:
+        try:
+            day = tabular.parse_date(on)
+        except tabular.Bad as exc:
+            raise LedgerError(f"--on: {exc}") from None
+    n = service.inspect(period, unit, note, by=by, deduction=deduct, indicator_key=indicator_key, on=day)
     console.print(
         f"已记录检查 / inspection recorded: {n.period} #{n.seq} {n.unit_id} −{n.deduction:g}", highlight=False
     )
@@ -469,7 +406,7 @@ def target_indicators(as_json: JsonOpt = False) -> None:
     from civicloop.ledger.indicators import CATALOGUE
 
     if as_json:
-        _json(
+        print_json(
             [
                 {"key": i.key, "zh": i.zh, "en": i.en, "source": i.source.value, "measure": i.measure.value,
                  "comparison": i.comparison.value, "filter": i.filter_help}
@@ -510,14 +447,13 @@ def assess_command(
     if export is not None and output is None:
         fail("--export 需要 --output 文件路径 / --export needs --output PATH")
     service = _service(database, city)
-    with refusals():
-        result = assess(service.city, period)
-        if export is not None and output is not None:
-            from civicloop.ledger.report import write_pdf, write_xlsx
+    result = assess(service.city, period)
+    if export is not None and output is not None:
+        from civicloop.ledger.report import write_pdf, write_xlsx
 
-            (write_xlsx if export == "xlsx" else write_pdf)(result, output)
+        (write_xlsx if export == "xlsx" else write_pdf)(result, output)
     if as_json:
-        _json(result.as_json())
+        print_json(result.as_json())
         return
     _print_assessment(result, detail)
     if export is not None:

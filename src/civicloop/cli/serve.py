@@ -5,60 +5,27 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from civicloop.accounts.service import (
-    AccountError,
-    AccountRole,
-    AccountService,
-    accounts_for,
-    seed_demo_users,
-)
-from civicloop.bootstrap import open_city
+from civicloop.accounts.service import AccountRole, AccountService, accounts_for, seed_demo_users
+from civicloop.bootstrap import open_city as open_registered_city
 from civicloop.city.service import City, CityNotInitialised
-from civicloop.kernel.errors import DomainError
+from civicloop.city.store import registered_city_ids
+from civicloop.cli.common import (
+    CityOpt,
+    CommandGroup,
+    DatabaseOpt,
+    JsonOpt,
+    city_ids,
+    console,
+    err_console,
+    fail,
+    open_city,
+)
 from civicloop.profile import ProfileError
-from civicloop.store.database import migrate
-
-console = Console()
-err_console = Console(stderr=True)
-
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database", envvar="CIVICLOOP_DATABASE_URL", help="SQLAlchemy URL (default ./var/civicloop.db)"
-    ),
-]
-CityOpt = Annotated[str | None, typer.Option("--city", help="城市 id (default: the only one)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]错误 / error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def friendly_errors() -> Iterator[None]:
-    try:
-        yield
-    except (DomainError, AccountError, ProfileError, CityNotInitialised) as exc:
-        fail(str(exc))
-
-
-def _open(database: str | None, city: str | None) -> City:
-    with friendly_errors():
-        c = open_city(city, database)
-        migrate(c.engine)  # a database created before the accounts tables existed gets them now
-        return c
-    raise AssertionError  # pragma: no cover
-
 
 # ---- serve --------------------------------------------------------------------------------------------
 
@@ -80,20 +47,18 @@ def serve_command(
     from civicloop.http import ApiSettings, create_app
     from civicloop.photos.store import LocalPhotoStore
 
-    c = _open(database, city)
+    c = open_city(database, city)
     # Every other city registered in the database answers Open311 under its jurisdiction_id too.
     others = []
-    for other in _registered(c):
+    for other in registered_city_ids(c.engine):
         if other == c.id:
             continue
         try:
-            others.append(open_city(other, database))
+            others.append(open_registered_city(other, database))
         except (CityNotInitialised, ProfileError, OSError) as exc:  # serve the rest; say which is missing
             err_console.print(f"[yellow]跳过 / skipped[/] {other}: {exc}", highlight=False)
-    try:  # CIVICLOOP_STATE_CACHE, CIVICLOOP_RATE_* … are read here: a bad value stops the start
-        settings = ApiSettings(batch_services=batch, public_base_url=public_url)
-    except ValueError as exc:
-        fail(str(exc))
+    # CIVICLOOP_STATE_CACHE, CIVICLOOP_RATE_* … are read here: a bad value stops the start (exit 2)
+    settings = ApiSettings(batch_services=batch, public_base_url=public_url)
     app = create_app(c, photos=LocalPhotoStore(photos), settings=settings, more_cities=others)
     err_console.print(
         f"civicloop {c.profile.name}（{c.id}）→ http://{host}:{port}  "
@@ -103,18 +68,9 @@ def serve_command(
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)
 
 
-def _registered(city: City) -> list[str]:
-    from sqlalchemy import select
-
-    from civicloop.store.tables import cities
-
-    with city.engine.connect() as conn:
-        return [r.city_id for r in conn.execute(select(cities.c.city_id).order_by(cities.c.city_id))]
-
-
 # ---- apikey -------------------------------------------------------------------------------------------
 
-apikey_app = typer.Typer(help="Open311 API key: create, list, revoke.", no_args_is_help=True)
+apikey_app = CommandGroup(help="Open311 API key: create, list, revoke.", no_args_is_help=True)
 
 
 @apikey_app.command("create")
@@ -127,7 +83,7 @@ def apikey_create(
     json_out: JsonOpt = False,
 ) -> None:
     """新建 / create a key and print it (shown only this once; only its hash is stored)."""
-    c = _open(database, jurisdiction)
+    c = open_city(database, jurisdiction)
     info, key = AccountService(c.engine, c.id).create_api_key(label)
     if json_out:
         sys.stdout.write(
@@ -139,20 +95,8 @@ def apikey_create(
 
 
 def _cities(database: str | None, jurisdiction: str | None) -> list[City]:
-    if jurisdiction is not None:
-        return [_open(database, jurisdiction)]
-    from sqlalchemy import select
-
-    from civicloop.store.database import make_engine
-    from civicloop.store.tables import cities
-
-    engine = make_engine(database)
-    try:
-        with engine.connect() as conn:
-            ids = [r.city_id for r in conn.execute(select(cities.c.city_id))]
-    except Exception:
-        fail("数据库尚未初始化 / the database is not initialised: run `civicloop init` first")
-    return [_open(database, i) for i in ids]
+    ids = [jurisdiction] if jurisdiction is not None else city_ids(database)
+    return [open_city(database, i) for i in ids]
 
 
 @apikey_app.command("revoke")
@@ -166,7 +110,7 @@ def apikey_revoke(
         if AccountService(c.engine, c.id).revoke_api_key(key_or_id):
             console.print(f"revoked / 已吊销 ({c.id})")
             return
-    fail("没有该有效 API key / no live key with that value or id")
+    fail("KEY_OR_ID: 没有该有效 API key / no live key with that value or id")
 
 
 @apikey_app.command("list")
@@ -201,7 +145,7 @@ def apikey_list(
 
 # ---- user ---------------------------------------------------------------------------------------------
 
-user_app = typer.Typer(
+user_app = CommandGroup(
     help="账号 / staff accounts: create, list, passwords, demo users.", no_args_is_help=True
 )
 
@@ -227,18 +171,17 @@ def user_create(
     """新建账号 / create a user with a role and a scope."""
     from civicloop.accounts.secrets import random_password
 
-    c = _open(database, city)
+    c = open_city(database, city)
     chosen = password or random_password()
-    with friendly_errors():
-        user = accounts_for(c).create_user(
-            username,
-            chosen,
-            role,
-            department_id=department,
-            district_codes=district or (),
-            grid_codes=grid or (),
-            display_name=name,
-        )
+    user = accounts_for(c).create_user(
+        username,
+        chosen,
+        role,
+        department_id=department,
+        district_codes=district or (),
+        grid_codes=grid or (),
+        display_name=name,
+    )
     console.print(f"created {user.username} ({user.role.zh} / {user.role.en}) id {user.user_id}")
     if password is None:
         sys.stdout.write(f"password: {chosen}\n")
@@ -247,7 +190,7 @@ def user_create(
 @user_app.command("list")
 def user_list(database: DatabaseOpt = None, city: CityOpt = None, json_out: JsonOpt = False) -> None:
     """账号列表 / list users."""
-    c = _open(database, city)
+    c = open_city(database, city)
     users = accounts_for(c).list_users()
     if json_out:
         out = [
@@ -279,9 +222,8 @@ def user_passwd(
     city: CityOpt = None,
 ) -> None:
     """改密码 / set a user's password."""
-    c = _open(database, city)
-    with friendly_errors():
-        accounts_for(c).set_password(username, password)
+    c = open_city(database, city)
+    accounts_for(c).set_password(username, password)
     console.print(f"password of {username} changed")
 
 
@@ -290,9 +232,8 @@ def user_disable(
     username: Annotated[str, typer.Argument()], database: DatabaseOpt = None, city: CityOpt = None
 ) -> None:
     """停用 / disable a user and revoke their tokens."""
-    c = _open(database, city)
-    with friendly_errors():
-        accounts_for(c).set_active(username, False)
+    c = open_city(database, city)
+    accounts_for(c).set_active(username, False)
     console.print(f"{username} disabled")
 
 
@@ -301,16 +242,15 @@ def user_enable(
     username: Annotated[str, typer.Argument()], database: DatabaseOpt = None, city: CityOpt = None
 ) -> None:
     """启用 / enable a user again."""
-    c = _open(database, city)
-    with friendly_errors():
-        accounts_for(c).set_active(username, True)
+    c = open_city(database, city)
+    accounts_for(c).set_active(username, True)
     console.print(f"{username} enabled")
 
 
 @user_app.command("seed-demo")
 def user_seed_demo(database: DatabaseOpt = None, city: CityOpt = None, json_out: JsonOpt = False) -> None:
     """演示账号 / create (or reset) one demo user per role and print their passwords."""
-    c = _open(database, city)
+    c = open_city(database, city)
     rows = seed_demo_users(c)
     if json_out:
         sys.stdout.write(json.dumps([{"username": u, "password": p, "role": r} for u, p, r in rows]) + "\n")

@@ -1,5 +1,6 @@
 """``civicloop triage train|eval``: train the triage text classifier on a labelled CSV file, and
-evaluate a saved model on another one (mounted by :mod:`civicloop.cli.main`).
+evaluate a saved model on another one; ``triage bootstrap|retrain``: train the city's category model
+(mounted by :mod:`civicloop.cli.main`).
 
 Exit codes: 0 success; 2 bad input (missing file or column, unusable data, unreadable model).
 """
@@ -12,9 +13,17 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from civicloop.cli.common import (
+    CityOpt,
+    CommandGroup,
+    DatabaseOpt,
+    console,
+    fail,
+    open_city,
+    print_json,
+)
 from civicloop.triage.classifier import (
     DataError,
     TriageError,
@@ -25,14 +34,12 @@ from civicloop.triage.classifier import (
 )
 from civicloop.triage.text import PreSegmented
 
-app = typer.Typer(
+triage_app = CommandGroup(
     name="triage",
     help="梳理/研判 — train and evaluate the message classifier (category / department routing).",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 DataOpt = Annotated[Path, typer.Option("--data", help="CSV file (UTF-8, header row; .tsv = tab-separated)")]
 TextColOpt = Annotated[str, typer.Option("--text-col", help="column with the message text")]
@@ -48,15 +55,10 @@ PreSegOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]错误 / error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
 def _usage_error(exc: DataError) -> NoReturn:
     if exc.option:
         raise typer.BadParameter(str(exc), param_hint=f"'{exc.option}'")
-    _fail(str(exc))
+    fail(str(exc))
 
 
 def _read(data: Path, text_col: str, label_col: str) -> tuple[list[str], list[str]]:
@@ -98,7 +100,7 @@ def _label_table(m: dict[str, Any]) -> Table:
     return table
 
 
-@app.command("train")
+@triage_app.command("train")
 def train(
     data: DataOpt,
     model: ModelOpt,
@@ -138,7 +140,7 @@ def train(
     except DataError as exc:
         _usage_error(exc)
     except TriageError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     cv = clf.cv_metrics
     if as_json:
         out = {
@@ -161,7 +163,7 @@ def train(
     )
 
 
-@app.command("eval")
+@triage_app.command("eval")
 def evaluate(
     model: ModelOpt,
     data: DataOpt,
@@ -193,5 +195,26 @@ def evaluate(
         console.print(f"labels the model never saw: {', '.join(metrics['labels_unknown_to_model'])}")
 
 
-if __name__ == "__main__":
-    app()
+@triage_app.command("bootstrap")
+def triage_bootstrap(
+    output: Annotated[Path | None, typer.Option(help="model file (default var/models/…)")] = None,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """训练类别模型 / train the city's category classifier from its profile and every correction so far."""
+    from civicloop.triage.service import train_category_model
+
+    c = open_city(database, city)
+    report = train_category_model(c, path=output)
+    summary = {"model": str(report.path), "examples": report.examples, "corrections": report.corrections,
+               "labels": report.labels, **{k: report.cv.get(k) for k in
+               ("accuracy", "macro_f1", "auto_route_share", "auto_route_precision")}}  # fmt: skip
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(summary)
+
+
+_RETRAIN_HELP = "重新训练 / retrain with the corrections recorded since (same as bootstrap)"
+triage_app.command("retrain", help=_RETRAIN_HELP)(triage_bootstrap)

@@ -10,12 +10,30 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 
 DEFAULT_URL = "sqlite:///./var/civicloop.db"
 
 
 def database_url() -> str:
     return os.environ.get("CIVICLOOP_DATABASE_URL") or DEFAULT_URL
+
+
+def database_exists(url: str) -> bool:
+    """False for a SQLite file that does not exist (opening it would create an empty one); a server
+    database (PostgreSQL) is taken to exist: connecting says otherwise."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        return not path or path == ":memory:" or Path(path).exists()
+    return True
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    """True when a statement failed because a table does not exist: the schema is older than the code
+    (SQLite "no such table", PostgreSQL SQLSTATE 42P01)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return "no such table" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "42P01"
 
 
 def make_engine(url: str | None = None) -> Engine:
