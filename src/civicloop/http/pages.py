@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from civicloop.web.state import web_state
+from civicloop.http.context import web_state
 
 router = APIRouter(include_in_schema=False)
 

@@ -29,13 +29,13 @@ from starlette.responses import Response, StreamingResponse
 from civicloop.accounts.service import AccountRole, User
 from civicloop.cases.core import Actor
 from civicloop.http.auth import CurrentUser, current_user, require_roles
-from civicloop.http.context import ApiError, locale_of
+from civicloop.http.context import ApiError, context_of, locale_of, web_state
 from civicloop.http.render import JSON
+from civicloop.http.workflow import queue_page
 from civicloop.kernel.errors import InvalidField
 from civicloop.web.geodata import convert_points, to_wgs84
 from civicloop.web.lights import LIGHT_NAMES
 from civicloop.web.live import sse_lines
-from civicloop.web.state import web_state
 
 router = APIRouter(prefix="/api/v1", tags=["web"])
 
@@ -289,9 +289,6 @@ async def case_extra(request: Request, case_id: str, user: CurrentUser) -> Respo
     return JSON(body)
 
 
-__all__ = ["router"]
-
-
 @router.get("/web/queue")
 async def web_queue(
     request: Request,
@@ -301,9 +298,10 @@ async def web_queue(
 ) -> Response:
     """我的待办（工作台）/ The caller's queue (``GET /api/v1/queues/mine``, same order and scope) with what
     a worklist shows besides: description, photos before and after, the pending request, position."""
-    from civicloop.http.workflow import my_queue
-
     ws = web_state(request)
-    queue = await run_in_threadpool(my_queue, request, user, page, page_size)
+    queue = await run_in_threadpool(queue_page, context_of(request), user, page, page_size)
     body = await run_in_threadpool(ws.enrich_queue, queue.model_dump(mode="json"), user)
     return JSON(body)
+
+
+__all__ = ["router"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, File, Header, Query, UploadFile
@@ -29,6 +29,7 @@ from civicloop.http.auth import CurrentUser, require_actor, require_roles
 from civicloop.http.context import ApiError, AppContext, base_url, context_of
 from civicloop.http.render import JSON
 from civicloop.http.schemas import (
+    ERRORS,
     ActionBody,
     ActionResult,
     AllowedAction,
@@ -40,16 +41,11 @@ from civicloop.http.schemas import (
     CategoryView,
     ConditionView,
     Created,
-    Done,
-    ErrorBody,
     EventView,
-    LoginBody,
-    LoginResult,
     PhotoUploaded,
     ReportBody,
     ReporterContact,
     SubmissionView,
-    UserView,
 )
 from civicloop.kernel.errors import InvalidField
 from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
@@ -57,37 +53,10 @@ from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, erase_submission_identity
 from civicloop.photos.store import MAX_PIXELS, is_ref, oversized_image, sniff_image
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorBody, "description": d}
-    for s, d in (
-        (401, "未登录 / not authenticated"),
-        (403, "角色无权 / the role may not"),
-        (404, "不存在或不在范围内 / not found or outside the caller's scope"),
-        (409, "环节不允许或并发修改 / wrong stage or concurrent change"),
-        (422, "字段缺失或无效 / a field is missing or invalid"),
-    )
-}
-
 router = APIRouter(prefix="/api/v1", tags=["workflow"], responses=ERRORS)
-auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERRORS)
 
 
 # ---- views --------------------------------------------------------------------------------------------
-
-
-def user_view(user: User) -> UserView:
-    return UserView(
-        user_id=user.user_id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role.value,
-        role_label_zh=user.role.zh,
-        role_label_en=user.role.en,
-        department_id=user.department_id,
-        district_codes=list(user.district_codes),
-        grid_codes=list(user.grid_codes),
-        may_act=user.may_act,
-    )
 
 
 def due_at(s: CaseState) -> datetime | None:
@@ -269,32 +238,6 @@ def refuse_bomb(data: bytes, field: str) -> None:
             f"the image declares too many pixels ({w}×{h}); at most {MAX_PIXELS // 1_000_000} megapixels",
             field,
         )
-
-
-# ---- auth ---------------------------------------------------------------------------------------------
-
-
-@auth_router.post("/login", response_model=LoginResult)
-def login(request: Request, body: LoginBody) -> LoginResult:
-    """登录 / Log in: a bearer token with its expiry."""
-    client = request.client.host if request.client else None  # for LoginGuard's address throttle
-    session = context_of(request).main.accounts.login(body.username, body.password, client=client)
-    return LoginResult(
-        access_token=session.token, expires_at=session.expires_at, user=user_view(session.user)
-    )
-
-
-@auth_router.post("/logout", response_model=Done)
-def logout(request: Request, user: CurrentUser) -> Done:
-    """退出 / Revoke the token used for this call."""
-    token = request.headers.get("authorization", "").split(" ", 1)[-1].strip()
-    return Done(ok=context_of(request).main.accounts.logout(token))
-
-
-@router.get("/me", response_model=UserView)
-def me(user: CurrentUser) -> UserView:
-    """当前用户 / Who am I: role and scope."""
-    return user_view(user)
 
 
 # ---- cases --------------------------------------------------------------------------------------------
@@ -483,7 +426,11 @@ def my_queue(
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
     """我的待办 / What my role can act on now, in my scope: overdue first, then by due time."""
-    ctx = context_of(request)
+    return queue_page(context_of(request), user, page, page_size)
+
+
+def queue_page(ctx: AppContext, user: User, page: int, page_size: int) -> CasePage:
+    """One page of *user*'s queue (``GET /api/v1/queues/mine``; the web workspace shows the same)."""
     now = datetime.now(UTC)
     role = user.actor().role
     empty = CasePage(items=[], page=page, page_size=page_size, total=0)
@@ -616,4 +563,4 @@ def get_photo(request: Request, ref: str) -> Response:
     )
 
 
-__all__ = ["JSON", "auth_router", "router"]
+__all__ = ["JSON", "router"]

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from starlette.requests import Request
 
 from civicloop import __version__
 from civicloop.accounts.service import AccountRole, User
@@ -414,8 +413,3 @@ class WebState:
             "display": display,
             "now": now.isoformat(),
         }
-
-
-def web_state(request: Request) -> WebState:
-    ws: WebState = request.app.state.civicloop_web
-    return ws
