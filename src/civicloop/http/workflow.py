@@ -13,19 +13,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, File, Header, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import and_, select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from civicloop.accounts.service import AccountRole, User
-from civicloop.accounts.store import open311_requests
+from civicloop.accounts.store import open311_submission
 from civicloop.cases.core import ACTIONS, CaseState, Event, allowed_actions
-from civicloop.cases.scope import can_act
+from civicloop.cases.scope import REPORTER_ROLES, can_act
 from civicloop.cases.service import CaseQuery, ReporterInfo
-from civicloop.http.auth import CurrentUser, require_actor, require_roles
+from civicloop.http.auth import CurrentUser, require_actor, require_role_in
 from civicloop.http.context import ApiError, AppContext, base_url, context_of
 from civicloop.http.render import JSON
 from civicloop.http.schemas import (
@@ -286,17 +284,11 @@ def get_case(request: Request, case_id: str, user: CurrentUser) -> CaseDetail:
     cases = ctx.main.city.cases
     state = cases.get(case_id, user.actor())
     timeline = cases.timeline(case_id, user.actor())
-    submission = None
     with cases.store.read() as conn:
-        row = conn.execute(
-            select(open311_requests.c.attributes, open311_requests.c.location_approximate).where(
-                and_(open311_requests.c.city_id == cases.city_id, open311_requests.c.case_id == case_id)
-            )
-        ).first()
-    if row is not None:
-        submission = SubmissionView(
-            attributes=orjson.loads(row.attributes), location_approximate=bool(row.location_approximate)
-        )
+        found = open311_submission(conn, cases.city_id, case_id)
+    submission = None
+    if found is not None:
+        submission = SubmissionView(attributes=found[0], location_approximate=found[1])
     return CaseDetail(
         case=case_view(ctx, state, datetime.now(UTC)),
         category=category_view(ctx, state.category_code),
@@ -466,7 +458,7 @@ def queue_page(ctx: AppContext, user: User, page: int, page_size: int) -> CasePa
 @router.get("/cases/{case_id}/reporter", response_model=ReporterContact)
 def case_reporter(request: Request, case_id: str, user: CurrentUser) -> ReporterContact:
     """诉求人联系方式 / The reporter's contact, for a call back (operators and admins only)."""
-    require_roles(user, AccountRole.OPERATOR, AccountRole.ADMIN)
+    require_role_in(user, REPORTER_ROLES)
     cases = context_of(request).main.city.cases
     state = cases.get(case_id, user.actor())
     info = cases.reporter(state.reporter_id) if state.reporter_id else None
@@ -480,7 +472,7 @@ def case_reporter(request: Request, case_id: str, user: CurrentUser) -> Reporter
 @router.post("/reporters/{reporter_id}/anonymise", response_model=AnonymiseResult)
 def anonymise(request: Request, reporter_id: str, user: CurrentUser) -> AnonymiseResult:
     """匿名化诉求人 / Erase a reporter's name, phone and e-mail (the cases stay). Logged in the audit log."""
-    require_roles(user, AccountRole.OPERATOR, AccountRole.ADMIN)
+    require_role_in(user, REPORTER_ROLES)
     cc = context_of(request).main
     cases = cc.city.cases
     if cases.reporter(reporter_id) is None:
