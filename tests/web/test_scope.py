@@ -14,7 +14,7 @@ from civicloop.cases.core import Actor
 from civicloop.cases.scope import can_view_fields
 from civicloop.kernel.vocabulary import Role
 from civicloop.web.index import OpenCaseIndex, Row
-from civicloop.web.live import visible
+from civicloop.web.live import scope_key, visible
 
 DEPARTMENTS = ("d1", "d2", None)
 DISTRICTS = ("140105", "140106", None)
@@ -61,6 +61,10 @@ def _actors() -> list[Actor]:
         Actor("u-op", Role.OPERATOR, district_codes=("140105", "140999")),
         Actor("u-disp", Role.DISPATCHER),
         Actor("u-shift", Role.SHIFT_LEADER, district_codes=("140106",)),
+        Actor("u-shift2", Role.SHIFT_LEADER, district_codes=("140106",)),
+        Actor("u-leader2", Role.LEADER, district_codes=("140106",)),
+        Actor("u-dept2", Role.DEPARTMENT, department_id="d1"),
+        Actor("u-inspector2", Role.INSPECTOR, district_codes=("140106",)),
     ]
     return actors
 
@@ -96,3 +100,26 @@ def test_the_live_stream_scope_is_can_view() -> None:
             district_code=r.district_code,
         )
         assert visible(actor, message) is expected, (actor, r)
+
+
+def _sees(actor: Actor, r: Row) -> bool:
+    return can_view_fields(
+        actor,
+        department_id=r.department_id,
+        reporter_id=r.reporter_id,
+        grid_code=r.grid_code,
+        district_code=r.district_code,
+    )
+
+
+def test_subscribers_sharing_counts_see_the_same_cases() -> None:
+    """The hub computes counts once per ``scope_key``: actors with one key must see exactly the same."""
+    rows = _rows()
+    by_key: dict[tuple[object, ...], list[Actor]] = {}
+    for actor in _actors():
+        by_key.setdefault(scope_key(actor), []).append(actor)
+    assert any(len(group) > 1 for group in by_key.values())
+    for group in by_key.values():
+        first = [_sees(group[0], r) for r in rows]
+        for other in group[1:]:
+            assert [_sees(other, r) for r in rows] == first, (group[0], other)
