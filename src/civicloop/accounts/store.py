@@ -13,7 +13,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, String, Table, Text, UniqueConstraint
+from typing import Any
+
+import orjson
+from sqlalchemy import Boolean, Column, Connection, Index, String, Table, Text, UniqueConstraint, and_, select
 
 from civicloop.store.tables import UTCDateTime, metadata
 
@@ -108,3 +111,15 @@ audit_log = Table(
     Column("detail", Text, nullable=False),  # JSON
     Index("ix_audit_log_city_subject", "city_id", "subject"),
 )
+
+
+def open311_submission(conn: Connection, city_id: str, case_id: str) -> tuple[dict[str, Any], bool] | None:
+    """The Open311 attributes and whether the location was approximate, of a case reported over Open311."""
+    row = conn.execute(
+        select(open311_requests.c.attributes, open311_requests.c.location_approximate).where(
+            and_(open311_requests.c.city_id == city_id, open311_requests.c.case_id == case_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return orjson.loads(row.attributes), bool(row.location_approximate)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from civicloop.cases.core import CaseState, Event
@@ -343,3 +343,174 @@ class EventStore:
             .values(next_serial=current + count)
         )
         return int(current)
+
+
+# ---- reads of the read models (the web's open-case index, live hub and trend) ------------------------
+
+#: The projection columns an open-case index row starts with, in this order.
+INDEX_COLUMNS = (
+    "case_id",
+    "version",
+    "stage",
+    "category_code",
+    "urgency",
+    "department_id",
+    "district_code",
+    "grid_code",
+    "lon",
+    "lat",
+)
+IndexRecord = tuple[Sequence[Any], datetime, list[Any]]
+
+
+def index_records(
+    conn: Connection, city_id: str, doc_keys: Sequence[str], case_ids: Sequence[str] | None = None
+) -> Iterator[IndexRecord]:
+    """(the ``INDEX_COLUMNS`` values, created_at, the *doc_keys* of the document) of every open case, or of
+    *case_ids* whatever their status (read 500 at a time).
+
+    On SQLite the document keys come from one ``json_extract`` with several paths (the document is parsed
+    once, in C) through the driver directly; elsewhere the document is parsed here.
+    """
+    chunks: list[Sequence[str] | None] = (
+        [None] if case_ids is None else [case_ids[i : i + 500] for i in range(0, len(case_ids), 500)]
+    )
+    for chunk in chunks:
+        if conn.dialect.name == "sqlite":
+            yield from _sqlite_index_records(conn, city_id, doc_keys, chunk)
+        else:
+            yield from _generic_index_records(conn, city_id, doc_keys, chunk)
+
+
+def _sqlite_index_records(
+    conn: Connection, city_id: str, doc_keys: Sequence[str], chunk: Sequence[str] | None
+) -> Iterator[IndexRecord]:
+    paths = ", ".join(f"'$.{k}'" for k in doc_keys)
+    n = len(INDEX_COLUMNS)
+    columns = ", ".join(INDEX_COLUMNS)
+    sql = f"SELECT {columns}, created_at, json_extract(doc, {paths}) FROM cases WHERE city_id = ?"
+    params: tuple[Any, ...]
+    if chunk is None:
+        sql += " AND public_status = 'open'"
+        params = (city_id,)
+    else:
+        sql += f" AND case_id IN ({', '.join('?' * len(chunk))})"
+        params = (city_id, *chunk)
+    empty = [None] * len(doc_keys)
+    for r in conn.exec_driver_sql(sql, params):
+        created = datetime.fromisoformat(r[n]).replace(tzinfo=UTC)
+        yield r, created, orjson.loads(r[n + 1]) if r[n + 1] else empty
+
+
+def _generic_index_records(
+    conn: Connection, city_id: str, doc_keys: Sequence[str], chunk: Sequence[str] | None
+) -> Iterator[IndexRecord]:
+    c = cases.c
+    q = select(*(c[name] for name in INDEX_COLUMNS), c.created_at, c.doc)
+    if chunk is None:
+        q = q.where(and_(c.city_id == city_id, c.public_status == "open"))
+    else:
+        q = q.where(and_(c.city_id == city_id, c.case_id.in_(list(chunk))))
+    for r in conn.execute(q):
+        doc = orjson.loads(r.doc)
+        yield r, r.created_at, [doc.get(k) for k in doc_keys]
+
+
+def open_versions(conn: Connection, city_id: str) -> dict[str, int]:
+    """case id → version of every open case."""
+    q = select(cases.c.case_id, cases.c.version).where(
+        and_(cases.c.city_id == city_id, cases.c.public_status == "open")
+    )
+    return {r.case_id: int(r.version) for r in conn.execute(q)}
+
+
+def case_documents(conn: Connection, city_id: str, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """case id → the stored projection document of each of *case_ids* that exists."""
+    if not case_ids:
+        return {}
+    rows = conn.execute(
+        select(cases.c.case_id, cases.c.doc).where(
+            and_(cases.c.city_id == city_id, cases.c.case_id.in_(list(case_ids)))
+        )
+    )
+    return {r.case_id: orjson.loads(r.doc) for r in rows}
+
+
+def count_reported(conn: Connection, city_id: str, start: datetime, end: datetime) -> int:
+    """How many cases were created in [start, end)."""
+    q = (
+        select(func.count())
+        .select_from(cases)
+        .where(and_(cases.c.city_id == city_id, cases.c.created_at >= start, cases.c.created_at < end))
+    )
+    return int(conn.execute(q).scalar_one())
+
+
+def count_actions(conn: Connection, city_id: str, action: Action, start: datetime, end: datetime) -> int:
+    """How many *action* events happened in [start, end)."""
+    q = (
+        select(func.count())
+        .select_from(events)
+        .where(
+            and_(
+                events.c.city_id == city_id,
+                events.c.at >= start,
+                events.c.at < end,
+                events.c.action == action.value,
+            )
+        )
+    )
+    return int(conn.execute(q).scalar_one())
+
+
+def action_counts_since(conn: Connection, city_id: str, since: datetime) -> dict[str, int]:
+    """action → how many events of it happened from *since* on."""
+    rows = conn.execute(
+        select(events.c.action, func.count())
+        .where(and_(events.c.city_id == city_id, events.c.at >= since))
+        .group_by(events.c.action)
+    ).all()
+    return {a: int(n) for a, n in rows}
+
+
+def event_marks_since(conn: Connection, city_id: str, since: datetime) -> list[Any]:
+    """(case_id, seq, at) of every event from *since* on."""
+    return list(
+        conn.execute(
+            select(events.c.case_id, events.c.seq, events.c.at).where(
+                and_(events.c.city_id == city_id, events.c.at >= since)
+            )
+        ).all()
+    )
+
+
+def latest_events(conn: Connection, city_id: str, action: Action, limit: int) -> list[Any]:
+    """(case_id, seq, at, action, stage_after) of the *limit* newest *action* events, newest first."""
+    return list(
+        conn.execute(
+            select(events.c.case_id, events.c.seq, events.c.at, events.c.action, events.c.stage_after)
+            .where(and_(events.c.city_id == city_id, events.c.action == action.value))
+            .order_by(events.c.at.desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def events_since(conn: Connection, city_id: str, since: datetime, limit: int) -> list[Any]:
+    """(case_id, seq, at, action, stage_after, actor_role) of the first *limit* events from *since* on, in
+    the order they happened."""
+    return list(
+        conn.execute(
+            select(
+                events.c.case_id,
+                events.c.seq,
+                events.c.at,
+                events.c.action,
+                events.c.stage_after,
+                events.c.actor_role,
+            )
+            .where(and_(events.c.city_id == city_id, events.c.at >= since))
+            .order_by(events.c.at, events.c.case_id, events.c.seq)
+            .limit(limit)
+        ).all()
+    )

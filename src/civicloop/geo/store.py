@@ -17,10 +17,13 @@ partial index declared here and created by migration ``0003_geography``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Engine,
     Float,
     Index,
     Integer,
@@ -28,6 +31,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    select,
     text,
 )
 
@@ -211,3 +216,58 @@ CASES_NEARBY_INDEX = Index(
     sqlite_where=text("public_status = 'open'"),
     postgresql_where=text("public_status = 'open'"),
 )
+
+
+# ---- reads of the map layers -----------------------------------------------------------------------------
+
+
+def area_rows(engine: Engine, city_id: str, level: str) -> list[Any]:
+    """(code, name, parent_code, geometry WKB, generated) of the stored areas of *level*, by code."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(
+                    geo_areas.c.code,
+                    geo_areas.c.name,
+                    geo_areas.c.parent_code,
+                    geo_areas.c.geometry,
+                    geo_areas.c.generated,
+                )
+                .where(and_(geo_areas.c.city_id == city_id, geo_areas.c.level == level))
+                .order_by(geo_areas.c.code)
+            ).all()
+        )
+
+
+def area_extents(engine: Engine, city_id: str, level: str) -> list[Any]:
+    """(min_lon, min_lat, max_lon, max_lat) of every stored area of *level* (WGS84)."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(
+                    geo_areas.c.min_lon, geo_areas.c.min_lat, geo_areas.c.max_lon, geo_areas.c.max_lat
+                ).where(and_(geo_areas.c.city_id == city_id, geo_areas.c.level == level))
+            ).all()
+        )
+
+
+def grid_rows(engine: Engine, city_id: str, bbox: tuple[float, float, float, float], limit: int) -> list[Any]:
+    """(grid_code, community_code, geometry WKB) of at most *limit* unit grids meeting *bbox*
+    (west, south, east, north; WGS84)."""
+    w, s, e, n = bbox
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(geo_grids.c.grid_code, geo_grids.c.community_code, geo_grids.c.geometry)
+                .where(
+                    and_(
+                        geo_grids.c.city_id == city_id,
+                        geo_grids.c.max_lon >= w,
+                        geo_grids.c.min_lon <= e,
+                        geo_grids.c.max_lat >= s,
+                        geo_grids.c.min_lat <= n,
+                    )
+                )
+                .limit(limit)
+            ).all()
+        )

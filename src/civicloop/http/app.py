@@ -6,10 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
-from starlette.requests import Request
+from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,14 +14,12 @@ from civicloop import __version__
 from civicloop.accounts.service import AccountService, accounts_for
 from civicloop.city.service import City
 from civicloop.geo.places import Places
-from civicloop.http import errors, open311, pages, public, security, web_api, workflow
-from civicloop.http.context import ApiSettings, AppContext, CityContext, context_of
+from civicloop.http import accounts, errors, health, open311, pages, public, security, web_api, workflow
+from civicloop.http.context import ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
-from civicloop.http.schemas import Health
 from civicloop.intake.service import IntakeService
 from civicloop.open311.group_commit import ReportWriter
 from civicloop.photos.store import LocalPhotoStore, PhotoStore
-from civicloop.store.tables import cities
 from civicloop.web import WebSettings, WebState
 
 DESCRIPTION = """\
@@ -37,6 +32,18 @@ Errors: Open311 answers the spec's `errors` list; the workflow API answers
 `{"error": {"code", "field", "message", "message_zh", "message_en"}}`. Messages are Chinese by default,
 English with `Accept-Language: en` or `?locale=en`. See docs/api.md.
 """
+
+
+#: Every route of the app, grouped by capability; each path and method is defined in exactly one of them.
+ROUTERS: tuple[APIRouter, ...] = (
+    open311.router,  # /open311/v2/...: Open311 GeoReport v2
+    accounts.router,  # /api/v1/auth/login, /api/v1/auth/logout, /api/v1/me
+    workflow.router,  # /api/v1/cases, queues, reporters, photos: the loop's cases and actions
+    health.router,  # GET /healthz
+    web_api.router,  # /api/v1/web, screen, stream, geo, locate, suggest, review: the web's workspace data
+    public.router,  # /api/v1/public/...: the citizen page's reports and tracking
+    pages.router,  # the HTML pages (/, /login, /screen, /workspace, /cases/{id}, /m/, /public)
+)
 
 
 _TOO_BIG = {
@@ -180,50 +187,20 @@ def create_app(
     )
     app.state.civicloop = ctx
     errors.install(app)
-    app.include_router(open311.router)
-    app.include_router(workflow.auth_router)
-    app.include_router(workflow.router)
-
-    @app.get(
-        "/healthz",
-        response_model=Health,
-        tags=["health"],
-        responses={503: {"model": Health, "description": "the database is unreachable"}},
-    )
-    async def healthz(request: Request) -> Any:
-        """健康检查 / Liveness and the database: 503 naming the problem when the database is away."""
-        cc = context_of(request).main
-
-        def probe() -> None:
-            with cc.city.engine.connect() as conn:
-                found = conn.execute(select(cities.c.city_id).where(cities.c.city_id == cc.city.id)).first()
-            if found is None:
-                raise LookupError(f"city {cc.city.id} is not registered in the database")
-
-        try:
-            await run_in_threadpool(probe)
-        except Exception as exc:
-            problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-            body = Health(status="unavailable", database="unreachable", city=cc.city.id, problem=problem)
-            retry = str(errors.RETRY_AFTER_UNAVAILABLE)
-            return JSON(body.model_dump(), status_code=503, headers={"Retry-After": retry})
-        return Health(status="ok", database="ok", city=cc.city.id)
-
+    for router in ROUTERS:  # the one place where routes join the app
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="web-static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     security.install(app, settings.security)  # outermost: every answer gets the headers
-    install_web(app)  # the web command center: pages, screen data, live stream
+    install_web(app)  # the web command center's read models: live hub, KPI cache, map layers
     return app
 
 
 def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebState:
-    """Mount the web pages on *app* (the HTTP app of the main city). Returns the web state."""
+    """Give *app* (the HTTP app of the main city) the web's read models, started and closed with it."""
     ctx: AppContext = app.state.civicloop
     state = WebState(ctx.main.city, settings or WebSettings.from_env(), pages.asset_version())
     app.state.civicloop_web = state
-    app.include_router(web_api.router)
-    app.include_router(public.router)
-    app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=pages.STATIC), name="web-static")
 
     inner = app.router.lifespan_context
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from civicloop.accounts.service import AccountRole, User
 from civicloop.http.context import ApiError, context_of
+from civicloop.kernel.vocabulary import Role
 
 bearer = HTTPBearer(auto_error=False, description="登录后获得的令牌 / the token from POST /api/v1/auth/login")
 
@@ -41,6 +42,12 @@ def require_roles(user: User, *roles: AccountRole) -> None:
             f"角色「{user.role.zh}」无权执行此操作（允许：{allowed_zh}）",
             f"role {user.role.en} may not do this (allowed: {allowed_en})",
         )
+
+
+def require_role_in(user: User, roles: frozenset[Role]) -> None:
+    """403 unless *user* acts in one of *roles* (a policy of :mod:`civicloop.cases.scope`); the message
+    names the account roles that may."""
+    require_roles(user, *(r for r in AccountRole if r.domain_role in roles))
 
 
 def require_actor(user: User) -> None:

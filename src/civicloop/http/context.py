@@ -15,6 +15,7 @@ from civicloop.http.security import SecuritySettings
 from civicloop.kernel.i18n import normalise_locale
 from civicloop.open311.group_commit import ReportWriter
 from civicloop.photos.store import DEFAULT_MAX_BYTES, PhotoStore
+from civicloop.web.state import WebState
 
 
 def _whole_number(name: str, default: int) -> int:
@@ -83,6 +84,12 @@ class ApiError(Exception):
 def context_of(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.civicloop
     return ctx
+
+
+def web_state(request: Request) -> WebState:
+    """The web command center's read models (live hub, KPI cache, map layers) of the app."""
+    ws: WebState = request.app.state.civicloop_web
+    return ws
 
 
 def locale_of(request: Request) -> str:

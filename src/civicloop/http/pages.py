@@ -19,8 +19,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from civicloop.http.context import web_state
 from civicloop.kernel.i18n import DEFAULT_LOCALE, LOCALES, for_browser, t
-from civicloop.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
 

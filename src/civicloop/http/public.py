@@ -23,14 +23,14 @@ from starlette.requests import Request
 from civicloop.cases.core import Actor
 from civicloop.cases.privacy import mask
 from civicloop.cases.service import ReporterInfo
-from civicloop.http.context import ApiError, base_url, context_of, locale_of
+from civicloop.http.context import ApiError, base_url, context_of, locale_of, web_state
 from civicloop.http.workflow import refuse_bomb
 from civicloop.kernel.errors import CaseNotFound, InvalidField
 from civicloop.kernel.vocabulary import Action, Role
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, PublicView, status_words
 from civicloop.photos.store import is_ref, sniff_image
-from civicloop.web.state import WebState, web_state
+from civicloop.web.state import WebState
 
 router = APIRouter(prefix="/api/v1/public", tags=["public"])
 

@@ -297,3 +297,16 @@ class Health(BaseModel):
     database: Literal["ok", "unreachable"]
     city: str
     problem: str | None = None
+
+
+#: The refusals every ``/api/v1`` router documents (the body is :class:`ErrorBody`).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorBody, "description": d}
+    for s, d in (
+        (401, "未登录 / not authenticated"),
+        (403, "角色无权 / the role may not"),
+        (404, "不存在或不在范围内 / not found or outside the caller's scope"),
+        (409, "环节不允许或并发修改 / wrong stage or concurrent change"),
+        (422, "字段缺失或无效 / a field is missing or invalid"),
+    )
+}

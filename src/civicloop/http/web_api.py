@@ -26,16 +26,17 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from civicloop.accounts.service import AccountRole, User
+from civicloop.accounts.service import User
 from civicloop.cases.core import Actor
-from civicloop.http.auth import CurrentUser, current_user, require_roles
-from civicloop.http.context import ApiError, locale_of
+from civicloop.cases.scope import REVIEW_ROLES
+from civicloop.http.auth import CurrentUser, current_user, require_role_in
+from civicloop.http.context import ApiError, context_of, locale_of, web_state
 from civicloop.http.render import JSON
+from civicloop.http.workflow import queue_page
 from civicloop.kernel.errors import InvalidField
 from civicloop.web.geodata import convert_points, to_wgs84
 from civicloop.web.lights import LIGHT_NAMES
 from civicloop.web.live import sse_lines
-from civicloop.web.state import web_state
 
 router = APIRouter(prefix="/api/v1", tags=["web"])
 
@@ -252,7 +253,8 @@ async def suggest(
     open cases that may be the same problem (duplicate candidates). Positions are WGS84."""
     ws = web_state(request)
     user = await optional_user(request)
-    return await run_in_threadpool(ws.suggest, text, lon, lat, category, user)
+    viewer = user.actor() if user is not None else None
+    return await run_in_threadpool(ws.suggest, text, lon, lat, category, viewer)
 
 
 # ---- workspaces -----------------------------------------------------------------------------------------
@@ -268,16 +270,9 @@ async def review(
     """受理/立案审核队列 / Reports waiting for intake (or filing), each with the triage suggestion:
     category and score, department, urgency rule, duplicate candidates with scores and reasons.
     Urgent and clustered reports first, then the longest waiting."""
-    require_roles(
-        user,
-        AccountRole.OPERATOR,
-        AccountRole.SHIFT_LEADER,
-        AccountRole.LEADER,
-        AccountRole.VIEWER,
-        AccountRole.ADMIN,
-    )
+    require_role_in(user, REVIEW_ROLES)
     ws = web_state(request)
-    body = await run_in_threadpool(ws.review, user, stage, limit)
+    body = await run_in_threadpool(ws.review, user.actor(), stage, limit)
     return JSON(body)
 
 
@@ -285,11 +280,8 @@ async def review(
 async def case_extra(request: Request, case_id: str, user: CurrentUser) -> Response:
     """案卷补充 / Cluster (duplicates), triage, the clock of every step and the dispatch suggestion."""
     ws = web_state(request)
-    body = await run_in_threadpool(ws.case_extra, case_id, user, locale_of(request))
+    body = await run_in_threadpool(ws.case_extra, case_id, user.actor(), locale_of(request))
     return JSON(body)
-
-
-__all__ = ["router"]
 
 
 @router.get("/web/queue")
@@ -301,9 +293,10 @@ async def web_queue(
 ) -> Response:
     """我的待办（工作台）/ The caller's queue (``GET /api/v1/queues/mine``, same order and scope) with what
     a worklist shows besides: description, photos before and after, the pending request, position."""
-    from civicloop.http.workflow import my_queue
-
     ws = web_state(request)
-    queue = await run_in_threadpool(my_queue, request, user, page, page_size)
-    body = await run_in_threadpool(ws.enrich_queue, queue.model_dump(mode="json"), user)
+    queue = await run_in_threadpool(queue_page, context_of(request), user, page, page_size)
+    body = await run_in_threadpool(ws.enrich_queue, queue.model_dump(mode="json"), user.actor())
     return JSON(body)
+
+
+__all__ = ["router"]

@@ -11,24 +11,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, File, Header, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import and_, select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from civicloop.accounts.service import AccountRole, User
-from civicloop.accounts.store import open311_requests
+from civicloop.accounts.store import open311_submission
 from civicloop.cases.core import ACTIONS, CaseState, Event, allowed_actions
-from civicloop.cases.scope import can_act
+from civicloop.cases.scope import REPORTER_ROLES, can_act
 from civicloop.cases.service import CaseQuery, ReporterInfo
-from civicloop.http.auth import CurrentUser, require_actor, require_roles
+from civicloop.http.auth import CurrentUser, require_actor, require_role_in
 from civicloop.http.context import ApiError, AppContext, base_url, context_of
 from civicloop.http.render import JSON
 from civicloop.http.schemas import (
+    ERRORS,
     ActionBody,
     ActionResult,
     AllowedAction,
@@ -40,16 +39,11 @@ from civicloop.http.schemas import (
     CategoryView,
     ConditionView,
     Created,
-    Done,
-    ErrorBody,
     EventView,
-    LoginBody,
-    LoginResult,
     PhotoUploaded,
     ReportBody,
     ReporterContact,
     SubmissionView,
-    UserView,
 )
 from civicloop.kernel.errors import InvalidField
 from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
@@ -57,37 +51,10 @@ from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, erase_submission_identity
 from civicloop.photos.store import MAX_PIXELS, is_ref, oversized_image, sniff_image
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorBody, "description": d}
-    for s, d in (
-        (401, "未登录 / not authenticated"),
-        (403, "角色无权 / the role may not"),
-        (404, "不存在或不在范围内 / not found or outside the caller's scope"),
-        (409, "环节不允许或并发修改 / wrong stage or concurrent change"),
-        (422, "字段缺失或无效 / a field is missing or invalid"),
-    )
-}
-
 router = APIRouter(prefix="/api/v1", tags=["workflow"], responses=ERRORS)
-auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERRORS)
 
 
 # ---- views --------------------------------------------------------------------------------------------
-
-
-def user_view(user: User) -> UserView:
-    return UserView(
-        user_id=user.user_id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role.value,
-        role_label_zh=user.role.zh,
-        role_label_en=user.role.en,
-        department_id=user.department_id,
-        district_codes=list(user.district_codes),
-        grid_codes=list(user.grid_codes),
-        may_act=user.may_act,
-    )
 
 
 def due_at(s: CaseState) -> datetime | None:
@@ -271,32 +238,6 @@ def refuse_bomb(data: bytes, field: str) -> None:
         )
 
 
-# ---- auth ---------------------------------------------------------------------------------------------
-
-
-@auth_router.post("/login", response_model=LoginResult)
-def login(request: Request, body: LoginBody) -> LoginResult:
-    """登录 / Log in: a bearer token with its expiry."""
-    client = request.client.host if request.client else None  # for LoginGuard's address throttle
-    session = context_of(request).main.accounts.login(body.username, body.password, client=client)
-    return LoginResult(
-        access_token=session.token, expires_at=session.expires_at, user=user_view(session.user)
-    )
-
-
-@auth_router.post("/logout", response_model=Done)
-def logout(request: Request, user: CurrentUser) -> Done:
-    """退出 / Revoke the token used for this call."""
-    token = request.headers.get("authorization", "").split(" ", 1)[-1].strip()
-    return Done(ok=context_of(request).main.accounts.logout(token))
-
-
-@router.get("/me", response_model=UserView)
-def me(user: CurrentUser) -> UserView:
-    """当前用户 / Who am I: role and scope."""
-    return user_view(user)
-
-
 # ---- cases --------------------------------------------------------------------------------------------
 
 
@@ -343,17 +284,11 @@ def get_case(request: Request, case_id: str, user: CurrentUser) -> CaseDetail:
     cases = ctx.main.city.cases
     state = cases.get(case_id, user.actor())
     timeline = cases.timeline(case_id, user.actor())
-    submission = None
     with cases.store.read() as conn:
-        row = conn.execute(
-            select(open311_requests.c.attributes, open311_requests.c.location_approximate).where(
-                and_(open311_requests.c.city_id == cases.city_id, open311_requests.c.case_id == case_id)
-            )
-        ).first()
-    if row is not None:
-        submission = SubmissionView(
-            attributes=orjson.loads(row.attributes), location_approximate=bool(row.location_approximate)
-        )
+        found = open311_submission(conn, cases.city_id, case_id)
+    submission = None
+    if found is not None:
+        submission = SubmissionView(attributes=found[0], location_approximate=found[1])
     return CaseDetail(
         case=case_view(ctx, state, datetime.now(UTC)),
         category=category_view(ctx, state.category_code),
@@ -483,7 +418,11 @@ def my_queue(
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
     """我的待办 / What my role can act on now, in my scope: overdue first, then by due time."""
-    ctx = context_of(request)
+    return queue_page(context_of(request), user, page, page_size)
+
+
+def queue_page(ctx: AppContext, user: User, page: int, page_size: int) -> CasePage:
+    """One page of *user*'s queue (``GET /api/v1/queues/mine``; the web workspace shows the same)."""
     now = datetime.now(UTC)
     role = user.actor().role
     empty = CasePage(items=[], page=page, page_size=page_size, total=0)
@@ -519,7 +458,7 @@ def my_queue(
 @router.get("/cases/{case_id}/reporter", response_model=ReporterContact)
 def case_reporter(request: Request, case_id: str, user: CurrentUser) -> ReporterContact:
     """诉求人联系方式 / The reporter's contact, for a call back (operators and admins only)."""
-    require_roles(user, AccountRole.OPERATOR, AccountRole.ADMIN)
+    require_role_in(user, REPORTER_ROLES)
     cases = context_of(request).main.city.cases
     state = cases.get(case_id, user.actor())
     info = cases.reporter(state.reporter_id) if state.reporter_id else None
@@ -533,7 +472,7 @@ def case_reporter(request: Request, case_id: str, user: CurrentUser) -> Reporter
 @router.post("/reporters/{reporter_id}/anonymise", response_model=AnonymiseResult)
 def anonymise(request: Request, reporter_id: str, user: CurrentUser) -> AnonymiseResult:
     """匿名化诉求人 / Erase a reporter's name, phone and e-mail (the cases stay). Logged in the audit log."""
-    require_roles(user, AccountRole.OPERATOR, AccountRole.ADMIN)
+    require_role_in(user, REPORTER_ROLES)
     cc = context_of(request).main
     cases = cc.city.cases
     if cases.reporter(reporter_id) is None:
@@ -616,4 +555,4 @@ def get_photo(request: Request, ref: str) -> Response:
     )
 
 
-__all__ = ["JSON", "auth_router", "router"]
+__all__ = ["JSON", "router"]

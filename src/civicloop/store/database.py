@@ -9,8 +9,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import DBAPIError
+
+from civicloop.store.tables import cities
 
 DEFAULT_URL = "sqlite:///./var/civicloop.db"
 
@@ -81,3 +83,9 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "heads")  # capabilities add their own branches off 0001_core
+
+
+def city_registered(engine: Engine, city_id: str) -> bool:
+    """Whether *city_id* is in the database (a round trip: the health check's probe)."""
+    with engine.connect() as conn:
+        return conn.execute(select(cities.c.city_id).where(cities.c.city_id == city_id)).first() is not None

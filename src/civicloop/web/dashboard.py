@@ -18,11 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
-
+from civicloop.cases.store import count_actions, count_reported
 from civicloop.city.service import City
 from civicloop.kernel.vocabulary import Action
-from civicloop.store.tables import cases, events
 from civicloop.web.live import local_midnight
 from civicloop.web.settings import WebSettings
 
@@ -198,37 +196,8 @@ class TrendCache:
         city_id = self.city.id
         with self.city.store.read() as conn:
             for lo, hi in zip(starts, ends, strict=True):
-                reports.append(
-                    int(
-                        conn.execute(
-                            select(func.count())
-                            .select_from(cases)
-                            .where(
-                                and_(
-                                    cases.c.city_id == city_id,
-                                    cases.c.created_at >= lo,
-                                    cases.c.created_at < hi,
-                                )
-                            )
-                        ).scalar_one()
-                    )
-                )
-                closed.append(
-                    int(
-                        conn.execute(
-                            select(func.count())
-                            .select_from(events)
-                            .where(
-                                and_(
-                                    events.c.city_id == city_id,
-                                    events.c.at >= lo,
-                                    events.c.at < hi,
-                                    events.c.action == Action.CLOSE.value,
-                                )
-                            )
-                        ).scalar_one()
-                    )
-                )
+                reports.append(count_reported(conn, city_id, lo, hi))
+                closed.append(count_actions(conn, city_id, Action.CLOSE, lo, hi))
         return {
             "days": [d.astimezone(tz).date().isoformat() for d in starts],
             "reports": reports,

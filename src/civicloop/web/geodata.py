@@ -16,11 +16,10 @@ import numpy as np
 import orjson
 import shapely
 from numpy.typing import NDArray
-from sqlalchemy import and_, select
 
 from civicloop.city.service import City
 from civicloop.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from civicloop.geo.store import geo_areas, geo_grids
+from civicloop.geo.store import area_extents, area_rows, grid_rows
 
 #: Simplification tolerance in degrees per level (≈ 30 m, 10 m, 5 m): invisible at the zooms they show.
 TOLERANCE = {"district": 0.0003, "street": 0.0001, "community": 0.00005}
@@ -79,18 +78,7 @@ class GeoLayers:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
-        with self.city.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    geo_areas.c.code,
-                    geo_areas.c.name,
-                    geo_areas.c.parent_code,
-                    geo_areas.c.geometry,
-                    geo_areas.c.generated,
-                )
-                .where(and_(geo_areas.c.city_id == self.city.id, geo_areas.c.level == level))
-                .order_by(geo_areas.c.code)
-            ).all()
+        rows = area_rows(self.city.engine, self.city.id, level)
         if rows:
             geoms = shapely.from_wkb(np.asarray([bytes(r.geometry) for r in rows], dtype=object))
             names = [(r.code, r.name, r.parent_code, bool(r.generated)) for r in rows]
@@ -121,21 +109,7 @@ class GeoLayers:
         return [a.geometry for a in areas], [(a.code, a.name, a.parent_code, a.generated) for a in areas]
 
     def grids(self, bbox: tuple[float, float, float, float], crs: str) -> bytes:
-        w, s, e, n = bbox
-        with self.city.engine.connect() as conn:
-            rows = conn.execute(
-                select(geo_grids.c.grid_code, geo_grids.c.community_code, geo_grids.c.geometry)
-                .where(
-                    and_(
-                        geo_grids.c.city_id == self.city.id,
-                        geo_grids.c.max_lon >= w,
-                        geo_grids.c.min_lon <= e,
-                        geo_grids.c.max_lat >= s,
-                        geo_grids.c.min_lat <= n,
-                    )
-                )
-                .limit(MAX_GRIDS + 1)
-            ).all()
+        rows = grid_rows(self.city.engine, self.city.id, bbox, MAX_GRIDS + 1)
         truncated = len(rows) > MAX_GRIDS
         rows = rows[:MAX_GRIDS]
         feats = []
@@ -151,12 +125,7 @@ class GeoLayers:
         version = self.version()
         if self._bounds is not None and self._bounds[0] == version:
             return self._bounds[1]
-        with self.city.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    geo_areas.c.min_lon, geo_areas.c.min_lat, geo_areas.c.max_lon, geo_areas.c.max_lat
-                ).where(and_(geo_areas.c.city_id == self.city.id, geo_areas.c.level == "district"))
-            ).all()
+        rows = area_extents(self.city.engine, self.city.id, "district")
         box: list[float] | None = None
         if rows:
             box = [
@@ -175,12 +144,7 @@ class GeoLayers:
 
     def urban_bounds(self) -> list[float] | None:
         """The extent of the streets (the gridded urban core), where the cases are: the initial view."""
-        with self.city.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    geo_areas.c.min_lon, geo_areas.c.min_lat, geo_areas.c.max_lon, geo_areas.c.max_lat
-                ).where(and_(geo_areas.c.city_id == self.city.id, geo_areas.c.level == "street"))
-            ).all()
+        rows = area_extents(self.city.engine, self.city.id, "street")
         if not rows:
             return self.bounds()
         return [

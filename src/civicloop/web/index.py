@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Connection, and_, select
 
 from civicloop.cases.core import Actor
+from civicloop.cases.store import index_records
 from civicloop.kernel.clock import WorkCalendar
 from civicloop.kernel.vocabulary import Role, Stage
-from civicloop.store.tables import cases
 from civicloop.web.lights import (
     DOC_KEYS,
     GREEN,
@@ -40,12 +38,12 @@ from civicloop.web.lights import (
     schedule,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
 STAGES: tuple[Stage, ...] = tuple(Stage)
 _STAGE_INDEX = {s.value: i for i, s in enumerate(STAGES)}
 _TERMINAL = frozenset(s.value for s in Stage if s.is_terminal)
-_COLUMNS = (
-    "case_id, version, stage, category_code, urgency, department_id, district_code, grid_code, lon, lat"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,21 +90,11 @@ class Interner:
 def load_rows(
     conn: Connection, city_id: str, calendar: WorkCalendar, case_ids: Sequence[str] | None = None
 ) -> list[Row]:
-    """Open cases (all, or those of *case_ids* whatever their status) as index rows.
-
-    On SQLite the document keys come from one ``json_extract`` with several paths (the document is
-    parsed once, in C) through the driver directly; elsewhere the document is parsed here.
-    """
-    chunks: list[Sequence[str] | None] = (
-        [None] if case_ids is None else [case_ids[i : i + 500] for i in range(0, len(case_ids), 500)]
-    )
-    out: list[Row] = []
-    for chunk in chunks:
-        if conn.dialect.name == "sqlite":
-            out.extend(_sqlite_rows(conn, city_id, calendar, chunk))
-        else:
-            out.extend(_generic_rows(conn, city_id, calendar, chunk))
-    return out
+    """Open cases (all, or those of *case_ids* whatever their status) as index rows."""
+    return [
+        _row(values, created, doc_values, calendar)
+        for values, created, doc_values in index_records(conn, city_id, DOC_KEYS, case_ids)
+    ]
 
 
 def _row(values: Sequence[Any], created: datetime, doc_values: list[Any], calendar: WorkCalendar) -> Row:
@@ -115,47 +103,6 @@ def _row(values: Sequence[Any], created: datetime, doc_values: list[Any], calend
         values[0], int(values[1]), values[2], values[3], values[4], values[5], values[6], values[7],
         values[8], values[9], created, doc_values[6], sched.yellow_at, sched.red_at, sched.fixed,
     )  # fmt: skip
-
-
-def _sqlite_rows(
-    conn: Connection, city_id: str, calendar: WorkCalendar, chunk: Sequence[str] | None
-) -> Iterator[Row]:
-    paths = ", ".join(f"'$.{k}'" for k in DOC_KEYS)
-    sql = f"SELECT {_COLUMNS}, created_at, json_extract(doc, {paths}) FROM cases WHERE city_id = ?"
-    params: tuple[Any, ...]
-    if chunk is None:
-        sql += " AND public_status = 'open'"
-        params = (city_id,)
-    else:
-        sql += f" AND case_id IN ({', '.join('?' * len(chunk))})"
-        params = (city_id, *chunk)
-    empty = [None] * len(DOC_KEYS)
-    for r in conn.exec_driver_sql(sql, params):
-        created = datetime.fromisoformat(r[10]).replace(tzinfo=UTC)
-        yield _row(r, created, orjson.loads(r[11]) if r[11] else empty, calendar)
-
-
-def _generic_rows(
-    conn: Connection, city_id: str, calendar: WorkCalendar, chunk: Sequence[str] | None
-) -> Iterator[Row]:
-    c = cases.c
-    q = select(c.case_id, c.version, c.stage, c.category_code, c.urgency, c.department_id, c.district_code,
-               c.grid_code, c.lon, c.lat, c.created_at, c.doc)  # fmt: skip
-    if chunk is None:
-        q = q.where(and_(c.city_id == city_id, c.public_status == "open"))
-    else:
-        q = q.where(and_(c.city_id == city_id, c.case_id.in_(list(chunk))))
-    for r in conn.execute(q):
-        doc = orjson.loads(r.doc)
-        yield _row(r, r.created_at, [doc.get(k) for k in DOC_KEYS], calendar)
-
-
-def open_versions(conn: Connection, city_id: str) -> dict[str, int]:
-    """case id → version of every open case (the cheap side of the reconciliation)."""
-    q = select(cases.c.case_id, cases.c.version).where(
-        and_(cases.c.city_id == city_id, cases.c.public_status == "open")
-    )
-    return {r.case_id: int(r.version) for r in conn.execute(q)}
 
 
 class OpenCaseIndex:

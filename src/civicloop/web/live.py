@@ -21,20 +21,30 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Connection, and_, func, select
 
 from civicloop.cases.core import Actor
 from civicloop.cases.privacy import mask
+from civicloop.cases.scope import can_view_fields
+from civicloop.cases.store import (
+    action_counts_since,
+    case_documents,
+    event_marks_since,
+    events_since,
+    latest_events,
+    open_versions,
+)
 from civicloop.city.service import City
 from civicloop.kernel.vocabulary import Action, Role, Stage
-from civicloop.store.tables import cases, events
-from civicloop.web.index import OpenCaseIndex, Row, build, load_rows, open_versions
+from civicloop.web.index import OpenCaseIndex, Row, build, load_rows
 from civicloop.web.lights import LIGHT_NAMES, Schedule
 from civicloop.web.settings import WebSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 log = logging.getLogger("civicloop.web")
 
@@ -51,18 +61,13 @@ def local_midnight(tz: ZoneInfo, moment: datetime | None = None) -> datetime:
 
 def visible(actor: Actor, case: dict[str, Any]) -> bool:
     """``can_view`` on the few fields an event message carries."""
-    role = actor.role
-    if role in (Role.SYSTEM, Role.ADMIN):
-        return True
-    if role is Role.DEPARTMENT:
-        return actor.department_id is not None and case.get("department") == actor.department_id
-    if role is Role.CITIZEN:
-        return case.get("_reporter") == actor.id
-    if role is Role.INSPECTOR and actor.grid_codes:
-        return case.get("grid") in actor.grid_codes or case.get("_reporter") == actor.id
-    if actor.district_codes:
-        return case.get("district") in actor.district_codes
-    return True
+    return can_view_fields(
+        actor,
+        department_id=case.get("department"),
+        reporter_id=case.get("_reporter"),
+        grid_code=case.get("grid"),
+        district_code=case.get("district"),
+    )
 
 
 def scope_key(actor: Actor) -> tuple[Any, ...]:
@@ -185,32 +190,18 @@ class LiveHub:
     def _prime(self, conn: Connection, now: datetime) -> None:
         """Mark the events of the look-back window as seen (they are already in the counts)."""
         lower = now - timedelta(seconds=self.settings.stream_window)
-        rows = conn.execute(
-            select(events.c.case_id, events.c.seq, events.c.at).where(
-                and_(events.c.city_id == self.city.id, events.c.at >= lower)
-            )
-        ).all()
-        for r in rows:
+        for r in event_marks_since(conn, self.city.id, lower):
             self.seen[(r.case_id, r.seq)] = r.at.timestamp()
             if self.cursor is None or r.at > self.cursor:
                 self.cursor = r.at
 
     def _recount(self, conn: Connection, now: datetime) -> None:
         since = local_midnight(self.tz, now)
-        rows = conn.execute(
-            select(events.c.action, func.count())
-            .where(and_(events.c.city_id == self.city.id, events.c.at >= since))
-            .group_by(events.c.action)
-        ).all()
-        self.today = Today(now.astimezone(self.tz).date(), since, {a: int(n) for a, n in rows})
+        counts = action_counts_since(conn, self.city.id, since)
+        self.today = Today(now.astimezone(self.tz).date(), since, counts)
 
     def _load_ticker(self, conn: Connection) -> None:
-        rows = conn.execute(
-            select(events.c.case_id, events.c.seq, events.c.at, events.c.action, events.c.stage_after)
-            .where(and_(events.c.city_id == self.city.id, events.c.action == Action.REPORT.value))
-            .order_by(events.c.at.desc())
-            .limit(TICKER)
-        ).all()
+        rows = latest_events(conn, self.city.id, Action.REPORT, TICKER)
         details = _details(conn, self.city.id, [r.case_id for r in rows])
         rows_by_case = {
             row.case_id: row
@@ -231,19 +222,7 @@ class LiveHub:
         recount = now.astimezone(self.tz).date() != self.today.day
         reconcile = time.monotonic() - self._last_reconcile >= self.settings.reconcile_every
         with self.city.store.read() as conn:
-            rows = conn.execute(
-                select(
-                    events.c.case_id,
-                    events.c.seq,
-                    events.c.at,
-                    events.c.action,
-                    events.c.stage_after,
-                    events.c.actor_role,
-                )
-                .where(and_(events.c.city_id == self.city.id, events.c.at >= lower))
-                .order_by(events.c.at, events.c.case_id, events.c.seq)
-                .limit(BATCH)
-            ).all()
+            rows = events_since(conn, self.city.id, lower, BATCH)
             new = [r for r in rows if (r.case_id, r.seq) not in self.seen]
             full = len(rows) >= BATCH
             if full and rows[0].at == rows[-1].at:
@@ -378,18 +357,10 @@ class LiveHub:
 
 def _details(conn: Connection, city_id: str, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Description and address of a few cases (for the ticker), masked."""
-    if not case_ids:
-        return {}
     out: dict[str, dict[str, Any]] = {}
-    rows = conn.execute(
-        select(cases.c.case_id, cases.c.doc).where(
-            and_(cases.c.city_id == city_id, cases.c.case_id.in_(list(case_ids)))
-        )
-    )
-    for r in rows:
-        doc = orjson.loads(r.doc)
+    for case_id, doc in case_documents(conn, city_id, case_ids).items():
         text = mask(doc.get("description")) or ""
-        out[r.case_id] = {
+        out[case_id] = {
             "description": text[:80] + ("…" if len(text) > 80 else ""),
             "address": mask(doc.get("address")),
             "channel": doc.get("channel"),

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from starlette.requests import Request
 
 from civicloop import __version__
-from civicloop.accounts.service import AccountRole, User
 from civicloop.cases.core import Actor
 from civicloop.cases.privacy import mask
+from civicloop.cases.scope import DISPATCH_ADVICE_ROLES, has_role, sees_duplicates
 from civicloop.cases.service import CaseQuery
 from civicloop.city.service import City
 from civicloop.geo.service import geography_version
@@ -239,11 +238,12 @@ class WebState:
             return self._intake
 
     def suggest(
-        self, text: str, lon: float | None, lat: float | None, category: str | None, user: User | None
+        self, text: str, lon: float | None, lat: float | None, category: str | None, viewer: Actor | None
     ) -> dict[str, Any]:
+        """Categories *text* suggests; nearby duplicates too when *viewer* may see them (None: the public)."""
         from civicloop.intake.service import IntakeReport
 
-        actor = user.actor() if user is not None else Actor("public", Role.CITIZEN)
+        actor = viewer if viewer is not None else Actor("public", Role.CITIZEN)
         fields: dict[str, Any] = {"description": text}
         if lon is not None and lat is not None:
             fields["lon"], fields["lat"] = lon, lat
@@ -256,7 +256,6 @@ class WebState:
             c = cats.get(code)
             if c is not None:
                 top.append({"code": code, "name": c.name, "name_en": c.name_en, "score": score})
-        staff = user is not None and user.role is not AccountRole.ADMIN
         out: dict[str, Any] = {
             "text": text,
             "category_code": s.get("category_code"),
@@ -267,18 +266,17 @@ class WebState:
             "urgency_rule": s.get("urgency_rule"),
             "department_id": s.get("department_id"),
         }
-        if staff:
+        if sees_duplicates(actor):
             out["duplicates"] = s.get("duplicates") or []
             out["recurrence_of"] = s.get("recurrence_of")
         return out
 
     # ---- review queue -------------------------------------------------------------------------
 
-    def review(self, user: User, stage: str, limit: int) -> dict[str, Any]:
+    def review(self, actor: Actor, stage: str, limit: int) -> dict[str, Any]:
         from civicloop.intake.service import IntakeReport
 
         now = datetime.now(UTC)
-        actor = user.actor()
         states = self.city.cases.search(views.stage_query(actor, stage, limit))
         total = self.city.cases.count(views.stage_query(actor, stage, limit))
         chosen = views.ranked(states, now)[:limit]
@@ -323,11 +321,11 @@ class WebState:
                 )
         return {"stage": stage, "total": total, "items": items}
 
-    def enrich_queue(self, page: dict[str, Any], user: User) -> dict[str, Any]:
+    def enrich_queue(self, page: dict[str, Any], actor: Actor) -> dict[str, Any]:
         ids = [item["case_id"] for item in page["items"]]
         states = {
             s.case_id: s
-            for s in self.city.cases.search(CaseQuery(ids=ids, scope=user.actor(), limit=max(1, len(ids))))
+            for s in self.city.cases.search(CaseQuery(ids=ids, scope=actor, limit=max(1, len(ids))))
         }
         for item in page["items"]:
             s = states.get(item["case_id"])
@@ -353,9 +351,8 @@ class WebState:
 
     # ---- case page ----------------------------------------------------------------------------
 
-    def case_extra(self, case_id: str, user: User, locale: str) -> dict[str, Any]:
+    def case_extra(self, case_id: str, actor: Actor, locale: str) -> dict[str, Any]:
         cases = self.city.cases
-        actor = user.actor()
         state = cases.get(case_id, actor)  # 404 outside the scope, like the workflow API
         timeline = cases.timeline(case_id, actor)
         now = datetime.now(UTC)
@@ -375,12 +372,7 @@ class WebState:
                     }
                 )
         suggestion = None
-        if state.stage is Stage.FILED and user.role in (
-            AccountRole.DISPATCHER,
-            AccountRole.LEADER,
-            AccountRole.VIEWER,
-            AccountRole.ADMIN,
-        ):
+        if state.stage is Stage.FILED and has_role(actor, DISPATCH_ADVICE_ROLES):
             try:
                 from civicloop.dispatch.service import suggest_department
 
@@ -414,8 +406,3 @@ class WebState:
             "display": display,
             "now": now.isoformat(),
         }
-
-
-def web_state(request: Request) -> WebState:
-    ws: WebState = request.app.state.civicloop_web
-    return ws
