@@ -366,6 +366,12 @@ def grid_rows(conn: Connection, city_id: str, community_prefix: str | None = Non
     return conn.execute(q.order_by(geo_grids.c.grid_code)).all()
 
 
+def clear_city(conn: Connection, city_id: str) -> None:
+    """Delete the city's areas, grids, components and duty grids (the demo load's ``replace``)."""
+    for table in (geo_areas, geo_grids, components, duty_grids):
+        conn.execute(delete(table).where(table.c.city_id == city_id))
+
+
 def count_rows(conn: Connection, city_id: str) -> dict[str, int]:
     """Rows per geography table for the city."""
     out: dict[str, int] = {}
