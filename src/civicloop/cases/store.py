@@ -318,6 +318,22 @@ class EventStore:
             yield from rows
             last = rows[-1].case_id
 
+    def event_data(
+        self,
+        conn: Connection,
+        city_id: str,
+        action: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """The data of every event of one action (at or after *since*, before *until*)."""
+        q = select(events.c.data).where(and_(events.c.city_id == city_id, events.c.action == action))
+        if since is not None:
+            q = q.where(events.c.at >= since)
+        if until is not None:
+            q = q.where(events.c.at < until)
+        return [orjson.loads(data) for (data,) in conn.execute(q)]
+
     def chain_heads(self, conn: Connection, city_id: str) -> dict[str, tuple[str, int]]:
         """Every case's stored last hash and version: {case_id: (last_hash, version)}."""
         q = select(cases.c.case_id, cases.c.last_hash, cases.c.version).where(cases.c.city_id == city_id)
