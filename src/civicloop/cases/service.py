@@ -21,7 +21,17 @@ from civicloop.cases.store import CaseQuery, EventStore, Loaded
 from civicloop.kernel.errors import CaseNotFound, ConcurrentChange, DomainError, InvalidField, OutOfScope
 from civicloop.kernel.vocabulary import Action
 
-__all__ = ["BatchItem", "BatchResult", "CaseQuery", "CaseService", "ReporterInfo", "StateCache"]
+__all__ = [
+    "BatchItem",
+    "BatchResult",
+    "CaseQuery",  # defined in cases/store.py (its queries build on it); imported from here
+    "CaseService",
+    "Listener",
+    "ReporterInfo",
+    "StateCache",
+    "WriteHook",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
