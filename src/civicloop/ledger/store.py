@@ -6,12 +6,36 @@ volunteer activity by (date, theme, place), a normative document by its number (
 (number, date), a target by (period, unit, indicator, filter).
 
 Amounts of money are whole yuan (BigInteger): 45.26 亿元 = 4 526 000 000, exact on every store.
+
+Below the tables: the queries of the ledger service (units, targets, entered values, inspections).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, Float, Index, Integer, String, Table, Text
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    Date,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+
+from civicloop.ledger.models import TargetKey
 from civicloop.store.tables import UTCDateTime, metadata
 
 ledger_units = Table(
@@ -174,3 +198,144 @@ LEDGER_TABLES = (
     ledger_documents,
     ledger_document_reviews,
 )
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def has_schema(engine: Engine) -> bool:
+    """Whether the database already has the ledgers' tables (migration ``0006_ledgers``)."""
+    return inspect(engine).has_table("ledger_units")
+
+
+def unit_rows(conn: Connection, city_id: str) -> Sequence[Any]:
+    u = ledger_units
+    return conn.execute(select(u).where(u.c.city_id == city_id).order_by(u.c.position)).all()
+
+
+def unit_exists(conn: Connection, city_id: str, unit_id: str) -> bool:
+    u = ledger_units
+    return (
+        conn.execute(select(u.c.unit_id).where(u.c.city_id == city_id, u.c.unit_id == unit_id)).first()
+        is not None
+    )
+
+
+def target_rows(
+    conn: Connection, city_id: str, *, periods: Sequence[str] | None = None, unit_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Targets (of some periods, of one unit) ordered by period, unit, indicator and filter."""
+    t = ledger_targets
+    query = select(t).where(t.c.city_id == city_id)
+    if periods is not None:
+        query = query.where(t.c.period.in_(list(periods)))
+    if unit_id is not None:
+        query = query.where(t.c.unit_id == unit_id)
+    rows = conn.execute(query.order_by(t.c.period, t.c.unit_id, t.c.indicator, t.c.filter)).mappings()
+    return [dict(r) for r in rows]
+
+
+def target_rows_of_periods(conn: Connection, city_id: str, periods: Sequence[str]) -> Sequence[Any]:
+    """The target rows (as rows) of the given period labels, unordered."""
+    t = ledger_targets
+    return conn.execute(select(t).where(t.c.city_id == city_id, t.c.period.in_(list(periods)))).all()
+
+
+def target_row(conn: Connection, city_id: str, key: TargetKey) -> Any:
+    """The target with that key, or None."""
+    t = ledger_targets
+    return conn.execute(
+        select(t).where(
+            t.c.city_id == city_id,
+            t.c.period == key.period,
+            t.c.unit_id == key.unit_id,
+            t.c.indicator == key.indicator,
+            t.c.filter == key.filter,
+        )
+    ).first()
+
+
+def _entry_where(city_id: str, key: TargetKey | None) -> list[ColumnElement[bool]]:
+    e = ledger_entries
+    if key is None:
+        return [e.c.city_id == city_id]
+    return [
+        e.c.city_id == city_id,
+        e.c.period == key.period,
+        e.c.unit_id == key.unit_id,
+        e.c.indicator == key.indicator,
+        e.c.filter == key.filter,
+    ]
+
+
+def add_entry(conn: Connection, city_id: str, key: TargetKey, values: Mapping[str, Any]) -> int:
+    """Append an entered value of the target (the next sequence number); returns that number."""
+    e = ledger_entries
+    seq = (
+        int(
+            conn.execute(
+                select(func.coalesce(func.max(e.c.seq), 0)).where(*_entry_where(city_id, key))
+            ).scalar_one()
+        )
+        + 1
+    )
+    conn.execute(
+        insert(e).values(
+            city_id=city_id,
+            period=key.period,
+            unit_id=key.unit_id,
+            indicator=key.indicator,
+            filter=key.filter,
+            seq=seq,
+            **values,
+        )
+    )
+    return seq
+
+
+def latest_entry(conn: Connection, city_id: str, key: TargetKey, seq: int | None = None) -> Any:
+    """The entry with that sequence number, else the latest pending one; None if there is none."""
+    e = ledger_entries
+    where = _entry_where(city_id, key)
+    where.append(e.c.seq == seq if seq is not None else e.c.status == "pending")
+    return conn.execute(select(e).where(*where).order_by(e.c.seq.desc()).limit(1)).first()
+
+
+def review_entry(conn: Connection, city_id: str, key: TargetKey, seq: int, **values: Any) -> None:
+    e = ledger_entries
+    conn.execute(update(e).where(*_entry_where(city_id, key), e.c.seq == seq).values(**values))
+
+
+def entry_rows(
+    conn: Connection, city_id: str, key: TargetKey | None = None, period: str | None = None
+) -> Sequence[Any]:
+    """Entries (of one target, of one period) by period, unit, indicator, filter and sequence."""
+    e = ledger_entries
+    where = _entry_where(city_id, key)
+    if period is not None:
+        where.append(e.c.period == period)
+    return conn.execute(
+        select(e).where(*where).order_by(e.c.period, e.c.unit_id, e.c.indicator, e.c.filter, e.c.seq)
+    ).all()
+
+
+def add_inspection(conn: Connection, city_id: str, period: str, values: Mapping[str, Any]) -> int:
+    """Append an inspection note to the period (the next sequence number); returns that number."""
+    i = ledger_inspections
+    seq = (
+        int(
+            conn.execute(
+                select(func.coalesce(func.max(i.c.seq), 0)).where(
+                    i.c.city_id == city_id, i.c.period == period
+                )
+            ).scalar_one()
+        )
+        + 1
+    )
+    conn.execute(insert(i).values(city_id=city_id, period=period, seq=seq, **values))
+    return seq
+
+
+def inspection_rows(conn: Connection, city_id: str, period: str) -> Sequence[Any]:
+    i = ledger_inspections
+    return conn.execute(select(i).where(i.c.city_id == city_id, i.c.period == period).order_by(i.c.seq)).all()
