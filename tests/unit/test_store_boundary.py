@@ -42,9 +42,8 @@ ALLOWED: dict[str, str] = {
     "kpi/source.py": "the KPI engine's store (DuckDB facts are read from here)",
     "kpi/assets.py": "reads the asset tables for the DuckDB facts; to move into kpi/source.py",
     "kpi/analysis.py": "reads the grid areas for the DuckDB analysis; to move into kpi/source.py",
-    # The ledgers: their kinds and indicators are declared as tables and SQL expressions (a sum, a
-    # count, a filter per indicator); the queries are to move into ledger/store.py with them.
-    "ledger/tabular.py": "ledger kinds are declared with their tables; queries to move to ledger/store.py",
+    # The ledgers' indicators are declared as SQL expressions (a sum, a count, a filter per indicator);
+    # the measuring query is to move into ledger/store.py with them.
     "ledger/indicators.py": "indicator specs are SQL expressions; to move to ledger/store.py",
 }
 

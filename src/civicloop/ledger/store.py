@@ -12,7 +12,8 @@ Below the tables: the queries of the ledger service (units, targets, entered val
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,14 +29,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     func,
     insert,
     inspect,
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
-from civicloop.ledger.models import TargetKey
+from civicloop.ledger.models import LedgerError, TargetKey
 from civicloop.store.tables import UTCDateTime, metadata
 
 ledger_units = Table(
@@ -339,3 +342,93 @@ def add_inspection(conn: Connection, city_id: str, period: str, values: Mapping[
 def inspection_rows(conn: Connection, city_id: str, period: str) -> Sequence[Any]:
     i = ledger_inspections
     return conn.execute(select(i).where(i.c.city_id == city_id, i.c.period == period).order_by(i.c.seq)).all()
+
+
+# --------------------------------------------------------------------------- ledger rows (any kind)
+
+
+def unit_kinds(conn: Connection, city_id: str) -> dict[str, str]:
+    """Unit id → kind of every registered unit."""
+    u = ledger_units
+    return {
+        r.unit_id: r.kind for r in conn.execute(select(u.c.unit_id, u.c.kind).where(u.c.city_id == city_id))
+    }
+
+
+def document_states(conn: Connection, city_id: str) -> dict[str, tuple[Any, Any]]:
+    """Document number → (issue date, status) of every normative document."""
+    d = ledger_documents
+    q = select(d.c.number, d.c.issue_date, d.c.status).where(d.c.city_id == city_id)
+    return {r.number: (r.issue_date, r.status) for r in conn.execute(q)}
+
+
+def natural_keys(conn: Connection, table: Table, city_id: str, key: Sequence[str]) -> set[tuple[Any, ...]]:
+    """The natural keys (the *key* columns) of every row of the city in *table*."""
+    cols = [table.c[k] for k in key]
+    return {tuple(r) for r in conn.execute(select(*cols).where(table.c.city_id == city_id))}
+
+
+def write_ledger_rows(
+    conn: Connection,
+    name: str,
+    table: Table,
+    city_id: str,
+    key: Sequence[str],
+    inserts: Sequence[Mapping[str, Any]],
+    updates: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+) -> None:
+    """Insert *inserts*; for each ``(row, changes)`` of *updates* set *changes* on the row with the same
+    natural key. A duplicate that appeared meanwhile (a concurrent import) is refused as a LedgerError."""
+    try:
+        if inserts:
+            conn.execute(insert(table), list(inserts))
+        for row, changes in updates:
+            where = and_(table.c.city_id == city_id, *(table.c[c] == row[c] for c in key))
+            conn.execute(update(table).where(where).values(**changes))
+    except IntegrityError as exc:
+        raise LedgerError(
+            f"{name}: 写入时发现重复记录（可能有人同时导入） / "
+            f"a duplicate appeared while writing (a concurrent import?): {exc.orig}"
+        ) from None
+
+
+def apply_review_outcomes(
+    conn: Connection, city_id: str, numbers: Iterable[str], status_of: Mapping[str, str], now: datetime
+) -> None:
+    """Set each document's status from the outcome of its latest review (``status_of[outcome]``)."""
+    r = ledger_document_reviews
+    d = ledger_documents
+    for number in sorted(set(numbers)):
+        last = conn.execute(
+            select(r.c.outcome)
+            .where(r.c.city_id == city_id, r.c.number == number)
+            .order_by(r.c.reviewed_on.desc())
+            .limit(1)
+        ).scalar_one()
+        conn.execute(
+            update(d)
+            .where(d.c.city_id == city_id, d.c.number == number)
+            .values(status=status_of[last], updated_at=now)
+        )
+
+
+def ledger_rows(
+    conn: Connection,
+    table: Table,
+    city_id: str,
+    *,
+    order: Sequence[str],
+    date_column: str | None = None,
+    year: int | None = None,
+    year_prefix: bool = False,
+) -> Sequence[Any]:
+    """Rows of *table* (of one *year* of *date_column*: a date, or a text starting with the year when
+    ``year_prefix``) ordered by the columns *order*."""
+    query = select(table).where(table.c.city_id == city_id)
+    if year is not None and date_column is not None:
+        col = table.c[date_column]
+        if year_prefix:
+            query = query.where(col.like(f"{year}%"))
+        else:
+            query = query.where(col >= date(year, 1, 1), col <= date(year, 12, 31))
+    return conn.execute(query.order_by(*(table.c[c] for c in order))).mappings().all()
