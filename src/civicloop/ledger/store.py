@@ -432,3 +432,44 @@ def ledger_rows(
         else:
             query = query.where(col >= date(year, 1, 1), col <= date(year, 12, 31))
     return conn.execute(query.order_by(*(table.c[c] for c in order))).mappings().all()
+
+
+def ledger_totals(
+    conn: Connection,
+    table: Table,
+    city_id: str,
+    date_column: str,
+    first_day: date,
+    last_day: date,
+    unit_ids: Sequence[str],
+    *,
+    value_column: str | None,
+    where: tuple[str, str, str] | None = None,
+    filter_on: tuple[str, str] | None = None,
+    sample: int = 10,
+) -> tuple[Any, int, Sequence[Any]]:
+    """Sum *value_column* (None: count the rows) of the units' rows dated first_day … last_day, with the
+    optional condition *where* ``(column, "==" | "!=", value)`` and filter *filter_on* ``(column, value)``:
+    ``(value, row count, the first *sample* rows by date and key)``. Document reviews belong to the unit
+    that issued the document."""
+    day = table.c[date_column]
+    conditions = [table.c.city_id == city_id, day >= first_day, day <= last_day]
+    if where is not None:
+        column, op, wanted = where
+        conditions.append(table.c[column] == wanted if op == "==" else table.c[column] != wanted)
+    if filter_on is not None:
+        conditions.append(table.c[filter_on[0]] == filter_on[1])
+    if table is ledger_document_reviews:
+        d = ledger_documents
+        owned = select(d.c.number).where(d.c.city_id == city_id, d.c.unit_id.in_(list(unit_ids)))
+        conditions.append(table.c.number.in_(owned))
+    else:
+        conditions.append(table.c.unit_id.in_(list(unit_ids)))
+    cond = and_(*conditions)
+    measure = func.count() if value_column is None else func.coalesce(func.sum(table.c[value_column]), 0)
+    value = conn.execute(select(measure).select_from(table).where(cond)).scalar_one()
+    total = int(conn.execute(select(func.count()).select_from(table).where(cond)).scalar_one())
+    rows = conn.execute(
+        select(table).where(cond).order_by(day, *table.primary_key.columns).limit(sample)
+    ).all()
+    return value, total, rows
