@@ -1,8 +1,9 @@
 """Geography services: the city's stored areas and unit grids, point location, the demo load, placing
 simulated reports, and the nearby search on open cases.
 
-The pure algorithms live in :mod:`civicloop.geo`; this module stores their results (tables in
-:mod:`civicloop.geo.store`) and serves them:
+The pure algorithms live in :mod:`civicloop.geo`; this module stores their results and serves them. The
+tables and every query on them (bulk insert, the version counter, area and grid rows, the prebuilt
+nearby query) are in :mod:`civicloop.geo.store`; here are the use cases and the per-process cache:
 
 * :func:`geography_for` — the city's :class:`Geography` (areas, grids and a :class:`GridLocator`), built
   once per process from the database and cached; a per-city version counter, bumped by every geography
@@ -42,7 +43,6 @@ from civicloop.geo.crs import Crs, to_wgs84
 from civicloop.geo.grids import Grid, GridStats, generate_grids, grid_stats, import_grids
 from civicloop.geo.locator import GridLocator, Location
 from civicloop.geo.projection import area_m2, bbox_for_radius, haversine_m
-from civicloop.geo.store import bulk_insert
 from civicloop.kernel.errors import InvalidField
 from civicloop.profile.models import CityProfile
 
@@ -50,7 +50,6 @@ __all__ = [
     "BoundaryImportReport",
     "Geography",
     "GridGenerationReport",
-    "bulk_insert",
     "generate_city_grids",
     "geography_for",
     "geography_version",
