@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine
 
 from civicloop.city.service import City, CityNotInitialised, make_calendar
+from civicloop.city.store import register_city, registered_cities
 from civicloop.intake.service import install_listeners
 from civicloop.profile import load_profile
 from civicloop.store.database import make_engine, migrate
-from civicloop.store.tables import cities
 
 
 def init_city(
@@ -39,17 +39,14 @@ def init_city(
     engine = engine or make_engine(url)
     migrate(engine)
     with engine.begin() as conn:
-        exists = conn.execute(select(cities.c.city_id).where(cities.c.city_id == profile.id)).first()
-        if exists is None:
-            conn.execute(
-                insert(cities).values(
-                    city_id=profile.id,
-                    name=profile.name,
-                    name_en=profile.name_en or profile.id,
-                    profile=str(profile_name),
-                    created_at=datetime.now(UTC),
-                )
-            )
+        register_city(
+            conn,
+            profile.id,
+            profile.name,
+            profile.name_en or profile.id,
+            str(profile_name),
+            datetime.now(UTC),
+        )
     return City(profile, engine, make_calendar(profile, today), on_cases=install_listeners)
 
 
@@ -58,7 +55,7 @@ def open_city(city_id: str | None = None, url: str | None = None, *, today: date
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(select(cities.c.city_id, cities.c.profile)).all()
+            rows = registered_cities(conn)
     except Exception as exc:  # no schema yet
         raise CityNotInitialised(
             "数据库尚未初始化，请先运行 `civicloop init --profile taiyuan` / "

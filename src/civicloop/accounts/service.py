@@ -21,11 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from argon2 import PasswordHasher
-from sqlalchemy import Connection, Engine, and_, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine
 
-from civicloop.accounts import secrets
-from civicloop.accounts.store import api_keys, audit_log, sessions, users
+from civicloop.accounts import secrets, store
 from civicloop.cases.core import Actor
 from civicloop.kernel.vocabulary import Role
 
@@ -338,24 +336,20 @@ class AccountService:
             active=True,
             created_at=now,
         )
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(users).values(
-                        city_id=self.city_id,
-                        user_id=user.user_id,
-                        username=user.username,
-                        display_name=display_name,
-                        role=account_role.value,
-                        department_id=department_id,
-                        district_codes=orjson.dumps(list(user.district_codes)).decode(),
-                        grid_codes=orjson.dumps(list(user.grid_codes)).decode(),
-                        password_hash=secrets.hash_password(self.hasher, password),
-                        active=True,
-                        created_at=now,
-                    )
-                )
-        except IntegrityError:
+        row = {
+            "city_id": self.city_id,
+            "user_id": user.user_id,
+            "username": user.username,
+            "display_name": display_name,
+            "role": account_role.value,
+            "department_id": department_id,
+            "district_codes": orjson.dumps(list(user.district_codes)).decode(),
+            "grid_codes": orjson.dumps(list(user.grid_codes)).decode(),
+            "password_hash": secrets.hash_password(self.hasher, password),
+            "active": True,
+            "created_at": now,
+        }
+        if not store.insert_user(self.engine, row):
             raise AccountError(
                 "username_taken", f"用户名 {name} 已存在", f"username {name} is taken", "username"
             ) from None
@@ -372,18 +366,12 @@ class AccountService:
 
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(users).where(users.c.city_id == self.city_id).order_by(users.c.username)
-            ).all()
+            rows = store.user_rows(conn, self.city_id)
         return [_user(r) for r in rows]
 
     def find_user(self, username: str) -> User | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(users).where(
-                    and_(users.c.city_id == self.city_id, users.c.username == username.strip().lower())
-                )
-            ).first()
+            row = store.user_row(conn, self.city_id, username.strip().lower())
         return None if row is None else _user(row)
 
     def set_password(self, username: str, password: str) -> None:
@@ -400,11 +388,7 @@ class AccountService:
         if user is None:
             raise AccountError("not_found", f"用户 {username} 不存在", f"no user {username}", "username")
         with self.engine.begin() as conn:
-            conn.execute(
-                update(users)
-                .where(and_(users.c.city_id == self.city_id, users.c.user_id == user.user_id))
-                .values(**values)
-            )
+            store.update_user(conn, self.city_id, user.user_id, **values)
         return user
 
     # ---- sessions (bearer tokens) -----------------------------------------------------------
@@ -418,11 +402,7 @@ class AccountService:
             secrets.verify_password(self.hasher, self._dummy(), password)
             raise self._failed(username, client)
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(users).where(
-                    and_(users.c.city_id == self.city_id, users.c.username == username.strip().lower())
-                )
-            ).first()
+            row = store.user_row(conn, self.city_id, username.strip().lower())
         if row is None:
             # Spend the same time as a real check so response times do not reveal which names exist.
             secrets.verify_password(self.hasher, self._dummy(), password)
@@ -437,15 +417,16 @@ class AccountService:
         now = self.clock()
         expires = now + self.token_ttl
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(sessions).values(
-                    city_id=self.city_id,
-                    token_hash=secrets.digest(token),
-                    user_id=user.user_id,
-                    created_at=now,
-                    expires_at=expires,
-                    revoked_at=None,
-                )
+            store.insert_session(
+                conn,
+                {
+                    "city_id": self.city_id,
+                    "token_hash": secrets.digest(token),
+                    "user_id": user.user_id,
+                    "created_at": now,
+                    "expires_at": expires,
+                    "revoked_at": None,
+                },
             )
         return Session(token, expires, user)
 
@@ -468,52 +449,18 @@ class AccountService:
             return None
         now = self.clock()
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(users, sessions.c.expires_at, sessions.c.revoked_at)
-                .join(
-                    sessions,
-                    and_(sessions.c.city_id == users.c.city_id, sessions.c.user_id == users.c.user_id),
-                )
-                .where(
-                    and_(
-                        sessions.c.city_id == self.city_id,
-                        sessions.c.token_hash == secrets.digest(token),
-                    )
-                )
-            ).first()
+            row = store.session_user_row(conn, self.city_id, secrets.digest(token))
         if row is None or row.revoked_at is not None or row.expires_at <= now or not row.active:
             return None
         return _user(row)
 
     def logout(self, token: str) -> bool:
         with self.engine.begin() as conn:
-            res = conn.execute(
-                update(sessions)
-                .where(
-                    and_(
-                        sessions.c.city_id == self.city_id,
-                        sessions.c.token_hash == secrets.digest(token),
-                        sessions.c.revoked_at.is_(None),
-                    )
-                )
-                .values(revoked_at=self.clock())
-            )
-        return bool(res.rowcount)
+            return bool(store.revoke_session(conn, self.city_id, secrets.digest(token), self.clock()))
 
     def revoke_sessions(self, user_id: str) -> int:
         with self.engine.begin() as conn:
-            res = conn.execute(
-                update(sessions)
-                .where(
-                    and_(
-                        sessions.c.city_id == self.city_id,
-                        sessions.c.user_id == user_id,
-                        sessions.c.revoked_at.is_(None),
-                    )
-                )
-                .values(revoked_at=self.clock())
-            )
-        return int(res.rowcount or 0)
+            return store.revoke_user_sessions(conn, self.city_id, user_id, self.clock())
 
     # ---- Open311 API keys -------------------------------------------------------------------
 
@@ -524,15 +471,16 @@ class AccountService:
         assert parts is not None
         now = self.clock()
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(api_keys).values(
-                    city_id=self.city_id,
-                    key_id=key_id,
-                    secret_hash=secrets.digest(parts[1]),
-                    label=label,
-                    created_at=now,
-                    revoked_at=None,
-                )
+            store.insert_api_key(
+                conn,
+                {
+                    "city_id": self.city_id,
+                    "key_id": key_id,
+                    "secret_hash": secrets.digest(parts[1]),
+                    "label": label,
+                    "created_at": now,
+                    "revoked_at": None,
+                },
             )
         return ApiKeyInfo(key_id, self.city_id, label, now, None), key
 
@@ -553,11 +501,7 @@ class AccountService:
             return None
         key_id, secret = parts
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(api_keys.c.secret_hash, api_keys.c.revoked_at).where(
-                    and_(api_keys.c.city_id == self.city_id, api_keys.c.key_id == key_id)
-                )
-            ).first()
+            row = store.api_key_secret(conn, self.city_id, key_id)
         if row is None or row.revoked_at is not None:
             return None
         if not secrets.same(row.secret_hash, secrets.digest(secret)):
@@ -577,18 +521,7 @@ class AccountService:
                 self._key_cache.pop(cached_key, None)
         now = self.clock()
         with self.engine.begin() as conn:
-            res = conn.execute(
-                update(api_keys)
-                .where(
-                    and_(
-                        api_keys.c.city_id == self.city_id,
-                        api_keys.c.key_id == key_id,
-                        api_keys.c.revoked_at.is_(None),
-                    )
-                )
-                .values(revoked_at=now)
-            )
-            done = bool(res.rowcount)
+            done = bool(store.revoke_api_key(conn, self.city_id, key_id, now))
             if done:
                 self.record_audit(
                     conn, actor or Actor("cli", Role.ADMIN), "revoke_api_key", key_id, {}, at=now
@@ -597,9 +530,7 @@ class AccountService:
 
     def list_api_keys(self) -> list[ApiKeyInfo]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(api_keys).where(api_keys.c.city_id == self.city_id).order_by(api_keys.c.created_at)
-            ).all()
+            rows = store.api_key_rows(conn, self.city_id)
         return [ApiKeyInfo(r.key_id, r.city_id, r.label, r.created_at, r.revoked_at) for r in rows]
 
     # ---- audit ------------------------------------------------------------------------------
@@ -614,25 +545,23 @@ class AccountService:
         *,
         at: datetime | None = None,
     ) -> None:
-        conn.execute(
-            insert(audit_log).values(
-                city_id=self.city_id,
-                audit_id=pysecrets.token_hex(12),
-                at=at or self.clock(),
-                actor_id=actor.id,
-                actor_role=actor.role.value,
-                action=action,
-                subject=subject,
-                detail=orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode(),
-            )
+        store.insert_audit(
+            conn,
+            {
+                "city_id": self.city_id,
+                "audit_id": pysecrets.token_hex(12),
+                "at": at or self.clock(),
+                "actor_id": actor.id,
+                "actor_role": actor.role.value,
+                "action": action,
+                "subject": subject,
+                "detail": orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode(),
+            },
         )
 
     def audit_entries(self, subject: str | None = None) -> list[dict[str, Any]]:
-        q = select(audit_log).where(audit_log.c.city_id == self.city_id)
-        if subject is not None:
-            q = q.where(audit_log.c.subject == subject)
         with self.engine.connect() as conn:
-            rows = conn.execute(q.order_by(audit_log.c.at)).all()
+            rows = store.audit_rows(conn, self.city_id, subject)
         return [
             {
                 "at": r.at,

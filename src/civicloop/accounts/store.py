@@ -9,14 +9,33 @@
 * ``open311_requests`` — what an Open311 client submitted beyond the case fields (attribute answers,
   media URLs, device and account ids); the device/account ids are erased with the reporter.
 * ``audit_log`` — administrative acts that are not case events (reporter anonymisation, key revocation).
+
+Below the tables: the queries of the account service (users, sessions, API keys, the audit log).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Boolean, Column, Connection, Index, String, Table, Text, UniqueConstraint, and_, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 
 from civicloop.store.tables import UTCDateTime, metadata
 
@@ -123,3 +142,139 @@ def open311_submission(conn: Connection, city_id: str, case_id: str) -> tuple[di
     if row is None:
         return None
     return orjson.loads(row.attributes), bool(row.location_approximate)
+
+
+# --------------------------------------------------------------------------- users
+
+
+def insert_user(engine: Engine, row: Mapping[str, Any]) -> bool:
+    """Insert a user in a transaction of its own; False if the username is taken (nothing written)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(users).values(**row))
+    except IntegrityError:
+        return False
+    return True
+
+
+def user_rows(conn: Connection, city_id: str) -> Sequence[Any]:
+    """The city's users, by username."""
+    return conn.execute(select(users).where(users.c.city_id == city_id).order_by(users.c.username)).all()
+
+
+def user_row(conn: Connection, city_id: str, username: str) -> Any:
+    """The user with that (normalised) username, or None."""
+    return conn.execute(
+        select(users).where(and_(users.c.city_id == city_id, users.c.username == username))
+    ).first()
+
+
+def update_user(conn: Connection, city_id: str, user_id: str, **values: Any) -> None:
+    conn.execute(
+        update(users).where(and_(users.c.city_id == city_id, users.c.user_id == user_id)).values(**values)
+    )
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def insert_session(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(insert(sessions).values(**row))
+
+
+def session_user_row(conn: Connection, city_id: str, token_hash: str) -> Any:
+    """The user of the session with that token hash, with the session's expires_at and revoked_at."""
+    return conn.execute(
+        select(users, sessions.c.expires_at, sessions.c.revoked_at)
+        .join(
+            sessions,
+            and_(sessions.c.city_id == users.c.city_id, sessions.c.user_id == users.c.user_id),
+        )
+        .where(and_(sessions.c.city_id == city_id, sessions.c.token_hash == token_hash))
+    ).first()
+
+
+def revoke_session(conn: Connection, city_id: str, token_hash: str, at: datetime) -> int:
+    """Revoke the live session with that token hash; how many were revoked."""
+    res = conn.execute(
+        update(sessions)
+        .where(
+            and_(
+                sessions.c.city_id == city_id,
+                sessions.c.token_hash == token_hash,
+                sessions.c.revoked_at.is_(None),
+            )
+        )
+        .values(revoked_at=at)
+    )
+    return int(res.rowcount or 0)
+
+
+def revoke_user_sessions(conn: Connection, city_id: str, user_id: str, at: datetime) -> int:
+    """Revoke every live session of a user; how many were revoked."""
+    res = conn.execute(
+        update(sessions)
+        .where(
+            and_(
+                sessions.c.city_id == city_id,
+                sessions.c.user_id == user_id,
+                sessions.c.revoked_at.is_(None),
+            )
+        )
+        .values(revoked_at=at)
+    )
+    return int(res.rowcount or 0)
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+def insert_api_key(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(insert(api_keys).values(**row))
+
+
+def api_key_secret(conn: Connection, city_id: str, key_id: str) -> Any:
+    """(secret_hash, revoked_at) of a key, or None."""
+    return conn.execute(
+        select(api_keys.c.secret_hash, api_keys.c.revoked_at).where(
+            and_(api_keys.c.city_id == city_id, api_keys.c.key_id == key_id)
+        )
+    ).first()
+
+
+def revoke_api_key(conn: Connection, city_id: str, key_id: str, at: datetime) -> int:
+    """Revoke a live key; how many were revoked (0 or 1)."""
+    res = conn.execute(
+        update(api_keys)
+        .where(
+            and_(
+                api_keys.c.city_id == city_id,
+                api_keys.c.key_id == key_id,
+                api_keys.c.revoked_at.is_(None),
+            )
+        )
+        .values(revoked_at=at)
+    )
+    return int(res.rowcount or 0)
+
+
+def api_key_rows(conn: Connection, city_id: str) -> Sequence[Any]:
+    """The city's keys, oldest first."""
+    return conn.execute(
+        select(api_keys).where(api_keys.c.city_id == city_id).order_by(api_keys.c.created_at)
+    ).all()
+
+
+# --------------------------------------------------------------------------- audit log
+
+
+def insert_audit(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(insert(audit_log).values(**row))
+
+
+def audit_rows(conn: Connection, city_id: str, subject: str | None = None) -> Sequence[Any]:
+    """The city's audit entries (about one subject), oldest first."""
+    q = select(audit_log).where(audit_log.c.city_id == city_id)
+    if subject is not None:
+        q = q.where(audit_log.c.subject == subject)
+    return conn.execute(q.order_by(audit_log.c.at)).all()

@@ -26,8 +26,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import orjson
 import shapely
-from sqlalchemy import Connection, and_, delete, func, insert, literal_column, select
+from sqlalchemy import Connection
 
+from civicloop.assets import store
 from civicloop.assets.core import ComponentState, RoadClass
 from civicloop.assets.service import RegisteredComponent, components_by_id
 from civicloop.cases.core import Actor, Command
@@ -36,11 +37,9 @@ from civicloop.city.service import City
 from civicloop.geo.crs import Crs, to_wgs84
 from civicloop.geo.grids import Grid
 from civicloop.geo.projection import bbox_for_radius, haversine_m
-from civicloop.geo.service import Geography, bulk_insert, geography_for
-from civicloop.geo.store import components, duty_grids, patrol_checks, patrol_grids, patrols
+from civicloop.geo.service import Geography, geography_for
 from civicloop.kernel.vocabulary import Action, Channel, Role
 from civicloop.profile.models import CityProfile
-from civicloop.store.tables import cases
 
 __all__ = [
     "CHECK_RESULTS",
@@ -92,24 +91,14 @@ def store_duty_grids(
     for inspector, grid_codes in assignment.items():
         codes = sorted(set(grid_codes))
         if replace:
-            conn.execute(
-                delete(duty_grids).where(
-                    and_(duty_grids.c.city_id == city.id, duty_grids.c.inspector_id == inspector)
-                )
-            )
+            store.delete_duty_grids(conn, city.id, inspector)
         else:
-            have = set(
-                conn.execute(
-                    select(duty_grids.c.grid_code).where(
-                        and_(duty_grids.c.city_id == city.id, duty_grids.c.inspector_id == inspector)
-                    )
-                ).scalars()
-            )
+            have = store.duty_grid_codes(conn, city.id, inspector)
             codes = [c for c in codes if c not in have]
         rows += [
             {"city_id": city.id, "inspector_id": inspector, "grid_code": g, "assigned_at": now} for g in codes
         ]
-    return bulk_insert(conn, duty_grids, rows)
+    return store.insert_duty_grids(conn, rows)
 
 
 def assign_duty_grids(
@@ -126,12 +115,9 @@ def assign_duty_grids(
 
 def duty_grids_of(city: City, inspector_id: str | None = None) -> dict[str, list[str]]:
     """Inspector → duty grid codes (one inspector, or all)."""
-    q = select(duty_grids.c.inspector_id, duty_grids.c.grid_code).where(duty_grids.c.city_id == city.id)
-    if inspector_id is not None:
-        q = q.where(duty_grids.c.inspector_id == inspector_id)
     out: dict[str, list[str]] = defaultdict(list)
     with city.engine.connect() as conn:
-        for ins, g in conn.execute(q.order_by(duty_grids.c.inspector_id, duty_grids.c.grid_code)):
+        for ins, g in store.duty_grid_pairs(conn, city.id, inspector_id=inspector_id):
             out[ins].append(g)
     return dict(out)
 
@@ -283,23 +269,19 @@ def _write_patrol(
     track_json: str, distance: float, district_code: str | None, note: str | None,
     checks: Sequence[PatrolCheck], passed: Sequence[str],
 ) -> PatrolRecord:  # fmt: skip
-    conn.execute(
-        insert(patrols).values(
-            city_id=city.id, patrol_id=pid, inspector_id=inspector_id, kind=kind, started_at=start,
-            ended_at=end, track=track_json, distance_m=round(distance, 1), district_code=district_code,
-            note=note,
-        )
-    )  # fmt: skip
+    patrol = {
+        "city_id": city.id, "patrol_id": pid, "inspector_id": inspector_id, "kind": kind,
+        "started_at": start, "ended_at": end, "track": track_json, "distance_m": round(distance, 1),
+        "district_code": district_code, "note": note,
+    }  # fmt: skip
     rows = [
         {"city_id": city.id, "patrol_id": pid, "seq": i, "component_id": c.component_id,
          "grid_code": c.grid_code, "result": c.result, "at": _utc(c.at), "case_id": c.case_id, "note": c.note}
         for i, c in enumerate(checks, start=1)
     ]  # fmt: skip
-    bulk_insert(conn, patrol_checks, rows)
-    if passed:
-        conn.execute(
-            insert(patrol_grids), [{"city_id": city.id, "patrol_id": pid, "grid_code": g} for g in passed]
-        )
+    store.insert_patrol(
+        conn, patrol, rows, [{"city_id": city.id, "patrol_id": pid, "grid_code": g} for g in passed]
+    )
     return PatrolRecord(pid, inspector_id, kind, start, end, round(distance, 1), tuple(passed), len(rows))
 
 
@@ -384,15 +366,7 @@ def open_cases_for_components(
     w, s, _, _ = bbox_for_radius(w, s, 1.0)
     _, _, e, n = bbox_for_radius(e, n, 1.0)
     wanted = {c.component_id for c in comps}
-    rows = conn.execute(
-        select(cases.c.case_id, cases.c.doc, cases.c.created_at).where(
-            cases.c.city_id == city.id,
-            cases.c.category_code == category_code,
-            cases.c.public_status == literal_column("'open'"),
-            cases.c.lat.between(s, n),
-            cases.c.lon.between(w, e),
-        )
-    ).all()
+    rows = store.open_case_rows_in_box(conn, city.id, category_code, (w, s, e, n))
     out: dict[str, tuple[datetime, str]] = {}
     for r in rows:
         comp_id = orjson.loads(r.doc).get("component_id")
@@ -536,17 +510,12 @@ def simulate_lighting_patrol(
     if not 0.0 <= unlit_rate <= 1.0:
         raise ValueError("unlit_rate must be between 0 and 1")
     with city.engine.connect() as conn:
-        ids = list(
-            conn.execute(
-                select(components.c.component_id)
-                .where(
-                    components.c.city_id == city.id,
-                    components.c.district_code == district_code,
-                    components.c.type_code == STREET_LIGHT,
-                    components.c.state.in_([ComponentState.INTACT.value, ComponentState.DAMAGED.value]),
-                )
-                .order_by(components.c.component_id)
-            ).scalars()
+        ids = store.component_ids_of_district(
+            conn,
+            city.id,
+            district_code,
+            STREET_LIGHT,
+            [ComponentState.INTACT.value, ComponentState.DAMAGED.value],
         )
     if not ids:
         raise ValueError(
@@ -658,31 +627,9 @@ def patrol_coverage(
     that started in the period (local dates inclusive, or a [start, end) pair of datetimes)."""
     a, b = _period(city, start, end)
     report = CoverageReport(a, b)
-    dq = select(duty_grids.c.inspector_id, duty_grids.c.grid_code).where(duty_grids.c.city_id == city.id)
-    pq = (
-        select(patrols.c.inspector_id, patrol_grids.c.grid_code, patrols.c.patrol_id)
-        .join(
-            patrol_grids,
-            and_(
-                patrol_grids.c.city_id == patrols.c.city_id, patrol_grids.c.patrol_id == patrols.c.patrol_id
-            ),
-        )
-        .where(patrols.c.city_id == city.id, patrols.c.started_at >= a, patrols.c.started_at < b)
-    )
-    nq = (
-        select(patrols.c.inspector_id, func.count())
-        .where(patrols.c.city_id == city.id, patrols.c.started_at >= a, patrols.c.started_at < b)
-        .group_by(patrols.c.inspector_id)
-    )
-    if inspector_id is not None:
-        dq = dq.where(duty_grids.c.inspector_id == inspector_id)
-    if district_code is not None:
-        dq = dq.where(duty_grids.c.grid_code.startswith(district_code, autoescape=True))
-        pq = pq.where(patrol_grids.c.grid_code.startswith(district_code, autoescape=True))
     with city.engine.connect() as conn:
-        duty = conn.execute(dq).all()
-        passed = conn.execute(pq).all()
-        counts = {ins: int(n) for ins, n in conn.execute(nq)}
+        duty = store.duty_grid_pairs(conn, city.id, inspector_id=inspector_id, grid_prefix=district_code)
+        passed, counts = store.patrol_coverage_rows(conn, city.id, a, b, grid_prefix=district_code)
     own: dict[str, set[str]] = defaultdict(set)
     anyone: set[str] = set()
     passes: Counter[str] = Counter()

@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection
 
+from civicloop.assets import store
 from civicloop.assets.core import Component, ComponentState, RoadClass
 from civicloop.city.service import City
 from civicloop.geo.boundaries import BoundaryImportError, read_features
 from civicloop.geo.crs import Crs, to_wgs84
 from civicloop.geo.locator import OutsideCityError
 from civicloop.geo.projection import bbox_for_radius, haversine_m
-from civicloop.geo.store import component_states, components
 from civicloop.profile.categories import national_directory
 from civicloop.profile.models import CityProfile
 
@@ -129,10 +129,8 @@ def store_components(
     if conn is None:
         with city.store.write() as c:
             return store_components(city, records, conn=c)
-    from civicloop.geo.service import bulk_insert
-
     now = datetime.now(UTC)
-    return bulk_insert(conn, components, [_row(city.id, r, now) for r in records])
+    return store.insert_components(conn, [_row(city.id, r, now) for r in records])
 
 
 def get_component(
@@ -142,11 +140,7 @@ def get_component(
     if conn is None:
         with city.engine.connect() as c:
             return get_component(city, component_id, conn=c)
-    r = conn.execute(
-        select(components).where(
-            and_(components.c.city_id == city.id, components.c.component_id == component_id)
-        )
-    ).first()
+    r = store.component_row(conn, city.id, component_id)
     return None if r is None else _from_row(r)
 
 
@@ -157,19 +151,7 @@ def components_by_id(
     if conn is None:
         with city.engine.connect() as c:
             return components_by_id(city, ids, conn=c)
-    out: dict[str, RegisteredComponent] = {}
-    unique = sorted(set(ids))
-    for start in range(0, len(unique), 500):
-        for r in conn.execute(
-            select(components).where(
-                and_(
-                    components.c.city_id == city.id,
-                    components.c.component_id.in_(unique[start : start + 500]),
-                )
-            )
-        ):
-            out[r.component_id] = _from_row(r)
-    return out
+    return {r.component_id: _from_row(r) for r in store.component_rows(conn, city.id, ids)}
 
 
 def component_type_for(profile: CityProfile, code: str) -> str:
@@ -203,16 +185,10 @@ def nearest_component(
     type_code = component_type_for(city.profile, category_code)
     wlon, wlat = to_wgs84(float(lon), float(lat), Crs(crs))
     w, s, e, n = bbox_for_radius(wlon, wlat, radius_m)
-    q = select(components).where(
-        components.c.city_id == city.id,
-        components.c.type_code == type_code,
-        components.c.lat.between(s, n),
-        components.c.lon.between(w, e),
-    )
-    if not include_removed:
-        q = q.where(components.c.state != ComponentState.REMOVED.value)
     with city.engine.connect() as conn:
-        rows = conn.execute(q).all()
+        rows = store.component_rows_in_box(
+            conn, city.id, type_code, (w, s, e, n), include_removed=include_removed
+        )
     if not rows:
         return None
     d = haversine_m(wlon, wlat, np.asarray([r.lon for r in rows]), np.asarray([r.lat for r in rows]))
@@ -250,11 +226,7 @@ def set_component_state(
                 city, component_id, new, at=at, source=source, case_id=case_id, patrol_id=patrol_id,
                 actor_id=actor_id, note=note, conn=c,
             )  # fmt: skip
-    current = conn.execute(
-        select(components.c.state).where(
-            and_(components.c.city_id == city.id, components.c.component_id == component_id)
-        )
-    ).scalar()
+    current = store.component_state(conn, city.id, component_id)
     if current is None:
         raise KeyError(f"component {component_id} is not registered")
     if current == new.value:
@@ -262,11 +234,7 @@ def set_component_state(
     _append_history(
         conn, city.id, component_id, current, new.value, at, source, case_id, patrol_id, actor_id, note
     )
-    conn.execute(
-        update(components)
-        .where(and_(components.c.city_id == city.id, components.c.component_id == component_id))
-        .values(state=new.value, changed_date=at.date(), updated_at=datetime.now(UTC))
-    )
+    store.update_component_state(conn, city.id, component_id, new.value, at.date(), datetime.now(UTC))
     return True
 
 
@@ -274,30 +242,16 @@ def _append_history(
     conn: Connection, city_id: str, component_id: str, from_state: str | None, to_state: str, at: datetime,
     source: str, case_id: str | None, patrol_id: str | None, actor_id: str | None, note: str | None,
 ) -> None:  # fmt: skip
-    seq = conn.execute(
-        select(func.coalesce(func.max(component_states.c.seq), 0)).where(
-            and_(component_states.c.city_id == city_id, component_states.c.component_id == component_id)
-        )
-    ).scalar()
-    conn.execute(
-        insert(component_states).values(
-            city_id=city_id, component_id=component_id, seq=int(seq or 0) + 1, at=at, from_state=from_state,
-            to_state=to_state, source=source, case_id=case_id, patrol_id=patrol_id, actor_id=actor_id,
-            note=note,
-        )
+    store.append_state_history(
+        conn, city_id, component_id, at=at, from_state=from_state, to_state=to_state, source=source,
+        case_id=case_id, patrol_id=patrol_id, actor_id=actor_id, note=note,
     )  # fmt: skip
 
 
 def component_history(city: City, component_id: str) -> list[dict[str, Any]]:
     """The component's state changes, oldest first."""
     with city.engine.connect() as conn:
-        rows = conn.execute(
-            select(component_states)
-            .where(
-                and_(component_states.c.city_id == city.id, component_states.c.component_id == component_id)
-            )
-            .order_by(component_states.c.seq)
-        ).all()
+        rows = store.state_history_rows(conn, city.id, component_id)
     return [
         {"seq": r.seq, "at": r.at, "from": r.from_state, "to": r.to_state, "source": r.source,
          "case_id": r.case_id, "patrol_id": r.patrol_id, "actor_id": r.actor_id, "note": r.note}
@@ -645,12 +599,7 @@ def import_components(
                 result.state_changes += 1
                 if c.changed_date is None:
                     c = replace(c, changed_date=when.date())
-            conn.execute(
-                delete(components).where(
-                    and_(components.c.city_id == city.id, components.c.component_id == c.component_id)
-                )
-            )
-            conn.execute(insert(components).values(**_row(city.id, c, datetime.now(UTC))))
+            store.replace_component(conn, city.id, _row(city.id, c, datetime.now(UTC)))
         store_components(city, fresh, conn=conn)
     result.inserted = len(fresh)
     result.replaced = len(changed)
@@ -706,11 +655,7 @@ def demo_component_records(profile: CityProfile, comps: Sequence[Component]) -> 
 def component_counts(city: City) -> dict[str, dict[str, int]]:
     """Type code → state → count (完好率 inputs)."""
     with city.engine.connect() as conn:
-        rows = conn.execute(
-            select(components.c.type_code, components.c.state, func.count())
-            .where(components.c.city_id == city.id)
-            .group_by(components.c.type_code, components.c.state)
-        ).all()
+        rows = store.count_by_type_and_state(conn, city.id)
     out: dict[str, dict[str, int]] = {}
     for t, s, n in rows:
         out.setdefault(t, {})[s] = int(n)

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any
-
-from sqlalchemy import and_, select
 
 from civicloop.cases.store import GENESIS_HASH, EventStore, event_from_row, event_hash
 from civicloop.kernel.i18n import both
-from civicloop.store.tables import cases, events
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +42,8 @@ def verify(store: EventStore, city_id: str, *, batch: int = 5000) -> AuditReport
     """Recompute every chain of *city_id*. Streams the log in case order; memory stays flat."""
     report = AuditReport()
     with store.read() as conn:
-        last_hashes = {
-            r.case_id: (r.last_hash, r.version)
-            for r in conn.execute(
-                select(cases.c.case_id, cases.c.last_hash, cases.c.version).where(cases.c.city_id == city_id)
-            )
-        }
-        rows = _stream(conn, city_id, batch)
+        last_hashes = store.chain_heads(conn, city_id)
+        rows = store.iter_event_rows(conn, city_id, batch)
         for case_id, group in groupby(rows, key=lambda r: r.case_id):
             report.cases += 1
             prev = GENESIS_HASH
@@ -78,23 +69,3 @@ def verify(store: EventStore, city_id: str, *, batch: int = 5000) -> AuditReport
     for case_id in sorted(last_hashes):
         report.findings.append(Finding(case_id, None, "extra"))
     return report
-
-
-def _stream(conn: Any, city_id: str, batch: int) -> Any:
-    last = ("", 0)
-    while True:
-        chunk = conn.execute(
-            select(events)
-            .where(
-                and_(
-                    events.c.city_id == city_id,
-                    (events.c.case_id > last[0]) | and_(events.c.case_id == last[0], events.c.seq > last[1]),
-                )
-            )
-            .order_by(events.c.case_id, events.c.seq)
-            .limit(batch)
-        ).all()
-        if not chunk:
-            return
-        yield from chunk
-        last = (chunk[-1].case_id, chunk[-1].seq)

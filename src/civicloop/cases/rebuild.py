@@ -12,11 +12,9 @@ from itertools import groupby
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, insert
 
 from civicloop.cases.core import CaseState, Event, replay
 from civicloop.cases.store import GENESIS_HASH, EventStore, event_row, projection_row
-from civicloop.store.tables import cases
 
 
 @dataclass(slots=True)
@@ -83,17 +81,14 @@ def check(store: EventStore, city_id: str, *, limit: int = 100) -> RebuildReport
 def rewrite(store: EventStore, city_id: str, *, batch: int = 2000) -> RebuildReport:
     """Replace the whole projection of *city_id* by the replay of its events."""
     report = RebuildReport()
-    rows: list[dict[str, Any]] = []
     replayed = list(_replayed(store, city_id))
-    with store.write() as conn:
-        conn.execute(delete(cases).where(and_(cases.c.city_id == city_id)))
+
+    def rows() -> Iterator[dict[str, Any]]:
         for _case_id, state, last_hash, n in replayed:
             report.cases += 1
             report.events += n
-            rows.append(projection_row(state, last_hash))
-            if len(rows) >= batch:
-                conn.execute(insert(cases), rows)
-                rows = []
-        if rows:
-            conn.execute(insert(cases), rows)
+            yield projection_row(state, last_hash)
+
+    with store.write() as conn:
+        store.replace_projection(conn, city_id, rows(), batch=batch)
     return report

@@ -6,10 +6,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (
-    delete,
-)
-
 from civicloop.city.service import City
 from civicloop.geo.service import (
     _now,
@@ -19,7 +15,7 @@ from civicloop.geo.service import (
     store_areas,
     store_grids,
 )
-from civicloop.geo.store import components, duty_grids, geo_areas, geo_grids
+from civicloop.geo.store import clear_city
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +77,7 @@ def load_demo_geography(
     assignment = demo_duty_assignment(city.profile, demo.grids) if with_duty_grids else {}
     with city.store.write() as conn:
         if replace:
-            for table in (geo_areas, geo_grids, components, duty_grids):
-                conn.execute(delete(table).where(table.c.city_id == city.id))
+            clear_city(conn, city.id)
         store_areas(city, demo.areas, conn=conn)
         store_grids(city, demo.grids, source="generated", note="generated demo grid", conn=conn)
         if records:

@@ -18,9 +18,6 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-from sqlalchemy import and_, select
-
 from civicloop.assets.service import get_component
 from civicloop.cases.core import CaseState
 from civicloop.city.service import City
@@ -34,7 +31,6 @@ from civicloop.routing.core import (
     RuleOrigin,
     route,
 )
-from civicloop.store.tables import events
 
 __all__ = [
     "Return",
@@ -212,17 +208,10 @@ def suggest_department(
 
 def return_counts(city: City, since: datetime | None = None, until: datetime | None = None) -> dict[str, int]:
     """Approved returns (回退, i.e. wrong dispatches) per returning department, from the event log."""
-    q = select(events.c.data).where(
-        and_(events.c.city_id == city.id, events.c.action == Action.APPROVE_RETURN.value)
-    )
-    if since is not None:
-        q = q.where(events.c.at >= since)
-    if until is not None:
-        q = q.where(events.c.at < until)
     counts: Counter[str] = Counter()
-    with city.engine.connect() as conn:
-        for (data,) in conn.execute(q):
-            dept = orjson.loads(data).get("returned_from")
+    with city.store.read() as conn:
+        for data in city.store.event_data(conn, city.id, Action.APPROVE_RETURN.value, since, until):
+            dept = data.get("returned_from")
             if dept:
                 counts[dept] += 1
     return dict(sorted(counts.items()))

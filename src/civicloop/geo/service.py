@@ -1,8 +1,9 @@
 """Geography services: the city's stored areas and unit grids, point location, the demo load, placing
 simulated reports, and the nearby search on open cases.
 
-The pure algorithms live in :mod:`civicloop.geo`; this module stores their results (tables in
-:mod:`civicloop.geo.store`) and serves them:
+The pure algorithms live in :mod:`civicloop.geo`; this module stores their results and serves them. The
+tables and every query on them (bulk insert, the version counter, area and grid rows, the prebuilt
+nearby query) are in :mod:`civicloop.geo.store`; here are the use cases and the per-process cache:
 
 * :func:`geography_for` — the city's :class:`Geography` (areas, grids and a :class:`GridLocator`), built
   once per process from the database and cached; a per-city version counter, bumped by every geography
@@ -33,32 +34,18 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import (
-    Boolean,
-    Connection,
-    Date,
-    Select,
-    and_,
-    bindparam,
-    delete,
-    func,
-    insert,
-    literal_column,
-    select,
-    update,
-)
+from sqlalchemy import Connection
 
 from civicloop.city.service import City
+from civicloop.geo import store
 from civicloop.geo.boundaries import Area, AreaLevel, BoundaryImportError, import_areas
 from civicloop.geo.crs import Crs, to_wgs84
 from civicloop.geo.grids import Grid, GridStats, generate_grids, grid_stats, import_grids
 from civicloop.geo.locator import GridLocator, Location
 from civicloop.geo.projection import area_m2, bbox_for_radius, haversine_m
-from civicloop.geo.store import components, duty_grids, geo_areas, geo_grids, geo_versions
 from civicloop.kernel.errors import InvalidField
 from civicloop.kernel.i18n import Msg
 from civicloop.profile.models import CityProfile
-from civicloop.store.tables import UTCDateTime, cases
 
 __all__ = [
     "BoundaryImportReport",
@@ -156,54 +143,6 @@ def _build(
 # --------------------------------------------------------------------------- storage
 
 
-def _sqlite_converter(column: Any) -> Any:
-    """How a column's value is stored by SQLite (None: as is)."""
-    kind = column.type
-    if isinstance(kind, UTCDateTime):
-        memo: dict[datetime, str] = {}
-
-        def moment(v: Any) -> Any:
-            if v is None:
-                return None
-            text = memo.get(v)
-            if text is None:
-                text = memo[v] = v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-            return text
-
-        return moment
-    if isinstance(kind, Date):
-        return lambda v: None if v is None else v.isoformat()
-    if isinstance(kind, Boolean):
-        return lambda v: None if v is None else int(v)
-    return None
-
-
-def bulk_insert(conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]], *, chunk: int = 5000) -> int:
-    """Insert many rows straight through the DBAPI's ``executemany`` (SQLAlchemy's per-row parameter
-    processing costs more than the database for tens of thousands of rows). Values are converted the
-    way the column types store them (aware datetimes → UTC; SQLite: text dates and times, 0/1)."""
-    if not rows:
-        return 0
-    sqlite = conn.dialect.name == "sqlite"
-    cols = [c for c in table.columns if c.name in rows[0]]
-    names = [c.name for c in cols]
-    mark = "?" if sqlite else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
-    converters = []
-    if sqlite:
-        converters = [(i, f) for i, c in enumerate(cols) if (f := _sqlite_converter(c)) is not None]
-    for start in range(0, len(rows), chunk):
-        batch: list[Any] = [tuple(r[n] for n in names) for r in rows[start : start + chunk]]
-        if converters:
-            for k, values in enumerate(batch):
-                row = list(values)
-                for i, f in converters:
-                    row[i] = f(row[i])
-                batch[k] = tuple(row)
-        conn.exec_driver_sql(sql, batch)
-    return len(rows)
-
-
 def _bounds(geoms: Sequence[Any]) -> Any:
     return shapely.bounds(np.asarray(geoms, dtype=object))
 
@@ -216,17 +155,7 @@ def bump_geography_version(conn: Connection, city_id: str) -> int:
     """Count one more geography change for the city (inside the writing transaction)."""
     for key in [k for k in _VERSION_SEEN if city_id in (k if isinstance(k, tuple) else (k,))]:
         _VERSION_SEEN.pop(key, None)  # this process sees its own change at once
-    now = _now()
-    current = conn.execute(select(geo_versions.c.version).where(geo_versions.c.city_id == city_id)).scalar()
-    if current is None:
-        conn.execute(insert(geo_versions).values(city_id=city_id, version=1, updated_at=now))
-        return 1
-    conn.execute(
-        update(geo_versions)
-        .where(geo_versions.c.city_id == city_id)
-        .values(version=int(current) + 1, updated_at=now)
-    )
-    return int(current) + 1
+    return store.bump_version(conn, city_id, _now())
 
 
 def geography_version(city: City, *, max_age_s: float = 0.0) -> int:
@@ -241,9 +170,9 @@ def geography_version(city: City, *, max_age_s: float = 0.0) -> int:
     if seen is not None and now - seen[1] <= max_age_s:
         return seen[0]
     with city.engine.connect() as conn:
-        v = conn.execute(select(geo_versions.c.version).where(geo_versions.c.city_id == city.id)).scalar()
-    _VERSION_SEEN[key] = (int(v or 0), now)
-    return int(v or 0)
+        v = store.stored_version(conn, city.id)
+    _VERSION_SEEN[key] = (v, now)
+    return v
 
 
 _VERSION_SEEN: dict[Any, tuple[int, float]] = {}
@@ -261,13 +190,6 @@ def store_areas(city: City, areas: Sequence[Area], *, conn: Connection | None = 
     sizes = area_m2(np.asarray(geoms, dtype=object))
     blobs = _wkb(geoms)
     now = _now()
-    codes = [a.code for a in areas]
-    for start in range(0, len(codes), 500):
-        conn.execute(
-            delete(geo_areas).where(
-                and_(geo_areas.c.city_id == city.id, geo_areas.c.code.in_(codes[start : start + 500]))
-            )
-        )
     rows = [
         {
             "city_id": city.id, "code": a.code, "level": a.level.value, "parent_code": a.parent_code,
@@ -279,7 +201,7 @@ def store_areas(city: City, areas: Sequence[Area], *, conn: Connection | None = 
         }
         for i, a in enumerate(areas)
     ]  # fmt: skip
-    conn.execute(insert(geo_areas), rows)
+    store.replace_areas(conn, city.id, rows)
     bump_geography_version(conn, city.id)
     return len(rows)
 
@@ -299,22 +221,9 @@ def store_grids(
             return store_grids(
                 city, grids, source=source, note=note, replace_communities=replace_communities, conn=c
             )
-    comms = sorted(set(replace_communities))
-    for start in range(0, len(comms), 500):
-        conn.execute(
-            delete(geo_grids).where(
-                and_(
-                    geo_grids.c.city_id == city.id, geo_grids.c.community_code.in_(comms[start : start + 500])
-                )
-            )
-        )
-    codes = [g.code for g in grids]
-    for start in range(0, len(codes), 500):
-        conn.execute(
-            delete(geo_grids).where(
-                and_(geo_grids.c.city_id == city.id, geo_grids.c.grid_code.in_(codes[start : start + 500]))
-            )
-        )
+    store.delete_grids(
+        conn, city.id, communities=sorted(set(replace_communities)), codes=[g.code for g in grids]
+    )
     if grids:
         geoms = [g.geometry for g in grids]
         b = _bounds(geoms)
@@ -332,7 +241,7 @@ def store_grids(
             }
             for i, g in enumerate(grids)
         ]  # fmt: skip
-        bulk_insert(conn, geo_grids, rows)
+        store.insert_grids(conn, rows)
     bump_geography_version(conn, city.id)
     return len(grids)
 
@@ -342,13 +251,7 @@ def stored_areas(city: City, level: AreaLevel | None = None, *, conn: Connection
     if conn is None:
         with city.engine.connect() as c:
             return stored_areas(city, level, conn=c)
-    q = select(
-        geo_areas.c.code, geo_areas.c.name, geo_areas.c.level, geo_areas.c.parent_code, geo_areas.c.geometry,
-        geo_areas.c.generated, geo_areas.c.note, geo_areas.c.source,
-    ).where(geo_areas.c.city_id == city.id)  # fmt: skip
-    if level is not None:
-        q = q.where(geo_areas.c.level == AreaLevel(level).value)
-    rows = conn.execute(q.order_by(geo_areas.c.code)).all()
+    rows = store.area_rows(conn, city.id, None if level is None else AreaLevel(level).value)
     if not rows:
         return []
     geoms = shapely.from_wkb(np.asarray([bytes(r.geometry) for r in rows], dtype=object))
@@ -366,13 +269,7 @@ def stored_grids(
     if conn is None:
         with city.engine.connect() as c:
             return stored_grids(city, community_prefix=community_prefix, conn=c)
-    q = select(
-        geo_grids.c.grid_code, geo_grids.c.community_code, geo_grids.c.geometry, geo_grids.c.area_m2,
-        geo_grids.c.grid_row, geo_grids.c.grid_col, geo_grids.c.generated,
-    ).where(geo_grids.c.city_id == city.id)  # fmt: skip
-    if community_prefix:
-        q = q.where(geo_grids.c.community_code.startswith(community_prefix, autoescape=True))
-    rows = conn.execute(q.order_by(geo_grids.c.grid_code)).all()
+    rows = store.grid_rows(conn, city.id, community_prefix)
     if not rows:
         return []
     geoms = shapely.from_wkb(np.asarray([bytes(r.geometry) for r in rows], dtype=object))
@@ -585,22 +482,6 @@ def generate_city_grids(
 
 # --------------------------------------------------------------------------- nearby search
 
-_OPEN: Any = literal_column("'open'")  # literal, so the planners can use the partial index
-
-
-@lru_cache(maxsize=2)
-def _nearby_open_query(with_since: bool) -> Select[Any]:
-    # Built once: intake asks this for every report, and building the statement cost four times more
-    # than running it (bind parameters instead of literals; SQLAlchemy caches the compiled SQL).
-    q = select(cases.c.case_id, cases.c.lon, cases.c.lat).where(
-        cases.c.city_id == bindparam("city"),
-        cases.c.category_code == bindparam("category"),
-        cases.c.public_status == _OPEN,
-        cases.c.lat.between(bindparam("s"), bindparam("n")),
-        cases.c.lon.between(bindparam("w"), bindparam("e")),
-    )
-    return q.where(cases.c.created_at >= bindparam("since")) if with_since else q
-
 
 def nearby_open_cases(
     city: City,
@@ -625,13 +506,11 @@ def nearby_open_cases(
         raise ValueError("radius_m must be >= 0")
     wlon, wlat = to_wgs84(float(lon), float(lat), Crs(crs))
     w, s, e, n = bbox_for_radius(wlon, wlat, radius_m)
-    q = _nearby_open_query(since is not None)
-    params = {"city": city.id, "category": category_code, "s": s, "n": n, "w": w, "e": e, "since": since}
     if conn is None:
         with city.engine.connect() as c:
-            rows = c.execute(q, params).all()
+            rows = store.nearby_open_rows(c, city.id, category_code, (w, s, e, n), since)
     else:
-        rows = conn.execute(q, params).all()
+        rows = store.nearby_open_rows(conn, city.id, category_code, (w, s, e, n), since)
     if not rows:
         return []
     d = haversine_m(wlon, wlat, np.asarray([r.lon for r in rows]), np.asarray([r.lat for r in rows]))
@@ -644,17 +523,8 @@ def nearby_open_cases(
 
 def count_stored(city: City) -> dict[str, int]:
     """Rows per geography table for the city (for the CLI and tests)."""
-    out: dict[str, int] = {}
     with city.engine.connect() as conn:
-        for name, table in (("areas", geo_areas), ("grids", geo_grids), ("components", components),
-                            ("duty_grids", duty_grids)):  # fmt: skip
-            out[name] = int(
-                conn.execute(
-                    select(func.count()).select_from(table).where(table.c.city_id == city.id)
-                ).scalar()
-                or 0
-            )
-    return out
+        return store.count_rows(conn, city.id)
 
 
 def today_in(city: City, moment: datetime | None = None) -> date:

@@ -1,4 +1,5 @@
-"""Geography and asset tables (SQLAlchemy Core, on the shared ``metadata``). ``city_id`` leads every key.
+"""Geography and asset tables (SQLAlchemy Core, on the shared ``metadata``) and the geography's queries.
+``city_id`` leads every key.
 
 * ``geo_areas`` — districts / streets / communities (区 / 街道 / 社区), WKB geometry in WGS84;
 * ``geo_grids`` — unit grids (单元网格), 15-character codes, WKB geometry, area, lattice row/col;
@@ -17,29 +18,41 @@ partial index declared here and created by migration ``0003_geography``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Date,
     Engine,
     Float,
     Index,
     Integer,
     LargeBinary,
+    Select,
     String,
     Table,
     Text,
     and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
     select,
     text,
+    update,
 )
 
 from civicloop.store.tables import UTCDateTime, cases, metadata
 
 __all__ = [
     "CASES_NEARBY_INDEX",
+    "bulk_insert",
     "component_states",
     "components",
     "duty_grids",
@@ -221,7 +234,7 @@ CASES_NEARBY_INDEX = Index(
 # ---- reads of the map layers -----------------------------------------------------------------------------
 
 
-def area_rows(engine: Engine, city_id: str, level: str) -> list[Any]:
+def map_area_rows(engine: Engine, city_id: str, level: str) -> list[Any]:
     """(code, name, parent_code, geometry WKB, generated) of the stored areas of *level*, by code."""
     with engine.connect() as conn:
         return list(
@@ -251,7 +264,9 @@ def area_extents(engine: Engine, city_id: str, level: str) -> list[Any]:
         )
 
 
-def grid_rows(engine: Engine, city_id: str, bbox: tuple[float, float, float, float], limit: int) -> list[Any]:
+def map_grid_rows(
+    engine: Engine, city_id: str, bbox: tuple[float, float, float, float], limit: int
+) -> list[Any]:
     """(grid_code, community_code, geometry WKB) of at most *limit* unit grids meeting *bbox*
     (west, south, east, north; WGS84)."""
     w, s, e, n = bbox
@@ -271,3 +286,190 @@ def grid_rows(engine: Engine, city_id: str, bbox: tuple[float, float, float, flo
                 .limit(limit)
             ).all()
         )
+
+
+# --------------------------------------------------------------------------- bulk writes
+
+
+def _sqlite_converter(column: Any) -> Any:
+    """How a column's value is stored by SQLite (None: as is)."""
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        memo: dict[datetime, str] = {}
+
+        def moment(v: Any) -> Any:
+            if v is None:
+                return None
+            text = memo.get(v)
+            if text is None:
+                text = memo[v] = v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            return text
+
+        return moment
+    if isinstance(kind, Date):
+        return lambda v: None if v is None else v.isoformat()
+    if isinstance(kind, Boolean):
+        return lambda v: None if v is None else int(v)
+    return None
+
+
+def bulk_insert(conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]], *, chunk: int = 5000) -> int:
+    """Insert many rows straight through the DBAPI's ``executemany`` (SQLAlchemy's per-row parameter
+    processing costs more than the database for tens of thousands of rows). Values are converted the
+    way the column types store them (aware datetimes → UTC; SQLite: text dates and times, 0/1)."""
+    if not rows:
+        return 0
+    sqlite = conn.dialect.name == "sqlite"
+    cols = [c for c in table.columns if c.name in rows[0]]
+    names = [c.name for c in cols]
+    mark = "?" if sqlite else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
+    converters = []
+    if sqlite:
+        converters = [(i, f) for i, c in enumerate(cols) if (f := _sqlite_converter(c)) is not None]
+    for start in range(0, len(rows), chunk):
+        batch: list[Any] = [tuple(r[n] for n in names) for r in rows[start : start + chunk]]
+        if converters:
+            for k, values in enumerate(batch):
+                row = list(values)
+                for i, f in converters:
+                    row[i] = f(row[i])
+                batch[k] = tuple(row)
+        conn.exec_driver_sql(sql, batch)
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- the version counter
+
+
+def stored_version(conn: Connection, city_id: str) -> int:
+    """The city's geography version (0: nothing stored yet)."""
+    v = conn.execute(select(geo_versions.c.version).where(geo_versions.c.city_id == city_id)).scalar()
+    return int(v or 0)
+
+
+def bump_version(conn: Connection, city_id: str, now: datetime) -> int:
+    """Count one more geography change for the city (inside the writing transaction); the new version."""
+    current = conn.execute(select(geo_versions.c.version).where(geo_versions.c.city_id == city_id)).scalar()
+    if current is None:
+        conn.execute(insert(geo_versions).values(city_id=city_id, version=1, updated_at=now))
+        return 1
+    conn.execute(
+        update(geo_versions)
+        .where(geo_versions.c.city_id == city_id)
+        .values(version=int(current) + 1, updated_at=now)
+    )
+    return int(current) + 1
+
+
+# --------------------------------------------------------------------------- areas and grids
+
+
+def replace_areas(conn: Connection, city_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``geo_areas`` rows, first deleting the stored areas with the same codes."""
+    codes = [r["code"] for r in rows]
+    for start in range(0, len(codes), 500):
+        conn.execute(
+            delete(geo_areas).where(
+                and_(geo_areas.c.city_id == city_id, geo_areas.c.code.in_(codes[start : start + 500]))
+            )
+        )
+    if rows:
+        conn.execute(insert(geo_areas), list(rows))
+
+
+def delete_grids(conn: Connection, city_id: str, *, communities: Sequence[str], codes: Sequence[str]) -> None:
+    """Delete every grid of *communities* and the grids with *codes*."""
+    for start in range(0, len(communities), 500):
+        conn.execute(
+            delete(geo_grids).where(
+                and_(
+                    geo_grids.c.city_id == city_id,
+                    geo_grids.c.community_code.in_(communities[start : start + 500]),
+                )
+            )
+        )
+    for start in range(0, len(codes), 500):
+        conn.execute(
+            delete(geo_grids).where(
+                and_(geo_grids.c.city_id == city_id, geo_grids.c.grid_code.in_(codes[start : start + 500]))
+            )
+        )
+
+
+def insert_grids(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert ``geo_grids`` rows (through :func:`bulk_insert`)."""
+    return bulk_insert(conn, geo_grids, rows)
+
+
+def area_rows(conn: Connection, city_id: str, level: str | None = None) -> Sequence[Any]:
+    """The city's stored areas (of one level), ordered by code, geometry as WKB."""
+    q = select(
+        geo_areas.c.code, geo_areas.c.name, geo_areas.c.level, geo_areas.c.parent_code, geo_areas.c.geometry,
+        geo_areas.c.generated, geo_areas.c.note, geo_areas.c.source,
+    ).where(geo_areas.c.city_id == city_id)  # fmt: skip
+    if level is not None:
+        q = q.where(geo_areas.c.level == level)
+    return conn.execute(q.order_by(geo_areas.c.code)).all()
+
+
+def grid_rows(conn: Connection, city_id: str, community_prefix: str | None = None) -> Sequence[Any]:
+    """The city's stored grids (those whose community code starts with a prefix), by code, WKB."""
+    q = select(
+        geo_grids.c.grid_code, geo_grids.c.community_code, geo_grids.c.geometry, geo_grids.c.area_m2,
+        geo_grids.c.grid_row, geo_grids.c.grid_col, geo_grids.c.generated,
+    ).where(geo_grids.c.city_id == city_id)  # fmt: skip
+    if community_prefix:
+        q = q.where(geo_grids.c.community_code.startswith(community_prefix, autoescape=True))
+    return conn.execute(q.order_by(geo_grids.c.grid_code)).all()
+
+
+def clear_city(conn: Connection, city_id: str) -> None:
+    """Delete the city's areas, grids, components and duty grids (the demo load's ``replace``)."""
+    for table in (geo_areas, geo_grids, components, duty_grids):
+        conn.execute(delete(table).where(table.c.city_id == city_id))
+
+
+def count_rows(conn: Connection, city_id: str) -> dict[str, int]:
+    """Rows per geography table for the city."""
+    out: dict[str, int] = {}
+    for name, table in (("areas", geo_areas), ("grids", geo_grids), ("components", components),
+                        ("duty_grids", duty_grids)):  # fmt: skip
+        out[name] = int(
+            conn.execute(select(func.count()).select_from(table).where(table.c.city_id == city_id)).scalar()
+            or 0
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- nearby search
+
+_OPEN: Any = literal_column("'open'")  # literal, so the planners can use the partial index
+
+
+@lru_cache(maxsize=2)
+def _nearby_open_query(with_since: bool) -> Select[Any]:
+    # Built once: intake asks this for every report, and building the statement cost four times more
+    # than running it (bind parameters instead of literals; SQLAlchemy caches the compiled SQL).
+    q = select(cases.c.case_id, cases.c.lon, cases.c.lat).where(
+        cases.c.city_id == bindparam("city"),
+        cases.c.category_code == bindparam("category"),
+        cases.c.public_status == _OPEN,
+        cases.c.lat.between(bindparam("s"), bindparam("n")),
+        cases.c.lon.between(bindparam("w"), bindparam("e")),
+    )
+    return q.where(cases.c.created_at >= bindparam("since")) if with_since else q
+
+
+def nearby_open_rows(
+    conn: Connection,
+    city_id: str,
+    category_code: str,
+    box: tuple[float, float, float, float],
+    since: datetime | None,
+) -> Sequence[Any]:
+    """Open cases of the category in the box ``(west, south, east, north)`` reported at or after
+    *since* (any time: None): rows of (case_id, lon, lat), answered by ``ix_cases_open_nearby``."""
+    w, s, e, n = box
+    params = {"city": city_id, "category": category_code, "s": s, "n": n, "w": w, "e": e, "since": since}
+    return conn.execute(_nearby_open_query(since is not None), params).all()

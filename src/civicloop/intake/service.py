@@ -20,7 +20,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection
 
 from civicloop.cases.core import Actor, CaseState, Command, Event
 from civicloop.cases.service import BatchItem, BatchResult, ReporterInfo
@@ -35,11 +35,11 @@ from civicloop.intake.core import (
     score_duplicate,
 )
 from civicloop.intake.locate import locate_report_fields
+from civicloop.intake.store import recently_closed
 from civicloop.kernel.errors import DomainError
 from civicloop.kernel.vocabulary import Action, Channel, ClosureReason, Role, Stage, Urgency
-from civicloop.store.tables import cases
 from civicloop.triage.service import load_category_model
-from civicloop.triage.store import notifications, triage_examples
+from civicloop.triage.store import add_examples, add_notifications
 
 SYSTEM = Actor("triage", Role.SYSTEM, name="智能研判 / triage")
 
@@ -132,17 +132,6 @@ class _Nearby:
     category_code: str | None
     closed: bool
     distance_m: float = 0.0
-
-
-# Built once (asked for every report; building it cost more than running it).
-_RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.closure_reason).where(
-    cases.c.city_id == bindparam("city"),
-    cases.c.category_code == bindparam("category"),
-    cases.c.public_status == "closed",
-    cases.c.lat.between(bindparam("s"), bindparam("n")),
-    cases.c.lon.between(bindparam("w"), bindparam("e")),
-    cases.c.closed_at >= bindparam("since"),
-)
 
 
 @cache
@@ -279,17 +268,12 @@ class IntakeService:
         ]  # fmt: skip
         dlat = settings.recurrence_radius_m / 111_320
         dlon = settings.recurrence_radius_m / (111_320 * max(0.1, math.cos(math.radians(lat))))
-        closed = conn.execute(
-            _RECENTLY_CLOSED,
-            {
-                "city": self.city.id,
-                "category": category,
-                "s": lat - dlat,
-                "n": lat + dlat,
-                "w": lon - dlon,
-                "e": lon + dlon,
-                "since": at - timedelta(days=settings.recurrence_days),
-            },
+        closed = recently_closed(
+            conn,
+            self.city.id,
+            category,
+            (lon - dlon, lat - dlat, lon + dlon, lat + dlat),
+            at - timedelta(days=settings.recurrence_days),
         )
         for r in closed:
             if r.closure_reason == ClosureReason.FIXED.value:
@@ -513,8 +497,7 @@ def record_corrections(
                 rows.append(
                     _example(city_id, e, "department", text, chosen_dept, suggested.get("department_id"))
                 )
-        if rows:
-            conn.execute(insert(triage_examples), rows)
+        add_examples(conn, rows)
 
     return listener
 
@@ -583,8 +566,7 @@ def notify_cluster(
                         "sent_at": None,
                     }
                 )
-        if rows:
-            conn.execute(insert(notifications), rows)
+        add_notifications(conn, rows)
 
     return listener
 

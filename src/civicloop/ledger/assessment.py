@@ -18,8 +18,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from civicloop.kernel.i18n import LOCALES, Msg, both, t
 from civicloop.kpi.core import Period, parse_period
 from civicloop.ledger import scoring
@@ -44,7 +42,7 @@ from civicloop.ledger.models import (
 )
 from civicloop.ledger.scoring import STATUS_LABELS, TargetScore, UnitScore
 from civicloop.ledger.service import Entry, Inspection, LedgerService
-from civicloop.ledger.store import ledger_targets
+from civicloop.ledger.store import target_rows_of_periods
 
 
 def _say(key: str, /, **fields: object) -> str:
@@ -206,14 +204,13 @@ class Assessment:
 
 def _applicable_targets(service: LedgerService, period: Period) -> list[tuple[Any, str | None, float]]:
     """(target row, inherited from year label or None, pro-rating factor) for the period."""
-    t = ledger_targets
     labels = [period.label]
     year_label: str | None = None
     if period.kind != "year" and period.first_day.year == period.last_day.year:
         year_label = str(period.first_day.year)
         labels.append(year_label)
     with service.city.store.read() as conn:
-        rows = conn.execute(select(t).where(t.c.city_id == service.city_id, t.c.period.in_(labels))).all()
+        rows = target_rows_of_periods(conn, service.city_id, labels)
     own = [r for r in rows if r.period == period.label]
     mine = {(r.unit_id, r.indicator, r.filter) for r in own}
     out: list[tuple[Any, str | None, float]] = [(r, None, 1.0) for r in own]

@@ -382,7 +382,6 @@ INSPECTIONS: tuple[tuple[str, date, str, float, str | None], ...] = tuple(
 def load_demo(city: Any, *, clock: Callable[[], datetime] | None = None) -> dict[str, int]:
     """Load the demo year into *city*; returns the rows per kind. Idempotent: a second load replaces."""
     service = LedgerService(city, clock or (lambda: DEMO_CLOCK))
-    service.ensure_schema()
     rng = random.Random(SEED)
     profile = city.profile
     unit_rows = units()

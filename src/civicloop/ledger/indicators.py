@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, select
+from sqlalchemy import Connection, Table
 
 from civicloop.kernel import i18n
 from civicloop.kernel.i18n import Msg, current_locale, normalise_locale, t
@@ -29,6 +29,7 @@ from civicloop.ledger.store import (
     ledger_campaigns,
     ledger_document_reviews,
     ledger_projects,
+    ledger_totals,
     ledger_volunteering,
 )
 
@@ -296,10 +297,10 @@ def _asset_rate(loop: CaseLoop, key: str, period: Period, scope: Scope) -> Figur
 class _LedgerSum:
     table: Table
     date_column: str
-    value: Callable[[Table], Any]  # SQL expression summed (or counted)
+    value: str | None  # the column summed; None: the rows are counted
     filter_column: str | None
     key: Callable[[Any], str]  # a row's natural key, for the evidence
-    where: Callable[[Table], Any] | None = None
+    where: tuple[str, str, str] | None = None  # (column, "==" or "!=", value): which rows count
     what: str = ""
 
 
@@ -307,48 +308,40 @@ def _campaign_key(r: Any) -> str:
     return f"{r.held_on} {r.theme} @ {r.place}"
 
 
-def _sum(column: str) -> Callable[[Table], Any]:
-    return lambda t: func.coalesce(func.sum(t.c[column]), 0)
-
-
-def _count() -> Callable[[Table], Any]:
-    return lambda t: func.count()
-
-
 _LEDGER: dict[str, _LedgerSum] = {
     "projects_started": _LedgerSum(
-        ledger_projects, "start_date", _count(), "project_type", lambda r: str(r.name),
-        lambda t: t.c.status != "planned", _say("evidence.projects_started"),
+        ledger_projects, "start_date", None, "project_type", lambda r: str(r.name),
+        ("status", "!=", "planned"), _say("evidence.projects_started"),
     ),
     "investment_completed": _LedgerSum(
-        ledger_projects, "start_date", _sum("completed_investment"), "project_type", lambda r: str(r.name),
-        lambda t: t.c.status != "planned",
+        ledger_projects, "start_date", "completed_investment", "project_type", lambda r: str(r.name),
+        ("status", "!=", "planned"),
         _say("evidence.investment_completed"),
     ),
-    "outreach_events": _LedgerSum(ledger_campaigns, "held_on", _sum("events"), "theme", _campaign_key),
+    "outreach_events": _LedgerSum(ledger_campaigns, "held_on", "events", "theme", _campaign_key),
     "outreach_participants": _LedgerSum(
-        ledger_campaigns, "held_on", _sum("participants"), "theme", _campaign_key
+        ledger_campaigns, "held_on", "participants", "theme", _campaign_key
     ),
     "handbooks_distributed": _LedgerSum(
-        ledger_campaigns, "held_on", _sum("handbooks"), "theme", _campaign_key
+        ledger_campaigns, "held_on", "handbooks", "theme", _campaign_key
     ),
-    "leaflets_distributed": _LedgerSum(ledger_campaigns, "held_on", _sum("leaflets"), "theme", _campaign_key),
-    "trainees": _LedgerSum(ledger_campaigns, "held_on", _sum("trainees"), "theme", _campaign_key),
-    "volunteer_activities": _LedgerSum(ledger_volunteering, "held_on", _count(), "theme", _campaign_key),
+    "leaflets_distributed": _LedgerSum(ledger_campaigns, "held_on", "leaflets", "theme", _campaign_key),
+    "trainees": _LedgerSum(ledger_campaigns, "held_on", "trainees", "theme", _campaign_key),
+    "volunteer_activities": _LedgerSum(ledger_volunteering, "held_on", None, "theme", _campaign_key),
     "volunteer_participants": _LedgerSum(
-        ledger_volunteering, "held_on", _sum("participants"), "theme", _campaign_key
+        ledger_volunteering, "held_on", "participants", "theme", _campaign_key
     ),
-    "volunteer_hours": _LedgerSum(ledger_volunteering, "held_on", _sum("hours"), "theme", _campaign_key),
+    "volunteer_hours": _LedgerSum(ledger_volunteering, "held_on", "hours", "theme", _campaign_key),
     "documents_reviewed": _LedgerSum(
-        ledger_document_reviews, "reviewed_on", _count(), None, lambda r: f"{r.number} {r.outcome}"
+        ledger_document_reviews, "reviewed_on", None, None, lambda r: f"{r.number} {r.outcome}"
     ),
     "documents_abolished": _LedgerSum(
-        ledger_document_reviews, "reviewed_on", _count(), None, lambda r: f"{r.number} {r.outcome}",
-        lambda t: t.c.outcome == "abolished",
+        ledger_document_reviews, "reviewed_on", None, None, lambda r: f"{r.number} {r.outcome}",
+        ("outcome", "==", "abolished"),
     ),
     "documents_reissued": _LedgerSum(
-        ledger_document_reviews, "reviewed_on", _count(), None, lambda r: f"{r.number} {r.outcome}",
-        lambda t: t.c.outcome == "reissued",
+        ledger_document_reviews, "reviewed_on", None, None, lambda r: f"{r.number} {r.outcome}",
+        ("outcome", "==", "reissued"),
     ),
 }  # fmt: skip
 
@@ -375,23 +368,12 @@ def ledger_indicator(
     if spec is None:
         raise LedgerError(_say("errors.unknown_ledger_indicator", key=repr(key)))
     t = spec.table
-    day = t.c[spec.date_column]
-    conditions = [t.c.city_id == city_id, day >= first_day, day <= last_day]
-    if spec.where is not None:
-        conditions.append(spec.where(t))
-    if flt and spec.filter_column is not None:
-        conditions.append(t.c[spec.filter_column] == flt)
-    if t is ledger_document_reviews:
-        from civicloop.ledger.store import ledger_documents as d
-
-        owned = select(d.c.number).where(d.c.city_id == city_id, d.c.unit_id.in_(list(unit_ids)))
-        conditions.append(t.c.number.in_(owned))
-    else:
-        conditions.append(t.c.unit_id.in_(list(unit_ids)))
-    where = and_(*conditions)
-    value = conn.execute(select(spec.value(t)).select_from(t).where(where)).scalar_one()
-    total = int(conn.execute(select(func.count()).select_from(t).where(where)).scalar_one())
-    sample = conn.execute(select(t).where(where).order_by(day, *t.primary_key.columns).limit(SAMPLE)).all()
+    value, total, sample = ledger_totals(
+        conn, t, city_id, spec.date_column, first_day, last_day, unit_ids,
+        value_column=spec.value, where=spec.where,
+        filter_on=(spec.filter_column, flt) if flt and spec.filter_column is not None else None,
+        sample=SAMPLE,
+    )  # fmt: skip
     detail = i18n.t("ledger.evidence.ledger_rows", what=spec.what or LEDGER_TABLE_NAMES[t.name], total=total)
     if flt:
         detail += i18n.t("ledger.evidence.ledger_filter", filter=flt)

@@ -14,13 +14,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, inspect, select, update
+from sqlalchemy import Connection
 
 from civicloop.kernel.i18n import Msg
-from civicloop.ledger import tabular
+from civicloop.ledger import store, tabular
 from civicloop.ledger.indicators import indicator
 from civicloop.ledger.models import LedgerError, Source, TargetKey, Unit, target_period
-from civicloop.ledger.store import ledger_entries, ledger_inspections, ledger_targets, ledger_units
 from civicloop.ledger.tabular import ImportResult, Kind
 from civicloop.store.database import migrate
 
@@ -119,15 +118,14 @@ class LedgerService:
 
     def ensure_schema(self) -> None:
         """Upgrade a database initialised before the ledgers existed (idempotent, cheap when current)."""
-        if not inspect(self.city.engine).has_table("ledger_units"):
+        if not store.has_schema(self.city.engine):
             migrate(self.city.engine)
 
     # ---- units ----------------------------------------------------------------------------------
 
     def units(self) -> list[Unit]:
-        u = ledger_units
         with self.city.store.read() as conn:
-            rows = conn.execute(select(u).where(u.c.city_id == self.city_id).order_by(u.c.position)).all()
+            rows = store.unit_rows(conn, self.city_id)
         return [
             Unit(
                 r.unit_id,
@@ -246,27 +244,13 @@ class LedgerService:
         )
 
     def targets(self, period: str | None = None, unit_id: str | None = None) -> list[dict[str, Any]]:
-        t = ledger_targets
-        query = select(t).where(t.c.city_id == self.city_id)
-        if period is not None:
-            query = query.where(t.c.period == period)
-        if unit_id is not None:
-            query = query.where(t.c.unit_id == unit_id)
         with self.city.store.read() as conn:
-            rows = conn.execute(query.order_by(t.c.period, t.c.unit_id, t.c.indicator, t.c.filter)).mappings()
-            return [dict(r) for r in rows]
+            return store.target_rows(
+                conn, self.city_id, periods=None if period is None else [period], unit_id=unit_id
+            )
 
     def _target(self, conn: Connection, key: TargetKey) -> Any:
-        t = ledger_targets
-        row = conn.execute(
-            select(t).where(
-                t.c.city_id == self.city_id,
-                t.c.period == key.period,
-                t.c.unit_id == key.unit_id,
-                t.c.indicator == key.indicator,
-                t.c.filter == key.filter,
-            )
-        ).first()
+        row = store.target_row(conn, self.city_id, key)
         if row is None:
             raise LedgerError(_say("no_target", key=key))
         return row
@@ -276,7 +260,6 @@ class LedgerService:
     def enter(self, key: TargetKey, value: Any, evidence: str, *, by: str, note: str | None = None) -> Entry:
         """Enter the achieved value of an ``entered`` target with its evidence; it waits for approval."""
         proof = _evidence(evidence)
-        e = ledger_entries
         with self.city.store.write() as conn:
             target = self._target(conn, key)
             if target.source != Source.ENTERED.value:
@@ -286,40 +269,20 @@ class LedgerService:
                 parsed = tabular.parse_target_value(value, ind.measure)
             except tabular.Bad as exc:
                 raise LedgerError(f"value: {exc}") from None
-            seq = (
-                conn.execute(
-                    select(func.coalesce(func.max(e.c.seq), 0)).where(*self._entry_where(key))
-                ).scalar_one()
-                + 1
-            )
-            now = self.clock()
-            conn.execute(
-                e.insert().values(
-                    city_id=self.city_id,
-                    period=key.period,
-                    unit_id=key.unit_id,
-                    indicator=key.indicator,
-                    filter=key.filter,
-                    seq=seq,
-                    value=parsed,
-                    evidence=proof,
-                    note=note,
-                    entered_by=by,
-                    entered_at=now,
-                    status="pending",
-                )
+            store.add_entry(
+                conn,
+                self.city_id,
+                key,
+                {
+                    "value": parsed,
+                    "evidence": proof,
+                    "note": note,
+                    "entered_by": by,
+                    "entered_at": self.clock(),
+                    "status": "pending",
+                },
             )
         return self.entries(key)[-1]
-
-    def _entry_where(self, key: TargetKey) -> list[Any]:
-        e = ledger_entries
-        return [
-            e.c.city_id == self.city_id,
-            e.c.period == key.period,
-            e.c.unit_id == key.unit_id,
-            e.c.indicator == key.indicator,
-            e.c.filter == key.filter,
-        ]
 
     def review(
         self,
@@ -334,41 +297,29 @@ class LedgerService:
 
         The assessor must not be the person who entered it (四眼原则 / four-eyes rule).
         """
-        e = ledger_entries
         with self.city.store.write() as conn:
-            where = self._entry_where(key)
-            if seq is not None:
-                where.append(e.c.seq == seq)
-            else:
-                where.append(e.c.status == "pending")
-            row = conn.execute(select(e).where(*where).order_by(e.c.seq.desc()).limit(1)).first()
+            row = store.latest_entry(conn, self.city_id, key, seq)
             if row is None:
                 raise LedgerError(_say("no_pending_entry", key=key))
             if row.status != "pending":
                 raise LedgerError(_say("already_reviewed", key=key, seq=row.seq, status=row.status))
             if row.entered_by == by:
                 raise LedgerError(_say("four_eyes", by=by))
-            conn.execute(
-                update(e)
-                .where(*self._entry_where(key), e.c.seq == row.seq)
-                .values(
-                    status="approved" if approve else "rejected",
-                    reviewed_by=by,
-                    reviewed_at=self.clock(),
-                    review_note=note,
-                )
+            store.review_entry(
+                conn,
+                self.city_id,
+                key,
+                row.seq,
+                status="approved" if approve else "rejected",
+                reviewed_by=by,
+                reviewed_at=self.clock(),
+                review_note=note,
             )
         return next(x for x in self.entries(key) if x.seq == row.seq)
 
     def entries(self, key: TargetKey | None = None, period: str | None = None) -> list[Entry]:
-        e = ledger_entries
-        where = self._entry_where(key) if key is not None else [e.c.city_id == self.city_id]
-        if period is not None:
-            where.append(e.c.period == period)
         with self.city.store.read() as conn:
-            rows = conn.execute(
-                select(e).where(*where).order_by(e.c.period, e.c.unit_id, e.c.indicator, e.c.filter, e.c.seq)
-            ).all()
+            rows = store.entry_rows(conn, self.city_id, key, period)
         return [
             Entry(
                 TargetKey(r.period, r.unit_id, r.indicator, r.filter),
@@ -405,46 +356,29 @@ class LedgerService:
             raise LedgerError(_say("empty_note"))
         if deduction < 0 or deduction > 100:
             raise LedgerError(_say("deduction_range"))
-        i = ledger_inspections
         with self.city.store.write() as conn:
-            known = conn.execute(
-                select(ledger_units.c.unit_id).where(
-                    ledger_units.c.city_id == self.city_id, ledger_units.c.unit_id == unit_id
-                )
-            ).first()
-            if known is None:
+            if not store.unit_exists(conn, self.city_id, unit_id):
                 raise LedgerError(_say("unknown_unit", unit=repr(unit_id)))
-            seq = (
-                conn.execute(
-                    select(func.coalesce(func.max(i.c.seq), 0)).where(
-                        i.c.city_id == self.city_id, i.c.period == label
-                    )
-                ).scalar_one()
-                + 1
-            )
             now = self.clock()
-            conn.execute(
-                i.insert().values(
-                    city_id=self.city_id,
-                    period=label,
-                    seq=seq,
-                    unit_id=unit_id,
-                    indicator=indicator_key,
-                    inspected_on=on or now.date(),
-                    note=note.strip(),
-                    deduction=float(deduction),
-                    inspector=by,
-                    recorded_at=now,
-                )
+            seq = store.add_inspection(
+                conn,
+                self.city_id,
+                label,
+                {
+                    "unit_id": unit_id,
+                    "indicator": indicator_key,
+                    "inspected_on": on or now.date(),
+                    "note": note.strip(),
+                    "deduction": float(deduction),
+                    "inspector": by,
+                    "recorded_at": now,
+                },
             )
         return next(x for x in self.inspections(label) if x.seq == seq)
 
     def inspections(self, period: str) -> list[Inspection]:
-        i = ledger_inspections
         with self.city.store.read() as conn:
-            rows = conn.execute(
-                select(i).where(i.c.city_id == self.city_id, i.c.period == period).order_by(i.c.seq)
-            ).all()
+            rows = store.inspection_rows(conn, self.city_id, period)
         return [
             Inspection(
                 r.period,

@@ -24,10 +24,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Table
 
 from civicloop.kernel.i18n import LOCALES, Localized, Msg, t
+from civicloop.ledger import store
 from civicloop.ledger.indicators import CATALOGUE, Scope, indicator
 from civicloop.ledger.models import (
     DOCUMENT_STATUSES,
@@ -806,23 +806,9 @@ def parse_row(k: Kind, cells: Mapping[str, Any], ctx: Ctx) -> tuple[dict[str, An
 
 
 def load_ctx(conn: Connection, city_id: str, profile: Any, actor: str, now: datetime) -> Ctx:
-    units = {r.unit_id: r.kind for r in conn.execute(
-        select(ledger_units.c.unit_id, ledger_units.c.kind).where(ledger_units.c.city_id == city_id)
-    )}  # fmt: skip
-    docs = {
-        r.number: (r.issue_date, r.status)
-        for r in conn.execute(
-            select(ledger_documents.c.number, ledger_documents.c.issue_date, ledger_documents.c.status).where(
-                ledger_documents.c.city_id == city_id
-            )
-        )
-    }
+    units = store.unit_kinds(conn, city_id)
+    docs = store.document_states(conn, city_id)
     return Ctx(profile, units, docs, actor, now, profile.timezone)
-
-
-def _existing_keys(conn: Connection, k: Kind, city_id: str) -> set[tuple[Any, ...]]:
-    cols = [k.table.c[key] for key in k.key]
-    return {tuple(r) for r in conn.execute(select(*cols).where(k.table.c.city_id == city_id))}
 
 
 def write_rows(
@@ -840,7 +826,7 @@ def write_rows(
     Raises :class:`ImportRejected` (the caller's transaction then rolls back) unless ``skip_bad``.
     """
     result = ImportResult(k.name)
-    existing = _existing_keys(conn, k, city_id)
+    existing = store.natural_keys(conn, k.table, city_id, k.key)
     seen: dict[tuple[Any, ...], int] = {}
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -868,39 +854,19 @@ def write_rows(
         offset = len(existing)
         for i, row in enumerate(inserts):
             row["position"] = offset + i + 1
-    try:
-        if inserts:
-            conn.execute(insert(k.table), inserts)
-        for row in updates:
-            key = and_(k.table.c.city_id == city_id, *(k.table.c[c] == row[c] for c in k.key))
-            changes = {c: v for c, v in row.items() if c not in k.key and c not in ("city_id", "position")}
-            if k is KINDS["units"]:
-                changes.pop("created_at", None)
-            conn.execute(update(k.table).where(key).values(**changes))
-    except IntegrityError as exc:
-        raise LedgerError(_say("import.concurrent_duplicate", kind=k.name, reason=exc.orig)) from None
+    changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for row in updates:
+        changes = {c: v for c, v in row.items() if c not in k.key and c not in ("city_id", "position")}
+        if k is KINDS["units"]:
+            changes.pop("created_at", None)
+        changed.append((row, changes))
+    store.write_ledger_rows(conn, k.name, k.table, city_id, k.key, inserts, changed)
     if k is KINDS["reviews"]:
-        _apply_reviews(conn, city_id, [r["number"] for r in inserts + updates], ctx.now)
+        # A document's status is the outcome of its latest review (清理结果).
+        numbers = [r["number"] for r in inserts + updates]
+        store.apply_review_outcomes(conn, city_id, numbers, OUTCOME_STATUS, ctx.now)
     result.inserted, result.updated = len(inserts), len(updates)
     return result
-
-
-def _apply_reviews(conn: Connection, city_id: str, numbers: Iterable[str], now: datetime) -> None:
-    """A document's status is the outcome of its latest review (清理结果)."""
-    r = ledger_document_reviews
-    for number in sorted(set(numbers)):
-        last = conn.execute(
-            select(r.c.outcome)
-            .where(r.c.city_id == city_id, r.c.number == number)
-            .order_by(r.c.reviewed_on.desc())
-            .limit(1)
-        ).scalar_one()
-        d = ledger_documents
-        conn.execute(
-            update(d)
-            .where(d.c.city_id == city_id, d.c.number == number)
-            .values(status=OUTCOME_STATUS[last], updated_at=now)
-        )
 
 
 def file_rows(k: Kind, path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -924,19 +890,14 @@ def file_rows(k: Kind, path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 def select_rows(conn: Connection, k: Kind, city_id: str, year: int | None = None) -> list[dict[str, Any]]:
     """The rows of a kind as {column key: value}, in a stable order (by date, then natural key)."""
-    t = k.table
-    query = select(t).where(t.c.city_id == city_id)
-    if year is not None and k.date_column is not None:
-        col = t.c[k.date_column]
-        if k.name == "targets":
-            query = query.where(col.like(f"{year}%"))
-        else:
-            query = query.where(col >= date(year, 1, 1), col <= date(year, 12, 31))
-    order = [t.c.position] if k.name == "units" else []
+    order = ["position"] if k.name == "units" else []
     if k.date_column is not None:
-        order.append(t.c[k.date_column])
-    order += [t.c[c] for c in k.key]
-    rows = conn.execute(query.order_by(*order)).mappings().all()
+        order.append(k.date_column)
+    order += list(k.key)
+    rows = store.ledger_rows(
+        conn, k.table, city_id, order=order, date_column=k.date_column, year=year,
+        year_prefix=k.name == "targets",
+    )  # fmt: skip
     return [{c.key: r[c.key] for c in k.columns} for r in rows]
 
 

@@ -34,10 +34,10 @@ from civicloop.cases.service import BatchItem, BatchResult, CaseService, Reporte
 from civicloop.intake.service import IntakeReport, IntakeService
 from civicloop.kernel.errors import DomainError
 from civicloop.kernel.vocabulary import Action
-from civicloop.open311.service import (
+from civicloop.open311.service import new_token
+from civicloop.open311.store import (
     Submitted,
     find_idempotent,
-    new_token,
     purge_expired_keys,
     record_submissions,
 )

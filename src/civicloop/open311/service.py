@@ -21,15 +21,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, insert, select, update
 
-from civicloop.accounts.store import idempotency_keys, open311_requests, open311_tokens
 from civicloop.cases.core import MAX_DESCRIPTION, Actor, CaseState, Event
 from civicloop.cases.privacy import mask
 from civicloop.cases.service import CaseQuery, ReporterInfo
 from civicloop.geo.places import Places
 from civicloop.kernel.clock import TimeLimit
 from civicloop.kernel.vocabulary import Action, ClosureReason, Role, Stage
+
+# The storage functions live in open311/store.py; the entry points still import them from here.
+from civicloop.open311.store import Extra as Extra
+from civicloop.open311.store import Submitted as Submitted
+from civicloop.open311.store import erase_submission_identity as erase_submission_identity
+from civicloop.open311.store import find_idempotent as find_idempotent
+from civicloop.open311.store import find_token as find_token
+from civicloop.open311.store import load_extras as load_extras
+from civicloop.open311.store import purge_expired_keys as purge_expired_keys
+from civicloop.open311.store import record_submissions as record_submissions
 from civicloop.profile import CategoryRule, CityProfile
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
@@ -573,15 +581,6 @@ def _media(ref: str, base_url: str) -> str:
     return ref if ref.startswith(("http://", "https://")) else f"{base_url}/api/v1/photos/{ref}"
 
 
-@dataclass(frozen=True, slots=True)
-class Extra:
-    """What the Open311 tables hold about one case (if it came in over Open311)."""
-
-    attributes: dict[str, list[str]]
-    location_approximate: bool
-    account_id: str | None
-
-
 class PublicView:
     """Renders cases as Open311 requests: public fields only, personal data masked."""
 
@@ -764,139 +763,8 @@ def _positive(value: str | None, name: str, default: int, maximum: int) -> int:
     return min(number, maximum)
 
 
-# --------------------------------------------------------------------------------------------------
-# The Open311 tables: extras, tokens, idempotency
-# --------------------------------------------------------------------------------------------------
-
-
-def load_extras(conn: Connection, city_id: str, case_ids: Sequence[str]) -> dict[str, Extra]:
-    out: dict[str, Extra] = {}
-    for start in range(0, len(case_ids), 500):
-        chunk = list(case_ids[start : start + 500])
-        rows = conn.execute(
-            select(
-                open311_requests.c.case_id,
-                open311_requests.c.attributes,
-                open311_requests.c.location_approximate,
-                open311_requests.c.account_id,
-            ).where(and_(open311_requests.c.city_id == city_id, open311_requests.c.case_id.in_(chunk)))
-        )
-        for r in rows:
-            out[r.case_id] = Extra(orjson.loads(r.attributes), bool(r.location_approximate), r.account_id)
-    return out
-
-
-def find_token(conn: Connection, city_id: str, token: str) -> tuple[str, str | None] | None:
-    row = conn.execute(
-        select(open311_tokens.c.token, open311_tokens.c.case_id).where(
-            and_(open311_tokens.c.city_id == city_id, open311_tokens.c.token == token)
-        )
-    ).first()
-    return None if row is None else (row.token, row.case_id)
-
-
-def find_idempotent(
-    conn: Connection, city_id: str, keys: Iterable[str], now: datetime
-) -> dict[str, tuple[str, str | None]]:
-    """Live keys → (case id, token) of the case the first attempt created."""
-    wanted = list(dict.fromkeys(keys))
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        select(idempotency_keys.c.key, idempotency_keys.c.case_id, idempotency_keys.c.token).where(
-            and_(
-                idempotency_keys.c.city_id == city_id,
-                idempotency_keys.c.key.in_(wanted),
-                idempotency_keys.c.expires_at > now,
-            )
-        )
-    )
-    return {r.key: (r.case_id, r.token) for r in rows}
-
-
 def new_token() -> str:
     return secrets.token_urlsafe(18)
-
-
-@dataclass(frozen=True, slots=True)
-class Submitted:
-    """What belongs with one new case besides its event: idempotency keys, the submission, a token."""
-
-    case: CaseState
-    idempotency: Sequence[tuple[str, datetime]] = ()  # (key, expires at)
-    extras: Mapping[str, Any] | None = None
-    api_key_id: str | None = None
-    token: str | None = None
-
-
-def record_submissions(conn: Connection, city_id: str, entries: Sequence[Submitted], now: datetime) -> None:
-    """Write what belongs with new cases, in their own transaction: one statement per table for all."""
-    keys = [key for e in entries for key, _ in e.idempotency]
-    for start in range(0, len(keys), 500):  # an expired key may be taken again
-        conn.execute(
-            delete(idempotency_keys).where(
-                and_(
-                    idempotency_keys.c.city_id == city_id,
-                    idempotency_keys.c.key.in_(keys[start : start + 500]),
-                    idempotency_keys.c.expires_at <= now,
-                )
-            )
-        )
-    key_rows = [
-        {
-            "city_id": city_id,
-            "key": key,
-            "case_id": e.case.case_id,
-            "token": e.token,
-            "created_at": now,
-            "expires_at": expires,
-        }
-        for e in entries
-        for key, expires in e.idempotency
-    ]
-    extra_rows = [
-        {
-            "city_id": city_id,
-            "case_id": e.case.case_id,
-            "api_key_id": e.api_key_id,
-            "reporter_id": e.case.reporter_id,
-            "created_at": now,
-            **e.extras,
-        }
-        for e in entries
-        if e.extras is not None
-    ]
-    token_rows = [
-        {"city_id": city_id, "token": e.token, "case_id": e.case.case_id, "created_at": now}
-        for e in entries
-        if e.token is not None
-    ]
-    for table, rows in (
-        (idempotency_keys, key_rows),
-        (open311_requests, extra_rows),
-        (open311_tokens, token_rows),
-    ):
-        if rows:
-            conn.execute(insert(table), rows)
-
-
-def erase_submission_identity(conn: Connection, city_id: str, reporter_id: str) -> int:
-    """Forget the device and account ids a client sent with a reporter's submissions."""
-    res = conn.execute(
-        update(open311_requests)
-        .where(and_(open311_requests.c.city_id == city_id, open311_requests.c.reporter_id == reporter_id))
-        .values(device_id=None, account_id=None)
-    )
-    return int(res.rowcount or 0)
-
-
-def purge_expired_keys(conn: Connection, city_id: str, now: datetime) -> int:
-    res = conn.execute(
-        delete(idempotency_keys).where(
-            and_(idempotency_keys.c.city_id == city_id, idempotency_keys.c.expires_at <= now)
-        )
-    )
-    return int(res.rowcount or 0)
 
 
 def open311_actor(api_key_id: str) -> Actor:

@@ -10,11 +10,8 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import (
-    and_,
-    select,
-)
 
+from civicloop.assets.store import placeable_component_rows
 from civicloop.city.service import City
 from civicloop.geo.grids import Grid
 from civicloop.geo.projection import LocalProjection
@@ -23,7 +20,6 @@ from civicloop.geo.service import (
     geography_for,
     geography_version,
 )
-from civicloop.geo.store import components
 from civicloop.profile.models import CategoryRule
 from civicloop.simulator.simulate import texts
 
@@ -145,15 +141,7 @@ def placer_for(city: City) -> GeographyPlacer | None:
     by_type: dict[str, tuple[list[str], Any, Any, Any]] = {}
     roads: Counter[tuple[str, str]] = Counter()
     with city.engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                components.c.component_id, components.c.type_code, components.c.lon, components.c.lat,
-                components.c.grid_code, components.c.road_name,
-            )
-            .where(and_(components.c.city_id == city.id, components.c.state != "removed",
-                        components.c.grid_code.is_not(None)))
-            .order_by(components.c.type_code, components.c.component_id)
-        ).all()  # fmt: skip
+        rows = placeable_component_rows(conn, city.id)
     grouped: dict[str, list[Any]] = {}
     for r in rows:
         grouped.setdefault(r.type_code, []).append(r)

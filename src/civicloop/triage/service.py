@@ -18,10 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, select
-
 from civicloop.city.service import City
-from civicloop.triage.store import triage_examples
+from civicloop.triage.store import example_texts
 
 
 @cache
@@ -114,9 +112,5 @@ class TrainingExample:
 
 def correction_examples(city: City, kind: str = "category") -> list[TrainingExample]:
     with city.store.read() as conn:
-        rows = conn.execute(
-            select(triage_examples.c.text, triage_examples.c.label)
-            .where(and_(triage_examples.c.city_id == city.id, triage_examples.c.kind == kind))
-            .order_by(triage_examples.c.created_at)
-        )
-        return [TrainingExample(r.text, r.label, kind) for r in rows]
+        rows = example_texts(conn, city.id, kind)
+    return [TrainingExample(text, label, kind) for text, label in rows]

@@ -1,9 +1,12 @@
 """Tables of the triage capability: training examples from people's corrections, and the outbox of
-notifications to reporters (e.g. every reporter of a cluster hears the outcome)."""
+notifications to reporters (e.g. every reporter of a cluster hears the outcome), and their queries."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, String, Table, Text
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection, Index, String, Table, Text, and_, insert, select
 
 from civicloop.store.tables import UTCDateTime, metadata
 
@@ -35,3 +38,25 @@ notifications = Table(
     Column("sent_at", UTCDateTime()),
     Index("ix_notifications_pending", "city_id", "sent_at"),
 )
+
+
+def add_examples(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Store training examples (inside the caller's transaction)."""
+    if rows:
+        conn.execute(insert(triage_examples), list(rows))
+
+
+def example_texts(conn: Connection, city_id: str, kind: str) -> list[tuple[str, str]]:
+    """The city's stored examples of *kind* as ``(text, label)``, oldest first."""
+    rows = conn.execute(
+        select(triage_examples.c.text, triage_examples.c.label)
+        .where(and_(triage_examples.c.city_id == city_id, triage_examples.c.kind == kind))
+        .order_by(triage_examples.c.created_at)
+    )
+    return [(r.text, r.label) for r in rows]
+
+
+def add_notifications(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Put notifications in the outbox (inside the caller's transaction)."""
+    if rows:
+        conn.execute(insert(notifications), list(rows))

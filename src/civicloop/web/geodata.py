@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from civicloop.city.service import City
 from civicloop.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from civicloop.geo.store import area_extents, area_rows, grid_rows
+from civicloop.geo.store import area_extents, map_area_rows, map_grid_rows
 
 #: Simplification tolerance in degrees per level (≈ 30 m, 10 m, 5 m): invisible at the zooms they show.
 TOLERANCE = {"district": 0.0003, "street": 0.0001, "community": 0.00005}
@@ -78,7 +78,7 @@ class GeoLayers:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
-        rows = area_rows(self.city.engine, self.city.id, level)
+        rows = map_area_rows(self.city.engine, self.city.id, level)
         if rows:
             geoms = shapely.from_wkb(np.asarray([bytes(r.geometry) for r in rows], dtype=object))
             names = [(r.code, r.name, r.parent_code, bool(r.generated)) for r in rows]
@@ -109,7 +109,7 @@ class GeoLayers:
         return [a.geometry for a in areas], [(a.code, a.name, a.parent_code, a.generated) for a in areas]
 
     def grids(self, bbox: tuple[float, float, float, float], crs: str) -> bytes:
-        rows = grid_rows(self.city.engine, self.city.id, bbox, MAX_GRIDS + 1)
+        rows = map_grid_rows(self.city.engine, self.city.id, bbox, MAX_GRIDS + 1)
         truncated = len(rows) > MAX_GRIDS
         rows = rows[:MAX_GRIDS]
         feats = []
