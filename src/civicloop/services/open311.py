@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from civicloop.accounts.tables import idempotency_keys, open311_requests, open311_tokens
+from civicloop.domain import dates
 from civicloop.domain.case import MAX_DESCRIPTION, Actor, CaseState, Event
 from civicloop.domain.clock import TimeLimit
 from civicloop.domain.vocabulary import Action, ClosureReason, Role, Stage
@@ -305,23 +306,12 @@ def _bounded(sub: Submission, name: str, limit: int, problems: list[tuple[str, s
 
 
 def parse_datetime(value: str, name: str) -> datetime:
-    """A W3C datetime with a mandatory zone: ``Z``, ``±HH:MM``, or a ``+`` that arrived as a space."""
-    text = value.strip()
-    m = re.match(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$", text)
-    if m is not None:
-        text = f"{m.group(1)}+{m.group(2)}"
+    """A W3C datetime with a mandatory zone, within range (:func:`civicloop.domain.dates.parse_datetime`,
+    the one date parser of the HTTP layer); 400 naming the parameter otherwise."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise Open311Error(
-            400, (f"{name} 不是有效的 W3C 日期时间", f"{name} is not a valid W3C datetime")
-        ) from None
-    if moment.tzinfo is None:
-        raise Open311Error(
-            400,
-            (f"{name} 必须带时区（Z 或 ±HH:MM）", f"{name} must carry a time zone (Z or ±HH:MM)"),
-        )
-    return moment.astimezone(UTC)
+        return dates.parse_datetime(value, name)
+    except dates.DateRefused as exc:
+        raise Open311Error(400, (exc.zh, exc.en)) from None
 
 
 def _check_attributes(
