@@ -31,6 +31,7 @@ from civicloop.domain.errors import (
     RoleNotAllowed,
     TimeRunsBackwards,
 )
+from civicloop.domain.text import clean_text
 from civicloop.domain.vocabulary import (
     HANDLING_STAGES,
     Action,
@@ -458,7 +459,7 @@ def _text(fields: Mapping[str, Any], name: str, max_len: int = MAX_DESCRIPTION) 
         return None
     if not isinstance(value, str):
         raise InvalidField(name, "必须是文本", "must be text")
-    value = value.strip()
+    value = clean_text(value).strip()
     if len(value) > max_len:
         raise InvalidField(name, f"不能超过 {max_len} 个字符", f"must be at most {max_len} characters")
     return value or None

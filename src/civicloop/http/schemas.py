@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from civicloop.domain.text import clean_text
+
 
 def _no_nul(value: Any) -> Any:
     """Refuse NUL characters anywhere in a body: no store keeps them (PostgreSQL refuses them in text)."""
@@ -31,6 +33,27 @@ class _Checked(BaseModel):
 
 class _Strict(_Checked):
     model_config = ConfigDict(extra="forbid")
+
+
+def clean_strings(value: Any) -> Any:
+    """Every string in a body without terminal and bidi control characters (domain/text.py); a NUL is
+    left for :func:`_no_nul` to refuse."""
+    if isinstance(value, str):
+        return value if "\x00" in value else clean_text(value)
+    if isinstance(value, dict):
+        return {k: clean_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_strings(v) for v in value]
+    return value
+
+
+class _Cleaned(_Checked):
+    """A body of people's text: cleaned at intake (passwords are not: they are compared as typed)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        return clean_strings(data)
 
 
 class ErrorDetail(BaseModel):
@@ -74,8 +97,10 @@ class Done(BaseModel):
     ok: bool
 
 
-class ReportBody(_Strict):
+class ReportBody(_Cleaned):
     """上报 / a new report. Reporter contact details are stored privately, never in the case record."""
+
+    model_config = ConfigDict(extra="forbid")
 
     category_code: str | None = Field(None, max_length=16, description="管理事项代码, e.g. 06010")
     description: str | None = Field(None, max_length=4000)
@@ -99,7 +124,7 @@ class ReportBody(_Strict):
     reporter_email: str | None = Field(None, max_length=256, description="诉求人邮箱 (private)")
 
 
-class ActionBody(_Checked):
+class ActionBody(_Cleaned):
     """Fields of an action; which are required depends on the action (see ``allowed_actions``).
 
     The common fields are typed here; any other field is passed to the domain, which names a field it

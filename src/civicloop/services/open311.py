@@ -27,6 +27,7 @@ from civicloop.accounts.tables import idempotency_keys, open311_requests, open31
 from civicloop.domain import dates
 from civicloop.domain.case import MAX_DESCRIPTION, Actor, CaseState, Event
 from civicloop.domain.clock import TimeLimit
+from civicloop.domain.text import clean_text
 from civicloop.domain.vocabulary import Action, ClosureReason, Role, Stage
 from civicloop.profile import CategoryRule, CityProfile
 from civicloop.services.cases import CaseQuery, ReporterInfo
@@ -243,7 +244,10 @@ class Submission:
     def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Submission:
         """FixMyStreet repeats ``attribute[x]`` for lists; ``attribute[x][]`` and one key mean the same."""
         sub = cls()
-        for key, value in pairs:
+        for key, raw in pairs:
+            # Control characters other than newline and tab go, and bidi overrides (domain/text.py);
+            # a NUL stays for has_nul() to refuse the request, as every surface does.
+            value = raw if "\x00" in raw else clean_text(raw)
             m = _ATTRIBUTE_KEY.match(key)
             if m is not None:
                 if value != "":
