@@ -28,8 +28,8 @@ from civicloop.services.accounts import AccountService, LoginGuard, seed_demo_us
 from civicloop.services.city import City
 from civicloop.web import pages
 from tests.reliability.conftest import make_client
+from tests.support.images import JPEG
 
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
 XIAODIAN = {"lat": "37.723", "long": "112.593"}
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 
 from civicloop.adapters.files import DEFAULT_MAX_BYTES, PhotoStore
+from civicloop.adapters.images import DEFAULT_MAX_PIXELS, PhotoLimits
 from civicloop.http.security import SecuritySettings
 from civicloop.i18n import normalise_locale
 from civicloop.services.accounts import AccountService
@@ -36,6 +37,12 @@ class ApiSettings:
 
     batch_services: bool = False  # Open311: declare services "batch" and answer POSTs with tokens
     max_photo_bytes: int = DEFAULT_MAX_BYTES
+    # Most pixels an uploaded photo may have (adapters/images.py); CIVICLOOP_MAX_PHOTO_PIXELS.
+    max_photo_pixels: int = field(
+        default_factory=lambda: (
+            _whole_number("CIVICLOOP_MAX_PHOTO_PIXELS", DEFAULT_MAX_PIXELS) or DEFAULT_MAX_PIXELS
+        )
+    )
     max_body_bytes: int = DEFAULT_MAX_BYTES + 2 * 1024 * 1024
     public_base_url: str | None = None  # absolute URLs in Open311 output; default: the request's base
     contact: str | None = None  # Open311 discovery contact
@@ -49,6 +56,10 @@ class ApiSettings:
     state_cache: int = field(default_factory=lambda: _whole_number("CIVICLOOP_STATE_CACHE", 20_000))
     # Security headers and rate limits (http/security.py, docs/reliability.md); CIVICLOOP_RATE_* etc.
     security: SecuritySettings = field(default_factory=SecuritySettings.from_env)
+
+    @property
+    def photo_limits(self) -> PhotoLimits:
+        return PhotoLimits(max_bytes=self.max_photo_bytes, max_pixels=self.max_photo_pixels)
 
 
 @dataclass

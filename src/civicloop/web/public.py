@@ -17,15 +17,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Header, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 
-from civicloop.adapters.files import is_ref, sniff_image
+from civicloop.adapters.files import is_ref
 from civicloop.domain.case import Actor
 from civicloop.domain.errors import CaseNotFound, InvalidField
 from civicloop.domain.vocabulary import Action, Role
 from civicloop.http.context import ApiError, base_url, context_of, locale_of
-from civicloop.http.workflow import refuse_bomb
+from civicloop.http.schemas import clean_strings
+from civicloop.http.workflow import read_photo
 from civicloop.services.cases import ReporterInfo
 from civicloop.services.group_commit import ReportJob
 from civicloop.services.open311 import IDEMPOTENCY_TTL, PublicView, status_words
@@ -72,6 +73,11 @@ class PublicReport(BaseModel):
     name: str | None = Field(None, max_length=64, description="private: never shown")
     phone: str | None = Field(None, max_length=32, description="private: never shown")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        return clean_strings(data)  # no terminal or bidi control characters (domain/text.py)
+
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
@@ -98,20 +104,7 @@ async def public_photo(request: Request, file: Annotated[UploadFile, File()]) ->
     ws = web_state(request)
     _limit(ws, request, "photo", 3 * ws.settings.public_reports_per_hour)
     ctx = context_of(request)
-    limit = ctx.settings.max_photo_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, "payload_too_large", "照片过大", "the photo is too large", "file")
-    ctype = sniff_image(data)
-    if ctype is None:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "只接受 JPEG、PNG 或 WebP 图片",
-            "only JPEG, PNG or WebP images are accepted",
-            "file",
-        )
-    refuse_bomb(data, "file")
+    data, ctype = await read_photo(request, file, "file")
     ref = await run_in_threadpool(ctx.photos.put, data, ctype)
     return {"ref": ref, "url": f"{base_url(request)}/api/v1/photos/{ref}", "size": len(data)}
 
