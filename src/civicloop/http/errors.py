@@ -55,7 +55,8 @@ ACCOUNT_STATUS = {
     "not_found": 404,
     "missing_field": 422,
     "invalid_field": 422,
-    "account_locked": 423,  # too many wrong passwords for this username (LoginGuard)
+    "account_locked": 423,  # too many wrong passwords for this username from this address (LoginGuard)
+    "login_delayed": 429,  # many recent failures for this username from unknown addresses (LoginGuard)
     "too_many_attempts": 429,  # too many wrong passwords from this address (LoginGuard)
 }
 
