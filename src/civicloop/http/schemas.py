@@ -6,21 +6,39 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from civicloop.domain.text import clean_text
 
 
-def _no_nul(value: Any) -> Any:
-    """Refuse NUL characters anywhere in a body: no store keeps them (PostgreSQL refuses them in text)."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters / 不能含有 NUL 字符")
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """The path of the first string (or key) carrying a NUL character, "body" for the body itself."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
     if isinstance(value, dict):
         for k, v in value.items():
-            _no_nul(k)
-            _no_nul(v)
+            name = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and "\x00" in k:
+                return path or "body"
+            found = _nul_at(v, name)
+            if found is not None:
+                return found
     elif isinstance(value, list):
-        for v in value:
-            _no_nul(v)
+        for i, v in enumerate(value):
+            found = _nul_at(v, f"{path}.{i}" if path else str(i))
+            if found is not None:
+                return found
+    return None
+
+
+def _no_nul(value: Any) -> Any:
+    """Refuse NUL characters anywhere in a body: no store keeps them (PostgreSQL refuses them in text).
+    The refusal names the field (errors.py answers it as ``invalid_characters``)."""
+    where = _nul_at(value)
+    if where is not None:
+        raise PydanticCustomError(
+            "nul_character", "{field} must not contain NUL characters", {"field": where}
+        )
     return value
 
 
@@ -33,6 +51,11 @@ class _Checked(BaseModel):
 
 class _Strict(_Checked):
     model_config = ConfigDict(extra="forbid")
+
+
+def intake_strings(value: Any) -> Any:
+    """NUL refused (naming the field), other control characters and bidi overrides removed."""
+    return clean_strings(_no_nul(value))
 
 
 def clean_strings(value: Any) -> Any:

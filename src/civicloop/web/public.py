@@ -25,7 +25,7 @@ from civicloop.domain.case import Actor
 from civicloop.domain.errors import CaseNotFound, InvalidField
 from civicloop.domain.vocabulary import Action, Role
 from civicloop.http.context import ApiError, base_url, context_of, locale_of
-from civicloop.http.schemas import clean_strings
+from civicloop.http.schemas import intake_strings
 from civicloop.http.workflow import read_photo
 from civicloop.services.cases import ReporterInfo
 from civicloop.services.group_commit import ReportJob
@@ -76,7 +76,7 @@ class PublicReport(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _clean(cls, data: Any) -> Any:
-        return clean_strings(data)  # no terminal or bidi control characters (domain/text.py)
+        return intake_strings(data)  # no NUL, terminal or bidi control characters (domain/text.py)
 
 
 def _client(request: Request) -> str:
