@@ -85,7 +85,7 @@ POLICY: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/api/v1/photos/{ref}"): PUBLIC,  # by unguessable reference, as Open311's media_url
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/api/v1/web/config"): PUBLIC,
-    ("GET", "/api/v1/web/status"): PUBLIC,
+    ("GET", "/api/v1/web/status"): BEARER,
     ("GET", "/api/v1/screen/summary"): BEARER,
     ("GET", "/api/v1/screen/cases"): BEARER,
     ("GET", "/api/v1/stream"): BEARER,

@@ -467,6 +467,7 @@ def demo(
     from civicloop.adapters.files import LocalPhotoStore
     from civicloop.entrypoints.simulate import Simulator
     from civicloop.http import create_app
+    from civicloop.http.cli import uvicorn_options
     from civicloop.ledger.demo import load_demo
     from civicloop.services.accounts import seed_demo_users
     from civicloop.services.geography import load_demo_geography, placer_for
@@ -512,7 +513,7 @@ def demo(
 
     threading.Thread(target=simulate_live, name="civicloop-live-simulation", daemon=True).start()
     _print_demo_welcome(city, users, host, port)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(host, port, log_level="warning")))
     if duration is not None:
         threading.Timer(duration, lambda: setattr(server, "should_exit", True)).start()
     try:

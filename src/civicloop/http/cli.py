@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -99,7 +99,21 @@ def serve_command(
         f"Open311: /open311/v2/discovery.json  OpenAPI: /openapi.json",
         highlight=False,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)
+    if public_url is None:
+        err_console.print(
+            "[yellow]提示 / note:[/] 未设置 --public-url：答复中的绝对 URL 使用本机地址 / "
+            "without --public-url, absolute URLs in answers use this server's own address "
+            "(never the Host header)",
+            highlight=False,
+        )
+    uvicorn.run(app, **uvicorn_options(host, port, log_level=log_level, access_log=access_log))
+
+
+def uvicorn_options(host: str, port: int, **more: Any) -> dict[str, Any]:
+    """How civicloop runs uvicorn: no ``server:`` banner (it names the software to every scanner);
+    ``X-Forwarded-*`` is trusted only from the addresses in FORWARDED_ALLOW_IPS (uvicorn's default:
+    127.0.0.1)."""
+    return {"host": host, "port": port, "server_header": False, **more}
 
 
 def _registered(city: City) -> list[str]:

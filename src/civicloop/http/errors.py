@@ -257,7 +257,10 @@ def unavailable(request: Request, exc: BaseException) -> Response:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError) -> Response:
-        return api_error_response(request, exc.status, exc.code, exc.zh, exc.en, exc.field)
+        response = api_error_response(request, exc.status, exc.code, exc.zh, exc.en, exc.field)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:

@@ -10,6 +10,7 @@ Each client address may send ``public_reports_per_hour`` reports (and three time
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -88,8 +89,13 @@ def _limit(ws: WebState, request: Request, kind: str, per_hour: int) -> None:
     key = f"{kind}:{_client(request)}"
     hits = [t for t in ws.public_hits.get(key, []) if now - t < 3600]
     if len(hits) >= per_hour:
+        wait = max(1, math.ceil(hits[0] + 3600 - now))  # until the oldest submission of the hour ages out
         raise ApiError(
-            429, "too_many_requests", "提交过于频繁，请稍后再试", "too many submissions; try again later"
+            429,
+            "too_many_requests",
+            f"提交过于频繁，请 {wait} 秒后再试",
+            f"too many submissions from this address; retry after {wait} s",
+            retry_after=wait,
         )
     hits.append(now)
     ws.public_hits[key] = hits
