@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from civicloop.web.redirects import safe_next
 
-LOGIN_JS = Path(__file__).parents[2] / "src" / "civicloop" / "web" / "static" / "js" / "login.js"
+LOGIN_JS = Path(str(resources.files("civicloop.web"))) / "static" / "js" / "login.js"
 ORIGIN = "https://city.example"
 
 HOSTILE = [
