@@ -16,12 +16,12 @@ from civicloop.cases.core import ACTIONS
 from civicloop.city.service import City
 from civicloop.kernel.vocabulary import Action, Role, Stage
 from tests.api.helpers import form, to_dispatched
+from tests.support.images import JPEG
 
 ROLES = ["inspector", "operator", "shift_leader", "dispatcher", "department", "leader", "viewer", "admin"]
 XIAODIAN = {"lat": "37.723", "long": "112.593"}  # 小店区: the demo inspector's district
 YINGZE = {"lat": "37.8412", "long": "112.5618"}  # 迎泽区
 PII = ("李四光", "13700001111", "li.siguang@example.org")
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
 
 
 @pytest.fixture

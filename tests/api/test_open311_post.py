@@ -15,8 +15,7 @@ from civicloop.accounts.service import AccountService
 from civicloop.accounts.store import open311_requests
 from civicloop.city.service import City
 from tests.api.helpers import PIN, form, xml
-
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
+from tests.support.images import JPEG
 
 
 def fixmystreet_body(api_key: str, city: City) -> dict[str, Any]:

@@ -14,11 +14,7 @@ from civicloop.accounts.service import AccountService
 from civicloop.city.service import City
 from civicloop.http import ApiSettings, create_app
 from civicloop.photos.store import LocalPhotoStore, PhotoStore, S3PhotoStore, is_ref, sniff_image
-
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 100
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
-WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 100
-GIF = b"GIF89a" + b"\x00" * 100
+from tests.support.images import GIF, JPEG, PNG, WEBP
 
 
 def test_types_come_from_the_bytes() -> None:

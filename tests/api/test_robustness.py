@@ -26,7 +26,8 @@ def test_nul_characters_are_refused_everywhere(
     r = client.post(
         "/api/v1/cases", json={"category_code": "06010", "address": "x\x00"}, headers=headers["inspector"]
     )
-    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_characters"
+    assert r.json()["error"]["field"] == "address"
     r = client.get("/api/v1/cases/TY%00", headers=headers["operator"])
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_characters"
 

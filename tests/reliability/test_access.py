@@ -27,8 +27,8 @@ from civicloop.http import ApiSettings, create_app, pages
 from civicloop.http.security import RateLimit, SecuritySettings
 from civicloop.photos.store import LocalPhotoStore
 from tests.reliability.conftest import make_client
+from tests.support.images import JPEG
 
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
 XIAODIAN = {"lat": "37.723", "long": "112.593"}
 
 
@@ -84,7 +84,7 @@ POLICY: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/api/v1/photos/{ref}"): PUBLIC,  # by unguessable reference, as Open311's media_url
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/api/v1/web/config"): PUBLIC,
-    ("GET", "/api/v1/web/status"): PUBLIC,
+    ("GET", "/api/v1/web/status"): BEARER,
     ("GET", "/api/v1/screen/summary"): BEARER,
     ("GET", "/api/v1/screen/cases"): BEARER,
     ("GET", "/api/v1/stream"): BEARER,

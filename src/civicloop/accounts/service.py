@@ -83,19 +83,30 @@ class AccountError(Exception):
 
 
 class LoginGuard:
-    """Failed logins, counted per username and per client address (in memory, per process).
+    """Failed logins, counted per account **and** source (client address), in memory, per process.
 
-    * **Username lockout (423 ``account_locked``).** After ``max_failures`` wrong passwords in a row the
-      name is locked for ``lock_base``; each further failure after a lock doubles it, up to
-      ``lock_max``. While locked even the right password is refused (otherwise the lock would not stop a
-      guesser). A success resets the count. Unknown names are counted like real ones, so the lock reveals
-      nothing about which names exist. The cost: anyone can lock a known name for a while — the lock is
-      short and says when to retry, and an administrator can still work from the CLI.
+    The policy (docs/reliability.md, "Logins"):
+
+    * **Account + source lock (423 ``account_locked``).** After ``max_failures`` wrong passwords in a row
+      for one name *from one address*, that name is locked *for that address* for ``lock_base``; each
+      further failure after a lock doubles it, up to ``lock_max``. While locked even the right password
+      is refused from there. Someone guessing from elsewhere cannot lock the real user out: the lock
+      stops the guesser, not the account.
+    * **Progressive delay for unknown sources (429 ``login_delayed``).** An address from which this name
+      has logged in successfully (one of its last ``known_sources``) is *known*; every other is
+      unknown. When ``delay_after`` or more failures from unknown sources happened within
+      ``delay_window``, a login from an unknown source has to wait ``delay_base`` × 2^(failures −
+      ``delay_after``), at most ``delay_max``, after the last such failure. Attempts during the wait are
+      refused without checking the password and are not counted. Distributed guessing is slowed to one
+      try per ``delay_max`` for the whole account, while the user never waits at a known address and
+      at most ``delay_max`` at a new one. Nothing is ever a hard lock for the account as a whole.
     * **Address throttle (429 ``too_many_attempts``).** ``ip_failures`` wrong passwords from one address
       within ``ip_window`` refuse every login from it until the oldest failure ages out; a success does
       not reset it (one valid account must not launder a password-spraying run).
 
-    Both refusals carry ``retry_after`` (seconds), sent as ``Retry-After``.
+    Unknown names are counted like real ones, so no refusal reveals which names exist. A success resets
+    the count of its own address. Every refusal carries ``retry_after`` (seconds), sent as
+    ``Retry-After``. ``client=None`` (no address known) counts as one unknown source.
     """
 
     def __init__(
@@ -106,6 +117,11 @@ class LoginGuard:
         lock_max: timedelta = timedelta(minutes=15),
         ip_failures: int = 20,
         ip_window: timedelta = timedelta(minutes=10),
+        delay_after: int = 5,
+        delay_base: timedelta = timedelta(seconds=1),
+        delay_max: timedelta = timedelta(seconds=30),
+        delay_window: timedelta = timedelta(minutes=15),
+        known_sources: int = 8,
         max_entries: int = 100_000,
     ) -> None:
         self.max_failures = max_failures
@@ -113,13 +129,42 @@ class LoginGuard:
         self.lock_max = lock_max
         self.ip_failures = ip_failures
         self.ip_window = ip_window
+        self.delay_after = delay_after
+        self.delay_base = delay_base
+        self.delay_max = delay_max
+        self.delay_window = delay_window
+        self.known_sources = known_sources
         self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._users: dict[str, tuple[int, datetime | None]] = {}  # name → (failures in a row, locked until)
+        # (name, source) → (failures in a row, locked until)
+        self._pairs: dict[tuple[str, str], tuple[int, datetime | None]] = {}
+        self._known: dict[str, dict[str, datetime]] = {}  # name → source → last success
+        self._unknown: dict[str, list[datetime]] = {}  # name → recent failures from unknown sources
         self._addresses: dict[str, list[datetime]] = {}  # address → times of recent failures
 
+    @staticmethod
+    def _source(client: str | None) -> str:
+        return client if client is not None else "?"
+
+    def _is_known(self, name: str, client: str | None) -> bool:
+        return client is not None and client in self._known.get(name, {})
+
+    def _delay(self, name: str, now: datetime) -> datetime | None:
+        """When a login from an unknown source may next be tried, if that is later than *now*."""
+        recent = [t for t in self._unknown.get(name, ()) if now - t < self.delay_window]
+        if recent:
+            self._unknown[name] = recent
+        else:
+            self._unknown.pop(name, None)
+        if len(recent) < self.delay_after:
+            return None
+        doublings = min(len(recent) - self.delay_after, 16)
+        ready = recent[-1] + min(self.delay_base * (2**doublings), self.delay_max)
+        return ready if now < ready else None
+
     def check(self, username: str, client: str | None, now: datetime) -> None:
-        """Raise AccountError when this name is locked or this address throttled; else return."""
+        """Raise AccountError when this address is throttled, this name locked for it, or an unknown
+        source has to wait; else return."""
         name = username.strip().lower()
         with self._lock:
             if client is not None:
@@ -133,43 +178,71 @@ class LoginGuard:
                         f"too many failed logins from this address; retry after {wait} s",
                         retry_after=wait,
                     )
-            _, until = self._users.get(name, (0, None))
+            _, until = self._pairs.get((name, self._source(client)), (0, None))
             if until is not None and now < until:
                 wait = _seconds(until - now)
                 raise AccountError(
                     "account_locked",
-                    f"该账号因多次密码错误暂时锁定，请 {wait} 秒后再试",
-                    f"this account is locked after repeated wrong passwords; retry after {wait} s",
+                    f"该账号在本地址因多次密码错误暂时锁定，请 {wait} 秒后再试",
+                    f"this account is locked from this address after repeated wrong passwords; "
+                    f"retry after {wait} s",
                     "username",
                     retry_after=wait,
                 )
+            if not self._is_known(name, client):
+                ready = self._delay(name, now)
+                if ready is not None:
+                    wait = _seconds(ready - now)
+                    raise AccountError(
+                        "login_delayed",
+                        f"该账号近期多次登录失败，新地址登录须等待 {wait} 秒",
+                        f"this account had many failed logins lately; "
+                        f"from a new address, retry after {wait} s",
+                        "username",
+                        retry_after=wait,
+                    )
 
     def failed(self, username: str, client: str | None, now: datetime) -> None:
         name = username.strip().lower()
         with self._lock:
-            if len(self._users) + len(self._addresses) > self.max_entries:
+            if len(self._pairs) + len(self._addresses) + len(self._unknown) > self.max_entries:
                 self._forget(now)
-            count, _ = self._users.get(name, (0, None))
+            key = (name, self._source(client))
+            count, _ = self._pairs.get(key, (0, None))
             count += 1
             until = None
             if count >= self.max_failures:
                 doublings = min(count - self.max_failures, 16)
                 until = now + min(self.lock_base * (2**doublings), self.lock_max)
-            self._users[name] = (count, until)
+            self._pairs[key] = (count, until)
+            if not self._is_known(name, client):
+                unknown = self._unknown.setdefault(name, [])
+                unknown.append(now)
+                del unknown[: -(self.delay_after + 32)]  # enough to reach delay_max, bounded
             if client is not None:
                 recent = self._addresses.setdefault(client, [])
                 recent.append(now)
                 del recent[: -self.ip_failures]
 
-    def succeeded(self, username: str, now: datetime) -> None:
+    def succeeded(self, username: str, now: datetime, client: str | None = None) -> None:
+        name = username.strip().lower()
         with self._lock:
-            self._users.pop(username.strip().lower(), None)
+            self._pairs.pop((name, self._source(client)), None)
+            if client is not None:
+                known = self._known.setdefault(name, {})
+                known.pop(client, None)
+                known[client] = now  # the most recent last
+                while len(known) > self.known_sources:
+                    del known[next(iter(known))]
 
     def _forget(self, now: datetime) -> None:
-        self._users = {
-            k: v for k, v in self._users.items() if v[1] is not None and now < v[1] + self.lock_max
+        self._pairs = {
+            k: v for k, v in self._pairs.items() if v[1] is not None and now < v[1] + self.lock_max
         }
+        self._unknown = {k: v for k, v in self._unknown.items() if v and now - v[-1] < self.delay_window}
         self._addresses = {k: v for k, v in self._addresses.items() if v and now - v[-1] < self.ip_window}
+        if len(self._known) > self.max_entries:  # names that logged in: bounded by the user table
+            self._known.clear()
 
 
 def _seconds(delta: timedelta) -> int:
@@ -409,7 +482,7 @@ class AccountService:
             raise self._failed(username, client)
         if not secrets.verify_password(self.hasher, row.password_hash, password) or not row.active:
             raise self._failed(username, client)
-        self.guard.succeeded(username, self.clock())
+        self.guard.succeeded(username, self.clock(), client)
         if self.hasher.check_needs_rehash(row.password_hash):
             self._update_user(row.username, password_hash=secrets.hash_password(self.hasher, password))
         user = _user(row)

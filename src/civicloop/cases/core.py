@@ -32,6 +32,7 @@ from civicloop.kernel.errors import (
     TimeRunsBackwards,
 )
 from civicloop.kernel.i18n import Msg
+from civicloop.kernel.text import clean_text
 from civicloop.kernel.vocabulary import (
     HANDLING_STAGES,
     Action,
@@ -459,7 +460,7 @@ def _text(fields: Mapping[str, Any], name: str, max_len: int = MAX_DESCRIPTION) 
         return None
     if not isinstance(value, str):
         raise InvalidField(name, Msg("reasons.must_be_text"))
-    value = value.strip()
+    value = clean_text(value).strip()
     if len(value) > max_len:
         raise InvalidField(name, Msg("reasons.must_be_at_most_characters", max_len=max_len))
     return value or None

@@ -78,6 +78,7 @@ def demo_command(
     import uvicorn
 
     from civicloop.accounts.service import seed_demo_users
+    from civicloop.cli.serve import uvicorn_options
     from civicloop.demo.geography import load_demo_geography
     from civicloop.http import create_app
     from civicloop.ledger.demo import load_demo
@@ -125,7 +126,7 @@ def demo_command(
 
     threading.Thread(target=simulate_live, name="civicloop-live-simulation", daemon=True).start()
     _print_demo_welcome(city, users, host, port)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(host, port, log_level="warning")))
     if duration is not None:
         threading.Timer(duration, lambda: setattr(server, "should_exit", True)).start()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -25,6 +25,7 @@ from civicloop.cli.common import (
     fail,
     open_city,
 )
+from civicloop.kernel.i18n import t
 from civicloop.profile import ProfileError
 
 # ---- serve --------------------------------------------------------------------------------------------
@@ -65,7 +66,16 @@ def serve_command(
         f"Open311: /open311/v2/discovery.json  OpenAPI: /openapi.json",
         highlight=False,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)
+    if public_url is None:
+        err_console.print(t("cli.serve.no_public_url"), highlight=False)
+    uvicorn.run(app, **uvicorn_options(host, port, log_level=log_level, access_log=access_log))
+
+
+def uvicorn_options(host: str, port: int, **more: Any) -> dict[str, Any]:
+    """How civicloop runs uvicorn: no ``server:`` banner (it names the software to every scanner);
+    ``X-Forwarded-*`` is trusted only from the addresses in FORWARDED_ALLOW_IPS (uvicorn's default:
+    127.0.0.1)."""
+    return {"host": host, "port": port, "server_header": False, **more}
 
 
 # ---- apikey -------------------------------------------------------------------------------------------

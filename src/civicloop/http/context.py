@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -14,8 +15,11 @@ from civicloop.geo.places import Places
 from civicloop.http.security import SecuritySettings
 from civicloop.kernel.i18n import normalise_locale
 from civicloop.open311.group_commit import ReportWriter
+from civicloop.photos.check import DEFAULT_MAX_PIXELS, PhotoLimits
 from civicloop.photos.store import DEFAULT_MAX_BYTES, PhotoStore
 from civicloop.web.state import WebState
+
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}(?::\d{1,5})?")
 
 
 def _whole_number(name: str, default: int) -> int:
@@ -37,8 +41,20 @@ class ApiSettings:
 
     batch_services: bool = False  # Open311: declare services "batch" and answer POSTs with tokens
     max_photo_bytes: int = DEFAULT_MAX_BYTES
+    # Most pixels an uploaded photo may have (adapters/images.py); CIVICLOOP_MAX_PHOTO_PIXELS.
+    max_photo_pixels: int = field(
+        default_factory=lambda: (
+            _whole_number("CIVICLOOP_MAX_PHOTO_PIXELS", DEFAULT_MAX_PIXELS) or DEFAULT_MAX_PIXELS
+        )
+    )
     max_body_bytes: int = DEFAULT_MAX_BYTES + 2 * 1024 * 1024
-    public_base_url: str | None = None  # absolute URLs in Open311 output; default: the request's base
+    public_base_url: str | None = None  # absolute URLs in answers; default: this server's own address
+    # Behind a reverse proxy that sets X-Forwarded-Host on every request (and no client reaches the
+    # server directly): build URLs from it. Off by default: a client could set it.
+    # CIVICLOOP_TRUST_FORWARDED_HOST=1
+    trust_forwarded_host: bool = field(
+        default_factory=lambda: os.environ.get("CIVICLOOP_TRUST_FORWARDED_HOST", "0").strip() in ("1", "true")
+    )
     contact: str | None = None  # Open311 discovery contact
     key_service: str | None = None  # how to obtain an api_key
     endpoint_type: str = "production"  # Open311 discovery: production | test
@@ -50,6 +66,10 @@ class ApiSettings:
     state_cache: int = field(default_factory=lambda: _whole_number("CIVICLOOP_STATE_CACHE", 20_000))
     # Security headers and rate limits (http/security.py, docs/reliability.md); CIVICLOOP_RATE_* etc.
     security: SecuritySettings = field(default_factory=SecuritySettings.from_env)
+
+    @property
+    def photo_limits(self) -> PhotoLimits:
+        return PhotoLimits(max_bytes=self.max_photo_bytes, max_pixels=self.max_photo_pixels)
 
 
 @dataclass
@@ -76,8 +96,18 @@ class AppContext:
 class ApiError(Exception):
     """A refusal of the workflow API: status, a stable code, both languages, the field if any."""
 
-    def __init__(self, status: int, code: str, zh: str, en: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        zh: str,
+        en: str,
+        field: str | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
         self.status, self.code, self.zh, self.en, self.field = status, code, zh, en, field
+        self.retry_after = retry_after  # seconds, sent as Retry-After (every 429 carries one)
         super().__init__(f"{zh} / {en}")
 
 
@@ -103,5 +133,25 @@ def locale_of(request: Request) -> str:
 
 
 def base_url(request: Request) -> str:
+    """The base of absolute URLs in answers: the configured public URL (``--public-url``), else the
+    scheme (from a trusted proxy's ``X-Forwarded-Proto`` when uvicorn trusts it, see
+    ``--forwarded-allow-ips``) and the address this server was reached at on its own socket — never the
+    ``Host`` header, which any client can set (``Host: evil.example`` must not put evil.example into
+    photo URLs that others will open)."""
     configured = context_of(request).settings.public_base_url
-    return (configured or str(request.base_url)).rstrip("/")
+    if configured:
+        return configured.rstrip("/")
+    scheme = request.scope.get("scheme", "http")
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    if context_of(request).settings.trust_forwarded_host:
+        forwarded = request.headers.get("x-forwarded-host", "").split(",", 1)[0].strip()
+        if _HOST.fullmatch(forwarded):
+            return f"{scheme}://{forwarded}{root}"
+    server = request.scope.get("server")
+    if not server:
+        return f"{scheme}://localhost"
+    host, port = server[0], server[1]
+    if ":" in str(host):  # IPv6
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}{'' if port in (None, default) else f':{port}'}{root}"

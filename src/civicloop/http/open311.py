@@ -43,7 +43,7 @@ from civicloop.open311.service import (
     service_definition,
     service_list,
 )
-from civicloop.photos.store import oversized_image, sniff_image
+from civicloop.photos.check import PhotoLimits, PhotoRefused, check_photo
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
@@ -298,16 +298,19 @@ _POST_BODY = {
 }
 
 
-async def _read_upload(upload: UploadFile, limit: int) -> tuple[bytes, str] | None:
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        return None
-    ctype = sniff_image(data)
-    if ctype and oversized_image(data) is not None:
-        raise Open311Error(
-            400, ("media 图片像素过多（解压炸弹）", "media: the image declares too many pixels")
-        )
-    return (data, ctype) if ctype else None
+async def _read_upload(upload: UploadFile, limits: PhotoLimits) -> tuple[bytes, str] | None:
+    """An uploaded ``media`` part checked like every photo (adapters/images.py): refused 413 when too
+    large (bytes or pixels), 400 when damaged; a part that is no JPEG, PNG or WebP is ignored, as
+    FixMyStreet may send other files."""
+    data = await upload.read(limits.max_bytes + 1)
+    try:
+        ctype = await run_in_threadpool(check_photo, data, limits)
+    except PhotoRefused as exc:
+        if exc.code == "unsupported_media_type":
+            return None
+        status = 413 if exc.status == 413 else 400
+        raise Open311Error(status, (f"media：{exc.zh}", f"media: {exc.en}")) from None
+    return data, ctype
 
 
 @router.post(
@@ -359,7 +362,7 @@ async def post_request(request: Request, fmt: Fmt) -> Response:
     accepted = accept_submission(sub, cc.city.profile, cc.places)
     images = []
     for upload in uploads:
-        got = await _read_upload(upload, ctx.settings.max_photo_bytes)
+        got = await _read_upload(upload, ctx.settings.photo_limits)
         if got is not None:
             images.append(got)
     photos: list[str] = list(accepted.fields.get("photos") or [])

@@ -13,6 +13,7 @@ from functools import lru_cache
 from html import escape
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from civicloop.http.context import web_state
+from civicloop.http.redirects import safe_next
 from civicloop.kernel.i18n import DEFAULT_LOCALE, LOCALES, for_browser, t
 
 router = APIRouter(include_in_schema=False)
@@ -124,7 +126,14 @@ def favicon() -> RedirectResponse:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request) -> HTMLResponse:
+def login_page(request: Request) -> Response:
+    """The login page. A ``next`` that is not a path of this site (web/redirects.py) is dropped with a
+    redirect to the bare page, so no script ever sees it; a harmless one is served as asked."""
+    nexts = request.query_params.getlist("next")
+    if nexts and (len(nexts) > 1 or safe_next(nexts[0]) != nexts[0]):
+        target = safe_next(nexts[0]) if len(nexts) == 1 else None
+        location = "/login" if target is None else f"/login?{urlencode({'next': target})}"
+        return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
     return page(request, "login.html")
 
 

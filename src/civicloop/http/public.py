@@ -10,6 +10,7 @@ Each client address may send ``public_reports_per_hour`` reports (and three time
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,19 +18,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Header, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 
 from civicloop.cases.core import Actor
 from civicloop.cases.privacy import mask
 from civicloop.cases.service import ReporterInfo
 from civicloop.http.context import ApiError, base_url, context_of, locale_of, web_state
-from civicloop.http.workflow import refuse_bomb
+from civicloop.http.schemas import intake_strings
+from civicloop.http.workflow import read_photo
 from civicloop.kernel.errors import CaseNotFound, InvalidField
 from civicloop.kernel.vocabulary import Action, Role
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, PublicView, status_words
-from civicloop.photos.store import is_ref, sniff_image
+from civicloop.photos.store import is_ref
 from civicloop.web.state import WebState
 
 router = APIRouter(prefix="/api/v1/public", tags=["public"])
@@ -72,6 +74,11 @@ class PublicReport(BaseModel):
     name: str | None = Field(None, max_length=64, description="private: never shown")
     phone: str | None = Field(None, max_length=32, description="private: never shown")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        return intake_strings(data)  # no NUL, terminal or bidi control characters (domain/text.py)
+
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
@@ -82,8 +89,13 @@ def _limit(ws: WebState, request: Request, kind: str, per_hour: int) -> None:
     key = f"{kind}:{_client(request)}"
     hits = [t for t in ws.public_hits.get(key, []) if now - t < 3600]
     if len(hits) >= per_hour:
+        wait = max(1, math.ceil(hits[0] + 3600 - now))  # until the oldest submission of the hour ages out
         raise ApiError(
-            429, "too_many_requests", "提交过于频繁，请稍后再试", "too many submissions; try again later"
+            429,
+            "too_many_requests",
+            f"提交过于频繁，请 {wait} 秒后再试",
+            f"too many submissions from this address; retry after {wait} s",
+            retry_after=wait,
         )
     hits.append(now)
     ws.public_hits[key] = hits
@@ -98,20 +110,7 @@ async def public_photo(request: Request, file: Annotated[UploadFile, File()]) ->
     ws = web_state(request)
     _limit(ws, request, "photo", 3 * ws.settings.public_reports_per_hour)
     ctx = context_of(request)
-    limit = ctx.settings.max_photo_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, "payload_too_large", "照片过大", "the photo is too large", "file")
-    ctype = sniff_image(data)
-    if ctype is None:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "只接受 JPEG、PNG 或 WebP 图片",
-            "only JPEG, PNG or WebP images are accepted",
-            "file",
-        )
-    refuse_bomb(data, "file")
+    data, ctype = await read_photo(request, file, "file")
     ref = await run_in_threadpool(ctx.photos.put, data, ctype)
     return {"ref": ref, "url": f"{base_url(request)}/api/v1/photos/{ref}", "size": len(data)}
 

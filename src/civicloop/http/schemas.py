@@ -6,19 +6,39 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from civicloop.kernel.text import clean_text
+
+
+def _nul_at(value: Any, path: str = "") -> str | None:
+    """The path of the first string (or key) carrying a NUL character, "body" for the body itself."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            name = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and "\x00" in k:
+                return path or "body"
+            found = _nul_at(v, name)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _nul_at(v, f"{path}.{i}" if path else str(i))
+            if found is not None:
+                return found
+    return None
 
 
 def _no_nul(value: Any) -> Any:
-    """Refuse NUL characters anywhere in a body: no store keeps them (PostgreSQL refuses them in text)."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters / 不能含有 NUL 字符")
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _no_nul(k)
-            _no_nul(v)
-    elif isinstance(value, list):
-        for v in value:
-            _no_nul(v)
+    """Refuse NUL characters anywhere in a body: no store keeps them (PostgreSQL refuses them in text).
+    The refusal names the field (errors.py answers it as ``invalid_characters``)."""
+    where = _nul_at(value)
+    if where is not None:
+        raise PydanticCustomError(
+            "nul_character", "{field} must not contain NUL characters", {"field": where}
+        )
     return value
 
 
@@ -31,6 +51,32 @@ class _Checked(BaseModel):
 
 class _Strict(_Checked):
     model_config = ConfigDict(extra="forbid")
+
+
+def intake_strings(value: Any) -> Any:
+    """NUL refused (naming the field), other control characters and bidi overrides removed."""
+    return clean_strings(_no_nul(value))
+
+
+def clean_strings(value: Any) -> Any:
+    """Every string in a body without terminal and bidi control characters (domain/text.py); a NUL is
+    left for :func:`_no_nul` to refuse."""
+    if isinstance(value, str):
+        return value if "\x00" in value else clean_text(value)
+    if isinstance(value, dict):
+        return {k: clean_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_strings(v) for v in value]
+    return value
+
+
+class _Cleaned(_Checked):
+    """A body of people's text: cleaned at intake (passwords are not: they are compared as typed)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        return clean_strings(data)
 
 
 class ErrorDetail(BaseModel):
@@ -74,8 +120,10 @@ class Done(BaseModel):
     ok: bool
 
 
-class ReportBody(_Strict):
+class ReportBody(_Cleaned):
     """上报 / a new report. Reporter contact details are stored privately, never in the case record."""
+
+    model_config = ConfigDict(extra="forbid")
 
     category_code: str | None = Field(None, max_length=16, description="管理事项代码, e.g. 06010")
     description: str | None = Field(None, max_length=4000)
@@ -99,7 +147,7 @@ class ReportBody(_Strict):
     reporter_email: str | None = Field(None, max_length=256, description="诉求人邮箱 (private)")
 
 
-class ActionBody(_Checked):
+class ActionBody(_Cleaned):
     """Fields of an action; which are required depends on the action (see ``allowed_actions``).
 
     The common fields are typed here; any other field is passed to the domain, which names a field it

@@ -8,6 +8,11 @@
   ReDoc come from jsDelivr, and their policy names exactly that origin. ``Strict-Transport-Security`` is
   sent on HTTPS requests (``hsts="auto"``: the scheme uvicorn saw, or ``X-Forwarded-Proto`` from a
   trusted proxy), always (``"always"``) or never (``"off"``).
+* **No caching of private answers.** Every ``/api/v1/`` answer, every answer to a request with
+  credentials and every Open311 submission's answer gets ``Cache-Control: no-store`` unless its route
+  set a policy of its own (photos by unguessable reference are immutable). Every 429 carries
+  ``Retry-After`` (60 s if its route named no wait). The ``server:`` banner is off
+  (``civicloop.cli.serve.uvicorn_options``).
 * **Rate limits.** A token bucket per client address over the public surfaces — Open311
   (``/open311/``), the citizen page's endpoints (``/api/v1/public/``) and the anonymous map helpers
   (``/api/v1/locate``, ``/api/v1/suggest``, ``/api/v1/geo/``) — and one per Open311 API key for
@@ -219,33 +224,54 @@ class SecurityMiddleware:
                 response = too_many(path, wait, "本地址", "from this address")
                 await response(scope, receive, self._decorate(scope, send))
                 return
-        if not self.settings.headers:
-            await self.app(scope, receive, send)
-            return
         await self.app(scope, receive, self._decorate(scope, send))
 
     def _decorate(self, scope: Scope, send: Send) -> Send:
-        if not self.settings.headers:
-            return send
         path: str = scope.get("path", "")
         https = scope.get("scheme") == "https"
         hsts = self.settings.hsts == "always" or (self.settings.hsts == "auto" and https)
+        private = _private(scope)
+        policy = self.settings.headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
-                for name, value in self._base:
-                    if name not in present:
-                        headers.append((name, value))
-                if b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy", _csp_for(path, headers).encode()))
-                if hsts and b"strict-transport-security" not in present:
-                    headers.append((b"strict-transport-security", self._hsts))
+                if policy:
+                    for name, value in self._base:
+                        if name not in present:
+                            headers.append((name, value))
+                    if b"content-security-policy" not in present:
+                        headers.append((b"content-security-policy", _csp_for(path, headers).encode()))
+                    if hsts and b"strict-transport-security" not in present:
+                        headers.append((b"strict-transport-security", self._hsts))
+                if private and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                if message.get("status") == 429 and b"retry-after" not in present:
+                    headers.append((b"retry-after", RETRY_AFTER_DEFAULT))
                 message = {**message, "headers": headers}
             await send(message)
 
         return send_with_headers
+
+
+#: A 429 whose route named no wait (none should) still says when to retry.
+RETRY_AFTER_DEFAULT = b"60"
+#: Answers under these prefixes may carry secrets or personal data (tokens, reporter contacts, scoped case
+#: data, tracking numbers): no cache anywhere keeps them, unless the route chose otherwise (photos by
+#: unguessable reference are immutable; map outlines are public).
+PRIVATE_PREFIXES = ("/api/v1/",)
+
+
+def _private(scope: Scope) -> bool:
+    """True when the answer must not be stored by any cache: every ``/api/v1/`` answer, every answer
+    to a request with credentials, and Open311 submissions (their answers name the new request)."""
+    path: str = scope.get("path", "")
+    if path.startswith(PRIVATE_PREFIXES):
+        return True
+    if scope.get("method") == "POST" and path.startswith("/open311/"):
+        return True
+    return any(name == b"authorization" for name, _ in scope.get("headers", ()))
 
 
 def _csp_for(path: str, headers: list[tuple[bytes, bytes]]) -> str:

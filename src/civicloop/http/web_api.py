@@ -102,8 +102,8 @@ def web_config(request: Request) -> Response:
 
 
 @router.get("/web/status")
-def web_status(request: Request) -> dict[str, Any]:
-    """实时通道状态 / The live poller's state (index size, polls, subscribers)."""
+def web_status(request: Request, user: CurrentUser) -> dict[str, Any]:
+    """实时通道状态 / The live poller's state (index size, polls, subscribers); logged-in users only."""
     ws = web_state(request)
     return {"live": ws.hub.status(), "kpi": {"status": ws.kpis.snapshot.status}}
 

@@ -49,7 +49,8 @@ from civicloop.kernel.errors import InvalidField
 from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, erase_submission_identity
-from civicloop.photos.store import MAX_PIXELS, is_ref, oversized_image, sniff_image
+from civicloop.photos.check import PhotoRefused, check_photo
+from civicloop.photos.store import is_ref
 
 router = APIRouter(prefix="/api/v1", tags=["workflow"], responses=ERRORS)
 
@@ -224,18 +225,17 @@ def check_photos(ctx: AppContext, photos: Sequence[str] | None) -> None:
             )
 
 
-def refuse_bomb(data: bytes, field: str) -> None:
-    """413 naming *field* for an image whose header declares too many pixels (a decompression bomb)."""
-    size = oversized_image(data)
-    if size is not None:
-        w, h = size
-        raise ApiError(
-            413,
-            "image_too_large",
-            f"图片像素过多（{w}×{h}），最多 {MAX_PIXELS // 1_000_000} 百万像素",
-            f"the image declares too many pixels ({w}×{h}); at most {MAX_PIXELS // 1_000_000} megapixels",
-            field,
-        )
+async def read_photo(request: Request, upload: UploadFile, field: str) -> tuple[bytes, str]:
+    """Read an uploaded photo (at most the limit + 1 bytes) and check it (adapters/images.py): the
+    bytes and their content type, or ApiError naming *field* (413 too large, 415 not an image, 422
+    damaged)."""
+    limits = context_of(request).settings.photo_limits
+    data = await upload.read(limits.max_bytes + 1)
+    try:
+        ctype = await run_in_threadpool(check_photo, data, limits)
+    except PhotoRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.zh, exc.en, field) from None
+    return data, ctype
 
 
 # ---- cases --------------------------------------------------------------------------------------------
@@ -506,26 +506,7 @@ async def upload_photo(
     """上传照片 / Upload a JPEG, PNG or WebP photo; the answer's ``ref`` goes into ``photos`` fields."""
     require_actor(user)
     ctx = context_of(request)
-    limit = ctx.settings.max_photo_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"照片不能超过 {limit // 1048576} MB",
-            f"a photo may be at most {limit} bytes",
-            "file",
-        )
-    ctype = sniff_image(data)
-    if ctype is None:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "只接受 JPEG、PNG 或 WebP 图片",
-            "only JPEG, PNG or WebP images are accepted",
-            "file",
-        )
-    refuse_bomb(data, "file")
+    data, ctype = await read_photo(request, file, "file")
     ref = await run_in_threadpool(ctx.photos.put, data, ctype)
     return PhotoUploaded(
         ref=ref,

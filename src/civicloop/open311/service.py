@@ -26,7 +26,9 @@ from civicloop.cases.core import MAX_DESCRIPTION, Actor, CaseState, Event
 from civicloop.cases.privacy import mask
 from civicloop.cases.service import CaseQuery, ReporterInfo
 from civicloop.geo.places import Places
+from civicloop.kernel import dates
 from civicloop.kernel.clock import TimeLimit
+from civicloop.kernel.text import clean_text
 from civicloop.kernel.vocabulary import Action, ClosureReason, Role, Stage
 
 # The storage functions live in open311/store.py; the entry points still import them from here.
@@ -250,7 +252,10 @@ class Submission:
     def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Submission:
         """FixMyStreet repeats ``attribute[x]`` for lists; ``attribute[x][]`` and one key mean the same."""
         sub = cls()
-        for key, value in pairs:
+        for key, raw in pairs:
+            # Control characters other than newline and tab go, and bidi overrides (domain/text.py);
+            # a NUL stays for has_nul() to refuse the request, as every surface does.
+            value = raw if "\x00" in raw else clean_text(raw)
             m = _ATTRIBUTE_KEY.match(key)
             if m is not None:
                 if value != "":
@@ -313,23 +318,12 @@ def _bounded(sub: Submission, name: str, limit: int, problems: list[tuple[str, s
 
 
 def parse_datetime(value: str, name: str) -> datetime:
-    """A W3C datetime with a mandatory zone: ``Z``, ``±HH:MM``, or a ``+`` that arrived as a space."""
-    text = value.strip()
-    m = re.match(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$", text)
-    if m is not None:
-        text = f"{m.group(1)}+{m.group(2)}"
+    """A W3C datetime with a mandatory zone, within range (:func:`civicloop.kernel.dates.parse_datetime`,
+    the one date parser of the HTTP layer); 400 naming the parameter otherwise."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise Open311Error(
-            400, (f"{name} 不是有效的 W3C 日期时间", f"{name} is not a valid W3C datetime")
-        ) from None
-    if moment.tzinfo is None:
-        raise Open311Error(
-            400,
-            (f"{name} 必须带时区（Z 或 ±HH:MM）", f"{name} must carry a time zone (Z or ±HH:MM)"),
-        )
-    return moment.astimezone(UTC)
+        return dates.parse_datetime(value, name)
+    except dates.DateRefused as exc:
+        raise Open311Error(400, (exc.zh, exc.en)) from None
 
 
 def _check_attributes(

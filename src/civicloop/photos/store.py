@@ -33,36 +33,6 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-#: Most pixels a stored photo may declare (a 108-megapixel phone camera fits). A few kilobytes of PNG
-#: can declare 100,000 × 100,000 pixels: stored as is, such a "decompression bomb" would freeze or crash
-#: the browser of whoever opens the case. Photos are never decoded on the server.
-MAX_PIXELS = 120_000_000
-MAX_SIDE = 40_000
-
-
-def oversized_image(data: bytes) -> tuple[int, int] | None:
-    """(width, height) when the image's header declares more than MAX_PIXELS or a side over MAX_SIDE;
-    None otherwise (including bytes Pillow cannot read — those are judged by their magic bytes alone).
-    Reads the header only, never the pixels."""
-    import io
-    import warnings
-
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                width, height = img.size
-    except Image.DecompressionBombError:
-        return (0, 0)  # Pillow refuses to even describe it: far beyond any limit
-    except Exception:  # not an image Pillow understands: the magic bytes decide, as before
-        return None
-    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
-        return (width, height)
-    return None
-
-
 def is_ref(value: str) -> bool:
     return REF.fullmatch(value) is not None
 

@@ -2,6 +2,27 @@
 (function () {
   "use strict";
   const CL = window.CL;
+
+  /* Where to go after login: a path of this site, or null. Browsers drop tabs and line breaks inside a
+     URL and read "\" as "/", so "/\evil.example" and "/<TAB>/evil.example" lead to another site: normalise
+     as the browser does first, refuse any other control character or space, then keep the target only if
+     it resolves to this origin. The server applies the same rule to /login?next= (web/redirects.py). */
+  function safeNext(next, origin) {
+    if (typeof next !== "string" || next.length === 0 || next.length > 2048) return null;
+    const s = next.replace(/[\t\n\r]/g, "").replace(/\\/g, "/");
+    if (/[\u0000-\u0020\u007f-\u009f\u2028\u2029]/.test(s)) return null;
+    if (!s.startsWith("/") || s.startsWith("//")) return null;
+    let u;
+    try {
+      u = new URL(s, origin);
+    } catch (e) {
+      return null;
+    }
+    if (u.origin !== origin) return null;
+    return u.pathname + u.search + u.hash;
+  }
+  CL.safeNext = safeNext;
+
   CL.ready(() => {
     const form = CL.$("#login-form");
     form.addEventListener("submit", async (ev) => {
@@ -14,9 +35,8 @@
           body: { username: CL.$("#username").value.trim(), password: CL.$("#password").value },
         });
         CL.auth.save(res);
-        const next = new URLSearchParams(location.search).get("next");
-        const safe = next && next.startsWith("/") && !next.startsWith("//") ? next : (res.user.role === "inspector" ? "/m/" : "/workspace");
-        location.href = safe;
+        const next = safeNext(new URLSearchParams(location.search).get("next"), location.origin);
+        location.href = next || (res.user.role === "inspector" ? "/m/" : "/workspace");
       } catch (e) {
         CL.$("#login-error").textContent = CL.t("login_failed") + CL.t("colon") + e.message;
       }

@@ -1,0 +1,113 @@
+"""The one photo check of every upload (staff ``/api/v1/photos``, the citizen page's
+``/api/v1/public/photos``, Open311 ``media``): size, type, pixels, and a real decode.
+
+:func:`check_photo` takes the bytes as read (at most ``max_bytes + 1`` of them) and returns the content
+type, or raises :class:`PhotoRefused` with the HTTP status, a stable code and both languages; each
+surface answers that in its own error shape, naming its own field. In order:
+
+1. more than ``max_bytes`` → 413 ``payload_too_large``;
+2. not JPEG, PNG or WebP by its magic bytes → 415 ``unsupported_media_type``;
+3. a header declaring more than ``max_pixels`` (40 megapixels by default,
+   ``CIVICLOOP_MAX_PHOTO_PIXELS``) or a side over :data:`MAX_SIDE` → 413 ``image_too_large``: a few
+   hundred kilobytes of PNG can declare 10,000 × 10,000 pixels, and every browser that opens the case
+   would spend gigabytes drawing it;
+4. Pillow's ``verify()`` (structure, checksums) and then a decode of the pixels (JPEG at 1/8 scale,
+   which still reads the whole compressed stream) → 422 ``invalid_image`` for a damaged or truncated
+   file, e.g. 40 bytes of PNG that are only its signature and header.
+
+Decoding holds at most ``max_pixels`` × 4 bytes; at most :data:`DECODERS` decodes run at once, so a
+burst of uploads cannot multiply that.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import warnings
+from dataclasses import dataclass
+
+from civicloop.photos.store import DEFAULT_MAX_BYTES, sniff_image
+
+DEFAULT_MAX_PIXELS = 40_000_000
+MAX_SIDE = 40_000
+DECODERS = 2
+_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+_decoding = threading.BoundedSemaphore(DECODERS)
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoLimits:
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < 1 or self.max_pixels < 1:
+            raise ValueError(
+                f"photo limits must be positive, not {self.max_bytes} bytes / {self.max_pixels} px"
+            )
+
+
+class PhotoRefused(Exception):
+    """Why a photo is refused: HTTP status, stable code, Chinese and English."""
+
+    def __init__(self, status: int, code: str, zh: str, en: str) -> None:
+        self.status, self.code, self.zh, self.en = status, code, zh, en
+        super().__init__(en)
+
+
+def check_photo(data: bytes, limits: PhotoLimits = PhotoLimits()) -> str:
+    """The content type of an acceptable photo; :class:`PhotoRefused` otherwise. Blocking (decodes):
+    call it from a worker thread in async code."""
+    if len(data) > limits.max_bytes:
+        mb = limits.max_bytes / 1_048_576
+        raise PhotoRefused(
+            413,
+            "payload_too_large",
+            f"照片不能超过 {mb:g} MB（{limits.max_bytes} 字节）",
+            f"a photo may be at most {limits.max_bytes} bytes ({mb:g} MB)",
+        )
+    ctype = sniff_image(data)
+    if ctype is None:
+        raise PhotoRefused(
+            415,
+            "unsupported_media_type",
+            "只接受 JPEG、PNG 或 WebP 图片",
+            "only JPEG, PNG or WebP images are accepted",
+        )
+    from PIL import Image
+
+    def invalid(detail: str) -> PhotoRefused:
+        return PhotoRefused(
+            422,
+            "invalid_image",
+            f"图片已损坏或不完整，无法解码（{detail}）",
+            f"the image is damaged or truncated and cannot be decoded ({detail})",
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=[_FORMATS[ctype]]) as img:
+                width, height = img.size
+                img.verify()
+        except Image.DecompressionBombError:
+            width, height = MAX_SIDE + 1, MAX_SIDE + 1  # Pillow will not even describe it
+        except Exception as exc:
+            raise invalid(type(exc).__name__) from None
+        if width * height > limits.max_pixels or max(width, height) > MAX_SIDE:
+            mp = limits.max_pixels / 1_000_000
+            raise PhotoRefused(
+                413,
+                "image_too_large",
+                f"图片像素过多（{width}×{height}），最多 {mp:g} 百万像素",
+                f"the image declares too many pixels ({width}×{height}); at most {mp:g} megapixels",
+            )
+        with _decoding:
+            try:
+                with Image.open(io.BytesIO(data), formats=[_FORMATS[ctype]]) as img:
+                    if ctype == "image/jpeg":
+                        img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
+                    img.load()
+            except Exception as exc:
+                raise invalid(type(exc).__name__) from None
+    return ctype
