@@ -23,7 +23,14 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from civicloop.domain.clock import TimeLimit, TimeUnit, TrafficLight, WorkCalendar, traffic_light
+from civicloop.domain.clock import (
+    LightVerdict,
+    TimeLimit,
+    TimeUnit,
+    TrafficLight,
+    WorkCalendar,
+    judge_light,
+)
 from civicloop.domain.errors import (
     IllegalAction,
     InvalidField,
@@ -198,24 +205,35 @@ class CaseState:
             used += calendar.elapsed_minutes(self.clock_running_since, now, self.handling_limit.unit)
         return used
 
-    def light(self, calendar: WorkCalendar, now: datetime) -> TrafficLight | None:
-        """The traffic light of the current step (the handling bundle while with a department)."""
+    def verdict(self, calendar: WorkCalendar, now: datetime) -> LightVerdict | None:
+        """Light and overdue flag of the current step (the handling bundle while with a department),
+        by :func:`civicloop.domain.clock.judge_light`: red exactly when the step's deadline has passed."""
         if self.stage.is_terminal:
             return None
         if self.stage in HANDLING_STAGES or self.stage is Stage.SUSPENDED:
             limit = self.handling_limit_minutes(calendar)
             if limit is None:
                 return None
-            return traffic_light(self.handling_used(calendar, now), limit)
+            stopped = self.suspended_at if self.clock_running_since is None else None
+            deadline = self.deadline if self.clock_running_since is not None or stopped is not None else None
+            return judge_light(self.handling_used(calendar, now), limit, deadline, now, stopped_at=stopped)
         if self.step_started_at is None or self.step_deadline is None:
             return None
         if now <= self.step_started_at:
-            return TrafficLight.GREEN
+            return LightVerdict(TrafficLight.GREEN, False)
         total = calendar.elapsed_minutes(self.step_started_at, self.step_deadline, TimeUnit.WORK_HOUR)
         used = calendar.elapsed_minutes(self.step_started_at, now, TimeUnit.WORK_HOUR)
-        if total <= 0:
-            return TrafficLight.RED if now > self.step_deadline else TrafficLight.YELLOW
-        return traffic_light(used, total)
+        return judge_light(used, max(total, 0.0), self.step_deadline, now)
+
+    def light(self, calendar: WorkCalendar, now: datetime) -> TrafficLight | None:
+        """The traffic light of the current step (see :meth:`verdict`)."""
+        verdict = self.verdict(calendar, now)
+        return None if verdict is None else verdict.light
+
+    def overdue(self, calendar: WorkCalendar, now: datetime) -> bool:
+        """超期: the current step's deadline has passed (the light is red), see :meth:`verdict`."""
+        verdict = self.verdict(calendar, now)
+        return verdict is not None and verdict.overdue
 
     def clone(self) -> CaseState:
         new = object.__new__(CaseState)
@@ -692,11 +710,12 @@ def _handling_snapshot(state: CaseState, at: datetime, rules: Rules) -> dict[str
     cal = rules.calendar
     used = state.handling_used(cal, at)
     limit = state.handling_limit_minutes(cal) or 0.0
+    verdict = judge_light(used, limit, state.deadline, at)
     return {
         "used_minutes": round(used, 3),
         "limit_minutes": round(limit, 3),
-        "light": traffic_light(used, limit).value if limit > 0 else TrafficLight.RED.value,
-        "on_time": state.deadline is not None and at <= state.deadline,
+        "light": verdict.light.value,
+        "on_time": state.deadline is not None and not verdict.overdue,
     }
 
 
@@ -1039,7 +1058,7 @@ def _step_transition(
             "step": before.value,
             "used_minutes": round(used, 3),
             "limit_minutes": limit_min,
-            "light": traffic_light(used, limit_min).value,
+            "light": judge_light(used, limit_min, state.step_deadline, at).light.value,
             "on_time": state.step_deadline is None or at <= state.step_deadline,
         }
     if after is not None and after is not Step.HANDLE:

@@ -137,7 +137,7 @@ def case_view(ctx: AppContext, s: CaseState, now: datetime) -> CaseView:
         step_deadline=s.step_deadline,
         deadline=s.deadline,
         due_at=due,
-        overdue=due is not None and due < now,
+        overdue=s.overdue(ctx.main.city.calendar, now),
         light=light.value if light else None,
         pending=s.pending,
         duplicate_of=s.duplicate_of,
@@ -238,7 +238,7 @@ def summary(ctx: AppContext, user: User, s: CaseState, now: datetime) -> CaseSum
         urgency=s.urgency.value,
         created_at=s.created_at,
         due_at=due,
-        overdue=due is not None and due < now,
+        overdue=s.overdue(ctx.main.city.calendar, now),
         light=light.value if light else None,
         allowed_actions=[a.value for a in actions_for(user, s)],
     )

@@ -34,7 +34,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from civicloop.domain.clock import TimeUnit, TrafficLight, WorkCalendar, traffic_light
+from civicloop.domain.clock import TimeUnit, WorkCalendar, judge_light
 from civicloop.domain.kpi import (
     CATALOGUE,
     COUNTER_KEYS,
@@ -584,10 +584,7 @@ class KpiEngine:
             before = float(used_before or 0.0)
             used = before + cal.elapsed_minutes(s, at, unit)
             limit = before + cal.elapsed_minutes(s, d, unit)
-            if limit <= 0:
-                light = TrafficLight.RED if at > d else TrafficLight.YELLOW
-            else:
-                light = traffic_light(used, limit)
+            light = judge_light(used, max(limit, 0.0), d, at).light  # red ⇔ overdue: at > deadline
             out.append((case_id, light.value))
         lights = pa.table({"case_id": [c for c, _ in out], "light": [v for _, v in out]})
         self.con.register("kpi_light_arrow", lights)
