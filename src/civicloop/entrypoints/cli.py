@@ -465,7 +465,7 @@ def demo(
     import uvicorn
 
     from civicloop.adapters.files import LocalPhotoStore
-    from civicloop.entrypoints.simulate import Simulator
+    from civicloop.entrypoints.simulate import Simulator, asset_rounds_for
     from civicloop.http import create_app
     from civicloop.ledger.demo import load_demo
     from civicloop.services.accounts import seed_demo_users
@@ -489,9 +489,14 @@ def demo(
     if first_start:
         console.print(f"生成 {history_days:g} 天历史数据 / simulating {history_days:g} days of history …")
         start = now - timedelta(days=history_days)
-        history = Simulator(city, seed=seed, start=start, placer=placer_for(city))
+        # Night lighting patrols and component inspections too: 着灯率 and 设施完好率 have figures at once.
+        history = Simulator(city, seed=seed, start=start, placer=placer_for(city),
+                            asset_rounds=asset_rounds_for(city, seed, start))  # fmt: skip
         history.run_until(now)
-        console.print(f"  {history.report.cases:,} cases, {history.report.events:,} events")
+        console.print(
+            f"  {history.report.cases:,} cases, {history.report.events:,} events, "
+            f"{history.report.patrol_checks:,} 巡查检查 patrol checks"
+        )
     users = seed_demo_users(city)
     app = create_app(city, photos=LocalPhotoStore("./var/photos"))
     web = getattr(app.state, "civicloop_web", None)
@@ -500,7 +505,8 @@ def demo(
     # The live loop runs on its own connection pool and cache, like any other client of the database.
     live_city = open_city(city.id, database)
     live = Simulator(live_city, seed=seed + 1, start=now, placer=placer_for(live_city), reports_per_day=rate,
-                     batch=timedelta(seconds=10))  # fmt: skip
+                     batch=timedelta(seconds=10),
+                     asset_rounds=asset_rounds_for(live_city, seed + 1, now))  # fmt: skip
     stop = threading.Event()
 
     def simulate_live() -> None:
