@@ -434,6 +434,12 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.FLAG_RECURRENCE: ActionSpec(
         frozenset({_R.OPERATOR, _R.SYSTEM}), frozenset({_S.CLOSED}), ("member_id",), ("note",)
     ),
+    Action.LOCATE: ActionSpec(
+        frozenset({_R.OPERATOR, _R.SHIFT_LEADER, _R.SYSTEM}),
+        _ANY,
+        ("lon", "lat"),
+        ("address", "grid_code", "community_code", "street_code", "district_code", "note"),
+    ),
 }
 
 #: The timed step each stage belongs to. Request stages keep the handling step: the clock runs on.
@@ -572,7 +578,10 @@ def _decide_report(
         missing = "lat" if lat is None else "lon"
         raise InvalidField(missing, "经纬度必须成对提供", "lon and lat must be given together")
     address = _text(f, "address", 256)
-    if lon is None and address is None:
+    # A historical record may have no location at all (many exports leave some rows blank): the
+    # system imports it unlocated (待定位), to be located later; every live report needs one.
+    unlocated_import = channel is Channel.IMPORT and actor.role is Role.SYSTEM
+    if lon is None and address is None and not unlocated_import:
         raise InvalidField("location", "需要经纬度或地址", "needs lon/lat or an address")
     data: dict[str, Any] = {
         "channel": channel.value,
@@ -926,6 +935,22 @@ def _stay(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datet
     return state.stage, {}
 
 
+def _decide_locate(
+    state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
+) -> Decided:
+    """定位: only a case without a position (待定位) is located; a pin is never moved this way."""
+    assert state is not None
+    if state.lon is not None:
+        raise InvalidField("lon", "该案卷已有位置", "the case already has a position")
+    lon = _number(f, "lon", -180.0, 180.0)
+    lat = _number(f, "lat", -90.0, 90.0)
+    assert lon is not None and lat is not None  # required fields, checked before
+    data: dict[str, Any] = {"lon": lon, "lat": lat, "address": _text(f, "address", 256) or state.address}
+    for key in ("grid_code", "community_code", "street_code", "district_code"):
+        data[key] = _text(f, key, 256) or getattr(state, key)
+    return state.stage, data
+
+
 def _decide_link(
     state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
 ) -> Decided:
@@ -996,6 +1021,7 @@ _DECIDERS: dict[Action, Decider] = {
     Action.UNLINK_DUPLICATE: _decide_unlink,
     Action.SPLIT: _decide_split,
     Action.FLAG_RECURRENCE: _decide_link,
+    Action.LOCATE: _decide_locate,
 }
 
 
@@ -1129,6 +1155,12 @@ def _apply_report(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
     s.photos = e.attachments
     if d.get("self_handled"):
         s.handled_at = e.at
+
+
+def _apply_locate(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
+    s.lon, s.lat, s.address = d["lon"], d["lat"], d.get("address")
+    for key in ("grid_code", "community_code", "street_code", "district_code"):
+        setattr(s, key, d.get(key))
 
 
 def _apply_accept(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
@@ -1305,6 +1337,7 @@ _APPLIERS: dict[Action, Callable[[CaseState, Event, Mapping[str, Any]], None]] =
     Action.UNLINK_DUPLICATE: _apply_unlink,
     Action.SPLIT: _apply_split,
     Action.FLAG_RECURRENCE: _apply_recurrence,
+    Action.LOCATE: _apply_locate,
 }
 
 

@@ -100,6 +100,7 @@ class Action(Labelled):
     UNLINK_DUPLICATE = "unlink_duplicate"  # 取消关联: a wrong merge is split off again
     SPLIT = "split"  # 拆分: a report wrongly merged as a duplicate becomes a case of its own again
     FLAG_RECURRENCE = "flag_recurrence"  # 复发: the problem came back after this case was closed
+    LOCATE = "locate"  # 定位: a case without a position gets one (e.g. an imported record, 待定位)
 
 
 class Role(Labelled):
@@ -218,6 +219,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "unlink_duplicate": ("取消重复关联", "unlink a duplicate report"),
     "split": ("拆分为独立案卷", "split off as a case of its own"),
     "flag_recurrence": ("标记复发", "flag a recurrence"),
+    "locate": ("定位", "locate"),
     # roles
     "inspector": ("监督员", "inspector"),
     "operator": ("受理员", "operator"),

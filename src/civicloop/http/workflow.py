@@ -387,6 +387,10 @@ def act(
         require_actor(user)
     fields = (body or ActionBody()).model_dump(exclude_none=True)
     check_photos(ctx, fields.get("photos"))
+    if chosen is Action.LOCATE:  # 定位: the grid and areas of the new position, as for a report
+        from civicloop.services.locating import with_area_codes
+
+        fields = with_area_codes(ctx.main.city, fields)
     state = cases.act(case_id, chosen, actor, fields)
     last = cases.timeline(case_id)[-1]
     return ActionResult(
@@ -511,6 +515,27 @@ def my_queue(
     rows.sort(key=lambda r: (not r.overdue, r.due_at or far, r.created_at))
     start = (page - 1) * page_size
     return CasePage(items=rows[start : start + page_size], page=page, page_size=page_size, total=len(rows))
+
+
+@router.get("/queues/unlocated", response_model=CasePage)
+def unlocated_queue(
+    request: Request,
+    user: CurrentUser,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CasePage:
+    """待定位 / Cases without coordinates (e.g. imported records that had no location), newest first:
+    operators locate them with the ``locate`` action (lon, lat)."""
+    from civicloop.services.locating import unlocated_cases
+
+    require_roles(user, AccountRole.OPERATOR, AccountRole.SHIFT_LEADER, AccountRole.ADMIN)
+    ctx = context_of(request)
+    now = datetime.now(UTC)
+    states, total = unlocated_cases(
+        ctx.main.city, actor=user.actor(), limit=page_size, offset=(page - 1) * page_size
+    )
+    items = [summary(ctx, user, s, now) for s in states]
+    return CasePage(items=items, page=page, page_size=page_size, total=total)
 
 
 # ---- reporters and privacy ----------------------------------------------------------------------------

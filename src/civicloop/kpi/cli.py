@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from civicloop.domain.kpi import CATALOGUE, Period, parse_period, period_between
@@ -40,7 +41,8 @@ kpi_app = typer.Typer(
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]错误 / error:[/] {message}", highlight=False)
+    # The message is plain text: "[columns]" or a CSV header in it must not be read as markup.
+    err.print(f"[bold red]错误 / error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(2)
 
 
@@ -418,18 +420,31 @@ def import_command(
         result = import_cases(c, csv_path, mapping, skip_bad=skip_bad)
     except ImportFailed as exc:
         if json_out:
-            _dump({"imported": 0, "bad_rows": [{"line": b.line, "reason": b.reason} for b in exc.bad]})
+            _dump({"imported": 0, "bad_rows": [b.as_json() for b in exc.bad]})
         for b in exc.bad:
-            err.print(f"line {b.line}: {b.reason}", highlight=False)
-        _fail(str(exc).split(":", 1)[0])
+            err.print(b.text(), markup=False, highlight=False)
+        _fail(str(exc).split(": line", 1)[0])
     except (MappingError, DomainError) as exc:
         _fail(str(exc))
     if json_out:
         _dump(result.as_json())
         return
     for b in result.bad:
-        err.print(f"[yellow]skipped[/] line {b.line}: {b.reason}", highlight=False)
+        err.print("[yellow]skipped[/] " + escape(b.text()), highlight=False)
     console.print(
         f"已导入 / imported {result.imported} cases ({result.events} events) of {result.rows} rows; "
-        f"skipped {len(result.bad)}"
+        f"skipped {len(result.bad)}",
+        markup=False,
     )
+    notes = [
+        (result.profile_limits, "无期限，按城市配置时限", "without a due date: the profile's limit"),
+        (result.zero_limits, "期限等于创建时间（零时限）", "due when created (zero-length limit)"),
+        (result.unlocated, "无位置，列入待定位", "without a location: in the 待定位 (unlocated) queue"),
+    ]
+    for n, zh, en in notes:
+        if n:
+            console.print(f"  {n} 行{zh} / {n} row(s) {en}", markup=False)
+    if result.refused_csv is not None:
+        console.print(
+            f"  拒绝的行及原因 / refused rows with their reasons: {result.refused_csv}", markup=False
+        )
