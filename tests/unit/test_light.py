@@ -115,16 +115,22 @@ def test_national_day_holiday() -> None:
     assert_everywhere(early, bj(2026, 10, 3, 12), RED)
 
 
-def test_a_suspended_case_keeps_the_verdict_of_the_moment_its_clock_stopped() -> None:
+def test_a_suspended_case_is_not_overdue_and_its_light_stands_still() -> None:
     case = dispatched(bj(2026, 12, 2, 8))  # due 18:00
-    before = suspended(case, bj(2026, 12, 2, 16, 30))  # 420/480 used, before the deadline
+    before = suspended(case, bj(2026, 12, 2, 16, 30))  # 420/480 used
     for now in (bj(2026, 12, 2, 17), bj(2026, 12, 9, 12), bj(2027, 1, 1)):
-        assert_everywhere(before, now, YELLOW)  # frozen: not overdue while the clock stands still
-    after = suspended(case, bj(2026, 12, 2, 20))  # stopped after the deadline (480/480 used)
-    for now in (bj(2026, 12, 2, 21), bj(2026, 12, 9, 12)):
-        assert_everywhere(after, now, RED)
+        assert_everywhere(before, now, YELLOW)  # past the old deadline, but the clock stands still
     green = suspended(case, bj(2026, 12, 2, 9))
     assert_everywhere(green, bj(2026, 12, 30), GREEN)
+    # suspended after the deadline (480/480 used): the deadline is suspended with the clock …
+    after = suspended(case, bj(2026, 12, 2, 20))
+    assert_everywhere(after, bj(2026, 12, 3, 10), YELLOW)
+    # … and on resumption nothing remains: due at once, red from then on.
+    resumed = after.clone()
+    resumed.stage, resumed.clock_running_since = Stage.DISPATCHED, bj(2026, 12, 4, 9)
+    resumed.suspended_at = None
+    resumed.deadline = CAL.add_minutes(bj(2026, 12, 4, 9), 0, TimeUnit.WORK_HOUR)
+    assert_everywhere(resumed, bj(2026, 12, 4, 9, 1), RED)
 
 
 def test_a_zero_length_limit_is_yellow_until_its_deadline_then_red() -> None:
@@ -158,15 +164,16 @@ moments = st.datetimes(
     limit=st.floats(0, 10_000),
     deadline=st.none() | moments,
     now=moments,
-    stopped=st.none() | moments,
+    stopped=st.booleans(),
 )
 def test_red_exactly_when_overdue_and_overdue_exactly_when_the_deadline_has_passed(
-    used: float, limit: float, deadline: datetime | None, now: datetime, stopped: datetime | None
+    used: float, limit: float, deadline: datetime | None, now: datetime, stopped: bool
 ) -> None:
-    verdict = judge_light(used, limit, deadline, now, stopped_at=stopped)
+    verdict = judge_light(used, limit, deadline, now, clock_stopped=stopped)
     assert verdict.overdue is (verdict.light is RED)
-    moment = stopped or now
-    if deadline is not None:
-        assert verdict.overdue is (moment > deadline)
+    if stopped:
+        assert not verdict.overdue
+    elif deadline is not None:
+        assert verdict.overdue is (now > deadline)
     if not verdict.overdue:
         assert verdict.light is (GREEN if limit > 0 and used < 0.8 * limit else YELLOW)

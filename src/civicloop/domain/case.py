@@ -214,9 +214,10 @@ class CaseState:
             limit = self.handling_limit_minutes(calendar)
             if limit is None:
                 return None
-            stopped = self.suspended_at if self.clock_running_since is None else None
-            deadline = self.deadline if self.clock_running_since is not None or stopped is not None else None
-            return judge_light(self.handling_used(calendar, now), limit, deadline, now, stopped_at=stopped)
+            used = self.handling_used(calendar, now)
+            if self.clock_running_since is None:  # 挂账: the clock and the deadline stand still
+                return judge_light(used, limit, None, now, clock_stopped=True)
+            return judge_light(used, limit, self.deadline, now)
         if self.step_started_at is None or self.step_deadline is None:
             return None
         if now <= self.step_started_at:

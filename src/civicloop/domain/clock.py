@@ -173,7 +173,7 @@ def judge_light(
     deadline: datetime | None,
     now: datetime,
     *,
-    stopped_at: datetime | None = None,
+    clock_stopped: bool = False,
 ) -> LightVerdict:
     """The one rule for a case's light and whether it is overdue (红黄绿灯与超期判定).
 
@@ -185,16 +185,21 @@ def judge_light(
       but the deadline is a moment on the wall clock, so from 18:00:00.000001 the case is red.
     * Before the deadline: **green** while under 80 % of the limit is used, **yellow** from 80 % (a
       zero-length limit is 100 % used from the start: yellow until its deadline).
-    * While the clock stands still (挂账, ``stopped_at`` = when it stopped), the light is frozen at the
-      verdict of that moment: overdue only if the deadline had already passed when the clock stopped.
+    * While the clock stands still (``clock_stopped``: 挂账 approved), the deadline stands still too: the
+      case is never overdue, and its light is green or yellow by the share of the limit used when the clock
+      stopped (on resumption the deadline is what remains of the limit from then, at once if nothing does).
     * Without a deadline (not yet known), the limit decides: red when more than the limit is used.
     """
     if not math.isfinite(limit_minutes) or limit_minutes < 0:
         raise ValueError(f"limit_minutes must be finite and ≥ 0 (时限不能为负), got {limit_minutes!r}")
     if math.isnan(used_minutes):
         raise ValueError("used_minutes must be a number (已用时间不能为 NaN), got nan")
-    moment = now if stopped_at is None else stopped_at
-    overdue = moment > deadline if deadline is not None else used_minutes > limit_minutes
+    if clock_stopped:
+        overdue = False
+    elif deadline is not None:
+        overdue = now > deadline
+    else:
+        overdue = used_minutes > limit_minutes
     if overdue:
         return LightVerdict(TrafficLight.RED, True)
     if limit_minutes > 0 and used_minutes < 0.8 * limit_minutes:

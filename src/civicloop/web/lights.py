@@ -47,7 +47,6 @@ class LightInputs:
     handling_used_minutes: float
     clock_running_since: datetime | None
     deadline: datetime | None = None  # of the handling bundle
-    suspended_at: datetime | None = None  # when the handling clock stopped (挂账)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +88,7 @@ def schedule(x: LightInputs, calendar: WorkCalendar) -> Schedule:
             return _fixed(TrafficLight.RED)
         used = x.handling_used_minutes
         if x.clock_running_since is None:  # the clock stands still (挂账): the light does not move
-            stopped = x.suspended_at
-            deadline = x.deadline if stopped is not None else None
-            return _fixed(judge_light(used, limit, deadline, stopped or _EPOCH, stopped_at=stopped).light)
+            return _fixed(judge_light(used, limit, None, _EPOCH, clock_stopped=True).light)
         unit = x.handling_limit.unit
         since = x.clock_running_since
         yellow = (
@@ -152,14 +149,13 @@ DOC_KEYS = (
     "clock_running_since",
     "reporter_id",
     "deadline",
-    "suspended_at",
 )
 
 
 def inputs_from_values(stage: str, values: list[Any]) -> LightInputs:
     """LightInputs from the stage and the values of :data:`DOC_KEYS`, in order."""
     started, step_deadline, limit, extension, used, since = values[:6]
-    deadline, suspended = [*values[7:9], None, None][:2]
+    deadline = values[7] if len(values) > 7 else None
     return LightInputs(
         _STAGE[stage],
         _dt(started),
@@ -169,7 +165,6 @@ def inputs_from_values(stage: str, values: list[Any]) -> LightInputs:
         float(used or 0.0),
         _dt(since),
         _dt(deadline),
-        _dt(suspended),
     )
 
 
