@@ -93,3 +93,30 @@ def test_simulate_with_and_without_rounds(city: City) -> None:
     assert report.patrol_checks == 0
     again = simulate(city, days=1.5, seed=2, start=START.date() + timedelta(days=3))
     assert again.patrol_checks > 0
+
+
+def test_the_big_screen_shows_a_light_on_rate_after_the_history(city: City) -> None:
+    """What `make demo` does on its first start (history with rounds up to now), then the screen's KPIs."""
+    from civicloop.web.dashboard import KpiCache
+    from civicloop.web.settings import WebSettings
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(days=2)
+    rounds = AssetRounds(city, seed=1, start=start)
+    sim = Simulator(
+        city, seed=1, start=start, placer=placer_for(city), reports_per_day=100, asset_rounds=rounds
+    )
+    sim.run_until(now)
+    tz = rounds.tz
+    month = now.astimezone(tz).strftime("%Y-%m")
+    patrolled_this_month = sim.report.patrol_checks > 0 and any(
+        r.kind == LIGHTING and r.at.astimezone(tz).strftime("%Y-%m") == month
+        for r in AssetRounds(city, seed=1, start=start).due(now)
+    )
+    snap = KpiCache(city, WebSettings()).refresh()
+    assert snap.status == "ok", snap.problem
+    if patrolled_this_month:  # always, except in the first hours of a month's first night
+        light = snap.assets["light_on_rate"]
+        assert light is not None and 0.0 < light <= 1.0
+    facility = snap.assets["facility_intact_rate"]
+    assert facility is not None and 0.0 < facility <= 1.0
