@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, inspect, select
 
 from civicloop.adapters.store.geo_tables import components
 from civicloop.domain.case import Actor, Command
@@ -283,15 +283,14 @@ class AssetRounds:
 
 def _districts(city: City) -> tuple[list[str], list[str]]:
     """Districts with street lights, and districts with any checkable component (code order)."""
-    try:
-        with city.engine.connect() as conn:
-            rows = conn.execute(
-                select(components.c.district_code, components.c.type_code == STREET_LIGHT, func.count())
-                .where(and_(components.c.city_id == city.id, components.c.state.in_(_CHECKABLE)))
-                .group_by(components.c.district_code, components.c.type_code == STREET_LIGHT)
-            ).all()
-    except Exception:  # no geography tables in this store: no rounds
+    if not inspect(city.engine).has_table(components.name):  # a store without the geography tables
         return [], []
-    lights = sorted({r[0] for r in rows if r[1] and r[2]})
+    with city.engine.connect() as conn:
+        rows = conn.execute(
+            select(components.c.district_code, components.c.type_code, func.count())
+            .where(and_(components.c.city_id == city.id, components.c.state.in_(_CHECKABLE)))
+            .group_by(components.c.district_code, components.c.type_code)
+        ).all()
+    lights = sorted({r[0] for r in rows if r[1] == STREET_LIGHT and r[2]})
     anything = sorted({r[0] for r in rows if r[2]})
     return lights, anything
