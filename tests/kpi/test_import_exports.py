@@ -296,7 +296,7 @@ def test_refusals_name_the_row_and_the_column_and_skip_bad_writes_them_beside_th
 def test_the_cli_prints_refusals_as_plain_text(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     runner = CliRunner()
-    assert runner.invoke(app, ["init", "--database", url]).exit_code == 0
+    assert runner.invoke(app, ["init", "--no-geography", "--database", url]).exit_code == 0
     path = tmp_path / "complaints.csv"
     _complaints_export(path, 5, seed=1)
     broken = tmp_path / "broken.toml"
@@ -310,3 +310,31 @@ def test_the_cli_prints_refusals_as_plain_text(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["imported"] == 5 and out["deadline_from_profile"] == 5 and out["refused_csv"] is None
+
+
+def test_locate_cases_locates_imported_rows_whose_address_is_in_the_gazetteer(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "--no-geography", "--database", url]).exit_code == 0
+    path = tmp_path / "requests.csv"
+    rows = _requests_export(path, 36, seed=9)
+    res = runner.invoke(
+        app, ["import-cases", str(path), "--mapping", str(REQUESTS_MAP), "--json", "--database", url]
+    )
+    assert res.exit_code == 0, res.output
+    unlocated = json.loads(res.stdout)["unlocated"]
+    with_address = [sr.row["Address"] for sr in rows if sr.kind == "address_only"]
+    assert unlocated > len(with_address) >= 2
+    gazetteer = tmp_path / "addresses.csv"
+    gazetteer.write_text(f"address,lon,lat\n  {with_address[0].lower()} ,112.55,37.85\n", encoding="utf-8")
+    res = runner.invoke(app, ["locate-cases", "--gazetteer", str(gazetteer), "--json", "--database", url])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (
+        out["located"] == 1
+        and out["tried"] == len(with_address)
+        and out["unresolved"] == len(with_address) - 1
+    )
+    gazetteer.write_text("address,lon,lat\nsomewhere,east,37.8\n", encoding="utf-8")
+    res = runner.invoke(app, ["locate-cases", "--gazetteer", str(gazetteer), "--database", url])
+    assert res.exit_code == 2 and "line 2" in res.output

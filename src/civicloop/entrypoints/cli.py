@@ -616,7 +616,7 @@ def restore_command(
 # ---- capabilities' command groups -------------------------------------------------------------------
 
 from civicloop.geo.cli import geo_app, grid_app, patrol_app  # noqa: E402
-from civicloop.kpi.cli import import_command, kpi_app, report_command  # noqa: E402
+from civicloop.kpi.cli import import_command, kpi_app, locate_command, report_command  # noqa: E402
 from civicloop.ledger.cli import assess_app, ledger_app, target_app  # noqa: E402
 from civicloop.triage.cli import app as triage_app  # noqa: E402
 
@@ -631,6 +631,7 @@ app.add_typer(kpi_app, name="kpi")
 # `report` and `import-cases` take a positional file before options: plain commands, not groups.
 app.command("report")(report_command)
 app.command("import-cases")(import_command)
+app.command("locate-cases")(locate_command)
 
 
 @triage_app.command("bootstrap")

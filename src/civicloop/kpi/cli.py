@@ -448,3 +448,35 @@ def import_command(
         console.print(
             f"  拒绝的行及原因 / refused rows with their reasons: {result.refused_csv}", markup=False
         )
+
+
+def locate_command(
+    gazetteer: Annotated[
+        Path, typer.Option("--gazetteer", help="CSV with address, lon, lat (WGS84): known addresses")
+    ],
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="cases to try at most")] = 10_000,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """待定位 / Locate the cases without coordinates whose address is in the gazetteer (``locate`` events)."""
+    from civicloop.services.locating import gazetteer_geocoder, locate_by_address
+
+    if not gazetteer.is_file():
+        _fail(f"--gazetteer: 文件不存在 no such file {gazetteer}")
+    try:
+        geocode = gazetteer_geocoder(gazetteer)
+    except (ValueError, UnicodeDecodeError) as exc:
+        _fail(f"--gazetteer: {exc}")
+    c = _open(database, city)
+    report = locate_by_address(c, geocode, limit=limit)
+    if json_out:
+        _dump(report.as_json())
+        return
+    console.print(
+        f"已定位 / located {len(report.located)} of {report.tried} cases with an address; "
+        f"{len(report.unresolved)} not in the gazetteer, {len(report.refused)} refused",
+        markup=False,
+    )
+    for case_id, reason in report.refused:
+        err.print(f"{case_id}: {reason}", markup=False, highlight=False)

@@ -9,10 +9,13 @@ Only a case without coordinates is located this way; a pin is never moved.
 
 from __future__ import annotations
 
+import csv
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from civicloop.domain.case import Actor, CaseState
@@ -112,3 +115,31 @@ def locate_by_address(
             continue
         report.located.append(state.case_id)
     return report
+
+
+def normalise_address(text: str) -> str:
+    """Case, spaces and full-width forms do not matter when addresses are compared."""
+    return re.sub(r"\s+", " ", text.replace("\u3000", " ")).strip().casefold()
+
+
+def gazetteer_geocoder(path: Path) -> Geocode:
+    """A geocoder from a gazetteer CSV (e.g. an export of the city's door-plate register, 门牌地址库) with
+    the columns ``address``, ``lon``, ``lat`` (WGS84): an address resolves when it is listed, compared
+    after :func:`normalise_address`. Raises ValueError naming the line of an unreadable row."""
+    table: dict[str, tuple[float, float]] = {}
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("address", "lon", "lat") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: the gazetteer needs the column(s) {', '.join(missing)} (地址库缺少列)")
+        for line, row in enumerate(reader, start=2):
+            try:
+                point = (float(row["lon"]), float(row["lat"]))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{path}: line {line}: unreadable lon/lat {row.get('lon')!r}, {row.get('lat')!r} "
+                    "(坐标无法解析)"
+                ) from None
+            if row.get("address"):
+                table[normalise_address(row["address"])] = point
+    return lambda address: table.get(normalise_address(address))
