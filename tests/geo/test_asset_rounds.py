@@ -36,6 +36,12 @@ def test_rounds_are_planned_at_night_and_on_workdays_and_handed_out_once_settled
     assert days and all(city.calendar.is_workday(d) for d in days)
     assert all(r.at + rounds.settle <= START + timedelta(days=7) for r in got)
     assert rounds.due(START + timedelta(days=7)) == []  # handed out once
+    # carried on by another handle (the demo's live loop takes the history's schedule over)
+    carried = rounds.moved_to(city)
+    later = carried.due(START + timedelta(days=9))
+    assert later and min(r.at for r in later) > max(r.at for r in got)
+    fresh = AssetRounds(city, seed=1, start=START).due(START + timedelta(days=9))
+    assert sorted(got + later) == fresh  # nothing lost, nothing twice
 
 
 def test_a_city_without_components_has_no_rounds(backend: tuple[str, Engine], city_id: str) -> None:

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from civicloop.domain.case import Actor, CaseState, Command
@@ -28,6 +28,9 @@ from civicloop.domain.vocabulary import Action, Channel, Role, Stage
 from civicloop.profile.models import CategoryRule
 from civicloop.services.cases import BatchItem, ReporterInfo
 from civicloop.services.city import City
+
+if TYPE_CHECKING:
+    from civicloop.services.asset_rounds import AssetRounds
 
 #: Relative report intensity per local hour for each daily pattern of the profile (SimHours).
 HOUR_PROFILES: dict[str, tuple[float, ...]] = {
@@ -622,7 +625,7 @@ def simulate(
     return sim.summarise()
 
 
-def _rounds(city: City, seed: int, start: datetime, wanted: bool) -> AssetRoundsLike | None:
+def _rounds(city: City, seed: int, start: datetime, wanted: bool) -> AssetRounds | None:
     """The city's asset rounds from *start*, or None when not wanted or no components are registered."""
     if not wanted:
         return None
@@ -632,6 +635,6 @@ def _rounds(city: City, seed: int, start: datetime, wanted: bool) -> AssetRounds
     return rounds if rounds.enabled else None
 
 
-def asset_rounds_for(city: City, seed: int, start: datetime) -> AssetRoundsLike | None:
+def asset_rounds_for(city: City, seed: int, start: datetime) -> AssetRounds | None:
     """The demo's asset rounds (night lighting patrols, component inspections) from *start*, if any."""
     return _rounds(city, seed, start, True)

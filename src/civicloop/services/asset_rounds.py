@@ -113,6 +113,12 @@ class AssetRounds:
         self._pending: list[Round] = []
         self._routes: dict[str, list[RegisteredComponent]] = {}
 
+    def moved_to(self, city: City) -> AssetRounds:
+        """The same schedule, carried on through another handle on the same city (e.g. the live loop's
+        own connection pool): rounds already handed out are not handed out again."""
+        self.city = city
+        return self
+
     @property
     def enabled(self) -> bool:
         """False without registered components (no demo geography): no rounds at all."""
