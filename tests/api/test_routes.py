@@ -42,6 +42,7 @@ PINNED = {
     ("POST", "/api/v1/cases/{case_id}/actions/{action}"),
     ("GET", "/api/v1/cases"),
     ("GET", "/api/v1/queues/mine"),
+    ("GET", "/api/v1/queues/unlocated"),
     ("GET", "/api/v1/cases/{case_id}/reporter"),
     ("POST", "/api/v1/reporters/{reporter_id}/anonymise"),
     ("POST", "/api/v1/photos"),

@@ -78,6 +78,7 @@ POLICY: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/api/v1/cases/{case_id}"): BEARER,
     ("POST", "/api/v1/cases/{case_id}/actions/{action}"): ACTORS,  # + the domain's action table
     ("GET", "/api/v1/queues/mine"): BEARER,
+    ("GET", "/api/v1/queues/unlocated"): frozenset({"operator", "shift_leader", "admin"}),
     ("GET", "/api/v1/cases/{case_id}/reporter"): frozenset({"operator", "admin"}),
     ("POST", "/api/v1/reporters/{reporter_id}/anonymise"): frozenset({"operator", "admin"}),
     ("POST", "/api/v1/photos"): ACTORS,

@@ -394,10 +394,17 @@ def test_work_calendar_validates_a_hand_made_spec() -> None:
         build_calendar_spec("Nowhere/City", EGOVA_PERIODS, {}, False, "minutes")
 
 
-@pytest.mark.parametrize("amount", [0, -1, -0.5, math.nan, math.inf, True, "4"])
-def test_time_limit_amount_must_be_a_positive_finite_number(amount: object) -> None:
+@pytest.mark.parametrize("amount", [-1, -0.5, -1e-9, math.nan, math.inf, True, "4"])
+def test_time_limit_amount_must_be_a_finite_number_not_below_zero(amount: object) -> None:
     with pytest.raises(ValueError, match="amount"):
         TimeLimit(amount, WORK_HOUR)  # type: ignore[arg-type]
+
+
+def test_a_zero_time_limit_is_a_deadline_at_the_start() -> None:
+    cal = china_calendar()
+    start = beijing(2026, 12, 2, 9, 30)
+    assert cal.limit_minutes(TimeLimit(0, TimeUnit.NATURAL_HOUR)) == 0
+    assert cal.deadline(start, TimeLimit(0, TimeUnit.NATURAL_HOUR)) == start
 
 
 def test_time_limit_unit_is_checked_and_coerced() -> None:

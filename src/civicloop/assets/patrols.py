@@ -490,25 +490,8 @@ def _serpentine(lights: list[RegisteredComponent]) -> list[RegisteredComponent]:
     return out
 
 
-def simulate_lighting_patrol(
-    city: City,
-    *,
-    district_code: str,
-    unlit_rate: float = 0.03,
-    seed: int = 1,
-    at: datetime | None = None,
-    inspector_id: str | None = None,
-    max_lights: int | None = None,
-    speed_kmh: float = 25.0,
-) -> LightingPatrolResult:
-    """A simulated night lighting patrol of a district's street lights (for the demo).
-
-    Every intact or damaged light of the district is visited road by road at ``speed_kmh`` from ``at``
-    (default: now), each unlit with probability ``unlit_rate`` (seeded). The inspector defaults to the
-    district's first duty inspector (``ins-<district>-01``).
-    """
-    if not 0.0 <= unlit_rate <= 1.0:
-        raise ValueError("unlit_rate must be between 0 and 1")
+def lighting_route(city: City, district_code: str) -> list[RegisteredComponent]:
+    """The intact or damaged street lights of a district in a drivable order (road by road)."""
     with city.engine.connect() as conn:
         ids = store.component_ids_of_district(
             conn,
@@ -522,9 +505,36 @@ def simulate_lighting_patrol(
             f"no street lights registered in district {district_code} (run civicloop geo load-demo)"
         )
     lights = components_by_id(city, ids)
-    route = _serpentine([lights[i] for i in ids])
-    if max_lights is not None:
-        route = route[:max_lights]
+    return _serpentine([lights[i] for i in ids])
+
+
+def simulate_lighting_patrol(
+    city: City,
+    *,
+    district_code: str,
+    unlit_rate: float = 0.03,
+    seed: int = 1,
+    at: datetime | None = None,
+    inspector_id: str | None = None,
+    max_lights: int | None = None,
+    speed_kmh: float = 25.0,
+    start_index: int = 0,
+    route_lights: Sequence[RegisteredComponent] | None = None,
+) -> LightingPatrolResult:
+    """A simulated night lighting patrol of a district's street lights (for the demo).
+
+    Every intact or damaged light of the district is visited road by road at ``speed_kmh`` from ``at``
+    (default: now), each unlit with probability ``unlit_rate`` (seeded). The inspector defaults to the
+    district's first duty inspector (``ins-<district>-01``). With ``max_lights`` the patrol covers that
+    many lights of the route from ``start_index`` on (wrapping round), so nightly patrols can take turns;
+    ``route_lights`` is the district's :func:`lighting_route` when the caller already has it.
+    """
+    if not 0.0 <= unlit_rate <= 1.0:
+        raise ValueError("unlit_rate must be between 0 and 1")
+    route = list(route_lights) if route_lights is not None else lighting_route(city, district_code)
+    if max_lights is not None and max_lights < len(route):
+        first = start_index % len(route)
+        route = (route[first:] + route[:first])[:max_lights]
     rng = random.Random(seed)
     start = _utc(at) if at is not None else datetime.now(UTC).replace(microsecond=0)
     speed = speed_kmh / 3.6

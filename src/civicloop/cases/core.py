@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from civicloop.kernel.clock import TimeLimit, TimeUnit, TrafficLight, WorkCalendar, traffic_light
+from civicloop.kernel.clock import LightVerdict, TimeLimit, TimeUnit, TrafficLight, WorkCalendar, judge_light
 from civicloop.kernel.errors import (
     IllegalAction,
     InvalidField,
@@ -200,24 +200,36 @@ class CaseState:
             used += calendar.elapsed_minutes(self.clock_running_since, now, self.handling_limit.unit)
         return used
 
-    def light(self, calendar: WorkCalendar, now: datetime) -> TrafficLight | None:
-        """The traffic light of the current step (the handling bundle while with a department)."""
+    def verdict(self, calendar: WorkCalendar, now: datetime) -> LightVerdict | None:
+        """Light and overdue flag of the current step (the handling bundle while with a department),
+        by :func:`civicloop.kernel.clock.judge_light`: red exactly when the step's deadline has passed."""
         if self.stage.is_terminal:
             return None
         if self.stage in HANDLING_STAGES or self.stage is Stage.SUSPENDED:
             limit = self.handling_limit_minutes(calendar)
             if limit is None:
                 return None
-            return traffic_light(self.handling_used(calendar, now), limit)
+            used = self.handling_used(calendar, now)
+            if self.clock_running_since is None:  # 挂账: the clock and the deadline stand still
+                return judge_light(used, limit, None, now, clock_stopped=True)
+            return judge_light(used, limit, self.deadline, now)
         if self.step_started_at is None or self.step_deadline is None:
             return None
         if now <= self.step_started_at:
-            return TrafficLight.GREEN
+            return LightVerdict(TrafficLight.GREEN, False)
         total = calendar.elapsed_minutes(self.step_started_at, self.step_deadline, TimeUnit.WORK_HOUR)
         used = calendar.elapsed_minutes(self.step_started_at, now, TimeUnit.WORK_HOUR)
-        if total <= 0:
-            return TrafficLight.RED if now > self.step_deadline else TrafficLight.YELLOW
-        return traffic_light(used, total)
+        return judge_light(used, max(total, 0.0), self.step_deadline, now)
+
+    def light(self, calendar: WorkCalendar, now: datetime) -> TrafficLight | None:
+        """The traffic light of the current step (see :meth:`verdict`)."""
+        verdict = self.verdict(calendar, now)
+        return None if verdict is None else verdict.light
+
+    def overdue(self, calendar: WorkCalendar, now: datetime) -> bool:
+        """超期: the current step's deadline has passed (the light is red), see :meth:`verdict`."""
+        verdict = self.verdict(calendar, now)
+        return verdict is not None and verdict.overdue
 
     def clone(self) -> CaseState:
         new = object.__new__(CaseState)
@@ -418,6 +430,12 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.FLAG_RECURRENCE: ActionSpec(
         frozenset({_R.OPERATOR, _R.SYSTEM}), frozenset({_S.CLOSED}), ("member_id",), ("note",)
     ),
+    Action.LOCATE: ActionSpec(
+        frozenset({_R.OPERATOR, _R.SHIFT_LEADER, _R.SYSTEM}),
+        _ANY,
+        ("lon", "lat"),
+        ("address", "grid_code", "community_code", "street_code", "district_code", "note"),
+    ),
 }
 
 #: The timed step each stage belongs to. Request stages keep the handling step: the clock runs on.
@@ -554,7 +572,10 @@ def _decide_report(
         missing = "lat" if lat is None else "lon"
         raise InvalidField(missing, Msg("reasons.lon_and_lat_must_be_given"))
     address = _text(f, "address", 256)
-    if lon is None and address is None:
+    # A historical record may have no location at all (many exports leave some rows blank): the
+    # system imports it unlocated (待定位), to be located later; every live report needs one.
+    unlocated_import = channel is Channel.IMPORT and actor.role is Role.SYSTEM
+    if lon is None and address is None and not unlocated_import:
         raise InvalidField("location", Msg("reasons.needs_lon_lat_or_an_address"))
     data: dict[str, Any] = {
         "channel": channel.value,
@@ -689,11 +710,12 @@ def _handling_snapshot(state: CaseState, at: datetime, rules: Rules) -> dict[str
     cal = rules.calendar
     used = state.handling_used(cal, at)
     limit = state.handling_limit_minutes(cal) or 0.0
+    verdict = judge_light(used, limit, state.deadline, at)
     return {
         "used_minutes": round(used, 3),
         "limit_minutes": round(limit, 3),
-        "light": traffic_light(used, limit).value if limit > 0 else TrafficLight.RED.value,
-        "on_time": state.deadline is not None and at <= state.deadline,
+        "light": verdict.light.value,
+        "on_time": state.deadline is not None and not verdict.overdue,
     }
 
 
@@ -901,6 +923,22 @@ def _stay(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datet
     return state.stage, {}
 
 
+def _decide_locate(
+    state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
+) -> Decided:
+    """定位: only a case without a position (待定位) is located; a pin is never moved this way."""
+    assert state is not None
+    if state.lon is not None:
+        raise InvalidField("lon", "该案卷已有位置", "the case already has a position")
+    lon = _number(f, "lon", -180.0, 180.0)
+    lat = _number(f, "lat", -90.0, 90.0)
+    assert lon is not None and lat is not None  # required fields, checked before
+    data: dict[str, Any] = {"lon": lon, "lat": lat, "address": _text(f, "address", 256) or state.address}
+    for key in ("grid_code", "community_code", "street_code", "district_code"):
+        data[key] = _text(f, key, 256) or getattr(state, key)
+    return state.stage, data
+
+
 def _decide_link(
     state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
 ) -> Decided:
@@ -969,6 +1007,7 @@ _DECIDERS: dict[Action, Decider] = {
     Action.UNLINK_DUPLICATE: _decide_unlink,
     Action.SPLIT: _decide_split,
     Action.FLAG_RECURRENCE: _decide_link,
+    Action.LOCATE: _decide_locate,
 }
 
 
@@ -1031,7 +1070,7 @@ def _step_transition(
             "step": before.value,
             "used_minutes": round(used, 3),
             "limit_minutes": limit_min,
-            "light": traffic_light(used, limit_min).value,
+            "light": judge_light(used, limit_min, state.step_deadline, at).light.value,
             "on_time": state.step_deadline is None or at <= state.step_deadline,
         }
     if after is not None and after is not Step.HANDLE:
@@ -1102,6 +1141,12 @@ def _apply_report(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
     s.photos = e.attachments
     if d.get("self_handled"):
         s.handled_at = e.at
+
+
+def _apply_locate(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
+    s.lon, s.lat, s.address = d["lon"], d["lat"], d.get("address")
+    for key in ("grid_code", "community_code", "street_code", "district_code"):
+        setattr(s, key, d.get(key))
 
 
 def _apply_accept(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
@@ -1278,6 +1323,7 @@ _APPLIERS: dict[Action, Callable[[CaseState, Event, Mapping[str, Any]], None]] =
     Action.UNLINK_DUPLICATE: _apply_unlink,
     Action.SPLIT: _apply_split,
     Action.FLAG_RECURRENCE: _apply_recurrence,
+    Action.LOCATE: _apply_locate,
 }
 
 

@@ -210,7 +210,9 @@ class CaseQuery:
     """A filtered, ordered, paged selection of cases (the HTTP API's lists and Open311's GET requests).
 
     ``created_from`` is inclusive, ``created_to`` inclusive; ``overdue_at`` keeps cases whose handling
-    deadline passed before that moment while a department still holds them; ``scope`` keeps only what
+    deadline passed before that moment while a department still holds them; ``unlocated`` keeps the
+    cases without coordinates (待定位: e.g. imported records that had no location);
+    ``scope`` keeps only what
     that actor may see (the same rule as :func:`civicloop.cases.scope.can_view`).
     """
 
@@ -223,6 +225,7 @@ class CaseQuery:
     department_id: str | None = None
     district_codes: Sequence[str] | None = None
     overdue_at: datetime | None = None
+    unlocated: bool = False
     scope: Actor | None = None
     order: str = "created_desc"  # or "deadline_asc"
     limit: int = 50
@@ -721,6 +724,8 @@ def _where(city_id: str, query: CaseQuery) -> ColumnElement[bool]:
     if query.overdue_at is not None:
         conds.append(c.deadline < query.overdue_at)
         conds.append(c.stage.in_([s.value for s in HANDLING_STAGES]))
+    if query.unlocated:
+        conds.append(c.lon.is_(None))
     if query.scope is not None:
         conds.append(_scope_clause(query.scope))
     return and_(*conds)

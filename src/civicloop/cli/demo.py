@@ -84,7 +84,7 @@ def demo_command(
     from civicloop.ledger.demo import load_demo
     from civicloop.photos.store import LocalPhotoStore
     from civicloop.simulator.placer import placer_for
-    from civicloop.simulator.simulate import Simulator
+    from civicloop.simulator.simulate import Simulator, asset_rounds_for
     from civicloop.triage.service import model_path, train_category_model
 
     city = init_city(profile, database)
@@ -93,6 +93,7 @@ def demo_command(
     if not geo.skipped:
         console.print(f"地理 / geography: {geo.grids:,} 单元网格 grids, {geo.components:,} 部件 components")
     first_start = not city.cases.stage_counts()
+    rounds = None
     if first_start:
         load_demo(city)
         console.print("工作台账与考核目标 / ledgers and targets of the demo year loaded")
@@ -103,9 +104,14 @@ def demo_command(
     if first_start:
         console.print(f"生成 {history_days:g} 天历史数据 / simulating {history_days:g} days of history …")
         start = now - timedelta(days=history_days)
-        history = Simulator(city, seed=seed, start=start, placer=placer_for(city))
+        # Night lighting patrols and component inspections too: 着灯率 and 设施完好率 have figures at once.
+        rounds = asset_rounds_for(city, seed, start)
+        history = Simulator(city, seed=seed, start=start, placer=placer_for(city), asset_rounds=rounds)
         history.run_until(now)
-        console.print(f"  {history.report.cases:,} cases, {history.report.events:,} events")
+        console.print(
+            f"  {history.report.cases:,} cases, {history.report.events:,} events, "
+            f"{history.report.patrol_checks:,} 巡查检查 patrol checks"
+        )
     users = seed_demo_users(city)
     app = create_app(city, photos=LocalPhotoStore("./var/photos"))
     web = getattr(app.state, "civicloop_web", None)
@@ -113,8 +119,12 @@ def demo_command(
         web.start()  # build the big screen's index now, not on the first visitor's request
     # The live loop runs on its own connection pool and cache, like any other client of the database.
     live_city = open_registered_city(city.id, database)
+    # The live loop takes the history's rounds over (those begun in its last hours are still to run).
+    live_rounds = (
+        rounds.moved_to(live_city) if rounds is not None else asset_rounds_for(live_city, seed + 1, now)
+    )
     live = Simulator(live_city, seed=seed + 1, start=now, placer=placer_for(live_city), reports_per_day=rate,
-                     batch=timedelta(seconds=10))  # fmt: skip
+                     batch=timedelta(seconds=10), asset_rounds=live_rounds)  # fmt: skip
     stop = threading.Event()
 
     def simulate_live() -> None:

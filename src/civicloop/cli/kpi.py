@@ -19,6 +19,7 @@ from civicloop.cli.common import (
     CityOpt,
     CommandGroup,
     DatabaseOpt,
+    JsonOpt,
     LocaleOpt,
     console,
     err_console,
@@ -387,18 +388,63 @@ def import_command(
         result = import_cases(c, csv_path, mapping, skip_bad=skip_bad)
     except ImportFailed as exc:
         if json_out:
-            print_json({"imported": 0, "bad_rows": [{"line": b.line, "reason": b.reason} for b in exc.bad]})
+            print_json({"imported": 0, "bad_rows": [b.as_json() for b in exc.bad]})
         for b in exc.bad:
-            err_console.print(f"line {b.line}: {escape(b.reason)}", highlight=False)
-        fail(str(exc).split(":", 1)[0])
+            err_console.print(b.text(), markup=False, highlight=False)
+        fail(str(exc).split(": line", 1)[0])
     except (MappingError, DomainError) as exc:
         fail(str(exc))
     if json_out:
         print_json(result.as_json())
         return
     for b in result.bad:
-        err_console.print(f"[yellow]skipped[/] line {b.line}: {escape(b.reason)}", highlight=False)
+        err_console.print("[yellow]skipped[/] " + escape(b.text()), highlight=False)
     console.print(
         f"已导入 / imported {result.imported} cases ({result.events} events) of {result.rows} rows; "
-        f"skipped {len(result.bad)}"
+        f"skipped {len(result.bad)}",
+        markup=False,
     )
+    notes = [
+        (result.profile_limits, "无期限，按城市配置时限", "without a due date: the profile's limit"),
+        (result.zero_limits, "期限等于创建时间（零时限）", "due when created (zero-length limit)"),
+        (result.unlocated, "无位置，列入待定位", "without a location: in the 待定位 (unlocated) queue"),
+    ]
+    for n, zh, en in notes:
+        if n:
+            console.print(f"  {n} 行{zh} / {n} row(s) {en}", markup=False)
+    if result.refused_csv is not None:
+        console.print(
+            f"  拒绝的行及原因 / refused rows with their reasons: {result.refused_csv}", markup=False
+        )
+
+
+def locate_command(
+    gazetteer: Annotated[
+        Path, typer.Option("--gazetteer", help="CSV with address, lon, lat (WGS84): known addresses")
+    ],
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="cases to try at most")] = 10_000,
+    json_out: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """待定位 / Locate the cases without coordinates whose address is in the gazetteer (``locate`` events)."""
+    from civicloop.intake.locating import gazetteer_geocoder, locate_by_address
+
+    if not gazetteer.is_file():
+        fail(f"--gazetteer: 文件不存在 no such file {gazetteer}")
+    try:
+        geocode = gazetteer_geocoder(gazetteer)
+    except (ValueError, UnicodeDecodeError) as exc:
+        fail(f"--gazetteer: {exc}")
+    c = open_city(database, city, calendar_warnings=False)
+    report = locate_by_address(c, geocode, limit=limit)
+    if json_out:
+        print_json(report.as_json())
+        return
+    console.print(
+        f"已定位 / located {len(report.located)} of {report.tried} cases with an address; "
+        f"{len(report.unresolved)} not in the gazetteer, {len(report.refused)} refused",
+        markup=False,
+    )
+    for case_id, reason in report.refused:
+        err_console.print(f"{case_id}: {reason}", markup=False, highlight=False)

@@ -13,7 +13,7 @@ from civicloop.cli.cases import audit_app, case_app, rebuild_command
 from civicloop.cli.common import CommandGroup
 from civicloop.cli.demo import demo_command, simulate_command
 from civicloop.cli.geo import geo_app, grid_app, patrol_app
-from civicloop.cli.kpi import import_command, kpi_app, report_command
+from civicloop.cli.kpi import import_command, kpi_app, locate_command, report_command
 from civicloop.cli.ledger import assess_app, ledger_app, target_app
 from civicloop.cli.serve import apikey_app, serve_command, user_app
 from civicloop.cli.triage import triage_app
@@ -36,6 +36,7 @@ app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 app.command("report")(report_command)
 app.command("import-cases")(import_command)
+app.command("locate-cases")(locate_command)
 app.command("serve")(serve_command)
 
 app.add_typer(case_app, name="case")

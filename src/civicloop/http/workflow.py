@@ -23,7 +23,7 @@ from civicloop.accounts.store import open311_submission
 from civicloop.cases.core import ACTIONS, CaseState, Event, allowed_actions
 from civicloop.cases.scope import REPORTER_ROLES, can_act
 from civicloop.cases.service import CaseQuery, ReporterInfo
-from civicloop.http.auth import CurrentUser, require_actor, require_role_in
+from civicloop.http.auth import CurrentUser, require_actor, require_role_in, require_roles
 from civicloop.http.context import ApiError, AppContext, base_url, context_of
 from civicloop.http.render import JSON
 from civicloop.http.schemas import (
@@ -105,7 +105,7 @@ def case_view(ctx: AppContext, s: CaseState, now: datetime) -> CaseView:
         step_deadline=s.step_deadline,
         deadline=s.deadline,
         due_at=due,
-        overdue=due is not None and due < now,
+        overdue=s.overdue(ctx.main.city.calendar, now),
         light=light.value if light else None,
         pending=s.pending,
         duplicate_of=s.duplicate_of,
@@ -206,7 +206,7 @@ def summary(ctx: AppContext, user: User, s: CaseState, now: datetime) -> CaseSum
         urgency=s.urgency.value,
         created_at=s.created_at,
         due_at=due,
-        overdue=due is not None and due < now,
+        overdue=s.overdue(ctx.main.city.calendar, now),
         light=light.value if light else None,
         allowed_actions=[a.value for a in actions_for(user, s)],
     )
@@ -322,6 +322,10 @@ def act(
         require_actor(user)
     fields = (body or ActionBody()).model_dump(exclude_none=True)
     check_photos(ctx, fields.get("photos"))
+    if chosen is Action.LOCATE:  # 定位: the grid and areas of the new position, as for a report
+        from civicloop.intake.locating import with_area_codes
+
+        fields = with_area_codes(ctx.main.city, fields)
     state = cases.act(case_id, chosen, actor, fields)
     last = cases.timeline(case_id)[-1]
     return ActionResult(
@@ -450,6 +454,27 @@ def queue_page(ctx: AppContext, user: User, page: int, page_size: int) -> CasePa
     rows.sort(key=lambda r: (not r.overdue, r.due_at or far, r.created_at))
     start = (page - 1) * page_size
     return CasePage(items=rows[start : start + page_size], page=page, page_size=page_size, total=len(rows))
+
+
+@router.get("/queues/unlocated", response_model=CasePage)
+def unlocated_queue(
+    request: Request,
+    user: CurrentUser,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CasePage:
+    """待定位 / Cases without coordinates (e.g. imported records that had no location), newest first:
+    operators locate them with the ``locate`` action (lon, lat)."""
+    from civicloop.intake.locating import unlocated_cases
+
+    require_roles(user, AccountRole.OPERATOR, AccountRole.SHIFT_LEADER, AccountRole.ADMIN)
+    ctx = context_of(request)
+    now = datetime.now(UTC)
+    states, total = unlocated_cases(
+        ctx.main.city, actor=user.actor(), limit=page_size, offset=(page - 1) * page_size
+    )
+    items = [summary(ctx, user, s, now) for s in states]
+    return CasePage(items=items, page=page, page_size=page_size, total=total)
 
 
 # ---- reporters and privacy ----------------------------------------------------------------------------

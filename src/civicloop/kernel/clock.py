@@ -67,7 +67,9 @@ class TimeLimit:
         amount: object = self.amount
         if isinstance(amount, bool) or not isinstance(amount, int | float):
             raise ValueError(both("clock.amount_not_a_number", value=repr(amount)))
-        if not math.isfinite(amount) or amount <= 0:
+        if not math.isfinite(amount) or amount < 0:
+            # 0 is a valid zero-length limit (an imported case due when it was created); a city
+            # profile's own limits are checked to be > 0 where the profile is read.
             raise ValueError(both("clock.amount_not_positive", value=repr(amount)))
         try:
             unit = TimeUnit(self.unit)
@@ -84,11 +86,19 @@ class TimeLimit:
 
 
 class TrafficLight(StrEnum):
-    """Status light of the current step (红黄绿灯), judged on used / limit time."""
+    """Status light of the current step (红黄绿灯); decided by :func:`judge_light`."""
 
-    GREEN = "green"  # 绿灯: under 80 %
-    YELLOW = "yellow"  # 黄灯: 80 % to 100 % inclusive
-    RED = "red"  # 红灯: over the limit
+    GREEN = "green"  # 绿灯: under 80 % of the limit used
+    YELLOW = "yellow"  # 黄灯: 80 % or more used, the deadline not yet passed
+    RED = "red"  # 红灯: the deadline has passed (超期)
+
+
+@dataclass(frozen=True, slots=True)
+class LightVerdict:
+    """A case's light and whether it is overdue (超期), decided together by :func:`judge_light`."""
+
+    light: TrafficLight
+    overdue: bool
 
 
 class CalendarCoverageError(Exception):
@@ -126,8 +136,10 @@ def _check_ratio_inputs(used_minutes: float, limit_minutes: float) -> None:
 
 
 def traffic_light(used_minutes: float, limit_minutes: float) -> TrafficLight:
-    """Colour of the step's light (红黄绿灯): green < 80 % ≤ yellow ≤ 100 % < red.
+    """Colour of a used/limit ratio alone (红黄绿灯): green < 80 % ≤ yellow ≤ 100 % < red.
 
+    For a ratio without a deadline only: a case's light, and whether it is overdue, is
+    :func:`judge_light` (red from the moment the deadline passes, whatever the working clock says).
     Thresholds follow the Activiti-based platform described in docs/domain.md §7.
     """
     _check_ratio_inputs(used_minutes, limit_minutes)
@@ -137,6 +149,46 @@ def traffic_light(used_minutes: float, limit_minutes: float) -> TrafficLight:
     if ratio <= 1.0:
         return TrafficLight.YELLOW
     return TrafficLight.RED
+
+
+def judge_light(
+    used_minutes: float,
+    limit_minutes: float,
+    deadline: datetime | None,
+    now: datetime,
+    *,
+    clock_stopped: bool = False,
+) -> LightVerdict:
+    """The one rule for a case's light and whether it is overdue (红黄绿灯与超期判定).
+
+    Every place that shows a light or lists overdue cases (case lists, the case page, the big screen,
+    超期督办, the KPIs) asks this function, so a case is never red in one place and yellow in another.
+
+    * **Red and overdue** exactly when the deadline has passed: ``now > deadline``. Off-hours the
+      working clock stands still (at 18:00 a case due at 18:00 has used 100 % of its limit all night),
+      but the deadline is a moment on the wall clock, so from 18:00:00.000001 the case is red.
+    * Before the deadline: **green** while under 80 % of the limit is used, **yellow** from 80 % (a
+      zero-length limit is 100 % used from the start: yellow until its deadline).
+    * While the clock stands still (``clock_stopped``: 挂账 approved), the deadline stands still too: the
+      case is never overdue, and its light is green or yellow by the share of the limit used when the clock
+      stopped (on resumption the deadline is what remains of the limit from then, at once if nothing does).
+    * Without a deadline (not yet known), the limit decides: red when more than the limit is used.
+    """
+    if not math.isfinite(limit_minutes) or limit_minutes < 0:
+        raise ValueError(f"limit_minutes must be finite and ≥ 0 (时限不能为负), got {limit_minutes!r}")
+    if math.isnan(used_minutes):
+        raise ValueError("used_minutes must be a number (已用时间不能为 NaN), got nan")
+    if clock_stopped:
+        overdue = False
+    elif deadline is not None:
+        overdue = now > deadline
+    else:
+        overdue = used_minutes > limit_minutes
+    if overdue:
+        return LightVerdict(TrafficLight.RED, True)
+    if limit_minutes > 0 and used_minutes < 0.8 * limit_minutes:
+        return LightVerdict(TrafficLight.GREEN, False)
+    return LightVerdict(TrafficLight.YELLOW, False)
 
 
 def overtime_multiple(used_minutes: float, limit_minutes: float) -> float:

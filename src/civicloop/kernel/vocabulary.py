@@ -103,6 +103,7 @@ class Action(Labelled):
     UNLINK_DUPLICATE = "unlink_duplicate"  # 取消关联: a wrong merge is split off again
     SPLIT = "split"  # 拆分: a report wrongly merged as a duplicate becomes a case of its own again
     FLAG_RECURRENCE = "flag_recurrence"  # 复发: the problem came back after this case was closed
+    LOCATE = "locate"  # 定位: a case without a position gets one (e.g. an imported record, 待定位)
 
 
 class Role(Labelled):

@@ -37,7 +37,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from civicloop.kernel.clock import TimeUnit, TrafficLight, WorkCalendar, traffic_light
+from civicloop.kernel.clock import TimeUnit, WorkCalendar, judge_light
 from civicloop.kpi import facts
 from civicloop.kpi.core import (
     CATALOGUE,
@@ -434,7 +434,7 @@ FROM g;
 
 
 #: Bump when a change to the counting is not visible in the SQL or the declarations below.
-FACTS_VERSION = 2
+FACTS_VERSION = 2  # 2: period-end lights by judge_light (red once the deadline has passed)
 assert all(s.distinct in AREA_COLUMNS for s in COUNTER_SPECS if s.distinct), "distinct over a dimension"
 
 
@@ -632,10 +632,7 @@ class KpiEngine:
             before = float(used_before or 0.0)
             used = before + cal.elapsed_minutes(s, at, unit)
             limit = before + cal.elapsed_minutes(s, d, unit)
-            if limit <= 0:
-                light = TrafficLight.RED if at > d else TrafficLight.YELLOW
-            else:
-                light = traffic_light(used, limit)
+            light = judge_light(used, max(limit, 0.0), d, at).light  # red ⇔ overdue: at > deadline
             out.append((case_id, light.value))
         lights = pa.table({"case_id": [c for c, _ in out], "light": [v for _, v in out]})
         self.con.register("kpi_light_arrow", lights)

@@ -3,7 +3,7 @@
 A mapping file (TOML, or YAML when PyYAML is installed) names the CSV's columns, their date formats,
 how its statuses, categories and agencies map onto the city profile::
 
-    [columns]                   # CSV header → field (created, category, department, status required)
+    [columns]                   # CSV header → field (created, category, department required)
     external_id = "Unique Key"
     created = "Created Date"
     due = "Due Date"
@@ -16,14 +16,18 @@ how its statuses, categories and agencies map onto the city profile::
     address = "Incident Address"
     description = "Descriptor"
     district = "Borough"        # optional; values pass through [district] when given
+    urgency = "Priority"        # optional; values pass through [urgency] (normal | urgent)
 
     [formats]                   # strptime formats (or "iso"); naive times are in `timezone`
     created = "%m/%d/%Y %I:%M:%S %p"
     timezone = "America/New_York"
 
-    [status]                    # source status → closed | open | void
-    Closed = "closed"
+    [status]                    # source status → closed | open | void (no status column: a row with
+    Closed = "closed"           # a closed date is closed, one without is open)
     Open = "open"
+
+    [urgency]                   # source value → normal | urgent ("*" = fallback; default normal)
+    High = "urgent"
 
     [category]                  # source value → category code ("*" = fallback)
     "Illegal Parking" = "09009"
@@ -35,7 +39,16 @@ How a row becomes events (all in **one** ``CaseService.execute`` batch, one tran
 are reserved first (``reserve_case_ids``), then per row REPORT (channel ``import``, actor role
 ``system``) → ACCEPT → FILE → DISPATCH at the created time and, for a closed row, HANDLE → SEND_CHECK →
 CHECK → CLOSE at the closed time (a ``void`` row is voided at the closed time instead). The handling
-limit is ``due − created`` in natural hours, so the deadline is the source's due date exactly.
+limit is ``due − created`` in natural hours, so the deadline is the source's due date exactly; due ==
+created is a zero-length limit (on time only if handled at that moment). A row **without a due date**
+gets the city profile's limit for its category and urgency, and its FILE event says so in its note
+(:data:`PROFILE_LIMIT_NOTE`). A row **without any location** (no coordinates, no address) is imported
+unlocated (待定位): it counts in the city's and its department's figures, and is listed by
+``CaseQuery(unlocated=True)`` (``GET /api/v1/queues/unlocated``) until it is located.
+
+Refusals name the row (CSV line) and the column (its header in the file); with ``skip_bad`` the refused
+rows are written, as they were read plus ``line``, ``column`` and ``reason``, to ``<input>.refused.csv``
+beside the input.
 
 Two places where the domain's rules shaped this (said, not bypassed):
 
@@ -73,7 +86,12 @@ from civicloop.kernel.vocabulary import Action, Channel, Role, Step, Urgency
 SYSTEM = Actor("import", Role.SYSTEM)
 CHECKER = Actor("import", Role.INSPECTOR)
 STATUSES = ("closed", "open", "void")
-REQUIRED = ("created", "category", "department", "status")
+URGENCIES = tuple(u.value for u in Urgency)
+REQUIRED = ("created", "category", "department")
+PROFILE_LIMIT_NOTE = (
+    "历史导入：源数据无处置期限，按城市配置中该类别与紧急程度的时限计算 / imported without a due date: "
+    "the handling limit is the city profile's for the category and urgency"
+)
 
 
 class MappingError(ValueError):
@@ -85,7 +103,7 @@ class ImportFailed(RuntimeError):
 
     def __init__(self, bad: list[BadRow]) -> None:
         self.bad = bad
-        lines = "; ".join(f"line {b.line}: {b.reason}" for b in bad[:20])
+        lines = "; ".join(b.text() for b in bad[:20])
         more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
         super().__init__(
             f"{len(bad)} 行数据有误，未导入任何数据（可用 --skip-bad 跳过）/ {len(bad)} bad row(s), nothing "
@@ -97,6 +115,16 @@ class ImportFailed(RuntimeError):
 class BadRow:
     line: int
     reason: str
+    column: str | None = None  # the CSV header of the offending column, when one is to blame
+    record: Mapping[str, str] | None = field(default=None, compare=False, repr=False)  # the row as read
+
+    def text(self) -> str:
+        """``line 7, column "Due Date": reason`` — plain text, no markup."""
+        where = f'line {self.line}, column "{self.column}"' if self.column else f"line {self.line}"
+        return f"{where}: {self.reason}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"line": self.line, "column": self.column, "reason": self.reason}
 
 
 @dataclass
@@ -106,6 +134,10 @@ class ImportReport:
     events: int = 0
     bad: list[BadRow] = field(default_factory=list)
     case_ids: list[str] = field(default_factory=list)
+    profile_limits: int = 0  # rows without a due date: the profile's limit
+    zero_limits: int = 0  # rows due when created
+    unlocated: int = 0  # rows without coordinates (待定位; with or without an address)
+    refused_csv: Path | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -113,7 +145,11 @@ class ImportReport:
             "imported": self.imported,
             "events": self.events,
             "skipped": len(self.bad),
-            "bad_rows": [{"line": b.line, "reason": b.reason} for b in self.bad],
+            "bad_rows": [b.as_json() for b in self.bad],
+            "deadline_from_profile": self.profile_limits,
+            "zero_length_limits": self.zero_limits,
+            "unlocated": self.unlocated,
+            "refused_csv": str(self.refused_csv) if self.refused_csv else None,
         }
 
 
@@ -127,6 +163,7 @@ class Mapping_:
     department: dict[str, str]
     district: dict[str, str]
     void_reason: str = "invalid"
+    urgency: dict[str, str] = field(default_factory=dict)
 
 
 def load_mapping(path: Path) -> Mapping_:
@@ -147,13 +184,22 @@ def load_mapping(path: Path) -> Mapping_:
     columns = {str(k): str(v) for k, v in (raw.get("columns") or {}).items()}
     missing = [k for k in REQUIRED if k not in columns]
     if missing:
-        raise MappingError(f"{path}: [columns] needs {', '.join(missing)} (映射缺少列)")
+        raise MappingError(
+            f"{path}: the [columns] table needs {', '.join(missing)} "
+            f"(映射的 [columns] 表缺少 {', '.join(missing)})"
+        )
     formats = {str(k): str(v) for k, v in (raw.get("formats") or {}).items()}
     status = {str(k): str(v).lower() for k, v in (raw.get("status") or {}).items()}
     wrong = [f"{k} = {v}" for k, v in status.items() if v not in STATUSES]
     if wrong:
         raise MappingError(
             f"{path}: [status] values must be one of {', '.join(STATUSES)}: {', '.join(wrong)}"
+        )
+    urgency = {str(k): str(v).lower() for k, v in (raw.get("urgency") or {}).items()}
+    wrong = [f"{k} = {v}" for k, v in urgency.items() if v not in URGENCIES]
+    if wrong:
+        raise MappingError(
+            f"{path}: [urgency] values must be one of {', '.join(URGENCIES)}: {', '.join(wrong)}"
         )
     return Mapping_(
         columns=columns,
@@ -164,17 +210,20 @@ def load_mapping(path: Path) -> Mapping_:
         department={str(k): str(v) for k, v in (raw.get("department") or {}).items()},
         district={str(k): str(v) for k, v in (raw.get("district") or {}).items()},
         void_reason=str(raw.get("void_reason", "invalid")),
+        urgency=urgency,
     )
 
 
 class ImportRules:
-    """The city's rules, except that FILE's handling limit comes from the imported rows, in order."""
+    """The city's rules, except that FILE's handling limit comes from the imported rows, in order
+    (``None``: the row had no due date, the profile's limit for its category and urgency)."""
 
-    def __init__(self, base: Any, limits: list[TimeLimit] | None = None) -> None:
+    def __init__(self, base: Any, limits: list[TimeLimit | None] | None = None) -> None:
         self.base = base
         self.limits = list(limits or [])
         self.next = 0
         self.current: TimeLimit | None = None
+        self.staging = False  # True while a row is replayed in memory (``current`` answers, or the profile)
 
     @property
     def calendar(self) -> WorkCalendar:
@@ -182,10 +231,14 @@ class ImportRules:
         return cal
 
     def handling_limit(self, category_code: str, condition_no: int, urgency: Urgency) -> TimeLimit:
-        if self.current is not None:
-            return self.current
-        limit = self.limits[self.next]
-        self.next += 1
+        if self.staging:
+            limit = self.current
+        else:
+            limit = self.limits[self.next]
+            self.next += 1
+        if limit is None:
+            profile_limit: TimeLimit = self.base.handling_limit(category_code, condition_no, urgency)
+            return profile_limit
         return limit
 
     def step_limit(self, step: Step) -> TimeLimit:
@@ -215,7 +268,7 @@ class _Row:
     category: str
     department: str
     fields: dict[str, Any]
-    limit: TimeLimit
+    limit: TimeLimit | None  # None: the profile's limit for the category and urgency
 
 
 def _parse_time(value: str, fmt: str | None, tz: ZoneInfo) -> datetime:
@@ -235,98 +288,121 @@ def _lookup(table: Mapping[str, str], value: str) -> str | None:
     return table.get("*")
 
 
+class _Refused(Exception):
+    def __init__(self, field_name: str | None, reason: str) -> None:
+        self.field_name = field_name
+        self.reason = reason
+
+
 def _rows(path: Path, m: Mapping_, city: City) -> Iterator[_Row | BadRow]:
     tz = ZoneInfo(m.timezone)
-    profile = city.profile
-    departments = {d.id for d in profile.departments}
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         headers = set(reader.fieldnames or [])
-        absent = [c for f, c in m.columns.items() if c not in headers]
+        absent = [f"{c} ({f})" for f, c in m.columns.items() if c not in headers]
         if absent:
             raise MappingError(f"{path}: columns not in the CSV header: {', '.join(absent)} (CSV 缺少列)")
         start = 1
         for record in reader:
             line = start + 1
             start = reader.line_num
-
-            def col(name: str, record: dict[str, str] = record) -> str:
-                header = m.columns.get(name)
-                return (record.get(header) or "").strip() if header else ""
-
             try:
-                created_text = col("created")
-                if not created_text:
-                    yield BadRow(line, "no created date (缺少创建时间)")
-                    continue
-                created = _parse_time(created_text, m.formats.get("created"), tz)
-                due = _parse_time(col("due"), m.formats.get("due"), tz) if col("due") else None
-                closed = _parse_time(col("closed"), m.formats.get("closed"), tz) if col("closed") else None
-            except ValueError as exc:
-                yield BadRow(line, f"unreadable date: {exc} (日期无法解析)")
-                continue
-            status_value = col("status")
-            status = _lookup(m.status, status_value)
-            if status is None:
-                yield BadRow(line, f"status {status_value!r} has no mapping (状态未映射)")
-                continue
-            category = _lookup(m.category, col("category")) or col("category")
-            try:
-                profile.category(category)
-            except KeyError:
-                yield BadRow(
-                    line, f"category {col('category')!r} maps to no category of the city (类别未映射)"
-                )
-                continue
-            department = _lookup(m.department, col("department")) or col("department")
-            if department not in departments:
-                yield BadRow(line, f"department {col('department')!r} maps to no department (部门未映射)")
-                continue
-            if status in ("closed", "void") and closed is None:
-                yield BadRow(line, f"status {status_value!r} without a closed date (已关闭但缺少关闭时间)")
-                continue
-            if closed is not None and closed < created:
-                yield BadRow(line, "closed before created (关闭时间早于创建时间)")
-                continue
-            if due is None:
-                yield BadRow(line, "no due date: the handling limit is due − created (缺少处置期限)")
-                continue
-            hours = (due - created).total_seconds() / 3600.0
-            if not math.isfinite(hours) or hours <= 0:
-                yield BadRow(line, "due date not after the created date (期限早于创建时间)")
-                continue
-            lat_text, lon_text = col("lat"), col("lon")
-            fields: dict[str, Any] = {
-                "channel": Channel.IMPORT.value,
-                "category_code": category,
-                "description": col("description")[:4000] or None,
-                "address": col("address")[:256] or None,
-                "external_id": col("external_id")[:256] or None,
-            }
-            if lat_text and lon_text:
-                try:
-                    fields["lat"], fields["lon"] = float(lat_text), float(lon_text)
-                except ValueError:
-                    yield BadRow(line, f"unreadable coordinates {lat_text!r}, {lon_text!r} (坐标无法解析)")
-                    continue
-            if "district" in m.columns and col("district"):
-                fields["district_code"] = _lookup(m.district, col("district")) or col("district")
-            yield _Row(
-                line,
-                created,
-                due,
-                closed,
-                status,
-                category,
-                department,
-                fields,
-                TimeLimit(hours, TimeUnit.NATURAL_HOUR),
-            )
+                yield _row(line, record, m, city, tz)
+            except _Refused as refused:
+                column = m.columns.get(refused.field_name) if refused.field_name else None
+                yield BadRow(line, refused.reason, column, dict(record))
+
+
+def _row(line: int, record: Mapping[str, str | None], m: Mapping_, city: City, tz: ZoneInfo) -> _Row:
+    """One CSV record as a row to import; raises _Refused naming the field to blame."""
+    profile = city.profile
+
+    def col(name: str) -> str:
+        header = m.columns.get(name)
+        value = record.get(header) if header else None
+        return value.strip() if isinstance(value, str) else ""
+
+    def when(name: str) -> datetime | None:
+        text = col(name)
+        if not text:
+            return None
+        try:
+            return _parse_time(text, m.formats.get(name), tz)
+        except ValueError as exc:
+            raise _Refused(name, f"unreadable date {text!r}: {exc} (日期无法解析)") from None
+
+    created = when("created")
+    if created is None:
+        raise _Refused("created", "empty: no created date (缺少创建时间)")
+    due, closed = when("due"), when("closed")
+    status_value = col("status")
+    if "status" in m.columns and status_value:
+        status = _lookup(m.status, status_value)
+        if status is None:
+            raise _Refused("status", f"status {status_value!r} has no mapping in [status] (状态未映射)")
+    else:  # no status column, or an empty cell: the closed date says it
+        status = "closed" if closed is not None else "open"
+    category = _lookup(m.category, col("category")) or col("category")
+    try:
+        profile.category(category)
+    except KeyError:
+        raise _Refused(
+            "category", f"{col('category')!r} maps to no category of the city (类别未映射)"
+        ) from None
+    department = _lookup(m.department, col("department")) or col("department")
+    if department not in {d.id for d in profile.departments}:
+        raise _Refused("department", f"{col('department')!r} maps to no department (部门未映射)")
+    if status in ("closed", "void") and closed is None:
+        raise _Refused("closed", f"status {status_value!r} without a closed date (已关闭但缺少关闭时间)")
+    if closed is not None and closed < created:
+        raise _Refused("closed", "closed before created (关闭时间早于创建时间)")
+    limit: TimeLimit | None = None
+    if due is not None:
+        hours = (due - created).total_seconds() / 3600.0
+        if not math.isfinite(hours) or hours < 0:
+            raise _Refused("due", "due before created (期限早于创建时间)")
+        limit = TimeLimit(hours, TimeUnit.NATURAL_HOUR)  # 0: due when created, a zero-length limit
+    urgency = Urgency.NORMAL.value
+    if "urgency" in m.columns and col("urgency"):
+        mapped = _lookup(m.urgency, col("urgency"))
+        if mapped is None:
+            raise _Refused("urgency", f"{col('urgency')!r} has no mapping in [urgency] (紧急程度未映射)")
+        urgency = mapped
+    lat_text, lon_text = col("lat"), col("lon")
+    fields: dict[str, Any] = {
+        "channel": Channel.IMPORT.value,
+        "category_code": category,
+        "description": col("description")[:4000] or None,
+        "address": col("address")[:256] or None,
+        "external_id": col("external_id")[:256] or None,
+        "urgency": urgency,
+    }
+    if lat_text or lon_text:
+        try:
+            lat, lon = float(lat_text), float(lon_text)
+        except ValueError:
+            blame = "lat" if not _is_number(lat_text) else "lon"
+            raise _Refused(
+                blame, f"unreadable coordinates {lat_text!r}, {lon_text!r} (坐标无法解析)"
+            ) from None
+        if not (lat == 0.0 and lon == 0.0):  # exports write 0, 0 for "no coordinates"
+            fields["lat"], fields["lon"] = lat, lon
+    if "district" in m.columns and col("district"):
+        fields["district_code"] = _lookup(m.district, col("district")) or col("district")
+    return _Row(line, created, due, closed, status, category, department, fields, limit)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _stage(city: City, row: _Row, rules: ImportRules, void_reason: str) -> str | None:
     """Replay one row in memory with the domain; the reason it is refused, or None."""
-    rules.current = row.limit
+    rules.current, rules.staging = row.limit, True
     state: CaseState | None = None
     try:
         for action, actor, moment, fields in _row_steps(row, "STAGING-0000000", void_reason):
@@ -337,7 +413,7 @@ def _stage(city: City, row: _Row, rules: ImportRules, void_reason: str) -> str |
     except DomainError as exc:
         return str(exc)
     finally:
-        rules.current = None
+        rules.current, rules.staging = None, False
     return None
 
 
@@ -345,10 +421,13 @@ def _row_steps(
     row: _Row, case_id: str, void_reason: str
 ) -> list[tuple[Action, Actor, datetime, dict[str, Any]]]:
     handler = Actor(f"import:{row.department}", Role.DEPARTMENT, department_id=row.department)
+    file_fields: dict[str, Any] = {"category_code": row.category}
+    if row.limit is None:
+        file_fields["note"] = PROFILE_LIMIT_NOTE
     steps: list[tuple[Action, Actor, datetime, dict[str, Any]]] = [
         (Action.REPORT, SYSTEM, row.created, row.fields),
         (Action.ACCEPT, SYSTEM, row.created, {}),
-        (Action.FILE, SYSTEM, row.created, {"category_code": row.category}),
+        (Action.FILE, SYSTEM, row.created, file_fields),
         (Action.DISPATCH, SYSTEM, row.created, {"department_id": row.department}),
     ]
     if row.status == "closed" and row.closed is not None:
@@ -388,7 +467,7 @@ def import_cases(
                 continue
             reason = _stage(city, item, staging_rules, m.void_reason)
             if reason is not None:
-                report.bad.append(BadRow(item.line, reason))
+                report.bad.append(BadRow(item.line, reason, None, None))
                 continue
             good.append(item)
     except (UnicodeDecodeError, csv.Error) as exc:  # not UTF-8, a field over csv's limit, broken quoting
@@ -397,6 +476,11 @@ def import_cases(
         ) from None
     if report.bad and not skip_bad:
         raise ImportFailed(report.bad)
+    if report.bad:
+        report.refused_csv = write_refused(Path(csv_path), report.bad)
+    report.profile_limits = sum(1 for r in good if r.limit is None)
+    report.zero_limits = sum(1 for r in good if r.limit is not None and r.limit.amount == 0)
+    report.unlocated = sum(1 for r in good if "lat" not in r.fields)  # no coordinates: 待定位
     if not good:
         return report
     # Reserve the case numbers per year of creation (a failed import leaves gaps, never half cases).
@@ -430,3 +514,36 @@ def import_cases(
     report.imported = len(good)
     report.events = result.events
     return report
+
+
+def refused_path(csv_path: Path) -> Path:
+    """Where ``--skip-bad`` writes the refused rows: ``<input>.refused.csv`` beside the input."""
+    return csv_path.with_name(f"{csv_path.stem}.refused.csv")
+
+
+def write_refused(csv_path: Path, bad: list[BadRow]) -> Path:
+    """The refused rows as read, plus ``line``, ``column`` and ``reason`` (UTF-8 with BOM, for Excel).
+
+    Rows refused by the domain during staging are re-read from the input by line number.
+    """
+    by_line = {b.line: b for b in bad}
+    header: list[str] = []
+    records: dict[int, dict[str, str]] = {b.line: dict(b.record) for b in bad if b.record is not None}
+    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = list(reader.fieldnames or [])
+        start = 1
+        for record in reader:
+            line = start + 1
+            start = reader.line_num
+            if line in by_line and line not in records:
+                records[line] = {k: v for k, v in record.items() if isinstance(k, str)}
+    out = refused_path(csv_path)
+    extra = ["line", "column", "reason"]
+    with open(out, "w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[*extra, *header], extrasaction="ignore")
+        writer.writeheader()
+        for b in sorted(bad, key=lambda b: b.line):
+            row = {k: v for k, v in records.get(b.line, {}).items() if k in header}
+            writer.writerow({**row, "line": b.line, "column": b.column or "", "reason": b.reason})
+    return out

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from civicloop.cases.core import Actor, CaseState, Command
@@ -31,6 +31,9 @@ from civicloop.city.service import City
 from civicloop.kernel.clock import TimeUnit
 from civicloop.kernel.vocabulary import Action, Channel, Role, Stage
 from civicloop.profile.models import CategoryRule
+
+if TYPE_CHECKING:
+    from civicloop.assets.rounds import AssetRounds
 
 #: Relative report intensity per local hour for each daily pattern of the profile (SimHours).
 HOUR_PROFILES: dict[str, tuple[float, ...]] = {
@@ -55,6 +58,14 @@ def _note(name: str) -> str:
 
 #: Real Taiyuan road names for plausible addresses.
 ROADS: tuple[str, ...] = tuple(texts()["roads"])
+
+
+class AssetRoundsLike(Protocol):
+    """What the simulator needs of :class:`civicloop.assets.rounds.AssetRounds`."""
+
+    def due(self, until: datetime) -> list[Any]: ...
+
+    def run(self, rnd: Any) -> Any: ...
 
 
 class Placer(Protocol):
@@ -115,6 +126,7 @@ class SimReport:
     handled: int = 0
     overdue_open: int = 0
     closed: int = 0
+    patrol_checks: int = 0  # checks of night lighting patrols and component inspections
 
     @property
     def on_time_rate(self) -> float | None:
@@ -142,6 +154,7 @@ class SimReport:
             "closed": self.closed,
             "closed_on_time": self.closed_on_time,
             "overdue_open": self.overdue_open,
+            "patrol_checks": self.patrol_checks,
         }
 
 
@@ -155,8 +168,10 @@ class Simulator:
         placer: Placer | None = None,
         reports_per_day: float | None = None,
         batch: timedelta = timedelta(hours=1),
+        asset_rounds: AssetRoundsLike | None = None,
     ) -> None:
         self.city = city
+        self.asset_rounds = asset_rounds
         self.profile = city.profile
         self.rng = random.Random(seed)
         self.seed = seed
@@ -481,12 +496,40 @@ class Simulator:
                 while self.queue and self.queue[0].at < window_end:
                     due.append(heapq.heappop(self.queue))
                 self._execute(due)
+            if self.asset_rounds is not None:
+                self._run_asset_rounds(window_end)
             window = window_end
             self.now = window_end
             if on_batch is not None:
                 on_batch(self.report.events)
         self.report.end = end
         return self.report
+
+    def _run_asset_rounds(self, until: datetime) -> None:
+        """Night lighting patrols and component inspections due by *until*; their cases join the loop."""
+        assert self.asset_rounds is not None
+        for rnd in self.asset_rounds.due(until):
+            result = self.asset_rounds.run(rnd)
+            self.report.patrol_checks += result.checked
+            new = [c for c in result.cases if c not in self.by_case_id]
+            for case_id in new:
+                state = self.city.cases.get(case_id)
+                if not state.is_open or state.category_code is None:
+                    continue
+                try:
+                    category = self.profile.category(state.category_code)
+                except KeyError:
+                    continue
+                if category.sim is None:
+                    continue
+                ref = len(self.cases) + 1
+                inspector = Actor(state.reporter_id or self.rng.choice(self.inspectors).id, Role.INSPECTOR)
+                sim = _SimCase(ref, category, state.channel, inspector, case_id=case_id)
+                self.cases[ref] = sim
+                self.by_case_id[case_id] = sim
+                self.final[case_id] = state
+                self.report.cases += 1
+                self._follow_up(sim, state, state.updated_at)
 
     def _execute(self, tasks: list[_Task]) -> None:
         items = []
@@ -556,11 +599,37 @@ def local_midnight(day: date, tz: str) -> datetime:
 
 
 def simulate(
-    city: City, *, days: float, seed: int, start: date | None = None, placer: Placer | None = None
+    city: City,
+    *,
+    days: float,
+    seed: int,
+    start: date | None = None,
+    placer: Placer | None = None,
+    asset_rounds: bool = True,
 ) -> SimReport:
-    """Run *days* of simulated time from local midnight of *start* (profile default) and summarise."""
+    """Run *days* of simulated time from local midnight of *start* (profile default) and summarise.
+
+    With *asset_rounds* and registered components (the demo geography), the nights have lighting
+    patrols and the workdays component inspections (:mod:`civicloop.assets.rounds`).
+    """
     first_day = start or city.profile.simulation.start
     begin = local_midnight(first_day, city.profile.timezone)
-    sim = Simulator(city, seed=seed, start=begin, placer=placer)
+    rounds = _rounds(city, seed, begin, asset_rounds)
+    sim = Simulator(city, seed=seed, start=begin, placer=placer, asset_rounds=rounds)
     sim.run_until(begin + timedelta(days=days))
     return sim.summarise()
+
+
+def _rounds(city: City, seed: int, start: datetime, wanted: bool) -> AssetRounds | None:
+    """The city's asset rounds from *start*, or None when not wanted or no components are registered."""
+    if not wanted:
+        return None
+    from civicloop.assets.rounds import AssetRounds
+
+    rounds = AssetRounds(city, seed=seed, start=start)
+    return rounds if rounds.enabled else None
+
+
+def asset_rounds_for(city: City, seed: int, start: datetime) -> AssetRounds | None:
+    """The demo's asset rounds (night lighting patrols, component inspections) from *start*, if any."""
+    return _rounds(city, seed, start, True)
