@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +16,7 @@ from civicloop.kpi.report import FontMissing, build_report, make_report, write_h
 from tests.kpi.history import History
 
 NOV = parse_period("2026-11")
+CJK = re.compile(r"[\u3400-\u9fff\uff01-\uff5e\u3001-\u3011]")
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +70,19 @@ def test_html_report(data, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
     assert "<h1>太原市数字化城市管理综合评价通报（2026-11）</h1>" in page and "data:image/png;base64," in page
 
 
+def test_the_report_speaks_the_readers_language(data) -> None:  # type: ignore[no-untyped-def]
+    """Titles, headings and notes come from the catalogue in the report's locale; sheets keep both names."""
+    english = dataclasses.replace(data, locale="en")
+    words = [english.title] + [w for tbl in english.tables for w in (tbl.title("en"), tbl.note("en"))]
+    words += [c.label("en") for tbl in english.tables for c in tbl.columns]
+    words += [ch.title("en") for ch in english.charts]
+    assert not [w for w in words if CJK.search(w)]
+    assert english.title.startswith("Taiyuan") and "evaluation report 2026-11" in english.title
+    forecast = english.table("预测 Forecast")
+    assert forecast.note("en").startswith("Method: ") and forecast.note("zh-CN").startswith("方法：")
+    assert data.table("概览 Summary").columns[0].label("zh-CN") == "指标"
+
+
 def test_a_missing_font_fails_with_the_fix(
     sqlite_month: tuple[History, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,7 +130,9 @@ def _another_cjk_font(path: Path) -> Path:
         noto = cjk_font.find_cjk_font()
     except FontMissing:
         pytest.skip("needs Noto Sans CJK to make the stand-in font from (Debian fonts-noto-cjk)")
-    sources = [Path(report.__file__), Path(cjk_font.__file__).parents[1] / "profiles/taiyuan/profile.toml"]
+    package = Path(cjk_font.__file__).parents[1]
+    sources = [Path(report.__file__), package / "profiles/taiyuan/profile.toml"]
+    sources += [package / "kernel/messages/kpi.toml"]  # the report's words
     text = "".join(sorted({ch for p in sources for ch in p.read_text(encoding="utf-8") if ch > "\u2e7f"}))
     font = TTFont(str(noto), fontNumber=cjk_font._face_index(noto))
     subsetter = subset.Subsetter(subset.Options())

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from importlib import resources
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from civicloop.kernel.i18n import both, t
 
 # --------------------------------------------------------------------------------------------------
 # Catalogue
@@ -35,252 +40,100 @@ Nature = Literal["flow", "cohort", "stock", ""]
 
 @dataclass(frozen=True, slots=True)
 class KpiDef:
-    """One figure: its key (English snake_case), labels, formula and the rule that puts it in a period."""
+    """One figure: its key (English snake_case), formula and the rule that puts it in a period.
+
+    Its names are the catalogue's ``kpi.names.<key>`` (``zh``/``en``, :meth:`label`); the rule, cohort
+    and subset texts are the definitions' reference in ``kpi/definitions.toml``.
+    """
 
     key: str
-    zh: str
-    en: str
     kind: Kind
     formula: str
-    rule: str = ""
     nature: Nature = ""  # counters: flow, cohort or stock
-    cohort: str = ""  # rates: the population both counts are taken over (which cases, counted when)
-    subset: str = ""  # rates: why the numerator is a subset of the denominator
+
+    @property
+    def zh(self) -> str:
+        return t(f"kpi.names.{self.key}", "zh-CN")
+
+    @property
+    def en(self) -> str:
+        return t(f"kpi.names.{self.key}", "en")
+
+    @property
+    def rule(self) -> str:
+        return _definitions()["rules"].get(self.key, "")
+
+    @property
+    def cohort(self) -> str:
+        """Rates: the population both counts are taken over (which cases, counted when)."""
+        return _definitions()["cohorts"].get(self.key, "")
+
+    @property
+    def subset(self) -> str:
+        """Rates: why the numerator is a subset of the denominator."""
+        return _definitions()["subsets"].get(self.key, "")
 
     def label(self, locale: str) -> str:
-        return self.en if locale.startswith("en") else self.zh
+        return t(f"kpi.names.{self.key}", locale)
 
 
-def _c(key: str, zh: str, en: str, rule: str, nature: Nature = "flow") -> KpiDef:
-    return KpiDef(key, zh, en, "counter", key, rule, nature)
+@cache
+def _definitions() -> dict[str, dict[str, str]]:
+    text = (resources.files("civicloop.kpi") / "definitions.toml").read_text(encoding="utf-8")
+    return {area: {k: str(v) for k, v in table.items()} for area, table in tomllib.loads(text).items()}
+
+
+def _c(key: str, nature: Nature = "flow") -> KpiDef:
+    return KpiDef(key, "counter", key, nature)
 
 
 COUNTERS: tuple[KpiDef, ...] = (
-    _c("reports", "上报数", "reports", "report events in the period (every channel, self-handled included)"),
-    _c(
-        "valid_reports",
-        "有效上报数",
-        "valid reports",
-        "reports in the period of cases that, by the period end, were filed and not voided",
-        "cohort",
-    ),
-    _c(
-        "public_reports",
-        "公众举报数",
-        "public reports",
-        "reports in the period from the public channels (citizen, hotline, Open311, media)",
-    ),
-    _c(
-        "missed_reports",
-        "漏报数",
-        "missed reports",
-        "file events in the period of public-channel cases (the inspector did not find them first)",
-    ),
-    _c(
-        "supervision_reports",
-        "监督上报立案数",
-        "filed inspector reports",
-        "file events in the period of inspector-reported cases",
-    ),
-    _c("accepted", "受理数", "accepted", "accept events in the period"),
-    _c("rejected", "不予受理数", "not accepted", "reject events and failed verifications in the period"),
-    _c(
-        "filed",
-        "立案数",
-        "filed",
-        "file events in the period (a case filed again counts again)",
-    ),
-    _c("not_filed", "不予立案数", "not filed", "not-file events in the period"),
-    _c(
-        "voided", "作废数", "voided", "void / approved-void events in the period of cases that had been filed"
-    ),
-    _c(
-        "accurate_filings",
-        "准确立案数",
-        "accurate filings",
-        "file events in the period of cases not voided after that filing by the period end",
-        "cohort",
-    ),
-    _c(
-        "self_fixed", "自处置数", "self-handled", "approved self-handling in the period (outside normal KPIs)"
-    ),
-    _c(
-        "dispatches",
-        "派遣数",
-        "dispatches",
-        "dispatch events in the period (a re-dispatch after a return or a rework counts again)",
-    ),
-    _c(
-        "wrong_dispatches",
-        "回退数（错误派遣数）",
-        "wrong dispatches (returns)",
-        "approved returns in the period, charged to the department that returned the case and to the "
-        "dispatcher of the returned dispatch",
-    ),
-    _c(
-        "accurate_dispatches",
-        "准确派遣数",
-        "accurate dispatches",
-        "dispatch events in the period whose round was not returned (回退 approved) by the period end",
-        "cohort",
-    ),
-    _c(
-        "dispatches_not_reworked",
-        "未返工派遣数",
-        "dispatches not reworked",
-        "dispatch events in the period whose round had no failed check (核查不通过) by the period end",
-        "cohort",
-    ),
-    _c(
-        "extended_dispatches",
-        "延期派遣数",
-        "extended dispatches",
-        "dispatch events in the period whose round got an approved extension by the period end",
-        "cohort",
-    ),
-    _c(
-        "handled",
-        "处置数",
-        "handled",
-        "cases with a handling feedback (处置反馈) in the period, each case once",
-        "cohort",
-    ),
-    _c(
-        "handled_on_time",
-        "按期处置数",
-        "handled on time",
-        "handled cases whose every handling round so far ended by its (extended) deadline",
-        "cohort",
-    ),
-    _c(
-        "overdue_unhandled",
-        "超期未处置数",
-        "overdue, not handled",
-        "cases with a department at the period end (not suspended), past their deadline, and not handled "
-        "in the period",
-        "stock",
-    ),
-    _c(
-        "due_to_close",
-        "应结案数",
-        "due to close",
-        "cases whose closing was due in the period, each once: handled in it, closed (fixed) in it, or "
-        "overdue and unhandled at its end",
-        "cohort",
-    ),
-    _c(
-        "due_to_handle",
-        "应处置数",
-        "due to handle",
-        "cases handled in the period or overdue and unhandled at its end, each once",
-        "cohort",
-    ),
-    _c(
-        "closed",
-        "结案数",
-        "closed (fixed)",
-        "cases closed in the period with closure reason 'fixed', each case once; duplicates, voids, "
-        "not-filed and self-handled cases never count",
-        "cohort",
-    ),
-    _c(
-        "closed_on_time",
-        "按期结案数",
-        "closed on time",
-        "closed cases that inherit on-time status from handling (every round on time)",
-        "cohort",
-    ),
-    _c(
-        "rework",
-        "返工数",
-        "rework",
-        "failed checks (核查不通过) in the period, charged to the handling department",
-    ),
-    _c(
-        "rework_cases",
-        "返工案卷数",
-        "reworked cases",
-        "cases handled in the period that had a failed check (核查不通过) in the period",
-        "cohort",
-    ),
-    _c("extensions", "延期数", "extensions", "approved extensions in the period"),
-    _c("suspensions", "挂账数", "suspensions", "approved suspensions in the period"),
-    _c(
-        "suspended_open",
-        "挂账中案卷数",
-        "suspended at period end",
-        "cases suspended at the period end",
-        "stock",
-    ),
-    _c("verify_due", "应核实数", "verifications due", "events in the period that ended a verification step"),
-    _c("verify_on_time", "按时核实数", "verified on time", "of those, ended within the step limit"),
-    _c("check_due", "应核查数", "checks due", "events in the period that ended a check step"),
-    _c("check_on_time", "按时核查数", "checked on time", "of those, ended within the step limit"),
-    _c(
-        "verify_dispatch_due",
-        "应派发核实数",
-        "verification tasks sent",
-        "accept events in the period that sent a verification task",
-    ),
-    _c(
-        "verify_dispatch_on_time",
-        "按时派发核实数",
-        "verification tasks sent on time",
-        "of those, the accept step ended within its limit",
-    ),
-    _c("check_dispatch_due", "应派发核查数", "check tasks sent", "send-check events in the period"),
-    _c(
-        "check_dispatch_on_time",
-        "按时派发核查数",
-        "check tasks sent on time",
-        "of those, sent within the step limit",
-    ),
-    _c(
-        "file_on_time",
-        "按时立案数",
-        "filed on time",
-        "file events in the period within the filing step limit",
-    ),
-    _c(
-        "dispatch_on_time",
-        "按时派遣数",
-        "dispatched on time",
-        "dispatch events in the period within the dispatch step limit",
-    ),
-    _c(
-        "close_steps",
-        "结案环节数",
-        "closing steps",
-        "close events in the period (the 结案 step of the shift leader)",
-    ),
-    _c("close_on_time", "按时结案环节数", "closed within the step limit", "of those, within the step limit"),
-    _c(
-        "handling_count",
-        "处置反馈次数",
-        "handling feedbacks",
-        "handle events in the period (every round; the base of 平均处置时长)",
-    ),
-    _c(
-        "handling_minutes",
-        "处置用时合计（分钟）",
-        "handling time, minutes",
-        "sum of the used minutes of those rounds (working minutes; natural minutes for 自然小时 limits)",
-    ),
-    _c(
-        "open_green",
-        "在办绿灯数",
-        "open, green light",
-        "cases with a department at the period end whose handling light is green",
-        "stock",
-    ),
-    _c("open_yellow", "在办黄灯数", "open, yellow light", "… yellow (80–100 % of the limit used)", "stock"),
-    _c(
-        "open_red",
-        "在办红灯数",
-        "open, red light (overdue)",
-        "… red (over the limit): the overdue open cases",
-        "stock",
-    ),
+    _c("reports"),
+    _c("valid_reports", "cohort"),
+    _c("public_reports"),
+    _c("missed_reports"),
+    _c("supervision_reports"),
+    _c("accepted"),
+    _c("rejected"),
+    _c("filed"),
+    _c("not_filed"),
+    _c("voided"),
+    _c("accurate_filings", "cohort"),
+    _c("self_fixed"),
+    _c("dispatches"),
+    _c("wrong_dispatches"),
+    _c("accurate_dispatches", "cohort"),
+    _c("dispatches_not_reworked", "cohort"),
+    _c("extended_dispatches", "cohort"),
+    _c("handled", "cohort"),
+    _c("handled_on_time", "cohort"),
+    _c("overdue_unhandled", "stock"),
+    _c("due_to_close", "cohort"),
+    _c("due_to_handle", "cohort"),
+    _c("closed", "cohort"),
+    _c("closed_on_time", "cohort"),
+    _c("rework"),
+    _c("rework_cases", "cohort"),
+    _c("extensions"),
+    _c("suspensions"),
+    _c("suspended_open", "stock"),
+    _c("verify_due"),
+    _c("verify_on_time"),
+    _c("check_due"),
+    _c("check_on_time"),
+    _c("verify_dispatch_due"),
+    _c("verify_dispatch_on_time"),
+    _c("check_dispatch_due"),
+    _c("check_dispatch_on_time"),
+    _c("file_on_time"),
+    _c("dispatch_on_time"),
+    _c("close_steps"),
+    _c("close_on_time"),
+    _c("handling_count"),
+    _c("handling_minutes"),
+    _c("open_green", "stock"),
+    _c("open_yellow", "stock"),
+    _c("open_red", "stock"),
 )
 
 
@@ -289,215 +142,52 @@ COUNTERS: tuple[KpiDef, ...] = (
 RATE_PARTS: dict[str, tuple[str, str]] = {}
 
 
-def _r(
-    key: str,
-    zh: str,
-    en: str,
-    parts: tuple[str, str],
-    cohort: str,
-    subset: str,
-    rule: str = "",
-    formula: str | None = None,
-) -> KpiDef:
+def _r(key: str, parts: tuple[str, str], formula: str | None = None) -> KpiDef:
     RATE_PARTS[key] = parts
-    return KpiDef(
-        key, zh, en, "rate", formula or f"{parts[0]} / {parts[1]}", rule, cohort=cohort, subset=subset
-    )
+    return KpiDef(key, "rate", formula or f"{parts[0]} / {parts[1]}")
 
 
-_HANDLING_COHORT = (
-    "cases with a department: handled (处置反馈) in the period, or overdue and unhandled at its end; "
-    "each case once, charged to the department at the handling feedback, else at the period end"
-)
-_CLOSING_COHORT = (
-    "cases with a department whose closing was due in the period: handled in it, closed as fixed in "
-    "it, or overdue and unhandled at its end; each case once (应结案数 and 结案数 over the same cases, "
-    "as in GB/T 30428.4)"
-)
-_DISPATCH_COHORT = "dispatch events in the period, each with its round's outcome as of the period end"
-_FILE_COHORT = "file events in the period"
-
-#: Every rate: (numerator, denominator) for the default variants, plus its cohort and why it is a subset.
+#: Every rate: (numerator, denominator) for the default variants (its cohort and why it is a subset are
+#: in definitions.toml).
 RATES: tuple[KpiDef, ...] = (
-    _r(
-        "valid_report_rate",
-        "有效上报率",
-        "valid report rate",
-        ("valid_reports", "reports"),
-        "report events in the period (one per case)",
-        "有效上报数 counts the same report events, those of cases filed and not voided by the period end",
-    ),
-    _r(
-        "missed_report_rate",
-        "漏报率",
-        "missed report rate",
-        ("missed_reports", "filed"),
-        _FILE_COHORT,
-        "漏报数 counts the same file events, those of public-channel cases",
-    ),
-    _r(
-        "supervision_report_rate",
-        "监督举报率",
-        "inspector report rate",
-        ("supervision_reports", "filed"),
-        _FILE_COHORT,
-        "监督上报立案数 counts the same file events, those of inspector-channel cases",
-    ),
-    _r(
-        "closure_rate",
-        "结案率",
-        "closure rate",
-        ("closed", "due_to_close"),
-        _CLOSING_COHORT,
-        "结案数 counts the cases of the cohort closed as fixed in the period; a closure in the period puts "
-        "the case in the cohort",
-    ),
-    _r(
-        "on_time_closure_rate",
-        "按期结案率",
-        "on-time closure rate",
-        ("closed_on_time", "due_to_close"),
-        _CLOSING_COHORT,
-        "按期结案数 counts the closed cases of the cohort whose every handling round was on time",
-    ),
-    _r(
-        "handling_rate",
-        "处置率",
-        "handling rate",
-        ("handled", "due_to_handle"),
-        _HANDLING_COHORT,
-        "处置数 counts the cases of the cohort handled in the period, one of its two conditions",
-    ),
-    _r(
-        "on_time_handling_rate",
-        "按期处置率",
-        "on-time handling rate",
-        ("handled_on_time", "due_to_handle"),
-        _HANDLING_COHORT,
-        "按期处置数 counts the handled cases of the cohort whose every handling round was on time",
-    ),
-    _r(
-        "problem_handling_rate",
-        "问题处置率",
-        "problem handling rate",
-        ("handled", "due_to_handle"),
-        _HANDLING_COHORT,
-        "as 处置率",
-        "the bureau's figure (运管服平台); read it on the city row",
-    ),
+    _r("valid_report_rate", ("valid_reports", "reports")),
+    _r("missed_report_rate", ("missed_reports", "filed")),
+    _r("supervision_report_rate", ("supervision_reports", "filed")),
+    _r("closure_rate", ("closed", "due_to_close")),
+    _r("on_time_closure_rate", ("closed_on_time", "due_to_close")),
+    _r("handling_rate", ("handled", "due_to_handle")),
+    _r("on_time_handling_rate", ("handled_on_time", "due_to_handle")),
+    _r("problem_handling_rate", ("handled", "due_to_handle")),
     _r(
         "rework_rate",
-        "返工率",
-        "rework rate",
         ("rework_cases", "handled"),
-        "cases handled in the period (profile: rework_rate_denominator = handled), or the 应结案 cohort "
-        "(= due_to_close), which contains them",
-        "返工案卷数 counts the handled cases of the cohort with a failed check in the period",
         formula="rework_cases / handled (profile: rework_rate_denominator = handled) or "
         "rework_cases / due_to_close",
     ),
     _r(
         "dispatch_accuracy_rate",
-        "准确派遣率",
-        "dispatch accuracy rate",
         ("accurate_dispatches", "dispatches"),
-        _DISPATCH_COHORT,
-        "准确派遣数 counts the same dispatches, those not returned (eGova), or those not reworked "
-        "(dispatches_not_reworked, the Activiti variant)",
         formula="accurate_dispatches / dispatches (eGova: not returned) or dispatches_not_reworked / "
         "dispatches (Activiti: no failed check; profile: dispatch_accuracy_variant)",
     ),
-    _r(
-        "on_time_verify_rate",
-        "按时核实率",
-        "on-time verification rate",
-        ("verify_on_time", "verify_due"),
-        "verification steps ended in the period",
-        "按时核实数 counts the same steps, those ended within the step limit",
-    ),
-    _r(
-        "on_time_check_rate",
-        "按时核查率",
-        "on-time check rate",
-        ("check_on_time", "check_due"),
-        "check steps ended in the period",
-        "按时核查数 counts the same steps, those ended within the step limit",
-    ),
-    _r(
-        "on_time_filing_rate",
-        "按时立案率",
-        "on-time filing rate",
-        ("file_on_time", "filed"),
-        _FILE_COHORT,
-        "按时立案数 counts the same file events, those within the filing step limit",
-    ),
-    _r(
-        "filing_accuracy_rate",
-        "准确立案率",
-        "filing accuracy rate",
-        ("accurate_filings", "filed"),
-        _FILE_COHORT + ", with the case's outcome as of the period end",
-        "准确立案数 (立案数 − 作废数 of the same filings) counts the same file events, those of cases not "
-        "voided afterwards",
-    ),
-    _r(
-        "on_time_dispatch_rate",
-        "按时派遣率",
-        "on-time dispatch rate",
-        ("dispatch_on_time", "dispatches"),
-        "dispatch events in the period",
-        "按时派遣数 counts the same dispatches, those within the dispatch step limit",
-    ),
-    _r(
-        "on_time_verify_dispatch_rate",
-        "按时派发核实率",
-        "on-time verification-task rate",
-        ("verify_dispatch_on_time", "verify_dispatch_due"),
-        "accept events in the period that sent a verification task",
-        "按时派发核实数 counts the same events, those within the accept step limit",
-    ),
-    _r(
-        "on_time_check_dispatch_rate",
-        "按时派发核查率",
-        "on-time check-task rate",
-        ("check_dispatch_on_time", "check_dispatch_due"),
-        "send-check events in the period",
-        "按时派发核查数 counts the same events, those within the step limit",
-    ),
-    _r(
-        "on_time_closing_rate",
-        "按时结案率（环节）",
-        "on-time closing-step rate",
-        ("close_on_time", "close_steps"),
-        "close events in the period (the shift leader's 结案 step)",
-        "按时结案环节数 counts the same close events, those within the step limit",
-    ),
-    _r(
-        "extension_rate",
-        "延期率",
-        "extension rate",
-        ("extended_dispatches", "dispatches"),
-        _DISPATCH_COHORT,
-        "延期派遣数 counts the same dispatches, those whose round got an approved extension",
-        "formula unverified: cities publish 延期率 without its definition",
-    ),
+    _r("on_time_verify_rate", ("verify_on_time", "verify_due")),
+    _r("on_time_check_rate", ("check_on_time", "check_due")),
+    _r("on_time_filing_rate", ("file_on_time", "filed")),
+    _r("filing_accuracy_rate", ("accurate_filings", "filed")),
+    _r("on_time_dispatch_rate", ("dispatch_on_time", "dispatches")),
+    _r("on_time_verify_dispatch_rate", ("verify_dispatch_on_time", "verify_dispatch_due")),
+    _r("on_time_check_dispatch_rate", ("check_dispatch_on_time", "check_dispatch_due")),
+    _r("on_time_closing_rate", ("close_on_time", "close_steps")),
+    _r("extension_rate", ("extended_dispatches", "dispatches")),
 )
 
 AVERAGES: tuple[KpiDef, ...] = (
-    KpiDef(
-        "avg_handling_hours",
-        "平均处置时长（工作小时）",
-        "mean handling time (working hours)",
-        "average",
-        "handling_minutes / handling_count / 60",
-    ),
+    KpiDef("avg_handling_hours", "average", "handling_minutes / handling_count / 60"),
 )
 
 SCORES: tuple[KpiDef, ...] = (
-    KpiDef("score", "综合指标值", "composite score", "average", "weighted terms, see composite_score"),
-    KpiDef(
-        "grade", "等级", "grade", "average", "A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else E (profile: kpi.grades)"
-    ),
+    KpiDef("score", "average", "weighted terms, see composite_score"),
+    KpiDef("grade", "average", "A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else E (profile: kpi.grades)"),
 )
 
 CATALOGUE: dict[str, KpiDef] = {d.key: d for d in (*COUNTERS, *RATES, *AVERAGES, *SCORES)}
@@ -761,7 +451,7 @@ def _midnight(day: date, tz: str) -> datetime:
 def period_between(first: date, last: date, timezone: str) -> Period:
     """The local days first … last (inclusive)."""
     if last < first:
-        raise ValueError(f"period ends before it starts: {first} … {last} (时段结束早于开始)")
+        raise ValueError(both("kpi.period.ends_before_start", first=first, last=last))
     label = f"{first.isoformat()}..{last.isoformat()}"
     return Period(
         _midnight(first, timezone),
@@ -795,7 +485,7 @@ def parse_period(text: str, timezone: str = "Asia/Shanghai") -> Period:
     if m := _MONTH.match(s):
         y, mo = int(m.group(1)), int(m.group(2))
         if not 1 <= mo <= 12:
-            raise ValueError(f"no month {mo} in {text!r} (月份无效)")
+            raise ValueError(both("kpi.period.no_such_month", month=mo, text=repr(text)))
         first = date(y, mo, 1)
         last = (date(y + 1, 1, 1) if mo == 12 else date(y, mo + 1, 1)) - timedelta(days=1)
         return _relabel(period_between(first, last, timezone), f"{y:04d}-{mo:02d}", "month")
@@ -804,10 +494,7 @@ def parse_period(text: str, timezone: str = "Asia/Shanghai") -> Period:
     try:
         day = date.fromisoformat(s)
     except ValueError:
-        raise ValueError(
-            f"cannot read the period {text!r}: use 2026, 2026-Q3, 2026-11, 2026-11-05 or "
-            f"2026-11-01..2026-11-15 (无法识别的时段)"
-        ) from None
+        raise ValueError(both("kpi.period.unreadable", text=repr(text))) from None
     return period_between(day, day, timezone)
 
 

@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from civicloop.kernel.i18n import Localized, Msg, both, t
 from civicloop.kpi.analysis import Analyst
 from civicloop.kpi.assets import asset_summary
 from civicloop.kpi.core import CATALOGUE, Period
@@ -43,40 +44,35 @@ FORMATS = ("xlsx", "pdf", "html")
 @dataclass
 class Column:
     key: str
-    zh: str
-    en: str
+    heading: str  # its catalogue key
     kind: str = "text"  # text | int | rate | float
 
     def label(self, locale: str) -> str:
-        return self.en if locale.startswith("en") else self.zh
+        return t(self.heading, locale)
 
 
 @dataclass
 class ReportTable:
     sheet: str  # sheet name (≤ 31 characters)
-    zh: str
-    en: str
+    heading: Msg
     columns: list[Column]
     rows: list[dict[str, Any]]
-    note_zh: str = ""
-    note_en: str = ""
+    remark: Msg | None = None
 
     def title(self, locale: str) -> str:
-        return self.en if locale.startswith("en") else self.zh
+        return self.heading.render(locale)
 
     def note(self, locale: str) -> str:
-        return self.note_en if locale.startswith("en") else self.note_zh
+        return "" if self.remark is None else self.remark.render(locale)
 
 
 @dataclass
 class Chart:
-    key: str
-    zh: str
-    en: str
+    key: str  # its title is the catalogue's kpi.report.charts.<key>
     png: bytes
 
     def title(self, locale: str) -> str:
-        return self.en if locale.startswith("en") else self.zh
+        return t(f"kpi.report.charts.{self.key}", locale)
 
 
 @dataclass
@@ -92,64 +88,53 @@ class ReportData:
 
     @property
     def title(self) -> str:
-        if self.locale.startswith("en"):
-            return f"{self.city_name_en} digital urban management — evaluation report {self.period.label}"
-        return f"{self.city_name}数字化城市管理综合评价通报（{self.period.label}）"
+        city = Localized(self.city_name, self.city_name_en)
+        return Msg("kpi.report.title", city=city, period=self.period.label).render(self.locale)
 
     def table(self, sheet: str) -> ReportTable:
         return next(t for t in self.tables if t.sheet == sheet)
 
 
+def sheet_name(name: str) -> str:
+    """A sheet's name, the same in every locale: ``概览 Summary`` (kpi.report.sheets.<name>)."""
+    key = f"kpi.report.sheets.{name}"
+    return f"{t(key, 'zh-CN')} {t(key, 'en')}"
+
+
+def _col(key: str, kind: str = "text") -> Column:
+    return Column(key, f"kpi.report.columns.{key}", kind)
+
+
 def _kpi_col(key: str, kind: str | None = None) -> Column:
     d = CATALOGUE[key]
     return Column(
-        key, d.zh, d.en, kind or ("rate" if d.kind == "rate" else "float" if d.kind == "average" else "int")
+        key,
+        f"kpi.names.{key}",
+        kind or ("rate" if d.kind == "rate" else "float" if d.kind == "average" else "int"),
     )
 
 
-_RANK_COLS = [
-    Column("rank", "排名", "rank", "int"),
-    Column("previous_rank", "上期排名", "previous rank", "int"),
-    Column("rank_change", "名次变化", "change", "int"),
-]
-_NAME = Column("name", "名称", "name")
-_SCORE = [Column("score", "综合指标值", "composite score", "float"), Column("grade", "等级", "grade")]
+_RANK_COLS = [_col("rank", "int"), _col("previous_rank", "int"), _col("rank_change", "int")]
+_NAME = _col("name")
+_SCORE = [_kpi_col("score", "float"), _kpi_col("grade", "text")]
 
-_TABLE_SPEC: dict[str, tuple[str, str, str, list[str]]] = {
-    # grouping: (sheet, zh, en, KPI columns)
-    "department": (
-        "部门评价 Departments",
-        "专业部门综合评价",
-        "Departments",
-        ["filed", "dispatches", "handled", "due_to_close", "closed", "closure_rate", "on_time_closure_rate",
-         "on_time_handling_rate", "rework_rate", "wrong_dispatches", "extensions", "overdue_unhandled"],
-    ),
-    "district": (
-        "区域评价 Districts",
-        "区域（城区）综合评价",
-        "Districts",
-        ["reports", "filed", "supervision_report_rate", "due_to_close", "closed", "closure_rate",
-         "on_time_closure_rate", "overdue_unhandled"],
-    ),
-    "street": ("街道 Streets", "街道综合评价", "Streets",
-               ["reports", "filed", "closure_rate", "on_time_closure_rate"]),
-    "inspector": (
-        "监督员 Inspectors",
-        "监督员岗位评价",
-        "Inspectors",
-        ["reports", "valid_reports", "valid_report_rate", "missed_report_rate", "on_time_verify_rate",
-         "on_time_check_rate"],
-    ),
-    "operator": ("受理员 Operators", "受理员岗位评价", "Operators",
-                 ["accepted", "on_time_verify_dispatch_rate", "on_time_check_dispatch_rate"]),
-    "shift_leader": ("值班长 Shift leaders", "值班长岗位评价", "Shift leaders",
-                     ["filed", "on_time_filing_rate", "filing_accuracy_rate", "on_time_closing_rate"]),
-    "dispatcher": ("派遣员 Dispatchers", "派遣员岗位评价", "Dispatchers",
-                   ["dispatches", "on_time_dispatch_rate", "accurate_dispatches", "dispatch_accuracy_rate",
-                    "wrong_dispatches"]),
-    "category": ("类别 Categories", "问题类别统计", "Categories",
-                 ["reports", "filed", "handled", "closed", "closure_rate", "on_time_closure_rate",
-                  "avg_handling_hours"]),
+#: grouping → its KPI columns (the sheet's name is kpi.report.sheets.<grouping>, its title
+#: kpi.report.tables.<grouping>)
+_TABLE_SPEC: dict[str, list[str]] = {
+    "department": ["filed", "dispatches", "handled", "due_to_close", "closed", "closure_rate",
+                   "on_time_closure_rate", "on_time_handling_rate", "rework_rate", "wrong_dispatches",
+                   "extensions", "overdue_unhandled"],
+    "district": ["reports", "filed", "supervision_report_rate", "due_to_close", "closed", "closure_rate",
+                 "on_time_closure_rate", "overdue_unhandled"],
+    "street": ["reports", "filed", "closure_rate", "on_time_closure_rate"],
+    "inspector": ["reports", "valid_reports", "valid_report_rate", "missed_report_rate",
+                  "on_time_verify_rate", "on_time_check_rate"],
+    "operator": ["accepted", "on_time_verify_dispatch_rate", "on_time_check_dispatch_rate"],
+    "shift_leader": ["filed", "on_time_filing_rate", "filing_accuracy_rate", "on_time_closing_rate"],
+    "dispatcher": ["dispatches", "on_time_dispatch_rate", "accurate_dispatches", "dispatch_accuracy_rate",
+                   "wrong_dispatches"],
+    "category": ["reports", "filed", "handled", "closed", "closure_rate", "on_time_closure_rate",
+                 "avg_handling_hours"],
 }  # fmt: skip
 
 SUMMARY_KPIS = [
@@ -162,8 +147,11 @@ SUMMARY_KPIS = [
 ]  # fmt: skip
 
 
-def _row_values(row: GroupRow, keys: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"group": row.key, "name": row.name or row.key or "（未派遣 / none）"}
+def _row_values(row: GroupRow, keys: Sequence[str], locale: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "group": row.key,
+        "name": row.name or row.key or t("kpi.report.no_department", locale),
+    }
     for k in keys:
         out[k] = row.rates[k] if k in row.rates else row.counters.get(k)
     if row.score is not None:
@@ -216,61 +204,58 @@ def _assemble(
         )
     data.tables.append(
         ReportTable(
-            "概览 Summary",
-            "全市主要指标",
-            "City-wide figures",
+            sheet_name("summary"),
+            Msg("kpi.report.tables.summary"),
             [
-                Column("name", "指标", "KPI"),
-                Column("value", "数值", "value", "auto"),
-                Column("formula", "公式", "formula"),
+                Column("name", "kpi.report.columns.kpi"),
+                _col("value", "auto"),
+                _col("formula"),
             ],
             summary_rows,
-            "计数按事件发生时间归入时段；应结案数 = 处置数 + 超期未处置数；只有“已处置”结案计入结案数。",
-            "Counters by the time of the event; due to close = handled + overdue unhandled; only closures as "
-            "'fixed' count as closed.",
+            Msg("kpi.report.notes.summary"),
         )
     )
-    for grouping, (sheet, zh, en, keys) in _TABLE_SPEC.items():
+    for grouping, keys in _TABLE_SPEC.items():
         g = ev[grouping]
-        rows = [_row_values(r, keys) for r in g.rows][:max_rows]
+        rows = [_row_values(r, keys, locale) for r in g.rows][:max_rows]
         cols = [_NAME] + [_kpi_col(k) for k in keys]
         if any(r.score is not None for r in g.rows):
             cols = _RANK_COLS[:1] + cols + _SCORE + _RANK_COLS[1:]
-        data.tables.append(ReportTable(sheet, zh, en, cols, rows))
+        data.tables.append(
+            ReportTable(sheet_name(grouping), Msg(f"kpi.report.tables.{grouping}"), cols, rows)
+        )
     assets = asset_summary(city.engine, city.id, period, profile.kpi.targets)
     asset_rows = []
     for kpi_key, rows in assets.items():
+        name = "kpi.report.asset_kpis." + (
+            "light_on_rate" if kpi_key == "light_on_rate" else "facility_intact_rate"
+        )
         for r in rows:
             asset_rows.append(
                 {
-                    "kpi": "着灯率" if kpi_key == "light_on_rate" else "设施完好率",
-                    "kpi_en": "street lights lit" if kpi_key == "light_on_rate" else "facilities intact",
-                    "district_code": r["district_code"]
-                    or ("全市" if not locale.startswith("en") else "city"),
+                    "kpi": t(name, "zh-CN"),
+                    "kpi_en": t(name, "en"),
+                    "district_code": r["district_code"] or t("kpi.report.whole_city", locale),
                     "road_class": r["road_class"] or "",
                     "rate": r["rate"],
-                    "status": r["status"]
-                    if r["status"] != "no data"
-                    else ("无数据" if not locale.startswith("en") else "no data"),
+                    "status": r["status"] if r["status"] != "no data" else t("kpi.report.no_data", locale),
                     "target": r["target"],
                 }
             )
     data.tables.append(
         ReportTable(
-            "设施 Assets",
-            "着灯率与设施完好率",
-            "Street lights and facilities",
+            sheet_name("assets"),
+            Msg("kpi.report.tables.assets"),
             [
-                Column("kpi" if not locale.startswith("en") else "kpi_en", "指标", "KPI"),
-                Column("district_code", "区域", "district"),
-                Column("road_class", "道路等级", "road class"),
-                Column("rate", "比率", "rate", "rate"),
-                Column("target", "目标", "target", "rate"),
-                Column("status", "状态", "status"),
+                Column("kpi" if not locale.startswith("en") else "kpi_en", "kpi.report.columns.kpi"),
+                Column("district_code", "kpi.report.columns.district"),
+                _col("road_class"),
+                _col("rate", "rate"),
+                _col("target", "rate"),
+                _col("status"),
             ],
             asset_rows,
-            "无巡查或部件数据时显示“无数据”，不计为 0。",
-            "Without patrol or component data the rate reads 'no data', never 0.",
+            Msg("kpi.report.notes.assets"),
         )
     )
     level = _hotspot_level(analyst, period)
@@ -278,16 +263,15 @@ def _assemble(
     cat_name = _category_names(profile)
     data.tables.append(
         ReportTable(
-            "热点 Hotspots",
-            "问题高发区域（热点）",
-            "Hotspots",
+            sheet_name("hotspots"),
+            Msg("kpi.report.tables.hotspots"),
             [
-                Column("area", "区域/网格", "area"),
-                Column("category", "类别", "category"),
-                Column("cases", "案卷数", "cases", "int"),
-                Column("previous", "上期", "previous", "int"),
-                Column("change", "变化", "change", "int"),
-                Column("per_km2", "每平方公里", "per km²", "float"),
+                _col("area"),
+                _col("category"),
+                _col("cases", "int"),
+                _col("previous", "int"),
+                _col("change", "int"),
+                _col("per_km2", "float"),
             ],
             [{**h, "category": cat_name(h["category_code"])} for h in hot],
         )
@@ -296,14 +280,13 @@ def _assemble(
     err = fc["errors"][fc["method"]]
     data.tables.append(
         ReportTable(
-            "预测 Forecast",
-            f"下周案卷预测（{fc['week_starting']} 起）",
-            f"Next week's cases (week of {fc['week_starting']})",
+            sheet_name("forecast"),
+            Msg("kpi.report.tables.forecast", week=fc["week_starting"]),
             [
-                Column("district_code", "区域", "district"),
-                Column("category", "类别", "category"),
-                Column("last_week", "上周", "last week", "int"),
-                Column("forecast", "预测", "forecast", "float"),
+                Column("district_code", "kpi.report.columns.district"),
+                _col("category"),
+                _col("last_week", "int"),
+                _col("forecast", "float"),
             ],
             [
                 {
@@ -314,10 +297,13 @@ def _assemble(
                 }
                 for s in fc["series"]
             ],
-            f"方法：{'指数平滑' if fc['method'] == 'exp_smoothing' else '朴素（上周值）'}；回测 MAE "
-            f"{_fmt_float(err['mae'])}，MAPE {_fmt_rate(err['mape'])}（过去 {fc['history_weeks']} 周）。",
-            f"Method: {fc['method']}; backtest MAE {_fmt_float(err['mae'])}, MAPE {_fmt_rate(err['mape'])} "
-            f"over the past {fc['history_weeks']} weeks.",
+            Msg(
+                "kpi.report.notes.forecast",
+                method=Msg(f"kpi.report.forecast_methods.{fc['method']}"),
+                mae=_fmt_float(err["mae"]),
+                mape=_fmt_rate(err["mape"]),
+                weeks=fc["history_weeks"],
+            ),
         )
     )
     data.charts = charts(city, period, locale, ev, analyst)
@@ -389,7 +375,6 @@ def _png(fig: Any) -> bytes:
 
 def charts(city: Any, period: Period, locale: str, ev: Evaluation, analyst: Analyst) -> list[Chart]:
     plt = _matplotlib(_font_file())
-    en = locale.startswith("en")
     out: list[Chart] = []
     con = analyst.source.con
     # 1. daily trend: reports, filed, closed per local day
@@ -407,14 +392,14 @@ def charts(city: Any, period: Period, locale: str, ev: Evaluation, analyst: Anal
         series[action][d] = n
     days = sorted({d for s in series.values() for d in s})
     fig, ax = plt.subplots(figsize=(8, 3.2))
-    names = {"report": ("上报", "reported"), "file": ("立案", "filed"), "close": ("结案", "closed")}
     for action, values in series.items():
-        ax.plot(days, [values.get(d, 0) for d in days], label=names[action][1 if en else 0], linewidth=1.6)
-    ax.set_ylabel("cases" if en else "案卷数")
+        name = t(f"kpi.report.charts.series.{action}", locale)
+        ax.plot(days, [values.get(d, 0) for d in days], label=name, linewidth=1.6)
+    ax.set_ylabel(t("kpi.report.charts.axis_cases", locale))
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
-    out.append(Chart("trend", "每日案卷趋势", "Daily trend", _png(fig)))
+    out.append(Chart("trend", _png(fig)))
     # 2. category mix
     cats = sorted(
         (r for r in ev["category"].rows if r.key is not None), key=lambda r: -r.counters.get("reports", 0)
@@ -422,8 +407,8 @@ def charts(city: Any, period: Period, locale: str, ev: Evaluation, analyst: Anal
     fig, ax = plt.subplots(figsize=(8, 3.6))
     labels = [f"{r.key} {r.name or ''}"[:14] for r in cats][::-1]
     ax.barh(labels, [r.counters.get("reports", 0) for r in cats][::-1], color="#3b7dd8")
-    ax.set_xlabel("reports" if en else "上报数")
-    out.append(Chart("categories", "问题类别构成（前 10）", "Category mix (top 10)", _png(fig)))
+    ax.set_xlabel(t("kpi.report.charts.axis_reports", locale))
+    out.append(Chart("categories", _png(fig)))
     # 3. on-time closure rate by department
     deps = [
         r
@@ -438,10 +423,8 @@ def charts(city: Any, period: Period, locale: str, ev: Evaluation, analyst: Anal
     target = float(city.profile.kpi.targets.on_time_close_rate) * 100
     ax.axvline(target, color="#c0392b", linestyle="--", linewidth=1)
     ax.set_xlim(0, 100)
-    ax.set_xlabel("on-time closure rate, %" if en else "按期结案率（%）")
-    out.append(
-        Chart("on_time_by_department", "各部门按期结案率", "On-time closure rate by department", _png(fig))
-    )
+    ax.set_xlabel(t("kpi.report.charts.axis_on_time_closure", locale))
+    out.append(Chart("on_time_by_department", _png(fig)))
     # 4. hotspot map
     analyst._load(period.start, period.end)
     pts = con.execute("SELECT lon, lat FROM an_reports WHERE lon IS NOT NULL AND lat IS NOT NULL").fetchall()
@@ -452,13 +435,13 @@ def charts(city: Any, period: Period, locale: str, ev: Evaluation, analyst: Anal
     if pts:
         xs2, ys2 = zip(*pts, strict=True)
         hb = ax.hexbin(xs2, ys2, gridsize=45, mincnt=1, cmap="YlOrRd", linewidths=0.1)
-        fig.colorbar(hb, ax=ax, shrink=0.7, label="cases" if en else "案卷数")
+        fig.colorbar(hb, ax=ax, shrink=0.7, label=t("kpi.report.charts.axis_cases", locale))
         ax.set_xlim(min(xs2) - 0.02, max(xs2) + 0.02)
         ax.set_ylim(min(ys2) - 0.02, max(ys2) + 0.02)
     ax.set_aspect(1.25)
     ax.set_xlabel("lon")
     ax.set_ylabel("lat")
-    out.append(Chart("hotspot_map", "问题热点分布图", "Hotspot map", _png(fig)))
+    out.append(Chart("hotspot_map", _png(fig)))
     return out
 
 
@@ -534,19 +517,19 @@ def write_xlsx(data: ReportData, path: Path) -> Path:
     loc = data.locale
     bold = Font(bold=True)
     head_fill = PatternFill("solid", fgColor="DDE8F5")
-    for t in data.tables:
-        ws = wb.create_sheet(t.sheet[:31])
-        ws.append([t.title(loc) + f" — {data.period.label}"])
+    for table in data.tables:
+        ws = wb.create_sheet(table.sheet[:31])
+        ws.append([table.title(loc) + f" — {data.period.label}"])
         ws["A1"].font = Font(bold=True, size=13)
-        ws.append([c.label(loc) for c in t.columns])
-        for i in range(1, len(t.columns) + 1):
+        ws.append([c.label(loc) for c in table.columns])
+        for i in range(1, len(table.columns) + 1):
             cell = ws.cell(row=2, column=i)
             cell.font = bold
             cell.fill = head_fill
             cell.alignment = Alignment(wrap_text=True)
-        for row in t.rows:
+        for row in table.rows:
             values = []
-            for c in t.columns:
+            for c in table.columns:
                 v = row.get(c.key)
                 kind = c.kind
                 if kind == "auto":
@@ -556,28 +539,28 @@ def write_xlsx(data: ReportData, path: Path) -> Path:
                 values.append(v)
             ws.append(values)
             r = ws.max_row
-            for i, c in enumerate(t.columns, start=1):
+            for i, c in enumerate(table.columns, start=1):
                 kind = c.kind if c.kind != "auto" else ("rate" if row.get("kind") == "rate" else "float")
                 if kind == "rate":
                     ws.cell(row=r, column=i).number_format = "0.00%"
                 elif kind == "float":
                     ws.cell(row=r, column=i).number_format = "0.00"
-        if t.note(loc):
+        if table.note(loc):
             ws.append([])
-            ws.append([t.note(loc)])
-        for i, c in enumerate(t.columns, start=1):
+            ws.append([table.note(loc)])
+        for i, c in enumerate(table.columns, start=1):
             width = max(10, min(40, len(c.label(loc)) * 2 + 2))
             ws.column_dimensions[get_column_letter(i)].width = width
         ws.freeze_panes = "A3"
     if data.charts:
-        ws = wb.create_sheet("图表 Charts")
+        ws = wb.create_sheet(sheet_name("charts"))
         at_row = 1
         for ch in data.charts:
             ws.cell(row=at_row, column=1, value=ch.title(loc)).font = bold
             img = XlImage(io.BytesIO(ch.png))
             ws.add_image(img, f"A{at_row + 1}")
             at_row += int(img.height / 20) + 4
-    meta = wb.create_sheet("说明 About")
+    meta = wb.create_sheet(sheet_name("about"))
     meta.append(["title", data.title])
     meta.append(["period", data.period.label])
     meta.append(["from", data.period.first_day.isoformat()])
@@ -610,17 +593,19 @@ def write_pdf(data: ReportData, path: Path) -> Path:
 
     loc = data.locale
     pdf_rows = 40
-    generated = "generated" if loc.startswith("en") else "生成时间"
+    generated = t("kpi.report.generated", loc)
     header = (
         f"{data.period.first_day} – {data.period.last_day} · {generated} "
         f"{data.generated_at.isoformat(timespec='minutes')} · {data.source}"
     )
-    texts: list[str] = [data.title, header, "第页共 Page of", "0123456789.,%—–·-:/()（）"]
-    for t in data.tables:
-        texts += [t.title(loc), t.note(loc), *(c.label(loc) for c in t.columns)]
-        texts += [_cell(r, c) for r in t.rows[:pdf_rows] for c in t.columns]
+    first_rows = t("kpi.report.notes.first_rows", loc)
+    page = t("kpi.report.page", loc, page="0123456789")
+    texts: list[str] = [data.title, header, page, "0123456789.,%—–·-:/()"]
+    for table in data.tables:
+        texts += [table.title(loc), table.note(loc), *(c.label(loc) for c in table.columns)]
+        texts += [_cell(r, c) for r in table.rows[:pdf_rows] for c in table.columns]
     texts += [c.title(loc) for c in data.charts]
-    texts.append("仅列出前 40 行，完整表格见 xlsx。Only the first 40 rows; the xlsx has them all.")
+    texts.append(first_rows)
     text = "".join(texts) + "".join(chr(c) for c in range(32, 127))
     font_name = register_cjk_font(text)
     h1 = ParagraphStyle("h1", fontName=font_name, fontSize=16, leading=22, spaceAfter=6)
@@ -630,15 +615,15 @@ def write_pdf(data: ReportData, path: Path) -> Path:
     story: list[Any] = [Paragraph(html.escape(data.title), h1)]
     story.append(Paragraph(html.escape(header), body))
     page_w = landscape(A4)[0] - 24 * mm
-    for t in data.tables:
-        story.append(Paragraph(html.escape(t.title(loc)), h2))
-        head = [Paragraph(html.escape(c.label(loc)), cell) for c in t.columns]
+    for table in data.tables:
+        story.append(Paragraph(html.escape(table.title(loc)), h2))
+        head = [Paragraph(html.escape(c.label(loc)), cell) for c in table.columns]
         body_rows = [
-            [Paragraph(html.escape(_cell(r, c)), cell) for c in t.columns] for r in t.rows[:pdf_rows]
+            [Paragraph(html.escape(_cell(r, c)), cell) for c in table.columns] for r in table.rows[:pdf_rows]
         ]
         if not body_rows:
-            body_rows = [[Paragraph("—", cell) for _ in t.columns]]
-        widths = _widths(t.columns, page_w)
+            body_rows = [[Paragraph("—", cell) for _ in table.columns]]
+        widths = _widths(table.columns, page_w)
         tbl = Table([head, *body_rows], colWidths=widths, repeatRows=1)
         tbl.setStyle(
             TableStyle(
@@ -651,13 +636,9 @@ def write_pdf(data: ReportData, path: Path) -> Path:
             )
         )
         story.append(tbl)
-        notes = [t.note(loc)] if t.note(loc) else []
-        if len(t.rows) > pdf_rows:
-            notes.append(
-                "Only the first 40 rows; the xlsx has them all."
-                if loc.startswith("en")
-                else "仅列出前 40 行，完整表格见 xlsx。"
-            )
+        notes = [table.note(loc)] if table.note(loc) else []
+        if len(table.rows) > pdf_rows:
+            notes.append(first_rows)
         for n in notes:
             story.append(Spacer(1, 2))
             story.append(Paragraph(html.escape(n), body))
@@ -672,7 +653,7 @@ def write_pdf(data: ReportData, path: Path) -> Path:
     def footer(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setFont(font_name, 7)
-        label = f"Page {doc.page}" if loc.startswith("en") else f"第 {doc.page} 页"
+        label = t("kpi.report.page", loc, page=doc.page)
         canvas.drawRightString(landscape(A4)[0] - 12 * mm, 8 * mm, label)
         canvas.restoreState()
 
@@ -714,15 +695,15 @@ def write_html(data: ReportData, path: Path) -> Path:
         f'<p class="note">{e(str(data.period.first_day))} – {e(str(data.period.last_day))} · '
         f"{e(data.source)}</p>",
     ]
-    for t in data.tables:
-        parts.append(f"<h2>{e(t.title(loc))}</h2><table><thead><tr>")
-        parts += [f"<th>{e(c.label(loc))}</th>" for c in t.columns]
+    for table in data.tables:
+        parts.append(f"<h2>{e(table.title(loc))}</h2><table><thead><tr>")
+        parts += [f"<th>{e(c.label(loc))}</th>" for c in table.columns]
         parts.append("</tr></thead><tbody>")
-        for r in t.rows:
-            parts.append("<tr>" + "".join(f"<td>{e(_cell(r, c))}</td>" for c in t.columns) + "</tr>")
+        for r in table.rows:
+            parts.append("<tr>" + "".join(f"<td>{e(_cell(r, c))}</td>" for c in table.columns) + "</tr>")
         parts.append("</tbody></table>")
-        if t.note(loc):
-            parts.append(f'<p class="note">{e(t.note(loc))}</p>')
+        if table.note(loc):
+            parts.append(f'<p class="note">{e(table.note(loc))}</p>')
     for ch in data.charts:
         b64 = base64.b64encode(ch.png).decode()
         parts.append(f'<h2>{e(ch.title(loc))}</h2><img alt="{e(ch.key)}" src="data:image/png;base64,{b64}">')
@@ -750,7 +731,7 @@ def make_report(
 ) -> Path:
     """Build and write the report in one format (xlsx | pdf | html)."""
     if fmt_name not in WRITERS:
-        raise ValueError(f"unknown format {fmt_name!r}; one of {', '.join(FORMATS)} (未知格式)")
+        raise ValueError(both("kpi.report.unknown_format", format=repr(fmt_name), formats=", ".join(FORMATS)))
     check_fonts(fmt_name)  # fail before the computation when a font is missing
     data = build_report(city, period, locale=locale, engine=engine)
     return WRITERS[fmt_name](data, output)

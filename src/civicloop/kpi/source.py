@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 from sqlalchemy import Engine, and_, or_, select
 
+from civicloop.kernel.i18n import both
 from civicloop.store.tables import cases, events
 
 EVENT_COLUMNS = (
@@ -307,10 +308,7 @@ def open_parquet(directory: Path, *, engine: Engine | None = None, threads: int 
     """
     directory = Path(directory)
     if not (directory / "events").exists():
-        raise SourceError(
-            f"{directory} 不是 Parquet 导出目录（缺少 events/） / {directory} is not a Parquet export "
-            "(no events/ folder)"
-        )
+        raise SourceError(both("kpi.source.not_a_parquet_export", directory=directory))
     con = new_connection(threads)
     files = _sql_str(str(directory / "events" / "**" / "*.parquet"))
     manifest_path = directory / MANIFEST
@@ -335,11 +333,11 @@ def open_parquet(directory: Path, *, engine: Engine | None = None, threads: int 
     live = open_source(engine, mode="scanner", threads=threads)
     if live.kind == "arrow":
         live.close()
-        raise SourceError("the hybrid source needs the scanner extension / 混合数据源需要扫描扩展")
+        raise SourceError(both("kpi.source.hybrid_needs_scanner"))
     live.con.close()
     until = manifest.get("until")
     if until is None:
-        raise SourceError(f"{manifest_path} has no 'until' watermark / 导出清单缺少 until")
+        raise SourceError(both("kpi.source.no_watermark", manifest=manifest_path))
     dialect = engine.dialect.name
     table = "store.events" if dialect == "sqlite" else "store.public.events"
     ctable = "store.cases" if dialect == "sqlite" else "store.public.cases"

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from civicloop.kernel.i18n import t
+
 #: Tianditu's WMTS in Web Mercator (``_w``): vector map plus annotation. CGCS2000 ≈ WGS84: no offset.
 TIANDITU_URL = (
     "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
@@ -71,7 +73,8 @@ class WebSettings:
                 tiles.append(
                     TileLayer(
                         TIANDITU_URL.replace("{layer}", layer).replace("{key}", key),
-                        attribution or "© 天地图 Tianditu",
+                        attribution
+                        or f"© {t('readmodels.tianditu', 'zh-CN')} {t('readmodels.tianditu', 'en')}",
                         "01234567",
                     )
                 )

@@ -16,6 +16,7 @@ from civicloop.cases.scope import DISPATCH_ADVICE_ROLES, has_role, sees_duplicat
 from civicloop.cases.service import CaseQuery
 from civicloop.city.service import City
 from civicloop.geo.service import geography_version
+from civicloop.kernel.i18n import t
 from civicloop.kernel.vocabulary import Role, Stage
 from civicloop.web import views
 from civicloop.web.dashboard import KpiCache, TrendCache
@@ -146,8 +147,8 @@ class WebState:
             categories.append(
                 {
                     "key": "other",
-                    "name": "其他",
-                    "name_en": "other",
+                    "name": t("web.other", "zh-CN"),
+                    "name_en": t("web.other", "en"),
                     "open": sum(r["open"] for r in others),
                     "yellow": sum(r["yellow"] for r in others),
                     "red": sum(r["red"] for r in others),

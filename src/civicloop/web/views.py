@@ -11,6 +11,7 @@ from civicloop.cases.privacy import mask
 from civicloop.cases.service import CaseQuery
 from civicloop.intake.core import review_priority
 from civicloop.kernel.clock import TimeUnit, WorkCalendar
+from civicloop.kernel.i18n import t
 from civicloop.kernel.vocabulary import (
     HANDLING_STAGES,
     Action,
@@ -39,9 +40,8 @@ def labels() -> dict[str, dict[str, dict[str, str]]]:
         "urgency": table(Urgency),
         "steps": table(Step),
         "units": {
-            "work_hour": {"zh": "工作时", "en": "working hours"},
-            "work_day": {"zh": "工作日", "en": "working days"},
-            "natural_hour": {"zh": "自然小时", "en": "natural hours"},
+            unit: {"zh": t(f"readmodels.units.{unit}", "zh-CN"), "en": t(f"readmodels.units.{unit}", "en")}
+            for unit in ("work_hour", "work_day", "natural_hour")
         },
     }
 
