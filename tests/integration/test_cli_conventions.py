@@ -62,9 +62,9 @@ def test_every_command_runs_inside_the_shared_error_handling() -> None:
 def test_the_top_level_commands_and_groups_keep_their_names_and_order() -> None:
     names = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]
     assert names == [
-        "init", "simulate", "rebuild", "demo", "backup", "restore", "report", "import-cases", "locate-cases", "serve",
-        "case", "audit", "triage", "geo", "grid", "patrol", "ledger", "target", "assess", "kpi", "apikey",
-        "user",
+        "init", "simulate", "rebuild", "demo", "backup", "restore", "report", "import-cases", "locate-cases",
+        "serve", "case", "audit", "triage", "geo", "grid", "patrol", "ledger", "target", "assess", "kpi",
+        "apikey", "user",
     ]  # fmt: skip
 
 
