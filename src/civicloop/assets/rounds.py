@@ -31,8 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, inspect, select
-
+from civicloop.assets import store
 from civicloop.assets.core import ComponentState, demo_text
 from civicloop.assets.patrols import (
     STREET_LIGHT,
@@ -47,7 +46,6 @@ from civicloop.assets.service import RegisteredComponent, components_by_id, set_
 from civicloop.cases.core import Actor, Command
 from civicloop.cases.service import BatchItem
 from civicloop.city.service import City
-from civicloop.geo.store import components
 from civicloop.kernel.vocabulary import Action, Channel, Role
 
 LIGHTING = "lighting"
@@ -176,17 +174,7 @@ class AssetRounds:
     def _inspection(self, rnd: Round) -> RoundResult:
         city = self.city
         with city.engine.connect() as conn:
-            ids = list(
-                conn.execute(
-                    select(components.c.component_id)
-                    .where(
-                        components.c.city_id == city.id,
-                        components.c.district_code == rnd.district_code,
-                        components.c.state.in_(_CHECKABLE),
-                    )
-                    .order_by(components.c.component_id)
-                ).scalars()
-            )
+            ids = store.component_ids_in_district(conn, city.id, rnd.district_code, _CHECKABLE)
         out = RoundResult(rnd)
         if not ids:
             return out
@@ -291,14 +279,10 @@ class AssetRounds:
 
 def _districts(city: City) -> tuple[list[str], list[str]]:
     """Districts with street lights, and districts with any checkable component (code order)."""
-    if not inspect(city.engine).has_table(components.name):  # a store without the geography tables
+    if not store.has_components_table(city.engine):  # a store without the geography tables
         return [], []
     with city.engine.connect() as conn:
-        rows = conn.execute(
-            select(components.c.district_code, components.c.type_code, func.count())
-            .where(and_(components.c.city_id == city.id, components.c.state.in_(_CHECKABLE)))
-            .group_by(components.c.district_code, components.c.type_code)
-        ).all()
+        rows = store.component_counts_by_district(conn, city.id, _CHECKABLE)
     lights = sorted({r[0] for r in rows if r[1] == STREET_LIGHT and r[2]})
     anything = sorted({r[0] for r in rows if r[2]})
     return lights, anything

@@ -6,11 +6,11 @@ names and schema); this module is the only one of the capability that builds SQL
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, literal_column, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, inspect, literal_column, select, update
 
 from civicloop.geo.store import (
     bulk_insert,
@@ -270,3 +270,39 @@ def open_case_rows_in_box(
             cases.c.lon.between(w, e),
         )
     ).all()
+
+
+# ---- the demo's asset rounds ------------------------------------------------------------------------
+
+
+def has_components_table(engine: Engine) -> bool:
+    """Whether the database has the geography capability's tables (a store may not)."""
+    return inspect(engine).has_table(components.name)
+
+
+def component_ids_in_district(
+    conn: Connection, city_id: str, district_code: str, states: Iterable[str]
+) -> list[str]:
+    """Ids of the district's components in one of *states*, in id order."""
+    return list(
+        conn.execute(
+            select(components.c.component_id)
+            .where(
+                components.c.city_id == city_id,
+                components.c.district_code == district_code,
+                components.c.state.in_(list(states)),
+            )
+            .order_by(components.c.component_id)
+        ).scalars()
+    )
+
+
+def component_counts_by_district(conn: Connection, city_id: str, states: Iterable[str]) -> list[Any]:
+    """(district_code, type_code, count) of the city's components in one of *states*."""
+    return list(
+        conn.execute(
+            select(components.c.district_code, components.c.type_code, func.count())
+            .where(and_(components.c.city_id == city_id, components.c.state.in_(list(states))))
+            .group_by(components.c.district_code, components.c.type_code)
+        ).all()
+    )

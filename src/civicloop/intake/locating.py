@@ -10,7 +10,6 @@ Only a case without coordinates is located this way; a pin is never moved.
 from __future__ import annotations
 
 import csv
-import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 from civicloop.cases.core import Actor, CaseState
 from civicloop.cases.service import CaseQuery
 from civicloop.city.service import City
+from civicloop.intake.locate import locate_report_fields
 from civicloop.kernel.errors import DomainError
 from civicloop.kernel.i18n import both
 from civicloop.kernel.vocabulary import Action, Role
@@ -64,12 +64,8 @@ def locate_case(
 
 def with_area_codes(city: City, fields: dict[str, Any]) -> dict[str, Any]:
     """*fields* with the grid, community, street and district of their lon/lat (WGS84 from ``crs``)
-    from the stored geography, when the geography capability is installed; else unchanged."""
-    try:
-        module = importlib.import_module("civicloop.geo.service")
-    except ImportError:  # without the geography capability: the position only
-        return fields
-    located: dict[str, Any] = module.locate_report_fields(city, fields)
+    from the stored geography (without stored geography: the position only)."""
+    located: dict[str, Any] = locate_report_fields(city, fields)
     located.pop("near_boundary", None)
     located.pop("boundary_distance_m", None)
     return located

@@ -21,7 +21,6 @@ from civicloop.ledger import store, tabular
 from civicloop.ledger.indicators import indicator
 from civicloop.ledger.models import LedgerError, Source, TargetKey, Unit, target_period
 from civicloop.ledger.tabular import ImportResult, Kind
-from civicloop.store.database import migrate
 
 
 def _say(key: str, /, **fields: object) -> str:
@@ -113,13 +112,6 @@ class LedgerService:
         self.city = city
         self.city_id: str = city.id
         self.clock = clock or (lambda: datetime.now(UTC))
-
-    # ---- schema ---------------------------------------------------------------------------------
-
-    def ensure_schema(self) -> None:
-        """Upgrade a database initialised before the ledgers existed (idempotent, cheap when current)."""
-        if not store.has_schema(self.city.engine):
-            migrate(self.city.engine)
 
     # ---- units ----------------------------------------------------------------------------------
 
