@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from civicloop.city.service import City, CityNotInitialised, make_calendar
 from civicloop.city.store import register_city, registered_cities
 from civicloop.intake.service import install_listeners
+from civicloop.kernel.i18n import both
 from civicloop.profile import load_profile
 from civicloop.store.database import make_engine, migrate
 
@@ -57,23 +58,15 @@ def open_city(city_id: str | None = None, url: str | None = None, *, today: date
         with engine.connect() as conn:
             rows = registered_cities(conn)
     except Exception as exc:  # no schema yet
-        raise CityNotInitialised(
-            "数据库尚未初始化，请先运行 `civicloop init --profile taiyuan` / "
-            "the database is not initialised: run `civicloop init --profile taiyuan` first"
-        ) from exc
+        raise CityNotInitialised(both("city.not_initialised")) from exc
     if not rows:
-        raise CityNotInitialised(
-            "数据库中没有城市，请先运行 `civicloop init` / "
-            "no city in the database: run `civicloop init` first"
-        )
+        raise CityNotInitialised(both("city.no_city"))
     chosen = [r for r in rows if city_id is None or r.city_id == city_id]
     if not chosen:
-        raise CityNotInitialised(f"城市 {city_id} 不在数据库中 / city {city_id} is not in the database")
+        raise CityNotInitialised(both("city.not_in_database", city=city_id))
     if city_id is None and len(chosen) > 1:
         names = ", ".join(r.city_id for r in chosen)
-        raise CityNotInitialised(
-            f"数据库中有多个城市，请用 --city 指定 / several cities ({names}): pass --city"
-        )
+        raise CityNotInitialised(both("city.several_cities", names=names))
     profile = load_profile(chosen[0].profile)
     if profile.id != chosen[0].city_id:  # registered under another jurisdiction id (init --city-id)
         profile = profile.model_copy(update={"id": chosen[0].city_id})

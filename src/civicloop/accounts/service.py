@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 
 from civicloop.accounts import secrets, store
 from civicloop.cases.core import Actor
+from civicloop.kernel.i18n import t
 from civicloop.kernel.vocabulary import Role
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class AccountRole(StrEnum):
 
     @property
     def zh(self) -> str:
-        return "观察员" if self is AccountRole.VIEWER else Role(self.value).zh
+        return t("accounts.role_viewer", "zh-CN") if self is AccountRole.VIEWER else Role(self.value).zh
 
     @property
     def en(self) -> str:
@@ -77,6 +78,21 @@ class AccountError(Exception):
         self.code, self.message_zh, self.message_en, self.field = code, message_zh, message_en, field
         self.retry_after = retry_after
         super().__init__(f"{message_zh} / {message_en}")
+
+    @classmethod
+    def of(
+        cls,
+        code: str,
+        key: str,
+        field: str | None = None,
+        /,
+        *,
+        retry_after: int | None = None,
+        **fields: object,
+    ) -> AccountError:
+        """The error whose texts are the catalogue's ``accounts.<key>``."""
+        zh, en = t(f"accounts.{key}", "zh-CN", **fields), t(f"accounts.{key}", "en", **fields)
+        return cls(code, zh, en, field, retry_after=retry_after)
 
     def render(self, locale: str = "zh-CN") -> str:
         return self.message_en if locale.startswith("en") else self.message_zh
@@ -172,34 +188,21 @@ class LoginGuard:
                 self._addresses[client] = recent
                 if len(recent) >= self.ip_failures:
                     wait = _seconds(recent[0] + self.ip_window - now)
-                    raise AccountError(
-                        "too_many_attempts",
-                        f"登录失败次数过多，请 {wait} 秒后再试",
-                        f"too many failed logins from this address; retry after {wait} s",
-                        retry_after=wait,
+                    raise AccountError.of(
+                        "too_many_attempts", "too_many_attempts", retry_after=wait, wait=wait
                     )
             _, until = self._pairs.get((name, self._source(client)), (0, None))
             if until is not None and now < until:
                 wait = _seconds(until - now)
-                raise AccountError(
-                    "account_locked",
-                    f"该账号在本地址因多次密码错误暂时锁定，请 {wait} 秒后再试",
-                    f"this account is locked from this address after repeated wrong passwords; "
-                    f"retry after {wait} s",
-                    "username",
-                    retry_after=wait,
+                raise AccountError.of(
+                    "account_locked", "account_locked", "username", retry_after=wait, wait=wait
                 )
             if not self._is_known(name, client):
                 ready = self._delay(name, now)
                 if ready is not None:
                     wait = _seconds(ready - now)
-                    raise AccountError(
-                        "login_delayed",
-                        f"该账号近期多次登录失败，新地址登录须等待 {wait} 秒",
-                        f"this account had many failed logins lately; "
-                        f"from a new address, retry after {wait} s",
-                        "username",
-                        retry_after=wait,
+                    raise AccountError.of(
+                        "login_delayed", "login_delayed", "username", retry_after=wait, wait=wait
                     )
 
     def failed(self, username: str, client: str | None, now: datetime) -> None:
@@ -361,42 +364,27 @@ class AccountService:
     ) -> User:
         name = username.strip().lower()
         if not _USERNAME.fullmatch(name):
-            raise AccountError(
-                "invalid_field",
-                "用户名须为 2–64 位小写字母、数字或 _ . -",
-                "username must be 2–64 lower-case letters, digits or _ . -",
-                "username",
-            )
+            raise AccountError.of("invalid_field", "bad_username", "username")
         self._check_password(password)
         try:
             account_role = AccountRole(role)
         except ValueError:
             options = ", ".join(r.value for r in AccountRole)
-            raise AccountError(
-                "invalid_field", f"未知角色，可选：{options}", f"unknown role; one of: {options}", "role"
-            ) from None
+            raise AccountError.of("invalid_field", "unknown_role", "role", options=options) from None
         if account_role is AccountRole.DEPARTMENT and not department_id:
-            raise AccountError(
-                "missing_field",
-                "专业部门账号必须指定部门",
-                "a department account needs a department",
-                "department",
-            )
+            raise AccountError.of("missing_field", "department_needed", "department")
         if (
             department_id is not None
             and self.departments is not None
             and department_id not in self.departments
         ):
-            raise AccountError(
-                "invalid_field",
-                f"未知部门 {department_id}",
-                f"unknown department {department_id}",
-                "department",
+            raise AccountError.of(
+                "invalid_field", "unknown_department", "department", department=department_id
             )
         for field, codes in (("district", district_codes), ("grid", grid_codes)):
             for code in codes:
                 if not _CODE.fullmatch(code):
-                    raise AccountError("invalid_field", f"无效代码 {code!r}", f"invalid code {code!r}", field)
+                    raise AccountError.of("invalid_field", "invalid_code", field, code=repr(code))
         now = self.clock()
         user = User(
             user_id="u-" + pysecrets.token_hex(6),
@@ -423,19 +411,12 @@ class AccountService:
             "created_at": now,
         }
         if not store.insert_user(self.engine, row):
-            raise AccountError(
-                "username_taken", f"用户名 {name} 已存在", f"username {name} is taken", "username"
-            ) from None
+            raise AccountError.of("username_taken", "username_taken", "username", name=name) from None
         return user
 
     def _check_password(self, password: str) -> None:
         if len(password) < MIN_PASSWORD:
-            raise AccountError(
-                "invalid_field",
-                f"密码至少 {MIN_PASSWORD} 个字符",
-                f"the password needs at least {MIN_PASSWORD} characters",
-                "password",
-            )
+            raise AccountError.of("invalid_field", "password_too_short", "password", length=MIN_PASSWORD)
 
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:
@@ -459,7 +440,7 @@ class AccountService:
     def _update_user(self, username: str, **values: Any) -> User:
         user = self.find_user(username)
         if user is None:
-            raise AccountError("not_found", f"用户 {username} 不存在", f"no user {username}", "username")
+            raise AccountError.of("not_found", "no_user", "username", username=username)
         with self.engine.begin() as conn:
             store.update_user(conn, self.city_id, user.user_id, **values)
         return user
@@ -514,7 +495,7 @@ class AccountService:
 
     @staticmethod
     def _bad_login() -> AccountError:
-        return AccountError("invalid_credentials", "用户名或密码错误", "wrong username or password")
+        return AccountError.of("invalid_credentials", "invalid_credentials")
 
     def authenticate(self, token: str) -> User | None:
         """The user behind a live bearer token, or None (unknown, expired, revoked, or user disabled)."""
@@ -671,18 +652,26 @@ def seed_demo_users(city: City, *, accounts: AccountService | None = None) -> li
     urban = [d.code for d in city.profile.districts if d.urban]
     district = urban[:1]
     specs: list[tuple[str, AccountRole, dict[str, Any]]] = [
-        ("inspector", AccountRole.INSPECTOR, {"district_codes": district, "display_name": "监督员（演示）"}),
-        ("operator", AccountRole.OPERATOR, {"display_name": "受理员（演示）"}),
-        ("shift_leader", AccountRole.SHIFT_LEADER, {"display_name": "值班长（演示）"}),
-        ("dispatcher", AccountRole.DISPATCHER, {"display_name": "派遣员（演示）"}),
+        (
+            "inspector",
+            AccountRole.INSPECTOR,
+            {"district_codes": district, "display_name": t("accounts.demo.inspector", "zh-CN")},
+        ),
+        ("operator", AccountRole.OPERATOR, {"display_name": t("accounts.demo.operator", "zh-CN")}),
+        (
+            "shift_leader",
+            AccountRole.SHIFT_LEADER,
+            {"display_name": t("accounts.demo.shift_leader", "zh-CN")},
+        ),
+        ("dispatcher", AccountRole.DISPATCHER, {"display_name": t("accounts.demo.dispatcher", "zh-CN")}),
         (
             "department",
             AccountRole.DEPARTMENT,
-            {"department_id": _demo_department(city), "display_name": "处置人员（演示）"},
+            {"department_id": _demo_department(city), "display_name": t("accounts.demo.department", "zh-CN")},
         ),
-        ("leader", AccountRole.LEADER, {"display_name": "指挥长（演示）"}),
-        ("viewer", AccountRole.VIEWER, {"display_name": "观察员（演示）"}),
-        ("admin", AccountRole.ADMIN, {"display_name": "管理员（演示）"}),
+        ("leader", AccountRole.LEADER, {"display_name": t("accounts.demo.leader", "zh-CN")}),
+        ("viewer", AccountRole.VIEWER, {"display_name": t("accounts.demo.viewer", "zh-CN")}),
+        ("admin", AccountRole.ADMIN, {"display_name": t("accounts.demo.admin", "zh-CN")}),
     ]
     out: list[tuple[str, str, str]] = []
     for username, role, extra in specs:

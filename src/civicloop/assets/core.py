@@ -18,8 +18,11 @@ placed) and a state, mostly intact.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -37,15 +40,21 @@ __all__ = [
     "generate_demo_components",
 ]
 
-COMPONENT_TYPES: dict[str, str] = {
-    "01001": "供水井盖",
-    "01002": "污水井盖",
-    "01003": "雨水井盖",
-    "01011": "燃气井盖",
-    "01037": "路灯",
-    "03001": "公共厕所",
-    "03005": "垃圾箱",
-}
+
+@cache
+def demo_data() -> dict[str, Any]:
+    """The demo's data (assets/demo_data.toml): component type names, road names, simulated texts."""
+    text = (resources.files("civicloop.assets") / "demo_data.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def demo_text(name: str, /, **fields: object) -> str:
+    """A text template of the demo data, filled in."""
+    template: str = demo_data()["texts"][name]
+    return template.format(**fields) if fields else template
+
+
+COMPONENT_TYPES: dict[str, str] = {str(k): str(v) for k, v in demo_data()["component_types"].items()}
 
 
 class ComponentState(StrEnum):
@@ -113,11 +122,11 @@ def demo_roads(
     nx = int((x1f - x0f) // spacing_m)
     for i in range(nx):
         x = x0f + spacing_m / 2 + i * spacing_m
-        roads.append(DemoRoad(f"经{i + 1}路", _road_class(i), True, x, y0f, x, y1f))
+        roads.append(DemoRoad(demo_text("road_ns", n=i + 1), _road_class(i), True, x, y0f, x, y1f))
     ny = int((y1f - y0f) // spacing_m)
     for j in range(ny):
         y = y1f - spacing_m / 2 - j * spacing_m  # numbered from the north
-        roads.append(DemoRoad(f"纬{j + 1}路", _road_class(j), False, x0f, y, x1f, y))
+        roads.append(DemoRoad(demo_text("road_ew", n=j + 1), _road_class(j), False, x0f, y, x1f, y))
     return roads
 
 

@@ -29,7 +29,7 @@ import shapely
 from sqlalchemy import Connection
 
 from civicloop.assets import store
-from civicloop.assets.core import ComponentState, RoadClass
+from civicloop.assets.core import ComponentState, RoadClass, demo_text
 from civicloop.assets.service import RegisteredComponent, components_by_id
 from civicloop.cases.core import Actor, Command
 from civicloop.cases.service import BatchItem
@@ -38,6 +38,7 @@ from civicloop.geo.crs import Crs, to_wgs84
 from civicloop.geo.grids import Grid
 from civicloop.geo.projection import bbox_for_radius, haversine_m
 from civicloop.geo.service import Geography, geography_for
+from civicloop.kernel.i18n import both
 from civicloop.kernel.vocabulary import Action, Channel, Role
 from civicloop.profile.models import CityProfile
 
@@ -342,7 +343,7 @@ def light_category(profile: CityProfile, component_type: str = STREET_LIGHT) -> 
     """The profile's case category for faults of a component type (01037 路灯异常 for street lights)."""
     matches = [c.code for c in profile.categories if c.component_code == component_type]
     if not matches:
-        raise ValueError(f"the profile has no category about component type {component_type} (路灯异常)")
+        raise ValueError(both("assets.no_light_category", component_type=component_type))
     return component_type if component_type in matches else matches[0]
 
 
@@ -423,8 +424,8 @@ def record_lighting_patrol(
             "component_id": light.component_id,
             "lon": light.lon,
             "lat": light.lat,
-            "address": f"{where}路灯 {light.component_id}",
-            "description": f"夜间亮灯巡查：路灯不亮（{where}{light.component_id}）",
+            "address": demo_text("light_address", where=where, component_id=light.component_id),
+            "description": demo_text("light_description", where=where, component_id=light.component_id),
             "grid_code": light.grid_code,
             "community_code": light.community_code,
             "street_code": light.street_code,

@@ -32,7 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from civicloop.assets import store
-from civicloop.assets.core import ComponentState
+from civicloop.assets.core import ComponentState, demo_text
 from civicloop.assets.patrols import (
     STREET_LIGHT,
     PatrolCheck,
@@ -206,7 +206,7 @@ class AssetRounds:
         with city.store.write() as conn:
             record = record_patrol(
                 city, inspector_id=inspector, kind=INSPECTION, track=track, started_at=rnd.at, ended_at=end,
-                district_code=rnd.district_code, note="部件巡查 / component inspection (simulated)",
+                district_code=rnd.district_code, note=demo_text("round_note"),
                 checks=[PatrolCheck(r, at, cid, comps[cid].grid_code, case_id=cases.get(cid))
                         for cid, at, r in checks],
                 conn=conn,
@@ -214,13 +214,13 @@ class AssetRounds:
             for cid, at in found:
                 set_component_state(
                     city, cid, ComponentState.DAMAGED, at=at, source="patrol", case_id=cases.get(cid),
-                    patrol_id=record.patrol_id, actor_id=inspector, note="巡查发现破损 / found damaged",
+                    patrol_id=record.patrol_id, actor_id=inspector, note=demo_text("found_damaged_note"),
                     conn=conn,
                 )  # fmt: skip
             for cid, at in repaired:
                 set_component_state(
                     city, cid, ComponentState.INTACT, at=at, source="patrol", patrol_id=record.patrol_id,
-                    actor_id=inspector, note="巡查确认已修复 / found repaired", conn=conn,
+                    actor_id=inspector, note=demo_text("found_repaired_note"), conn=conn,
                 )  # fmt: skip
         out.checked, out.problems, out.repaired = len(checks), len(found), len(repaired)
         out.cases = sorted(cases.values())
@@ -256,7 +256,9 @@ class AssetRounds:
                 "lon": c.lon,
                 "lat": c.lat,
                 "address": f"{where}{c.name} {c.component_id}",
-                "description": f"部件巡查：{c.name}破损（{where}{c.component_id}）",
+                "description": demo_text(
+                    "round_description", name=c.name, where=where, component_id=c.component_id
+                ),
                 "grid_code": c.grid_code,
                 "community_code": c.community_code,
                 "street_code": c.street_code,

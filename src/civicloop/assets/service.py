@@ -33,6 +33,8 @@ from civicloop.geo.boundaries import BoundaryImportError, read_features
 from civicloop.geo.crs import Crs, to_wgs84
 from civicloop.geo.locator import OutsideCityError
 from civicloop.geo.projection import bbox_for_radius, haversine_m
+from civicloop.kernel import i18n
+from civicloop.kernel.i18n import both
 from civicloop.profile.categories import national_directory
 from civicloop.profile.models import CityProfile
 
@@ -55,13 +57,15 @@ __all__ = [
 
 COMPONENT_ID_RE = re.compile(r"^\d{17}$")
 
-_STATE_ZH = {"完好": "intact", "破损": "damaged", "丢失": "missing", "废弃": "abandoned", "移除": "removed"}
+# The Chinese words an import recognises for a state and a road class (the catalogue's).
+_STATE_ZH = {i18n.t(f"assets.state.{s.value}", "zh-CN"): s.value for s in ComponentState}
 _ROAD_ZH = {
-    "主干路": "main",
-    "主干道": "main",
-    "次干路": "secondary",
-    "次干道": "secondary",
-    "支路": "branch",
+    i18n.t(f"assets.{table}.{value}", "zh-CN"): value
+    for table, values in (
+        ("road_class", ("main", "secondary", "branch")),
+        ("road_class_alias", ("main", "secondary")),
+    )
+    for value in values
 }
 
 
@@ -267,10 +271,7 @@ def parse_component_state(value: ComponentState | str) -> ComponentState:
     try:
         return ComponentState(_STATE_ZH.get(text, text.lower()))
     except ValueError:
-        raise ValueError(
-            f"unknown state {value!r}: one of intact/完好, damaged/破损, missing/丢失, "
-            "abandoned/废弃, removed/移除"
-        ) from None
+        raise ValueError(both("assets.unknown_state", value=repr(value))) from None
 
 
 # --------------------------------------------------------------------------- import
@@ -451,9 +452,9 @@ def parse_components(
             continue
         if ("component", type_code) not in directory:
             what = (
-                f"{type_code} is a matter (管理事项), not a component type"
+                both("assets.type_is_a_matter", code=type_code)
                 if ("matter", type_code) in directory
-                else f"{type_code} is not a component (部件) code of GB/T 47678.5"
+                else both("assets.type_not_a_component", code=type_code)
             )
             bad(what)
             continue
@@ -482,7 +483,7 @@ def parse_components(
             try:
                 road_class = RoadClass(_ROAD_ZH.get(rc_text, rc_text.lower()))
             except ValueError:
-                bad(f"road_class {rc_text!r} must be main/主干路, secondary/次干路 or branch/支路")
+                bad(both("assets.bad_road_class", value=repr(rc_text)))
                 continue
         try:
             start = _parse_date(_get(row.props, "start_date")) if _get(row.props, "start_date") else None

@@ -929,7 +929,7 @@ def _decide_locate(
     """定位: only a case without a position (待定位) is located; a pin is never moved this way."""
     assert state is not None
     if state.lon is not None:
-        raise InvalidField("lon", "该案卷已有位置", "the case already has a position")
+        raise InvalidField("lon", Msg("reasons.already_located"))
     lon = _number(f, "lon", -180.0, 180.0)
     lat = _number(f, "lat", -90.0, 90.0)
     assert lon is not None and lat is not None  # required fields, checked before

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from civicloop.assets.service import get_component
 from civicloop.cases.core import CaseState
 from civicloop.city.service import City
+from civicloop.kernel.i18n import t
 from civicloop.kernel.vocabulary import Action
 from civicloop.profile.models import CityProfile
 from civicloop.routing.core import (
@@ -179,9 +180,13 @@ def suggest_department(
     returns = returns_of(city, state.case_id) if state.wrong_dispatch_count or state.dispatch_count else []
     excluded: dict[str, str] = {}
     for r in returns:
-        excluded[r.department_id] = f"回退 returned the case {_local(city, r.at):%Y-%m-%d %H:%M}"
+        returned = f"{t('routing.excluded_returned', 'zh-CN')} {t('routing.excluded_returned', 'en')}"
+        excluded[r.department_id] = f"{returned} {_local(city, r.at):%Y-%m-%d %H:%M}"
     for dept in exclude:
-        excluded.setdefault(dept, "派遣员排除 excluded by the dispatcher")
+        excluded.setdefault(
+            dept,
+            f"{t('routing.excluded_by_dispatcher', 'zh-CN')} {t('routing.excluded_by_dispatcher', 'en')}",
+        )
     day = on or _local(city, state.updated_at).date()
     decision = route_report(
         city,

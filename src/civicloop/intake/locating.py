@@ -22,6 +22,7 @@ from civicloop.cases.service import CaseQuery
 from civicloop.city.service import City
 from civicloop.intake.locate import locate_report_fields
 from civicloop.kernel.errors import DomainError
+from civicloop.kernel.i18n import both
 from civicloop.kernel.vocabulary import Action, Role
 
 #: Who locates by geocoding: the system.
@@ -104,7 +105,7 @@ def locate_by_address(
         try:
             locate_case(
                 city, state.case_id, lon=point[0], lat=point[1], actor=actor,
-                note=f"按地址定位 / located by its address: {state.address}",
+                note=f"{both('intake.located_by_address')}: {state.address}",
             )  # fmt: skip
         except DomainError as exc:
             report.refused.append((state.case_id, str(exc)))
@@ -127,14 +128,21 @@ def gazetteer_geocoder(path: Path) -> Geocode:
         reader = csv.DictReader(fh)
         missing = [c for c in ("address", "lon", "lat") if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{path}: the gazetteer needs the column(s) {', '.join(missing)} (地址库缺少列)")
+            raise ValueError(
+                f"{path}: {both('intake.gazetteer_columns_missing', missing=', '.join(missing))}"
+            )
         for line, row in enumerate(reader, start=2):
             try:
                 point = (float(row["lon"]), float(row["lat"]))
             except (TypeError, ValueError):
                 raise ValueError(
-                    f"{path}: line {line}: unreadable lon/lat {row.get('lon')!r}, {row.get('lat')!r} "
-                    "(坐标无法解析)"
+                    f"{path}: "
+                    + both(
+                        "intake.gazetteer_bad_point",
+                        line=line,
+                        lon=repr(row.get("lon")),
+                        lat=repr(row.get("lat")),
+                    )
                 ) from None
             if row.get("address"):
                 table[normalise_address(row["address"])] = point

@@ -37,11 +37,12 @@ from civicloop.intake.core import (
 from civicloop.intake.locate import locate_report_fields
 from civicloop.intake.store import recently_closed
 from civicloop.kernel.errors import DomainError
+from civicloop.kernel.i18n import both, t
 from civicloop.kernel.vocabulary import Action, Channel, ClosureReason, Role, Stage, Urgency
 from civicloop.triage.service import load_category_model
 from civicloop.triage.store import add_examples, add_notifications
 
-SYSTEM = Actor("triage", Role.SYSTEM, name="智能研判 / triage")
+SYSTEM = Actor("triage", Role.SYSTEM, name=both("intake.triage_actor"))
 
 
 class Prediction(Protocol):
@@ -386,7 +387,7 @@ class IntakeService:
             return []
         at = report.at
         if s["duplicate_of"]:
-            note = f"与 {s['duplicate_of']} 为同一问题，已合并 / same problem as {s['duplicate_of']}, merged"
+            note = both("intake.merged_duplicate", case=s["duplicate_of"])
             return [
                 BatchItem(
                     Command(
@@ -408,7 +409,7 @@ class IntakeService:
                     Command(
                         Action.FLAG_RECURRENCE,
                         s["recurrence_of"],
-                        {"member_id": case_id, "note": f"复发上报 {case_id}"},
+                        {"member_id": case_id, "note": t("intake.recurrence_note", "zh-CN", case=case_id)},
                     ),
                     SYSTEM,
                     at,
@@ -542,8 +543,8 @@ def notify_cluster(
                 continue  # a merged duplicate hears the outcome of its master, not of the merge
             members = store_loader(conn, master.cluster_members) if master.cluster_members else {}
             reason = master.closure_reason
-            zh = f"您反映的问题（{master.case_id}）已办结：{reason.zh if reason else ''}"
-            en = f"The problem you reported ({master.case_id}) is concluded: {reason.en if reason else ''}"
+            zh = t("intake.concluded", "zh-CN", case=master.case_id, reason=reason.zh if reason else "")
+            en = t("intake.concluded", "en", case=master.case_id, reason=reason.en if reason else "")
             people = [(master.case_id, master.reporter_id)] + [
                 (m.case_id, m.reporter_id) for m in members.values()
             ]

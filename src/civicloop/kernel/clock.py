@@ -175,9 +175,9 @@ def judge_light(
     * Without a deadline (not yet known), the limit decides: red when more than the limit is used.
     """
     if not math.isfinite(limit_minutes) or limit_minutes < 0:
-        raise ValueError(f"limit_minutes must be finite and ≥ 0 (时限不能为负), got {limit_minutes!r}")
+        raise ValueError(both("clock.limit_negative", value=repr(limit_minutes)))
     if math.isnan(used_minutes):
-        raise ValueError("used_minutes must be a number (已用时间不能为 NaN), got nan")
+        raise ValueError(both("clock.used_is_nan"))
     if clock_stopped:
         overdue = False
     elif deadline is not None:

@@ -59,7 +59,10 @@ class RoleNotAllowed(DomainError):
         return {
             "action": _word(self.action),
             "role": _word(self.role),
-            "allowed": Localized("、".join(r.zh for r in ordered), ", ".join(r.en for r in ordered)),
+            "allowed": Localized(
+                t("errors.list_separator", "zh-CN").join(r.zh for r in ordered),
+                t("errors.list_separator", "en").join(r.en for r in ordered),
+            ),
         }
 
 

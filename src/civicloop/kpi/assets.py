@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, MetaData, Table, and_, inspect, select
 
+from civicloop.kernel.i18n import t
 from civicloop.kpi.core import Period
 
 STREET_LIGHT = "01037"
@@ -239,5 +240,5 @@ def asset_summary(engine: Engine, city_id: str, period: Period, targets: Any = N
 def rate_or_no_data(row: Mapping[str, Any], locale: str = "zh-CN") -> str:
     rate = row.get("rate")
     if rate is None:
-        return "无数据" if not locale.startswith("en") else "no data"
+        return t("kpi.report.no_data", locale)
     return f"{100 * float(rate):.2f}%"

@@ -29,15 +29,18 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from civicloop.kernel.clock import TimeUnit, WorkCalendar, judge_light
+from civicloop.kernel.i18n import both
 from civicloop.kpi import facts
 from civicloop.kpi.core import (
     CATALOGUE,
@@ -265,42 +268,14 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
 )
 SPECS: dict[str, CounterSpec] = {s.name: s for s in COUNTER_SPECS}
 
-GENERAL_RULES: dict[str, str] = {
-    "period": "a period is [start, end) between local midnights of the city's time zone; a date range's "
-    "end date is included",
-    "event_time": "flow counters count events by their own time: 立案数 by the file event, 派遣数 by "
-    "the dispatch event, 作废数 by the void event; a case that spans two periods is counted in each "
-    "period for what happened in it, and a period cut in two adds up to the whole",
-    "cohorts": "every rate is a ratio of two counts over the same population, its numerator a subset of "
-    "its denominator, so it stays within 0–100 %; case-level counts (处置, 应处置, 结案, 应结案) count "
-    "each case once; outcomes of a period's events (准确立案, 准确派遣, 延期派遣, 有效上报) are taken "
-    "at the period end",
-    "state_at_end": "stock figures (超期未处置, 挂账中, lights) use each case's state at the period end, "
-    "rebuilt from its events before the end",
-    "due_to_close": "应结案数: the cases whose closing was due in the period, each once: handled in it, "
-    "closed as fixed in it, or with a department at its end, past the (extended) deadline and not "
-    "handled in the period (suspended cases, clock stopped, are not overdue); 结案数: those of them "
-    "closed as fixed in the period (GB/T 30428.4: 应结案数 and 结案数 over the same cases)",
-    "on_time": "a case is on time while every handling round ended by its deadline (extensions move the "
-    "deadline, suspended time is not counted); a closed case inherits it",
-    "fixed_only": "结案数 counts only closures with reason 'fixed'; duplicates, voids, not-filed, rejected "
-    "and self-handled cases never count as fixed, so they cannot inflate 结案率",
-    "department": "department figures go to the department responsible at the event (the last dispatch); "
-    "events before the first dispatch (report, file) to the department it was last dispatched to by "
-    "the period end (the one that finally got it); returns to the department that returned the case; "
-    "case-level figures (处置, 应结案, 结案, lights) to the department at the handling feedback, else at "
-    "the period end",
-    "areas": "area and category figures use the case's report location and its category at the period end",
-    "roles": "inspector figures: reports by the reporting inspector, filings and 漏报 by the reporting "
-    "inspector or else the one who verified the public report, verifications and checks by who did them; "
-    "operator: accepts, verification and check tasks sent; shift leader: filing (and voids of cases they "
-    "filed), closing steps; dispatcher: dispatches and their outcome (returned, reworked, extended), "
-    "returns and rework of their dispatches",
-    "lights": "open_green/yellow/red: cases with a department at the period end (not suspended), light = "
-    "used / limit of the handling bundle at the period end",
-    "handling_time": "平均处置时长 = mean used time of the handling rounds fed back in the period, in the "
-    "limit's unit (working minutes; natural minutes for 自然小时 limits) / 60",
-}
+
+def _general_rules() -> dict[str, str]:
+    """The general counting rules, in order (``[general_rules]`` of kpi/definitions.toml)."""
+    text = (resources.files("civicloop.kpi") / "definitions.toml").read_text(encoding="utf-8")
+    return {str(k): str(v) for k, v in tomllib.loads(text)["general_rules"].items()}
+
+
+GENERAL_RULES: dict[str, str] = _general_rules()
 
 
 #: The relevant events of a period straight from the source: recent cases through row-group statistics,
@@ -649,7 +624,9 @@ class KpiEngine:
         """{grouping: {group key: {counter: value}}} for each grouping in *by*."""
         for b in by:
             if b not in GROUPINGS:
-                raise ValueError(f"unknown grouping {b!r}; one of {', '.join(GROUPINGS)} (未知的分组)")
+                raise ValueError(
+                    both("kpi.engine.unknown_grouping", by=repr(b), options=", ".join(GROUPINGS))
+                )
         stored = self.stored_facts(period)
         if stored is None:
             self.prepare(period)
@@ -698,11 +675,14 @@ class KpiEngine:
         export_dir = self.source.export_dir
         watermark = self.source.watermark
         if export_dir is None or watermark is None:
-            raise ValueError("stored facts need a Parquet export (--parquet) / 汇总数据需要 Parquet 导出")
+            raise ValueError(both("kpi.engine.facts_need_parquet"))
         if period.end.astimezone(UTC).replace(tzinfo=None) > watermark:
             raise ValueError(
-                f"period {period.label} ends after the export's watermark {watermark:%Y-%m-%d %H:%M} UTC; "
-                f"export again first / 时段未在导出范围内结束"
+                both(
+                    "kpi.engine.period_after_watermark",
+                    period=period.label,
+                    watermark=f"{watermark:%Y-%m-%d %H:%M}",
+                )
             )
         started = time.perf_counter()
         self.prepare(period)
@@ -925,7 +905,7 @@ class KpiEngine:
         elif kpi in SPECS:
             parts = {"counter": kpi}
         else:
-            raise ValueError(f"unknown KPI {kpi!r} (未知指标)")
+            raise ValueError(both("kpi.engine.unknown_kpi", kpi=repr(kpi)))
         out: dict[str, Any] = {
             "kpi": kpi,
             "zh": CATALOGUE[kpi].zh if kpi in CATALOGUE else kpi,

@@ -81,6 +81,7 @@ from civicloop.cases.service import BatchItem, CaseService
 from civicloop.city.service import City
 from civicloop.kernel.clock import TimeLimit, TimeUnit, WorkCalendar
 from civicloop.kernel.errors import DomainError
+from civicloop.kernel.i18n import both, t
 from civicloop.kernel.vocabulary import Action, Channel, Role, Step, Urgency
 
 SYSTEM = Actor("import", Role.SYSTEM)
@@ -88,10 +89,7 @@ CHECKER = Actor("import", Role.INSPECTOR)
 STATUSES = ("closed", "open", "void")
 URGENCIES = tuple(u.value for u in Urgency)
 REQUIRED = ("created", "category", "department")
-PROFILE_LIMIT_NOTE = (
-    "历史导入：源数据无处置期限，按城市配置中该类别与紧急程度的时限计算 / imported without a due date: "
-    "the handling limit is the city profile's for the category and urgency"
-)
+PROFILE_LIMIT_NOTE = both("kpi.import.profile_limit_note")
 
 
 class MappingError(ValueError):
@@ -104,11 +102,8 @@ class ImportFailed(RuntimeError):
     def __init__(self, bad: list[BadRow]) -> None:
         self.bad = bad
         lines = "; ".join(b.text() for b in bad[:20])
-        more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
-        super().__init__(
-            f"{len(bad)} 行数据有误，未导入任何数据（可用 --skip-bad 跳过）/ {len(bad)} bad row(s), nothing "
-            f"imported (use --skip-bad to skip them): {lines}{more}"
-        )
+        more = t("kpi.import.and_more", "en", n=len(bad) - 20) if len(bad) > 20 else ""
+        super().__init__(f"{both('kpi.import.failed', n=len(bad))}: {lines}{more}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +179,7 @@ def load_mapping(path: Path) -> Mapping_:
     columns = {str(k): str(v) for k, v in (raw.get("columns") or {}).items()}
     missing = [k for k in REQUIRED if k not in columns]
     if missing:
-        raise MappingError(
-            f"{path}: the [columns] table needs {', '.join(missing)} "
-            f"(映射的 [columns] 表缺少 {', '.join(missing)})"
-        )
+        raise MappingError(f"{path}: {both('kpi.import.columns_table_missing', missing=', '.join(missing))}")
     formats = {str(k): str(v) for k, v in (raw.get("formats") or {}).items()}
     status = {str(k): str(v).lower() for k, v in (raw.get("status") or {}).items()}
     wrong = [f"{k} = {v}" for k, v in status.items() if v not in STATUSES]
@@ -301,7 +293,7 @@ def _rows(path: Path, m: Mapping_, city: City) -> Iterator[_Row | BadRow]:
         headers = set(reader.fieldnames or [])
         absent = [f"{c} ({f})" for f, c in m.columns.items() if c not in headers]
         if absent:
-            raise MappingError(f"{path}: columns not in the CSV header: {', '.join(absent)} (CSV 缺少列)")
+            raise MappingError(f"{path}: {both('kpi.import.columns_not_in_csv', absent=', '.join(absent))}")
         start = 1
         for record in reader:
             line = start + 1
@@ -329,17 +321,17 @@ def _row(line: int, record: Mapping[str, str | None], m: Mapping_, city: City, t
         try:
             return _parse_time(text, m.formats.get(name), tz)
         except ValueError as exc:
-            raise _Refused(name, f"unreadable date {text!r}: {exc} (日期无法解析)") from None
+            raise _Refused(name, both("kpi.import.unreadable_date", text=repr(text), error=exc)) from None
 
     created = when("created")
     if created is None:
-        raise _Refused("created", "empty: no created date (缺少创建时间)")
+        raise _Refused("created", both("kpi.import.no_created_date"))
     due, closed = when("due"), when("closed")
     status_value = col("status")
     if "status" in m.columns and status_value:
         status = _lookup(m.status, status_value)
         if status is None:
-            raise _Refused("status", f"status {status_value!r} has no mapping in [status] (状态未映射)")
+            raise _Refused("status", both("kpi.import.status_unmapped", status=repr(status_value)))
     else:  # no status column, or an empty cell: the closed date says it
         status = "closed" if closed is not None else "open"
     category = _lookup(m.category, col("category")) or col("category")
@@ -347,26 +339,26 @@ def _row(line: int, record: Mapping[str, str | None], m: Mapping_, city: City, t
         profile.category(category)
     except KeyError:
         raise _Refused(
-            "category", f"{col('category')!r} maps to no category of the city (类别未映射)"
+            "category", both("kpi.import.category_unmapped", value=repr(col("category")))
         ) from None
     department = _lookup(m.department, col("department")) or col("department")
     if department not in {d.id for d in profile.departments}:
-        raise _Refused("department", f"{col('department')!r} maps to no department (部门未映射)")
+        raise _Refused("department", both("kpi.import.department_unmapped", value=repr(col("department"))))
     if status in ("closed", "void") and closed is None:
-        raise _Refused("closed", f"status {status_value!r} without a closed date (已关闭但缺少关闭时间)")
+        raise _Refused("closed", both("kpi.import.closed_without_date", status=repr(status_value)))
     if closed is not None and closed < created:
-        raise _Refused("closed", "closed before created (关闭时间早于创建时间)")
+        raise _Refused("closed", both("kpi.import.closed_before_created"))
     limit: TimeLimit | None = None
     if due is not None:
         hours = (due - created).total_seconds() / 3600.0
         if not math.isfinite(hours) or hours < 0:
-            raise _Refused("due", "due before created (期限早于创建时间)")
+            raise _Refused("due", both("kpi.import.due_before_created"))
         limit = TimeLimit(hours, TimeUnit.NATURAL_HOUR)  # 0: due when created, a zero-length limit
     urgency = Urgency.NORMAL.value
     if "urgency" in m.columns and col("urgency"):
         mapped = _lookup(m.urgency, col("urgency"))
         if mapped is None:
-            raise _Refused("urgency", f"{col('urgency')!r} has no mapping in [urgency] (紧急程度未映射)")
+            raise _Refused("urgency", both("kpi.import.urgency_unmapped", value=repr(col("urgency"))))
         urgency = mapped
     lat_text, lon_text = col("lat"), col("lon")
     fields: dict[str, Any] = {
@@ -383,7 +375,7 @@ def _row(line: int, record: Mapping[str, str | None], m: Mapping_, city: City, t
         except ValueError:
             blame = "lat" if not _is_number(lat_text) else "lon"
             raise _Refused(
-                blame, f"unreadable coordinates {lat_text!r}, {lon_text!r} (坐标无法解析)"
+                blame, both("kpi.import.unreadable_coordinates", lat=repr(lat_text), lon=repr(lon_text))
             ) from None
         if not (lat == 0.0 and lon == 0.0):  # exports write 0, 0 for "no coordinates"
             fields["lat"], fields["lon"] = lat, lon
@@ -432,10 +424,10 @@ def _row_steps(
     ]
     if row.status == "closed" and row.closed is not None:
         steps += [
-            (Action.HANDLE, handler, row.closed, {"note": "历史导入：已处置 / imported: handled"}),
+            (Action.HANDLE, handler, row.closed, {"note": both("kpi.import.note_handled")}),
             (Action.SEND_CHECK, SYSTEM, row.closed, {}),
-            (Action.CHECK, CHECKER, row.closed, {"passed": True, "note": "历史导入 / imported"}),
-            (Action.CLOSE, SYSTEM, row.closed, {"note": "历史导入 / imported"}),
+            (Action.CHECK, CHECKER, row.closed, {"passed": True, "note": both("kpi.import.note")}),
+            (Action.CLOSE, SYSTEM, row.closed, {"note": both("kpi.import.note")}),
         ]
     elif row.status == "void" and row.closed is not None:
         voider = Actor("import", Role.SHIFT_LEADER)
@@ -444,7 +436,7 @@ def _row_steps(
                 Action.VOID,
                 voider,
                 row.closed,
-                {"reason": void_reason, "note": "历史导入：作废 / imported: void"},
+                {"reason": void_reason, "note": both("kpi.import.note_void")},
             )
         )
     return steps
@@ -472,7 +464,7 @@ def import_cases(
             good.append(item)
     except (UnicodeDecodeError, csv.Error) as exc:  # not UTF-8, a field over csv's limit, broken quoting
         raise MappingError(
-            f"{csv_path}: the CSV cannot be read after {report.rows} row(s): {exc} (CSV 文件无法读取)"
+            f"{csv_path}: {both('kpi.import.unreadable_csv', rows=report.rows, error=exc)}"
         ) from None
     if report.bad and not skip_bad:
         raise ImportFailed(report.bad)

@@ -22,7 +22,8 @@ from typing import Any, Literal
 PreSegmented = Literal["auto", "yes", "no"]
 PRESEGMENTED_CHOICES: tuple[str, ...] = ("auto", "yes", "no")
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Han ideographs (CJK extension A, unified, compatibility), as regex escapes.
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAN_RE = re.compile(f"[{_HAN}]")
 _HAN_SPACE_HAN = re.compile(f"(?<=[{_HAN}])[ \t]+(?=[{_HAN}])")
 _HAN_HAN = re.compile(f"[{_HAN}](?=[{_HAN}])")
@@ -30,7 +31,8 @@ _WORDLIKE = re.compile(rf"[\w{_HAN}]")
 _LATIN_WORD = re.compile(rf"[{_HAN}]|[^\W_]+(?:['’][^\W_]+)*")
 _SPACES = re.compile(r"\s+")
 
-_URL = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"'，。；！？、）)]+")
+# A URL ends at a space, a quote or bracket, or Chinese punctuation (，。；！？、）as regex escapes).
+_URL = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"'\uff0c\u3002\uff1b\uff01\uff1f\u3001\uff09)]+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # One scan for the three number patterns: resident ID (18 characters, the last a digit or x),
 # mobile (optionally +86, 11 digits, optional separators) and landline (area code, 7–8 digits, extension).
