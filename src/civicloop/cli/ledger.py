@@ -50,6 +50,15 @@ ByOpt = Annotated[str, typer.Option("--by", help="who acts (recorded with the ch
 KindArg = Annotated[str, typer.Argument(help=both("cli.ledger.help_kind", kinds=", ".join(tabular.KINDS)))]
 
 
+#: Table headings printed in both languages (the others follow the current locale, Chinese by default).
+_BILINGUAL_HEADINGS = frozenset({"ref", "target_ref", "evidence", "filter"})
+
+
+def _heading(name: str) -> str:
+    key = f"cli.ledger.col_{name}"
+    return both(key) if name in _BILINGUAL_HEADINGS else t(key)
+
+
 def _default_by() -> str:
     return f"cli:{os.environ.get('USER') or 'unknown'}"
 
@@ -246,7 +255,7 @@ def target_list(
         return
     table = Table(title=both("cli.ledger.targets_title"))
     for col in ("ref", "indicator", "comparison", "target_value", "weight", "source", "tolerance"):
-        table.add_column(t(f"cli.ledger.col_{col}"), overflow="fold")
+        table.add_column(_heading(col), overflow="fold")
     for r in rows:
         ind = indicator(r["indicator"], r["name"])
         ref = str(TargetKey(r["period"], r["unit_id"], r["indicator"], r["filter"]))
@@ -360,7 +369,7 @@ def target_entries(
         return
     table = Table(title=both("cli.ledger.entries_title"))
     for col in ("target_ref", "seq", "value", "status", "entered", "reviewed", "evidence"):
-        table.add_column(t(f"cli.ledger.col_{col}"), overflow="fold")
+        table.add_column(_heading(col), overflow="fold")
     for e in entries:
         table.add_row(
             str(e.key),
@@ -421,7 +430,7 @@ def target_indicators(as_json: JsonOpt = False) -> None:
         return
     table = Table(title=both("cli.ledger.indicators_title"))
     indicator_zh, indicator_en = (t("cli.ledger.col_indicator", loc) for loc in ("zh-CN", "en"))
-    rest = [t(f"cli.ledger.col_{c}") for c in ("source", "measure", "comparison", "filter")]
+    rest = [_heading(c) for c in ("source", "measure", "comparison", "filter")]
     for col in ("key", indicator_zh, indicator_en, *rest):
         table.add_column(col, overflow="fold")
     for i in CATALOGUE.values():
