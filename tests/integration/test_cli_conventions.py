@@ -91,7 +91,7 @@ def _bad_geojson(tmp: Path) -> str:
 # (arguments, what the message must name); "DB" is replaced by --database URL of an initialised city.
 BAD_INPUT: list[tuple[list[str], str]] = [
     (["init", "--profile", "nowhere", "--database", "NEWDB"], "--profile"),
-    (["case", "list", "--stage", "[red]sideways", "DB"], "--stage: 未知环节 unknown stage '[red]sideways'"),
+    (["case", "list", "--stage", "[red]sideways", "DB"], "--stage: 未知环节 '[red]sideways'"),
     (["case", "act", "TY-2026-0000001", "fly", "--as", "dispatcher", "DB"], "ACTION"),
     (["case", "report", "--as", "mayor", "DB"], "--as"),
     (["simulate", "--start", "2026-13-01", "DB"], "--start"),

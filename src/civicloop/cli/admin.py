@@ -10,6 +10,7 @@ import typer
 
 from civicloop.bootstrap import init_city
 from civicloop.cli.common import DatabaseOpt, console, existing_database, fail
+from civicloop.kernel.i18n import both
 from civicloop.profile import ProfileError, bundled_profiles
 from civicloop.store.backup import backup, restore
 from civicloop.store.database import make_engine
@@ -31,8 +32,14 @@ def init_command(
     except ProfileError as exc:
         fail(f"--profile: {exc}")
     console.print(
-        f"已初始化 {city.profile.name}（{city.id}）: {len(city.profile.categories)} 类别 / categories, "
-        f"{len(city.profile.departments)} 部门 / departments → {city.engine.url.render_as_string()}"
+        both(
+            "cli.admin.initialised",
+            name=city.profile.name,
+            city=city.id,
+            categories=len(city.profile.categories),
+            departments=len(city.profile.departments),
+            url=city.engine.url.render_as_string(),
+        )
     )
     if geography is None:
         geography = name in bundled_profiles()  # the demo city ships generated streets, grids, assets
@@ -40,7 +47,7 @@ def init_command(
         from civicloop.demo.geography import load_demo_geography
 
         loaded = load_demo_geography(city)
-        console.print(f"地理 / geography: {loaded.as_dict()}")
+        console.print(both("cli.admin.geography", loaded=loaded.as_dict()))
 
 
 def backup_command(
@@ -49,7 +56,9 @@ def backup_command(
 ) -> None:
     """备份 / a consistent copy of the whole database (SQLite online backup, or pg_dump)."""
     result = backup(make_engine(existing_database(database)), path)
-    console.print(f"备份完成 / backup written: {result.path} ({result.bytes:,} bytes, {result.kind})")
+    console.print(
+        both("cli.admin.backup_written", path=result.path, size=f"{result.bytes:,}", kind=result.kind)
+    )
 
 
 def restore_command(
@@ -59,4 +68,4 @@ def restore_command(
 ) -> None:
     """恢复 / restore a backup into the database (empty, or replaced with --force)."""
     result = restore(make_engine(database), path, force=force)
-    console.print(f"恢复完成 / restored from {path} ({result.kind}); run `civicloop audit verify` to check")
+    console.print(both("cli.admin.restored", path=path, kind=result.kind))

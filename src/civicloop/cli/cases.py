@@ -26,10 +26,11 @@ from civicloop.cli.common import (
     parse_moment,
     print_json,
 )
+from civicloop.kernel.i18n import Localized, Msg, both
 from civicloop.kernel.vocabulary import Action, Role, Stage
 
-case_app = CommandGroup(help="案卷 / cases: report, show, list, act.", no_args_is_help=True)
-audit_app = CommandGroup(help="审计 / tamper evidence of the event log.", no_args_is_help=True)
+case_app = CommandGroup(help=both("cli.cases.help"), no_args_is_help=True)
+audit_app = CommandGroup(help=both("cli.cases.help_audit"), no_args_is_help=True)
 
 
 def _tz(city: City) -> ZoneInfo:
@@ -45,9 +46,9 @@ def parse_actor(spec: str, department: str | None = None) -> Actor:
     try:
         role = Role(role_name)
     except ValueError:
-        fail(f"--as: 未知角色 unknown role {role_name!r}; one of {', '.join(r.value for r in Role)}")
+        fail(both("cli.cases.unknown_role", role=repr(role_name), choices=", ".join(r.value for r in Role)))
     if role is Role.DEPARTMENT and not department:
-        fail("--department: 专业部门角色需要部门 id / a department handler needs --department")
+        fail(both("cli.cases.department_needed"))
     return Actor(id=user or f"cli-{role.value}", role=role, department_id=department)
 
 
@@ -56,7 +57,7 @@ def parse_fields(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            fail(f"--field: 需要 key=value 形式 / expected key=value, got {pair!r}")
+            fail(both("cli.cases.bad_field", pair=repr(pair)))
         parsed: Any = value
         if key in ("photos",):
             parsed = [v for v in value.split(",") if v]
@@ -90,17 +91,17 @@ def event_json(e: Event) -> dict[str, Any]:
 
 @case_app.command("report")
 def case_report(
-    category: Annotated[str | None, typer.Option("--category", help="管理事项代码, e.g. 06010")] = None,
+    category: Annotated[str | None, typer.Option("--category", help=both("cli.cases.help_category"))] = None,
     lon: Annotated[float | None, typer.Option(help="WGS84 longitude")] = None,
     lat: Annotated[float | None, typer.Option(help="WGS84 latitude")] = None,
-    address: Annotated[str | None, typer.Option(help="事发位置")] = None,
-    description: Annotated[str | None, typer.Option(help="问题描述")] = None,
+    address: Annotated[str | None, typer.Option(help=both("cli.cases.help_address"))] = None,
+    description: Annotated[str | None, typer.Option(help=both("cli.cases.help_description"))] = None,
     channel: Annotated[str, typer.Option(help="inspector, citizen, hotline, video …")] = "inspector",
     as_: Annotated[str, typer.Option("--as", help="ROLE[:USER]")] = "inspector",
     urgency: Annotated[str | None, typer.Option(help="normal | urgent")] = None,
     photo: Annotated[list[str] | None, typer.Option("--photo", help="photo reference (repeatable)")] = None,
-    reporter_name: Annotated[str | None, typer.Option(help="诉求人姓名 (kept private)")] = None,
-    reporter_phone: Annotated[str | None, typer.Option(help="诉求人电话 (kept private)")] = None,
+    reporter_name: Annotated[str | None, typer.Option(help=both("cli.cases.help_reporter_name"))] = None,
+    reporter_phone: Annotated[str | None, typer.Option(help=both("cli.cases.help_reporter_phone"))] = None,
     at: Annotated[str | None, typer.Option(help="ISO time with zone (default now)")] = None,
     database: DatabaseOpt = None,
     city: CityOpt = None,
@@ -125,17 +126,18 @@ def case_report(
     if json_out:
         print_json(case_json(state, c))
     else:
-        console.print(f"已上报 / reported: [bold]{state.case_id}[/] — {state.stage.zh} / {state.stage.en}")
+        stage = Localized(state.stage.zh, state.stage.en)
+        console.print(str(Msg("cli.cases.reported", case=state.case_id, stage=stage)))
 
 
 @case_app.command("act")
 def case_act(
-    case_id: Annotated[str, typer.Argument(help="案卷号, e.g. TY-2026-0000001")],
+    case_id: Annotated[str, typer.Argument(help=both("cli.cases.help_case_id"))],
     action: Annotated[str, typer.Argument(help="accept, file, dispatch, handle, check, close …")],
     as_: Annotated[str, typer.Option("--as", help="ROLE[:USER]")],
     department: Annotated[str | None, typer.Option(help="the acting department (department role)")] = None,
     field: Annotated[list[str] | None, typer.Option("--field", "-f", help="key=value (repeatable)")] = None,
-    note: Annotated[str | None, typer.Option(help="说明 / note")] = None,
+    note: Annotated[str | None, typer.Option(help=both("cli.cases.help_note"))] = None,
     at: Annotated[str | None, typer.Option(help="ISO time with zone (default now)")] = None,
     database: DatabaseOpt = None,
     city: CityOpt = None,
@@ -145,7 +147,9 @@ def case_act(
     try:
         act = Action(action)
     except ValueError:
-        fail(f"ACTION: 未知动作 unknown action {action!r}; one of {', '.join(a.value for a in Action)}")
+        fail(
+            both("cli.cases.unknown_action", action=repr(action), choices=", ".join(a.value for a in Action))
+        )
     c = open_city(database, city)
     fields = parse_fields(field or [])
     if note is not None:
@@ -159,7 +163,7 @@ def case_act(
 
 @case_app.command("show")
 def case_show(
-    case_id: Annotated[str, typer.Argument(help="案卷号")],
+    case_id: Annotated[str, typer.Argument(help=both("cli.geo.help_case_id"))],
     database: DatabaseOpt = None,
     city: CityOpt = None,
     json_out: JsonOpt = False,
@@ -172,7 +176,11 @@ def case_show(
         print_json({"case": case_json(state, c), "events": [event_json(e) for e in timeline]})
         return
     light = state.light(c.calendar, datetime.now(UTC))
-    name = c.profile.category(state.category_code).name if state.category_code else "未分类"
+    name = (
+        c.profile.category(state.category_code).name
+        if state.category_code
+        else both("cli.cases.uncategorised")
+    )
     console.print(
         f"[bold]{state.case_id}[/]  {name}  {state.stage.zh} / {state.stage.en}  "
         f"{'● ' + light.value if light else ''}"
@@ -181,10 +189,11 @@ def case_show(
         f"  {escape(state.address or '')} ({state.lon}, {state.lat})  {escape(state.description or '')}"
     )
     if state.deadline:
-        console.print(f"  处置时限 / due: {state.deadline.astimezone(_tz(c)).isoformat()}")
+        console.print(both("cli.cases.due", due=state.deadline.astimezone(_tz(c)).isoformat()))
     if state.closure_reason:
-        console.print(f"  结案原因 / closure: {state.closure_reason.zh} / {state.closure_reason.en}")
-    table = Table("#", "时间 time", "动作 action", "角色 role", "环节 stage", "说明 note")
+        reason = Localized(state.closure_reason.zh, state.closure_reason.en)
+        console.print(str(Msg("cli.cases.closure", reason=reason)))
+    table = Table("#", *(both(f"cli.cases.col_{k}") for k in ("time", "action", "role", "stage", "note")))
     for e in timeline:
         table.add_row(
             str(e.seq),
@@ -210,7 +219,7 @@ def case_list(
 ) -> None:
     """列表 / list cases, newest first (or overdue first)."""
     if stage is not None and stage not in {s.value for s in Stage}:
-        fail(f"--stage: 未知环节 unknown stage {stage!r}; one of {', '.join(s.value for s in Stage)}")
+        fail(both("cli.cases.unknown_stage", stage=repr(stage), choices=", ".join(s.value for s in Stage)))
     c = open_city(database, city)
     rows = c.cases.list_cases(
         stage=stage,
@@ -223,7 +232,9 @@ def case_list(
     if json_out:
         print_json([case_json(s, c, now) for s in rows])
         return
-    table = Table("案卷号 case", "类别 category", "环节 stage", "部门 department", "时限 due", "灯 light")
+    table = Table(
+        *(both(f"cli.cases.col_{k}") for k in ("case", "category", "stage", "department", "due", "light"))
+    )
     for s in rows:
         light = s.light(c.calendar, now)
         table.add_row(
@@ -250,7 +261,7 @@ def case_actions(
     try:
         r = Role(role)
     except ValueError:
-        fail(f"--role: unknown role {role!r}")
+        fail(both("cli.cases.unknown_role_plain", role=repr(role)))
     for a in allowed_actions(state, r):
         console.print(f"{a.value}\t{a.zh}")
 
@@ -267,7 +278,7 @@ def rebuild_command(
     c = open_city(database, city)
     if not check:
         report = rb.rewrite(c.store, c.id)
-        console.print(f"rebuilt {report.cases} cases from {report.events} events")
+        console.print(both("cli.cases.rebuilt", cases=report.cases, events=report.events))
         return
     report = rb.check(c.store, c.id)
     if json_out:
@@ -290,16 +301,16 @@ def rebuild_command(
             }
         )
     else:
-        console.print(f"replayed {report.events} events of {report.cases} cases")
+        console.print(both("cli.cases.replayed", cases=report.cases, events=report.events))
         for d in report.differences:
             console.print(
                 f"[red]DIFF[/] {d.case_id}.{d.column}: stored {escape(repr(d.stored))} ≠ "
                 f"replayed {escape(repr(d.replayed))}"
             )
         for m in report.missing:
-            console.print(f"[red]MISSING[/] projection row for {m}")
+            console.print(both("cli.cases.missing_row", case=m))
         for o in report.orphans:
-            console.print(f"[red]ORPHAN[/] projection row without events: {o}")
+            console.print(both("cli.cases.orphan_row", case=o))
         console.print(
             "[green]OK[/]: projection equals the replay" if report.ok else "[red]projection differs[/]"
         )
@@ -326,6 +337,8 @@ def audit_verify(
         for f in report.findings:
             console.print(f"[red]TAMPERED[/] {escape(f.describe())}", highlight=False)
         verdict = "[green]OK[/]" if report.ok else f"[red]{len(report.findings)} finding(s)[/]"
-        console.print(f"{verdict}: {report.events} events of {report.cases} cases checked")
+        console.print(
+            both("cli.cases.audit_checked", verdict=verdict, cases=report.cases, events=report.events)
+        )
     if not report.ok:
         raise CheckFailed

@@ -32,6 +32,7 @@ from civicloop.accounts.service import AccountError
 from civicloop.city.service import City, CityNotInitialised
 from civicloop.city.store import registered_city_ids
 from civicloop.kernel.errors import DomainError
+from civicloop.kernel.i18n import both
 from civicloop.profile import ProfileError
 from civicloop.store.backup import BackupError
 from civicloop.store.database import database_exists, database_url, is_missing_table, make_engine
@@ -71,7 +72,7 @@ DatabaseOpt = Annotated[
         "--database", envvar="CIVICLOOP_DATABASE_URL", help="SQLAlchemy URL (default ./var/civicloop.db)"
     ),
 ]
-CityOpt = Annotated[str | None, typer.Option("--city", help="城市 id (default: the only one)")]
+CityOpt = Annotated[str | None, typer.Option("--city", help=both("cli.help.city"))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 LocaleOpt = Annotated[str, typer.Option("--locale", help="zh-CN | en")]
 
@@ -95,7 +96,7 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     """Print ``错误 / error: message`` to stderr as plain text (no markup: ``[brackets]`` stay) and exit."""
-    typer.echo(f"错误 / error: {message}", err=True)
+    typer.echo(f"{both('cli.common.error')}: {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -106,7 +107,7 @@ def describe(exc: BaseException) -> str:
             f"{'.'.join(str(p) for p in e['loc']) or exc.title}: {e['msg']}" for e in exc.errors()
         )
     if isinstance(exc, FileNotFoundError) and exc.filename is not None:
-        return f"文件不存在 / no such file: {exc.filename}"
+        return both("cli.common.no_such_file", file=exc.filename)
     return str(exc)
 
 
@@ -124,10 +125,7 @@ def command_errors() -> Iterator[None]:
     except DBAPIError as exc:
         if not is_missing_table(exc):
             raise
-        fail(
-            "--database: 数据库结构早于当前版本，请运行 `civicloop init` 升级 / the database schema is older "
-            "than this civicloop: run `civicloop init` to upgrade it"
-        )
+        fail(both("cli.common.schema_outdated"))
 
 
 P = ParamSpec("P")
@@ -172,10 +170,7 @@ def existing_database(database: str | None) -> str:
     """The URL of ``--database`` (or the default); exit 2 when it names a SQLite file that does not exist."""
     url = database or database_url()
     if not database_exists(url):
-        fail(
-            f"--database: 数据库 {url} 不存在，请先运行 `civicloop init` / "
-            f"the database {url} does not exist: run `civicloop init` first"
-        )
+        fail(both("cli.common.no_database", url=url))
     return url
 
 
@@ -204,7 +199,7 @@ def city_ids(database: str | None) -> list[str]:
     finally:
         engine.dispose()
     if not ids:
-        fail("数据库尚未初始化 / the database is not initialised: run `civicloop init` first")
+        fail(both("cli.common.not_initialised"))
     return ids
 
 
@@ -213,7 +208,7 @@ def parse_day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        fail(f"{option}: 无效日期 invalid date {value!r}, expected YYYY-MM-DD")
+        fail(both("cli.common.invalid_date", option=option, value=repr(value)))
 
 
 def parse_moment(value: str | None, option: str = "--at") -> datetime | None:
@@ -223,9 +218,9 @@ def parse_moment(value: str | None, option: str = "--at") -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        fail(f"{option}: 无效时间 invalid ISO 8601 time {value!r}")
+        fail(both("cli.common.invalid_time", option=option, value=repr(value)))
     if moment.tzinfo is None:
-        fail(f"{option}: 时间必须带时区 the time must carry a time zone, e.g. {value}+08:00")
+        fail(both("cli.common.time_without_zone", option=option, example=f"{value}+08:00"))
     return moment
 
 

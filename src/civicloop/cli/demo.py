@@ -23,6 +23,7 @@ from civicloop.cli.common import (
     parse_day,
     print_json,
 )
+from civicloop.kernel.i18n import both
 from civicloop.kernel.vocabulary import Role, Stage
 
 
@@ -46,12 +47,12 @@ def simulate_command(
     if json_out:
         print_json(out)
         return
-    table = Table("环节 stage", "案卷数 cases")
+    table = Table(both("cli.demo.col_stage"), both("cli.demo.col_cases"))
     for name, n in out["states"].items():
         table.add_row(f"{Stage(name).zh} / {name}", str(n))
     console.print(table)
     console.print(
-        f"cases {out['cases']}, events {out['events']}, 按期结案率 on-time rate {out['on_time_rate']}"
+        both("cli.demo.simulated", cases=out["cases"], events=out["events"], rate=out["on_time_rate"])
     )
 
 
@@ -91,26 +92,31 @@ def demo_command(
     now = datetime.now(UTC).replace(microsecond=0)
     geo = load_demo_geography(city)
     if not geo.skipped:
-        console.print(f"地理 / geography: {geo.grids:,} 单元网格 grids, {geo.components:,} 部件 components")
+        console.print(both("cli.demo.geography", grids=f"{geo.grids:,}", components=f"{geo.components:,}"))
     first_start = not city.cases.stage_counts()
     rounds = None
     if first_start:
         load_demo(city)
-        console.print("工作台账与考核目标 / ledgers and targets of the demo year loaded")
+        console.print(both("cli.demo.ledgers_loaded"))
     if not model_path(city).is_file():
         trained = train_category_model(city)
         f1 = trained.cv.get("macro_f1")
-        console.print(f"类别模型 / category model trained: {trained.path} (cross-validated macro-F1 {f1})")
+        console.print(both("cli.demo.model_trained", path=trained.path, f1=f1))
     if first_start:
-        console.print(f"生成 {history_days:g} 天历史数据 / simulating {history_days:g} days of history …")
+        console.print(both("cli.demo.simulating", days=f"{history_days:g}"))
         start = now - timedelta(days=history_days)
         # Night lighting patrols and component inspections too: 着灯率 and 设施完好率 have figures at once.
         rounds = asset_rounds_for(city, seed, start)
         history = Simulator(city, seed=seed, start=start, placer=placer_for(city), asset_rounds=rounds)
         history.run_until(now)
+        report = history.report
         console.print(
-            f"  {history.report.cases:,} cases, {history.report.events:,} events, "
-            f"{history.report.patrol_checks:,} 巡查检查 patrol checks"
+            both(
+                "cli.demo.history",
+                cases=f"{report.cases:,}",
+                events=f"{report.events:,}",
+                checks=f"{report.patrol_checks:,}",
+            )
         )
     users = seed_demo_users(city)
     app = create_app(city, photos=LocalPhotoStore("./var/photos"))
@@ -147,10 +153,11 @@ def demo_command(
 
 def _print_demo_welcome(city: City, users: list[tuple[str, str, str]], host: str, port: int) -> None:
     base = f"http://{host}:{port}"
-    table = Table(title=f"{city.profile.name} 演示账号 / demo accounts (passwords change at every start)")
-    table.add_column("角色 role")
-    table.add_column("用户名 username")
-    table.add_column("密码 password")
+    discovery = f"{base}/open311/v2/discovery.json"
+    table = Table(title=both("cli.demo.accounts", city=city.profile.name))
+    table.add_column(both("cli.demo.col_role"))
+    table.add_column(both("cli.demo.col_username"))
+    table.add_column(both("cli.demo.col_password"))
     for username, password, role in users:
         try:
             label = Role(role).zh
@@ -159,12 +166,12 @@ def _print_demo_welcome(city: City, users: list[tuple[str, str, str]], host: str
         table.add_row(f"{label} / {role}", username, password)
     console.print(table)
     console.print(
-        f"数字化城乡管理指挥中心 / command center: [bold]{base}/[/]\n"
-        f"  大屏 big screen   {base}/screen\n"
-        f"  工作台 workspaces {base}/workspace\n"
-        f"  监督员 inspector  {base}/m/\n"
-        f"  公众 citizens     {base}/public/\n"
-        f"  Open311           {base}/open311/v2/discovery.json   API docs {base}/docs\n"
-        "Ctrl-C 停止 / to stop",
+        f"{both('cli.demo.command_center')}: [bold]{base}/[/]\n"
+        f"  {both('cli.demo.big_screen')}  {base}/screen\n"
+        f"  {both('cli.demo.workspaces')}  {base}/workspace\n"
+        f"  {both('cli.demo.inspector')}  {base}/m/\n"
+        f"  {both('cli.demo.citizens')}  {base}/public/\n"
+        f"  Open311           {discovery}   API docs {base}/docs\n"
+        f"{both('cli.demo.stop')}",
         highlight=False,
     )

@@ -45,6 +45,7 @@ from civicloop.geo.crs import Crs
 from civicloop.geo.grids import generate_grids, grid_stats, grids_to_geojson, import_grids, write_geojson
 from civicloop.geo.locator import Location, OutsideCityError
 from civicloop.geo.projection import area_m2
+from civicloop.kernel.i18n import both
 from civicloop.store.database import database_exists, database_url, make_engine
 
 __all__ = [
@@ -59,16 +60,10 @@ __all__ = [
     "patrol_app",
 ]
 
-geo_app = CommandGroup(
-    help="Geography: import boundaries, locate points (地理: 边界导入, 坐标定位).", no_args_is_help=True
-)
-grid_app = CommandGroup(help="Unit grids (单元网格): generate, statistics.", no_args_is_help=True)
-components_app = CommandGroup(
-    help="Components (部件): import, nearest, show (部件登记).", no_args_is_help=True
-)
-patrol_app = CommandGroup(
-    help="Patrols (巡查): night lighting patrol, coverage, duty grids.", no_args_is_help=True
-)
+geo_app = CommandGroup(help=both("cli.geo.help"), no_args_is_help=True)
+grid_app = CommandGroup(help=both("cli.geo.help_grid"), no_args_is_help=True)
+components_app = CommandGroup(help=both("cli.geo.help_components"), no_args_is_help=True)
+patrol_app = CommandGroup(help=both("cli.geo.help_patrol"), no_args_is_help=True)
 geo_app.add_typer(components_app, name="components")
 
 
@@ -161,7 +156,7 @@ def locate_command(
         + ("  (near boundary)" if d["near_boundary"] else "")
     )
     if d["generated"]:
-        echo("note       demo geography: street/community/grid boundaries are generated, not real")
+        echo(both("cli.geo.generated_note"))
     return 0
 
 
@@ -211,7 +206,7 @@ def import_cli(
     """
     lvl = level.strip().lower()
     if lvl not in ("district", "street", "community", "grid"):
-        raise typer.BadParameter("must be district, street, community or grid", param_hint="'--level'")
+        raise typer.BadParameter(both("cli.geo.bad_level"), param_hint="'--level'")
     try:
         if lvl == "grid":
             grids = import_grids(path, crs=crs, layer=layer, repair=repair)
@@ -364,9 +359,7 @@ def _parse_extent(value: str | None) -> tuple[float, float, float, float] | None
     try:
         w, s_, e, n = (float(v) for v in value.split(","))
     except ValueError:
-        raise typer.BadParameter(
-            "--extent must be W,S,E,N in degrees, e.g. 112.54,37.84,112.58,37.87"
-        ) from None
+        raise typer.BadParameter(both("cli.geo.bad_extent")) from None
     return (w, s_, e, n)
 
 
@@ -436,7 +429,7 @@ def nearby_cli(
 
 @geo_app.command("route")
 def route_cli(
-    case_id: Annotated[str, typer.Argument(help="案卷号")],
+    case_id: Annotated[str, typer.Argument(help=both("cli.geo.help_case_id"))],
     as_json: JsonOpt = False,
     locale: LocaleOpt = "zh-CN",
     database: DatabaseOpt = None,
@@ -520,7 +513,7 @@ def components_show_cli(
     c = open_city(database, city)
     comp = get_component(c, component_id)
     if comp is None:
-        fail(f"COMPONENT_ID: 部件未登记 / component {component_id} is not registered")
+        fail(both("cli.geo.component_unknown", component=component_id))
     _print_json({**comp.as_dict(), "history": component_history(c, component_id)})
 
 
@@ -563,7 +556,7 @@ def patrol_lights_cli(
         f"patrol {out['patrol_id']} by {out['inspector_id']}: {out['checked']} lights on "
         f"{out['distance_km']} km, {out['grids_passed']} grids passed"
     )
-    _echo(f"lit {out['lit']}, unlit {out['unlit']}; 亮灯率 light-on rate {out['light_on_rate']}")
+    _echo(both("cli.geo.lit_unlit", lit=out["lit"], unlit=out["unlit"], rate=out["light_on_rate"]))
     targets = road_class_targets(c.profile)
     for cls, v in out["by_road_class"].items():
         target = targets.get(cls)

@@ -28,11 +28,12 @@ from civicloop.cli.common import (
     parse_day,
     print_json,
 )
+from civicloop.kernel.i18n import both, t
 from civicloop.kpi.core import CATALOGUE, Period, parse_period, period_between
 from civicloop.kpi.engine import GROUPINGS, KpiEngine
 
 kpi_app = CommandGroup(
-    help="综合评价与研判 / KPIs from the event log, rankings, hotspots, forecasts, asset rates.",
+    help=both("cli.kpi.help"),
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -45,7 +46,7 @@ def _period(period: str | None, from_: str | None, to: str | None, tz: str) -> P
         except ValueError as exc:
             fail(f"--period: {exc}")
     if from_ is None or to is None:
-        fail("需要 --from 与 --to（或 --period）/ give --from and --to (or --period)")
+        fail(both("cli.kpi.period_needed"))
     first, last = parse_day(from_, "--from"), parse_day(to, "--to")
     try:
         return period_between(first, last, tz)
@@ -122,7 +123,13 @@ def kpi(
     groupings = [b.strip() for b in by.split(",") if b.strip()]
     unknown = [b for b in groupings if b not in GROUPINGS]
     if unknown or not groupings:
-        fail(f"--by: 未知分组 unknown grouping {', '.join(unknown) or by!r}; one of {', '.join(GROUPINGS)}")
+        fail(
+            both(
+                "cli.kpi.unknown_grouping",
+                grouping=", ".join(unknown) or repr(by),
+                choices=", ".join(GROUPINGS),
+            )
+        )
     c = open_city(database, city, calendar_warnings=False)
     p = _period(period, from_, to, c.profile.timezone)
     engine = _engine(c, parquet, hybrid)
@@ -131,7 +138,7 @@ def kpi(
             if explain not in CATALOGUE or (
                 CATALOGUE[explain].kind == "average" and explain != "avg_handling_hours"
             ):
-                fail(f"--explain: 未知指标 unknown KPI {explain!r}")
+                fail(both("cli.kpi.unknown_kpi", kpi=repr(explain)))
             try:
                 out = engine.explain(p, explain, groupings[0], group)
             except (ValueError, KeyError) as exc:
@@ -156,12 +163,12 @@ def kpi(
         return
     for g in groupings:
         table = Table(title=f"{p.label} · {g} · {evaluation.source} · {evaluation.seconds:.2f} s")
-        table.add_column("组 group")
+        table.add_column(t("cli.kpi.col_group", locale))
         for k in _TABLE_KPIS:
             table.add_column(CATALOGUE[k].label(locale), justify="right")
-        table.add_column("综合 score", justify="right")
-        table.add_column("等级", justify="center")
-        table.add_column("排名 rank", justify="right")
+        table.add_column(t("cli.kpi.col_score", locale), justify="right")
+        table.add_column(t("cli.kpi.col_grade", locale), justify="center")
+        table.add_column(t("cli.kpi.col_rank", locale), justify="right")
         for row in evaluation[g].rows:
             values = [_fmt(k, row.rates[k] if k in row.rates else row.counters.get(k)) for k in _TABLE_KPIS]
             score = row.score
@@ -190,7 +197,7 @@ def hotspots(
     from civicloop.kpi.source import open_source
 
     if level not in LEVELS:
-        fail(f"--level: one of {', '.join(LEVELS)}")
+        fail(both("cli.kpi.one_of", option="--level", choices=", ".join(LEVELS)))
     c = open_city(database, city, calendar_warnings=False)
     p = _period(period, None, None, c.profile.timezone)
     src = open_source(c.engine)
@@ -286,9 +293,7 @@ def export(
     until: Annotated[
         str, typer.Option("--until", help="export events before this local day (the first open day)")
     ],
-    facts: Annotated[
-        bool, typer.Option("--facts/--no-facts", help="store the facts of every closed month (汇总)")
-    ] = True,
+    facts: Annotated[bool, typer.Option("--facts/--no-facts", help=both("cli.kpi.help_facts"))] = True,
     database: DatabaseOpt = None,
     city: CityOpt = None,
 ) -> None:
@@ -345,7 +350,7 @@ def report_command(
     from civicloop.kpi.report import FORMATS, FontMissing, check_fonts, make_report
 
     if format_ not in FORMATS:
-        fail(f"--format: one of {', '.join(FORMATS)}")
+        fail(both("cli.kpi.one_of", option="--format", choices=", ".join(FORMATS)))
     if locale not in ("zh-CN", "en"):
         fail("--locale: zh-CN | en")
     try:
@@ -362,7 +367,7 @@ def report_command(
         fail(str(exc))
     finally:
         engine.close()
-    console.print(f"已生成 / written: {path}")
+    console.print(t("cli.kpi.written", locale, path=path))
 
 
 def import_command(
@@ -380,9 +385,9 @@ def import_command(
     from civicloop.kpi.importer import ImportFailed, MappingError, import_cases
 
     if not csv_path.is_file():
-        fail(f"CSV: 文件不存在 no such file {csv_path}")
+        fail(both("cli.kpi.no_such_file", option="CSV", file=csv_path))
     if not mapping.is_file():
-        fail(f"--mapping: 文件不存在 no such file {mapping}")
+        fail(both("cli.kpi.no_such_file", option="--mapping", file=mapping))
     c = open_city(database, city, calendar_warnings=False)
     try:
         result = import_cases(c, csv_path, mapping, skip_bad=skip_bad)
@@ -400,22 +405,25 @@ def import_command(
     for b in result.bad:
         err_console.print("[yellow]skipped[/] " + escape(b.text()), highlight=False)
     console.print(
-        f"已导入 / imported {result.imported} cases ({result.events} events) of {result.rows} rows; "
-        f"skipped {len(result.bad)}",
+        both(
+            "cli.kpi.imported",
+            cases=result.imported,
+            events=result.events,
+            rows=result.rows,
+            skipped=len(result.bad),
+        ),
         markup=False,
     )
     notes = [
-        (result.profile_limits, "无期限，按城市配置时限", "without a due date: the profile's limit"),
-        (result.zero_limits, "期限等于创建时间（零时限）", "due when created (zero-length limit)"),
-        (result.unlocated, "无位置，列入待定位", "without a location: in the 待定位 (unlocated) queue"),
+        (result.profile_limits, "cli.kpi.rows_profile_limits"),
+        (result.zero_limits, "cli.kpi.rows_zero_limits"),
+        (result.unlocated, "cli.kpi.rows_unlocated"),
     ]
-    for n, zh, en in notes:
+    for n, key in notes:
         if n:
-            console.print(f"  {n} 行{zh} / {n} row(s) {en}", markup=False)
+            console.print(both(key, n=n), markup=False)
     if result.refused_csv is not None:
-        console.print(
-            f"  拒绝的行及原因 / refused rows with their reasons: {result.refused_csv}", markup=False
-        )
+        console.print(both("cli.kpi.refused_rows", path=result.refused_csv), markup=False)
 
 
 def locate_command(
@@ -431,7 +439,7 @@ def locate_command(
     from civicloop.intake.locating import gazetteer_geocoder, locate_by_address
 
     if not gazetteer.is_file():
-        fail(f"--gazetteer: 文件不存在 no such file {gazetteer}")
+        fail(both("cli.kpi.no_such_file", option="--gazetteer", file=gazetteer))
     try:
         geocode = gazetteer_geocoder(gazetteer)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -442,8 +450,13 @@ def locate_command(
         print_json(report.as_json())
         return
     console.print(
-        f"已定位 / located {len(report.located)} of {report.tried} cases with an address; "
-        f"{len(report.unresolved)} not in the gazetteer, {len(report.refused)} refused",
+        both(
+            "cli.kpi.located",
+            located=len(report.located),
+            tried=report.tried,
+            unresolved=len(report.unresolved),
+            refused=len(report.refused),
+        ),
         markup=False,
     )
     for case_id, reason in report.refused:

@@ -31,23 +31,32 @@ from civicloop.cli.common import (
     open_city,
     print_json,
 )
+from civicloop.kernel.i18n import both, t
 from civicloop.ledger import tabular
 from civicloop.ledger.models import LedgerError, TargetKey, value_text, yuan_text
 from civicloop.ledger.service import LedgerService
 
 ledger_app = CommandGroup(
-    help="工作台账 / work ledgers: import, list, export, add, demo (KIND: " + ", ".join(tabular.KINDS) + ").",
+    help=both("cli.ledger.help", kinds=", ".join(tabular.KINDS)),
     no_args_is_help=True,
 )
 target_app = CommandGroup(
-    help="考核目标 / targets: list, set, enter (填报), approve (审核), entries, inspect (检查记录), "
-    "indicators.",
+    help=both("cli.ledger.help_target"),
     no_args_is_help=True,
 )
-assess_app = CommandGroup(help="目标责任考核 / assess every unit against its targets for a period.")
+assess_app = CommandGroup(help=both("cli.ledger.help_assess"))
 
 ByOpt = Annotated[str, typer.Option("--by", help="who acts (recorded with the change)")]
-KindArg = Annotated[str, typer.Argument(help="台账 / ledger: " + ", ".join(tabular.KINDS))]
+KindArg = Annotated[str, typer.Argument(help=both("cli.ledger.help_kind", kinds=", ".join(tabular.KINDS)))]
+
+
+#: Table headings printed in both languages (the others follow the current locale, Chinese by default).
+_BILINGUAL_HEADINGS = frozenset({"ref", "target_ref", "evidence", "filter"})
+
+
+def _heading(name: str) -> str:
+    key = f"cli.ledger.col_{name}"
+    return both(key) if name in _BILINGUAL_HEADINGS else t(key)
 
 
 def _default_by() -> str:
@@ -63,10 +72,7 @@ def _fields(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            fail(
-                f"-f 应写成 字段=值，如 -f name=迎泽大街改造（收到 {pair!r}） / "
-                f"-f takes key=value (got {pair!r})"
-            )
+            fail(both("cli.ledger.bad_field", pair=repr(pair)))
         out[key.strip()] = value.strip()
     return out
 
@@ -76,13 +82,18 @@ def _print_result(result: tabular.ImportResult, as_json: bool) -> None:
         print_json(result.as_json())
         return
     console.print(
-        f"{result.kind}: 读取 {result.rows} 行，新增 {result.inserted}，更新 {result.updated}，跳过 "
-        f"{len(result.rejected)} / read {result.rows}, inserted {result.inserted}, updated {result.updated}, "
-        f"skipped {len(result.rejected)}",
+        both(
+            "cli.ledger.import_result",
+            kind=result.kind,
+            rows=result.rows,
+            inserted=result.inserted,
+            updated=result.updated,
+            skipped=len(result.rejected),
+        ),
         highlight=False,
     )
     for issue in result.rejected:
-        err_console.print(f"  跳过 / skipped {escape(str(issue))}", highlight=False)
+        err_console.print(f"  {both('cli.ledger.skipped')} {escape(str(issue))}", highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -142,10 +153,11 @@ def fields_command(kind: KindArg) -> None:
     """字段 / the columns of a ledger: key, Chinese header, required, natural key."""
     k = tabular.kind(kind)
     table = Table(title=f"{k.zh} / {k.en}")
-    for col in ("字段 key", "表头 header", "必填 required", "唯一键 natural key"):
-        table.add_column(col)
+    for col in ("key", "header", "required", "natural_key"):
+        table.add_column(both(f"cli.ledger.col_{col}"))
+    yes = t("cli.ledger.yes")
     for c in k.columns:
-        table.add_row(c.key, c.zh, "是" if c.required else "", "是" if c.key in k.key else "")
+        table.add_row(c.key, c.zh, yes if c.required else "", yes if c.key in k.key else "")
     console.print(table)
 
 
@@ -195,7 +207,7 @@ def export_command(
     """导出 / export a ledger to CSV or XLSX (re-importable as written; XLSX adds a summary sheet)."""
     service = _service(database, city)
     n = service.export(kind, fmt.lower(), output, year)
-    console.print(f"已导出 {n} 行 / exported {n} rows → {output}", highlight=False)
+    console.print(both("cli.ledger.exported_rows", n=n, output=output), highlight=False)
 
 
 @ledger_app.command("demo")
@@ -208,10 +220,9 @@ def demo_command(as_json: JsonOpt = False, database: DatabaseOpt = None, city: C
     if as_json:
         print_json(counts)
         return
+    listed = ", ".join(f"{k} {v}" for k, v in counts.items())
     console.print(
-        f"已载入 {YEAR} 年演示台账 / demo ledgers loaded: "
-        + ", ".join(f"{k} {v}" for k, v in counts.items())
-        + f"\n下一步 / next: civicloop simulate --days 7; civicloop assess --period {YEAR}",
+        f"{both('cli.ledger.demo_loaded', year=YEAR, counts=listed)}\n{both('cli.ledger.next', year=YEAR)}",
         highlight=False,
     )
 
@@ -242,9 +253,9 @@ def target_list(
     if as_json:
         print_json(rows)
         return
-    table = Table(title="考核目标 / targets")
-    for col in ("目标编号 ref", "指标", "比较", "目标值", "权重", "方式", "容差"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=both("cli.ledger.targets_title"))
+    for col in ("ref", "indicator", "comparison", "target_value", "weight", "source", "tolerance"):
+        table.add_column(_heading(col), overflow="fold")
     for r in rows:
         ind = indicator(r["indicator"], r["name"])
         ref = str(TargetKey(r["period"], r["unit_id"], r["indicator"], r["filter"]))
@@ -264,7 +275,7 @@ def target_list(
 @target_app.command("set")
 def target_set(
     ref: RefArg,
-    value: Annotated[str, typer.Option("--value", help="target value: 95% or 0.95, 87, 45亿")],
+    value: Annotated[str, typer.Option("--value", help=both("cli.ledger.help_value"))],
     weight: Annotated[float, typer.Option("--weight", help="weight (points)")],
     comparison: Annotated[str | None, typer.Option("--comparison", help="ge (≥) or le (≤)")] = None,
     source: Annotated[str | None, typer.Option("--source", help="auto, ledger or entered")] = None,
@@ -294,15 +305,15 @@ def target_set(
         )
     except tabular.ImportRejected as exc:
         raise LedgerError("; ".join(i.reason for i in exc.issues)) from None
-    console.print(f"已设定目标 / target set: {key}", highlight=False)
+    console.print(both("cli.ledger.target_set", key=key), highlight=False)
 
 
 @target_app.command("enter")
 def target_enter(
     ref: RefArg,
     value: Annotated[str, typer.Option("--value", help="the achieved value")],
-    evidence: Annotated[str, typer.Option("--evidence", help="file path or http(s) link (佐证材料)")],
-    by: Annotated[str, typer.Option("--by", help="who enters it (填报人)")],
+    evidence: Annotated[str, typer.Option("--evidence", help=both("cli.ledger.help_evidence"))],
+    by: Annotated[str, typer.Option("--by", help=both("cli.ledger.help_entered_by"))],
     note: Annotated[str | None, typer.Option("--note")] = None,
     as_json: JsonOpt = False,
     database: DatabaseOpt = None,
@@ -316,18 +327,18 @@ def target_enter(
         print_json(entry.as_json())
         return
     console.print(
-        f"已填报 / entered {key} = {entry.value:g}（第 {entry.seq} 次，待审核 / pending）", highlight=False
+        both("cli.ledger.entered", key=key, value=f"{entry.value:g}", seq=entry.seq), highlight=False
     )
 
 
 @target_app.command("approve")
 def target_approve(
     ref: RefArg,
-    by: Annotated[str, typer.Option("--by", help="the assessor (审核人), not the person who entered it")],
+    by: Annotated[str, typer.Option("--by", help=both("cli.ledger.help_assessor"))],
     seq: Annotated[
         int | None, typer.Option("--seq", help="which entry (default: the latest pending)")
     ] = None,
-    reject: Annotated[bool, typer.Option("--reject", help="send it back instead (退回)")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help=both("cli.ledger.help_reject"))] = False,
     note: Annotated[str | None, typer.Option("--note")] = None,
     as_json: JsonOpt = False,
     database: DatabaseOpt = None,
@@ -340,9 +351,7 @@ def target_approve(
     if as_json:
         print_json(entry.as_json())
         return
-    console.print(
-        f"{key} 第 {entry.seq} 次填报：{entry.status} / entry {entry.seq}: {entry.status}", highlight=False
-    )
+    console.print(both("cli.ledger.reviewed", key=key, seq=entry.seq, status=entry.status), highlight=False)
 
 
 @target_app.command("entries")
@@ -358,9 +367,9 @@ def target_entries(
     if as_json:
         print_json([e.as_json() for e in entries])
         return
-    table = Table(title="填报记录 / entered values")
-    for col in ("目标 ref", "次", "值", "状态", "填报", "审核", "佐证 evidence"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=both("cli.ledger.entries_title"))
+    for col in ("target_ref", "seq", "value", "status", "entered", "reviewed", "evidence"):
+        table.add_column(_heading(col), overflow="fold")
     for e in entries:
         table.add_row(
             str(e.key),
@@ -378,9 +387,9 @@ def target_entries(
 def target_inspect(
     period: Annotated[str, typer.Option("--period", help="assessment period: 2026, 2026-Q3, 2026-07")],
     unit: Annotated[str, typer.Option("--unit", help="unit id")],
-    note: Annotated[str, typer.Option("--note", help="what was found (检查记录)")],
+    note: Annotated[str, typer.Option("--note", help=both("cli.ledger.help_inspection_note"))],
     by: Annotated[str, typer.Option("--by", help="the assessor")],
-    deduct: Annotated[float, typer.Option("--deduct", help="points deducted (扣分)")] = 0.0,
+    deduct: Annotated[float, typer.Option("--deduct", help=both("cli.ledger.help_deduct"))] = 0.0,
     indicator_key: Annotated[str | None, typer.Option("--indicator", help="the indicator concerned")] = None,
     on: Annotated[str | None, typer.Option("--on", help="inspection date (default today)")] = None,
     database: DatabaseOpt = None,
@@ -395,9 +404,14 @@ def target_inspect(
         except tabular.Bad as exc:
             raise LedgerError(f"--on: {exc}") from None
     n = service.inspect(period, unit, note, by=by, deduction=deduct, indicator_key=indicator_key, on=day)
-    console.print(
-        f"已记录检查 / inspection recorded: {n.period} #{n.seq} {n.unit_id} −{n.deduction:g}", highlight=False
+    recorded = both(
+        "cli.ledger.inspection_recorded",
+        period=n.period,
+        seq=n.seq,
+        unit=n.unit_id,
+        deduction=f"{n.deduction:g}",
     )
+    console.print(recorded, highlight=False)
 
 
 @target_app.command("indicators")
@@ -414,8 +428,10 @@ def target_indicators(as_json: JsonOpt = False) -> None:
             ]
         )  # fmt: skip
         return
-    table = Table(title="指标目录 / indicators (any other key is an entered indicator)")
-    for col in ("key", "指标", "indicator", "方式", "量纲", "比较", "筛选 filter"):
+    table = Table(title=both("cli.ledger.indicators_title"))
+    indicator_zh, indicator_en = (t("cli.ledger.col_indicator", loc) for loc in ("zh-CN", "en"))
+    rest = [_heading(c) for c in ("source", "measure", "comparison", "filter")]
+    for col in ("key", indicator_zh, indicator_en, *rest):
         table.add_column(col, overflow="fold")
     for i in CATALOGUE.values():
         table.add_row(i.key, i.zh, i.en, i.source.value, i.measure.value, i.comparison.symbol, i.filter_help)
@@ -443,9 +459,9 @@ def assess_command(
     from civicloop.ledger.assessment import assess
 
     if export is not None and export not in ("xlsx", "pdf"):
-        fail(f"--export 应为 xlsx 或 pdf（收到 {export!r}） / --export is xlsx or pdf")
+        fail(both("cli.ledger.bad_export", export=repr(export)))
     if export is not None and output is None:
-        fail("--export 需要 --output 文件路径 / --export needs --output PATH")
+        fail(both("cli.ledger.export_needs_output"))
     service = _service(database, city)
     result = assess(service.city, period)
     if export is not None and output is not None:
@@ -457,7 +473,7 @@ def assess_command(
         return
     _print_assessment(result, detail)
     if export is not None:
-        console.print(f"已导出 / exported → {output}", highlight=False)
+        console.print(both("cli.ledger.exported", output=output), highlight=False)
 
 
 def _print_assessment(result: Any, detail: bool) -> None:
@@ -471,24 +487,24 @@ def _print_assessment(result: Any, detail: bool) -> None:
         table.add_row(*row)
     console.print(table)
     if not result.units:
-        console.print(f"{result.period.label} 没有考核目标 / no targets for this period", highlight=False)
+        console.print(both("cli.ledger.no_targets", period=result.period.label), highlight=False)
     if detail:
         for u in result.units:
-            t = Table(title=f"{u.unit.name}（{u.unit.unit_id}）")
-            for col in ("指标", "方式", "目标", "实际", "完成情况", "权重", "得分", "依据"):
-                t.add_column(col, overflow="fold")
+            table = Table(title=t("cli.ledger.unit_title", unit=u.unit.name, unit_id=u.unit.unit_id))
+            for col in ("indicator", "source", "target", "actual", "status_done", "weight", "score", "basis"):
+                table.add_column(t(f"cli.ledger.col_{col}"), overflow="fold")
             for r in detail_rows(u, records=3):
-                t.add_row(*r[1:])
-            console.print(t)
+                table.add_row(*r[1:])
+            console.print(table)
             for n in u.inspections:
-                console.print(
-                    f"  检查 {n.inspected_on} {n.inspector}: {n.note}（扣 {n.deduction:g}）", highlight=False
+                line = t(
+                    "cli.ledger.inspection_line",
+                    on=n.inspected_on,
+                    inspector=n.inspector,
+                    note=n.note,
+                    deduction=f"{n.deduction:g}",
                 )
-    no_data = sum(1 for u in result.units for t in u.targets if t.score.status == "no_data")
+                console.print(line, highlight=False)
+    no_data = sum(1 for u in result.units for tg in u.targets if tg.score.status == "no_data")
     if no_data:
-        console.print(
-            f"{no_data} 个指标无数据，未按 0 分计，其权重按比例分配给有数据的指标 / "
-            f"{no_data} targets without data are "
-            "not scored as zero; their weight goes to the targets with data",
-            highlight=False,
-        )
+        console.print(both("cli.ledger.no_data", n=no_data), highlight=False)

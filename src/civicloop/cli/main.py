@@ -17,10 +17,11 @@ from civicloop.cli.kpi import import_command, kpi_app, locate_command, report_co
 from civicloop.cli.ledger import assess_app, ledger_app, target_app
 from civicloop.cli.serve import apikey_app, serve_command, user_app
 from civicloop.cli.triage import triage_app
+from civicloop.kernel.i18n import both
 
 app = CommandGroup(
     name="civicloop",
-    help="civicloop — 数字化城市管理指挥中心 / digital urban-management command center.",
+    help=both("cli.help.main"),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -25,7 +25,7 @@ from civicloop.cli.common import (
     fail,
     open_city,
 )
-from civicloop.kernel.i18n import t
+from civicloop.kernel.i18n import both, t
 from civicloop.profile import ProfileError
 
 # ---- serve --------------------------------------------------------------------------------------------
@@ -57,12 +57,14 @@ def serve_command(
         try:
             others.append(open_registered_city(other, database))
         except (CityNotInitialised, ProfileError, OSError) as exc:  # serve the rest; say which is missing
-            err_console.print(f"[yellow]跳过 / skipped[/] {other}: {exc}", highlight=False)
+            err_console.print(
+                f"[yellow]{both('cli.serve.skipped', city=other, reason=exc)}[/]", highlight=False
+            )
     # CIVICLOOP_STATE_CACHE, CIVICLOOP_RATE_* … are read here: a bad value stops the start (exit 2)
     settings = ApiSettings(batch_services=batch, public_base_url=public_url)
     app = create_app(c, photos=LocalPhotoStore(photos), settings=settings, more_cities=others)
     err_console.print(
-        f"civicloop {c.profile.name}（{c.id}）→ http://{host}:{port}  "
+        f"{both('cli.serve.listening', name=c.profile.name, city=c.id, host=host, port=port)}  "
         f"Open311: /open311/v2/discovery.json  OpenAPI: /openapi.json",
         highlight=False,
     )
@@ -86,7 +88,7 @@ apikey_app = CommandGroup(help="Open311 API key: create, list, revoke.", no_args
 @apikey_app.command("create")
 def apikey_create(
     jurisdiction: Annotated[
-        str | None, typer.Option("--jurisdiction", help="城市 id / the jurisdiction the key is for")
+        str | None, typer.Option("--jurisdiction", help=both("cli.serve.help_jurisdiction"))
     ] = None,
     label: Annotated[str | None, typer.Option(help="who the key is for")] = None,
     database: DatabaseOpt = None,
@@ -101,7 +103,7 @@ def apikey_create(
         )
         return
     sys.stdout.write(key + "\n")
-    err_console.print(f"API key {info.key_id} for {c.id} created; store it now, it is not shown again.")
+    err_console.print(both("cli.serve.key_created", key_id=info.key_id, city=c.id))
 
 
 def _cities(database: str | None, jurisdiction: str | None) -> list[City]:
@@ -118,9 +120,9 @@ def apikey_revoke(
     """吊销 / revoke a key: Open311 POSTs with it get 403 from now on."""
     for c in _cities(database, jurisdiction):
         if AccountService(c.engine, c.id).revoke_api_key(key_or_id):
-            console.print(f"revoked / 已吊销 ({c.id})")
+            console.print(both("cli.serve.key_revoked", city=c.id))
             return
-    fail("KEY_OR_ID: 没有该有效 API key / no live key with that value or id")
+    fail(both("cli.serve.no_live_key"))
 
 
 @apikey_app.command("list")
@@ -155,9 +157,7 @@ def apikey_list(
 
 # ---- user ---------------------------------------------------------------------------------------------
 
-user_app = CommandGroup(
-    help="账号 / staff accounts: create, list, passwords, demo users.", no_args_is_help=True
-)
+user_app = CommandGroup(help=both("cli.serve.help_user"), no_args_is_help=True)
 
 
 @user_app.command("create")
@@ -234,7 +234,7 @@ def user_passwd(
     """改密码 / set a user's password."""
     c = open_city(database, city)
     accounts_for(c).set_password(username, password)
-    console.print(f"password of {username} changed")
+    console.print(both("cli.serve.password_changed", user=username))
 
 
 @user_app.command("disable")

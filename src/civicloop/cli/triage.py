@@ -24,6 +24,7 @@ from civicloop.cli.common import (
     open_city,
     print_json,
 )
+from civicloop.kernel.i18n import both
 from civicloop.triage.classifier import (
     DataError,
     TriageError,
@@ -36,7 +37,7 @@ from civicloop.triage.text import PreSegmented
 
 triage_app = CommandGroup(
     name="triage",
-    help="梳理/研判 — train and evaluate the message classifier (category / department routing).",
+    help=both("cli.triage.help"),
     no_args_is_help=True,
     add_completion=False,
 )
@@ -122,7 +123,7 @@ def train(
 ) -> None:
     """Learn labels from messages; print and store a cross-validated estimate of the metrics."""
     if pre_segmented not in ("auto", "yes", "no"):
-        raise typer.BadParameter("must be auto, yes or no", param_hint="'--pre-segmented'")
+        raise typer.BadParameter(both("cli.triage.pre_segmented"), param_hint="'--pre-segmented'")
     preseg: PreSegmented = pre_segmented  # type: ignore[assignment]
     _read(data, text_col, label_col)  # usage errors (file, columns) before the long part
     try:
@@ -156,9 +157,15 @@ def train(
     console.print(_summary_table(f"{cv['folds']}-fold cross-validation on the training data", cv))
     console.print(_label_table(cv))
     console.print(
-        f"model → {model}  ({len(clf.labels)} labels, {clf.meta['n_train']} messages, "
-        f"{clf.meta['train_seconds']:.1f} s, threshold {format_float(clf.threshold)} for "
-        f"precision ≥ {target_precision:.0%})",
+        both(
+            "cli.triage.model_written",
+            model=model,
+            labels=len(clf.labels),
+            messages=clf.meta["n_train"],
+            seconds=f"{clf.meta['train_seconds']:.1f}",
+            threshold=format_float(clf.threshold),
+            precision=f"{target_precision:.0%}",
+        ),
         highlight=False,
     )
 
@@ -187,12 +194,9 @@ def evaluate(
     console.print(_summary_table(f"evaluation of {model.name} on {data.name}", metrics))
     console.print(_label_table(metrics))
     if metrics["is_training_data"]:
-        console.print(
-            "[yellow]note:[/] these are the model's training data (same sha256): the figures are "
-            "optimistic; the cross-validated ones are stored in the model (train prints them)."
-        )
+        console.print(both("cli.triage.training_data"))
     if metrics["labels_unknown_to_model"]:
-        console.print(f"labels the model never saw: {', '.join(metrics['labels_unknown_to_model'])}")
+        console.print(both("cli.triage.unknown_labels", labels=", ".join(metrics["labels_unknown_to_model"])))
 
 
 @triage_app.command("bootstrap")
@@ -216,5 +220,5 @@ def triage_bootstrap(
         console.print(summary)
 
 
-_RETRAIN_HELP = "重新训练 / retrain with the corrections recorded since (same as bootstrap)"
+_RETRAIN_HELP = both("cli.triage.help_retrain")
 triage_app.command("retrain", help=_RETRAIN_HELP)(triage_bootstrap)
