@@ -34,7 +34,7 @@ from civicloop.kernel.errors import (
     RoleNotAllowed,
     TimeRunsBackwards,
 )
-from civicloop.kernel.i18n import t
+from civicloop.kernel.i18n import messages, t
 from civicloop.open311.service import Open311Error
 
 log = logging.getLogger("civicloop.http")
@@ -139,11 +139,12 @@ def _reason(error: Mapping[str, Any]) -> tuple[str, str]:
         return t("http.reason.other", "zh-CN", msg=msg), t(
             "http.reason.other", "en", msg=msg[:1].lower() + msg[1:]
         )
+    zh, en = messages()[key]["zh-CN"], messages()[key]["en"]  # the templates (t() with no ctx would not fill)
     try:
-        return t(key, "zh-CN", **ctx), t(key, "en", **ctx)
+        return zh.format(**ctx), en.format(**ctx)
     except (KeyError, IndexError):
         # A field the template names is missing from ctx: the text before it, without a dangling bracket.
-        return _OPEN_BRACKET.sub("", t(key, "zh-CN").split("{", 1)[0]), t(key, "en").split("{", 1)[0].rstrip()
+        return _OPEN_BRACKET.sub("", zh.split("{", 1)[0]), en.split("{", 1)[0].rstrip()
 
 
 def explain_validation(error: Mapping[str, Any], content_type: str | None) -> tuple[str, str, str, str]:
