@@ -18,20 +18,12 @@ from civicloop.http import accounts, errors, health, open311, pages, public, sec
 from civicloop.http.context import ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
 from civicloop.intake.service import IntakeService
+from civicloop.kernel.i18n import t
 from civicloop.open311.group_commit import ReportWriter
 from civicloop.photos.store import LocalPhotoStore, PhotoStore
 from civicloop.web import WebSettings, WebState
 
-DESCRIPTION = """\
-civicloop 数字化城市管理指挥中心 HTTP API.
-
-* **Open311 GeoReport v2** under `/open311/v2/` (XML and JSON; POST needs an `api_key`).
-* **Workflow API** under `/api/v1/` (bearer token from `POST /api/v1/auth/login`).
-
-Errors: Open311 answers the spec's `errors` list; the workflow API answers
-`{"error": {"code", "field", "message", "message_zh", "message_en"}}`. Messages are Chinese by default,
-English with `Accept-Language: en` or `?locale=en`. See docs/api.md.
-"""
+DESCRIPTION = t("http.api_description", "zh-CN").format()  # braces are doubled in the catalogue
 
 
 #: Every route of the app, grouped by capability; each path and method is defined in exactly one of them.
@@ -50,9 +42,9 @@ _TOO_BIG = {
     "error": {
         "code": "payload_too_large",
         "field": None,
-        "message": "request body too large",
-        "message_zh": "请求体过大",
-        "message_en": "request body too large",
+        "message": t("http.status.payload_too_large", "en"),
+        "message_zh": t("http.status.payload_too_large", "zh-CN"),
+        "message_en": t("http.status.payload_too_large", "en"),
     }
 }
 
@@ -66,13 +58,14 @@ def _too_big(scope: Scope) -> Any:
     path: str = scope.get("path", "")
     if path.startswith("/open311/"):
         fmt = "json" if path.endswith(".json") else "xml"
-        return open311_errors(fmt, 413, ["请求体过大 (request body too large)"])
+        zh, en = t("http.status.payload_too_large", "zh-CN"), t("http.status.payload_too_large", "en")
+        return open311_errors(fmt, 413, [f"{zh} ({en})"])
     return JSON(_TOO_BIG, status_code=413)
 
 
 def _nul_response(scope: Scope) -> Any:
     path: str = scope.get("path", "")
-    zh, en = "请求中含有不允许的 NUL 字符", "the request contains a NUL character"
+    zh, en = t("http.nul_in_request", "zh-CN"), t("http.nul_in_request", "en")
     if path.startswith("/open311/"):
         return open311_errors("json" if path.endswith(".json") else "xml", 400, [f"{zh} ({en})"])
     body = {

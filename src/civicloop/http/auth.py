@@ -11,21 +11,20 @@ from starlette.requests import Request
 
 from civicloop.accounts.service import AccountRole, User
 from civicloop.http.context import ApiError, context_of
+from civicloop.kernel.i18n import both, t
 from civicloop.kernel.vocabulary import Role
 
-bearer = HTTPBearer(auto_error=False, description="登录后获得的令牌 / the token from POST /api/v1/auth/login")
+bearer = HTTPBearer(auto_error=False, description=both("http.bearer_description"))
 
 
 async def current_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(
-            401, "unauthorized", "需要登录（Bearer 令牌）", "authentication required (Bearer token)"
-        )
+        raise ApiError.of(401, "unauthorized", "http.login_required")
     user = await run_in_threadpool(context_of(request).main.accounts.authenticate, credentials.credentials)
     if user is None:
-        raise ApiError(401, "unauthorized", "令牌无效或已过期", "the token is invalid or has expired")
+        raise ApiError.of(401, "unauthorized", "http.token_invalid")
     return user
 
 
@@ -34,13 +33,13 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 def require_roles(user: User, *roles: AccountRole) -> None:
     if user.role not in roles:
-        allowed_zh = "、".join(r.zh for r in roles)
-        allowed_en = ", ".join(r.en for r in roles)
+        allowed_zh = t("http.list_separator", "zh-CN").join(r.zh for r in roles)
+        allowed_en = t("http.list_separator", "en").join(r.en for r in roles)
         raise ApiError(
             403,
             "forbidden",
-            f"角色「{user.role.zh}」无权执行此操作（允许：{allowed_zh}）",
-            f"role {user.role.en} may not do this (allowed: {allowed_en})",
+            t("http.role_forbidden", "zh-CN", role=user.role.zh, allowed=allowed_zh),
+            t("http.role_forbidden", "en", role=user.role.en, allowed=allowed_en),
         )
 
 
@@ -53,4 +52,4 @@ def require_role_in(user: User, roles: frozenset[Role]) -> None:
 def require_actor(user: User) -> None:
     """A viewer (观察员) reads but never acts."""
     if not user.may_act:
-        raise ApiError(403, "role_not_allowed", "观察员只能查看，不能操作", "a viewer may look but not act")
+        raise ApiError.of(403, "role_not_allowed", "http.viewer_cannot_act")

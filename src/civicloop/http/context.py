@@ -13,7 +13,7 @@ from civicloop.accounts.service import AccountService
 from civicloop.city.service import City
 from civicloop.geo.places import Places
 from civicloop.http.security import SecuritySettings
-from civicloop.kernel.i18n import normalise_locale
+from civicloop.kernel.i18n import normalise_locale, t
 from civicloop.open311.group_commit import ReportWriter
 from civicloop.photos.check import DEFAULT_MAX_PIXELS, PhotoLimits
 from civicloop.photos.store import DEFAULT_MAX_BYTES, PhotoStore
@@ -109,6 +109,21 @@ class ApiError(Exception):
         self.status, self.code, self.zh, self.en, self.field = status, code, zh, en, field
         self.retry_after = retry_after  # seconds, sent as Retry-After (every 429 carries one)
         super().__init__(f"{zh} / {en}")
+
+    @classmethod
+    def of(
+        cls,
+        status: int,
+        code: str,
+        key: str,
+        field: str | None = None,
+        *,
+        retry_after: int | None = None,
+        **fields: object,
+    ) -> ApiError:
+        """The refusal whose two texts are the catalogue's *key* in Chinese and English."""
+        zh, en = t(key, "zh-CN", **fields), t(key, "en", **fields)
+        return cls(status, code, zh, en, field, retry_after=retry_after)
 
 
 def context_of(request: Request) -> AppContext:

@@ -8,6 +8,7 @@ to the HTTP status. Domain errors map to statuses here, in one table.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,7 @@ from civicloop.kernel.errors import (
     RoleNotAllowed,
     TimeRunsBackwards,
 )
+from civicloop.kernel.i18n import messages, t
 from civicloop.open311.service import Open311Error
 
 log = logging.getLogger("civicloop.http")
@@ -61,52 +63,67 @@ ACCOUNT_STATUS = {
     "too_many_attempts": 429,  # too many wrong passwords from this address (LoginGuard)
 }
 
-_GENERIC: dict[int, tuple[str, str, str]] = {
-    400: ("bad_request", "请求无效", "bad request"),
-    401: ("unauthorized", "需要登录", "authentication required"),
-    403: ("forbidden", "无权访问", "forbidden"),
-    404: ("not_found", "资源不存在", "not found"),
-    405: ("method_not_allowed", "不支持该请求方法", "method not allowed"),
-    406: ("not_acceptable", "无法提供该格式", "not acceptable"),
-    413: ("payload_too_large", "请求体过大", "request body too large"),
-    415: ("unsupported_media_type", "不支持的内容类型", "unsupported media type"),
-    422: ("validation_error", "请求参数无效", "invalid request"),
-    429: ("too_many_requests", "请求过于频繁", "too many requests"),
-    500: ("internal_error", "服务器内部错误", "internal server error"),
-    503: ("unavailable", "服务暂不可用", "service unavailable"),
+#: Status → the stable code of its generic answer; the texts are ``http.status.<code>``.
+_GENERIC: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
 }
 
 
-#: Pydantic's error types → (Chinese, English) reasons; ``{name}`` placeholders come from the error's ctx.
-_REASONS: dict[str, tuple[str, str]] = {
-    "missing": ("缺少此字段", "is required"),
-    "extra_forbidden": ("不是允许的字段", "is not an accepted field"),
-    "string_type": ("必须是文本", "must be text"),
-    "string_too_short": ("至少 {min_length} 个字符", "must be at least {min_length} characters"),
-    "string_too_long": ("不能超过 {max_length} 个字符", "must be at most {max_length} characters"),
-    "string_pattern_mismatch": ("格式不符（{pattern}）", "does not match {pattern}"),
-    "too_short": ("至少 {min_length} 项", "must have at least {min_length} items"),
-    "too_long": ("最多 {max_length} 项", "must have at most {max_length} items"),
-    "int_type": ("必须是整数", "must be a whole number"),
-    "int_parsing": ("必须是整数", "must be a whole number"),
-    "int_from_float": ("必须是整数", "must be a whole number"),
-    "float_type": ("必须是数字", "must be a number"),
-    "float_parsing": ("必须是数字", "must be a number"),
-    "finite_number": ("必须是有限的数字", "must be a finite number"),
-    "bool_type": ("必须是 true 或 false", "must be true or false"),
-    "bool_parsing": ("必须是 true 或 false", "must be true or false"),
-    "greater_than": ("必须大于 {gt}", "must be greater than {gt}"),
-    "greater_than_equal": ("不能小于 {ge}", "must be at least {ge}"),
-    "less_than": ("必须小于 {lt}", "must be less than {lt}"),
-    "less_than_equal": ("不能大于 {le}", "must be at most {le}"),
-    "literal_error": ("只能是 {expected}", "must be one of {expected}"),
-    "enum": ("只能是 {expected}", "must be one of {expected}"),
-    "list_type": ("必须是数组", "must be a list"),
-    "dict_type": ("必须是对象", "must be an object"),
-    "model_type": ("必须是对象", "must be an object"),
-    "model_attributes_type": ("必须是对象", "must be an object"),
-    "nul_character": ("不能含有 NUL 字符", "must not contain NUL characters"),
+#: Pydantic's error types → catalogue keys of the reason; ``{name}`` fields come from the error's ctx.
+_REASONS: dict[str, str] = {
+    "missing": "http.reason.missing",
+    "extra_forbidden": "http.reason.extra_forbidden",
+    "string_type": "http.reason.must_be_text",
+    "string_too_short": "http.reason.string_too_short",
+    "string_too_long": "http.reason.string_too_long",
+    "string_pattern_mismatch": "http.reason.string_pattern_mismatch",
+    "too_short": "http.reason.too_short",
+    "too_long": "http.reason.too_long",
+    "int_type": "http.reason.must_be_whole_number",
+    "int_parsing": "http.reason.must_be_whole_number",
+    "int_from_float": "http.reason.must_be_whole_number",
+    "float_type": "http.reason.must_be_number",
+    "float_parsing": "http.reason.must_be_number",
+    "finite_number": "http.reason.finite_number",
+    "bool_type": "http.reason.must_be_bool",
+    "bool_parsing": "http.reason.must_be_bool",
+    "greater_than": "http.reason.greater_than",
+    "greater_than_equal": "http.reason.greater_than_equal",
+    "less_than": "http.reason.less_than",
+    "less_than_equal": "http.reason.less_than_equal",
+    "literal_error": "http.reason.one_of",
+    "enum": "http.reason.one_of",
+    "list_type": "http.reason.list_type",
+    "dict_type": "http.reason.must_be_object",
+    "model_type": "http.reason.must_be_object",
+    "model_attributes_type": "http.reason.must_be_object",
+    "nul_character": "http.reason.nul_character",
 }
+
+
+_OPEN_BRACKET = re.compile(r"[\s\uff08]+$")
+
+
+def _both(key: str, /, **fields: object) -> tuple[str, str]:
+    """The catalogue's *key* in Chinese and in English (an error carries both)."""
+    return t(key, "zh-CN", **fields), t(key, "en", **fields)
+
+
+def _generic(status: int) -> tuple[str, str, str]:
+    """(code, Chinese, English) of the generic answer for *status*."""
+    code = _GENERIC.get(status, "http_error")
+    return (code, *_both(f"http.status.{code}"))
 
 
 def _shown(value: Any) -> str:
@@ -116,14 +133,18 @@ def _shown(value: Any) -> str:
 def _reason(error: Mapping[str, Any]) -> tuple[str, str]:
     kind = str(error.get("type", ""))
     ctx = {k: _shown(v) for k, v in (error.get("ctx") or {}).items()}
-    found = _REASONS.get(kind)
-    if found is None:
+    key = _REASONS.get(kind)
+    if key is None:
         msg = str(error.get("msg", "invalid"))
-        return f"无效（{msg}）", msg[:1].lower() + msg[1:]
+        return t("http.reason.other", "zh-CN", msg=msg), t(
+            "http.reason.other", "en", msg=msg[:1].lower() + msg[1:]
+        )
+    zh, en = messages()[key]["zh-CN"], messages()[key]["en"]  # the templates (t() with no ctx would not fill)
     try:
-        return found[0].format(**ctx), found[1].format(**ctx)
+        return zh.format(**ctx), en.format(**ctx)
     except (KeyError, IndexError):
-        return found[0].split("{", 1)[0].rstrip("（ "), found[1].split("{", 1)[0].rstrip()
+        # A field the template names is missing from ctx: the text before it, without a dangling bracket.
+        return _OPEN_BRACKET.sub("", zh.split("{", 1)[0]), en.split("{", 1)[0].rstrip()
 
 
 def explain_validation(error: Mapping[str, Any], content_type: str | None) -> tuple[str, str, str, str]:
@@ -134,59 +155,36 @@ def explain_validation(error: Mapping[str, Any], content_type: str | None) -> tu
     kind = error.get("type")
     if kind == "json_invalid":  # loc is ("body", <character offset>): not a field
         at = loc[0] if loc else "?"
-        return (
-            "validation_error",
-            "body",
-            f"请求体不是有效的 JSON（约第 {at} 个字符）",
-            f"the body is not valid JSON (near character {at})",
-        )
+        return ("validation_error", "body", *_both("http.body_not_json_at", at=at))
     if kind == "nul_character":
         where = str((error.get("ctx") or {}).get("field") or "body")
-        return (
-            "invalid_characters",
-            where,
-            f"{where} 不能含有 NUL 字符",
-            f"{where} must not contain NUL characters",
-        )
+        return ("invalid_characters", where, *_both("http.field_has_nul", field=where))
     if not loc and raw_loc[:1] == ("body",):
         ctype = (content_type or "").split(";", 1)[0].strip().lower()
         if kind == "missing":
-            return (
-                "validation_error",
-                "body",
-                "缺少请求体：须为 JSON 对象",
-                "the body is missing: send a JSON object",
-            )
+            return ("validation_error", "body", *_both("http.body_missing"))
         if ctype and ctype != "application/json" and not ctype.endswith("+json"):
-            return (
-                "unsupported_body",
-                "body",
-                f"请求体须为 JSON 对象（Content-Type: application/json），而不是 {ctype[:80]}",
-                f"the body must be a JSON object (Content-Type: application/json), not {ctype[:80]}",
-            )
-        return "validation_error", "body", "请求体须为 JSON 对象", "the body must be a JSON object"
+            return ("unsupported_body", "body", *_both("http.body_wrong_type", ctype=ctype[:80]))
+        return ("validation_error", "body", *_both("http.body_not_object"))
     field = ".".join(loc) or "body"
     zh, en = _reason(error)
-    return "validation_error", field, f"字段 {field} 无效：{zh}", f"field {field} is invalid: {en}"
+    return (
+        "validation_error",
+        field,
+        t("http.field_invalid", "zh-CN", field=field, reason=zh),
+        t("http.field_invalid", "en", field=field, reason=en),
+    )
 
 
 def unparsable_body(cause: BaseException | None) -> tuple[str, str, str]:
     """(code, Chinese, English) for a body the JSON parser gave up on, naming why."""
     if isinstance(cause, UnicodeDecodeError):
-        return (
-            "invalid_encoding",
-            f"请求体不是有效的 UTF-8 编码（第 {cause.start} 字节）",
-            f"the body is not valid UTF-8 (at byte {cause.start})",
-        )
+        return ("invalid_encoding", *_both("http.body_not_utf8", at=cause.start))
     if isinstance(cause, RecursionError):
-        return "too_deep", "请求体的 JSON 嵌套层数过多", "the body's JSON is nested too deeply"
+        return ("too_deep", *_both("http.body_too_deep"))
     if isinstance(cause, ValueError) and "digits" in str(cause):
-        return (
-            "number_too_long",
-            "请求体中的整数位数过多（最多 4300 位）",
-            "a number in the body has too many digits (at most 4300)",
-        )
-    return "invalid_body", "请求体无法解析为 JSON", "the body could not be parsed as JSON"
+        return ("number_too_long", *_both("http.body_number_too_long"))
+    return ("invalid_body", *_both("http.body_unparsable"))
 
 
 def is_open311(request: Request) -> bool:
@@ -244,11 +242,7 @@ def unavailable(request: Request, exc: BaseException) -> Response:
     """503 with ``Retry-After`` naming the database. Send the request again; a report retried with the
     same ``Idempotency-Key`` is stored once, even if the first attempt reached the database."""
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    zh = "数据库暂时不可用，请稍后重试（带同一 Idempotency-Key 重试不会重复上报）"
-    en = (
-        "the database is unavailable at the moment; retry shortly "
-        "(a retry with the same Idempotency-Key never stores a report twice)"
-    )
+    zh, en = _both("http.database_unavailable")
     response = api_error_response(request, 503, "database_unavailable", zh, en)
     response.headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
     return response
@@ -293,7 +287,8 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         first = errors[0] if errors else {}
         if is_open311(request) and any(tuple(e.get("loc", ()))[:2] == ("path", "fmt") for e in errors):
-            return open311_errors("xml", 404, ["格式只能是 json 或 xml (format must be json or xml)"])
+            zh, en = _both("http.open311_format")
+            return open311_errors("xml", 404, [f"{zh} ({en})"])
         code, field, zh, en = explain_validation(first, request.headers.get("content-type"))
         if is_open311(request):
             return open311_errors(open311_format(request), 400, [f"{zh} ({en})"])
@@ -301,7 +296,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code, zh, en = _GENERIC.get(exc.status_code, ("http_error", "请求失败", "request failed"))
+        code, zh, en = _generic(exc.status_code)
         field = None
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             code, zh, en = unparsable_body(exc.__cause__)
@@ -316,5 +311,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        code, zh, en = _GENERIC[500]
+        code, zh, en = _generic(500)
         return api_error_response(request, 500, code, zh, en)

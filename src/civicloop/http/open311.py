@@ -22,6 +22,7 @@ from civicloop.http.context import CityContext, base_url, context_of, locale_of
 from civicloop.http.render import open311_response
 from civicloop.http.security import limit_api_key
 from civicloop.kernel.errors import DomainError
+from civicloop.kernel.i18n import Localized, both, t
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import (
     FINGERPRINT_WINDOW,
@@ -47,8 +48,8 @@ from civicloop.photos.check import PhotoLimits, PhotoRefused, check_photo
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
-Fmt = Annotated[Literal["json", "xml"], Path(description="响应格式 / response format")]
-Jurisdiction = Annotated[str | None, Query(description="城市 id / the city (e.g. taiyuan)")]
+Fmt = Annotated[Literal["json", "xml"], Path(description=both("http.doc.response_format"))]
+Jurisdiction = Annotated[str | None, Query(description=both("http.doc.jurisdiction"))]
 Locale = Annotated[str | None, Query(description="zh-CN (default) or en")]
 
 
@@ -168,9 +169,7 @@ def _city(request: Request, jurisdiction_id: str | None) -> CityContext:
         return ctx.main
     found = ctx.cities.get(jurisdiction_id.strip())
     if found is None:
-        raise Open311Error(
-            404, (f"未知的 jurisdiction_id {jurisdiction_id}", f"unknown jurisdiction_id {jurisdiction_id}")
-        )
+        raise Open311Error.of(404, "open311.unknown_jurisdiction", jurisdiction=jurisdiction_id)
     return found
 
 
@@ -190,17 +189,10 @@ def discovery(
     cc = _city(request, jurisdiction_id)
     profile = cc.city.profile
     changeset = iso_z(ctx.started_at)
-    en = locale_of(request).startswith("en")
-    contact = ctx.settings.contact or (
-        f"{profile.name_en or profile.name} urban management command centre"
-        if en
-        else f"{profile.name}数字化城市管理指挥中心"
-    )
-    key_service = ctx.settings.key_service or (
-        "API keys are issued by the city's system administrator (civicloop apikey create)"
-        if en
-        else "API key 由城市系统管理员签发（civicloop apikey create）"
-    )
+    loc = locale_of(request)
+    city_name = Localized(profile.name, profile.name_en).render(loc)
+    contact = ctx.settings.contact or t("open311.contact", loc, city=city_name)
+    key_service = ctx.settings.key_service or t("open311.key_service", loc)
     body = {
         "changeset": changeset,
         "contact": contact,
@@ -243,9 +235,9 @@ def definition(
 # ---- POST requests ------------------------------------------------------------------------------------
 
 _FORM_FIELDS: dict[str, Any] = {
-    "api_key": {"type": "string", "description": "必填 / required"},
+    "api_key": {"type": "string", "description": both("http.doc.required")},
     "jurisdiction_id": {"type": "string"},
-    "service_code": {"type": "string", "description": "必填 / required, e.g. 06010"},
+    "service_code": {"type": "string", "description": both("http.doc.required_service_code")},
     "lat": {"type": "number"},
     "long": {"type": "number"},
     "address_string": {"type": "string"},
@@ -259,7 +251,7 @@ _FORM_FIELDS: dict[str, Any] = {
     "phone": {"type": "string"},
     "description": {"type": "string", "maxLength": 4000},
     "media_url": {"type": "array", "items": {"type": "string"}, "description": "repeatable"},
-    "attribute[condition]": {"type": "string", "description": "立案条件 key (required)"},
+    "attribute[condition]": {"type": "string", "description": both("http.doc.condition")},
     "attribute[situation][]": {"type": "array", "items": {"type": "string"}},
     "attribute[component_id]": {"type": "string"},
     "attribute[landmark]": {"type": "string"},
@@ -292,7 +284,7 @@ _POST_BODY = {
             "in": "header",
             "required": False,
             "schema": {"type": "string", "maxLength": 200},
-            "description": "重试同一请求时使用同一值 / reuse on retries: one case, the same id",
+            "description": both("http.doc.idempotency_key"),
         }
     ],
 }
@@ -309,7 +301,11 @@ async def _read_upload(upload: UploadFile, limits: PhotoLimits) -> tuple[bytes, 
         if exc.code == "unsupported_media_type":
             return None
         status = 413 if exc.status == 413 else 400
-        raise Open311Error(status, (f"media：{exc.zh}", f"media: {exc.en}")) from None
+        why = (
+            t("open311.media_refused", "zh-CN", reason=exc.zh),
+            t("open311.media_refused", "en", reason=exc.en),
+        )
+        raise Open311Error(status, why) from None
     return data, ctype
 
 
@@ -334,20 +330,14 @@ async def post_request(request: Request, fmt: Fmt) -> Response:
         try:
             form = await request.form(max_files=MAX_MEDIA, max_fields=2000)
         except Exception:
-            raise Open311Error(400, ("请求体无法解析", "the request body could not be parsed")) from None
+            raise Open311Error.of(400, "open311.body_unparsable") from None
         for key, value in form.multi_items():
             if isinstance(value, str):
                 pairs.append((key, value))
             else:
                 uploads.append(value)
     elif ctype:
-        raise Open311Error(
-            400,
-            (
-                "请求体须为 application/x-www-form-urlencoded 或 multipart/form-data",
-                "the body must be application/x-www-form-urlencoded or multipart/form-data",
-            ),
-        )
+        raise Open311Error.of(400, "open311.body_wrong_type")
     # The old open311 1.1 client sends api_key (and others) in the query string: body values win.
     pairs.extend(request.query_params.multi_items())
     sub = Submission.from_pairs(pairs)
@@ -357,7 +347,7 @@ async def post_request(request: Request, fmt: Fmt) -> Response:
         cc.accounts.check_api_key, api_key
     )
     if key_id is None:
-        raise Open311Error(403, ("api_key 缺失或无效", "api_key is missing or invalid"))
+        raise Open311Error.of(403, "open311.api_key_invalid")
     limit_api_key(request, key_id)  # 429 with Retry-After past the key's rate (http/security.py)
     accepted = accept_submission(sub, cc.city.profile, cc.places)
     images = []
@@ -367,7 +357,7 @@ async def post_request(request: Request, fmt: Fmt) -> Response:
             images.append(got)
     photos: list[str] = list(accepted.fields.get("photos") or [])
     if len(photos) + len(images) > MAX_MEDIA:
-        raise Open311Error(400, (f"最多 {MAX_MEDIA} 个媒体", f"at most {MAX_MEDIA} media items"))
+        raise Open311Error.of(400, "open311.too_many_media", most=MAX_MEDIA)
     for data, image_type in images:
         photos.append(await run_in_threadpool(ctx.photos.put, data, image_type))
     accepted.fields["photos"] = photos or None
@@ -441,17 +431,13 @@ def get_requests(
     request: Request,
     fmt: Fmt,
     jurisdiction_id: Jurisdiction = None,
-    service_request_id: Annotated[
-        str | None, Query(description="逗号分隔；覆盖其他条件 / comma list; overrides the rest")
-    ] = None,
-    service_code: Annotated[str | None, Query(description="逗号分隔 / comma list")] = None,
+    service_request_id: Annotated[str | None, Query(description=both("http.doc.request_ids"))] = None,
+    service_code: Annotated[str | None, Query(description=both("http.doc.comma_list"))] = None,
     start_date: Annotated[str | None, Query(description="W3C datetime with zone")] = None,
     end_date: Annotated[str | None, Query(description="W3C datetime with zone")] = None,
     status: Annotated[str | None, Query(description="open, closed or open,closed")] = None,
-    page: Annotated[str | None, Query(description="扩展：页码（从 1 开始）/ extension: page, from 1")] = None,
-    page_size: Annotated[
-        str | None, Query(description="扩展：每页条数（≤1000）/ extension: page size, ≤ 1000")
-    ] = None,
+    page: Annotated[str | None, Query(description=both("http.doc.page"))] = None,
+    page_size: Annotated[str | None, Query(description=both("http.doc.page_size"))] = None,
     extensions: Annotated[
         str | None, Query(description="true: attributes, extended_attributes, notes")
     ] = None,
@@ -482,9 +468,7 @@ def get_request(
     cc = _city(request, jurisdiction_id)
     states = cc.city.cases.search(CaseQuery(ids=[service_request_id], limit=1))
     if not states:
-        raise Open311Error(
-            404, (f"服务请求 {service_request_id} 不存在", f"service request {service_request_id} not found")
-        )
+        raise Open311Error.of(404, "open311.no_such_request", request=service_request_id)
     ext = (extensions or "").strip().lower() in ("true", "1", "yes")
     body = _requests_body(request, cc, states, ext)
     return open311_response(fmt, "service_requests", body, "request")
@@ -499,7 +483,7 @@ def get_token(
     with cc.city.cases.store.read() as conn:
         found = find_token(conn, cc.city.id, token)
     if found is None:
-        raise Open311Error(404, (f"令牌 {token} 不存在", f"token {token} not found"))
+        raise Open311Error.of(404, "open311.no_such_token", token=token)
     return open311_response(
         fmt, "service_requests", [{"service_request_id": found[1], "token": found[0]}], "request"
     )

@@ -28,6 +28,7 @@ from civicloop.http.context import ApiError, base_url, context_of, locale_of, we
 from civicloop.http.schemas import intake_strings
 from civicloop.http.workflow import read_photo
 from civicloop.kernel.errors import CaseNotFound, InvalidField
+from civicloop.kernel.i18n import Msg
 from civicloop.kernel.vocabulary import Action, Role
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, PublicView, status_words
@@ -90,12 +91,8 @@ def _limit(ws: WebState, request: Request, kind: str, per_hour: int) -> None:
     hits = [t for t in ws.public_hits.get(key, []) if now - t < 3600]
     if len(hits) >= per_hour:
         wait = max(1, math.ceil(hits[0] + 3600 - now))  # until the oldest submission of the hour ages out
-        raise ApiError(
-            429,
-            "too_many_requests",
-            f"提交过于频繁，请 {wait} 秒后再试",
-            f"too many submissions from this address; retry after {wait} s",
-            retry_after=wait,
+        raise ApiError.of(
+            429, "too_many_requests", "http.too_many_submissions", retry_after=wait, seconds=wait
         )
     hits.append(now)
     ws.public_hits[key] = hits
@@ -129,12 +126,10 @@ async def public_report(
         try:
             profile.category(body.category_code)
         except KeyError:
-            raise InvalidField("category_code", "未知类别", "unknown category") from None
+            raise InvalidField("category_code", Msg("http.unknown_category")) from None
     for ref in body.photos:
         if not (is_ref(ref) and await run_in_threadpool(ctx.photos.exists, ref)):
-            raise InvalidField(
-                "photos", "未知的照片引用（请先上传）", "unknown photo reference (upload it first)"
-            )
+            raise InvalidField("photos", Msg("http.unknown_photo_ref"))
     _limit(ws, request, "report", ws.settings.public_reports_per_hour)
     located = await run_in_threadpool(ws.locate, body.lon, body.lat, body.crs)
     fields: dict[str, Any] = {
@@ -189,7 +184,7 @@ def _track(ws: WebState, request: Request, case_id: str, locale: str) -> dict[st
     try:
         state = cases.get(case_id)
     except CaseNotFound:
-        raise ApiError(404, "not_found", f"未找到编号 {case_id[:40]}", f"no report {case_id[:40]}") from None
+        raise ApiError.of(404, "not_found", "http.no_such_report", case=case_id[:40]) from None
     timeline = cases.timeline(case_id)
     ctx = context_of(request)
     view = PublicView(ws.city.profile, ctx.main.places, base_url(request), locale).request(

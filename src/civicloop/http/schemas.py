@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from civicloop.kernel.i18n import both
 from civicloop.kernel.text import clean_text
 
 
@@ -80,9 +81,9 @@ class _Cleaned(_Checked):
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="稳定的错误代码 / stable error code, e.g. illegal_action")
-    field: str | None = Field(description="出错的字段 / the field at fault, if any")
-    message: str = Field(description="请求语言的说明 / the message in the request's language")
+    code: str = Field(description=both("http.doc.error_code"))
+    field: str | None = Field(description=both("http.doc.error_field"))
+    message: str = Field(description=both("http.doc.error_message"))
     message_zh: str
     message_en: str
 
@@ -125,7 +126,7 @@ class ReportBody(_Cleaned):
 
     model_config = ConfigDict(extra="forbid")
 
-    category_code: str | None = Field(None, max_length=16, description="管理事项代码, e.g. 06010")
+    category_code: str | None = Field(None, max_length=16, description=both("http.doc.category_code"))
     description: str | None = Field(None, max_length=4000)
     lon: float | None = Field(None, ge=-180, le=180, description="WGS84")
     lat: float | None = Field(None, ge=-90, le=90, description="WGS84")
@@ -142,9 +143,9 @@ class ReportBody(_Cleaned):
     )
     self_handled: bool | None = None
     note: str | None = Field(None, max_length=4000)
-    reporter_name: str | None = Field(None, max_length=128, description="诉求人姓名 (private)")
-    reporter_phone: str | None = Field(None, max_length=64, description="诉求人电话 (private)")
-    reporter_email: str | None = Field(None, max_length=256, description="诉求人邮箱 (private)")
+    reporter_name: str | None = Field(None, max_length=128, description=both("http.doc.reporter_name"))
+    reporter_phone: str | None = Field(None, max_length=64, description=both("http.doc.reporter_phone"))
+    reporter_email: str | None = Field(None, max_length=256, description=both("http.doc.reporter_email"))
 
 
 class ActionBody(_Cleaned):
@@ -171,7 +172,7 @@ class ActionBody(_Cleaned):
     category_code: str | None = Field(None, max_length=16)
     condition_no: int | None = Field(None, ge=1, le=999)
     urgency: Literal["normal", "urgent"] | None = None
-    member_id: str | None = Field(None, max_length=64, description="link/unlink a duplicate (聚类)")
+    member_id: str | None = Field(None, max_length=64, description=both("http.doc.member_id"))
 
 
 class AllowedAction(BaseModel):
@@ -203,7 +204,7 @@ class ConditionView(BaseModel):
     filing_en: str | None
     closing: str
     closing_en: str | None
-    limits: dict[str, str] = Field(description="urgency → limit, e.g. {'normal': '4 工作时'}")
+    limits: dict[str, str] = Field(description=both("http.doc.limits"))
     department: str | None
 
 
@@ -251,7 +252,7 @@ class CaseView(BaseModel):
     closed_at: datetime | None
     step: str | None
     step_deadline: datetime | None
-    deadline: datetime | None = Field(description="处置时限 / the handling deadline")
+    deadline: datetime | None = Field(description=both("http.doc.deadline"))
     due_at: datetime | None = Field(description="the deadline of the current step")
     overdue: bool
     light: Literal["green", "yellow", "red"] | None
@@ -351,10 +352,10 @@ class Health(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody, "description": d}
     for s, d in (
-        (401, "未登录 / not authenticated"),
-        (403, "角色无权 / the role may not"),
-        (404, "不存在或不在范围内 / not found or outside the caller's scope"),
-        (409, "环节不允许或并发修改 / wrong stage or concurrent change"),
-        (422, "字段缺失或无效 / a field is missing or invalid"),
+        (401, both("http.doc.refused_401")),
+        (403, both("http.doc.refused_403")),
+        (404, both("http.doc.refused_404")),
+        (409, both("http.doc.refused_409")),
+        (422, both("http.doc.refused_422")),
     )
 }

@@ -42,6 +42,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from civicloop.http.render import JSON, open311_errors
+from civicloop.kernel.i18n import t
 
 Hsts = Literal["auto", "always", "off"]
 
@@ -170,11 +171,11 @@ def _is_open311(path: str) -> bool:
     return path.startswith("/open311/")
 
 
-def too_many(path: str, wait: float, what_zh: str, what_en: str) -> Response:
-    """429 in the error shape of the surface *path* belongs to, with ``Retry-After``."""
+def too_many(path: str, wait: float, key: str) -> Response:
+    """429 in the error shape of the surface *path* belongs to, with ``Retry-After``; *key* is the
+    catalogue message naming whose requests (its field ``seconds`` is filled in)."""
     seconds = max(1, math.ceil(wait))
-    zh = f"{what_zh}请求过于频繁，请 {seconds} 秒后再试"
-    en = f"too many requests {what_en}; retry after {seconds} s"
+    zh, en = t(key, "zh-CN", seconds=seconds), t(key, "en", seconds=seconds)
     headers = {"Retry-After": str(seconds)}
     response: Response
     if _is_open311(path):
@@ -221,7 +222,7 @@ class SecurityMiddleware:
             address = client[0] if client else "unknown"
             wait = self.limiter.per_ip.take(address)
             if wait > 0:
-                response = too_many(path, wait, "本地址", "from this address")
+                response = too_many(path, wait, "http.too_many_from_address")
                 await response(scope, receive, self._decorate(scope, send))
                 return
         await self.app(scope, receive, self._decorate(scope, send))
@@ -312,7 +313,7 @@ def install(
 
     @app.exception_handler(RateLimited)
     async def _limited(request: Request, exc: RateLimited) -> Response:
-        return too_many(request.url.path, exc.wait, "此 API key ", "with this api_key")
+        return too_many(request.url.path, exc.wait, "http.too_many_with_api_key")
 
     return limiter
 

@@ -34,6 +34,7 @@ from civicloop.http.context import ApiError, context_of, locale_of, web_state
 from civicloop.http.render import JSON
 from civicloop.http.workflow import queue_page
 from civicloop.kernel.errors import InvalidField
+from civicloop.kernel.i18n import Msg
 from civicloop.web.geodata import convert_points, to_wgs84
 from civicloop.web.lights import LIGHT_NAMES
 from civicloop.web.live import sse_lines
@@ -47,9 +48,9 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     try:
         parts = [float(v) for v in value.split(",")]
     except ValueError:
-        raise InvalidField("bbox", "须为 west,south,east,north", "must be west,south,east,north") from None
+        raise InvalidField("bbox", Msg("http.bbox_shape")) from None
     if len(parts) != 4 or not all(math.isfinite(p) for p in parts):
-        raise InvalidField("bbox", "须为 west,south,east,north", "must be west,south,east,north")
+        raise InvalidField("bbox", Msg("http.bbox_shape"))
     w, s, e, n = parts
     return (min(w, e), min(s, n), max(w, e), max(s, n))
 
@@ -60,7 +61,7 @@ def _crs(value: str | None) -> str:
         return "wgs84"
     if v == "gcj02":
         return "gcj02"
-    raise InvalidField("crs", "坐标系须为 wgs84 或 gcj02", "crs must be wgs84 or gcj02")
+    raise InvalidField("crs", Msg("http.crs_choice"))
 
 
 def _bbox_to_wgs84(
@@ -224,7 +225,7 @@ async def geo_grids(
     system = _crs(crs)
     box = _bbox_to_wgs84(_bbox(bbox), system)
     if box is None:
-        raise InvalidField("bbox", "须为 west,south,east,north", "must be west,south,east,north")
+        raise InvalidField("bbox", Msg("http.bbox_shape"))
     body = await run_in_threadpool(ws.layers.grids, box, system)
     return Response(body, media_type="application/geo+json")
 

@@ -46,6 +46,7 @@ from civicloop.http.schemas import (
     SubmissionView,
 )
 from civicloop.kernel.errors import InvalidField
+from civicloop.kernel.i18n import Msg, both
 from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, erase_submission_identity
@@ -218,11 +219,7 @@ def check_photos(ctx: AppContext, photos: Sequence[str] | None) -> None:
         if ref.startswith(("http://", "https://")) and len(ref) <= 2048:
             continue
         if not (is_ref(ref) and ctx.photos.exists(ref)):
-            raise InvalidField(
-                "photos",
-                f"未知的照片引用 {ref[:80]}（请先上传）",
-                f"unknown photo reference {ref[:80]} (upload it first)",
-            )
+            raise InvalidField("photos", Msg("http.unknown_photo_ref_named", ref=ref[:80]))
 
 
 async def read_photo(request: Request, upload: UploadFile, field: str) -> tuple[bytes, str]:
@@ -312,9 +309,9 @@ def act(
         chosen = Action(action)
     except ValueError:
         names = ", ".join(a.value for a in Action if a is not Action.REPORT)
-        raise InvalidField("action", f"未知动作，可选：{names}", f"unknown action; one of: {names}") from None
+        raise InvalidField("action", Msg("http.unknown_action", names=names)) from None
     if chosen is Action.REPORT:
-        raise InvalidField("action", "新案卷请用 POST /api/v1/cases", "create cases with POST /api/v1/cases")
+        raise InvalidField("action", Msg("http.report_through_cases"))
     cases = ctx.main.city.cases
     actor = user.actor()
     if not user.may_act:
@@ -343,9 +340,7 @@ def _stage_list(value: str | None) -> list[str] | None:
     bad = [n for n in names if n not in valid]
     if bad:
         options = ", ".join(sorted(valid))
-        raise InvalidField(
-            "stage", f"未知环节 {bad[0]}；可选：{options}", f"unknown stage {bad[0]}; one of: {options}"
-        )
+        raise InvalidField("stage", Msg("http.unknown_stage", stage=bad[0], options=options))
     return names
 
 
@@ -353,7 +348,7 @@ def _stage_list(value: str | None) -> list[str] | None:
 def list_cases(
     request: Request,
     user: CurrentUser,
-    stage: Annotated[str | None, Query(description="环节，逗号分隔 / stage(s), comma list")] = None,
+    stage: Annotated[str | None, Query(description=both("http.doc.stages"))] = None,
     department: Annotated[str | None, Query(max_length=64)] = None,
     category: Annotated[str | None, Query(max_length=16)] = None,
     district: Annotated[str | None, Query(max_length=16)] = None,
@@ -488,9 +483,7 @@ def case_reporter(request: Request, case_id: str, user: CurrentUser) -> Reporter
     state = cases.get(case_id, user.actor())
     info = cases.reporter(state.reporter_id) if state.reporter_id else None
     if info is None or state.reporter_id is None:
-        raise ApiError(
-            404, "reporter_not_found", "该案卷没有登记诉求人", "this case has no recorded reporter"
-        )
+        raise ApiError.of(404, "reporter_not_found", "http.case_has_no_reporter")
     return ReporterContact(reporter_id=state.reporter_id, name=info.name, phone=info.phone, email=info.email)
 
 
@@ -501,9 +494,7 @@ def anonymise(request: Request, reporter_id: str, user: CurrentUser) -> Anonymis
     cc = context_of(request).main
     cases = cc.city.cases
     if cases.reporter(reporter_id) is None:
-        raise ApiError(
-            404, "reporter_not_found", f"诉求人 {reporter_id} 不存在", f"no reporter {reporter_id}"
-        )
+        raise ApiError.of(404, "reporter_not_found", "http.no_such_reporter", reporter=reporter_id)
     now = datetime.now(UTC)
     records = cases.anonymise_reporter(reporter_id, user.actor(), at=now)
     with cases.store.write() as conn:
@@ -553,7 +544,7 @@ def get_photo(request: Request, ref: str) -> Response:
     """照片 / A stored photo. Public by unguessable reference (as Open311's media_url must be)."""
     photo = context_of(request).photos.get(ref) if is_ref(ref) else None
     if photo is None:
-        raise ApiError(404, "not_found", "照片不存在", "no such photo")
+        raise ApiError.of(404, "not_found", "http.no_such_photo")
     return Response(
         photo.data,
         media_type=photo.content_type,

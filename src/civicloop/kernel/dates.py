@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from civicloop.kernel.i18n import t
+
 #: The first and last moment accepted (UTC). Far from both ends of ``datetime`` (years 1 and 9999).
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2199, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
@@ -30,6 +32,11 @@ class DateRefused(ValueError):
         self.field, self.zh, self.en = field, zh, en
         super().__init__(f"{field}: {en}")
 
+    @classmethod
+    def of(cls, field: str, key: str, /, **fields: object) -> DateRefused:
+        """The refusal whose texts are the catalogue's *key* (with ``field`` among its fields)."""
+        return cls(field, t(key, "zh-CN", field=field, **fields), t(key, "en", field=field, **fields))
+
 
 def parse_datetime(value: str, field: str) -> datetime:
     """*value* as an aware UTC datetime, or :class:`DateRefused` naming *field* and the reason."""
@@ -38,25 +45,17 @@ def parse_datetime(value: str, field: str) -> datetime:
     if m is not None:
         text = f"{m.group(1)}+{m.group(2)}"
     if len(text) > 40 or _SHAPE.match(text) is None:
-        raise DateRefused(field, f"{field} 不是有效的 W3C 日期时间", f"{field} is not a valid W3C datetime")
+        raise DateRefused.of(field, "dates.not_w3c")
     try:
         moment = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
-        raise DateRefused(
-            field, f"{field} 不是有效的 W3C 日期时间", f"{field} is not a valid W3C datetime"
-        ) from None
+        raise DateRefused.of(field, "dates.not_w3c") from None
     if moment.tzinfo is None:
-        raise DateRefused(
-            field, f"{field} 必须带时区（Z 或 ±HH:MM）", f"{field} must carry a time zone (Z or ±HH:MM)"
-        )
+        raise DateRefused.of(field, "dates.needs_zone")
     try:
         utc = moment.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
         utc = None
     if utc is None or not EARLIEST <= utc <= LATEST:
-        raise DateRefused(
-            field,
-            f"{field} 超出范围：须在 {EARLIEST.year} 年至 {LATEST.year} 年之间",
-            f"{field} is out of range: it must lie between the years {EARLIEST.year} and {LATEST.year}",
-        )
+        raise DateRefused.of(field, "dates.out_of_range", first=EARLIEST.year, last=LATEST.year)
     return utc

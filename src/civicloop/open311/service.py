@@ -28,6 +28,7 @@ from civicloop.cases.service import CaseQuery, ReporterInfo
 from civicloop.geo.places import Places
 from civicloop.kernel import dates
 from civicloop.kernel.clock import TimeLimit
+from civicloop.kernel.i18n import DEFAULT_LOCALE, has, normalise_locale, t
 from civicloop.kernel.text import clean_text
 from civicloop.kernel.vocabulary import Action, ClosureReason, Role, Stage
 
@@ -59,10 +60,21 @@ class Open311Error(Exception):
         self.problems = list(problems)
         super().__init__("; ".join(f"{zh} ({en})" for zh, en in problems))
 
+    @classmethod
+    def of(cls, status: int, key: str, /, **fields: object) -> Open311Error:
+        """The error with one problem, the catalogue's *key* (see :func:`pair`)."""
+        return cls(status, pair(key, **fields))
+
     def descriptions(self, locale: str = "zh-CN") -> list[str]:
         if locale.startswith("en"):
             return [en for _, en in self.problems]
         return [f"{zh} ({en})" for zh, en in self.problems]
+
+
+def pair(key: str, /, **fields: object) -> tuple[str, str]:
+    """The catalogue's *key* in Chinese and English: one problem of an :class:`Open311Error`, or a
+    status in both languages."""
+    return t(key, "zh-CN", **fields), t(key, "en", **fields)
 
 
 def iso_z(moment: datetime | None) -> str | None:
@@ -77,13 +89,8 @@ def iso_z(moment: datetime | None) -> str | None:
 # --------------------------------------------------------------------------------------------------
 
 #: The multivaluelist of every definition: what the reporter sees on site. "danger" makes it urgent.
-SITUATIONS: tuple[tuple[str, str, str], ...] = (
-    ("blocking", "影响通行", "blocks the way"),
-    ("danger", "存在安全隐患，需紧急处置", "a safety hazard that needs urgent action"),
-    ("smell", "有异味或污染", "smell or pollution"),
-    ("night", "夜间发生", "happens at night"),
-    ("recurring", "反复出现", "keeps coming back"),
-)
+#: Their names are ``open311.situation.<key>``.
+SITUATIONS: tuple[str, ...] = ("blocking", "danger", "smell", "night", "recurring")
 COMPONENT_ID = re.compile(r"^\d{17}$")
 
 
@@ -96,7 +103,9 @@ def service_list(profile: CityProfile, *, batch: bool = False, locale: str = "zh
         {
             "service_code": c.code,
             "service_name": _t(locale, c.name, c.name_en),
-            "description": "；".join(_t(locale, cond.filing, cond.filing_en) for cond in c.conditions),
+            "description": t("open311.list_separator", "zh-CN").join(
+                _t(locale, cond.filing, cond.filing_en) for cond in c.conditions
+            ),
             "metadata": True,
             "type": "batch" if batch else "realtime",
             "keywords": ",".join(c.keywords) or None,
@@ -117,35 +126,32 @@ def service_category(profile: CityProfile, code: str) -> CategoryRule:
         _SERVICES[id(profile)] = cached
     found = cached[1].get(code)
     if found is None:
-        raise Open311Error(404, (f"未知的服务代码 {code}", f"unknown service_code {code}"))
+        raise Open311Error.of(404, "open311.unknown_service_code", code=code)
     return found
 
 
 def service_definition(profile: CityProfile, code: str, *, locale: str = "zh-CN") -> dict[str, Any]:
     """The definition of one service: attributes of every Open311 datatype."""
     c = service_category(profile, code)
-    en = locale.startswith("en")
 
     def attr(
         order: int,
         code: str,
         datatype: str,
         required: bool,
-        description: tuple[str, str],
-        datatype_description: tuple[str, str] | None = None,
         values: list[dict[str, str]] | None = None,
         variable: bool = True,
     ) -> dict[str, Any]:
+        """An attribute; its texts are ``open311.attribute.<code>`` and ``open311.datatype.<code>``."""
+        typed = f"open311.datatype.{code}"
         out: dict[str, Any] = {
             "variable": variable,
             "code": code,
             "datatype": datatype,
             "required": required,
-            "datatype_description": (datatype_description[1] if en else datatype_description[0])
-            if datatype_description
-            else None,
+            "datatype_description": t(typed, locale) if has(typed) else None,
             "order": order,
-            "description": description[1] if en else description[0],
+            "description": t(f"open311.attribute.{code}", locale),
         }
         if values is not None:
             out["values"] = values
@@ -154,72 +160,17 @@ def service_definition(profile: CityProfile, code: str, *, locale: str = "zh-CN"
     conditions = [
         {"key": str(cond.no), "name": _t(locale, cond.filing, cond.filing_en)} for cond in c.conditions
     ]
-    situations = [{"key": k, "name": en_name if en else zh} for k, zh, en_name in SITUATIONS]
+    situations = [{"key": k, "name": t(f"open311.situation.{k}", locale)} for k in SITUATIONS]
     return {
         "service_code": c.code,
         "attributes": [
-            attr(
-                1,
-                "notice",
-                "text",
-                False,
-                (
-                    "危及人身安全的紧急险情请直接拨打 12319 城管热线；本服务不受理 110/119/120 紧急事项。",
-                    "For emergencies that endanger people call the 12319 hotline; this service does not "
-                    "handle 110/119/120 emergencies.",
-                ),
-                variable=False,
-            ),
-            attr(
-                2,
-                "condition",
-                "singlevaluelist",
-                True,
-                ("哪种情况最符合现场？（立案条件）", "Which situation matches best? (filing condition)"),
-                ("选择一项", "choose one"),
-                conditions,
-            ),
-            attr(
-                3,
-                "situation",
-                "multivaluelist",
-                False,
-                ("现场情况（可多选）", "What do you see on site? (several allowed)"),
-                ("选择零项或多项", "choose any"),
-                situations,
-            ),
-            attr(
-                4,
-                "component_id",
-                "string",
-                False,
-                ("部件编码（设施上的标牌，如有）", "Asset code on the object's plate, if any"),
-                ("17 位数字", "17 digits"),
-            ),
-            attr(
-                5,
-                "landmark",
-                "text",
-                False,
-                ("附近的参照物或门牌", "A landmark or house number nearby"),
-                ("可多行", "may span several lines"),
-            ),
-            attr(
-                6,
-                "quantity",
-                "number",
-                False,
-                ("数量或规模（个数、平方米或米）", "How many or how big (count, m² or m)"),
-                ("数字", "a number"),
-            ),
-            attr(
-                7,
-                "observed_at",
-                "datetime",
-                False,
-                ("发现时间", "When did you notice it?"),
-                ("ISO 8601，须带时区，如 2026-03-02T09:15:00+08:00", "ISO 8601 with a time zone"),
-            ),
+            attr(1, "notice", "text", False, variable=False),
+            attr(2, "condition", "singlevaluelist", True, conditions),
+            attr(3, "situation", "multivaluelist", False, situations),
+            attr(4, "component_id", "string", False),
+            attr(5, "landmark", "text", False),
+            attr(6, "quantity", "number", False),
+            attr(7, "observed_at", "datetime", False),
         ],
     }
 
@@ -227,9 +178,8 @@ def service_definition(profile: CityProfile, code: str, *, locale: str = "zh-CN"
 def limit_notice(limit: TimeLimit | None, locale: str = "zh-CN") -> str | None:
     if limit is None:
         return None
-    if locale.startswith("en"):
-        return f"handling limit {limit.label('en')}"
-    return f"处置时限 {limit.label('zh-CN')}"
+    loc = normalise_locale(locale)
+    return t("open311.limit_notice", loc, limit=limit.label(loc))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -302,9 +252,7 @@ def _float(sub: Submission, name: str, lo: float, hi: float, problems: list[tupl
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not lo <= value <= hi:
-        problems.append(
-            (f"{name} 必须是 {lo} 到 {hi} 之间的数字", f"{name} must be a number between {lo} and {hi}")
-        )
+        problems.append(pair("open311.number_between", name=name, lo=lo, hi=hi))
         return None
     return value
 
@@ -312,7 +260,7 @@ def _float(sub: Submission, name: str, lo: float, hi: float, problems: list[tupl
 def _bounded(sub: Submission, name: str, limit: int, problems: list[tuple[str, str]]) -> str | None:
     value = sub.get(name)
     if value is not None and len(value) > limit:
-        problems.append((f"{name} 不能超过 {limit} 个字符", f"{name} must be at most {limit} characters"))
+        problems.append(pair("open311.too_long", name=name, limit=limit))
         return None
     return value
 
@@ -334,25 +282,19 @@ def _check_attributes(
     conditions = {str(cond.no) for cond in category.conditions}
     condition = answers.get("condition")
     if not condition:
-        problems.append(
-            ("缺少必填属性 attribute[condition]（立案条件）", "required attribute[condition] is missing")
-        )
+        problems.append(pair("open311.condition_missing"))
     elif len(condition) > 1 or condition[0] not in conditions:
         keys = ", ".join(sorted(conditions))
-        problems.append(
-            (f"attribute[condition] 必须是以下之一：{keys}", f"attribute[condition] must be one of: {keys}")
-        )
+        problems.append(pair("open311.condition_one_of", keys=keys))
     else:
         kept["condition"] = condition
     situation = answers.get("situation")
     if situation:
-        allowed = {k for k, _, _ in SITUATIONS}
+        allowed = set(SITUATIONS)
         bad = [v for v in situation if v not in allowed]
         if bad:
-            keys = ", ".join(k for k, _, _ in SITUATIONS)
-            problems.append(
-                (f"attribute[situation] 只能取：{keys}", f"attribute[situation] values must be among: {keys}")
-            )
+            keys = ", ".join(SITUATIONS)
+            problems.append(pair("open311.situation_among", keys=keys))
         else:
             kept["situation"] = list(dict.fromkeys(situation))
     for code, limit in (("component_id", 17), ("landmark", 500)):
@@ -361,13 +303,9 @@ def _check_attributes(
             continue
         value = values[0].strip()
         if code == "component_id" and not COMPONENT_ID.fullmatch(value):
-            problems.append(
-                ("attribute[component_id] 必须是 17 位数字", "attribute[component_id] must be 17 digits")
-            )
+            problems.append(pair("open311.component_id_digits"))
         elif len(value) > limit:
-            problems.append(
-                (f"attribute[{code}] 过长", f"attribute[{code}] is longer than {limit} characters")
-            )
+            problems.append(pair("open311.attribute_too_long", code=code, limit=limit))
         elif value:
             kept[code] = [value]
     quantity = answers.get("quantity")
@@ -377,9 +315,7 @@ def _check_attributes(
         except ValueError:
             number = math.nan
         if not math.isfinite(number) or number < 0 or number > 1e9:
-            problems.append(
-                ("attribute[quantity] 必须是非负数字", "attribute[quantity] must be a non-negative number")
-            )
+            problems.append(pair("open311.quantity_non_negative"))
         else:
             kept["quantity"] = [quantity[0].strip()]
     observed = answers.get("observed_at")
@@ -394,10 +330,10 @@ def _check_attributes(
 def accept_submission(sub: Submission, profile: CityProfile, places: Places) -> Accepted:
     """Check a POST body against the spec and the service definition. Raises Open311Error (400/404)."""
     if sub.has_nul():
-        raise Open311Error(400, ("请求中含有不允许的 NUL 字符", "the request contains a NUL character"))
+        raise Open311Error.of(400, "open311.nul_in_request")
     code = sub.get("service_code")
     if code is None:
-        raise Open311Error(400, ("缺少 service_code", "service_code is missing"))
+        raise Open311Error.of(400, "open311.service_code_missing")
     category = service_category(profile, code)  # 404 if unknown
     problems: list[tuple[str, str]] = []
     lat = _float(sub, "lat", -90.0, 90.0, problems)
@@ -409,26 +345,16 @@ def accept_submission(sub: Submission, profile: CityProfile, places: Places) -> 
         if address_string is not None:  # "no pin": the coordinates are only the map's position
             lat = lon = None
     if (lat is None) != (lon is None) and not problems:
-        problems.append(("lat 与 long 必须同时提供", "lat and long must be given together"))
+        problems.append(pair("open311.lat_long_together"))
         lat = lon = None
     if lat is None and address_string is None and address_id is None and not problems:
-        problems.append(
-            (
-                "需要位置：lat/long、address_string 或 address_id",
-                "a location is needed: lat/long, address_string or address_id",
-            )
-        )
+        problems.append(pair("open311.location_needed"))
     description = sub.get("description")
     if description is not None and len(description) > MAX_DESCRIPTION:
-        problems.append(
-            (
-                f"description 不能超过 {MAX_DESCRIPTION} 个字符",
-                f"description must be at most {MAX_DESCRIPTION} characters",
-            )
-        )
+        problems.append(pair("open311.too_long", name="description", limit=MAX_DESCRIPTION))
     email = _bounded(sub, "email", 256, problems)
     if email is not None and "@" not in email:
-        problems.append(("email 格式无效", "email is not an e-mail address"))
+        problems.append(pair("open311.email_invalid"))
     phone = _bounded(sub, "phone", 64, problems)
     first = _bounded(sub, "first_name", 64, problems)
     last = _bounded(sub, "last_name", 64, problems)
@@ -436,11 +362,11 @@ def accept_submission(sub: Submission, profile: CityProfile, places: Places) -> 
     account_id = _bounded(sub, "account_id", 128, problems)
     for url in sub.media_urls:
         if not re.match(r"^https?://[^\s/]+\S*$", url) or len(url) > 2048:
-            problems.append(("media_url 必须是 http(s) 网址", "media_url must be an http(s) URL"))
+            problems.append(pair("open311.media_url_invalid"))
             break
     photos = [*sub.media_urls, *sub.photo_refs]
     if len(photos) > MAX_MEDIA:
-        problems.append((f"最多 {MAX_MEDIA} 个媒体", f"at most {MAX_MEDIA} media items"))
+        problems.append(pair("open311.too_many_media", most=MAX_MEDIA))
     attributes = _check_attributes(category, sub.attributes, problems)
     if problems:
         raise Open311Error(400, *problems)
@@ -448,10 +374,17 @@ def accept_submission(sub: Submission, profile: CityProfile, places: Places) -> 
     district = None
     if lat is not None and lon is not None:
         district = places.district_at(lon, lat)
-    address = address_string or (f"地址编号 {address_id}" if address_id else None)
+    # The case's address is stored in the city's language.
+    address = address_string or (
+        t("open311.address_id", DEFAULT_LOCALE, id=address_id) if address_id else None
+    )
     landmark = attributes.get("landmark", [None])[0]
     if landmark:
-        address = f"{address}（{landmark}）" if address else landmark
+        address = (
+            t("open311.address_landmark", DEFAULT_LOCALE, address=address, landmark=landmark)
+            if address
+            else landmark
+        )
     if address is not None:
         address = " ".join(address.split())[:256]
         if district is None:
@@ -508,50 +441,34 @@ def header_key(api_key_id: str, header: str) -> str:
 # The public view of a case
 # --------------------------------------------------------------------------------------------------
 
-_OPEN_WORDS: dict[Stage, tuple[str, str]] = {
-    Stage.REPORTED: ("已接收，待受理", "received"),
-    Stage.VERIFYING: ("待现场核实", "awaiting on-site verification"),
-    Stage.ACCEPTED: ("已受理，待立案", "accepted"),
-    Stage.FILED: ("已立案，待派遣", "filed, awaiting dispatch"),
-    Stage.DISPATCHED: ("已派遣", "dispatched"),
-    Stage.RETURN_REQUESTED: ("处置中", "in progress"),
-    Stage.EXTENSION_REQUESTED: ("处置中，已申请延期", "in progress, extension requested"),
-    Stage.SUSPENSION_REQUESTED: ("处置中", "in progress"),
-    Stage.SUSPENDED: ("挂账", "suspended"),
-    Stage.HANDLED: ("已处置，待核查", "handled, awaiting check"),
-    Stage.CHECKING: ("核查中", "being checked"),
-    Stage.CHECKED: ("核查通过，待结案", "checked, awaiting closure"),
-    Stage.SELF_HANDLED: ("监督员已当场处置，待审核", "fixed on the spot, under review"),
-    Stage.VOID_REQUESTED: ("审核中", "under review"),
-}
-
-_CLOSED_PREFIX: dict[Stage, tuple[str, str]] = {
-    Stage.REJECTED: ("不予受理", "not accepted"),
-    Stage.NOT_FILED: ("不予立案", "not filed"),
-    Stage.VOIDED: ("已作废", "voided"),
-    Stage.CLOSED: ("已结案", "closed"),
-}
-
 
 def status_words(state: CaseState, suspension_reason: str | None = None) -> tuple[str, str]:
     """(zh, en) of the public step, with the closure reason stated honestly — closed is not fixed."""
     if not state.stage.is_terminal:
-        zh, en = _OPEN_WORDS[state.stage]
+        zh, en = pair(f"open311.status.{state.stage.value}")
         if state.stage is Stage.SUSPENDED and suspension_reason:
-            return f"{zh}：{suspension_reason}", f"{en}: {suspension_reason}"
+            return _with_reason((zh, en), (suspension_reason, suspension_reason))
         return zh, en
     reason = state.closure_reason
     if state.stage is Stage.CLOSED and reason is ClosureReason.FIXED:
-        return "已结案", "resolved"
+        return pair("open311.resolved")
     if state.stage is Stage.CLOSED and reason is ClosureReason.SELF_FIXED:
-        return "已当场处置结案", "resolved on the spot"
-    prefix_zh, prefix_en = _CLOSED_PREFIX[state.stage]
+        return pair("open311.resolved_on_the_spot")
+    prefix_zh, prefix_en = pair(f"open311.closed.{state.stage.value}")
+    closed = (prefix_zh, t("open311.closed_word", "en"))  # in English every ending reads "closed: …"
     if reason is ClosureReason.DUPLICATE:
-        dup = state.duplicate_of or "?"
-        return f"{prefix_zh}：重复案卷，见 {dup}", f"closed: duplicate of {dup}"
+        return _with_reason(closed, pair("open311.duplicate_of", case=state.duplicate_of or "?"))
     if reason is None:
-        return prefix_zh, f"closed: {prefix_en}"
-    return f"{prefix_zh}：{reason.zh}", f"closed: {reason.en}"
+        return prefix_zh, _with_reason(closed, (prefix_zh, prefix_en))[1]
+    return _with_reason(closed, (reason.zh, reason.en))
+
+
+def _with_reason(status: tuple[str, str], reason: tuple[str, str]) -> tuple[str, str]:
+    """ "status：reason" in Chinese and "status: reason" in English."""
+    return (
+        t("open311.with_reason", "zh-CN", status=status[0], reason=reason[0]),
+        t("open311.with_reason", "en", status=status[1], reason=reason[1]),
+    )
 
 
 def status_notes(state: CaseState, suspension_reason: str | None = None) -> str:
@@ -713,13 +630,13 @@ def parse_request_filter(params: Mapping[str, str], profile: CityProfile, now: d
     if statuses is not None:
         bad = [s for s in statuses if s not in ("open", "closed")]
         if bad:
-            raise Open311Error(400, ("status 只能是 open 或 closed", "status must be open, closed or both"))
+            raise Open311Error.of(400, "open311.status_choice")
         if len(set(statuses)) == 1:
             public_status = statuses[0]
     start = parse_datetime(s, "start_date") if (s := get("start_date")) else None
     end = parse_datetime(e, "end_date") if (e := get("end_date")) else None
     if start is not None and end is not None and end < start:
-        raise Open311Error(400, ("end_date 早于 start_date", "end_date is before start_date"))
+        raise Open311Error.of(400, "open311.end_before_start")
     # Clamp, never refuse (boston311 sends an old start with end=now): keep 90 days ending at the end.
     if start is None and end is None:
         end = now
@@ -751,9 +668,9 @@ def _positive(value: str | None, name: str, default: int, maximum: int) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise Open311Error(400, (f"{name} 必须是正整数", f"{name} must be a positive integer")) from None
+        raise Open311Error.of(400, "open311.positive_integer", name=name) from None
     if number < 1:
-        raise Open311Error(400, (f"{name} 必须是正整数", f"{name} must be a positive integer"))
+        raise Open311Error.of(400, "open311.positive_integer", name=name)
     return min(number, maximum)
 
 

@@ -26,6 +26,7 @@ import threading
 import warnings
 from dataclasses import dataclass
 
+from civicloop.kernel.i18n import t
 from civicloop.photos.store import DEFAULT_MAX_BYTES, sniff_image
 
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -54,35 +55,27 @@ class PhotoRefused(Exception):
         self.status, self.code, self.zh, self.en = status, code, zh, en
         super().__init__(en)
 
+    @classmethod
+    def of(cls, status: int, code: str, key: str, /, **fields: object) -> PhotoRefused:
+        """The refusal whose two texts are the catalogue's *key*."""
+        return cls(status, code, t(key, "zh-CN", **fields), t(key, "en", **fields))
+
 
 def check_photo(data: bytes, limits: PhotoLimits = PhotoLimits()) -> str:
     """The content type of an acceptable photo; :class:`PhotoRefused` otherwise. Blocking (decodes):
     call it from a worker thread in async code."""
     if len(data) > limits.max_bytes:
         mb = limits.max_bytes / 1_048_576
-        raise PhotoRefused(
-            413,
-            "payload_too_large",
-            f"照片不能超过 {mb:g} MB（{limits.max_bytes} 字节）",
-            f"a photo may be at most {limits.max_bytes} bytes ({mb:g} MB)",
+        raise PhotoRefused.of(
+            413, "payload_too_large", "photos.too_many_bytes", mb=mb, max_bytes=limits.max_bytes
         )
     ctype = sniff_image(data)
     if ctype is None:
-        raise PhotoRefused(
-            415,
-            "unsupported_media_type",
-            "只接受 JPEG、PNG 或 WebP 图片",
-            "only JPEG, PNG or WebP images are accepted",
-        )
+        raise PhotoRefused.of(415, "unsupported_media_type", "photos.unsupported_type")
     from PIL import Image
 
     def invalid(detail: str) -> PhotoRefused:
-        return PhotoRefused(
-            422,
-            "invalid_image",
-            f"图片已损坏或不完整，无法解码（{detail}）",
-            f"the image is damaged or truncated and cannot be decoded ({detail})",
-        )
+        return PhotoRefused.of(422, "invalid_image", "photos.damaged", detail=detail)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -96,11 +89,8 @@ def check_photo(data: bytes, limits: PhotoLimits = PhotoLimits()) -> str:
             raise invalid(type(exc).__name__) from None
         if width * height > limits.max_pixels or max(width, height) > MAX_SIDE:
             mp = limits.max_pixels / 1_000_000
-            raise PhotoRefused(
-                413,
-                "image_too_large",
-                f"图片像素过多（{width}×{height}），最多 {mp:g} 百万像素",
-                f"the image declares too many pixels ({width}×{height}); at most {mp:g} megapixels",
+            raise PhotoRefused.of(
+                413, "image_too_large", "photos.too_many_pixels", width=width, height=height, mp=mp
             )
         with _decoding:
             try:
