@@ -391,6 +391,12 @@ def test_broken_profile_names_file_key_and_reason(
             "must start before it ends",
             id="reversed-period",
         ),
+        pytest.param(  # a time with a zone beside one without: refused by name, not a TypeError
+            '\n[calendar]\nwork_periods = [["08:00Z", "12:00"]]\n',
+            "calendar.work_periods",
+            "has a time zone",
+            id="zoned-period",
+        ),
         pytest.param(
             '\n[calendar]\n[[calendar.overrides]]\ndate = "2026-02-30"\nworkday = true\nreason = "调休"\n',
             "calendar.overrides[0].date",

@@ -197,6 +197,10 @@ class CalendarSettings(_Model):
             raise ValueError('needs at least one period such as ["08:00", "12:00"]')
         previous_end: dt.time | None = None
         for i, (start, end) in enumerate(value):
+            if start.tzinfo is not None or end.tzinfo is not None:
+                # "08:00Z" parses as a time with a zone: a work period is local time, and comparing the
+                # two kinds of time fails — refuse it by name instead.
+                raise ValueError(t("profile.period_has_zone", "en", index=i))
             if start >= end:
                 raise ValueError(
                     f"period {i} ({start:%H:%M}–{end:%H:%M}) must start before it ends; "
