@@ -38,6 +38,26 @@ def test_kpi_json_prints_one_object_per_group_with_snake_case_kpis(sqlite_month:
     san = next(g for g in groups if g["group"] == S)
     assert san["on_time_closure_rate"] == 0.5 and san["due_to_close"] == 6 and san["closed_on_time"] == 3
     assert san["grade"] == "C" and san["rank"] == 1 and "fixed_only" in san["rules"]
+    # Every key ending in _rate, at any depth, is a rate: within [0, 1] or no data; score terms are points.
+    found: list[tuple[str, object]] = []
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.endswith("_rate"):
+                    found.append((f"{path}.{key}", value))
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(groups, "")
+    assert found and all(v is None or (isinstance(v, float | int) and 0 <= v <= 1) for _, v in found), [
+        (k, v)
+        for k, v in found
+        if not (v is None or 0 <= v <= 1)  # type: ignore[operator]
+    ]
+    assert san["score_terms"] and all(k.endswith("_points") for k in san["score_terms"])
 
 
 def test_kpi_by_every_grouping_and_explain(sqlite_month: tuple[History, str]) -> None:

@@ -456,7 +456,8 @@ class GroupRow:
         if self.score is not None:
             out["score"] = self.score.score
             out["grade"] = self.score.grade
-            out["score_terms"] = self.score.terms
+            # Points out of 100 per term, keyed "<term>_points": a key ending in _rate is a rate in [0, 1].
+            out["score_terms"] = {f"{term}_points": value for term, value in self.score.terms.items()}
             out["score_weight_with_data"] = self.score.used_weight
             out["rank"] = self.rank
             out["previous_rank"] = self.previous_rank
