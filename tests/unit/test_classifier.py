@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from civicloop.cli.triage import triage_app as app
@@ -27,7 +29,7 @@ from civicloop.triage import (
     normalize,
     tokenize,
 )
-from civicloop.triage.classifier import FORMAT_VERSION, choose_threshold
+from civicloop.triage.classifier import FORMAT_VERSION, choose_threshold, precision_lower_bound
 
 # --------------------------------------------------------------------------- synthetic data
 
@@ -104,8 +106,10 @@ def zh_data() -> tuple[list[str], list[str]]:
 
 @pytest.fixture(scope="module")
 def zh_model(zh_data: tuple[list[str], list[str]]) -> TextClassifier:
+    # 240 messages, 8 % of them ambiguous: too few for a 95 % bound to reach 98 % precision, so these
+    # tests use the observed-precision rule (level 0); the bound has its own tests below.
     texts, labels = zh_data
-    return TextClassifier().fit(texts, labels)
+    return TextClassifier(bound_level=0.0).fit(texts, labels)
 
 
 # --------------------------------------------------------------------------- text
@@ -191,8 +195,8 @@ def test_choose_threshold_lowest_meeting_target() -> None:
 
 def test_higher_target_precision_never_lowers_threshold(zh_data: tuple[list[str], list[str]]) -> None:
     texts, labels = zh_data
-    loose = TextClassifier(target_precision=0.9, folds=3).fit(texts, labels)
-    strict = TextClassifier(target_precision=0.999, folds=3).fit(texts, labels)
+    loose = TextClassifier(target_precision=0.9, folds=3, bound_level=0.0).fit(texts, labels)
+    strict = TextClassifier(target_precision=0.999, folds=3, bound_level=0.0).fit(texts, labels)
     assert loose.threshold is not None and strict.threshold is not None
     assert strict.threshold > loose.threshold
     assert loose.cv_metrics["auto_route_share"] > strict.cv_metrics["auto_route_share"]
@@ -249,7 +253,7 @@ def test_save_load_records_and_fresh_process(
     assert loaded.meta["data_sha256"] == h.hexdigest()
     assert loaded.labels == sorted(set(labels)) and loaded.threshold == zh_model.threshold
     assert loaded.cv_metrics["macro_f1"] == zh_model.cv_metrics["macro_f1"]
-    assert {"numpy", "scikit-learn", "jieba", "python"} <= set(loaded.meta["versions"])
+    assert {"numpy", "scikit-learn", "rjieba", "python"} <= set(loaded.meta["versions"])
     assert loaded.meta["created_at"]
     assert loaded.evaluate(texts, labels)["is_training_data"] is True
 
@@ -404,3 +408,57 @@ def test_char_features_match_char_stream() -> None:
         assert sorted(uni[uni_rows == i].tolist()) == sorted(ord(c) for r in runs for c in r)
         expected = sorted((ord(r[j]) << 21) | ord(r[j + 1]) for r in runs for j in range(len(r) - 1))
         assert sorted(bi[bi_rows == i].tolist()) == expected
+
+
+# --------------------------------------------------------------------------- the precision bound
+
+
+def test_precision_lower_bound_known_values() -> None:
+    # all right: the one-sided Clopper-Pearson bound is (1 - level) ** (1 / n)
+    for n in (1, 10, 149, 1000):
+        assert precision_lower_bound(n, n, 0.95) == pytest.approx(0.05 ** (1 / n), rel=1e-9)
+    # 980 of 1000 right: the bound is below the observed 0.98, the observed rule returns 0.98 itself
+    assert float(precision_lower_bound(980, 1000, 0.0)) == pytest.approx(0.98)
+    assert 0.97 < float(precision_lower_bound(980, 1000, 0.95)) < 0.98
+    assert float(precision_lower_bound(0, 5, 0.95)) == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.booleans()), min_size=1, max_size=200),
+    st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99]),
+    st.sampled_from([0.5, 0.8, 0.9, 0.95]),
+)
+def test_threshold_meets_its_bound_and_is_monotone(
+    pairs: list[tuple[int, bool]], level: float, target: float
+) -> None:
+    confidence = np.array([c / 40 for c, _ in pairs])
+    correct = np.array([ok for _, ok in pairs])
+    t = choose_threshold(confidence, correct, target, level)
+    if t is not None:
+        routed = confidence >= t
+        bound = float(precision_lower_bound(int(correct[routed].sum()), int(routed.sum()), level))
+        assert bound >= target
+    # a stricter bound or a higher target never routes more (never a lower threshold)
+    stricter = 0.9 if level == 0.0 else min(level + 0.04, 0.999)  # a bound below the observed precision
+    for stricter_level, higher_target in ((stricter, target), (level, min(target + 0.04, 1.0))):
+        t2 = choose_threshold(confidence, correct, higher_target, stricter_level)
+        if t2 is not None:
+            assert t is not None and t2 >= t
+
+
+def test_bound_rule_keeps_a_margin_on_real_sized_data() -> None:
+    # 1,800 messages, 2 % ambiguous: the bound rule finds a threshold, routes less than the observed
+    # rule and its expected precision (observed out of fold) clears the target with room to spare.
+    texts, labels = zh_messages(450, seed=5, noise=0.02)
+    bound = TextClassifier(bound_level=0.95, folds=3).fit(texts, labels)
+    observed = TextClassifier(bound_level=0.0, folds=3).fit(texts, labels)
+    cv = bound.cv_metrics
+    assert bound.threshold is not None and observed.threshold is not None
+    assert bound.threshold >= observed.threshold
+    assert cv["precision_lower_bound"] >= 0.98
+    assert cv["expected_precision"] > cv["precision_lower_bound"]
+    assert cv["auto_route_share"] <= observed.cv_metrics["auto_route_share"]
+    m = bound.evaluate(*zh_messages(40, seed=11, noise=0.02))
+    assert {"expected_precision", "precision_lower_bound", "bound_level"} <= set(m)
+    assert m["expected_precision"] == cv["expected_precision"]

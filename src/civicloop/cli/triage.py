@@ -79,6 +79,11 @@ def _summary_table(title: str, m: dict[str, Any]) -> Table:
     table.add_row("threshold", format_float(m["threshold"]))
     table.add_row("auto-routed share", format_float(m["auto_route_share"]))
     table.add_row("auto-routed precision", format_float(m["auto_route_precision"]))
+    if m.get("precision_lower_bound") is not None:
+        table.add_row("expected precision (cv)", format_float(m.get("expected_precision")))
+        table.add_row(
+            f"lower bound ({m.get('bound_level', 0):.0%})", format_float(m["precision_lower_bound"])
+        )
     transfer = m.get("threshold_transfer")
     if transfer:
         table.add_row("  nested: share", format_float(transfer["auto_route_share"]))
@@ -119,6 +124,15 @@ def train(
     pre_segmented: PreSegOpt = "auto",
     folds: Annotated[int, typer.Option("--folds", min=2, help="cross-validation folds")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="random seed of the fold split")] = 0,
+    bound_level: Annotated[
+        float,
+        typer.Option(
+            "--bound-level",
+            min=0.0,
+            max=0.999,
+            help="confidence of the precision lower bound that must reach --target-precision (0: observed)",
+        ),
+    ] = 0.95,
     as_json: JsonOpt = False,
 ) -> None:
     """Learn labels from messages; print and store a cross-validated estimate of the metrics."""
@@ -137,6 +151,7 @@ def train(
                 pre_segmented=preseg,
                 folds=folds,
                 random_state=seed,
+                bound_level=bound_level,
             )
     except DataError as exc:
         _usage_error(exc)
