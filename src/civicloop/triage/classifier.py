@@ -16,8 +16,9 @@ How it works (docs/triage.md has the measurements):
    prediction is the calibrated probability of its label.
 5. **Threshold** — the calibrated out-of-fold probabilities (each fold calibrated by the other
    folds' scores) give the cross-validated metrics; the automatic-routing threshold is the lowest
-   confidence at which the out-of-fold precision of the messages at or above it is still ≥ the target
-   (default 98 %), i.e. the one that routes the largest share. Evaluation data never touch it.
+   confidence at which a one-sided Clopper–Pearson lower bound (default 95 %) of the out-of-fold
+   precision of the messages at or above it is still ≥ the target (default 98 %): the precision holds
+   on new messages, not only on average. Evaluation data never touch it.
 
 The model file is a zip of JSON (metadata, vocabularies) and ``.npy`` arrays read back with
 ``allow_pickle=False``: loading a model never runs code from the file (unlike pickle/joblib), and it

@@ -83,6 +83,12 @@ def is_presegmented(text: str) -> bool:
     return pairs >= _MIN_HAN_PAIRS and spaced / pairs >= _SEGMENTED_SHARE
 
 
+def _wordlike(token: str) -> bool:
+    """Has a letter, digit or Han character. ``isalnum`` (C, no regex) settles almost every token —
+    Han words are alphanumeric — so the regex runs only on mixed tokens such as ``3.5`` or ``a-b``."""
+    return token.isalnum() or _WORDLIKE.search(token) is not None
+
+
 def segment(text: str) -> list[str]:
     """Raw Chinese → words with jieba's precise mode (HMM on, for unknown words).
 
@@ -91,7 +97,7 @@ def segment(text: str) -> list[str]:
     how dotted numbers split) at about 18× its speed: that is what takes raw-text classification past
     2,000 messages/s on one core (docs/triage.md).
     """
-    return [t for t in rjieba.cut(text) if _WORDLIKE.search(t)]
+    return [t for t in rjieba.cut(text) if _wordlike(t)]
 
 
 def tokenize(text: str, pre_segmented: PreSegmented = "auto") -> list[str]:
@@ -102,7 +108,7 @@ def tokenize(text: str, pre_segmented: PreSegmented = "auto") -> list[str]:
     """
     text = normalize(text)
     if pre_segmented == "yes" or (pre_segmented == "auto" and is_presegmented(text)):
-        return [t for t in text.split() if _WORDLIKE.search(t)]
+        return [t for t in text.split() if _wordlike(t)]
     if _HAN_RE.search(text):
         return segment(text)
     return _LATIN_WORD.findall(text)
