@@ -462,3 +462,14 @@ def test_bound_rule_keeps_a_margin_on_real_sized_data() -> None:
     m = bound.evaluate(*zh_messages(40, seed=11, noise=0.02))
     assert {"expected_precision", "precision_lower_bound", "bound_level"} <= set(m)
     assert m["expected_precision"] == cv["expected_precision"]
+
+
+def test_cli_bound_level_below_a_half_is_refused(tmp_path: Path) -> None:
+    texts, labels = zh_messages(10, seed=3)
+    data = write_csv(tmp_path / "train.csv", texts, labels)
+    model = tmp_path / "model.zip"
+    res = CliRunner().invoke(
+        app, ["train", "--data", str(data), "--model", str(model), "--bound-level", "0.3", "--json"]
+    )
+    assert res.exit_code == 2, res.output
+    assert "--bound-level" in res.output and not model.exists()
