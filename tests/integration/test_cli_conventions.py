@@ -64,7 +64,7 @@ def test_the_top_level_commands_and_groups_keep_their_names_and_order() -> None:
     assert names == [
         "init", "simulate", "rebuild", "demo", "backup", "restore", "report", "import-cases", "locate-cases",
         "serve", "case", "audit", "triage", "geo", "grid", "patrol", "ledger", "target", "assess", "kpi",
-        "apikey", "user",
+        "apikey", "user", "city",
     ]  # fmt: skip
 
 
