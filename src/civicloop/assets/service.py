@@ -619,7 +619,9 @@ def demo_component_records(profile: CityProfile, comps: Sequence[Component]) -> 
     by_kind_district: dict[tuple[str, str], str] = {
         (d.kind, d.district_code): d.id for d in profile.departments if d.district_code
     }
-    power = next((d.id for d in profile.departments if d.standard == "power" and d.district_code is None), None)
+    power = next(
+        (d.id for d in profile.departments if d.standard == "power" and d.district_code is None), None
+    )
     units: dict[str, tuple[str | None, bool, str | None]] = {}
     for code in {c.type_code for c in comps}:
         try:

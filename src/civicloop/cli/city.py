@@ -173,8 +173,8 @@ def profile_problems(path: str) -> tuple[str, list[ProfileIssue], dict[str, Any]
             codes = {a.code for a in areas}
             for i, d in enumerate(profile.districts):
                 if d.code not in codes:
-                    problems.append(ProfileIssue(f"districts[{i}].code", both("onboarding.district_not_in_file",
-                                                                              code=d.code, file=boundary)))  # fmt: skip
+                    reason = both("onboarding.district_not_in_file", code=d.code, file=boundary)
+                    problems.append(ProfileIssue(f"districts[{i}].code", reason))
             summary["boundary_districts"] = len(areas)
     return file, problems, summary
 

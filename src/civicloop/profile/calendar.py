@@ -5,10 +5,11 @@ the ``holidays`` package (``holidays:US``, ``holidays:US-MD``, ``holidays:GB``, 
 public holidays (observed days included) as days off, for the years :data:`HOLIDAYS_YEARS` within the
 package's own range for that country. Either way the profile's overrides win.
 
-``cn``: holiday and 调休 (make-up workday) data come from the ``chinese-calendar`` package, pinned to 1.11.0, which
-covers 2004–2026 only and raises NotImplementedError for any other year; new years appear in a November
-release. Coverage is therefore decided per *year* from the package's own tables, never by calling it per
-date and catching the error. The city profile's override table (date → workday/day off) always wins.
+``cn``: holiday and 调休 (make-up workday) data come from the ``chinese-calendar`` package, pinned to
+1.11.0, which covers 2004–2026 only and raises NotImplementedError for any other year; new years
+appear in a November release. Coverage is therefore decided per *year* from the package's own tables,
+never by calling it per date and catching the error. The city profile's override table (date →
+workday/day off) always wins.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import os
 import re
 import zoneinfo
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 from pydantic import (
     AfterValidator,
@@ -291,7 +291,7 @@ class District(_Model):
     urban: bool = True  # 主城区: simulated and patrolled by default
 
 
-STANDARD_KINDS: frozenset[str] = frozenset(DepartmentKind.__args__)
+STANDARD_KINDS: frozenset[str] = frozenset(get_args(DepartmentKind))
 
 
 class Department(_Model):
