@@ -623,12 +623,17 @@ def demo_component_records(profile: CityProfile, comps: Sequence[Component]) -> 
         (d.id for d in profile.departments if d.standard == "power" and d.district_code is None), None
     )
     units: dict[str, tuple[str | None, bool, str | None]] = {}
+    # The category about a component type: the national "…异常" matter of the same code, else a local
+    # category naming the type as its component_code (e.g. a 311 "Streetlight out" about 01037 路灯).
+    by_component = {c.component_code: c for c in reversed(profile.categories) if c.component_code}
     for code in {c.type_code for c in comps}:
         try:
             rule = profile.category(code)
         except KeyError:
-            units[code] = (None, False, None)
-            continue
+            if code not in by_component:
+                units[code] = (None, False, None)
+                continue
+            rule = by_component[code]
         dept = profile.department(rule.department)
         units[code] = (dept.id, rule.district_departments, dept.kind)
     out: list[RegisteredComponent] = []

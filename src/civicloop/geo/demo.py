@@ -72,6 +72,7 @@ class DemoGeography:
     seed: int
     extent: tuple[float, float, float, float]
     cell_m2: float
+    locale: str = "zh-CN"
     _by_code: dict[str, Area] = field(default_factory=dict, repr=False)
 
     @property
@@ -111,4 +112,4 @@ def build_demo_geography(
     )  # fmt: skip
     grids = generate_grids(communities, cell_m2=cell_m2)
     locator = GridLocator(grids, [*districts, *streets, *communities], near_boundary_m=near_boundary_m)
-    return DemoGeography(districts, streets, communities, grids, locator, seed, extent, cell_m2)
+    return DemoGeography(districts, streets, communities, grids, locator, seed, extent, cell_m2, locale)
