@@ -202,3 +202,11 @@ def test_the_english_sample_city_initialises_simulates_and_reports(tmp_path: Pat
         for key, value in row.items():
             if key.endswith("_rate") and value is not None:
                 assert 0 <= value <= 1, (key, value)
+
+
+def test_open311_takes_the_citys_own_service_code_too() -> None:
+    from civicloop.open311.service import service_category
+
+    profile = load_profile("sample-en")
+    assert service_category(profile, "POTHOLE") is service_category(profile, "11001")
+    assert service_category(profile, "POTHOLE").national_code == "06013"
