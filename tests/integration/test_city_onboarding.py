@@ -203,6 +203,21 @@ def test_the_english_sample_city_initialises_simulates_and_reports(tmp_path: Pat
             if key.endswith("_rate") and value is not None:
                 assert 0 <= value <= 1, (key, value)
 
+    # The command center opens in the city's language; Open311 lists its own services.
+    from fastapi.testclient import TestClient
+
+    from civicloop.bootstrap import open_city
+    from civicloop.http import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        city = open_city(None, db)
+    with TestClient(create_app(city)) as client:
+        page = client.get("/screen")
+        assert page.status_code == 200 and '<html lang="en">' in page.text
+        services = client.get("/open311/v2/services.json").json()
+        assert [s["service_name"] for s in services][:3] == ["Pothole", "Damaged sidewalk", "Streetlight out"]
+
 
 def test_open311_takes_the_citys_own_service_code_too() -> None:
     from civicloop.open311.service import service_category

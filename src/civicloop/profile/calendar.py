@@ -110,34 +110,10 @@ def build_calendar_spec(
             raise ValueError(both("clock.override_year_not_int", value=repr(year)))
 
     country, subdiv = parse_calendar_source(source)
-    kinds: dict[date, bool] = {}
     if country != CN_SOURCE:
         kinds, loaded = _holidays_source(country, subdiv, years if years is not None else HOLIDAYS_YEARS)
-        for d, is_work in overrides.items():
-            kinds[d] = bool(is_work)
-        return CalendarSpec(
-            timezone=timezone,
-            work_periods=periods,
-            day_kinds=MappingProxyType(kinds),
-            covered_years=loaded | extra_years,
-            fallback_weekends=fallback_weekends,
-            work_day_mode=cast(Literal["minutes", "same_time"], work_day_mode),
-        )
-
-    loaded = source_years()
-    if years is not None:
-        loaded = loaded & frozenset(years)
-
-    holiday_days: Iterable[date] = chinese_calendar.holidays.keys()
-    workday_days: Iterable[date] = chinese_calendar.workdays.keys()
-    for d in holiday_days:
-        if d.year in loaded:
-            kinds[d] = False
-    # Make-up workdays after holidays: the package itself lets a workday entry win (is_workday checks
-    # its workdays table first).
-    for d in workday_days:
-        if d.year in loaded:
-            kinds[d] = True
+    else:
+        kinds, loaded = _cn_source(years)
     for d, is_work in overrides.items():
         kinds[d] = bool(is_work)
 
@@ -149,6 +125,25 @@ def build_calendar_spec(
         fallback_weekends=fallback_weekends,
         work_day_mode=cast(Literal["minutes", "same_time"], work_day_mode),
     )
+
+
+def _cn_source(years: range | None) -> tuple[dict[date, bool], frozenset[int]]:
+    """chinese-calendar's statutory holidays (False) and make-up workdays (True) of the loaded years."""
+    loaded = source_years()
+    if years is not None:
+        loaded = loaded & frozenset(years)
+    kinds: dict[date, bool] = {}
+    holiday_days: Iterable[date] = chinese_calendar.holidays.keys()
+    workday_days: Iterable[date] = chinese_calendar.workdays.keys()
+    for d in holiday_days:
+        if d.year in loaded:
+            kinds[d] = False
+    # Make-up workdays after holidays: the package itself lets a workday entry win (is_workday checks
+    # its workdays table first).
+    for d in workday_days:
+        if d.year in loaded:
+            kinds[d] = True
+    return kinds, loaded
 
 
 def check_coverage(spec: CalendarSpec, today: date) -> list[str]:
