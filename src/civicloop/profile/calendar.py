@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, time
+from functools import cache
 from types import MappingProxyType
 from typing import Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
-import holidays
 
 from civicloop.kernel.clock import CalendarCoverageError, CalendarSpec, validate_work_periods
 from civicloop.kernel.i18n import both, t
@@ -34,6 +34,14 @@ HOLIDAYS_YEARS = range(2000, 2051)
 """The years a ``holidays:`` source loads (the package computes any year; a deployment needs these)."""
 
 
+@cache
+def _supported() -> dict[str, list[str]]:
+    # Imported on first use: a city on the Chinese calendar never pays for the package (~0.4 s).
+    import holidays
+
+    return dict(holidays.list_supported_countries())
+
+
 def parse_calendar_source(value: str) -> tuple[str, str | None]:
     """``"cn"`` → ("cn", None); ``"holidays:US-MD"`` → ("US", "MD"). ValueError (English) names the reason:
     an unknown source, country or subdivision."""
@@ -42,7 +50,7 @@ def parse_calendar_source(value: str) -> tuple[str, str | None]:
     if not value.startswith(HOLIDAYS_PREFIX):
         raise ValueError(t("profile.unknown_calendar_source", "en", value=repr(value)))
     country, _, subdiv = value[len(HOLIDAYS_PREFIX) :].partition("-")
-    supported = holidays.list_supported_countries()
+    supported = _supported()
     if country not in supported:
         raise ValueError(t("profile.unknown_holidays_country", "en", value=repr(value), country=country))
     if subdiv and subdiv not in supported[country]:
@@ -56,6 +64,8 @@ def parse_calendar_source(value: str) -> tuple[str, str | None]:
 def _holidays_source(
     country: str, subdiv: str | None, years: Iterable[int]
 ) -> tuple[dict[date, bool], frozenset[int]]:
+    import holidays
+
     cls = holidays.country_holidays(country, subdiv=subdiv).__class__
     start = int(getattr(cls, "start_year", min(HOLIDAYS_YEARS)))
     end = int(getattr(cls, "end_year", max(HOLIDAYS_YEARS)))
