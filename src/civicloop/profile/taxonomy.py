@@ -113,35 +113,37 @@ def _service(file: str, row: int, entry: dict[str, Any]) -> Service:
     )
 
 
+def _file_error(file: str, key: str, **fields: object) -> TaxonomyError:
+    """A whole-file problem (row 0) with its catalogue reason."""
+    return TaxonomyError(file, 0, "", t(f"profile.{key}", "en", **fields))
+
+
 def _entries(file: str, text: str, kind: str) -> list[tuple[int, dict[str, Any]]]:
     if kind == "json":
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise TaxonomyError(
-                file, 0, "", t("profile.taxonomy_bad_file", "en", kind="JSON", error=exc)
-            ) from None
+            raise _file_error(file, "taxonomy_bad_file", kind="JSON", error=exc) from None
         if isinstance(doc, dict) and isinstance(doc.get("services"), list):
             doc = doc["services"]
         if not isinstance(doc, list) or not all(isinstance(e, dict) for e in doc):
-            raise TaxonomyError(file, 0, "", t("profile.taxonomy_not_a_list", "en"))
+            raise _file_error(file, "taxonomy_not_a_list")
         return list(enumerate(doc, start=1))
     if kind == "xml":
         if "<!DOCTYPE" in text or "<!ENTITY" in text:  # no entity expansion from a file we were handed
-            raise TaxonomyError(file, 0, "", t("profile.taxonomy_doctype", "en"))
+            raise _file_error(file, "taxonomy_doctype")
         try:
             root = ET.fromstring(text)
         except ET.ParseError as exc:
-            raise TaxonomyError(
-                file, 0, "", t("profile.taxonomy_bad_file", "en", kind="XML", error=exc)
-            ) from None
-        services = root.findall("service") if root.tag == "services" else []
+            raise _file_error(file, "taxonomy_bad_file", kind="XML", error=exc) from None
         if root.tag != "services":
-            raise TaxonomyError(file, 0, "", t("profile.taxonomy_not_a_list", "en"))
-        return [(i, {c.tag: (c.text or "") for c in s}) for i, s in enumerate(services, start=1)]
+            raise _file_error(file, "taxonomy_not_a_list")
+        return [
+            (i, {c.tag: (c.text or "") for c in s}) for i, s in enumerate(root.findall("service"), start=1)
+        ]
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
-        raise TaxonomyError(file, 0, "", t("profile.taxonomy_not_a_list", "en"))
+        raise _file_error(file, "taxonomy_not_a_list")
     # Line numbers as a spreadsheet shows them: the header is line 1.
     return [(n, dict(r)) for n, r in enumerate(reader, start=2)]
 
@@ -150,7 +152,7 @@ def parse_taxonomy(text: str, file: str = "<taxonomy>", kind: str | None = None)
     """Parse a service list (``kind`` json, xml or csv; default from the file name's extension)."""
     kind = kind or Path(file).suffix.lower().lstrip(".")
     if kind not in ("json", "xml", "csv"):
-        raise TaxonomyError(file, 0, "", t("profile.taxonomy_bad_kind", "en", kind=kind or "?"))
+        raise _file_error(file, "taxonomy_bad_kind", kind=kind or "?")
     services: list[Service] = []
     first: dict[str, int] = {}
     for row, entry in _entries(file, text, kind):
@@ -161,7 +163,7 @@ def parse_taxonomy(text: str, file: str = "<taxonomy>", kind: str | None = None)
         first[service.code] = row
         services.append(service)
     if not services:
-        raise TaxonomyError(file, 0, "", t("profile.taxonomy_empty", "en"))
+        raise _file_error(file, "taxonomy_empty")
     return services
 
 
@@ -171,7 +173,7 @@ def read_taxonomy(path: str | Path) -> list[Service]:
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise TaxonomyError(str(p), 0, "", t("profile.taxonomy_unreadable", "en", error=exc)) from None
+        raise _file_error(str(p), "taxonomy_unreadable", error=exc) from None
     return parse_taxonomy(text, str(p))
 
 
