@@ -64,7 +64,7 @@ def test_the_top_level_commands_and_groups_keep_their_names_and_order() -> None:
     assert names == [
         "init", "simulate", "rebuild", "demo", "backup", "restore", "report", "import-cases", "locate-cases",
         "serve", "case", "audit", "triage", "geo", "grid", "patrol", "ledger", "target", "assess", "kpi",
-        "apikey", "user",
+        "apikey", "user", "city",
     ]  # fmt: skip
 
 
@@ -116,6 +116,24 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     (["kpi", "hotspots", "--period", "2026-11", "--level", "planet", "DB"], "--level"),
     (["apikey", "revoke", "nope", "DB"], "KEY_OR_ID"),
     (["user", "create", "--username", "li", "--role", "mayor", "DB"], "unknown role"),
+    (
+        [
+            "city",
+            "new",
+            "x",
+            "--name",
+            "X",
+            "--boundaries",
+            "BADGEO",
+            "--timezone",
+            "UTC",
+            "--calendar",
+            "nope",
+        ],
+        "--calendar",
+    ),
+    (["city", "check", "MISSING.toml"], "missing.toml: cannot read the file"),
+    (["city", "taxonomy", "MISSING.csv"], "missing.csv: cannot read the file"),
 ]
 
 

@@ -638,7 +638,7 @@ def accounts_for(city: City, *, hasher: PasswordHasher | None = None) -> Account
 
 def _demo_department(city: City) -> str:
     depts = city.profile.departments
-    return next((d.id for d in depts if d.kind == "sanitation" and d.district_code is None), depts[0].id)
+    return next((d.id for d in depts if d.standard == "sanitation" and d.district_code is None), depts[0].id)
 
 
 def seed_demo_users(city: City, *, accounts: AccountService | None = None) -> list[tuple[str, str, str]]:

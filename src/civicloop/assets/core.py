@@ -112,8 +112,12 @@ def _road_class(i: int) -> RoadClass:
 
 
 def demo_roads(
-    extent: tuple[float, float, float, float], projection: LocalProjection, spacing_m: float = 500.0
+    extent: tuple[float, float, float, float],
+    projection: LocalProjection,
+    locale: str = "zh-CN",
+    spacing_m: float = 500.0,
 ) -> list[DemoRoad]:
+    suffix = "_en" if locale.lower().startswith("en") else ""
     (x0, x1), (y0, y1) = projection.forward(
         np.array([extent[0], extent[2]]), np.array([extent[1], extent[3]])
     )
@@ -122,11 +126,11 @@ def demo_roads(
     nx = int((x1f - x0f) // spacing_m)
     for i in range(nx):
         x = x0f + spacing_m / 2 + i * spacing_m
-        roads.append(DemoRoad(demo_text("road_ns", n=i + 1), _road_class(i), True, x, y0f, x, y1f))
+        roads.append(DemoRoad(demo_text(f"road_ns{suffix}", n=i + 1), _road_class(i), True, x, y0f, x, y1f))
     ny = int((y1f - y0f) // spacing_m)
     for j in range(ny):
         y = y1f - spacing_m / 2 - j * spacing_m  # numbered from the north
-        roads.append(DemoRoad(demo_text("road_ew", n=j + 1), _road_class(j), False, x0f, y, x1f, y))
+        roads.append(DemoRoad(demo_text(f"road_ew{suffix}", n=j + 1), _road_class(j), False, x0f, y, x1f, y))
     return roads
 
 
@@ -158,7 +162,7 @@ def generate_demo_components(geo: DemoGeography, seed: int = 1) -> list[Componen
     rng = np.random.default_rng([seed, 47678])
     ext = geo.extent
     proj = LocalProjection((ext[0] + ext[2]) / 2, (ext[1] + ext[3]) / 2)
-    roads = demo_roads(ext, proj)
+    roads = demo_roads(ext, proj, locale=geo.locale)
     batches: list[_Batch] = []
     for ri, road in enumerate(roads):
         half = {RoadClass.MAIN: 18.0, RoadClass.SECONDARY: 11.0, RoadClass.BRANCH: 6.0}[road.road_class]

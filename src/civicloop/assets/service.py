@@ -425,7 +425,7 @@ def parse_components(
     directory = national_directory()
     profile = city.profile
     districts = {d.code for d in profile.districts}
-    city4 = profile.division_code[:4]
+    city4 = profile.area_prefix
     geo = geography_for(city, demo_fallback=False)
     problems: list[RowProblem] = []
     warnings: list[RowProblem] = []
@@ -462,7 +462,7 @@ def parse_components(
             bad(f"id digits 7–11 ({cid[6:11]}) must be the type code {type_code}")
             continue
         district = cid[:6]
-        if (districts and district not in districts) or (not districts and district[:4] != city4):
+        if (districts and district not in districts) or (not districts and city4 and district[:4] != city4):
             bad(f"id starts with {district}, not a district of {profile.name} ({profile.division_code})")
             continue
         if cid[11:] == "000000":
@@ -619,14 +619,21 @@ def demo_component_records(profile: CityProfile, comps: Sequence[Component]) -> 
     by_kind_district: dict[tuple[str, str], str] = {
         (d.kind, d.district_code): d.id for d in profile.departments if d.district_code
     }
-    power = next((d.id for d in profile.departments if d.kind == "power" and d.district_code is None), None)
+    power = next(
+        (d.id for d in profile.departments if d.standard == "power" and d.district_code is None), None
+    )
     units: dict[str, tuple[str | None, bool, str | None]] = {}
+    # The category about a component type: the national "…异常" matter of the same code, else a local
+    # category naming the type as its component_code (e.g. a 311 "Streetlight out" about 01037 路灯).
+    by_component = {c.component_code: c for c in reversed(profile.categories) if c.component_code}
     for code in {c.type_code for c in comps}:
         try:
             rule = profile.category(code)
         except KeyError:
-            units[code] = (None, False, None)
-            continue
+            if code not in by_component:
+                units[code] = (None, False, None)
+                continue
+            rule = by_component[code]
         dept = profile.department(rule.department)
         units[code] = (dept.id, rule.district_departments, dept.kind)
     out: list[RegisteredComponent] = []

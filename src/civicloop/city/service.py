@@ -65,6 +65,7 @@ def make_calendar(profile: CityProfile, today: date | None = None, *, strict: bo
         cal.fallback_weekends,
         cal.work_day_mode,
         override_years=cal.override_years,
+        source=cal.source,
     )
     if strict:
         for message in check_coverage(spec, today or datetime.now(UTC).date()):

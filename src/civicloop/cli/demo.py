@@ -64,7 +64,7 @@ def _default_placer(city: City) -> Any:
 
 
 def demo_command(
-    profile: Annotated[str, typer.Option(help="bundled profile")] = "taiyuan",
+    profile: Annotated[str, typer.Option(help="bundled profile (taiyuan, sample-en)")] = "taiyuan",
     history_days: Annotated[float, typer.Option(help="days of history simulated on first start")] = 14,
     seed: Annotated[int, typer.Option()] = 1,
     rate: Annotated[float, typer.Option(help="reports per day in the live simulation")] = 1500,
@@ -95,7 +95,8 @@ def demo_command(
         console.print(both("cli.demo.geography", grids=f"{geo.grids:,}", components=f"{geo.components:,}"))
     first_start = not city.cases.stage_counts()
     rounds = None
-    if first_start:
+    if first_start and city.profile.is_chinese:
+        # The demo ledgers (台账, 目标责任考核) are a Chinese bureau's, with the demo city's units.
         load_demo(city)
         console.print(both("cli.demo.ledgers_loaded"))
     if not model_path(city).is_file():

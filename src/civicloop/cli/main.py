@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from civicloop.cli.admin import backup_command, init_command, restore_command
 from civicloop.cli.cases import audit_app, case_app, rebuild_command
+from civicloop.cli.city import city_app
 from civicloop.cli.common import CommandGroup
 from civicloop.cli.demo import demo_command, simulate_command
 from civicloop.cli.geo import geo_app, grid_app, patrol_app
@@ -52,6 +53,7 @@ app.add_typer(assess_app, name="assess")
 app.add_typer(kpi_app, name="kpi")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(user_app, name="user")
+app.add_typer(city_app, name="city")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from civicloop.geo.service import (
     store_grids,
 )
 from civicloop.geo.store import clear_city
+from civicloop.kernel.i18n import both
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +36,17 @@ class DemoLoadReport:
 
 
 @lru_cache(maxsize=4)
-def _demo_build(seed: int, extent: tuple[float, float, float, float], cell_m2: float) -> Any:
+def _demo_build(
+    seed: int,
+    extent: tuple[float, float, float, float],
+    cell_m2: float,
+    boundaries: str | None = None,
+    locale: str = "zh-CN",
+) -> Any:
     from civicloop.assets.core import generate_demo_components
     from civicloop.geo.demo import build_demo_geography
 
-    demo = build_demo_geography(seed, extent=extent, cell_m2=cell_m2)
+    demo = build_demo_geography(seed, extent=extent, cell_m2=cell_m2, boundaries=boundaries, locale=locale)
     return demo, generate_demo_components(demo, seed=1)
 
 
@@ -53,7 +60,8 @@ def load_demo_geography(
     with_duty_grids: bool = True,
     replace: bool = False,
 ) -> DemoLoadReport:
-    """Store the demo geography: Taiyuan's 10 real districts, the generated streets, communities and
+    """Store the demo geography: the city's districts (Taiyuan's 10 real ones, or those of the profile's
+    ``boundaries`` file), the generated streets, communities and
     unit grids, the generated components (street lights, manhole covers, bins, toilets) with their
     主管/权属/养护 units, and duty grids (责任网格) for the simulated inspectors.
 
@@ -67,12 +75,14 @@ def load_demo_geography(
 
     started = _now()
     if not is_demo_city(city.profile):
-        raise ValueError(
-            f"the demo geography is Taiyuan's (140100); city {city.id} is {city.profile.division_code}"
-        )
+        raise ValueError(both("city.no_demo_geography", city=city.id))
     if geography_version(city) > 0 and not replace:
         return DemoLoadReport(0, 0, 0, 0, 0, 0, 0, skipped=True)
-    demo, comps = _demo_build(DEFAULT_SEED if seed is None else seed, extent or DEMO_EXTENT, cell_m2)
+    profile = city.profile
+    demo, comps = _demo_build(
+        DEFAULT_SEED if seed is None else seed, extent or DEMO_EXTENT, cell_m2,
+        profile.boundaries_path(), profile.default_locale,
+    )  # fmt: skip
     records = demo_component_records(city.profile, comps) if with_components else []
     assignment = demo_duty_assignment(city.profile, demo.grids) if with_duty_grids else {}
     with city.store.write() as conn:

@@ -564,3 +564,55 @@ def areas_to_geojson(areas: Iterable[Area]) -> dict[str, Any]:
             props["source"] = a.source
         feats.append({"type": "Feature", "properties": props, "geometry": mapping(a.geometry)})
     return {"type": "FeatureCollection", "features": feats}
+
+
+# --------------------------------------------------------------------------- a city's district file
+
+
+def require_lonlat(feats: Sequence[SourceFeature], src: SourceCrs, path: str | Path) -> None:
+    """Refuse a file that declares no coordinate system unless its coordinates are plainly WGS84
+    longitude/latitude: a projected file without its ``crs`` member would otherwise be misread."""
+    if src is not WGS84_SOURCE:
+        return
+    for f in feats:
+        if f.geometry is None or f.geometry.is_empty:
+            continue
+        coords = shapely.get_coordinates(f.geometry)
+        if coords.size and ((np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any()):
+            x, y = (float(v) for v in coords[0])
+            raise BoundaryImportError(
+                f"no coordinate system declared (no 'crs' member) and feature #{f.index} is not WGS84 "
+                f"longitude/latitude (first point {x:.6g}, {y:.6g}): declare its CRS, e.g. "
+                '"crs": {"type": "name", "properties": {"name": "EPSG:32618"}}, or reproject it to '
+                "EPSG:4326",
+                source=str(path),
+            )
+
+
+def read_district_file(
+    path: str | Path, *, number_from: int | None = None
+) -> tuple[list[Area], SourceCrs, bool]:
+    """A city's district boundaries (GeoJSON or GeoPackage) in WGS84, for ``city new``/``city check``.
+
+    Each feature's 6-digit code (``code``/``adcode``/``gb``) is kept; a file without codes is numbered
+    ``number_from + 1``, ``+ 2``, … in file order when ``number_from`` is given (a city outside China),
+    else refused. Names from ``name``/``NAME``. Returns (areas, declared CRS, whether codes were
+    numbered). Raises :class:`BoundaryImportError` naming the file.
+    """
+    feats, src = read_features(path)
+    require_lonlat(feats, src, path)
+    codes = [_normalise_code(_pick(f.properties, ("code", "adcode", "gb"))) for f in feats]
+    numbered = number_from is not None and not all(c and c.isdigit() and len(c) == 6 for c in codes)
+    if numbered and number_from is not None:
+        codes = [f"{number_from + i + 1:06d}" for i in range(len(feats))]
+    doc: dict[str, Any] = {"type": "FeatureCollection", "features": []}
+    for f, code in zip(feats, codes, strict=True):
+        name = _pick(f.properties, ("name", "NAME", "Name"))
+        props = {"code": code, "name": str(name) if name is not None else code}
+        geometry = mapping(f.geometry) if f.geometry is not None else None
+        doc["features"].append({"type": "Feature", "properties": props, "geometry": geometry})
+    try:
+        result = import_areas(doc, level=AreaLevel.DISTRICT)
+    except BoundaryImportError as exc:
+        raise BoundaryImportError(exc.problems or str(exc), source=str(path)) from None
+    return result.areas, src, numbered

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import shapely
+
 from civicloop.geo.boundaries import Area, AreaLevel, import_areas
 from civicloop.geo.grids import Grid, generate_grids
 from civicloop.geo.locator import GridLocator
@@ -23,6 +25,7 @@ __all__ = [
     "DISTRICTS_RESOURCE",
     "DemoGeography",
     "build_demo_geography",
+    "load_district_file",
     "load_taiyuan_districts",
 ]
 
@@ -46,6 +49,19 @@ def load_taiyuan_districts() -> list[Area]:
     ]
 
 
+def load_district_file(path: str, source: str = "") -> list[Area]:
+    """A city's districts from its boundary file (GeoJSON or GeoPackage, declared CRS; see
+    :mod:`civicloop.geo.boundaries`), e.g. the ``boundaries`` file of a profile."""
+    areas = import_areas(path, level=AreaLevel.DISTRICT).areas
+    return [Area(a.code, a.name, a.level, None, a.geometry, False, a.note, a.source or source) for a in areas]
+
+
+def district_extent(districts: list[Area]) -> tuple[float, float, float, float]:
+    """The lon/lat box around the districts (the demo extent of a city with its own boundary file)."""
+    x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds([a.geometry for a in districts]))
+    return (x0, y0, x1, y1)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class DemoGeography:
     districts: list[Area]
@@ -56,6 +72,7 @@ class DemoGeography:
     seed: int
     extent: tuple[float, float, float, float]
     cell_m2: float
+    locale: str = "zh-CN"
     _by_code: dict[str, Area] = field(default_factory=dict, repr=False)
 
     @property
@@ -76,12 +93,23 @@ def build_demo_geography(
     near_boundary_m: float = 30.0,
     street_km2: float = 6.0,
     community_km2: float = 0.8,
+    boundaries: str | None = None,
+    locale: str = "zh-CN",
 ) -> DemoGeography:
-    """Build the whole demo in memory (deterministic for a given seed; ~2 s for the default extent)."""
-    districts = load_taiyuan_districts()
+    """Build the whole demo in memory (deterministic for a given seed; ~2 s for the default extent).
+
+    ``boundaries``: a city's own district file instead of Taiyuan's; the extent is then the box around
+    its districts (``extent`` is ignored) and the generated names follow ``locale``.
+    """
+    if boundaries is not None:
+        districts = load_district_file(boundaries)
+        extent = district_extent(districts)
+    else:
+        districts = load_taiyuan_districts()
     streets, communities = generate_demo_subdivisions(
-        districts, seed=seed, extent=extent, street_km2=street_km2, community_km2=community_km2
-    )
+        districts, seed=seed, extent=extent, street_km2=street_km2, community_km2=community_km2,
+        locale=locale,
+    )  # fmt: skip
     grids = generate_grids(communities, cell_m2=cell_m2)
     locator = GridLocator(grids, [*districts, *streets, *communities], near_boundary_m=near_boundary_m)
-    return DemoGeography(districts, streets, communities, grids, locator, seed, extent, cell_m2)
+    return DemoGeography(districts, streets, communities, grids, locator, seed, extent, cell_m2, locale)

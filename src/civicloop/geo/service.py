@@ -317,16 +317,19 @@ def _load_stored(city: City, version: int) -> Geography | None:
 
 
 @lru_cache(maxsize=1)
-def _demo_geography() -> Geography:
+def _demo_geography(boundaries: str | None = None, locale: str = "zh-CN") -> Geography:
     from civicloop.geo.demo import build_demo_geography
 
-    demo = build_demo_geography()
+    demo = build_demo_geography(boundaries=boundaries, locale=locale)
     return Geography(demo.districts, demo.streets, demo.communities, demo.grids, demo.locator, "demo", 0)
 
 
 def is_demo_city(profile: CityProfile) -> bool:
-    """The bundled demo geography (Taiyuan's real districts) belongs to this city."""
-    return profile.division_code.startswith(DEMO_DIVISION_PREFIX)
+    """Demo geography can be generated for this city: it has its own boundary file (``boundaries``), or
+    it is the demo city whose real districts are bundled (Taiyuan, division 1401xx)."""
+    if profile.boundaries is not None:
+        return True
+    return (profile.division_code or "").startswith(DEMO_DIVISION_PREFIX)
 
 
 def geography_for(city: City, *, demo_fallback: bool = True) -> Geography | None:
@@ -345,7 +348,7 @@ def geography_for(city: City, *, demo_fallback: bool = True) -> Geography | None
                 _CACHE[key] = geo
                 return geo
     if demo_fallback and is_demo_city(city.profile):
-        return _demo_geography()
+        return _demo_geography(city.profile.boundaries_path(), city.profile.default_locale)
     return None
 
 

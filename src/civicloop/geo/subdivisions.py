@@ -168,13 +168,15 @@ def generate_demo_subdivisions(
     street_km2: float = 6.0,
     community_km2: float = 0.8,
     projection: LocalProjection | None = None,
+    locale: str = "zh-CN",
 ) -> tuple[list[Area], list[Area]]:
     """Deterministic demo streets and communities inside ``extent`` → (streets, communities).
 
     The same ``districts``, ``seed``, ``extent`` and sizes always give the same areas (each district
     and street draws from its own random stream keyed by its code, so adding a district elsewhere does
-    not move the others).
+    not move the others). ``locale`` picks the name patterns ("en": "Harbor North Ward 3").
     """
+    patterns = _names()["patterns_en" if locale.lower().startswith("en") else "patterns"]
     box = shapely.box(*extent)
     if projection is None:
         projection = LocalProjection((extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2)
@@ -194,9 +196,7 @@ def generate_demo_subdivisions(
         for k, idx in enumerate(_reading_order(cells, band), start=1):
             code = f"{district.code}{k:03d}"
             real = code in REAL_STREET_NAMES
-            name = REAL_STREET_NAMES.get(code) or _names()["patterns"]["street"].format(
-                district=district.name, k=k
-            )
+            name = REAL_STREET_NAMES.get(code) or patterns["street"].format(district=district.name, k=k)
             note = (
                 "generated demo boundary; code and name are real (public), the shape is invented"
                 if real
@@ -212,7 +212,7 @@ def generate_demo_subdivisions(
                 communities.append(
                     Area(
                         f"{code}{j:03d}",
-                        _names()["patterns"]["community"].format(street=name, j=j),
+                        patterns["community"].format(street=name, j=j),
                         AreaLevel.COMMUNITY,
                         code,
                         ccells[cidx],

@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 
 from civicloop.http.context import web_state
 from civicloop.http.redirects import safe_next
-from civicloop.kernel.i18n import DEFAULT_LOCALE, LOCALES, for_browser, t
+from civicloop.kernel.i18n import DEFAULT_LOCALE, LOCALES, for_browser, normalise_locale, t
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,7 +77,11 @@ def _csp(tiles: bool) -> str:
 
 def page(request: Request, name: str) -> HTMLResponse:
     ws = web_state(request)
-    html = _template(name, DEFAULT_LOCALE).replace("{{v}}", ws.asset_version)
+    # The city's own language first (an English-language city opens in English); the reader may switch.
+    locale = normalise_locale(ws.city.profile.default_locale)
+    html = _template(name, locale).replace("{{v}}", ws.asset_version)
+    if locale != DEFAULT_LOCALE:
+        html = html.replace(f'<html lang="{DEFAULT_LOCALE}">', f'<html lang="{locale}">', 1)
     return HTMLResponse(
         html,
         headers={

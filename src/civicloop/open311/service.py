@@ -119,10 +119,14 @@ _SERVICES: dict[int, tuple[CityProfile, dict[str, CategoryRule]]] = {}
 
 
 def service_category(profile: CityProfile, code: str) -> CategoryRule:
-    """The published category (service) with that code; 404 if none."""
+    """The published category (service) with that code, or with that ``source_code`` (the city's own
+    code from its imported service list, so its existing clients keep working); 404 if none."""
     cached = _SERVICES.get(id(profile))
     if cached is None or cached[0] is not profile:  # an index per profile object (they are immutable)
-        cached = (profile, {c.code: c for c in profile.service_categories()})
+        published = profile.service_categories()
+        index = {c.source_code: c for c in published if c.source_code}
+        index.update({c.code: c for c in published})  # civicloop's own codes win
+        cached = (profile, index)
         _SERVICES[id(profile)] = cached
     found = cached[1].get(code)
     if found is None:

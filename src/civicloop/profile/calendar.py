@@ -1,15 +1,22 @@
 """Calendar source (节假日数据源): turn a city's calendar settings into a :class:`CalendarSpec`.
 
-Holiday and 调休 (make-up workday) data come from the ``chinese-calendar`` package, pinned to 1.11.0, which
-covers 2004–2026 only and raises NotImplementedError for any other year; new years appear in a November
-release. Coverage is therefore decided per *year* from the package's own tables, never by calling it per
-date and catching the error. The city profile's override table (date → workday/day off) always wins.
+Two sources: ``cn`` (below) and ``holidays:<COUNTRY>[-<SUBDIVISION>]`` — any country or subdivision of
+the ``holidays`` package (``holidays:US``, ``holidays:US-MD``, ``holidays:GB``, ``holidays:DE-BY``), its
+public holidays (observed days included) as days off, for the years :data:`HOLIDAYS_YEARS` within the
+package's own range for that country. Either way the profile's overrides win.
+
+``cn``: holiday and 调休 (make-up workday) data come from the ``chinese-calendar`` package, pinned to
+1.11.0, which covers 2004–2026 only and raises NotImplementedError for any other year; new years
+appear in a November release. Coverage is therefore decided per *year* from the package's own tables,
+never by calling it per date and catching the error. The city profile's override table (date →
+workday/day off) always wins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, time
+from functools import cache
 from types import MappingProxyType
 from typing import Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,9 +24,54 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import chinese_calendar
 
 from civicloop.kernel.clock import CalendarCoverageError, CalendarSpec, validate_work_periods
-from civicloop.kernel.i18n import both
+from civicloop.kernel.i18n import both, t
 
 _WORK_DAY_MODES = ("minutes", "same_time")
+
+CN_SOURCE = "cn"
+HOLIDAYS_PREFIX = "holidays:"
+HOLIDAYS_YEARS = range(2000, 2051)
+"""The years a ``holidays:`` source loads (the package computes any year; a deployment needs these)."""
+
+
+@cache
+def _supported() -> dict[str, list[str]]:
+    # Imported on first use: a city on the Chinese calendar never pays for the package (~0.4 s).
+    import holidays
+
+    return dict(holidays.list_supported_countries())
+
+
+def parse_calendar_source(value: str) -> tuple[str, str | None]:
+    """``"cn"`` → ("cn", None); ``"holidays:US-MD"`` → ("US", "MD"). ValueError (English) names the reason:
+    an unknown source, country or subdivision."""
+    if value == CN_SOURCE:
+        return CN_SOURCE, None
+    if not value.startswith(HOLIDAYS_PREFIX):
+        raise ValueError(t("profile.unknown_calendar_source", "en", value=repr(value)))
+    country, _, subdiv = value[len(HOLIDAYS_PREFIX) :].partition("-")
+    supported = _supported()
+    if country not in supported:
+        raise ValueError(t("profile.unknown_holidays_country", "en", value=repr(value), country=country))
+    if subdiv and subdiv not in supported[country]:
+        known = ", ".join(supported[country][:12]) + (" …" if len(supported[country]) > 12 else "")
+        raise ValueError(
+            t("profile.unknown_holidays_subdivision", "en", value=repr(value), subdiv=subdiv, known=known)
+        )
+    return country, subdiv or None
+
+
+def _holidays_source(
+    country: str, subdiv: str | None, years: Iterable[int]
+) -> tuple[dict[date, bool], frozenset[int]]:
+    import holidays
+
+    cls = holidays.country_holidays(country, subdiv=subdiv).__class__
+    start = int(getattr(cls, "start_year", min(HOLIDAYS_YEARS)))
+    end = int(getattr(cls, "end_year", max(HOLIDAYS_YEARS)))
+    wanted = sorted(y for y in years if start <= y <= end)
+    table = holidays.country_holidays(country, subdiv=subdiv, years=wanted) if wanted else {}
+    return {d: False for d in table}, frozenset(wanted)
 
 
 def source_years() -> frozenset[int]:
@@ -43,6 +95,7 @@ def build_calendar_spec(
     work_day_mode: str,
     years: range | None = None,
     override_years: Iterable[int] = (),
+    source: str = CN_SOURCE,
 ) -> CalendarSpec:
     """Build the calendar spec (工作日历配置) for one city.
 
@@ -50,7 +103,7 @@ def build_calendar_spec(
     holidays (法定节假日, False) and make-up workdays (调休上班, True). ``years`` limits which of the
     package's years are loaded; ``None`` loads all of them. A year counts as covered by the overrides
     alone only when the profile lists it in ``override_years`` — a few override dates in a year are not a
-    year's holiday schedule.
+    year's holiday schedule. ``source`` is ``cn`` or ``holidays:<COUNTRY>[-<SUBDIVISION>]``.
     """
     try:
         ZoneInfo(timezone)
@@ -66,21 +119,11 @@ def build_calendar_spec(
         if isinstance(year, bool) or not isinstance(year, int):
             raise ValueError(both("clock.override_year_not_int", value=repr(year)))
 
-    loaded = source_years()
-    if years is not None:
-        loaded = loaded & frozenset(years)
-
-    kinds: dict[date, bool] = {}
-    holiday_days: Iterable[date] = chinese_calendar.holidays.keys()
-    workday_days: Iterable[date] = chinese_calendar.workdays.keys()
-    for d in holiday_days:
-        if d.year in loaded:
-            kinds[d] = False
-    # Make-up workdays after holidays: the package itself lets a workday entry win (is_workday checks
-    # its workdays table first).
-    for d in workday_days:
-        if d.year in loaded:
-            kinds[d] = True
+    country, subdiv = parse_calendar_source(source)
+    if country != CN_SOURCE:
+        kinds, loaded = _holidays_source(country, subdiv, years if years is not None else HOLIDAYS_YEARS)
+    else:
+        kinds, loaded = _cn_source(years)
     for d, is_work in overrides.items():
         kinds[d] = bool(is_work)
 
@@ -92,6 +135,25 @@ def build_calendar_spec(
         fallback_weekends=fallback_weekends,
         work_day_mode=cast(Literal["minutes", "same_time"], work_day_mode),
     )
+
+
+def _cn_source(years: range | None) -> tuple[dict[date, bool], frozenset[int]]:
+    """chinese-calendar's statutory holidays (False) and make-up workdays (True) of the loaded years."""
+    loaded = source_years()
+    if years is not None:
+        loaded = loaded & frozenset(years)
+    kinds: dict[date, bool] = {}
+    holiday_days: Iterable[date] = chinese_calendar.holidays.keys()
+    workday_days: Iterable[date] = chinese_calendar.workdays.keys()
+    for d in holiday_days:
+        if d.year in loaded:
+            kinds[d] = False
+    # Make-up workdays after holidays: the package itself lets a workday entry win (is_workday checks
+    # its workdays table first).
+    for d in workday_days:
+        if d.year in loaded:
+            kinds[d] = True
+    return kinds, loaded
 
 
 def check_coverage(spec: CalendarSpec, today: date) -> list[str]:

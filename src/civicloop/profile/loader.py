@@ -101,14 +101,18 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> CityProfile:
         raise ProfileError(str(path), "", f"cannot read the file: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise ProfileError(str(path), "", f"not UTF-8 text: {exc}") from exc
-    return load_profile_text(text, file=str(path))
+    profile = load_profile_text(text, file=str(path))
+    profile._source_dir = str(path.resolve().parent)
+    return profile
 
 
 @cache
 def _load_bundled(name: str) -> CityProfile:
     # Bundled profiles never change at run time and profiles are frozen, so one instance is shared.
     resource: Traversable = resources.files("civicloop.profiles").joinpath(name, PROFILE_FILE)
-    return load_profile_text(resource.read_text(encoding="utf-8"), file=str(resource))
+    profile = load_profile_text(resource.read_text(encoding="utf-8"), file=str(resource))
+    profile._source_dir = str(Path(str(resource)).parent)
+    return profile
 
 
 def load_profile_text(text: str, file: str = "<string>") -> CityProfile:

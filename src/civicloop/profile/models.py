@@ -15,10 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+import os
 import re
 import zoneinfo
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 from pydantic import (
     AfterValidator,
@@ -36,6 +37,7 @@ from civicloop.kernel.clock import TimeLimit, TimeUnit
 # Profile checks are reported in English for now (a profile is edited by IT staff, and pydantic's own
 # messages are English); their Chinese texts wait in the catalogue for a localised `city check`.
 from civicloop.kernel.i18n import t
+from civicloop.profile.calendar import CN_SOURCE, parse_calendar_source
 from civicloop.profile.categories import national_directory
 from civicloop.routing.core import ResponsibilityRule, find_overlaps
 
@@ -178,9 +180,13 @@ class CalendarSettings(_Model):
     day's working minutes per day, "same_time" ends at the same clock time on the N-th working day (a
     local choice, see domain.md §7). ``fallback_weekends`` treats a year that neither the holiday
     library nor ``override_years`` covers as plain Monday–Friday weeks (flagged provisional); when false
-    such a date is an error. ``override_years`` lists the years the overrides cover in full.
+    such a date is an error. ``override_years`` lists the years the overrides cover in full. ``source``
+    is where holidays come from: ``cn`` (chinese-calendar: statutory holidays and 调休) or
+    ``holidays:<COUNTRY>[-<SUBDIVISION>]`` (the ``holidays`` package, e.g. ``holidays:US-MD``,
+    ``holidays:GB``, ``holidays:DE-BY``).
     """
 
+    source: str = CN_SOURCE
     work_periods: tuple[WorkPeriod, ...] = (
         (dt.time(8, 0), dt.time(12, 0)),
         (dt.time(14, 0), dt.time(18, 0)),
@@ -189,6 +195,12 @@ class CalendarSettings(_Model):
     fallback_weekends: bool = False
     overrides: tuple[CalendarOverride, ...] = ()
     override_years: tuple[int, ...] = ()
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        parse_calendar_source(value)
+        return value
 
     @field_validator("work_periods")
     @classmethod
@@ -279,20 +291,35 @@ class District(_Model):
     urban: bool = True  # 主城区: simulated and patrolled by default
 
 
+STANDARD_KINDS: frozenset[str] = frozenset(get_args(DepartmentKind))
+
+
 class Department(_Model):
     """A responsible unit (专业部门 / 责任单位) cases are dispatched to.
 
-    ``district_code`` is set for district-level units (e.g. a district's 城管执法 squad); such units
-    receive cases of categories with ``district_departments = true`` in their district.
+    ``kind`` is free text (a city's own kind of unit, e.g. "public_works"); ``standard_kind`` optionally
+    says which standard kind it is (``DepartmentKind``: sanitation, street_lighting, power, …) so that
+    code looking for "the sanitation department" finds it — a kind that is itself standard counts as
+    its own standard kind. ``district_code`` is set for district-level units (e.g. a district's 城管执法
+    squad); such units receive cases of categories with ``district_departments = true`` in their
+    district.
     """
 
     id: Slug
     name: Text
     name_en: str | None = None
-    kind: DepartmentKind
+    kind: Text
+    standard_kind: DepartmentKind | None = None
     district_code: DivisionCode | None = None
     credit_code: CreditCode | None = None  # 统一社会信用代码 (主管部门代码 of GB/T 47678.5 表3)
     contact: str | None = None
+
+    @property
+    def standard(self) -> str | None:
+        """The standard kind: ``standard_kind``, else ``kind`` when it is one of the standard kinds."""
+        if self.standard_kind is not None:
+            return self.standard_kind
+        return self.kind if self.kind in STANDARD_KINDS else None
 
 
 # --- categories --------------------------------------------------------------------------------------
@@ -390,7 +417,9 @@ class CategoryRule(_Model):
     itself. ``keywords`` are synonyms (Chinese and English) for search, Open311 and the classifier;
     each ``urgent_keywords`` entry is a space-separated set of words that must all occur in a report
     for it to count as urgent ("井盖 缺失"). ``service``: published as an Open311 service.
-    ``always_review``: never auto-dispatched, a dispatcher decides.
+    ``always_review``: never auto-dispatched, a dispatcher decides. A local category may name the
+    national matter it is reported as (``national_code``, GB/T 47678.5) and the code the city's own
+    service list gives it (``source_code``, e.g. an Open311 service_code from an imported taxonomy).
     """
 
     # ``local`` comes first so the code validator can see it.
@@ -409,6 +438,8 @@ class CategoryRule(_Model):
     always_review: bool = False
     conditions: tuple[FilingCondition, ...] = Field(min_length=1)
     component_code: Code5 | None = None
+    national_code: Code5 | None = None
+    source_code: str | None = None
     sim: SimCategory | None = None
 
     @model_validator(mode="before")
@@ -474,6 +505,22 @@ class CategoryRule(_Model):
         if value is not None and ("component", value) not in national_directory():
             raise ValueError(t("profile.not_a_component_code", "en", code=value))
         return value
+
+    @field_validator("national_code")
+    @classmethod
+    def _national_matter(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if not info.data.get("local"):
+            raise ValueError(t("profile.national_code_only_local", "en"))
+        if ("matter", value) not in national_directory():
+            raise ValueError(t("profile.not_a_matter_code", "en", code=value))
+        return value
+
+    @property
+    def reporting_code(self) -> str | None:
+        """The GB/T 47678.5 matter code this category is reported as nationally (None: not mapped)."""
+        return self.code if not self.local else self.national_code
 
     def condition(self, no: int) -> FilingCondition:
         """The filing condition with that number; KeyError if there is none."""
@@ -820,16 +867,29 @@ def _validate_city_code(value: str) -> str:
     return value
 
 
+def _validate_country(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{2}", value):
+        raise ValueError(t("profile.bad_country", "en", value=repr(value)))
+    return value
+
+
 class CityProfile(_Model):
-    """A city's configuration (城市配置). ``id`` is the jurisdiction id stored with every case."""
+    """A city's configuration (城市配置). ``id`` is the jurisdiction id stored with every case.
+
+    ``country`` (ISO 3166 alpha-2) defaults to CN for a Chinese-language profile; a Chinese city needs
+    its ``division_code`` (GB/T 2260), a city elsewhere may leave it out. ``boundaries`` names a GeoJSON
+    file of the city's districts (WGS84), relative to the profile file.
+    """
 
     id: Slug
     name: Text
     name_en: str | None = None
     case_prefix: Annotated[str, AfterValidator(_validate_prefix)]
-    division_code: Annotated[DivisionCode, AfterValidator(_validate_city_code)]
+    country: Annotated[str, AfterValidator(_validate_country)] | None = None
+    division_code: Annotated[DivisionCode, AfterValidator(_validate_city_code)] | None = None
     timezone: Annotated[str, AfterValidator(_validate_timezone)] = "Asia/Shanghai"
     default_locale: Annotated[str, AfterValidator(_validate_locale)] = "zh-CN"
+    boundaries: Text | None = None
     calendar: CalendarSettings = CalendarSettings()
     step_limits: StepLimits = StepLimits()
     districts: tuple[District, ...] = ()
@@ -840,6 +900,7 @@ class CityProfile(_Model):
     kpi: KpiSettings = KpiSettings()
     simulation: SimulationSettings = SimulationSettings()
 
+    _source_dir: str | None = PrivateAttr(default=None)
     _indexed: tuple[object, object] | None = PrivateAttr(default=None)
     _by_code: dict[str, CategoryRule] = PrivateAttr(default_factory=dict)
     _by_id: dict[str, Department] = PrivateAttr(default_factory=dict)
@@ -853,6 +914,31 @@ class CityProfile(_Model):
         if issues:
             raise ValueError("; ".join(str(i) for i in issues))
         return self
+
+    @property
+    def country_code(self) -> str:
+        """The country: ``country``, else CN for a Chinese-language profile, else "" (unknown)."""
+        if self.country is not None:
+            return self.country
+        return "CN" if self.default_locale.lower().startswith("zh") else ""
+
+    @property
+    def is_chinese(self) -> bool:
+        """A city in China: GB/T 2260 division codes and the national directory apply."""
+        return self.country_code == "CN"
+
+    @property
+    def area_prefix(self) -> str:
+        """The 4-digit prefix every district code shares (from the division code), "" when there is none."""
+        return self.division_code[:4] if self.division_code else ""
+
+    def boundaries_path(self) -> str | None:
+        """The boundary file as a path (relative to the profile's directory when the loader knew it)."""
+        if self.boundaries is None:
+            return None
+        if self._source_dir is None:
+            return self.boundaries
+        return os.path.join(self._source_dir, self.boundaries)
 
     def _index(self) -> None:
         # Built lazily and rebuilt if the tuples changed (model_copy does not re-run model_post_init).
@@ -938,13 +1024,15 @@ def _duplicates(keys: Iterable[tuple[str, str]], what: str) -> list[ProfileIssue
 def profile_issues(profile: CityProfile) -> list[ProfileIssue]:
     """Checks across the profile: references, duplicates, consistency. Empty when the profile is sound."""
     issues: list[ProfileIssue] = []
-    city4 = profile.division_code[:4]
+    city4 = profile.area_prefix
+    if profile.is_chinese and profile.division_code is None:
+        issues.append(ProfileIssue("division_code", t("profile.division_code_required", "en")))
 
     districts = profile.districts
     issues += _duplicates(((f"districts[{i}].code", d.code) for i, d in enumerate(districts)), "district")
     district_codes = {d.code for d in districts}
     for i, district in enumerate(districts):
-        if district.code[:4] != city4:
+        if city4 and district.code[:4] != city4:
             reason = f"{district.code} lies outside city {profile.division_code}"
             issues.append(ProfileIssue(f"districts[{i}].code", reason))
 
@@ -1028,7 +1116,7 @@ def _routing_rule_issues(
     )
     codes = {c.code for c in profile.categories}
     majors = {c.major_code for c in profile.categories}
-    city4 = profile.division_code[:4]
+    city4 = profile.area_prefix
     for i, rule in enumerate(rules):
         path = f"routing.rules[{i}]"
         if rule.department not in dept_by_id:
@@ -1055,7 +1143,7 @@ def _routing_rule_issues(
                 issues.append(
                     ProfileIssue(f"{path}.area", f"unknown district {district!r} in area {rule.area}")
                 )
-            elif not district_codes and district[:4] != city4:
+            elif not district_codes and city4 and district[:4] != city4:
                 issues.append(
                     ProfileIssue(f"{path}.area", f"{rule.area} lies outside city {profile.division_code}")
                 )

@@ -41,8 +41,10 @@ class GeographyPlacer:
         components_by_type: Mapping[str, tuple[list[str], Any, Any, Any]],
         roads_by_grid: Mapping[str, str],
         districts: Sequence[str] = (),
+        locale: str = "zh-CN",
     ) -> None:
         self.geo = geography
+        self.locale = locale
         grids = geography.grids
         if districts:
             chosen = [i for i, g in enumerate(grids) if g.district_code in set(districts)]
@@ -90,10 +92,10 @@ class GeographyPlacer:
     def _address(self, rng: random.Random, grid: Grid, road: str | None = None) -> str:
         road = road or self.roads.get(grid.code)
         if road:
-            return str(texts()["address"]["road"]).format(road=road, n=rng.randint(1, 300))
+            return str(texts(self.locale)["address"]["road"]).format(road=road, n=rng.randint(1, 300))
         comm = self.geo.area(grid.community_code)
         name = comm.name if comm else grid.community_code
-        return str(texts()["address"]["community"]).format(name=name, n=rng.randint(1, 60))
+        return str(texts(self.locale)["address"]["community"]).format(name=name, n=rng.randint(1, 60))
 
     def place(self, rng: random.Random, category: CategoryRule) -> dict[str, Any]:
         type_code = category.component_code
@@ -159,4 +161,5 @@ def placer_for(city: City) -> GeographyPlacer | None:
         if grid_code not in best or n > best[grid_code][0]:
             best[grid_code] = (n, road)
     simulated = city.profile.simulation.districts or tuple(d.code for d in city.profile.districts if d.urban)
-    return GeographyPlacer(geo, by_type, {g: r for g, (_, r) in best.items()}, simulated)
+    road_of = {g: r for g, (_, r) in best.items()}
+    return GeographyPlacer(geo, by_type, road_of, simulated, locale=city.profile.default_locale)

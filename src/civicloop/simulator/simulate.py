@@ -48,12 +48,14 @@ HOUR_PROFILES: dict[str, tuple[float, ...]] = {
 
 #: The simulator's vocabulary (road names, address patterns, the staff's notes): data in texts.toml.
 @cache
-def texts() -> dict[str, Any]:
-    return tomllib.loads((resources.files("civicloop.simulator") / "texts.toml").read_text(encoding="utf-8"))
-
-
-def _note(name: str) -> str:
-    return str(texts()["notes"][name])
+def texts(locale: str = "zh-CN") -> dict[str, Any]:
+    """The vocabulary; ``locale`` "en" overlays the ``[en]`` table (a city whose profile speaks English)."""
+    doc = tomllib.loads((resources.files("civicloop.simulator") / "texts.toml").read_text(encoding="utf-8"))
+    english = doc.pop("en", {})
+    if locale.lower().startswith("en"):
+        for key, value in english.items():
+            doc[key] = {**doc[key], **value} if isinstance(value, dict) else value
+    return doc
 
 
 #: Real Taiyuan road names for plausible addresses.
@@ -173,6 +175,7 @@ class Simulator:
         self.city = city
         self.asset_rounds = asset_rounds
         self.profile = city.profile
+        self.words = texts(self.profile.default_locale)
         self.rng = random.Random(seed)
         self.seed = seed
         self.tz = ZoneInfo(self.profile.timezone)
@@ -252,6 +255,9 @@ class Simulator:
                         self._new_report(cat, at)
             self._next_report_hour = hour_start + timedelta(hours=1)
 
+    def _note(self, name: str) -> str:
+        return str(self.words["notes"][name])
+
     def _weight(self, cat: CategoryRule) -> float:
         assert cat.sim is not None
         return cat.sim.weight
@@ -279,12 +285,12 @@ class Simulator:
             fields["category_code"] = cat.code
             if rng.random() < 0.06:
                 fields["self_handled"] = True
-                fields["note"] = _note("self_handled")
+                fields["note"] = self._note("self_handled")
         elif channel is Channel.HOTLINE:
             actor = rng.choice(self.operators)
             fields["category_code"] = cat.code
             reporter = ReporterInfo(
-                name=texts()["reporter"]["name"].format(ref=ref),
+                name=self.words["reporter"]["name"].format(ref=ref),
                 phone=f"139{rng.randint(10_000_000, 99_999_999)}",
             )
         else:
@@ -310,7 +316,7 @@ class Simulator:
                     sim,
                     Action.REJECT,
                     op,
-                    {"reason": "not_city_business", "note": _note("not_city_business")},
+                    {"reason": "not_city_business", "note": self._note("not_city_business")},
                 )
             else:
                 self._push(self._staff_delay(at, 12), sim, Action.ACCEPT, op, {"category_code": cat.code})
@@ -323,14 +329,15 @@ class Simulator:
                 sim.inspector,
                 {
                     "confirmed": confirmed,
-                    "note": _note("verified") + _note("verified_true" if confirmed else "verified_false"),
+                    "note": self._note("verified")
+                    + self._note("verified_true" if confirmed else "verified_false"),
                 },
             )
         elif stage is Stage.ACCEPTED:
             leader = rng.choice(self.leaders)
             if rng.random() < 0.02:
                 self._push(
-                    self._staff_delay(at, 15), sim, Action.NOT_FILE, leader, {"note": _note("not_filed")}
+                    self._staff_delay(at, 15), sim, Action.NOT_FILE, leader, {"note": self._note("not_filed")}
                 )
             else:
                 urgent = cat.is_urgent_text(state.description or "") or rng.random() < 0.03
@@ -354,7 +361,7 @@ class Simulator:
                     sim,
                     Action.REQUEST_VOID,
                     dispatcher,
-                    {"reason": "misfiled", "note": _note("misfiled")},
+                    {"reason": "misfiled", "note": self._note("misfiled")},
                 )
                 return
             dept = state.department_id or self._department_for(sim, state)
@@ -375,7 +382,7 @@ class Simulator:
                     sim,
                     Action.APPROVE_RETURN,
                     dispatcher,
-                    {"note": _note("approve_return")},
+                    {"note": self._note("approve_return")},
                 )
             else:
                 self._push(
@@ -383,7 +390,7 @@ class Simulator:
                     sim,
                     Action.DENY_RETURN,
                     dispatcher,
-                    {"note": _note("dispatch")},
+                    {"note": self._note("dispatch")},
                 )
         elif stage is Stage.EXTENSION_REQUESTED:
             dispatcher = rng.choice(self.dispatchers)
@@ -395,7 +402,7 @@ class Simulator:
                     sim,
                     Action.DENY_EXTENSION,
                     dispatcher,
-                    {"note": _note("deny_extension")},
+                    {"note": self._note("deny_extension")},
                 )
         elif stage is Stage.SUSPENSION_REQUESTED:
             self._push(
@@ -403,7 +410,9 @@ class Simulator:
             )
         elif stage is Stage.SUSPENDED:
             resume_at = self.city.calendar.add_minutes(at, rng.uniform(1, 6) * 480, TimeUnit.WORK_HOUR)
-            self._push(resume_at, sim, Action.RESUME, rng.choice(self.dispatchers), {"note": _note("resume")})
+            self._push(
+                resume_at, sim, Action.RESUME, rng.choice(self.dispatchers), {"note": self._note("resume")}
+            )
         elif stage is Stage.HANDLED:
             self._push(
                 self._staff_delay(at, 10),
@@ -416,7 +425,7 @@ class Simulator:
             passed = not (state.rework_count == 0 and rng.random() < cat.sim.p_rework)
             fields: dict[str, Any] = {"passed": passed}
             if not passed:
-                fields["note"] = _note("check_failed")
+                fields["note"] = self._note("check_failed")
             self._push(self._work_delay(at, 25), sim, Action.CHECK, sim.inspector, fields)
         elif stage is Stage.CHECKED:
             self._push(self._staff_delay(at, 20), sim, Action.CLOSE, rng.choice(self.leaders))
@@ -448,7 +457,7 @@ class Simulator:
             early = self._work_delay(at, 40)
             wrong = sim.department != self._department_for(sim, state)
             if (wrong or draw < cat.sim.p_return) and state.wrong_dispatch_count == 0:
-                self._push(early, sim, Action.REQUEST_RETURN, dept, {"note": _note("request_return")})
+                self._push(early, sim, Action.REQUEST_RETURN, dept, {"note": self._note("request_return")})
                 return
             if draw < cat.sim.p_return + cat.sim.p_extension:
                 unit = "natural_hour" if state.handling_limit.unit is TimeUnit.NATURAL_HOUR else "work_hour"
@@ -460,12 +469,14 @@ class Simulator:
                     {
                         "amount": max(1, round(state.handling_limit.amount)),
                         "unit": unit,
-                        "note": _note("request_extension"),
+                        "note": self._note("request_extension"),
                     },
                 )
                 return
             if draw < cat.sim.p_return + cat.sim.p_extension + cat.sim.p_suspension:
-                self._push(early, sim, Action.REQUEST_SUSPENSION, dept, {"note": _note("request_suspension")})
+                self._push(
+                    early, sim, Action.REQUEST_SUSPENSION, dept, {"note": self._note("request_suspension")}
+                )
                 return
         # Handling time: the category's typical hours, log-normally spread (a few run late).
         hours = cat.sim.handle_hours * math.exp(rng.gauss(0, 0.55))
@@ -480,7 +491,7 @@ class Simulator:
             sim,
             Action.HANDLE,
             dept,
-            {"note": _note("handled"), "photos": [f"sim/after-{sim.ref}.jpg"]},
+            {"note": self._note("handled"), "photos": [f"sim/after-{sim.ref}.jpg"]},
         )
 
     # ---- running ----------------------------------------------------------------------------

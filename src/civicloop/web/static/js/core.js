@@ -17,7 +17,9 @@
     return v === "en" || v === "zh-CN" ? v : null;
   }
 
-  CL.lang = storedLang() || "zh-CN";
+  // The reader's choice, else the page's language (the city's default_locale), else Chinese.
+  const pageLang = document.documentElement.lang === "en" ? "en" : null;
+  CL.lang = storedLang() || pageLang || "zh-CN";
   CL.isEn = () => CL.lang === "en";
   // CL.t("name") is web.name; a dotted key ("errors.case_not_found") is used as it is. Fields fill {name}.
   CL.t = function (key, fields) {
