@@ -362,10 +362,37 @@ class AccountService:
         grid_codes: Sequence[str] = (),
         display_name: str | None = None,
     ) -> User:
+        user, row = self.new_user_row(
+            username,
+            role,
+            "",  # hashed below, once every field is known to be valid
+            department_id=department_id,
+            district_codes=district_codes,
+            grid_codes=grid_codes,
+            display_name=display_name,
+        )
+        self._check_password(password)
+        row["password_hash"] = secrets.hash_password(self.hasher, password)
+        if not store.insert_user(self.engine, row):
+            raise AccountError.of("username_taken", "username_taken", "username", name=user.username)
+        return user
+
+    def new_user_row(
+        self,
+        username: str,
+        role: str | AccountRole,
+        password_hash: str,
+        *,
+        department_id: str | None = None,
+        district_codes: Sequence[str] = (),
+        grid_codes: Sequence[str] = (),
+        display_name: str | None = None,
+    ) -> tuple[User, dict[str, Any]]:
+        """A checked new user and its row (not written): the one validation of a user's fields, shared by
+        :meth:`create_user` and the CSV import (:mod:`civicloop.accounts.importer`)."""
         name = username.strip().lower()
         if not _USERNAME.fullmatch(name):
             raise AccountError.of("invalid_field", "bad_username", "username")
-        self._check_password(password)
         try:
             account_role = AccountRole(role)
         except ValueError:
@@ -406,13 +433,11 @@ class AccountService:
             "department_id": department_id,
             "district_codes": orjson.dumps(list(user.district_codes)).decode(),
             "grid_codes": orjson.dumps(list(user.grid_codes)).decode(),
-            "password_hash": secrets.hash_password(self.hasher, password),
+            "password_hash": password_hash,
             "active": True,
             "created_at": now,
         }
-        if not store.insert_user(self.engine, row):
-            raise AccountError.of("username_taken", "username_taken", "username", name=name) from None
-        return user
+        return user, row
 
     def _check_password(self, password: str) -> None:
         if len(password) < MIN_PASSWORD:

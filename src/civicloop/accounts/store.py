@@ -157,6 +157,25 @@ def insert_user(engine: Engine, row: Mapping[str, Any]) -> bool:
     return True
 
 
+def insert_users(engine: Engine, city_id: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Insert all *rows* (users of *city_id*) in one transaction, or none: the usernames already taken
+    (nothing written) or [] (all written)."""
+    names = [str(r["username"]) for r in rows]
+    with engine.begin() as conn:
+        taken: set[str] = set()
+        for i in range(0, len(names), 500):
+            chunk = names[i : i + 500]
+            found = conn.execute(
+                select(users.c.username).where(and_(users.c.city_id == city_id, users.c.username.in_(chunk)))
+            )
+            taken.update(r.username for r in found)
+        if taken:
+            return sorted(taken)
+        if rows:
+            conn.execute(insert(users), [dict(r) for r in rows])
+    return []
+
+
 def user_rows(conn: Connection, city_id: str) -> Sequence[Any]:
     """The city's users, by username."""
     return conn.execute(select(users).where(users.c.city_id == city_id).order_by(users.c.username)).all()

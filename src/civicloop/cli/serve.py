@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -255,6 +256,63 @@ def user_enable(
     c = open_city(database, city)
     accounts_for(c).set_active(username, True)
     console.print(f"{username} enabled")
+
+
+@user_app.command("import")
+def user_import(
+    path: Annotated[Path, typer.Argument(help=both("migrate.help_user_import"))],
+    passwords: Annotated[
+        Path | None, typer.Option("--passwords", help=both("migrate.help_user_passwords"))
+    ] = None,
+    generate: Annotated[
+        bool, typer.Option("--generate/--no-generate", help=both("migrate.help_user_generate"))
+    ] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only; store nothing")] = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """导入账号 / import users from a CSV file (all rows or none; docs/migration.md)."""
+    from civicloop.accounts.importer import UserImportError, import_users, write_passwords
+
+    c = open_city(database, city)
+    try:
+        checked = import_users(accounts_for(c), path, dry_run=True, generate=generate)
+    except UserImportError as exc:
+        fail(exc.render())
+    if checked.generated and not dry_run:
+        if passwords is None:
+            fail(both("migrate.passwords_needed", n=len(checked.generated)))
+        if passwords.exists():
+            fail(both("migrate.passwords_exists", file=passwords))
+    if dry_run:
+        result = checked
+    else:
+        try:
+            result = import_users(accounts_for(c), path, generate=generate)
+        except UserImportError as exc:
+            fail(exc.render())
+        if result.generated and passwords is not None:
+            write_passwords(passwords, result.generated)
+    if json_out:
+        out = {"count": len(result.users), "kept_hashes": result.kept_hashes,
+               "generated": len(result.generated), "dry_run": dry_run,
+               "passwords_file": str(passwords) if result.generated and not dry_run else None}  # fmt: skip
+        sys.stdout.write(json.dumps(out) + "\n")
+        return
+    if dry_run:
+        console.print(both("migrate.users_valid", n=len(result.users)))
+        return
+    console.print(
+        both(
+            "migrate.users_imported",
+            n=len(result.users),
+            kept=result.kept_hashes,
+            generated=len(result.generated),
+        )
+    )
+    if result.generated:
+        console.print(both("migrate.passwords_written", file=passwords))
 
 
 @user_app.command("seed-demo")
