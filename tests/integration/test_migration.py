@@ -17,6 +17,7 @@ import pyproj
 import pytest
 import shapely
 from argon2 import PasswordHasher
+from shapely.geometry import mapping
 from typer.testing import CliRunner
 
 from civicloop.accounts.service import accounts_for
@@ -51,7 +52,11 @@ def squares(cells: list[tuple[int, int]], size: float = 0.002) -> list[Any]:
 
 def geojson(path: Path, geoms: list[Any], crs: str | None = "EPSG:4490") -> Path:
     feats = [
-        {"type": "Feature", "properties": {"wgbm": f"{COMMUNITY}{i + 1:03d}"}, "geometry": g.__geo_interface__}
+        {
+            "type": "Feature",
+            "properties": {"wgbm": f"{COMMUNITY}{i + 1:03d}"},
+            "geometry": mapping(g),
+        }
         for i, g in enumerate(geoms)
     ]
     doc: dict[str, Any] = {"type": "FeatureCollection", "features": feats}
@@ -61,10 +66,12 @@ def geojson(path: Path, geoms: list[Any], crs: str | None = "EPSG:4490") -> Path
     return path
 
 
-def test_overlapping_grids_are_refused_naming_both_and_nothing_is_stored(tmp_path: Path, db: tuple[str, str]) -> None:
+def test_overlapping_grids_are_refused_naming_both_and_nothing_is_stored(
+    tmp_path: Path, db: tuple[str, str]
+) -> None:
     city = open_city(None, db[1])
     before = len(stored_grids(city))
-    geoms = squares([(0, 0), (0, 1)]) + [shapely.box(112.5615, 37.8485, 112.5635, 37.8495)]  # 3rd overlaps
+    geoms = [*squares([(0, 0), (0, 1)]), shapely.box(112.5615, 37.8485, 112.5635, 37.8495)]  # 3rd overlaps
     path = geojson(tmp_path / "grids.geojson", geoms)
     code, out = run("geo", "import", str(path), "--level", "grid", *db)
     assert code == 2, out
@@ -91,9 +98,14 @@ def test_gaps_are_reported_as_area_and_codes_are_kept(tmp_path: Path, db: tuple[
 def shapefile(path: Path, geoms: list[Any], crs: str | None) -> Path:
     codes = np.array([f"{COMMUNITY}{i + 1:03d}" for i in range(len(geoms))], dtype=object)
     pyogrio.raw.write(
-        path, geometry=shapely.to_wkb(np.array(geoms, dtype=object)), field_data=[codes], fields=["wgbm"],
-        geometry_type="Polygon", crs=crs, driver="ESRI Shapefile",
-    )  # fmt: skip
+        path,
+        geometry=shapely.to_wkb(np.array(geoms, dtype=object)),
+        field_data=[codes],
+        fields=["wgbm"],
+        geometry_type="Polygon",
+        crs=crs,
+        driver="ESRI Shapefile",
+    )
     return path
 
 
@@ -102,8 +114,10 @@ def test_shapefile_with_its_prj_is_reprojected_and_undeclared_crs_is_refused(
 ) -> None:
     city = open_city(None, db[1])
     to_gk = pyproj.Transformer.from_crs(4490, 4547, always_xy=True)  # CGCS2000 3° Gauss-Kruger CM 114E
-    projected = [shapely.transform(g, lambda c: np.column_stack(to_gk.transform(c[:, 0], c[:, 1])))
-                 for g in squares([(0, 0), (0, 1)])]  # fmt: skip
+    projected = [
+        shapely.transform(g, lambda c: np.column_stack(to_gk.transform(c[:, 0], c[:, 1])))
+        for g in squares([(0, 0), (0, 1)])
+    ]
     # A GeoJSON export of projected metres without its crs member: refused as a whole, naming the file.
     loose = geojson(tmp_path / "projected.geojson", projected, crs=None)
     code, out = run("geo", "import", str(loose), "--level", "grid", *db)
@@ -146,7 +160,7 @@ def test_users_csv_is_all_or_nothing_with_row_column_and_reason(tmp_path: Path, 
     assert code == 2 and "password" in out and "never imported in clear" in out
     # A kept argon2 hash logs in with the old password; the others get initial passwords in a 0600 file.
     old = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash("old-system-pw")
-    good = write_users(tmp_path / "good.csv", f"kept.hash,viewer,,,,,\"{old}\"", "li.na,operator,,,,李娜,")
+    good = write_users(tmp_path / "good.csv", f'kept.hash,viewer,,,,,"{old}"', "li.na,operator,,,,李娜,")
     code, out = run("user", "import", str(good), *db)
     assert code == 2 and "--passwords" in out  # where would the generated password go?
     code, out = run("user", "import", str(good), "--passwords", str(pw), *db)

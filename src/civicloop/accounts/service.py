@@ -14,7 +14,7 @@ import secrets as pysecrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -461,6 +461,46 @@ class AccountService:
         user = self._update_user(username, active=active)
         if not active:
             self.revoke_sessions(user.user_id)
+
+    # ---- several cities in one deployment (city_members, migration 0015) ------------------------
+
+    def grant_city(
+        self, username: str, city_id: str, role: str | AccountRole, *, remove: bool = False
+    ) -> User:
+        """Let this city's user *username* also act in *city_id* (another city of the same database) with
+        *role* there — or, with *remove*, no longer. The caller checks that *city_id* is registered."""
+        user = self.find_user(username)
+        if user is None:
+            raise AccountError.of("not_found", "no_user", "username", username=username)
+        try:
+            account_role = AccountRole(role)
+        except ValueError:
+            options = ", ".join(r.value for r in AccountRole)
+            raise AccountError.of("invalid_field", "unknown_role", "role", options=options) from None
+        if account_role is AccountRole.DEPARTMENT:  # a department user's department is its home city's
+            raise AccountError.of("invalid_field", "member_role", "role")
+        row = {"city_id": city_id, "home_city_id": self.city_id, "user_id": user.user_id,
+               "role": account_role.value, "created_at": self.clock()}  # fmt: skip
+        with self.engine.begin() as conn:
+            store.set_member(conn, row, remove=remove)
+        return user
+
+    def as_member(self, user: User, city_id: str) -> User | None:
+        """*user* (of this city) as they act in *city_id*: themselves at home, their membership role
+        (city-wide scope) in another city, None without a membership."""
+        if city_id == self.city_id:
+            return user
+        with self.engine.connect() as conn:
+            role = store.member_role(conn, city_id, self.city_id, user.user_id)
+        if role is None:
+            return None
+        return replace(user, role=AccountRole(role), department_id=None, district_codes=(), grid_codes=())
+
+    def cities_of(self, user: User) -> list[tuple[str, str]]:
+        """(city_id, role) of every city *user* may act in: home first, then the memberships."""
+        with self.engine.connect() as conn:
+            others = store.member_cities(conn, self.city_id, user.user_id)
+        return [(self.city_id, user.role.value), *others]
 
     def _update_user(self, username: str, **values: Any) -> User:
         user = self.find_user(username)

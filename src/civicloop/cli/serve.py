@@ -49,8 +49,10 @@ def serve_command(
     from civicloop.http import ApiSettings, create_app
     from civicloop.photos.store import LocalPhotoStore
 
-    c = open_city(database, city)
-    # Every other city registered in the database answers Open311 under its jurisdiction_id too.
+    # One server serves every city registered in the database: --city only picks the default one (the
+    # pages without a login); with several, Open311 and logins name theirs by jurisdiction_id.
+    c = open_city(database, city if city is not None else city_ids(database)[0])
+    # Every other city registered in the database answers under its jurisdiction_id too.
     others = []
     for other in registered_city_ids(c.engine):
         if other == c.id:
@@ -313,6 +315,24 @@ def user_import(
     )
     if result.generated:
         console.print(both("migrate.passwords_written", file=passwords))
+
+
+@user_app.command("grant")
+def user_grant(
+    username: Annotated[str, typer.Argument(help="a user of --city (their home city)")],
+    to: Annotated[str, typer.Option("--to", help=both("migrate.help_grant_to"))],
+    role: Annotated[str, typer.Option("--role", help=", ".join(r.value for r in AccountRole))] = "admin",
+    remove: Annotated[bool, typer.Option("--remove", help=both("migrate.help_grant_remove"))] = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """跨城市成员 / let a user of one city act in another city of the same database (or --remove)."""
+    c = open_city(database, city)
+    if to not in city_ids(database) or to == c.id:
+        fail(f"--to: {both('city.not_in_database', city=to)}")
+    accounts_for(c).grant_city(username, to, role, remove=remove)
+    key = "migrate.member_removed" if remove else "migrate.member_granted"
+    console.print(both(key, user=username, home=c.id, city=to, role=role))
 
 
 @user_app.command("seed-demo")
