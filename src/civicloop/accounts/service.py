@@ -304,6 +304,15 @@ _CODE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
 MIN_PASSWORD = 8
 
 
+def _account_role(role: str | AccountRole) -> AccountRole:
+    """The role named, or the refusal listing the roles there are."""
+    try:
+        return AccountRole(role)
+    except ValueError:
+        options = ", ".join(r.value for r in AccountRole)
+        raise AccountError.of("invalid_field", "unknown_role", "role", options=options) from None
+
+
 def _user(row: Any) -> User:
     return User(
         user_id=row.user_id,
@@ -393,11 +402,7 @@ class AccountService:
         name = username.strip().lower()
         if not _USERNAME.fullmatch(name):
             raise AccountError.of("invalid_field", "bad_username", "username")
-        try:
-            account_role = AccountRole(role)
-        except ValueError:
-            options = ", ".join(r.value for r in AccountRole)
-            raise AccountError.of("invalid_field", "unknown_role", "role", options=options) from None
+        account_role = _account_role(role)
         if account_role is AccountRole.DEPARTMENT and not department_id:
             raise AccountError.of("missing_field", "department_needed", "department")
         if (
@@ -472,11 +477,7 @@ class AccountService:
         user = self.find_user(username)
         if user is None:
             raise AccountError.of("not_found", "no_user", "username", username=username)
-        try:
-            account_role = AccountRole(role)
-        except ValueError:
-            options = ", ".join(r.value for r in AccountRole)
-            raise AccountError.of("invalid_field", "unknown_role", "role", options=options) from None
+        account_role = _account_role(role)
         if account_role is AccountRole.DEPARTMENT:  # a department user's department is its home city's
             raise AccountError.of("invalid_field", "member_role", "role")
         row = {"city_id": city_id, "home_city_id": self.city_id, "user_id": user.user_id,
