@@ -198,6 +198,11 @@ def test_jurisdiction_is_required_once_there_are_two_and_keys_and_users_stay_hom
     assert case_b in {c["case_id"] for c in listed}
     assert all(c["case_id"].startswith("BB-") for c in listed)
     assert client.get(f"/api/v1/cases/{case_b}", headers=h).status_code == 404  # at home in A: not there
+    # The login page's choice, and each city's page configuration (public: no login needed).
+    assert [c["jurisdiction_id"] for c in client.get("/api/v1/cities").json()] == sorted([a.id, b.id])
+    config = client.get("/api/v1/web/config", headers={"X-Civicloop-City": b.id}).json()
+    assert config["city"]["id"] == b.id
+    assert client.get("/api/v1/web/config").json()["city"]["id"] == a.id
     # The big screen's figures are the selected city's.
     screen_b = client.get("/api/v1/screen/summary", headers=as_b)
     screen_a = client.get("/api/v1/screen/summary", headers=h)

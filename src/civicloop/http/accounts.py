@@ -12,7 +12,7 @@ from starlette.requests import Request
 from civicloop.accounts.service import User
 from civicloop.http.auth import CurrentUser
 from civicloop.http.context import TOKEN_CITY_SEPARATOR, ApiError, AppContext, CityContext, context_of
-from civicloop.http.schemas import ERRORS, CityRole, Done, LoginBody, LoginResult, UserView
+from civicloop.http.schemas import ERRORS, CityInfo, CityRole, Done, LoginBody, LoginResult, UserView
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -67,6 +67,14 @@ def logout(request: Request, user: CurrentUser) -> Done:
     token = token.split(TOKEN_CITY_SEPARATOR, 1)[-1]
     home = context_of(request).cities[request.state.home_city_id]
     return Done(ok=home.accounts.logout(token))
+
+
+@router.get("/cities", response_model=list[CityInfo], tags=["auth"])
+def cities(request: Request) -> list[CityInfo]:
+    """城市 / The cities this server serves (the login page offers a choice when there are several)."""
+    ctx = context_of(request)
+    return [CityInfo(jurisdiction_id=cid, name=cc.city.profile.name, name_en=cc.city.profile.name_en or cid)
+            for cid, cc in sorted(ctx.cities.items())]  # fmt: skip
 
 
 @router.get("/me", response_model=UserView, tags=["workflow"])

@@ -112,6 +112,12 @@ class UserView(BaseModel):
     may_act: bool
 
 
+class CityInfo(BaseModel):
+    jurisdiction_id: str
+    name: str
+    name_en: str
+
+
 class CityRole(BaseModel):
     jurisdiction_id: str
     role: str
