@@ -127,6 +127,7 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     (["apikey", "revoke", "nope", "DB"], "KEY_OR_ID"),
     (["user", "create", "--username", "li", "--role", "mayor", "DB"], "unknown role"),
     (["user", "import", "MISSING.csv", "DB"], "no such file"),
+    (["user", "grant", "nobody", "--to", "atlantis", "DB"], "--to: 城市 atlantis 不在数据库中"),
     (["geo", "import", "PROJECTED", "--level", "grid"], "declares no coordinate system"),
 ]
 

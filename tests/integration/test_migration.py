@@ -188,6 +188,15 @@ def test_the_documented_example_files_import_in_order(db: tuple[str, str], tmp_p
     for step in steps:
         code, out = run(*step, *db)
         assert code == 0, (step, out)
+    # An owner outside the profile's departments (a utility company) is kept, with a warning saying so.
+    other = tmp_path / "owned.csv"
+    header, row = (EXAMPLES / "components.csv").read_text(encoding="utf-8").splitlines()[:2]
+    owned = row.replace("000001", "000002").replace(
+        "intact,ty-lighting,ty-lighting", "intact,ty-lighting,grid-co"
+    )
+    other.write_text(f"{header}\n{owned}\n", encoding="utf-8")
+    code, out = run("geo", "components", "import", str(other), *db)
+    assert code == 0 and "owner grid-co is not a department of the profile" in " ".join(out.split()), out
     code, out = run("kpi", "--period", "2025-11", "--by", "city", "--json", *db)
     assert code == 0, out
     [row] = json.loads(out)
