@@ -208,3 +208,6 @@ def test_jurisdiction_is_required_once_there_are_two_and_keys_and_users_stay_hom
     screen_a = client.get("/api/v1/screen/summary", headers=h)
     assert screen_b.status_code == 200 and screen_a.status_code == 200
     assert screen_b.json() != screen_a.json()
+    # Logging out revokes the token (its city prefix included) in its home city.
+    assert client.post("/api/v1/auth/logout", headers=h).json()["ok"] is True
+    assert client.get("/api/v1/me", headers=h).status_code == 401

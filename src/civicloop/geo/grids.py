@@ -410,18 +410,19 @@ def grid_coverage(grids: Sequence[Grid], communities: Sequence[Any] = ()) -> Gri
     """Overlaps between grids (above :data:`OVERLAP_TOLERANCE_M2`) and gaps: the part of *communities*
     (WGS84 polygons of the communities the grids belong to) that no grid covers, or, when none are
     given, the holes inside the union of the grids."""
-    geoms = [g.geometry for g in grids]
+    geoms = np.asarray([g.geometry for g in grids], dtype=object)
     tree = shapely.STRtree(geoms)
+    # Neighbours that only share an edge "intersect" too: keep the pairs whose interiors meet (DE-9IM
+    # T********), then measure those (vectorised: a real layer has ~4 neighbours a grid).
     left, right = tree.query(geoms, predicate="intersects")
-    overlaps: list[tuple[int, str, str, float]] = []
-    for i, j in zip(left.tolist(), right.tolist(), strict=True):
-        if i >= j:
-            continue
-        shared = shapely.intersection(geoms[i], geoms[j])
-        m2 = float(area_m2(shared)) if not shared.is_empty else 0.0
-        if m2 > OVERLAP_TOLERANCE_M2:
-            overlaps.append((j, grids[j].code, grids[i].code, m2))
-    union = shapely.union_all(geoms) if geoms else shapely.from_wkt("POLYGON EMPTY")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    inner = shapely.relate_pattern(geoms[left], geoms[right], "T********")
+    left, right = left[inner], right[inner]
+    shared = area_m2(shapely.intersection(geoms[left], geoms[right])) if len(left) else np.zeros(0)
+    pairs = zip(left.tolist(), right.tolist(), np.atleast_1d(shared).tolist(), strict=True)
+    overlaps = [(j, grids[j].code, grids[i].code, m2) for i, j, m2 in pairs if m2 > OVERLAP_TOLERANCE_M2]
+    union = shapely.union_all(geoms) if len(geoms) else shapely.from_wkt("POLYGON EMPTY")
     if communities:
         gap = shapely.difference(shapely.union_all(list(communities)), union)
     else:
