@@ -36,6 +36,7 @@ PINNED = {
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/logout"),
     ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/cities"),
     # cases and the loop's actions
     ("POST", "/api/v1/cases"),
     ("GET", "/api/v1/cases/{case_id}"),

@@ -88,6 +88,16 @@ def _bad_geojson(tmp: Path) -> str:
     return str(path)
 
 
+def _projected_geojson(tmp: Path) -> str:
+    """Gauss-Kruger metres in a GeoJSON file that declares no crs (read as lon/lat by RFC 7946)."""
+    path = tmp / "projected.geojson"
+    ring = [[500000, 4190000], [500200, 4190000], [500200, 4190200], [500000, 4190000]]
+    geometry = {"type": "Polygon", "coordinates": [ring]}
+    feature = {"type": "Feature", "properties": {"code": "140105001001001"}, "geometry": geometry}
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
+    return str(path)
+
+
 # (arguments, what the message must name); "DB" is replaced by --database URL of an initialised city.
 BAD_INPUT: list[tuple[list[str], str]] = [
     (["init", "--profile", "nowhere", "--database", "NEWDB"], "--profile"),
@@ -134,6 +144,9 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     ),
     (["city", "check", "MISSING.toml"], "missing.toml: cannot read the file"),
     (["city", "taxonomy", "MISSING.csv"], "missing.csv: cannot read the file"),
+    (["user", "import", "MISSING.csv", "DB"], "no such file"),
+    (["user", "grant", "nobody", "--to", "atlantis", "DB"], "--to: 城市 atlantis 不在数据库中"),
+    (["geo", "import", "PROJECTED", "--level", "grid"], "declares no coordinate system"),
 ]
 
 
@@ -149,6 +162,7 @@ def test_bad_input_exits_2_naming_the_option_or_field(
         "MISSING.toml": str(tmp_path / "missing.toml"),
         "MISSING.zip": str(tmp_path / "missing.zip"),
         "BADGEO": _bad_geojson(tmp_path) if "BADGEO" in args else "",
+        "PROJECTED": _projected_geojson(tmp_path) if "PROJECTED" in args else "",
     }
     argv: list[str] = []
     for a in args:

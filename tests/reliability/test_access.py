@@ -73,6 +73,7 @@ POLICY: dict[tuple[str, str], str | frozenset[str]] = {
     ("POST", "/api/v1/auth/login"): PUBLIC,
     ("POST", "/api/v1/auth/logout"): BEARER,
     ("GET", "/api/v1/me"): BEARER,
+    ("GET", "/api/v1/cities"): PUBLIC,
     ("POST", "/api/v1/cases"): frozenset({"inspector", "operator"}),
     ("GET", "/api/v1/cases"): BEARER,
     ("GET", "/api/v1/cases/{case_id}"): BEARER,

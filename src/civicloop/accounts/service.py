@@ -14,7 +14,7 @@ import secrets as pysecrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -304,6 +304,15 @@ _CODE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
 MIN_PASSWORD = 8
 
 
+def _account_role(role: str | AccountRole) -> AccountRole:
+    """The role named, or the refusal listing the roles there are."""
+    try:
+        return AccountRole(role)
+    except ValueError:
+        options = ", ".join(r.value for r in AccountRole)
+        raise AccountError.of("invalid_field", "unknown_role", "role", options=options) from None
+
+
 def _user(row: Any) -> User:
     return User(
         user_id=row.user_id,
@@ -362,15 +371,38 @@ class AccountService:
         grid_codes: Sequence[str] = (),
         display_name: str | None = None,
     ) -> User:
+        user, row = self.new_user_row(
+            username,
+            role,
+            "",  # hashed below, once every field is known to be valid
+            department_id=department_id,
+            district_codes=district_codes,
+            grid_codes=grid_codes,
+            display_name=display_name,
+        )
+        self._check_password(password)
+        row["password_hash"] = secrets.hash_password(self.hasher, password)
+        if not store.insert_user(self.engine, row):
+            raise AccountError.of("username_taken", "username_taken", "username", name=user.username)
+        return user
+
+    def new_user_row(
+        self,
+        username: str,
+        role: str | AccountRole,
+        password_hash: str,
+        *,
+        department_id: str | None = None,
+        district_codes: Sequence[str] = (),
+        grid_codes: Sequence[str] = (),
+        display_name: str | None = None,
+    ) -> tuple[User, dict[str, Any]]:
+        """A checked new user and its row (not written): the one validation of a user's fields, shared by
+        :meth:`create_user` and the CSV import (:mod:`civicloop.accounts.importer`)."""
         name = username.strip().lower()
         if not _USERNAME.fullmatch(name):
             raise AccountError.of("invalid_field", "bad_username", "username")
-        self._check_password(password)
-        try:
-            account_role = AccountRole(role)
-        except ValueError:
-            options = ", ".join(r.value for r in AccountRole)
-            raise AccountError.of("invalid_field", "unknown_role", "role", options=options) from None
+        account_role = _account_role(role)
         if account_role is AccountRole.DEPARTMENT and not department_id:
             raise AccountError.of("missing_field", "department_needed", "department")
         if (
@@ -406,13 +438,11 @@ class AccountService:
             "department_id": department_id,
             "district_codes": orjson.dumps(list(user.district_codes)).decode(),
             "grid_codes": orjson.dumps(list(user.grid_codes)).decode(),
-            "password_hash": secrets.hash_password(self.hasher, password),
+            "password_hash": password_hash,
             "active": True,
             "created_at": now,
         }
-        if not store.insert_user(self.engine, row):
-            raise AccountError.of("username_taken", "username_taken", "username", name=name) from None
-        return user
+        return user, row
 
     def _check_password(self, password: str) -> None:
         if len(password) < MIN_PASSWORD:
@@ -436,6 +466,42 @@ class AccountService:
         user = self._update_user(username, active=active)
         if not active:
             self.revoke_sessions(user.user_id)
+
+    # ---- several cities in one deployment (city_members, migration 0015) ------------------------
+
+    def grant_city(
+        self, username: str, city_id: str, role: str | AccountRole, *, remove: bool = False
+    ) -> User:
+        """Let this city's user *username* also act in *city_id* (another city of the same database) with
+        *role* there — or, with *remove*, no longer. The caller checks that *city_id* is registered."""
+        user = self.find_user(username)
+        if user is None:
+            raise AccountError.of("not_found", "no_user", "username", username=username)
+        account_role = _account_role(role)
+        if account_role is AccountRole.DEPARTMENT:  # a department user's department is its home city's
+            raise AccountError.of("invalid_field", "member_role", "role")
+        row = {"city_id": city_id, "home_city_id": self.city_id, "user_id": user.user_id,
+               "role": account_role.value, "created_at": self.clock()}  # fmt: skip
+        with self.engine.begin() as conn:
+            store.set_member(conn, row, remove=remove)
+        return user
+
+    def as_member(self, user: User, city_id: str) -> User | None:
+        """*user* (of this city) as they act in *city_id*: themselves at home, their membership role
+        (city-wide scope) in another city, None without a membership."""
+        if city_id == self.city_id:
+            return user
+        with self.engine.connect() as conn:
+            role = store.member_role(conn, city_id, self.city_id, user.user_id)
+        if role is None:
+            return None
+        return replace(user, role=AccountRole(role), department_id=None, district_codes=(), grid_codes=())
+
+    def cities_of(self, user: User) -> list[tuple[str, str]]:
+        """(city_id, role) of every city *user* may act in: home first, then the memberships."""
+        with self.engine.connect() as conn:
+            others = store.member_cities(conn, self.city_id, user.user_id)
+        return [(self.city_id, user.role.value), *others]
 
     def _update_user(self, username: str, **values: Any) -> User:
         user = self.find_user(username)

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    delete,
     insert,
     select,
     update,
@@ -77,6 +78,17 @@ api_keys = Table(
     Column("label", String(128)),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+)
+
+# A user of one city (home_city_id, user_id) who may also act in city_id, with a role there (0015).
+city_members = Table(
+    "city_members",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("home_city_id", String(32), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 idempotency_keys = Table(
@@ -155,6 +167,55 @@ def insert_user(engine: Engine, row: Mapping[str, Any]) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def insert_users(engine: Engine, city_id: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Insert all *rows* (users of *city_id*) in one transaction, or none: the usernames already taken
+    (nothing written) or [] (all written)."""
+    names = [str(r["username"]) for r in rows]
+    with engine.begin() as conn:
+        taken: set[str] = set()
+        for i in range(0, len(names), 500):
+            chunk = names[i : i + 500]
+            found = conn.execute(
+                select(users.c.username).where(and_(users.c.city_id == city_id, users.c.username.in_(chunk)))
+            )
+            taken.update(r.username for r in found)
+        if taken:
+            return sorted(taken)
+        if rows:
+            conn.execute(insert(users), [dict(r) for r in rows])
+    return []
+
+
+def member_role(conn: Connection, city_id: str, home_city_id: str, user_id: str) -> str | None:
+    """The role in *city_id* of a user of *home_city_id*, or None (no membership)."""
+    return conn.execute(
+        select(city_members.c.role).where(
+            and_(city_members.c.city_id == city_id, city_members.c.home_city_id == home_city_id,
+                 city_members.c.user_id == user_id)
+        )
+    ).scalar()  # fmt: skip
+
+
+def member_cities(conn: Connection, home_city_id: str, user_id: str) -> list[tuple[str, str]]:
+    """(city_id, role) of every other city a user of *home_city_id* may act in (a whole-deployment read:
+    the memberships of one person, across the cities)."""
+    rows = conn.execute(
+        select(city_members.c.city_id, city_members.c.role)
+        .where(and_(city_members.c.home_city_id == home_city_id, city_members.c.user_id == user_id))
+        .order_by(city_members.c.city_id)
+    )
+    return [(r.city_id, r.role) for r in rows]
+
+
+def set_member(conn: Connection, row: Mapping[str, Any], *, remove: bool = False) -> None:
+    """Grant (or, with *remove*, withdraw) one membership; granting again changes the role."""
+    key = and_(city_members.c.city_id == row["city_id"], city_members.c.home_city_id == row["home_city_id"],
+               city_members.c.user_id == row["user_id"])  # fmt: skip
+    conn.execute(delete(city_members).where(key))
+    if not remove:
+        conn.execute(insert(city_members).values(**row))
 
 
 def user_rows(conn: Connection, city_id: str) -> Sequence[Any]:

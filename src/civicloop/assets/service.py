@@ -425,6 +425,7 @@ def parse_components(
     directory = national_directory()
     profile = city.profile
     districts = {d.code for d in profile.districts}
+    departments = {d.id for d in profile.departments}
     city4 = profile.area_prefix
     geo = geography_for(city, demo_fallback=False)
     problems: list[RowProblem] = []
@@ -539,6 +540,14 @@ def parse_components(
                 )  # fmt: skip
         else:
             grid = _get(row.props, "grid_code")
+        for unit in ("competent", "owner", "maintainer"):  # the old system's units, checked by name
+            value = _get(row.props, unit)
+            if value and value not in departments:
+                warnings.append(
+                    RowProblem(row.where, cid, f"{unit} {value} is not a department of the profile: stored "
+                               "as given (routing rules may still name it; add it to the profile to dispatch "
+                               "to it)", row.line)
+                )  # fmt: skip
         name = _get(row.props, "name") or directory.get("component", type_code).name
         src = _get(row.props, "source") or (None if isinstance(source, Mapping) else str(source))
         parsed.append(

@@ -42,7 +42,15 @@ from civicloop.cli.common import (
 )
 from civicloop.geo.boundaries import AreaLevel, BoundaryImportError, areas_to_geojson, import_areas
 from civicloop.geo.crs import Crs
-from civicloop.geo.grids import generate_grids, grid_stats, grids_to_geojson, import_grids, write_geojson
+from civicloop.geo.grids import (
+    GridCoverage,
+    generate_grids,
+    grid_coverage,
+    grid_stats,
+    grids_to_geojson,
+    import_grids,
+    write_geojson,
+)
 from civicloop.geo.locator import Location, OutsideCityError
 from civicloop.geo.projection import area_m2
 from civicloop.kernel.i18n import both
@@ -184,7 +192,7 @@ def locate_cli(
 
 @geo_app.command("import")
 def import_cli(
-    path: Annotated[Path, typer.Argument(help="a .geojson/.json or .gpkg file")],
+    path: Annotated[Path, typer.Argument(help="a .geojson/.json, .gpkg, .shp (or .zip of one) file")],
     level: Annotated[str, typer.Option("--level", help="district | street | community | grid")],
     crs: Annotated[
         str | None, typer.Option("--crs", help="override the file's CRS: EPSG:xxxx, wgs84, gcj02, bd09")
@@ -197,6 +205,9 @@ def import_cli(
         Path | None, typer.Option("--output", "-o", help="write normalised WGS84 GeoJSON here")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only; store nothing")] = False,
+    allow_overlaps: Annotated[
+        bool, typer.Option("--allow-overlaps", help="store grids that overlap (reported, not refused)")
+    ] = False,
     database: DatabaseOpt = None,
     city: CityOpt = None,
 ) -> None:
@@ -213,6 +224,10 @@ def import_cli(
             st = grid_stats(grids)
             _echo(f"{path}: {st.count} grids in {st.communities} communities, {st.total_km2:.2f} km²")
             _print_stats(st.as_dict())
+            coverage = grid_coverage(grids)
+            _print_coverage(coverage)
+            if coverage.overlaps and not allow_overlaps:
+                raise BoundaryImportError(coverage.overlap_problems(), source=str(path))
             doc: dict[str, Any] = grids_to_geojson(grids)
         else:
             res = import_areas(path, level=AreaLevel(lvl), crs=crs, layer=layer, repair=repair)
@@ -238,11 +253,26 @@ def import_cli(
         return
     from civicloop.geo.service import import_boundaries
 
-    report = import_boundaries(c, path, level=lvl, crs=crs, layer=layer, repair=repair)
+    try:
+        report = import_boundaries(
+            c, path, level=lvl, crs=crs, layer=layer, repair=repair, allow_overlaps=allow_overlaps
+        )
+    except BoundaryImportError as exc:
+        fail(str(exc))
+    if report.coverage is not None:
+        _echo(both("migrate.grid_gap_communities", m2=report.coverage.gap_m2))
     _echo(f"stored {report.count} {lvl} record(s) for {c.id} in {c.engine.url.render_as_string()}")
     if report.missing_parents:
         shown = ", ".join(report.missing_parents[:10])
         _echo(f"warning: parent area(s) not stored yet: {shown}", err=True)
+
+
+def _print_coverage(coverage: GridCoverage) -> None:
+    """Overlaps (each pair) and gaps (area, parts) of a grid layer, on stderr."""
+    _echo(both("migrate.grid_overlaps", n=len(coverage.overlaps), m2=coverage.overlap_m2))
+    for problem in coverage.overlap_problems()[:50]:
+        _echo(f"  {problem}", err=True)
+    _echo(both("migrate.grid_gaps", m2=coverage.gap_m2, parts=coverage.gap_parts))
 
 
 def _print_stats(d: dict[str, float | int]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -48,8 +49,10 @@ def serve_command(
     from civicloop.http import ApiSettings, create_app
     from civicloop.photos.store import LocalPhotoStore
 
-    c = open_city(database, city)
-    # Every other city registered in the database answers Open311 under its jurisdiction_id too.
+    # One server serves every city registered in the database: --city only picks the default one (the
+    # pages without a login); with several, Open311 and logins name theirs by jurisdiction_id.
+    c = open_city(database, city if city is not None else city_ids(database)[0])
+    # Every other city registered in the database answers under its jurisdiction_id too.
     others = []
     for other in registered_city_ids(c.engine):
         if other == c.id:
@@ -255,6 +258,81 @@ def user_enable(
     c = open_city(database, city)
     accounts_for(c).set_active(username, True)
     console.print(f"{username} enabled")
+
+
+@user_app.command("import")
+def user_import(
+    path: Annotated[Path, typer.Argument(help=both("migrate.help_user_import"))],
+    passwords: Annotated[
+        Path | None, typer.Option("--passwords", help=both("migrate.help_user_passwords"))
+    ] = None,
+    generate: Annotated[
+        bool, typer.Option("--generate/--no-generate", help=both("migrate.help_user_generate"))
+    ] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only; store nothing")] = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """导入账号 / import users from a CSV file (all rows or none; docs/migration.md)."""
+    from civicloop.accounts.importer import UserImportError, import_users, write_passwords
+
+    c = open_city(database, city)
+    try:
+        checked = import_users(accounts_for(c), path, dry_run=True, generate=generate)
+    except UserImportError as exc:
+        fail(exc.render())
+    if checked.generated and not dry_run:
+        if passwords is None:
+            fail(both("migrate.passwords_needed", n=len(checked.generated)))
+        if passwords.exists():
+            fail(both("migrate.passwords_exists", file=passwords))
+    if dry_run:
+        result = checked
+    else:
+        try:
+            result = import_users(accounts_for(c), path, generate=generate)
+        except UserImportError as exc:
+            fail(exc.render())
+        if result.generated and passwords is not None:
+            write_passwords(passwords, result.generated)
+    if json_out:
+        out = {"count": len(result.users), "kept_hashes": result.kept_hashes,
+               "generated": len(result.generated), "dry_run": dry_run,
+               "passwords_file": str(passwords) if result.generated and not dry_run else None}  # fmt: skip
+        sys.stdout.write(json.dumps(out) + "\n")
+        return
+    if dry_run:
+        console.print(both("migrate.users_valid", n=len(result.users)))
+        return
+    console.print(
+        both(
+            "migrate.users_imported",
+            n=len(result.users),
+            kept=result.kept_hashes,
+            generated=len(result.generated),
+        )
+    )
+    if result.generated:
+        console.print(both("migrate.passwords_written", file=passwords))
+
+
+@user_app.command("grant")
+def user_grant(
+    username: Annotated[str, typer.Argument(help="a user of --city (their home city)")],
+    to: Annotated[str, typer.Option("--to", help=both("migrate.help_grant_to"))],
+    role: Annotated[str, typer.Option("--role", help=", ".join(r.value for r in AccountRole))] = "admin",
+    remove: Annotated[bool, typer.Option("--remove", help=both("migrate.help_grant_remove"))] = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """跨城市成员 / let a user of one city act in another city of the same database (or --remove)."""
+    c = open_city(database, city)
+    if to not in city_ids(database) or to == c.id:
+        fail(f"--to: {both('city.not_in_database', city=to)}")
+    accounts_for(c).grant_city(username, to, role, remove=remove)
+    key = "migrate.member_removed" if remove else "migrate.member_granted"
+    console.print(both(key, user=username, home=c.id, city=to, role=role))
 
 
 @user_app.command("seed-demo")

@@ -1,6 +1,7 @@
 """Administrative areas (区 / 街道 / 社区) and the import of boundary files.
 
-Formats: GeoJSON (RFC 7946, plus the legacy ``crs`` member) and GeoPackage (read with the standard
+Formats: GeoJSON (RFC 7946, plus the legacy ``crs`` member), ESRI Shapefile (``.shp`` or a ``.zip``,
+through GDAL/pyogrio; its ``.prj`` declares the system) and GeoPackage (read with the standard
 library's sqlite3; the GeoPackage geometry blob header is parsed here and its WKB body handed to
 ``shapely.from_wkb``). Everything is brought into WGS84 on the way in (the project's storage system,
 see :mod:`civicloop.geo.crs`):
@@ -376,6 +377,67 @@ def _read_gpkg(path: Path, layer: str | None) -> tuple[list[SourceFeature], Sour
         con.close()
 
 
+def _read_ogr(path: Path, layer: str | None) -> tuple[list[SourceFeature], SourceCrs | None]:
+    """An ESRI Shapefile (``.shp`` with its ``.dbf``/``.prj``, or a ``.zip`` of them) through GDAL (pyogrio).
+
+    The declared system comes from the ``.prj``; None when there is none (the caller must then say it).
+    """
+    import pyogrio.raw  # GDAL: loaded only for the formats that need it
+
+    if not path.exists():
+        raise BoundaryImportError(f"no such file: {path}")
+    try:
+        meta, _fids, geoms, values = pyogrio.raw.read(path, layer=layer)
+    except Exception as exc:  # GDAL's own reason: missing .dbf/.shx, unreadable file, unknown layer
+        raise BoundaryImportError(f"{path}: not a readable Shapefile: {exc}") from None
+    names = [str(n) for n in meta["fields"]]
+    out: list[SourceFeature] = []
+    for i, blob in enumerate(geoms):
+        row = (column[i] for column in values)
+        props = {n: (v.item() if hasattr(v, "item") else v) for n, v in zip(names, row, strict=True)}
+        try:
+            geom = shapely.from_wkb(blob) if blob is not None else None
+            out.append(SourceFeature(i, props, geom, None if geom is not None else "no geometry"))
+        except Exception as exc:
+            out.append(SourceFeature(i, props, None, f"unreadable geometry: {exc}"))
+    declared = meta.get("crs")
+    if not declared:
+        return out, None
+    import pyproj
+
+    try:
+        epsg = pyproj.CRS.from_user_input(declared).to_epsg(min_confidence=70)
+    except Exception as exc:
+        raise BoundaryImportError(f"{path}: unreadable .prj coordinate system: {exc}") from None
+    if epsg is None:
+        raise BoundaryImportError(
+            f"{path}: the .prj names a coordinate system without an EPSG code; pass --crs EPSG:xxxx"
+        )
+    return out, SourceCrs.parse(f"EPSG:{epsg}")
+
+
+#: Formats read through GDAL (pyogrio); GeoJSON and GeoPackage are read without it.
+OGR_SUFFIXES = (".shp", ".zip")
+
+
+def _check_declared(feats: Sequence[SourceFeature], src: SourceCrs, path: str) -> None:
+    """Refuse, as one file-level error, a file that declares no system but whose coordinates are not
+    lon/lat (a projected export without its ``crs``): every feature would fail with the same reason."""
+    if src is not WGS84_SOURCE:
+        return
+    for f in feats:
+        if f.geometry is None or f.geometry.is_empty:
+            continue
+        x, y = shapely.get_coordinates(f.geometry)[0]
+        if abs(x) > 180 or abs(y) > 90:
+            raise BoundaryImportError(
+                f"{path}: feature #{f.index}: the file declares no coordinate system and its coordinates "
+                f"({x:.1f}, {y:.1f}) are not longitude/latitude; say which system it is with --crs "
+                "(e.g. EPSG:4547 for CGCS2000 / 3-degree Gauss-Kruger CM 114E)"
+            )
+        return
+
+
 def read_features(
     source: str | Path | Mapping[str, Any],
     *,
@@ -392,6 +454,14 @@ def read_features(
         path = Path(source)
         if path.suffix.lower() == ".gpkg":
             feats, declared = _read_gpkg(path, layer)
+        elif path.suffix.lower() in OGR_SUFFIXES:
+            feats, found = _read_ogr(path, layer)
+            if found is None and crs is None:
+                raise BoundaryImportError(
+                    f"{path}: the Shapefile declares no coordinate system (no .prj file); say which one "
+                    "it is with --crs (EPSG:xxxx, wgs84, gcj02, bd09)"
+                )
+            declared = found or WGS84_SOURCE
         else:
             try:
                 doc = json.loads(path.read_text(encoding="utf-8"))
@@ -405,6 +475,7 @@ def read_features(
                 raise BoundaryImportError(f"{path} is not a GeoJSON object")
             feats, declared = _read_geojson(doc)
     src = SourceCrs.parse(crs) if crs is not None else declared
+    _check_declared(feats, src, "GeoJSON" if isinstance(source, Mapping) else str(source))
     fn = _reprojector(src)
     if fn is not None:
         for f in feats:

@@ -40,7 +40,15 @@ from civicloop.city.service import City
 from civicloop.geo import store
 from civicloop.geo.boundaries import Area, AreaLevel, BoundaryImportError, import_areas
 from civicloop.geo.crs import Crs, to_wgs84
-from civicloop.geo.grids import Grid, GridStats, generate_grids, grid_stats, import_grids
+from civicloop.geo.grids import (
+    Grid,
+    GridCoverage,
+    GridStats,
+    generate_grids,
+    grid_coverage,
+    grid_stats,
+    import_grids,
+)
 from civicloop.geo.locator import GridLocator, Location
 from civicloop.geo.projection import area_m2, bbox_for_radius, haversine_m
 from civicloop.kernel.errors import InvalidField
@@ -377,6 +385,7 @@ class BoundaryImportReport:
     warnings: tuple[str, ...] = ()
     missing_parents: tuple[str, ...] = ()
     stats: GridStats | None = None
+    coverage: GridCoverage | None = None  # grids: overlaps (refused unless allowed) and gaps
 
 
 def import_boundaries(
@@ -388,23 +397,32 @@ def import_boundaries(
     layer: str | None = None,
     repair: bool = True,
     dry_run: bool = False,
+    allow_overlaps: bool = False,
 ) -> BoundaryImportReport:
     """Validate a boundary file (any CRS it declares, stored as WGS84) and store it (unless dry_run).
 
     Areas replace stored areas with the same code; grids replace stored grids with the same code.
-    Raises :class:`BoundaryImportError` (nothing stored) naming every bad feature.
+    Raises :class:`BoundaryImportError` (nothing stored) naming every bad feature. Grids that overlap
+    each other are refused (naming both codes and the shared area) unless ``allow_overlaps``; the area
+    of the stored communities that no grid covers is reported as the gap.
     """
     lvl = level.strip().lower()
     if lvl == "grid":
         grids = import_grids(source, crs=crs, layer=layer, repair=repair)
         st = grid_stats(grids)
-        known = {a.code for a in stored_areas(city, AreaLevel.COMMUNITY)}
-        missing = sorted({g.community_code for g in grids} - known) if known else []
+        communities = {a.code: a.geometry for a in stored_areas(city, AreaLevel.COMMUNITY)}
+        missing = sorted({g.community_code for g in grids} - communities.keys()) if communities else []
+        covered = sorted({g.community_code for g in grids} & communities.keys())
+        coverage = grid_coverage(grids, [communities[c] for c in covered])
+        if coverage.overlaps and not allow_overlaps:
+            raise BoundaryImportError(
+                coverage.overlap_problems(), source=str(source) if not isinstance(source, Mapping) else ""
+            )
         if not dry_run:
             store_grids(city, grids, source=str(source) if not isinstance(source, Mapping) else "import")
             invalidate_geography(city)
         return BoundaryImportReport("grid", len(grids), crs or "declared", st.total_km2,
-                                    missing_parents=tuple(missing), stats=st)  # fmt: skip
+                                    missing_parents=tuple(missing), stats=st, coverage=coverage)  # fmt: skip
     if lvl not in ("district", "street", "community"):
         raise BoundaryImportError("level must be district, street, community or grid")
     res = import_areas(source, level=AreaLevel(lvl), crs=crs, layer=layer, repair=repair)

@@ -194,6 +194,7 @@ def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebState:
     ctx: AppContext = app.state.civicloop
     state = WebState(ctx.main.city, settings or WebSettings.from_env(), pages.asset_version())
     app.state.civicloop_web = state
+    app.state.civicloop_webs = {}  # the other cities' read models, built on first use (context.web_state)
 
     inner = app.router.lifespan_context
 
@@ -206,6 +207,8 @@ def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebState:
                 yield value
         finally:
             state.close()
+            for other in list(app.state.civicloop_webs.values()):
+                other.close()
 
     app.router.lifespan_context = lifespan
     return state

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
 from civicloop.accounts.service import AccountRole, User
-from civicloop.http.context import ApiError, context_of
+from civicloop.http.context import CITY_HEADER, TOKEN_CITY_SEPARATOR, ApiError, AppContext
 from civicloop.kernel.i18n import both, t
 from civicloop.kernel.vocabulary import Role
 
@@ -22,9 +22,28 @@ async def current_user(
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError.of(401, "unauthorized", "http.login_required")
-    user = await run_in_threadpool(context_of(request).main.accounts.authenticate, credentials.credentials)
+    ctx: AppContext = request.app.state.civicloop
+    home, token = ctx.main, credentials.credentials
+    if TOKEN_CITY_SEPARATOR in token:  # <city_id>~<token>: a server of several cities
+        city_id, token = token.split(TOKEN_CITY_SEPARATOR, 1)
+        found = ctx.cities.get(city_id)
+        if found is None:
+            raise ApiError.of(401, "unauthorized", "http.token_invalid")
+        home = found
+    user = await run_in_threadpool(home.accounts.authenticate, token)
     if user is None:
         raise ApiError.of(401, "unauthorized", "http.token_invalid")
+    wanted = request.headers.get(CITY_HEADER, "").strip() or home.city.id
+    if wanted != home.city.id:
+        if wanted not in ctx.cities:
+            raise ApiError.of(404, "unknown_jurisdiction", "open311.unknown_jurisdiction", "jurisdiction_id",
+                              jurisdiction=wanted)  # fmt: skip
+        member = await run_in_threadpool(home.accounts.as_member, user, wanted)
+        if member is None:
+            raise ApiError.of(403, "forbidden", "http.not_a_member", "jurisdiction_id", city=wanted)
+        user = member
+    request.state.city_id = wanted  # every later context_of(request) answers for this city
+    request.state.home_city_id = home.city.id
     return user
 
 

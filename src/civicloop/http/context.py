@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -126,15 +127,41 @@ class ApiError(Exception):
         return cls(status, code, zh, en, field, retry_after=retry_after)
 
 
+#: Header naming the city a request acts in, for a user who may act in several (a membership); the
+#: bearer token names the user's home city (``<city_id>~<token>`` when the server serves several).
+CITY_HEADER = "x-civicloop-city"
+TOKEN_CITY_SEPARATOR = "~"
+
+
 def context_of(request: Request) -> AppContext:
+    """The app's context, its ``main`` being the caller's city: the city the authenticated request acts
+    in (:func:`civicloop.http.auth.current_user` records it), else the server's default city."""
     ctx: AppContext = request.app.state.civicloop
-    return ctx
+    city_id = getattr(request.state, "city_id", None)
+    if city_id is None or city_id == ctx.default:
+        return ctx
+    return replace(ctx, default=city_id)
 
 
 def web_state(request: Request) -> WebState:
-    """The web command center's read models (live hub, KPI cache, map layers) of the app."""
-    ws: WebState = request.app.state.civicloop_web
+    """The web command center's read models (live hub, KPI cache, map layers) of the caller's city; a
+    city other than the default gets its own, built on first use and closed with the app."""
+    main: WebState = request.app.state.civicloop_web
+    city_id = getattr(request.state, "city_id", None)
+    if city_id is None or city_id == main.city.id:
+        return main
+    states: dict[str, WebState] = request.app.state.civicloop_webs
+    with _WEB_LOCK:
+        ws = states.get(city_id)
+        if ws is None:
+            ws = WebState(context_of(request).cities[city_id].city, main.settings, main.asset_version)
+            if main.settings.eager:
+                ws.start()
+            states[city_id] = ws
     return ws
+
+
+_WEB_LOCK = threading.Lock()
 
 
 def locale_of(request: Request) -> str:

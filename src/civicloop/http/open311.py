@@ -166,6 +166,8 @@ def _responses(model: Any, *errors: int) -> dict[int | str, dict[str, Any]]:
 def _city(request: Request, jurisdiction_id: str | None) -> CityContext:
     ctx = context_of(request)
     if jurisdiction_id is None or not jurisdiction_id.strip():
+        if len(ctx.cities) > 1:  # optional only while the server serves one city
+            raise Open311Error.of(400, "open311.jurisdiction_required", cities=", ".join(sorted(ctx.cities)))
         return ctx.main
     found = ctx.cities.get(jurisdiction_id.strip())
     if found is None:

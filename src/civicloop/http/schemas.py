@@ -95,6 +95,8 @@ class ErrorBody(BaseModel):
 class LoginBody(_Strict):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
+    # The city whose account this is; required only when the server serves several cities.
+    jurisdiction_id: str | None = Field(default=None, max_length=32)
 
 
 class UserView(BaseModel):
@@ -110,11 +112,25 @@ class UserView(BaseModel):
     may_act: bool
 
 
+class CityInfo(BaseModel):
+    jurisdiction_id: str
+    name: str
+    name_en: str
+
+
+class CityRole(BaseModel):
+    jurisdiction_id: str
+    role: str
+
+
 class LoginResult(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_at: datetime
     user: UserView
+    jurisdiction_id: str | None = None  # the user's (home) city
+    # Every city the user may act in, with the role there (send X-Civicloop-City to act in another).
+    cities: list[CityRole] = Field(default_factory=list)
 
 
 class Done(BaseModel):

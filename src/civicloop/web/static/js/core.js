@@ -6,6 +6,8 @@
   const LANG_KEY = "civicloop.lang";
   const TOKEN_KEY = "civicloop.token";
   const USER_KEY = "civicloop.user";
+  const CITIES_KEY = "civicloop.cities";
+  const CITY_KEY = "civicloop.city";
   // The one catalogue (kernel/messages/*.toml), loaded before this file by /i18n/catalogue.js.
   const TEXTS = window.CL_TEXTS || { "zh-CN": {}, en: {} };
 
@@ -171,8 +173,20 @@
     save(result) {
       sessionStorage.setItem(TOKEN_KEY, result.access_token);
       sessionStorage.setItem(USER_KEY, JSON.stringify(result.user));
+      // Several cities: the ones this user may act in; the home city first (docs/scale.md).
+      sessionStorage.setItem(CITIES_KEY, JSON.stringify(result.cities || []));
+      sessionStorage.removeItem(CITY_KEY);
     },
-    clear() { sessionStorage.removeItem(TOKEN_KEY); sessionStorage.removeItem(USER_KEY); },
+    clear() { [TOKEN_KEY, USER_KEY, CITIES_KEY, CITY_KEY].forEach((k) => sessionStorage.removeItem(k)); },
+    cities() { try { return JSON.parse(sessionStorage.getItem(CITIES_KEY) || "[]"); } catch (e) { return []; } },
+    /** The city the pages act in when the user holds several (sent as X-Civicloop-City), or null. */
+    city() { return sessionStorage.getItem(CITY_KEY); },
+    useCity(id) {
+      const home = (this.cities()[0] || {}).jurisdiction_id;
+      if (!id || id === home) sessionStorage.removeItem(CITY_KEY); else sessionStorage.setItem(CITY_KEY, id);
+      localStorage.removeItem("civicloop.config");
+      location.reload();
+    },
     require() {
       if (!this.token()) {
         location.replace("/login?next=" + encodeURIComponent(location.pathname + location.search));
@@ -201,6 +215,7 @@
     const headers = Object.assign({ Accept: "application/json", "Accept-Language": CL.lang }, opts.headers || {});
     const token = CL.auth.token();
     if (token && !opts.anonymous) headers.Authorization = "Bearer " + token;
+    if (CL.auth.city()) headers["X-Civicloop-City"] = CL.auth.city();
     let body = opts.body;
     if (body !== undefined && !(body instanceof FormData) && typeof body !== "string") {
       headers["Content-Type"] = "application/json";
@@ -240,7 +255,7 @@
       while (!stopped) {
         controller = new AbortController();
         try {
-          const res = await fetch(path, { headers: { Authorization: "Bearer " + CL.auth.token(), Accept: "text/event-stream" }, signal: controller.signal, cache: "no-store" });
+          const res = await fetch(path, { headers: Object.assign({ Authorization: "Bearer " + CL.auth.token(), Accept: "text/event-stream" }, CL.auth.city() ? { "X-Civicloop-City": CL.auth.city() } : {}), signal: controller.signal, cache: "no-store" });
           if (res.status === 401) { CL.auth.clear(); location.replace("/login?next=" + encodeURIComponent(location.pathname)); return; }
           if (!res.ok || !res.body) throw new Error("stream " + res.status);
           onState && onState("live");
@@ -272,6 +287,22 @@
     return { stop() { stopped = true; if (controller) controller.abort(); } };
   };
 
+  /* ---- several cities: a member of more than one city picks the one the pages act in ---- */
+  function citySwitch() {
+    const cities = CL.auth.cities();
+    const spot = document.querySelector("[data-lang-switch]");
+    if (cities.length < 2 || !spot || document.querySelector("#city-switch")) return;
+    const current = CL.auth.city() || cities[0].jurisdiction_id;
+    const select = CL.h("select", { id: "city-switch", title: CL.t("multicity.switch"), "aria-label": CL.t("multicity.switch") });
+    cities.forEach((c) => {
+      const option = CL.h("option", { value: c.jurisdiction_id }, c.jurisdiction_id);
+      if (c.jurisdiction_id === current) option.selected = true;
+      select.appendChild(option);
+    });
+    select.addEventListener("change", () => CL.auth.useCity(select.value));
+    spot.parentNode.insertBefore(select, spot);
+  }
+
   /* ---- start-up ---- */
   CL.ready = function (fn) {
     document.documentElement.lang = CL.lang;
@@ -289,6 +320,7 @@
       CL.districts = Object.fromEntries(CL.config.districts.map((d) => [d.code, d]));
       CL.applyTexts(document);
       document.querySelectorAll("[data-city-name]").forEach((el) => { el.textContent = CL.cityName(); });
+      citySwitch();
       document.addEventListener("cl:lang", () => {
         document.querySelectorAll("[data-city-name]").forEach((el) => { el.textContent = CL.cityName(); });
       });

@@ -23,8 +23,17 @@
   }
   CL.safeNext = safeNext;
 
-  CL.ready(() => {
+  CL.ready(async () => {
     const form = CL.$("#login-form");
+    // Several cities on this server: whose account is it? (one city: no choice shown)
+    const choice = CL.$("#city");
+    try {
+      const cities = await CL.api("/api/v1/cities", { anonymous: true });
+      if (cities.length > 1) {
+        cities.forEach((c) => choice.appendChild(CL.h("option", { value: c.jurisdiction_id }, CL.isEn() ? c.name_en : c.name)));
+        CL.$("#city-row").hidden = false;
+      }
+    } catch (e) { /* an older server: one city */ }
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       CL.$("#login-error").textContent = "";
@@ -32,7 +41,8 @@
         const res = await CL.api("/api/v1/auth/login", {
           method: "POST",
           anonymous: true,
-          body: { username: CL.$("#username").value.trim(), password: CL.$("#password").value },
+          body: Object.assign({ username: CL.$("#username").value.trim(), password: CL.$("#password").value },
+            CL.$("#city-row").hidden ? {} : { jurisdiction_id: choice.value }),
         });
         CL.auth.save(res);
         const next = safeNext(new URLSearchParams(location.search).get("next"), location.origin);
