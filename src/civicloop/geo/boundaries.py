@@ -420,22 +420,29 @@ def _read_ogr(path: Path, layer: str | None) -> tuple[list[SourceFeature], Sourc
 OGR_SUFFIXES = (".shp", ".zip")
 
 
-def _check_declared(feats: Sequence[SourceFeature], src: SourceCrs, path: str) -> None:
-    """Refuse, as one file-level error, a file that declares no system but whose coordinates are not
-    lon/lat (a projected export without its ``crs``): every feature would fail with the same reason."""
+_ASK_FOR_CRS = (
+    "say which system it is with --crs (e.g. EPSG:4547 for CGCS2000 / 3-degree Gauss-Kruger CM 114E)"
+)
+
+
+def require_lonlat(
+    feats: Sequence[SourceFeature], src: SourceCrs, path: str | Path, *, hint: str = _ASK_FOR_CRS
+) -> None:
+    """Refuse, as one file-level error, a file that declares no coordinate system but whose coordinates
+    are not plainly WGS84 longitude/latitude (a projected export without its ``crs`` member): every
+    feature would otherwise be misread, or fail with the same reason."""
     if src is not WGS84_SOURCE:
         return
     for f in feats:
         if f.geometry is None or f.geometry.is_empty:
             continue
-        x, y = shapely.get_coordinates(f.geometry)[0]
-        if abs(x) > 180 or abs(y) > 90:
+        coords = shapely.get_coordinates(f.geometry)
+        if coords.size and ((np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any()):
+            x, y = (float(v) for v in coords[0])
             raise BoundaryImportError(
-                f"{path}: feature #{f.index}: the file declares no coordinate system and its coordinates "
-                f"({x:.1f}, {y:.1f}) are not longitude/latitude; say which system it is with --crs "
-                "(e.g. EPSG:4547 for CGCS2000 / 3-degree Gauss-Kruger CM 114E)"
+                f"{path}: feature #{f.index}: the file declares no coordinate system (no 'crs' member) and "
+                f"its coordinates (first point {x:.6g}, {y:.6g}) are not WGS84 longitude/latitude; {hint}"
             )
-        return
 
 
 def read_features(
@@ -443,10 +450,12 @@ def read_features(
     *,
     crs: str | int | Crs | SourceCrs | None = None,
     layer: str | None = None,
+    crs_hint: str = _ASK_FOR_CRS,
 ) -> tuple[list[SourceFeature], SourceCrs]:
     """Read features from a GeoJSON/GeoPackage path or a GeoJSON dict; geometries come back in WGS84.
 
-    ``crs`` overrides what the file declares (needed for GCJ-02/BD-09 exports, which never declare it).
+    ``crs`` overrides what the file declares (needed for GCJ-02/BD-09 exports, which never declare it);
+    ``crs_hint`` tells how to fix a file that declares none but is not lon/lat.
     """
     if isinstance(source, Mapping):
         feats, declared = _read_geojson(source)
@@ -475,7 +484,7 @@ def read_features(
                 raise BoundaryImportError(f"{path} is not a GeoJSON object")
             feats, declared = _read_geojson(doc)
     src = SourceCrs.parse(crs) if crs is not None else declared
-    _check_declared(feats, src, "GeoJSON" if isinstance(source, Mapping) else str(source))
+    require_lonlat(feats, src, "GeoJSON" if isinstance(source, Mapping) else str(source), hint=crs_hint)
     fn = _reprojector(src)
     if fn is not None:
         for f in feats:
@@ -640,26 +649,6 @@ def areas_to_geojson(areas: Iterable[Area]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- a city's district file
 
 
-def require_lonlat(feats: Sequence[SourceFeature], src: SourceCrs, path: str | Path) -> None:
-    """Refuse a file that declares no coordinate system unless its coordinates are plainly WGS84
-    longitude/latitude: a projected file without its ``crs`` member would otherwise be misread."""
-    if src is not WGS84_SOURCE:
-        return
-    for f in feats:
-        if f.geometry is None or f.geometry.is_empty:
-            continue
-        coords = shapely.get_coordinates(f.geometry)
-        if coords.size and ((np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any()):
-            x, y = (float(v) for v in coords[0])
-            raise BoundaryImportError(
-                f"no coordinate system declared (no 'crs' member) and feature #{f.index} is not WGS84 "
-                f"longitude/latitude (first point {x:.6g}, {y:.6g}): declare its CRS, e.g. "
-                '"crs": {"type": "name", "properties": {"name": "EPSG:32618"}}, or reproject it to '
-                "EPSG:4326",
-                source=str(path),
-            )
-
-
 def read_district_file(
     path: str | Path, *, number_from: int | None = None
 ) -> tuple[list[Area], SourceCrs, bool]:
@@ -670,8 +659,11 @@ def read_district_file(
     else refused. Names from ``name``/``NAME``. Returns (areas, declared CRS, whether codes were
     numbered). Raises :class:`BoundaryImportError` naming the file.
     """
-    feats, src = read_features(path)
-    require_lonlat(feats, src, path)
+    feats, src = read_features(
+        path,
+        crs_hint='declare it, e.g. "crs": {"type": "name", "properties": {"name": "EPSG:32618"}}, or '
+        "reproject it to EPSG:4326",
+    )
     codes = [_normalise_code(_pick(f.properties, ("code", "adcode", "gb"))) for f in feats]
     numbered = number_from is not None and not all(c and c.isdigit() and len(c) == 6 for c in codes)
     if numbered and number_from is not None:
