@@ -194,6 +194,7 @@ def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebState:
     """Give *app* (the HTTP app of the main city) the web's read models, started and closed with it."""
     ctx: AppContext = app.state.civicloop
     state = WebState(ctx.main.city, settings or WebSettings.from_env(), pages.asset_version())
+    state.photo_limits = ctx.settings.photo_limits
     app.state.civicloop_web = state
 
     inner = app.router.lifespan_context
