@@ -6,6 +6,11 @@
   const CL = window.CL;
   const h = CL.h;
   const T = (k) => CL.t("desk." + k);
+  // an action taken in the pane redraws the list beside it (the workspace's current tab)
+  document.addEventListener("cl:acted", () => {
+    const again = CL.$("#search-run") || CL.$("#tabs .active");
+    if (again) again.click();
+  });
   const WIDE = window.matchMedia("(min-width: 1400px)");
   // per queue tab: the key's action (the queue's own buttons carry data-action)
   const KEYS = {
@@ -22,7 +27,7 @@
     const desk = h("div", { class: "desk", id: "desk" });
     view.parentNode.insertBefore(desk, view);
     desk.appendChild(view);
-    frame = h("iframe", { id: "detail-frame", title: T("detail"), name: "detail" });
+    frame = h("div", { id: "detail-body", class: "detail-body" });
     pane = h("aside", { class: "detail-pane", id: "detail", "aria-label": T("detail") },
       h("div", { class: "detail-head" }, h("b", { id: "detail-title" }, T("detail")),
         h("a", { id: "detail-open", class: "btn ghost", target: "_blank", rel: "noopener", href: "#" }, T("new_tab")),
@@ -47,14 +52,53 @@
     CL.$("#detail-title").textContent = caseId;
     CL.$("#detail-open").href = "/cases/" + encodeURIComponent(caseId);
     CL.$("#detail-empty").hidden = true;
-    frame.src = "/cases/" + encodeURIComponent(caseId) + "?embed=1";
+    show(caseId);
   }
 
   function close() {
     selected = null;
     document.body.classList.remove("desk-open");
-    frame.removeAttribute("src");
+    CL.clear(frame);
+    delete frame.dataset.case;
     CL.$("#detail-empty").hidden = false;
+  }
+
+  /* the selected case: its facts, photos, pending request, the caller's actions and the timeline */
+  async function show(caseId) {
+    CL.clear(frame).appendChild(h("p", { class: "muted" }, CL.t("loading")));
+    let d;
+    try { d = await CL.api("/api/v1/cases/" + encodeURIComponent(caseId)); } catch (e) {
+      if (selected === caseId) CL.clear(frame).appendChild(h("p", { class: "error-text" }, e.message));
+      return;
+    }
+    if (selected !== caseId) return;  // another case was picked meanwhile
+    const c = d.case;
+    const row = (k, v) => (v ? h("tr", null, h("th", null, CL.t(k)), h("td", null, v)) : null);
+    const pics = (refs, label) => (refs && refs.length ? h("div", null, h("div", { class: "small muted" }, label),
+      h("div", { class: "photos" }, refs.map((r) => h("a", { href: CL.photoUrl(r), target: "_blank", rel: "noopener" }, h("img", { src: CL.photoUrl(r), alt: label, loading: "lazy" }))))) : null);
+    CL.clear(frame);
+    frame.dataset.case = caseId;
+    frame.append(
+      h("div", { class: "detail-badges" }, h("span", { class: "badge stage", id: "detail-stage" }, CL.label("stages", c.stage)), CL.lightBadge(c.light),
+        c.urgency === "urgent" ? h("span", { class: "badge urgent" }, CL.label("urgency", "urgent")) : null,
+        c.rework_count ? h("span", { class: "badge urgent" }, CL.t("search.ui.rework") + " " + c.rework_count) : null),
+      c.description ? h("p", null, c.description) : null,
+      h("table", { class: "list detail-facts" },
+        row("category", c.category_code ? c.category_code + " " + CL.catName(c.category_code) : null),
+        row("district", c.district_code ? CL.districtName(c.district_code) : null),
+        row("department", c.department_id ? CL.deptName(c.department_id) : null),
+        row("created", CL.fmt.dt(c.created_at)), row("due", c.due_at ? CL.fmt.dt(c.due_at) + " (" + CL.fmt.rel(c.due_at) + ")" : null)),
+      c.address ? h("p", { class: "small muted" }, c.address) : null,
+      pics(c.photos, CL.t("before_photos")), pics(c.after_photos, CL.t("after_photos")),
+      c.pending ? h("p", { class: "small" }, CL.t("approvals") + CL.t("colon") + CL.label("actions", "request_" + c.pending.kind) + (c.pending.note ? " · " + c.pending.note : "")) : null,
+      CL.actions.buttons(caseId, d.allowed_actions.filter((a) => a.action !== "comment"), () => {
+        document.dispatchEvent(new CustomEvent("cl:acted", { detail: caseId }));
+        show(caseId);
+      }),
+      h("ol", { class: "timeline" }, d.timeline.slice().reverse().map((e) => h("li", { "data-action": e.action },
+        h("span", { class: "when" }, CL.fmt.dt(e.at)), " ", h("b", null, CL.label("actions", e.action)),
+        " → " + CL.label("stages", e.stage_after) + " · " + CL.label("roles", e.actor_role),
+        e.note ? h("div", { class: "small" }, e.note) : null))));
   }
 
   function select(el) {

@@ -22,9 +22,9 @@
     c.category = h("select", null, anyOpt(), ...CL.config.categories.map((x) => opt(x.code, x.code + " " + named(x))));
     c.department = h("select", null, anyOpt(), ...CL.config.departments.map((x) => opt(x.id, named(x))));
     c.district = h("select", null, anyOpt(), ...CL.config.districts.map((x) => opt(x.code, named(x))));
-    c.street = h("input", { type: "text", maxlength: "32", pattern: "[0-9A-Za-z._-]*", placeholder: T("code_hint") });
-    c.community = h("input", { type: "text", maxlength: "32", pattern: "[0-9A-Za-z._-]*", placeholder: T("code_hint") });
-    c.grid = h("input", { type: "text", maxlength: "32", pattern: "[0-9A-Za-z._-]*", placeholder: T("code_hint") });
+    c.street = h("input", { type: "text", maxlength: "2000", pattern: "[0-9A-Za-z._,\\-]*", placeholder: T("code_hint") });
+    c.community = h("input", { type: "text", maxlength: "2000", pattern: "[0-9A-Za-z._,\\-]*", placeholder: T("code_hint") });
+    c.grid = h("input", { type: "text", maxlength: "2000", pattern: "[0-9A-Za-z._,\\-]*", placeholder: T("code_hint") });
     c.stage = h("select", null, anyOpt(), ...Object.keys(CL.config.labels.stages).map((s) => opt(s, CL.label("stages", s))));
     c.status = h("select", null, anyOpt(), opt("open", CL.t("open_short")), opt("closed", CL.label("stages", "closed")));
     c.light = h("select", null, anyOpt(), ...["red", "yellow", "green"].map((l) => opt(l, CL.t("search.light." + l))));
