@@ -14,9 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 
-from civicloop.cases.core import Actor, CaseState
+from civicloop.cases.core import Actor, CaseState, Command
 from civicloop.cases.service import BatchItem, CaseQuery
-from civicloop.cases.core import Command
 from civicloop.city.service import City
 from civicloop.kernel.vocabulary import Action, Role
 from tests.api.helpers import DISPATCHER, INSPECTOR, LEADER, OPERATOR
@@ -49,7 +48,9 @@ def cases(city: City, demo_users: dict[str, tuple[str, str]]) -> dict[str, str]:
     city.cases.act(a, Action.DISPATCH, DISPATCHER, {"department_id": dept}, at=now - timedelta(days=20))
     city.cases.act(a, Action.HANDLE, worker, {"note": "done"}, at=now - timedelta(days=19))
     city.cases.act(a, Action.SEND_CHECK, OPERATOR, at=now - timedelta(days=19))
-    city.cases.act(a, Action.CHECK, inspector, {"passed": False, "note": "not clean"}, at=now - timedelta(days=19))
+    city.cases.act(
+        a, Action.CHECK, inspector, {"passed": False, "note": "not clean"}, at=now - timedelta(days=19)
+    )
     b = _report(
         city, now - timedelta(days=3), HOTLINE, channel="hotline", category_code="01001",
         description="井盖缺失", address="柳巷5号", district_code="140106", street_code="140106002",
@@ -157,7 +158,9 @@ def test_scope_sort_paging_and_refusals(
         ({"rework": "maybe"}, "rework"),
         ({"grid": "1;drop"}, "grid"),
     ):
-        r = client.get("/api/v1/cases/search", params=params, headers=headers["admin"] | {"accept-language": "zh-CN"})
+        r = client.get(
+            "/api/v1/cases/search", params=params, headers=headers["admin"] | {"accept-language": "zh-CN"}
+        )
         assert r.status_code == 422, (params, r.text)
         assert r.json()["error"]["field"] == field, r.text
     assert client.get("/api/v1/cases/search").status_code == 401
@@ -169,7 +172,9 @@ def test_export_rows_equal_the_search_total(
     params = {"district": "140105,140106", "sort": "created", "dir": "asc"}
     found = _search(client, headers["admin"], **params)
     assert found["total"] == 3
-    x = client.get("/api/v1/cases/export.xlsx", params=params, headers=headers["admin"] | {"accept-language": "zh-CN"})
+    x = client.get(
+        "/api/v1/cases/export.xlsx", params=params, headers=headers["admin"] | {"accept-language": "zh-CN"}
+    )
     assert x.status_code == 200 and "spreadsheetml" in x.headers["content-type"]
     sheet = load_workbook(io.BytesIO(x.content), read_only=True).active
     table = list(sheet.iter_rows(values_only=True))

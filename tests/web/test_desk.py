@@ -112,9 +112,17 @@ def test_the_search_form_keeps_its_query_in_the_url_and_exports_the_result(
     # the list and the case side by side on a 1920 × 1080 screen
     page.click(f"#search-table tr[data-case='{ids['west']}'] td:nth-child(3)")
     page.wait_for_selector(f"#detail-body[data-case='{ids['west']}'] #detail-stage")
-    assert page.inner_text("#detail-stage") == "处置中" and "路口西侧垃圾成堆" in page.inner_text("#detail-body")
+    assert page.inner_text("#detail-stage") == "处置中" and "路口西侧垃圾成堆" in page.inner_text(
+        "#detail-body"
+    )
     view, pane = page.locator("#view").bounding_box(), page.locator("#detail").bounding_box()
-    assert view and pane and view["x"] + view["width"] <= pane["x"] and view["width"] > 700 and pane["width"] > 700
+    assert (
+        view
+        and pane
+        and view["x"] + view["width"] <= pane["x"]
+        and view["width"] > 700
+        and pane["width"] > 700
+    )
     page.screenshot(path=str(SCREENSHOTS / "desk-search-1920.png"))
     # the export holds the whole result
     with page.expect_download() as got:
@@ -136,7 +144,9 @@ def test_the_search_form_keeps_its_query_in_the_url_and_exports_the_result(
     ctx.close()
 
 
-def test_the_review_queue_is_driven_by_the_keyboard(browser: Any, desk: tuple[City, Served, dict[str, str]]) -> None:
+def test_the_review_queue_is_driven_by_the_keyboard(
+    browser: Any, desk: tuple[City, Served, dict[str, str]]
+) -> None:
     city, s, ids = desk
     watch = Watch()
     ctx = browser.new_context(viewport=SCREEN, locale="zh-CN")
@@ -186,7 +196,9 @@ def test_the_review_queue_is_driven_by_the_keyboard(browser: Any, desk: tuple[Ci
     ctx.close()
 
 
-def test_the_inspector_outbox_shows_each_outcome(browser: Any, desk: tuple[City, Served, dict[str, str]]) -> None:
+def test_the_inspector_outbox_shows_each_outcome(
+    browser: Any, desk: tuple[City, Served, dict[str, str]]
+) -> None:
     city, s, ids = desk
     east = city.cases.get(ids["east"])
     assert east.lon is not None and east.lat is not None
@@ -203,10 +215,14 @@ def test_the_inspector_outbox_shows_each_outcome(browser: Any, desk: tuple[City,
     wait_js(phone, "document.querySelector('#loc-text').textContent.includes('140105')")
     # an .exe picked as a photo is refused at once, with the reason; nothing is added or queued
     exe = b"MZ\x90\x00" + b"\x00" * 200
-    phone.set_input_files("#photo-input", files=[{"name": "setup.exe", "mimeType": "image/png", "buffer": exe}])
+    phone.set_input_files(
+        "#photo-input", files=[{"name": "setup.exe", "mimeType": "image/png", "buffer": exe}]
+    )
     wait_js(phone, "document.querySelector('#photo-error').textContent.includes('setup.exe')")
     assert phone.locator("#photo-previews img").count() == 0
-    phone.set_input_files("#photo-input", files=[{"name": "ok.png", "mimeType": "image/png", "buffer": image_bytes()}])
+    phone.set_input_files(
+        "#photo-input", files=[{"name": "ok.png", "mimeType": "image/png", "buffer": image_bytes()}]
+    )
     phone.wait_for_selector("#photo-previews img")
     assert phone.inner_text("#photo-error") == ""
     # the same problem again: triage merges it, and the outbox says into which case
@@ -234,8 +250,8 @@ def test_the_inspector_outbox_shows_each_outcome(browser: Any, desk: tuple[City,
     failed.locator("[data-role=delete]").click()
     failed.wait_for(state="detached")
     phone.evaluate(
-        "CL.outbox.add({kind: 'report', body: {channel: 'inspector', category_code: '99999', description: 'x',"
-        f" lon: {east.lon}, lat: {east.lat}}}, title: 'bad category'}})"
+        "CL.outbox.add({kind: 'report', title: 'bad category', body: {channel: 'inspector',"
+        f" category_code: '99999', description: 'x', lon: {east.lon}, lat: {east.lat}}}}})"
     )
     bad = phone.locator("#outbox-list li[data-status=failed]")
     bad.wait_for()
@@ -244,6 +260,8 @@ def test_the_inspector_outbox_shows_each_outcome(browser: Any, desk: tuple[City,
     bad.locator("textarea[name=description]").fill("西侧人行道井盖缺失")
     bad.locator("[data-role=save]").click()
     wait_js(phone, "CL.outbox.all().then(a => a.length === 2 && a.every(i => i.status === 'sent'))")
-    fixed = phone.evaluate("CL.outbox.all().then(a => a.find(i => i.title !== undefined && i.body.description.includes('井盖')))")
+    fixed = phone.evaluate(
+        "CL.outbox.all().then(a => a.find(i => i.title !== undefined && i.body.description.includes('井盖')))"
+    )
     assert city.cases.get(fixed["case_id"]).category_code == "06010"
     ctx.close()

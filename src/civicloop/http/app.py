@@ -14,7 +14,8 @@ from civicloop import __version__
 from civicloop.accounts.service import AccountService, accounts_for
 from civicloop.city.service import City
 from civicloop.geo.places import Places
-from civicloop.http import accounts, errors, health, open311, pages, public, search, security, web_api, workflow
+from civicloop.http import accounts, errors, health, open311, pages, public, security, web_api, workflow
+from civicloop.http import search as case_search
 from civicloop.http.context import ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
 from civicloop.intake.service import IntakeService
@@ -30,7 +31,7 @@ DESCRIPTION = t("http.api_description", "zh-CN").format()  # braces are doubled 
 ROUTERS: tuple[APIRouter, ...] = (
     open311.router,  # /open311/v2/...: Open311 GeoReport v2
     accounts.router,  # /api/v1/auth/login, /api/v1/auth/logout, /api/v1/me
-    search.router,  # /api/v1/cases/search, export.xlsx, export.csv (before /cases/{case_id})
+    case_search.router,  # /api/v1/cases/search, export.xlsx, export.csv (before /cases/{case_id})
     workflow.router,  # /api/v1/cases, queues, reporters, photos: the loop's cases and actions
     health.router,  # GET /healthz
     web_api.router,  # /api/v1/web, screen, stream, geo, locate, suggest, review: the web's workspace data

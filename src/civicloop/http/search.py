@@ -114,7 +114,9 @@ def parse_filters(
         try:
             city.profile.department(department)
         except KeyError:
-            raise InvalidField("department", Msg("search.unknown_department", value=department[:64])) from None
+            raise InvalidField(
+                "department", Msg("search.unknown_department", value=department[:64])
+            ) from None
     c_from = _moment("created_from", created_from, tz, end=False)
     c_to = _moment("created_to", created_to, tz, end=True)
     d_from = _moment("deadline_from", deadline_from, tz, end=False)

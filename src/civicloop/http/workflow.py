@@ -47,7 +47,7 @@ from civicloop.http.schemas import (
 )
 from civicloop.kernel.errors import InvalidField
 from civicloop.kernel.i18n import Msg, both
-from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
+from civicloop.kernel.vocabulary import Action, Role, Stage
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, erase_submission_identity
 from civicloop.photos.check import PhotoRefused, check_photo

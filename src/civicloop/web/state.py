@@ -17,8 +17,8 @@ from civicloop.cases.service import CaseQuery
 from civicloop.city.service import City
 from civicloop.geo.service import geography_version
 from civicloop.kernel.i18n import t
-from civicloop.photos.check import MAX_SIDE, PhotoLimits
 from civicloop.kernel.vocabulary import Role, Stage
+from civicloop.photos.check import MAX_SIDE, PhotoLimits
 from civicloop.web import views
 from civicloop.web.dashboard import KpiCache, TrendCache
 from civicloop.web.geodata import GeoLayers, from_wgs84, to_wgs84
@@ -118,7 +118,7 @@ class WebState:
             ],
             "labels": views.labels(),
             "actions": views.action_specs(),
-            # the server's photo check (photos/check.py), so that the phone app refuses a file when it is picked
+            # the server's photo check (photos/check.py): the phone app refuses a file when it is picked
             "photos": {
                 "max_bytes": self.photo_limits.max_bytes,
                 "max_pixels": self.photo_limits.max_pixels,

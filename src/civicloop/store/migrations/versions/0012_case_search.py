@@ -89,7 +89,8 @@ def upgrade() -> None:
         if not rows:
             break
         params = [
-            {**_values(json.loads(r.doc), r.stage, sqlite), "city": r.city_id, "case": r.case_id} for r in rows
+            {**_values(json.loads(r.doc), r.stage, sqlite), "city": r.city_id, "case": r.case_id}
+            for r in rows
         ]
         bind.execute(update, params)
         last = (rows[-1].city_id, rows[-1].case_id)
