@@ -90,7 +90,9 @@ def test_every_filter_matches_the_oracle(
     today = now.astimezone(tz).date()
     week_ago = (today - timedelta(days=7)).isoformat()
     checks: list[tuple[dict[str, Any], Callable[[CaseState], bool]]] = [
-        ({"case_no": cases["b"][-4:]}, lambda s: s.case_id == cases["b"]),
+        ({"case_no": cases["b"][-4:]}, lambda s: s.case_id == cases["b"]),  # the serial
+        ({"case_no": cases["b"][:-1].lower()}, lambda s: s.case_id.startswith(cases["b"][:-1])),  # the start
+        ({"case_no": cases["b"][-9:]}, lambda s: s.case_id.endswith(cases["b"][-9:])),  # any part
         ({"text": "rubbish"}, lambda s: "rubbish" in ((s.description or "") + (s.address or "")).lower()),
         ({"text": "柳巷"}, lambda s: s.case_id == cases["b"]),
         ({"category": "01001"}, lambda s: s.category_code == "01001"),
@@ -139,6 +141,8 @@ def test_scope_sort_paging_and_refusals(
     updated = _search(client, headers["admin"], sort="updated", dir="desc")["items"]
     stamps = [i["updated_at"] for i in updated]
     assert stamps == sorted(stamps, reverse=True) and stamps != [i["updated_at"] for i in desc]
+    green = _search(client, headers["admin"], light="green", sort="created", dir="asc")["items"]
+    assert len(green) >= 2 and [i["created_at"] for i in green] == sorted(i["created_at"] for i in green)
     # paging with a total
     r = client.get("/api/v1/cases/search?page=2&page_size=2&sort=created&dir=asc", headers=headers["admin"])
     assert r.json()["total"] == 5 and [i["case_id"] for i in r.json()["items"]] == [cases["c"], cases["d"]]

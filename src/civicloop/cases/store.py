@@ -8,6 +8,7 @@ of a raw insert.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -754,12 +755,20 @@ def _where(city_id: str, query: CaseQuery) -> ColumnElement[bool]:
     return and_(*conds)
 
 
+#: "TY-2026-00001…": a case number's prefix (letters, a dash, more), found on the primary key.
+_NUMBER_START = re.compile(r"^[A-Z]{1,8}-[0-9A-Z-]*$")
+
+
 def _search_where(query: CaseQuery) -> list[ColumnElement[bool]]:
     """The case search's conditions (each on an indexed column but the two *contains*)."""
     c = cases.c
     conds: list[ColumnElement[bool]] = []
     if query.case_no:
-        conds.append(c.case_id.contains(query.case_no.strip().upper(), autoescape=True))
+        number = query.case_no.strip().upper()
+        if _NUMBER_START.match(number):  # the start of a case number: a range of the primary key
+            conds.append(and_(c.case_id >= number, c.case_id < number + "~"))
+        else:
+            conds.append(c.case_id.contains(number, autoescape=True))
     if query.text:
         conds.append(func.lower(c.search_text).contains(query.text.strip().lower(), autoescape=True))
     for column, values in (

@@ -124,8 +124,15 @@ def parse_filters(
     _range("created", c_from, c_to)
     _range("deadline", d_from, d_to)
     order = f"{sort}_{direction}"
+    number = case_no.strip().upper() if case_no and case_no.strip() else None
+    ids = None
+    if number and number.isdigit() and len(number) <= 7:  # a serial: that number of the last ten years
+        year = datetime.now(tz).year
+        ids = [f"{city.profile.case_prefix}-{y}-{int(number):07d}" for y in range(year - 9, year + 1)]
+        number = None
     return CaseQuery(
-        case_no=case_no.strip() if case_no and case_no.strip() else None,
+        ids=ids,
+        case_no=number,
         text=text.strip() if text and text.strip() else None,
         category_codes=categories,
         department_id=department or None,
