@@ -14,19 +14,18 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import write
+from benchmarks.common import store_states, write
 from civicloop.bootstrap import init_city
 from civicloop.cases.core import CaseState
 from civicloop.cases.service import CaseQuery
-from civicloop.cases.store import projection_row
 from civicloop.city.service import City
 from civicloop.kernel.vocabulary import Channel, Stage
 from civicloop.store.database import make_engine
-from civicloop.store.tables import cases
 from civicloop.web import search as rows
 
 N = int(os.environ.get("BENCH_SEARCH_CASES", "200000"))
@@ -40,8 +39,11 @@ def load(city: City) -> None:
     rng = random.Random(7)
     cats = [c.code for c in city.profile.categories][:60]
     depts = [d.id for d in city.profile.departments]
-    batch: list[dict[str, Any]] = []
-    for i in range(N):
+
+    def states() -> Iterator[CaseState]:
+        yield from (one(i) for i in range(N))
+
+    def one(i: int) -> CaseState:
         at = NOW - timedelta(minutes=rng.randint(0, 60 * 24 * 365))
         d = rng.choice(DISTRICTS)
         street = f"{d}{rng.randint(1, 12):03d}"
@@ -50,23 +52,20 @@ def load(city: City) -> None:
         handling = stage is Stage.DISPATCHED
         s = CaseState(
             city.id, f"TY-2026-{i:07d}", 5, stage, rng.choice(list(Channel)), at, at + timedelta(hours=3),
-            category_code=rng.choice(cats), description=f"{rng.choice(WORDS)} {i}", address=f"某路{i % 997}号",
+            category_code=rng.choice(cats), description=f"{rng.choice(WORDS)} {i}",
+            address=f"某路{i % 997}号",
             district_code=d, street_code=street, community_code=community,
             grid_code=f"{community}{rng.randint(1, 30):03d}", lon=112.5, lat=37.8,
             department_id=rng.choice(depts) if stage is not Stage.REPORTED else None,
-            deadline=at + timedelta(days=3) if stage in (Stage.DISPATCHED, Stage.CLOSED, Stage.CHECKING) else None,
+            deadline=at + timedelta(days=3) if stage in (Stage.DISPATCHED, Stage.CLOSED, Stage.CHECKING)
+            else None,
             step_deadline=None if handling else at + timedelta(hours=4),
             rework_count=1 if rng.random() < 0.04 else 0,
             closed_at=at + timedelta(days=2) if stage is Stage.CLOSED else None,
         )  # fmt: skip
-        batch.append(projection_row(s, "0" * 64))
-        if len(batch) == 20_000:
-            with city.engine.begin() as conn:
-                conn.execute(cases.insert(), batch)
-            batch = []
-    if batch:
-        with city.engine.begin() as conn:
-            conn.execute(cases.insert(), batch)
+        return s
+
+    store_states(city, states())
     with city.engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
 
@@ -107,7 +106,7 @@ def main() -> None:
     }
     result: dict[str, Any] = {"store": "sqlite", "cases": N, "load_seconds": round(loaded, 1), "searches": {}}
     for name, q in searches.items():
-        page, total = svc.find(q, now=NOW)
+        _, total = svc.find(q, now=NOW)
         result["searches"][name] = {"total": total, **timed(lambda q=q: svc.find(q, now=NOW))}
     result["searches"]["light_yellow"] = {
         "total": svc.find(CaseQuery(), light="yellow", now=NOW)[1],
