@@ -91,7 +91,9 @@ def main() -> None:
     cat = city.profile.categories[3].code
     searches: dict[str, CaseQuery] = {
         "newest_page": CaseQuery(),
-        "case_no": CaseQuery(case_no="0123456"),
+        "case_no_start": CaseQuery(case_no="TY-2026-012345"),  # the start of a number: a PK range
+        "case_no_serial": CaseQuery(ids=[f"TY-{y}-0123456" for y in range(2017, 2027)]),  # "123456"
+        "case_no_part": CaseQuery(case_no="23456"),  # any other part: a scan
         "text": CaseQuery(text="井盖缺失"),
         "district_stage": CaseQuery(district_codes=["140105"], stages=["dispatched"]),
         "street_created_range": CaseQuery(

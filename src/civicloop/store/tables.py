@@ -127,7 +127,6 @@ cases = Table(
     Index("ix_cases_city_community_created", "city_id", "community_code", "created_at"),  # 0012
     Index("ix_cases_city_district_created", "city_id", "district_code", "created_at"),  # 0012
     Index("ix_cases_city_category_created", "city_id", "category_code", "created_at"),  # 0012
-    Index("ix_cases_city_channel_created", "city_id", "channel", "created_at"),  # 0012
     Index("ix_cases_city_updated", "city_id", "updated_at"),  # 0012
     Index("ix_cases_city_due", "city_id", "due_at"),  # 0012
     Index("ix_cases_city_rework", "city_id", "rework_count"),  # 0012
