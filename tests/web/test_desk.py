@@ -112,9 +112,11 @@ def test_the_search_form_keeps_its_query_in_the_url_and_exports_the_result(
     # the list and the case side by side on a 1920 × 1080 screen
     page.click(f"#search-table tr[data-case='{ids['west']}'] td:nth-child(3)")
     page.wait_for_selector(f"#detail-body[data-case='{ids['west']}'] #detail-stage")
-    assert page.inner_text("#detail-stage") == "处置中" and "路口西侧垃圾成堆" in page.inner_text(
-        "#detail-body"
+    detail = page.inner_text("#detail-body")
+    assert (
+        page.inner_text("#detail-stage") == "处置中" and "路口西侧垃圾成堆" in detail and "null" not in detail
     )
+    assert page.locator("#detail-body button[data-action=urge]").is_visible()  # the leader's action, here
     view, pane = page.locator("#view").bounding_box(), page.locator("#detail").bounding_box()
     assert (
         view
@@ -245,7 +247,7 @@ def test_the_inspector_outbox_shows_each_outcome(
     failed = phone.locator("#outbox-list li[data-status=failed]")
     failed.wait_for()
     assert "服务器拒绝" in failed.locator("[data-role=outcome]").inner_text()
-    phone.screenshot(path=str(SCREENSHOTS / "phone-outbox.png"))
+    phone.screenshot(path=str(SCREENSHOTS / "phone-outbox-states.png"))
     phone.once("dialog", lambda d: d.accept())
     failed.locator("[data-role=delete]").click()
     failed.wait_for(state="detached")

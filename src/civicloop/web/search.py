@@ -109,6 +109,16 @@ def _cells(r: dict[str, Any], locale: str, tz: ZoneInfo) -> list[Any]:
     ]
 
 
+#: A cell starting with one of these is a formula to a spreadsheet program (CSV/formula injection): a
+#: reporter's text must never run in the office that exports it.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: Any) -> Any:
+    """CSV: a leading apostrophe makes a formula-looking text inert (OWASP's advice)."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA) else value
+
+
 def headers(locale: str) -> list[str]:
     return [t(f"search.col.{c}", locale) for c in COLUMNS]
 
@@ -119,7 +129,7 @@ def to_csv(rows: Iterable[dict[str, Any]], locale: str, tz: ZoneInfo) -> bytes:
     writer = csv.writer(out)
     writer.writerow(headers(locale))
     for r in rows:
-        writer.writerow(_cells(r, locale, tz))
+        writer.writerow([_text_cell(v) for v in _cells(r, locale, tz)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -139,7 +149,13 @@ def to_xlsx(rows: Iterable[dict[str, Any]], locale: str, tz: ZoneInfo) -> bytes:
         head.append(cell)
     ws.append(head)
     for r in rows:
-        ws.append(_cells(r, locale, tz))
+        cells = []
+        for value in _cells(r, locale, tz):
+            cell = WriteOnlyCell(ws, value=value)
+            if isinstance(value, str) and value.startswith("="):
+                cell.data_type = "s"  # openpyxl would write it as a formula
+            cells.append(cell)
+        ws.append(cells)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -78,7 +78,7 @@
       h("div", { class: "photos" }, refs.map((r) => h("a", { href: CL.photoUrl(r), target: "_blank", rel: "noopener" }, h("img", { src: CL.photoUrl(r), alt: label, loading: "lazy" }))))) : null);
     CL.clear(frame);
     frame.dataset.case = caseId;
-    frame.append(
+    frame.append(...[
       h("div", { class: "detail-badges" }, h("span", { class: "badge stage", id: "detail-stage" }, CL.label("stages", c.stage)), CL.lightBadge(c.light),
         c.urgency === "urgent" ? h("span", { class: "badge urgent" }, CL.label("urgency", "urgent")) : null,
         c.rework_count ? h("span", { class: "badge urgent" }, CL.t("search.ui.rework") + " " + c.rework_count) : null),
@@ -98,7 +98,7 @@
       h("ol", { class: "timeline" }, d.timeline.slice().reverse().map((e) => h("li", { "data-action": e.action },
         h("span", { class: "when" }, CL.fmt.dt(e.at)), " ", h("b", null, CL.label("actions", e.action)),
         " → " + CL.label("stages", e.stage_after) + " · " + CL.label("roles", e.actor_role),
-        e.note ? h("div", { class: "small" }, e.note) : null))));
+        e.note ? h("div", { class: "small" }, e.note) : null)))].filter(Boolean));
   }
 
   function select(el) {
