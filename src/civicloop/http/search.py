@@ -162,6 +162,7 @@ Direction = Annotated[str, Query(alias="dir", pattern="^(asc|desc)$")]
 
 def _filters(
     request: Request,
+    user: CurrentUser,  # first: authenticated, the request knows its city (a server may serve several)
     case_no: Text = None,
     text: Text = None,
     category: Codes = None,
