@@ -19,22 +19,21 @@ import random
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_loop import raw_insert
-from benchmarks.common import write
+from benchmarks.common import store_states, write
 from civicloop.bootstrap import init_city
 from civicloop.cases.core import Actor, CaseState
-from civicloop.cases.store import projection_row
 from civicloop.city.service import City
 from civicloop.demo.geography import load_demo_geography
 from civicloop.intake.service import IntakeReport, IntakeService
 from civicloop.kernel.vocabulary import Channel, Role, Stage
 from civicloop.simulator.placer import placer_for
 from civicloop.store.database import make_engine
-from civicloop.store.tables import cases
 from civicloop.triage.service import load_category_model, train_category_model
 
 N_REPORTS = int(os.environ.get("BENCH_INTAKE_REPORTS", "100000"))
@@ -99,21 +98,16 @@ def duplicate_search(city: City) -> dict[str, Any]:
     assert placer is not None
     cats = [c for c in city.profile.categories if c.sim is not None]
     weights = [c.sim.weight for c in cats if c.sim is not None]
-    rows = []
-    for i in range(N_OPEN):
-        cat = rng.choices(cats, weights)[0]
-        where = placer.place(rng, cat)
-        at = START - timedelta(minutes=rng.randint(0, 60 * 24 * 6))
-        s = CaseState(city.id, f"OPEN-{i:08d}", 1, Stage.DISPATCHED, Channel.INSPECTOR, at, at,
-                      category_code=cat.code, lon=where["lon"], lat=where["lat"])  # fmt: skip
-        rows.append(projection_row(s, "0" * 64))
-        if len(rows) == 20_000:
-            with city.engine.begin() as conn:
-                conn.execute(cases.insert(), rows)
-            rows = []
-    if rows:
-        with city.engine.begin() as conn:
-            conn.execute(cases.insert(), rows)
+
+    def states() -> Iterator[CaseState]:
+        for i in range(N_OPEN):
+            cat = rng.choices(cats, weights)[0]
+            where = placer.place(rng, cat)
+            at = START - timedelta(minutes=rng.randint(0, 60 * 24 * 6))
+            yield CaseState(city.id, f"OPEN-{i:08d}", 1, Stage.DISPATCHED, Channel.INSPECTOR, at, at,
+                            category_code=cat.code, lon=where["lon"], lat=where["lat"])  # fmt: skip
+
+    store_states(city, states())
     intake = IntakeService(city)
     probes = _reports(city, 2000, 3)
     search_ms: list[float] = []

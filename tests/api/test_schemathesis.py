@@ -27,6 +27,7 @@ from civicloop.accounts.service import AccountService
 from civicloop.city.service import City
 from civicloop.http import accounts as account_routes
 from civicloop.http import create_app, open311, workflow
+from civicloop.http import search as case_search
 from civicloop.photos.store import LocalPhotoStore
 
 EXAMPLES = int(os.environ.get("CIVICLOOP_FUZZ_EXAMPLES", "25"))
@@ -81,7 +82,7 @@ def test_no_server_errors_and_every_refusal_names_its_problem(
     # other capabilities are fuzzed by their own tests.
     ours = {
         (method, route.path)
-        for router in (open311.router, account_routes.router, workflow.router)
+        for router in (open311.router, account_routes.router, case_search.router, workflow.router)
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods

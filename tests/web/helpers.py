@@ -143,13 +143,15 @@ class Served:
 
 
 @contextmanager
-def serve(city: City, photos: Path, settings: WebSettings | None = None) -> Iterator[Served]:
+def serve(
+    city: City, photos: Path, settings: WebSettings | None = None, *, triage: bool = False
+) -> Iterator[Served]:
     """The app for *city* on a loopback port, its live poller started (the index built in background)."""
     accounts = accounts_for(city, hasher=fast_hasher())
     users = {role: (u, p) for u, p, role in seed_demo_users(city, accounts=accounts)}
     # the whole-loop test drives every step by hand: no automatic triage
     app = create_app(
-        city, accounts=accounts, photos=LocalPhotoStore(photos), settings=ApiSettings(triage=False)
+        city, accounts=accounts, photos=LocalPhotoStore(photos), settings=ApiSettings(triage=triage)
     )
     served = Served(app, accounts, users)
     if settings is not None:

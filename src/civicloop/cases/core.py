@@ -1333,3 +1333,13 @@ def replay(events: Iterable[Event]) -> CaseState | None:
     for event in events:
         state = apply(state, event)
     return state
+
+
+def due_at(s: CaseState) -> datetime | None:
+    """When the current step is due: the handling deadline while a department holds the case, else the
+    step's deadline; none once closed or while suspended (挂账: the clock stands still)."""
+    if s.stage.is_terminal or s.stage is Stage.SUSPENDED:
+        return None
+    if s.stage in HANDLING_STAGES:
+        return s.deadline
+    return s.step_deadline

@@ -7,15 +7,15 @@ in one transaction. Nothing else writes cases.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from civicloop.cases.core import Actor, CaseState, Command, Event, Rules, apply, decide
+from civicloop.cases.core import Actor, CaseState, Command, Event, Rules, apply, decide, due_at
 from civicloop.cases.scope import can_act, can_view
 from civicloop.cases.store import CaseQuery, EventStore, Loaded
 from civicloop.kernel.errors import CaseNotFound, ConcurrentChange, DomainError, InvalidField, OutOfScope
@@ -386,6 +386,83 @@ class CaseService:
     def count(self, query: CaseQuery) -> int:
         with self.store.read() as conn:
             return self.store.count(conn, self.city_id, query)
+
+    # ---- the case search (案卷查询) --------------------------------------------------------------
+
+    SCAN_BATCH = 2000
+
+    def find(
+        self, query: CaseQuery, *, light: str | None = None, now: datetime | None = None
+    ) -> tuple[list[CaseState], int]:
+        """One page of the case search and the total number of matches.
+
+        ``light`` red is a column condition (the current step due before *now*, as 超期); yellow and
+        green depend on the working calendar, so their candidates (open, not yet due) are judged here,
+        in the query's order.
+        """
+        now = now or self.clock()
+        query = self._with_light(query, light, now)
+        if light in (None, "red"):
+            return self.search(query), self.count(query)
+        matches = list(self._judged(query, light, now))
+        return matches[query.offset : query.offset + query.limit], len(matches)
+
+    @staticmethod
+    def _in_order(states: list[CaseState], order: str) -> list[CaseState]:
+        """*states* in a :data:`civicloop.cases.store.ORDERS` order (as the SQL would give them)."""
+        field, _, direction = order.rpartition("_")
+        column = {"created": "created_at", "deadline": "deadline", "updated": "updated_at", "light": "due"}
+        name = column.get(field, "created_at")
+        far = datetime.max.replace(tzinfo=UTC)
+
+        def key(s: CaseState) -> tuple[bool, datetime, datetime, str]:
+            value = due_at(s) if name == "due" else getattr(s, name)
+            return (value is None, value or far, s.created_at, s.case_id)
+
+        if field in ("created", "updated"):
+            return sorted(states, key=lambda s: (getattr(s, name), s.case_id), reverse=direction == "desc")
+        # due and deadline: no time last both ways; light_desc is the most urgent (earliest due) first
+        earliest_first = (direction == "asc") != (field == "light")
+        ranked = sorted((s for s in states if key(s)[0] is False), key=key, reverse=not earliest_first)
+        return ranked + [s for s in states if key(s)[0]]
+
+    def find_all(
+        self, query: CaseQuery, *, light: str | None = None, now: datetime | None = None
+    ) -> Iterator[CaseState]:
+        """Every match of the case search in its order (an export), read in batches."""
+        now = now or self.clock()
+        query = self._with_light(query, light, now)
+        if light not in (None, "red"):
+            yield from self._judged(query, light, now)
+            return
+        yield from self._scan(query)
+
+    def _with_light(self, query: CaseQuery, light: str | None, now: datetime) -> CaseQuery:
+        if light == "red":
+            return replace(query, due_before=now)
+        if light is not None:
+            return replace(query, due_from=now)
+        return query
+
+    def _scan(self, query: CaseQuery) -> Iterator[CaseState]:
+        offset = 0
+        while True:
+            batch = self.search(replace(query, limit=self.SCAN_BATCH, offset=offset))
+            yield from batch
+            if len(batch) < self.SCAN_BATCH:
+                return
+            offset += self.SCAN_BATCH
+
+    def _judged(self, query: CaseQuery, light: str | None, now: datetime) -> Iterator[CaseState]:
+        """The cases not yet due whose light is *light*: read along the due-time index (the other
+        indexes would walk the whole city), judged, then put in the query's order."""
+        calendar = self.rules.calendar
+        found = []
+        for s in self._scan(replace(query, order="light_desc")):
+            judged = s.light(calendar, now)
+            if judged is not None and judged.value == light:
+                found.append(s)
+        yield from self._in_order(found, query.order)
 
     def timelines(self, case_ids: Sequence[str]) -> dict[str, list[Event]]:
         """The events of several cases at once, each list in sequence order."""

@@ -8,6 +8,7 @@ of a raw insert.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from civicloop.cases.core import Actor, CaseState, Event
+from civicloop.cases.core import Actor, CaseState, Event, due_at
 from civicloop.kernel.errors import ConcurrentChange
 from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
 from civicloop.store.tables import case_numbers, cases, events, reporters
@@ -116,7 +117,14 @@ def projection_values(s: CaseState, last_hash: str) -> tuple[Any, ...]:
         s.closure_reason, s.channel, s.category_code,
         s.urgency, s.department_id, s.district_code, s.grid_code, s.lon, s.lat, s.created_at,
         s.updated_at, s.deadline, s.closed_at, s.handled_on_time, s.to_json().decode(), last_hash,
+        *search_values(s),
     )  # fmt: skip
+
+
+def search_values(s: CaseState) -> tuple[Any, ...]:
+    """The projection's search columns (0012): street, community, rework count, due time, free text."""
+    text = " ".join(t for t in (s.description, s.address) if t) or None
+    return (s.street_code, s.community_code, s.rework_count, due_at(s), text)
 
 
 #: Positions of the projection's columns that an UPDATE may set (all but the key), and those that change
@@ -131,6 +139,7 @@ def projection_columns(s: CaseState) -> tuple[Any, ...]:
         s.city_id, s.case_id, s.version, s.stage, s.public_status, s.closure_reason, s.channel,
         s.category_code, s.urgency, s.department_id, s.district_code, s.grid_code, s.lon, s.lat,
         s.created_at, s.updated_at, s.deadline, s.closed_at, s.handled_on_time, None, None,
+        *search_values(s),
     )  # fmt: skip
 
 
@@ -162,7 +171,7 @@ class _DriverWriter:
         self.mark = mark
         self._updates: dict[tuple[int, ...], str] = {}  # fmt: skip
         self.event_times = [EVENT_COLUMNS.index("at")]
-        times = ("created_at", "updated_at", "deadline", "closed_at")
+        times = ("created_at", "updated_at", "deadline", "closed_at", "due_at")
         self.case_times = [CASE_COLUMNS.index(c) for c in times]
 
     def convert(
@@ -227,9 +236,29 @@ class CaseQuery:
     overdue_at: datetime | None = None
     unlocated: bool = False
     scope: Actor | None = None
-    order: str = "created_desc"  # or "deadline_asc"
+    order: str = "created_desc"  # or one of ORDERS
     limit: int = 50
     offset: int = 0
+    # the case search (案卷查询, 0012): number and text contain, the rest match exactly
+    case_no: str | None = None
+    text: str | None = None
+    grid_codes: Sequence[str] | None = None
+    street_codes: Sequence[str] | None = None
+    community_codes: Sequence[str] | None = None
+    channels: Sequence[str] | None = None
+    deadline_from: datetime | None = None
+    deadline_to: datetime | None = None
+    due_before: datetime | None = None  # the current step was due before this moment (red, 超期)
+    due_from: datetime | None = None  # the current step is due at or after this moment (not yet overdue)
+    rework: bool | None = None  # True: sent back by a failed check at least once (返工)
+
+
+#: The orders of :class:`CaseQuery`: created, deadline (handling), updated, light (the current step's
+#: due time: ``light_desc`` is the most urgent first — red, then the nearest deadline), each both ways.
+ORDERS = (
+    "created_desc", "created_asc", "deadline_asc", "deadline_desc",
+    "updated_desc", "updated_asc", "light_desc", "light_asc",
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -403,13 +432,7 @@ class EventStore:
         # Named cases are found by primary key and ordered by the caller: with an ORDER BY in the SQL,
         # SQLite walks the city's whole created-at index instead (18 ms at 13,000 cases, growing with them).
         if query.ids is None:
-            if query.order == "deadline_asc":
-                q = q.order_by(
-                    cases.c.deadline.is_(None), cases.c.deadline, cases.c.created_at, cases.c.case_id
-                )
-            else:
-                q = q.order_by(cases.c.created_at.desc(), cases.c.case_id.desc())
-            q = q.limit(query.limit).offset(query.offset)
+            q = q.order_by(*_order(query)).limit(query.limit).offset(query.offset)
         return [CaseState.from_doc(orjson.loads(r.doc)) for r in conn.execute(q)]
 
     def count(self, conn: Connection, city_id: str, query: CaseQuery) -> int:
@@ -728,7 +751,73 @@ def _where(city_id: str, query: CaseQuery) -> ColumnElement[bool]:
         conds.append(c.lon.is_(None))
     if query.scope is not None:
         conds.append(_scope_clause(query.scope))
+    conds.extend(_search_where(query))
     return and_(*conds)
+
+
+#: "TY-2026-00001…": a case number's prefix (letters, a dash, more), found on the primary key.
+_NUMBER_START = re.compile(r"^[A-Z]{1,8}-[0-9A-Z-]*$")
+
+
+def _search_where(query: CaseQuery) -> list[ColumnElement[bool]]:
+    """The case search's conditions (each on an indexed column but the two *contains*)."""
+    c = cases.c
+    conds: list[ColumnElement[bool]] = []
+    if query.case_no:
+        number = query.case_no.strip().upper()
+        if _NUMBER_START.match(number):  # the start of a case number: a range of the primary key
+            conds.append(and_(c.case_id >= number, c.case_id < number + "~"))
+        else:
+            conds.append(c.case_id.contains(number, autoescape=True))
+    if query.text:
+        conds.append(func.lower(c.search_text).contains(query.text.strip().lower(), autoescape=True))
+    for column, values in (
+        (c.grid_code, query.grid_codes),
+        (c.street_code, query.street_codes),
+        (c.community_code, query.community_codes),
+        (c.channel, query.channels),
+    ):
+        if values is not None:
+            conds.append(column.in_(list(values)))
+    if query.deadline_from is not None:
+        conds.append(c.deadline >= query.deadline_from)
+    if query.deadline_to is not None:
+        conds.append(c.deadline <= query.deadline_to)
+    if query.due_before is not None:
+        conds.append(c.due_at < query.due_before)
+    if query.due_from is not None:
+        conds.append(c.due_at >= query.due_from)
+    if query.rework is True:
+        conds.append(c.rework_count > 0)
+    elif query.rework is False:
+        conds.append(c.rework_count == 0)
+    return conds
+
+
+def _order(query: CaseQuery) -> tuple[Any, ...]:
+    """ORDER BY of *query*: no time last. When a filter already excludes the rows without one, the
+    "is null" term is left out, so that the index on the time gives the order (no sort of the matches)."""
+    c = cases.c
+    order = query.order
+    deadline_known = query.deadline_from is not None or query.deadline_to is not None
+    due_known = query.due_before is not None or query.due_from is not None
+    no_deadline = () if deadline_known else (c.deadline.is_(None),)
+    no_due = () if due_known else (c.due_at.is_(None),)
+    if order == "deadline_asc":
+        return (*no_deadline, c.deadline, c.created_at, c.case_id)
+    if order == "deadline_desc":
+        return (*no_deadline, c.deadline.desc(), c.created_at.desc(), c.case_id.desc())
+    if order == "light_desc":
+        return (*no_due, c.due_at, c.created_at, c.case_id)
+    if order == "light_asc":
+        return (*no_due, c.due_at.desc(), c.created_at.desc(), c.case_id.desc())
+    if order == "updated_desc":
+        return (c.updated_at.desc(), c.case_id.desc())
+    if order == "updated_asc":
+        return (c.updated_at, c.case_id)
+    if order == "created_asc":
+        return (c.created_at, c.case_id)
+    return (c.created_at.desc(), c.case_id.desc())
 
 
 def _scope_clause(actor: Actor) -> ColumnElement[bool]:

@@ -15,6 +15,7 @@ from civicloop.accounts.service import AccountService, accounts_for
 from civicloop.city.service import City
 from civicloop.geo.places import Places
 from civicloop.http import accounts, errors, health, open311, pages, public, security, web_api, workflow
+from civicloop.http import search as case_search
 from civicloop.http.context import ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
 from civicloop.intake.service import IntakeService
@@ -30,6 +31,7 @@ DESCRIPTION = t("http.api_description", "zh-CN").format()  # braces are doubled 
 ROUTERS: tuple[APIRouter, ...] = (
     open311.router,  # /open311/v2/...: Open311 GeoReport v2
     accounts.router,  # /api/v1/auth/login, /api/v1/auth/logout, /api/v1/me
+    case_search.router,  # /api/v1/cases/search, export.xlsx, export.csv (before /cases/{case_id})
     workflow.router,  # /api/v1/cases, queues, reporters, photos: the loop's cases and actions
     health.router,  # GET /healthz
     web_api.router,  # /api/v1/web, screen, stream, geo, locate, suggest, review: the web's workspace data
@@ -193,6 +195,7 @@ def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebState:
     """Give *app* (the HTTP app of the main city) the web's read models, started and closed with it."""
     ctx: AppContext = app.state.civicloop
     state = WebState(ctx.main.city, settings or WebSettings.from_env(), pages.asset_version())
+    state.photo_limits = ctx.settings.photo_limits
     app.state.civicloop_web = state
     app.state.civicloop_webs = {}  # the other cities' read models, built on first use (context.web_state)
 

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from civicloop.accounts.service import AccountRole, User
 from civicloop.accounts.store import open311_submission
-from civicloop.cases.core import ACTIONS, CaseState, Event, allowed_actions
+from civicloop.cases.core import ACTIONS, CaseState, Event, allowed_actions, due_at
 from civicloop.cases.scope import REPORTER_ROLES, can_act
 from civicloop.cases.service import CaseQuery, ReporterInfo
 from civicloop.http.auth import CurrentUser, require_actor, require_role_in, require_roles
@@ -47,7 +47,7 @@ from civicloop.http.schemas import (
 )
 from civicloop.kernel.errors import InvalidField
 from civicloop.kernel.i18n import Msg, both
-from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
+from civicloop.kernel.vocabulary import Action, Role, Stage
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, erase_submission_identity
 from civicloop.photos.check import PhotoRefused, check_photo
@@ -57,14 +57,6 @@ router = APIRouter(prefix="/api/v1", tags=["workflow"], responses=ERRORS)
 
 
 # ---- views --------------------------------------------------------------------------------------------
-
-
-def due_at(s: CaseState) -> datetime | None:
-    if s.stage.is_terminal or s.stage is Stage.SUSPENDED:
-        return None
-    if s.stage in HANDLING_STAGES:
-        return s.deadline
-    return s.step_deadline
 
 
 def case_view(ctx: AppContext, s: CaseState, now: datetime) -> CaseView:

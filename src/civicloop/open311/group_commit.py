@@ -313,6 +313,7 @@ class ReportWriter:
         self.batches += 1
         self.jobs += len(group)
         errors = dict(result.errors)
+        followed: Mapping[str, CaseState] = {}
         if self.intake is not None:
             # The reports are stored (acknowledgeable whatever happens next); the triage actions run
             # before the answers so that what a client reads back already shows a merge or a dispatch.
@@ -322,10 +323,12 @@ class ReportWriter:
                 if pos not in errors and (case_id := result.case_ids[pos]) is not None
             ]
             try:
-                self.intake.follow_up(written)
+                # the answer is the state after the triage (merged as a duplicate, filed, dispatched)
+                followed = self.intake.follow_up(written).states
             except Exception:  # the reports stay in the review queue; nothing acknowledged is lost
                 log.exception("triage follow-up of %d reports failed", len(written))
         outcomes: dict[int, ReportOutcome | BaseException] = {}
+        final = {**result.states, **followed}
         for pos, job in enumerate(primary):
             err = errors.get(pos)
             case_id = result.case_ids[pos]
@@ -334,7 +337,7 @@ class ReportWriter:
                 outcomes[id(job)] = exc
                 job.answer.set_exception(exc)
             else:
-                outcome = ReportOutcome(case_id, result.states[case_id], tokens[id(job)], False)
+                outcome = ReportOutcome(case_id, final[case_id], tokens[id(job)], False)
                 outcomes[id(job)] = outcome
                 job.answer.set_result(outcome)
         for job, first in aliases:

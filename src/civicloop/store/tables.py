@@ -111,11 +111,25 @@ cases = Table(
     Column("handled_on_time", Boolean),
     Column("doc", Text, nullable=False),
     Column("last_hash", String(64), nullable=False),
+    # 0012: what the case search filters and sorts on besides (street, community, rework, due, text)
+    Column("street_code", String(16)),
+    Column("community_code", String(16)),
+    Column("rework_count", Integer, nullable=False, server_default="0"),
+    Column("due_at", UTCDateTime()),
+    Column("search_text", Text),
     Index("ix_cases_city_stage", "city_id", "stage"),
     Index("ix_cases_city_department", "city_id", "department_id", "stage"),
     Index("ix_cases_city_department_created", "city_id", "department_id", "created_at"),  # 0008
     Index("ix_cases_city_created", "city_id", "created_at"),
     Index("ix_cases_city_deadline", "city_id", "deadline"),
+    Index("ix_cases_city_grid_created", "city_id", "grid_code", "created_at"),  # 0012
+    Index("ix_cases_city_street_created", "city_id", "street_code", "created_at"),  # 0012
+    Index("ix_cases_city_community_created", "city_id", "community_code", "created_at"),  # 0012
+    Index("ix_cases_city_district_created", "city_id", "district_code", "created_at"),  # 0012
+    Index("ix_cases_city_category_created", "city_id", "category_code", "created_at"),  # 0012
+    Index("ix_cases_city_updated", "city_id", "updated_at"),  # 0012
+    Index("ix_cases_city_due", "city_id", "due_at"),  # 0012
+    Index("ix_cases_city_rework", "city_id", "rework_count"),  # 0012
 )
 
 case_numbers = Table(

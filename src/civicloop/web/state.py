@@ -18,6 +18,7 @@ from civicloop.city.service import City
 from civicloop.geo.service import geography_version
 from civicloop.kernel.i18n import t
 from civicloop.kernel.vocabulary import Role, Stage
+from civicloop.photos.check import MAX_SIDE, PhotoLimits
 from civicloop.web import views
 from civicloop.web.dashboard import KpiCache, TrendCache
 from civicloop.web.geodata import GeoLayers, from_wgs84, to_wgs84
@@ -41,6 +42,7 @@ class WebState:
         self.trend = TrendCache(self.city)
         self.layers = GeoLayers(self.city, lambda: _geography_version(self.city))
         self._config: bytes | None = None
+        self.photo_limits = PhotoLimits()  # the app's (install_web sets them before the first page)
         self._intake: Any = None
         self._lock = threading.Lock()
         self.public_hits: dict[str, list[float]] = {}
@@ -116,6 +118,13 @@ class WebState:
             ],
             "labels": views.labels(),
             "actions": views.action_specs(),
+            # the server's photo check (photos/check.py): the phone app refuses a file when it is picked
+            "photos": {
+                "max_bytes": self.photo_limits.max_bytes,
+                "max_pixels": self.photo_limits.max_pixels,
+                "max_side": MAX_SIDE,
+                "types": ["image/jpeg", "image/png", "image/webp"],
+            },
         }
         self._config = orjson.dumps(doc)
         return self._config

@@ -177,16 +177,7 @@
 
   /* ---- outbox view ---- */
   async function renderOutbox() {
-    const list = CL.clear(CL.$("#outbox-list"));
-    const items = (await CL.outbox.all()).sort((a, b) => b.created.localeCompare(a.created));
-    if (!items.length) { list.appendChild(h("li", { class: "muted" }, CL.t("outbox_empty"))); return; }
-    for (const i of items) {
-      list.appendChild(h("li", { "data-id": i.id, "data-status": i.status },
-        h("span", { class: "st " + i.status }, CL.t(i.status === "queued" ? "queued" : i.status)),
-        h("div", null, i.title || i.kind),
-        h("div", { class: "small muted" }, CL.fmt.dt(i.created) + (i.case_id ? " · " + i.case_id : "") + (i.replayed ? " " + CL.t("replayed") : "")),
-        i.error && i.status !== "sent" ? h("div", { class: "small error-text" }, i.error) : null));
-    }
+    await CL.outboxView.render(CL.$("#outbox-list"));
   }
 
   function startApp() {
@@ -212,11 +203,18 @@
     window.addEventListener("offline", net);
     if ("serviceWorker" in navigator) navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).catch(() => {});
     CL.$("#m-tabs").querySelectorAll("button").forEach((b) => b.addEventListener("click", () => show(b.dataset.view)));
-    CL.$("#photo-input").addEventListener("change", (e) => {
-      for (const f of e.target.files) state.photos.push(f);
+    CL.$("#photo-input").addEventListener("change", async (e) => {
+      const files = [...e.target.files];
       e.target.value = "";
+      const err = CL.$("#photo-error");
+      err.textContent = "";
+      for (const f of files) {
+        const refused = await CL.outboxView.checkPhoto(f);  // refused at once, nothing queued
+        if (refused) { err.textContent = refused; CL.toast(refused, "error"); continue; }
+        state.photos.push(f);
+        CL.toast(CL.t("photo_added"), "ok");
+      }
       renderPhotos();
-      CL.toast(CL.t("photo_added"), "ok");
     });
     CL.$("#desc").addEventListener("input", suggestSoon);
     CL.$("#category").addEventListener("change", (e) => { e.target.dataset.touched = "1"; });
@@ -227,7 +225,7 @@
     CL.outbox.onChange(updateCount);
     document.addEventListener("cl:sent", (e) => {
       const item = e.detail;
-      CL.toast(CL.t("sent") + (item.case_id ? " · " + item.case_id : ""), "ok");
+      CL.toast(CL.outboxView.outcomeText(item), "ok");
       if (item.kind === "report") window.__cl.lastCase = item.case_id;
     });
     document.addEventListener("cl:lang", () => { fillCategories(); net(); if (state.view !== "report") show(state.view); });

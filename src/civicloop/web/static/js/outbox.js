@@ -38,8 +38,25 @@
   let flushing = null;
   const listeners = new Set();
 
+  /** What the server made of a submission (its answer's case): shown as the item's outcome. */
+  function outcomeOf(c) {
+    if (!c) return null;
+    return { case_id: c.case_id, stage: c.stage, closure_reason: c.closure_reason || null, duplicate_of: c.duplicate_of || null };
+  }
+
   const Outbox = {
     uuid,
+    outcomeOf,
+
+    /** Send a queued or refused item again (after an edit, or once the cause is gone). */
+    async retry(id, changes) {
+      const item = (await this.all()).find((i) => i.id === id);
+      if (!item || item.status === "sent" || item.status === "sending") return null;
+      Object.assign(item, changes || {}, { status: "queued", error: null, error_field: null });
+      await this.put(item);
+      this.flush();
+      return item;
+    },
     async all() { return (await tx("readonly", (s) => req(s.getAll()))) || []; },
     async put(item) { await tx("readwrite", (s) => req(s.put(item))); listeners.forEach((f) => f()); },
     async remove(id) { await tx("readwrite", (s) => req(s.delete(id))); listeners.forEach((f) => f()); },
@@ -99,7 +116,7 @@
             } catch (e) { if (!(e instanceof CL.ApiError)) throw e; }
           }
           result = await CL.api("/api/v1/cases", { method: "POST", body, headers: { "Idempotency-Key": item.id } });
-          item.case_id = result.case_id; item.replayed = result.replayed;
+          item.case_id = result.case_id; item.replayed = result.replayed; item.outcome = outcomeOf(result.case);
         } else {
           // an action: if it was applied already (the answer was lost), do not apply it twice
           const detail = await CL.api("/api/v1/cases/" + encodeURIComponent(item.case_id));
@@ -109,6 +126,9 @@
             const body = Object.assign({}, item.body);
             if (item.photo_refs.length) body.photos = item.photo_refs;
             result = await CL.api("/api/v1/cases/" + encodeURIComponent(item.case_id) + "/actions/" + item.action, { method: "POST", body });
+            item.outcome = outcomeOf(result.case);
+          } else {
+            item.outcome = outcomeOf(detail.case);
           }
         }
         item.status = "sent"; item.sent_at = new Date().toISOString(); item.photos = []; item.error = null;
@@ -117,7 +137,7 @@
         return true;
       } catch (e) {
         if (e instanceof CL.ApiError && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 408 && e.status !== 429) {
-          item.status = "failed"; item.error = e.message;
+          item.status = "failed"; item.error = e.message; item.error_field = e.field || null;
           await this.put(item);
           return true;
         }

@@ -188,7 +188,7 @@
     worklist: worklistTab,
     overview: overviewTab,
     supervision: () => queueTab(null, null, () => ({})),
-    search: searchTab,
+    search: () => CL.search.render(view(), (id, row) => CL.desk.open(id, row)),
   };
 
   async function render() {
@@ -210,7 +210,7 @@
     user = await CL.api("/api/v1/me");
     CL.userBox(CL.$("#user-box"));
     const allowed = TABS[user.role] || ["search"];
-    const wanted = location.hash.slice(1);
+    const wanted = location.hash.slice(1) || (location.search ? "search" : "");  // a bookmarked search
     current = allowed.includes(wanted) ? wanted : allowed[0];
     tabs();
     await render();

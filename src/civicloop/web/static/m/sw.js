@@ -11,6 +11,7 @@ const SHELL = [
   "/static/js/core.js?v=" + VERSION,
   "/static/js/map.js?v=" + VERSION,
   "/static/js/outbox.js?v=" + VERSION,
+  "/static/js/outbox-ui.js?v=" + VERSION,
   "/static/js/mobile.js?v=" + VERSION,
   "/static/vendor/leaflet/leaflet.js",
   "/static/vendor/leaflet/leaflet.css",
