@@ -85,6 +85,7 @@ PINNED = {
     ("GET", "/api/v1/i18n/{locale}"),
     # static files
     ("*", "/static"),
+    ("*", "/docs/assets"),  # Swagger UI and ReDoc files (http/docs.py)
 }
 
 

@@ -480,7 +480,9 @@ def _text(fields: Mapping[str, Any], name: str, max_len: int = MAX_DESCRIPTION) 
         raise InvalidField(name, Msg("reasons.must_be_text"))
     value = clean_text(value).strip()
     if len(value) > max_len:
-        raise InvalidField(name, Msg("reasons.must_be_at_most_characters", max_len=max_len))
+        raise InvalidField(
+            name, Msg("reasons.must_be_at_most_characters_now", max_len=max_len, length=len(value))
+        )
     return value or None
 
 

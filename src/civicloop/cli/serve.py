@@ -10,7 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from civicloop.accounts.service import AccountRole, AccountService, accounts_for, seed_demo_users
+from civicloop.accounts.service import (
+    AccountRole,
+    AccountService,
+    accounts_for,
+    seed_demo_department_users,
+    seed_demo_users,
+)
 from civicloop.bootstrap import open_city as open_registered_city
 from civicloop.city.service import City, CityNotInitialised
 from civicloop.city.store import registered_city_ids
@@ -26,6 +32,7 @@ from civicloop.cli.common import (
     open_city,
 )
 from civicloop.kernel.i18n import both, t
+from civicloop.kernel.vocabulary import Role
 from civicloop.profile import ProfileError
 
 # ---- serve --------------------------------------------------------------------------------------------
@@ -262,10 +269,32 @@ def user_seed_demo(database: DatabaseOpt = None, city: CityOpt = None, json_out:
     """演示账号 / create (or reset) one demo user per role and print their passwords."""
     c = open_city(database, city)
     rows = seed_demo_users(c)
+    units = seed_demo_department_users(c)
     if json_out:
-        sys.stdout.write(json.dumps([{"username": u, "password": p, "role": r} for u, p, r in rows]) + "\n")
+        out = [{"username": u, "password": p, "role": r} for u, p, r in rows]
+        out += [{"username": u, "password": p, "role": "department", "department_id": d} for u, p, d in units]
+        sys.stdout.write(json.dumps(out) + "\n")
         return
-    table = Table("username", "password", "role")
-    for u, p, r in rows:
-        table.add_row(u, p, r)
-    console.print(table)
+    console.print(demo_accounts_table(c, rows, units))
+
+
+def demo_accounts_table(
+    city: City, users: list[tuple[str, str, str]], units: list[tuple[str, str, str]]
+) -> Table:
+    """The demo logins grouped by role: each role's login, and under 处置部门 one login per department unit
+    (the district units that routing sends cases to included), with the unit's name."""
+    table = Table(title=both("cli.demo.accounts", city=city.profile.name))
+    for key in ("col_role", "col_username", "col_password", "col_unit"):
+        table.add_column(both(f"cli.demo.{key}"))
+    names = {d.id: d.name for d in city.profile.departments}
+    for username, password, role in users:
+        try:
+            label = f"{Role(role).zh} / {role}"
+        except ValueError:
+            label = role
+        extra = [(username, password, "")]
+        if role == AccountRole.DEPARTMENT.value:
+            extra += [(u, p, names.get(d, d)) for u, p, d in units if u != username]
+        for i, (u, p, unit) in enumerate(extra):
+            table.add_row(label if i == 0 else "", u, p, unit, end_section=i == len(extra) - 1)
+    return table

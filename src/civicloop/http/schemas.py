@@ -86,6 +86,9 @@ class ErrorDetail(BaseModel):
     message: str = Field(description=both("http.doc.error_message"))
     message_zh: str
     message_en: str
+    label: str | None = Field(None, description=both("http.doc.error_label"))
+    label_zh: str | None = None
+    label_en: str | None = None
 
 
 class ErrorBody(BaseModel):
@@ -190,6 +193,7 @@ class EventView(BaseModel):
     action_label_en: str
     at: datetime
     actor_id: str
+    actor_name: str | None = Field(None, description=both("http.doc.actor_name"))
     actor_role: str
     stage_before: str | None
     stage_after: str
@@ -304,6 +308,7 @@ class CaseSummary(BaseModel):
     overdue: bool
     light: Literal["green", "yellow", "red"] | None
     allowed_actions: list[str]
+    rework_count: int = Field(0, description=both("http.doc.rework_count"))
 
 
 class CasePage(BaseModel):
@@ -359,3 +364,23 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (422, both("http.doc.refused_422")),
     )
 }
+
+
+def field_limits() -> dict[str, dict[str, float | int]]:
+    """Each input field's limits as the API checks them (maxlength, min, max, maxitems), so that the pages'
+    inputs carry the same ones (``/api/v1/web/config`` → ``field_limits``) and the browser stops a value
+    before the API has to refuse it."""
+    out: dict[str, dict[str, float | int]] = {}
+    for model in (ReportBody, ActionBody):
+        for name, prop in model.model_json_schema().get("properties", {}).items():
+            kinds = prop.get("anyOf", [prop])
+            limits: dict[str, float | int] = {}
+            for kind in kinds:
+                for key, attr in (("maxLength", "maxlength"), ("minimum", "min"), ("maximum", "max"),
+                                  ("maxItems", "maxitems"), ("minLength", "minlength")):  # fmt: skip
+                    if key in kind:
+                        limits[attr] = kind[key]
+            if limits:
+                out.setdefault(name, {}).update(limits)
+    out.setdefault("amount", {}).update({"min": 0.01, "max": 10_000})  # the domain's range (cases/core.py)
+    return out

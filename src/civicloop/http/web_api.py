@@ -281,7 +281,8 @@ async def review(
 async def case_extra(request: Request, case_id: str, user: CurrentUser) -> Response:
     """案卷补充 / Cluster (duplicates), triage, the clock of every step and the dispatch suggestion."""
     ws = web_state(request)
-    body = await run_in_threadpool(ws.case_extra, case_id, user.actor(), locale_of(request))
+    names = await run_in_threadpool(context_of(request).main.accounts.display_names)
+    body = await run_in_threadpool(ws.case_extra, case_id, user.actor(), locale_of(request), names)
     return JSON(body)
 
 
@@ -296,7 +297,8 @@ async def web_queue(
     a worklist shows besides: description, photos before and after, the pending request, position."""
     ws = web_state(request)
     queue = await run_in_threadpool(queue_page, context_of(request), user, page, page_size)
-    body = await run_in_threadpool(ws.enrich_queue, queue.model_dump(mode="json"), user.actor())
+    names = await run_in_threadpool(context_of(request).main.accounts.display_names)
+    body = await run_in_threadpool(ws.enrich_queue, queue.model_dump(mode="json"), user.actor(), names)
     return JSON(body)
 
 

@@ -119,8 +119,9 @@ def case_view(ctx: AppContext, s: CaseState, now: datetime) -> CaseView:
     )
 
 
-def event_view(e: Event) -> EventView:
+def event_view(e: Event, names: dict[str, str] | None = None) -> EventView:
     return EventView(
+        actor_name=(names or {}).get(e.actor_id),
         seq=e.seq,
         action=e.action.value,
         action_label_zh=e.action.zh,
@@ -210,6 +211,7 @@ def summary(ctx: AppContext, user: User, s: CaseState, now: datetime) -> CaseSum
         overdue=s.overdue(ctx.main.city.calendar, now),
         light=light.value if light else None,
         allowed_actions=[a.value for a in actions_for(user, s)],
+        rework_count=s.rework_count,
     )
 
 
@@ -281,6 +283,7 @@ def get_case(request: Request, case_id: str, user: CurrentUser) -> CaseDetail:
     cases = ctx.main.city.cases
     state = cases.get(case_id, user.actor())
     timeline = cases.timeline(case_id, user.actor())
+    names = ctx.main.accounts.display_names()  # timelines show people by name and role, not ids
     with cases.store.read() as conn:
         found = open311_submission(conn, cases.city_id, case_id)
     submission = None
@@ -289,7 +292,7 @@ def get_case(request: Request, case_id: str, user: CurrentUser) -> CaseDetail:
     return CaseDetail(
         case=case_view(ctx, state, datetime.now(UTC)),
         category=category_view(ctx, state.category_code),
-        timeline=[event_view(e) for e in timeline],
+        timeline=[event_view(e, names) for e in timeline],
         allowed_actions=allowed_view(user, state),
         open311=submission,
     )

@@ -41,6 +41,8 @@ class WebState:
         self.trend = TrendCache(self.city)
         self.layers = GeoLayers(self.city, lambda: _geography_version(self.city))
         self._config: bytes | None = None
+        #: More of the pages' configuration from the layers above (http: each input field's limits).
+        self.config_extra: dict[str, Any] = {}
         self._intake: Any = None
         self._lock = threading.Lock()
         self.public_hits: dict[str, list[float]] = {}
@@ -111,11 +113,16 @@ class WebState:
                     "department": c.department,
                     "service": c.service,
                     "keywords": list(c.keywords[:6]),
+                    "conditions": [
+                        {"no": cond.no, "filing": cond.filing, "filing_en": cond.filing_en}
+                        for cond in c.conditions
+                    ],
                 }
                 for c in p.categories
             ],
             "labels": views.labels(),
             "actions": views.action_specs(),
+            **self.config_extra,
         }
         self._config = orjson.dumps(doc)
         return self._config
@@ -322,7 +329,9 @@ class WebState:
                 )
         return {"stage": stage, "total": total, "items": items}
 
-    def enrich_queue(self, page: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    def enrich_queue(
+        self, page: dict[str, Any], actor: Actor, names: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         ids = [item["case_id"] for item in page["items"]]
         states = {
             s.case_id: s
@@ -348,11 +357,19 @@ class WebState:
                 urge_count=s.urge_count,
                 rework_count=s.rework_count,
             )
+            if s.pending or s.rework_count:  # the request in full, and why the work came back
+                timeline = self.city.cases.timeline(s.case_id, actor)
+                item.update(
+                    request=views.request_detail(s, timeline, self.city.calendar, names),
+                    last_failed_check=views.last_failed_check(timeline, names),
+                )
         return page
 
     # ---- case page ----------------------------------------------------------------------------
 
-    def case_extra(self, case_id: str, actor: Actor, locale: str) -> dict[str, Any]:
+    def case_extra(
+        self, case_id: str, actor: Actor, locale: str, names: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         cases = self.city.cases
         state = cases.get(case_id, actor)  # 404 outside the scope, like the workflow API
         timeline = cases.timeline(case_id, actor)
@@ -375,10 +392,14 @@ class WebState:
         suggestion = None
         if state.stage is Stage.FILED and has_role(actor, DISPATCH_ADVICE_ROLES):
             try:
-                from civicloop.dispatch.service import suggest_department
+                from civicloop.dispatch.service import suggest_department, suggestion_words
 
                 decision = suggest_department(self.city, state)
-                suggestion = {"department_id": decision.department_id, "explain": decision.explain(locale)}
+                suggestion = {
+                    "department_id": decision.department_id,
+                    "words": suggestion_words(decision, self.city.profile, locale),
+                    "explain": decision.explain(locale),
+                }
             except Exception as exc:  # routing data incomplete: the dispatcher chooses alone
                 suggestion = {"department_id": None, "explain": str(exc)[:200]}
         light = state.light(self.city.calendar, now)
@@ -404,6 +425,9 @@ class WebState:
                 "clock_running": state.clock_running_since is not None,
             },
             "dispatch_suggestion": suggestion,
+            "request": views.request_detail(state, timeline, self.city.calendar, names),
+            "rework_count": state.rework_count,
+            "last_failed_check": views.last_failed_check(timeline, names),
             "display": display,
             "now": now.isoformat(),
         }

@@ -1,0 +1,132 @@
+"""The staff workspaces as command-centre tools (issue 15, part A), through the HTTP API.
+
+Demo logins for every department unit that routing can send a case to; /docs and /redoc with no CDN;
+field errors by their label with the limit and the value's length; people by name in timelines; the
+approver's view of a request in full; rework visible; safeguards refused with nothing stored; batch
+actions with one result line per case.
+"""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from civicloop.accounts.service import AccountService, seed_demo_department_users
+from civicloop.city.service import City
+from civicloop.dispatch.service import explicit_rules, implicit_rules
+from civicloop.kernel.vocabulary import Action
+from tests.api.helpers import INSPECTOR, OPERATOR, report_many, to_dispatched
+from tests.support.domain import as_role
+
+
+def _routable(city: City) -> set[str]:
+    """Every department the demo's routing (category, filing condition, district unit, explicit rule,
+    fallback) can send a case to, over every category × condition × district of the profile."""
+    p = city.profile
+    out = {r.department_id for r in explicit_rules(p)}
+    for c in p.categories:
+        for cond in c.conditions:
+            for d in p.districts:
+                out |= {r.department_id for r in implicit_rules(p, c.code, cond.no, d.code)}
+    return out
+
+
+def test_every_department_that_routing_can_send_a_case_to_has_a_demo_login(
+    city: City, accounts: AccountService, client: TestClient
+) -> None:
+    logins = seed_demo_department_users(city, accounts=accounts)
+    by_department = {d: (u, p) for u, p, d in logins}
+    routable = _routable(city)
+    assert "ty-xiaodian-sanitation" in routable  # the district unit of issue 15's finding 1
+    assert routable <= set(by_department), routable - set(by_department)
+    user, password = by_department["ty-xiaodian-sanitation"]
+    r = client.post("/api/v1/auth/login", json={"username": user, "password": password})
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["department_id"] == "ty-xiaodian-sanitation"
+    again = seed_demo_department_users(city, accounts=accounts)  # a new start: new passwords, same users
+    assert {u for u, _, _ in again} == set(by_department) and again[0][1] != logins[0][1]
+
+
+def test_api_docs_load_nothing_from_another_origin(client: TestClient) -> None:
+    for path, asset in (
+        ("/docs", "/docs/assets/swagger-ui-bundle.js"),
+        ("/redoc", "/docs/assets/redoc.standalone.js"),
+    ):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert asset in page.text and "cdn." not in page.text and "googleapis" not in page.text, page.text
+        assert "http" not in page.headers["content-security-policy"]
+        js = client.get(asset)
+        assert js.status_code == 200 and len(js.content) > 100_000
+    assert client.get("/docs/assets/swagger-ui.css").status_code == 200
+
+
+def test_a_refused_field_is_named_by_its_label_with_the_limit(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    body = {"category_code": "06010", "lon": 112.56, "lat": 37.84, "description": "垃圾" * 5000}
+    zh = client.post("/api/v1/cases", json=body, headers=headers["operator"])
+    assert zh.status_code == 422
+    e = zh.json()["error"]
+    assert e["field"] == "description" and e["label"] == "问题描述" and e["label_en"] == "description"
+    assert "问题描述" in e["message"] and "4000" in e["message"] and "10000" in e["message"], e
+    assert "String should" not in e["message_en"] and "(now 10000)" in e["message_en"], e
+    en = client.post("/api/v1/cases", json=body, headers={**headers["operator"], "Accept-Language": "en"})
+    assert en.json()["error"]["label"] == "description"
+    config = client.get("/api/v1/web/config").json()
+    assert config["field_limits"]["description"]["maxlength"] == 4000
+    assert config["field_limits"]["condition_no"] == {"min": 1, "max": 999}
+    assert config["categories"][0]["conditions"][0]["no"] == 1  # 立案 picks from the filing conditions
+
+
+def _dept_headers(client: TestClient, city: City, accounts: AccountService, dept: str) -> dict[str, str]:
+    user, password = next(
+        (u, p) for u, p, d in seed_demo_department_users(city, accounts=accounts) if d == dept
+    )
+    token = client.post("/api/v1/auth/login", json={"username": user, "password": password}).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def test_timeline_names_people_and_the_approver_sees_the_request_in_full(
+    client: TestClient, city: City, accounts: AccountService, headers: dict[str, dict[str, str]]
+) -> None:
+    dept = "ty-xiaodian-sanitation"
+    (case_id,) = report_many(city, 1)
+    to_dispatched(city, case_id, dept)
+    mine = _dept_headers(client, city, accounts, dept)
+    r = client.post(
+        f"/api/v1/cases/{case_id}/actions/request_extension",
+        json={"amount": 2, "unit": "work_day", "note": "需要协调吊车"},
+        headers=mine,
+    )
+    assert r.status_code == 200, r.text
+    detail = client.get(f"/api/v1/cases/{case_id}", headers=headers["dispatcher"]).json()
+    last = detail["timeline"][-1]
+    assert last["actor_name"] == city.profile.department(dept).name  # the login's display name, not an id
+    queue = client.get("/api/v1/web/queue?page_size=100", headers=headers["dispatcher"]).json()
+    item = next(i for i in queue["items"] if i["case_id"] == case_id)
+    req = item["request"]
+    assert req["kind"] == "extension" and req["amount"] == 2 and req["unit"] == "work_day"
+    assert req["reason"] == "需要协调吊车" and req["requested_by_name"] == city.profile.department(dept).name
+    assert req["current_deadline"] < req["new_deadline"]
+
+
+def test_rework_is_counted_and_explained_on_the_case(
+    client: TestClient, city: City, headers: dict[str, dict[str, str]]
+) -> None:
+    (case_id,) = report_many(city, 1)
+    to_dispatched(city, case_id, "ty-sanitation")
+    handler = city.cases.get(case_id)
+    assert handler.department_id == "ty-sanitation"
+    city.cases.act(case_id, Action.HANDLE, as_role("department", department="ty-sanitation"),
+                   {"note": "已清运", "photos": ["p/after.jpg"]})  # fmt: skip
+    city.cases.act(case_id, Action.SEND_CHECK, OPERATOR)
+    city.cases.act(
+        case_id, Action.CHECK, INSPECTOR, {"passed": False, "note": "仍有残留", "photos": ["p/x.jpg"]}
+    )
+    extra = client.get(f"/api/v1/web/cases/{case_id}/extra", headers=headers["dispatcher"]).json()
+    assert extra["rework_count"] == 1
+    assert extra["last_failed_check"]["note"] == "仍有残留" and extra["last_failed_check"]["photos"] == [
+        "p/x.jpg"
+    ]
+    rows = client.get("/api/v1/cases?stage=filed", headers=headers["dispatcher"]).json()["items"]
+    assert next(r for r in rows if r["case_id"] == case_id)["rework_count"] == 1
