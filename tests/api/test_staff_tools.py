@@ -8,11 +8,13 @@ actions with one result line per case.
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from civicloop.accounts.service import AccountService, seed_demo_department_users
 from civicloop.city.service import City
 from civicloop.dispatch.service import explicit_rules, implicit_rules
+from civicloop.kernel.errors import InvalidField, MissingField
 from civicloop.kernel.vocabulary import Action
 from tests.api.helpers import INSPECTOR, OPERATOR, report_many, to_dispatched
 from tests.support.domain import as_role
@@ -130,3 +132,33 @@ def test_rework_is_counted_and_explained_on_the_case(
     ]
     rows = client.get("/api/v1/cases?stage=filed", headers=headers["dispatcher"]).json()["items"]
     assert next(r for r in rows if r["case_id"] == case_id)["rework_count"] == 1
+
+
+def test_safeguards_refuse_a_step_without_its_photo_or_reason_and_store_nothing(
+    client: TestClient, city: City, accounts: AccountService, headers: dict[str, dict[str, str]]
+) -> None:
+    garbage, noise = report_many(city, 2)[0], report_many(city, 1, category="06028")[0]
+    dept = "ty-sanitation"
+    for case_id in (garbage, noise):
+        to_dispatched(city, case_id, dept)
+    mine = _dept_headers(client, city, accounts, dept)
+    before = len(city.cases.timeline(garbage))
+    r = client.post(f"/api/v1/cases/{garbage}/actions/handle", json={"note": "已清运"}, headers=mine)
+    assert r.status_code == 422, r.text
+    e = r.json()["error"]
+    assert e["field"] == "photos" and "处置反馈" in e["message"] and "照片" in e["message"], e
+    assert len(city.cases.timeline(garbage)) == before  # nothing stored
+    ok = client.post(f"/api/v1/cases/{noise}/actions/handle", json={"note": "已劝离"}, headers=mine)
+    assert ok.status_code == 200, ok.text  # noise has no visual evidence: no photo needed
+    photo = "https://photos.example.org/after.jpg"
+    done = client.post(f"/api/v1/cases/{garbage}/actions/handle", json={"note": "已清运", "photos": [photo]},
+                       headers=mine)  # fmt: skip
+    assert done.status_code == 200, done.text
+    city.cases.act(garbage, Action.SEND_CHECK, OPERATOR)
+    with pytest.raises(InvalidField) as no_photo:  # the domain refuses it, whatever the entry point
+        city.cases.act(garbage, Action.CHECK, INSPECTOR, {"passed": True})
+    assert no_photo.value.field == "photos" and "核查通过" in no_photo.value.render("zh-CN")
+    with pytest.raises(MissingField) as no_reason:
+        city.cases.act(garbage, Action.CHECK, INSPECTOR, {"passed": False, "photos": ["p/x.jpg"]})
+    assert no_reason.value.field == "note"
+    assert city.cases.get(garbage).stage.value == "checking"

@@ -67,6 +67,11 @@ class Rules(Protocol):
 
     def needs_verification(self, channel: Channel) -> bool: ...
 
+    def evidence_needed(self, category_code: str | None, step: str) -> tuple[bool, bool]:
+        """(needs a reason, needs a photo) for a safeguarded step (``verify_confirmed``, ``verify_denied``,
+        ``handle``, ``check_passed``, ``check_failed``) of a case of that category."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -1037,6 +1042,7 @@ def decide(
     stage_after, data = _DECIDERS[action](state, f, actor, at, rules)
     note = _text(f, "note")
     attachments = _photos(f)
+    _check_safeguards(state, action, data, note, attachments, rules)
     data.update(_step_transition(state, stage_after, at, rules))
     return Event(
         city_id=city_id,
@@ -1052,6 +1058,33 @@ def decide(
         note=note,
         attachments=attachments,
     )
+
+
+def _safeguarded_step(action: Action, data: Mapping[str, Any]) -> str | None:
+    if action is Action.VERIFY:
+        return "verify_confirmed" if data.get("confirmed") else "verify_denied"
+    if action is Action.CHECK:
+        return "check_passed" if data.get("passed") else "check_failed"
+    return "handle" if action is Action.HANDLE else None
+
+
+def _check_safeguards(
+    state: CaseState | None,
+    action: Action,
+    data: Mapping[str, Any],
+    note: str | None,
+    attachments: tuple[str, ...],
+    rules: Rules,
+) -> None:
+    """The profile's safeguards: a step that needs a reason or a photo is refused without it."""
+    step = _safeguarded_step(action, data)
+    if step is None:
+        return
+    reason, photo = rules.evidence_needed(state.category_code if state else None, step)
+    if reason and not note:
+        raise InvalidField("note", Msg("reasons.step_needs_reason", step=Msg(f"reasons.step.{step}")))
+    if photo and not attachments:
+        raise InvalidField("photos", Msg("reasons.step_needs_photo", step=Msg(f"reasons.step.{step}")))
 
 
 def _step_transition(

@@ -83,6 +83,7 @@ def demo_command(
     from civicloop.demo.geography import load_demo_geography
     from civicloop.http import create_app
     from civicloop.ledger.demo import load_demo
+    from civicloop.photos.simulated import store_simulated_photos
     from civicloop.photos.store import LocalPhotoStore
     from civicloop.simulator.placer import placer_for
     from civicloop.simulator.simulate import Simulator, asset_rounds_for
@@ -120,7 +121,9 @@ def demo_command(
         )
     users = seed_demo_users(city)
     units = seed_demo_department_users(city)
-    app = create_app(city, photos=LocalPhotoStore("./var/photos"))
+    photo_store = LocalPhotoStore("./var/photos")
+    store_simulated_photos(photo_store)  # the simulated cases' photos (generated images) open like any other
+    app = create_app(city, photos=photo_store)
     web = getattr(app.state, "civicloop_web", None)
     if web is not None:
         web.start()  # build the big screen's index now, not on the first visitor's request

@@ -53,6 +53,7 @@ def serve_command(
     import uvicorn
 
     from civicloop.http import ApiSettings, create_app
+    from civicloop.photos.simulated import store_simulated_photos
     from civicloop.photos.store import LocalPhotoStore
 
     c = open_city(database, city)
@@ -69,7 +70,9 @@ def serve_command(
             )
     # CIVICLOOP_STATE_CACHE, CIVICLOOP_RATE_* … are read here: a bad value stops the start (exit 2)
     settings = ApiSettings(batch_services=batch, public_base_url=public_url)
-    app = create_app(c, photos=LocalPhotoStore(photos), settings=settings, more_cities=others)
+    store = LocalPhotoStore(photos)
+    store_simulated_photos(store)  # the simulated cases' photos open like any other
+    app = create_app(c, photos=store, settings=settings, more_cities=others)
     err_console.print(
         f"{both('cli.serve.listening', name=c.profile.name, city=c.id, host=host, port=port)}  "
         f"Open311: /open311/v2/discovery.json  OpenAPI: /openapi.json",
