@@ -698,8 +698,12 @@ def seed_demo_department_users(
 ) -> list[tuple[str, str, str]]:
     """One demo login per department unit of the profile — the district units that routing and the
     automatic dispatch send cases to included — with a fresh password each call:
-    [(username, password, department_id)]; the username is the department's id."""
-    svc = accounts or accounts_for(city)
+    [(username, password, department_id)]; the username is the department's id.
+
+    Their passwords are hashed with the cheap demo parameters (``fast_hasher``: a few dozen logins would
+    take ~15 s at every demo start with the full ones); they are the demo's printed, throwaway logins.
+    """
+    svc = accounts or accounts_for(city, hasher=secrets.fast_hasher())
     return [
         (
             d.id,
