@@ -40,6 +40,7 @@ PINNED = {
     ("POST", "/api/v1/cases"),
     ("GET", "/api/v1/cases/{case_id}"),
     ("POST", "/api/v1/cases/{case_id}/actions/{action}"),
+    ("POST", "/api/v1/cases/batch/{action}"),  # dispatch several to one department; close several
     ("GET", "/api/v1/cases"),
     ("GET", "/api/v1/queues/mine"),
     ("GET", "/api/v1/queues/unlocated"),

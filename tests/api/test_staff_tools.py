@@ -16,7 +16,7 @@ from civicloop.city.service import City
 from civicloop.dispatch.service import explicit_rules, implicit_rules
 from civicloop.kernel.errors import InvalidField, MissingField
 from civicloop.kernel.vocabulary import Action
-from tests.api.helpers import INSPECTOR, OPERATOR, report_many, to_dispatched
+from tests.api.helpers import INSPECTOR, LEADER, OPERATOR, report_many, to_dispatched
 from tests.support.domain import as_role
 
 
@@ -162,3 +162,39 @@ def test_safeguards_refuse_a_step_without_its_photo_or_reason_and_store_nothing(
         city.cases.act(garbage, Action.CHECK, INSPECTOR, {"passed": False, "photos": ["p/x.jpg"]})
     assert no_reason.value.field == "note"
     assert city.cases.get(garbage).stage.value == "checking"
+
+
+def test_batch_dispatch_and_close_give_one_result_line_per_case(
+    client: TestClient, city: City, headers: dict[str, dict[str, str]]
+) -> None:
+    a, b, c = report_many(city, 3)
+    for case_id in (a, b):
+        city.cases.act(case_id, Action.ACCEPT, OPERATOR, {"verify": False})
+        city.cases.act(case_id, Action.FILE, LEADER)
+    r = client.post(
+        "/api/v1/cases/batch/dispatch",
+        json={"case_ids": [a, b, c, "TY-2026-9999999"], "department_id": "ty-xiaodian-sanitation"},
+        headers=headers["dispatcher"],
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["done"], body["failed"]) == (2, 2)
+    lines = {line["case_id"]: line for line in body["results"]}
+    assert lines[a]["ok"] and lines[a]["stage"] == "dispatched" and lines[b]["ok"]
+    assert lines[c]["code"] == "illegal_action" and "message_zh" in lines[c]  # c is still 待受理
+    assert lines["TY-2026-9999999"]["code"] == "case_not_found"
+    assert city.cases.get(c).stage.value == "reported"  # nothing written for a refused line
+    assert city.cases.get(a).department_id == "ty-xiaodian-sanitation"
+    handler = as_role("department", department="ty-xiaodian-sanitation")
+    city.cases.act(a, Action.HANDLE, handler, {"note": "ok", "photos": ["p/a.jpg"]})
+    city.cases.act(a, Action.SEND_CHECK, OPERATOR)
+    city.cases.act(a, Action.CHECK, INSPECTOR, {"passed": True, "photos": ["p/c.jpg"]})
+    closed = client.post(
+        "/api/v1/cases/batch/close", json={"case_ids": [a, b]}, headers=headers["shift_leader"]
+    )
+    assert [(x["case_id"], x["ok"]) for x in closed.json()["results"]] == [(a, True), (b, False)]
+    assert city.cases.get(a).stage.value == "closed" and city.cases.get(b).stage.value == "dispatched"
+    refused = client.post("/api/v1/cases/batch/handle", json={"case_ids": [a]}, headers=headers["dispatcher"])
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "action"
+    viewer = client.post("/api/v1/cases/batch/close", json={"case_ids": [a]}, headers=headers["viewer"])
+    assert viewer.status_code == 403

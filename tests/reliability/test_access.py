@@ -77,6 +77,7 @@ POLICY: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/api/v1/cases"): BEARER,
     ("GET", "/api/v1/cases/{case_id}"): BEARER,
     ("POST", "/api/v1/cases/{case_id}/actions/{action}"): ACTORS,  # + the domain's action table
+    ("POST", "/api/v1/cases/batch/{action}"): ACTORS,  # each case: the domain's table and the scope
     ("GET", "/api/v1/queues/mine"): BEARER,
     ("GET", "/api/v1/queues/unlocated"): frozenset({"operator", "shift_leader", "admin"}),
     ("GET", "/api/v1/cases/{case_id}/reporter"): frozenset({"operator", "admin"}),

@@ -60,7 +60,11 @@ CHAIN: list[tuple[str, str, dict[str, Any]]] = [
     ("dispatch", "dispatcher", {"department_id": "{dept}"}),
     ("handle", "department", {"note": "已清运", "photos": ["https://photos.example.org/after.jpg"]}),
     ("send_check", "operator", {}),
-    ("check", "inspector", {"passed": True, "note": "已核查", "photos": ["https://photos.example.org/check.jpg"]}),
+    (
+        "check",
+        "inspector",
+        {"passed": True, "note": "已核查", "photos": ["https://photos.example.org/check.jpg"]},
+    ),
     ("close", "shift_leader", {}),
 ]
 STAGE_STEP = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -283,6 +283,36 @@ class CaseDetail(BaseModel):
     timeline: list[EventView]
     allowed_actions: list[AllowedAction]
     open311: SubmissionView | None
+
+
+class BatchBody(_Cleaned):
+    """批量操作 / One action on several cases: the case numbers and the action's fields (the department)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=100)
+    department_id: str | None = Field(None, max_length=64)
+    note: str | None = Field(None, max_length=4000)
+
+
+class BatchLine(BaseModel):
+    """One case's result: done with its new stage, or refused with the reason (nothing written for it)."""
+
+    case_id: str
+    ok: bool
+    stage: str | None = None
+    code: str | None = None
+    field: str | None = None
+    message: str | None = None
+    message_zh: str | None = None
+    message_en: str | None = None
+
+
+class BatchResult(BaseModel):
+    action: str
+    done: int
+    failed: int
+    results: list[BatchLine]
 
 
 class ActionResult(BaseModel):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, File, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +24,7 @@ from civicloop.cases.core import ACTIONS, CaseState, Event, allowed_actions
 from civicloop.cases.scope import REPORTER_ROLES, can_act
 from civicloop.cases.service import CaseQuery, ReporterInfo
 from civicloop.http.auth import CurrentUser, require_actor, require_role_in, require_roles
-from civicloop.http.context import ApiError, AppContext, base_url, context_of
+from civicloop.http.context import ApiError, AppContext, base_url, context_of, locale_of
 from civicloop.http.render import JSON
 from civicloop.http.schemas import (
     ERRORS,
@@ -32,6 +32,9 @@ from civicloop.http.schemas import (
     ActionResult,
     AllowedAction,
     AnonymiseResult,
+    BatchBody,
+    BatchLine,
+    BatchResult,
     CaseDetail,
     CasePage,
     CaseSummary,
@@ -45,7 +48,7 @@ from civicloop.http.schemas import (
     ReporterContact,
     SubmissionView,
 )
-from civicloop.kernel.errors import InvalidField
+from civicloop.kernel.errors import CaseNotFound, DomainError, InvalidField, OutOfScope
 from civicloop.kernel.i18n import Msg, both
 from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
 from civicloop.open311.group_commit import ReportJob
@@ -333,6 +336,55 @@ def act(
         event=event_view(last),
         allowed_actions=allowed_view(user, state),
     )
+
+
+#: Actions the loop allows on several cases at once: dispatch to one department; close checked cases.
+BATCH_ACTIONS = (Action.DISPATCH, Action.CLOSE)
+
+
+def _acting(user: CurrentUser) -> User:
+    require_actor(user)  # before the body is read: a viewer learns 403, not what the body lacks
+    return user
+
+
+@router.post("/cases/batch/{action}", response_model=BatchResult)
+def act_on_many(
+    request: Request, action: str, body: BatchBody, user: Annotated[User, Depends(_acting)]
+) -> BatchResult:
+    """批量操作 / Dispatch several cases to one department, or close several cases whose checks passed.
+
+    Each case is its own step (its own transaction, scope and stage checks), so one refused case does not
+    stop the others: every case gets its result line — done with the new stage, or the reason it was
+    refused (nothing written for it).
+    """
+    ctx = context_of(request)
+    try:
+        chosen = Action(action)
+    except ValueError:
+        chosen = None
+    if chosen not in BATCH_ACTIONS:
+        names = ", ".join(a.value for a in BATCH_ACTIONS)
+        raise InvalidField("action", Msg("reasons.must_be_one_of", names=names))
+    assert chosen is not None
+    cases = ctx.main.city.cases
+    fields = body.model_dump(exclude_none=True, exclude={"case_ids"})
+    lines: list[BatchLine] = []
+    for case_id in dict.fromkeys(body.case_ids):  # each case once, in the order given
+        try:
+            state = cases.act(case_id, chosen, user.actor(), fields)
+        except DomainError as exc:
+            if isinstance(exc, OutOfScope):
+                exc = CaseNotFound(case_id)  # like a missing case: nothing leaks
+            zh, en = exc.render("zh-CN"), exc.render("en")
+            shown = en if locale_of(request).startswith("en") else zh
+            lines.append(
+                BatchLine(case_id=case_id, ok=False, code=exc.key, field=getattr(exc, "field", None),
+                          message=shown, message_zh=zh, message_en=en)
+            )  # fmt: skip
+            continue
+        lines.append(BatchLine(case_id=case_id, ok=True, stage=state.stage.value))
+    done = sum(1 for line in lines if line.ok)
+    return BatchResult(action=chosen.value, done=done, failed=len(lines) - done, results=lines)
 
 
 def _stage_list(value: str | None) -> list[str] | None:
