@@ -106,7 +106,7 @@ def build(city: City) -> History:
         (A.ACCEPT, OP1, "2026-10-30 09:05", {}),
         (A.FILE, SL1, "2026-10-30 09:10", {}),
         (A.DISPATCH, DP1, "2026-10-30 09:15", {"department_id": S}),          # due Fri 15:15
-        (A.HANDLE, sd, "2026-11-02 10:00", {"note": "已清运", "photos": ["a.jpg"]}),                # late; used 405 + 120 = 525
+        (A.HANDLE, sd, "2026-11-02 10:00", {"note": "已清运", "photos": ["a.jpg"]}),  # late; used 405 + 120 = 525
         (A.SEND_CHECK, OP1, "2026-11-02 10:05", {}),
         (A.CHECK, INS_A, "2026-11-02 10:20", {"passed": True, "photos": ["c.jpg"]}),
         (A.CLOSE, SL1, "2026-11-02 10:30", {}),
