@@ -63,6 +63,7 @@ PINNED = {
     ("GET", "/api/v1/review"),
     ("GET", "/api/v1/web/cases/{case_id}/extra"),
     ("GET", "/api/v1/web/queue"),
+    ("GET", "/api/v1/web/cases/{case_id}/inspectors"),  # 派发核查: whom to send
     # the citizen page
     ("POST", "/api/v1/public/photos"),
     ("POST", "/api/v1/public/reports"),

@@ -198,3 +198,30 @@ def test_batch_dispatch_and_close_give_one_result_line_per_case(
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "action"
     viewer = client.post("/api/v1/cases/batch/close", json={"case_ids": [a]}, headers=headers["viewer"])
     assert viewer.status_code == 403
+
+
+def test_the_check_goes_to_an_inspector_picked_from_a_list_nearest_first(
+    client: TestClient, city: City, demo_users: dict[str, tuple[str, str]], headers: dict[str, dict[str, str]]
+) -> None:
+    from civicloop.assets.patrols import store_duty_grids
+
+    grid = "140105001001001"
+    body = {
+        "category_code": "06010",
+        "lon": 112.593,
+        "lat": 37.723,
+        "district_code": "140105",
+        "grid_code": grid,
+    }
+    made = client.post("/api/v1/cases", json=body, headers=headers["operator"])
+    assert made.status_code == 201, made.text
+    case_id = made.json()["case_id"]
+    grid = city.cases.get(case_id).grid_code or grid
+    store_duty_grids(city, {"ins-far": ["140199001001001"], "ins-here": [grid]})
+    r = client.get(f"/api/v1/web/cases/{case_id}/inspectors", headers=headers["operator"])
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert items[0]["id"] == "ins-here" and items[0]["why"] == "duty"
+    assert [i["why"] for i in items][-1] == "other" and "ins-far" in [i["id"] for i in items]
+    demo = next(i for i in items if i["id"].startswith("u-"))  # the demo inspector's login (小店区)
+    assert demo["why"] == "district" and not demo["name"].startswith("u-")

@@ -97,6 +97,7 @@ POLICY: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/api/v1/review"): frozenset({"operator", "shift_leader", "leader", "viewer", "admin"}),
     ("GET", "/api/v1/web/cases/{case_id}/extra"): BEARER,
     ("GET", "/api/v1/web/queue"): BEARER,
+    ("GET", "/api/v1/web/cases/{case_id}/inspectors"): BEARER,
     ("POST", "/api/v1/public/photos"): PUBLIC,
     ("POST", "/api/v1/public/reports"): PUBLIC,
     ("GET", "/api/v1/public/track/{case_id}"): PUBLIC,

@@ -365,6 +365,42 @@ class WebState:
                 )
         return page
 
+    # ---- inspectors to pick (派发核查) -----------------------------------------------------------
+
+    def inspectors_for(
+        self, case_id: str, actor: Actor, accounts: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]
+    ) -> dict[str, Any]:
+        """The inspectors an operator can send the check to, best first: the duty inspector of the case's
+        grid, then those on duty nearest to it (same street, then same district), then the others.
+
+        *accounts*: the inspector logins as (id, name, district codes, grid codes); the duty grids
+        (责任网格) stored for the city add the patrol inspectors."""
+        from civicloop.assets.patrols import duty_grids_of
+
+        state = self.city.cases.get(case_id, actor)  # 404 outside the scope, like the workflow API
+        grid = state.grid_code or ""
+        district = state.district_code or grid[:6]
+        duty = duty_grids_of(self.city)
+        people: dict[str, tuple[str, set[str], set[str]]] = {
+            ins: (ins, set(grids), {g[:6] for g in grids}) for ins, grids in duty.items()
+        }
+        for user_id, name, districts, grids in accounts:
+            people[user_id] = (name, set(grids), set(districts) | {g[:6] for g in grids})
+        order = {"duty": 0, "street": 1, "district": 2, "other": 3}
+        rows = []
+        for ins, (name, grids, districts) in people.items():
+            if grid and grid in grids:
+                why = "duty"
+            elif grid and any(g[:9] == grid[:9] for g in grids):
+                why = "street"
+            elif district and district in districts:
+                why = "district"
+            else:
+                why = "other"
+            rows.append({"id": ins, "name": name, "why": why})
+        rows.sort(key=lambda r: (order[r["why"]], r["name"]))
+        return {"case_id": case_id, "grid_code": state.grid_code, "items": rows[:50]}
+
     # ---- case page ----------------------------------------------------------------------------
 
     def case_extra(
