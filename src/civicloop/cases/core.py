@@ -392,7 +392,9 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.DENY_EXTENSION: ActionSpec(
         frozenset({_R.DISPATCHER}), frozenset({_S.EXTENSION_REQUESTED}), ("note",)
     ),
-    Action.REQUEST_SUSPENSION: ActionSpec(frozenset({_R.DEPARTMENT}), frozenset({_S.DISPATCHED}), ("note",)),
+    Action.REQUEST_SUSPENSION: ActionSpec(
+        frozenset({_R.DEPARTMENT}), frozenset({_S.DISPATCHED}), ("note",), ("amount", "unit")
+    ),
     Action.APPROVE_SUSPENSION: ActionSpec(
         frozenset({_R.DISPATCHER}), frozenset({_S.SUSPENSION_REQUESTED}), (), ("note",)
     ),
@@ -794,7 +796,12 @@ def _decide_approve_extension(
 def _decide_request_suspension(
     state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
 ) -> Decided:
-    return Stage.SUSPENSION_REQUESTED, {"pending": {"kind": "suspension", "requested_at": _iso(at)}}
+    pending: dict[str, Any] = {"kind": "suspension", "requested_at": _iso(at)}
+    amount = _number(f, "amount", 0.01, 10_000)
+    if amount is not None:  # the term asked for (挂账期限), shown to the approver; resuming ends it
+        unit = _choice(f, "unit", TimeUnit) or TimeUnit.WORK_DAY
+        pending["term"] = {"amount": amount, "unit": unit.value}
+    return Stage.SUSPENSION_REQUESTED, {"pending": pending}
 
 
 def _decide_approve_suspension(

@@ -242,6 +242,38 @@
     return h("p", { class: "consequence", "data-consequence": action }, w(key, fields));
   };
 
+  /** 批量操作: a tick box on each card of *list* that allows *action*, and a bar that runs the action on the
+      ticked cases (dispatch: to one department) with one result line per case. */
+  A.batchBar = function (action, list, onDone) {
+    const cards = [...list.querySelectorAll("article[data-case]")].filter((c) => c.querySelector("button[data-action='" + action + "']"));
+    if (cards.length < 2) return null;
+    for (const c of cards) {
+      c.querySelector("header").prepend(h("input", { type: "checkbox", class: "batch-pick", "data-batch": c.dataset.case, title: w("batch_select"), "aria-label": w("batch_select") }));
+    }
+    const dept = action === "dispatch" ? h("select", { id: "batch-department" }, h("option", { value: "" }, "—"),
+      ...CL.config.departments.map((x) => h("option", { value: x.id }, (CL.isEn() && x.name_en) || x.name))) : null;
+    const out = h("ul", { class: "batch-results", id: "batch-results" });
+    const run = async () => {
+      const ids = [...list.querySelectorAll("input.batch-pick:checked")].map((x) => x.dataset.batch);
+      CL.clear(out);
+      if (!ids.length) { out.appendChild(h("li", null, w("batch_none"))); return; }
+      const body = { case_ids: ids };
+      if (dept) body.department_id = dept.value;
+      try {
+        const r = await CL.api("/api/v1/cases/batch/" + action, { method: "POST", body });
+        for (const line of r.results) {
+          out.appendChild(h("li", { class: line.ok ? "ok" : "error-text", "data-case": line.case_id },
+            line.ok ? w("batch_ok", { case: line.case_id }) + " · " + CL.label("stages", line.stage)
+              : w("batch_failed", { case: line.case_id, why: (CL.isEn() ? line.message_en : line.message_zh) || line.code })));
+        }
+        if (r.done && onDone) setTimeout(onDone, 1500);
+      } catch (e) { out.appendChild(h("li", { class: "error-text" }, e.message)); }
+    };
+    return h("div", { class: "panel batch-bar", "data-batch-action": action },
+      h("b", null, w("batch_title") + CL.t("colon")), " ", dept,
+      h("button", { type: "button", class: "btn", id: "batch-run", onclick: run }, w(action === "dispatch" ? "batch_dispatch" : "batch_close")), out);
+  };
+
   /** 返工: the flag, the count and the failed check's note and photos. */
   A.reworkBox = function (count, failed) {
     if (!count) return null;

@@ -125,6 +125,8 @@
     box.appendChild(queueList(data.items,
       (i) => { const s = suggestions[i.case_id]; return h("div", { class: "triage" }, h("b", null, CL.t("dispatch_suggestion") + CL.t("colon")), CL.deptName((s && s.department_id) || i.triage_department), s && s.words ? h("div", { class: "small", "data-suggestion-words": "1" }, s.words) : null, s && s.explain ? h("details", null, h("summary", { class: "small muted" }, CL.t("workdesk.routing_details")), h("pre", { class: "small muted", style: "white-space:pre-wrap;margin:4px 0 0" }, s.explain)) : null); },
       (i) => ({ department_id: (suggestions[i.case_id] && suggestions[i.case_id].department_id) || i.triage_department || "" })));
+    const bar = CL.actions.batchBar("dispatch", box, () => render());
+    if (bar) box.prepend(bar);
   }
 
   async function worklistTab() {
@@ -183,7 +185,11 @@
   const RENDER = {
     review: () => reviewTab("reported"),
     filing: () => reviewTab("accepted"),
-    queue: () => queueTab(null, (i) => photos(i.after_photos, CL.t("after_photos")), () => ({})),
+    queue: async () => {
+      await queueTab(null, (i) => photos(i.after_photos, CL.t("after_photos")), () => ({}));
+      const bar = CL.actions.batchBar("close", view(), () => render());
+      if (bar) view().prepend(bar);
+    },
     dispatch: dispatchTab,
     approvals: () => queueTab((i) => APPROVAL_STAGES.includes(i.stage)),
     worklist: worklistTab,
