@@ -77,6 +77,10 @@
     /** Open the dialog of one action; resolves with the API's result, or null when cancelled. */
     open(caseId, allowed, defaults) {
       defaults = Object.assign({ __case: caseId }, defaults || {});
+      const asked = defaults.__request;
+      if (asked && asked.kind === "extension" && allowed.action === "approve_extension") {
+        defaults.amount = asked.amount; defaults.unit = asked.unit;  // approve what was asked unless changed
+      }
       const spec = { required: allowed.required || [], optional: (allowed.optional || []).filter((f) => f !== "verify" || allowed.action === "accept") };
       return new Promise((resolve) => {
         const err = h("div", { class: "error-text", role: "alert" });
@@ -151,7 +155,7 @@
     if (!lim || !input || input.tagName === "SELECT") return;
     if (lim.maxlength !== undefined && (input.tagName === "TEXTAREA" || input.type === "text" || !input.type || input.type === "search")) input.maxLength = lim.maxlength;
     if (input.type === "number") {
-      if (lim.min !== undefined) input.min = String(lim.min);
+      if (lim.min !== undefined && !input.min) input.min = String(lim.min);  // a stricter step base stays
       if (lim.max !== undefined) input.max = String(lim.max);
     }
   };
@@ -214,7 +218,8 @@
   /** The pending request in full: on the approver's card and at the top of the approve/deny dialog. */
   A.requestBox = function (r) {
     if (!r) return null;
-    const rows = [[w("requested_by"), who(r) + (r.department_id ? " · " + CL.deptName(r.department_id) : "")],
+    const dept = r.department_id ? CL.deptName(r.department_id) : "";
+    const rows = [[w("requested_by"), who(r) + (dept && (r.requested_by_name || "") !== dept ? " · " + dept : "")],
       [w("requested_at"), r.requested_at ? CL.fmt.dt(r.requested_at) : "—"]];
     if (r.kind === "extension") {
       rows.push([w("extension_amount"), CL.fmt.num(r.amount) + " " + CL.label("units", r.unit)],
