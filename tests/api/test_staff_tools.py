@@ -225,3 +225,20 @@ def test_the_check_goes_to_an_inspector_picked_from_a_list_nearest_first(
     assert [i["why"] for i in items][-1] == "other" and "ins-far" in [i["id"] for i in items]
     demo = next(i for i in items if i["id"].startswith("u-"))  # the demo inspector's login (小店区)
     assert demo["why"] == "district" and not demo["name"].startswith("u-")
+
+
+def test_the_dispatch_suggestion_is_explained_in_words(
+    client: TestClient, city: City, headers: dict[str, dict[str, str]]
+) -> None:
+    body = {"category_code": "06010", "lon": 112.593, "lat": 37.723, "district_code": "140105"}
+    case_id = client.post("/api/v1/cases", json=body, headers=headers["operator"]).json()["case_id"]
+    city.cases.act(case_id, Action.ACCEPT, OPERATOR, {"verify": False})
+    city.cases.act(case_id, Action.FILE, LEADER)
+    s = client.get(f"/api/v1/web/cases/{case_id}/extra", headers=headers["dispatcher"]).json()[
+        "dispatch_suggestion"
+    ]
+    assert s["department_id"] == "ty-xiaodian-sanitation"
+    assert s["words"].startswith("建议派往 小店区环境卫生服务中心") and "小店区" in s["words"], s["words"]
+    assert (
+        "categories[" not in s["words"] and "categories[" in s["explain"]
+    )  # the rule paths stay in the details

@@ -384,14 +384,14 @@ class WebState:
         people: dict[str, tuple[str, set[str], set[str]]] = {
             ins: (ins, set(grids), {g[:6] for g in grids}) for ins, grids in duty.items()
         }
-        for user_id, name, districts, grids in accounts:
-            people[user_id] = (name, set(grids), set(districts) | {g[:6] for g in grids})
+        for user_id, name, scope_districts, scope_grids in accounts:
+            people[user_id] = (name, set(scope_grids), set(scope_districts) | {g[:6] for g in scope_grids})
         order = {"duty": 0, "street": 1, "district": 2, "other": 3}
         rows = []
-        for ins, (name, grids, districts) in people.items():
-            if grid and grid in grids:
+        for ins, (name, on_duty, districts) in people.items():
+            if grid and grid in on_duty:
                 why = "duty"
-            elif grid and any(g[:9] == grid[:9] for g in grids):
+            elif grid and any(g[:9] == grid[:9] for g in on_duty):
                 why = "street"
             elif district and district in districts:
                 why = "district"
