@@ -640,7 +640,8 @@ def accounts_for(city: City, *, hasher: PasswordHasher | None = None) -> Account
     )
 
 
-def _demo_department(city: City) -> str:
+def demo_department_id(city: City) -> str:
+    """The department of the demo's generic ``department`` login: the city's own sanitation unit."""
     depts = city.profile.departments
     return next((d.id for d in depts if d.kind == "sanitation" and d.district_code is None), depts[0].id)
 
@@ -671,7 +672,10 @@ def seed_demo_users(city: City, *, accounts: AccountService | None = None) -> li
         (
             "department",
             AccountRole.DEPARTMENT,
-            {"department_id": _demo_department(city), "display_name": t("accounts.demo.department", "zh-CN")},
+            {
+                "department_id": demo_department_id(city),
+                "display_name": t("accounts.demo.department", "zh-CN"),
+            },
         ),
         ("leader", AccountRole.LEADER, {"display_name": t("accounts.demo.leader", "zh-CN")}),
         ("viewer", AccountRole.VIEWER, {"display_name": t("accounts.demo.viewer", "zh-CN")}),

@@ -14,6 +14,7 @@ from civicloop.accounts.service import (
     AccountRole,
     AccountService,
     accounts_for,
+    demo_department_id,
     seed_demo_department_users,
     seed_demo_users,
 )
@@ -287,15 +288,19 @@ def demo_accounts_table(
     """The demo logins grouped by role: each role's login, and under 处置部门 one login per department unit
     (the district units that routing sends cases to included), with the unit's name."""
     table = Table(title=both("cli.demo.accounts", city=city.profile.name))
-    for key in ("col_role", "col_username", "col_password", "col_unit"):
-        table.add_column(both(f"cli.demo.{key}"))
+    table.add_column(both("cli.demo.col_role"))
+    table.add_column(both("cli.demo.col_username"), no_wrap=True)  # never cut: they are typed in
+    table.add_column(both("cli.demo.col_password"), no_wrap=True)
+    table.add_column(both("cli.demo.col_unit"), overflow="fold")
     names = {d.id: d.name for d in city.profile.departments}
     for username, password, role in users:
         try:
             label = f"{Role(role).zh} / {role}"
         except ValueError:
             label = role
-        extra = [(username, password, "")]
+        extra = [
+            (username, password, names.get(demo_department_id(city), "") if role == "department" else "")
+        ]
         if role == AccountRole.DEPARTMENT.value:
             extra += [(u, p, names.get(d, d)) for u, p, d in units if u != username]
         for i, (u, p, unit) in enumerate(extra):
