@@ -16,6 +16,8 @@ from civicloop.city.service import City
 from civicloop.dispatch.service import explicit_rules, implicit_rules
 from civicloop.kernel.errors import InvalidField, MissingField
 from civicloop.kernel.vocabulary import Action
+from civicloop.photos.simulated import KINDS, VARIANTS, simulated_image, simulated_ref, store_simulated_photos
+from civicloop.photos.store import LocalPhotoStore
 from tests.api.helpers import INSPECTOR, LEADER, OPERATOR, report_many, to_dispatched
 from tests.support.domain import as_role
 
@@ -242,3 +244,14 @@ def test_the_dispatch_suggestion_is_explained_in_words(
     assert (
         "categories[" not in s["words"] and "categories[" in s["explain"]
     )  # the rule paths stay in the details
+
+
+def test_simulated_photos_are_stored_images_that_open(client: TestClient, photos: LocalPhotoStore) -> None:
+    ref = simulated_ref("after", 12345)
+    assert client.get(f"/api/v1/photos/{ref}").status_code == 404
+    assert store_simulated_photos(photos) == len(KINDS) * VARIANTS
+    assert store_simulated_photos(photos) == 0  # already there: nothing written twice
+    r = client.get(f"/api/v1/photos/{ref}")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.content == simulated_image("after", 12345 % VARIANTS)  # deterministic bytes
+    assert simulated_image("before", 1) != simulated_image("after", 1)

@@ -49,7 +49,7 @@ def desks(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         s.users["unit"] = unit
         watch = Watch()
         pages: dict[str, Any] = {"city": city, "served": s, "watch": watch}
-        for role in ("dispatcher", "shift_leader", "inspector", "unit"):
+        for role in ("operator", "dispatcher", "shift_leader", "inspector", "unit"):
             page = watch.attach(browser.new_context(viewport=DESKTOP, locale="zh-CN").new_page())
             login(page, s, role, "/workspace")
             pages[role] = page
@@ -212,6 +212,30 @@ def test_rework_is_flagged_with_the_failed_checks_note_for_dispatcher_and_depart
     mine.wait_for(timeout=15000)
     assert "返工 1 次" in mine.inner_text() and "路面仍有残留垃圾" in mine.inner_text()
     _shot(unit, "rework-department")
+
+
+def test_accept_honours_the_verify_choice_and_filing_picks_a_condition(desks: dict[str, Any]) -> None:
+    city: City = desks["city"]
+    lon, lat, codes = point_in(city, "140105")
+    case_id = report(city, OPERATOR, datetime.now(UTC), channel="hotline", lon=lon, lat=lat, **codes)
+    assert city.cases.get(case_id).needs_verification  # a hotline report is verified by default
+    operator, leader = desks["operator"], desks["shift_leader"]
+    _tab(operator, "review")
+
+    def no_verification(d: Any) -> None:
+        assert d.locator("#f-verify").is_checked()  # the default follows the channel
+        d.locator("#f-verify").uncheck()
+
+    act(operator, case_id, "accept", no_verification)
+    assert city.cases.get(case_id).stage is Stage.ACCEPTED  # not 待核实: the choice is honoured
+    _tab(leader, "filing")
+    dialog = _open_dialog(leader, case_id, "file")
+    options = dialog.locator("#f-condition_no option").all_inner_texts()
+    assert len(options) >= 2 and options[0].startswith("1 · "), options  # the category's conditions
+    dialog.locator("#f-condition_no").select_option("2")
+    _shot(leader, "file-conditions")
+    _submit(leader, dialog, case_id)
+    assert city.cases.get(case_id).condition_no == 2
 
 
 def test_api_docs_render_with_the_network_blocked(browser: Any, desks: dict[str, Any]) -> None:
