@@ -105,11 +105,15 @@ def _submit(page: Any, dialog: Any, case_id: str) -> None:
     page.locator(f"article[data-case='{case_id}']").wait_for(state="detached", timeout=15000)
 
 
-def test_extension_the_approver_sees_amount_deadlines_and_reason(desks: dict[str, Any]) -> None:
-    city: City = desks["city"]
+def _dispatched_to_the_unit(desks: dict[str, Any]) -> tuple[City, str, Any, Any]:
+    """A case with the district unit, its worklist open: (city, case, the unit's page, the dispatcher's)."""
     case_id = _case(desks, Stage.DISPATCHED)
-    unit, dispatcher = desks["unit"], desks["dispatcher"]
-    _tab(unit, "worklist")
+    _tab(desks["unit"], "worklist")
+    return desks["city"], case_id, desks["unit"], desks["dispatcher"]
+
+
+def test_extension_the_approver_sees_amount_deadlines_and_reason(desks: dict[str, Any]) -> None:
+    city, case_id, unit, dispatcher = _dispatched_to_the_unit(desks)
 
     def ask(d: Any) -> None:
         assert d.locator("#f-amount").get_attribute("max") == "10000"  # the API's limit on the input
@@ -138,10 +142,7 @@ def test_extension_the_approver_sees_amount_deadlines_and_reason(desks: dict[str
 
 
 def test_return_the_approver_sees_the_reason_and_the_suggested_department(desks: dict[str, Any]) -> None:
-    city: City = desks["city"]
-    case_id = _case(desks, Stage.DISPATCHED)
-    unit, dispatcher = desks["unit"], desks["dispatcher"]
-    _tab(unit, "worklist")
+    city, case_id, unit, dispatcher = _dispatched_to_the_unit(desks)
 
     def ask(d: Any) -> None:
         d.locator("#f-note").fill("不属本单位：位于迎泽区一侧")
@@ -176,6 +177,7 @@ def test_void_the_approver_sees_the_reason_and_the_duplicate_as_a_link(desks: di
     act(dispatcher, case_id, "request_void", ask)
     _tab(leader, "queue")
     box = leader.locator(f"article[data-case='{case_id}'] .request-box[data-request=void]")
+    box.wait_for(timeout=15000)
     assert box.locator(f"a[href='/cases/{original}']").count() == 1
     assert "重复" in box.inner_text() and "同一堆垃圾重复上报" in box.inner_text()
     dialog = _open_dialog(leader, case_id, "approve_void")
