@@ -46,7 +46,7 @@ def _steps(dept: str) -> list[tuple[Action, Actor, dict[str, Any], timedelta]]:
         (Action.APPROVE_EXTENSION, DISPATCHER, {}, timedelta(minutes=40)),
         (Action.HANDLE, handler, {"note": "已清运", "photos": ["after.jpg"]}, timedelta(hours=2)),
         (Action.SEND_CHECK, OPERATOR, {}, timedelta(hours=2, minutes=5)),
-        (Action.CHECK, INSPECTOR, {"passed": True}, timedelta(hours=2, minutes=30)),
+        (Action.CHECK, INSPECTOR, {"passed": True, "photos": ["check.jpg"]}, timedelta(hours=2, minutes=30)),
         (Action.CLOSE, LEADER, {}, timedelta(hours=3)),
     ]  # fmt: skip
 

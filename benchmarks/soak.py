@@ -77,9 +77,13 @@ CHAIN: list[tuple[str, str, dict[str, Any]]] = [
     ("accept", "operator", {"verify": False}),
     ("file", "shift_leader", {}),
     ("dispatch", "dispatcher", {"department_id": "{dept}"}),
-    ("handle", "department", {"note": "已清运完毕"}),
+    ("handle", "department", {"note": "已清运完毕", "photos": ["https://photos.example.org/after.jpg"]}),
     ("send_check", "operator", {}),
-    ("check", "inspector", {"passed": True, "note": "现场核查通过"}),
+    (
+        "check",
+        "inspector",
+        {"passed": True, "note": "现场核查通过", "photos": ["https://photos.example.org/check.jpg"]},
+    ),
     ("close", "shift_leader", {}),
 ]
 MIX = [("one", 0.35), ("ids", 0.15), ("open", 0.10), ("services", 0.10), ("post", 0.20), ("action", 0.10)]

@@ -59,6 +59,8 @@ def test_user_create_and_list(city: City) -> None:
     assert {u["role"] for u in seeded} == {
         "inspector", "operator", "shift_leader", "dispatcher", "department", "leader", "viewer", "admin",
     }  # fmt: skip
+    units = {u["department_id"]: u["username"] for u in seeded if u.get("department_id")}
+    assert units["ty-xiaodian-sanitation"] == "ty-xiaodian-sanitation"  # every department unit has a login
 
 
 def test_serve_passes_host_port_and_city_to_uvicorn(city: City, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -95,8 +95,10 @@ def test_field_errors_name_the_field_and_the_reason_in_both_languages(
     )
     assert r.status_code == 422
     error = _error(r)
-    assert error["field"] == "lon" and error["message_en"] == "field lon is invalid: must be at most 180"
-    assert error["message_zh"] == "字段 lon 无效：不能大于 180"
+    assert (
+        error["field"] == "lon" and error["message_en"] == "field longitude is invalid: must be at most 180"
+    )
+    assert error["message_zh"] == "字段 经度 无效：不能大于 180" and error["label_zh"] == "经度"
     r = client.post("/api/v1/auth/login", json={"username": "x", "password": "y", "extra": 1})
     assert _error(r)["field"] == "extra" and "不是允许的字段" in _error(r)["message"]
     r = client.get("/api/v1/cases", params={"page": "x"}, headers=headers["operator"])

@@ -41,6 +41,7 @@ PINNED = {
     ("POST", "/api/v1/cases"),
     ("GET", "/api/v1/cases/{case_id}"),
     ("POST", "/api/v1/cases/{case_id}/actions/{action}"),
+    ("POST", "/api/v1/cases/batch/{action}"),  # dispatch several to one department; close several
     ("GET", "/api/v1/cases"),
     ("GET", "/api/v1/cases/search"),
     ("GET", "/api/v1/cases/export.xlsx"),
@@ -66,6 +67,7 @@ PINNED = {
     ("GET", "/api/v1/review"),
     ("GET", "/api/v1/web/cases/{case_id}/extra"),
     ("GET", "/api/v1/web/queue"),
+    ("GET", "/api/v1/web/cases/{case_id}/inspectors"),  # 派发核查: whom to send
     # the citizen page
     ("POST", "/api/v1/public/photos"),
     ("POST", "/api/v1/public/reports"),
@@ -89,6 +91,7 @@ PINNED = {
     ("GET", "/api/v1/i18n/{locale}"),
     # static files
     ("*", "/static"),
+    ("*", "/docs/assets"),  # Swagger UI and ReDoc files (http/docs.py)
 }
 
 

@@ -23,6 +23,7 @@ import pytest
 from openpyxl import load_workbook
 
 from civicloop.kpi.fonts import FontMissing, find_chart_font, find_cjk_font
+from civicloop.photos.simulated import simulated_ref
 
 README = Path(__file__).parents[2] / "README.md"
 CLI = [sys.executable, "-m", "civicloop.cli.main"]
@@ -100,6 +101,12 @@ def test_the_demo_starts_a_living_command_center(demo: Demo) -> None:
     assert after > before
     out = demo.output()
     assert "inspector" in out and "/screen" in out  # the demo users and the pages are printed
+    # a login for every department unit, the district units that routing sends cases to included
+    assert "ty-xiaodian-sanitation" in out and "ty-jinyuan-sanitation" in out
+    # the simulated cases' photos open; the API docs come from this server, not a CDN
+    assert _get(f"{base}/api/v1/photos/{simulated_ref('after', 0)}")[0] == 200
+    status, docs = _get(f"{base}/docs")
+    assert status == 200 and b"/docs/assets/swagger-ui-bundle.js" in docs and b"cdn." not in docs
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:

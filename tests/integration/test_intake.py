@@ -77,10 +77,20 @@ def test_when_the_master_closes_every_reporter_of_the_cluster_hears_the_outcome(
     dept = city.cases.get(case_id).department_id
     t = MONDAY + timedelta(hours=1)
     city.cases.act(
-        case_id, Action.HANDLE, as_role("department", "h", department=dept), {"note": "清运"}, at=t
+        case_id,
+        Action.HANDLE,
+        as_role("department", "h", department=dept),
+        {"note": "清运", "photos": ["p/after.jpg"]},
+        at=t,
     )
     city.cases.act(case_id, Action.SEND_CHECK, as_role("operator"), at=t + timedelta(minutes=1))
-    city.cases.act(case_id, Action.CHECK, as_role("inspector"), {"passed": True}, at=t + timedelta(minutes=2))
+    city.cases.act(
+        case_id,
+        Action.CHECK,
+        as_role("inspector"),
+        {"passed": True, "photos": ["p/check.jpg"]},
+        at=t + timedelta(minutes=2),
+    )
     city.cases.act(case_id, Action.CLOSE, as_role("shift_leader"), at=t + timedelta(minutes=3))
     with city.engine.connect() as conn:
         rows = conn.execute(
@@ -127,10 +137,16 @@ def test_a_report_where_a_case_was_recently_closed_is_flagged_as_a_recurrence(ci
     dept = city.cases.get(case_id).department_id
     t = MONDAY + timedelta(hours=1)
     city.cases.act(
-        case_id, Action.HANDLE, as_role("department", "h", department=dept), {"note": "清运"}, at=t
+        case_id,
+        Action.HANDLE,
+        as_role("department", "h", department=dept),
+        {"note": "清运", "photos": ["p/after.jpg"]},
+        at=t,
     )
     city.cases.act(case_id, Action.SEND_CHECK, as_role("operator"), at=t)
-    city.cases.act(case_id, Action.CHECK, as_role("inspector"), {"passed": True}, at=t)
+    city.cases.act(
+        case_id, Action.CHECK, as_role("inspector"), {"passed": True, "photos": ["p/check.jpg"]}, at=t
+    )
     city.cases.act(case_id, Action.CLOSE, as_role("shift_leader"), at=t)
     [again] = intake.submit(
         [_inspector_report("ins-2", "又有垃圾成堆", *SPOT, when=MONDAY + timedelta(days=3))]

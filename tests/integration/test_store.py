@@ -55,7 +55,13 @@ def test_a_case_goes_round_the_loop_and_the_projection_equals_the_replay(city: C
     dept = city.profile.responsible_department("06010").id
     _through_dispatch(city, s.case_id, dept)
     handler = as_role("department", "h-1", department=dept)
-    city.cases.act(s.case_id, Action.HANDLE, handler, {"note": "已清运"}, at=MONDAY + timedelta(hours=1))
+    city.cases.act(
+        s.case_id,
+        Action.HANDLE,
+        handler,
+        {"note": "已清运", "photos": ["p/after.jpg"]},
+        at=MONDAY + timedelta(hours=1),
+    )
     city.cases.act(
         s.case_id, Action.SEND_CHECK, as_role("operator"), at=MONDAY + timedelta(hours=1, minutes=5)
     )
@@ -63,7 +69,7 @@ def test_a_case_goes_round_the_loop_and_the_projection_equals_the_replay(city: C
         s.case_id,
         Action.CHECK,
         as_role("inspector"),
-        {"passed": True},
+        {"passed": True, "photos": ["p/check.jpg"]},
         at=MONDAY + timedelta(hours=1, minutes=30),
     )
     final = city.cases.act(s.case_id, Action.CLOSE, as_role("shift_leader"), at=MONDAY + timedelta(hours=2))

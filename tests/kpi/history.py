@@ -38,6 +38,9 @@ from civicloop.kernel.vocabulary import Action, Role
 BEIJING = ZoneInfo("Asia/Shanghai")
 S = "ty-sanitation"
 R = "ty-roads"
+#: 处置反馈 and 核查通过 carry a photo (the profile's safeguards).
+HANDLED = {"note": "已清运", "photos": ["a.jpg"]}
+PASSED = {"passed": True, "photos": ["c.jpg"]}
 D1, D2 = "140105", "140106"
 G1, G2 = "140105001001001", "140106001001001"
 ST1, ST2 = "140105001", "140106001"
@@ -106,9 +109,9 @@ def build(city: City) -> History:
         (A.ACCEPT, OP1, "2026-10-30 09:05", {}),
         (A.FILE, SL1, "2026-10-30 09:10", {}),
         (A.DISPATCH, DP1, "2026-10-30 09:15", {"department_id": S}),          # due Fri 15:15
-        (A.HANDLE, sd, "2026-11-02 10:00", {"note": "已清运"}),                # late; used 405 + 120 = 525
+        (A.HANDLE, sd, "2026-11-02 10:00", HANDLED),  # late; used 405 + 120 = 525
         (A.SEND_CHECK, OP1, "2026-11-02 10:05", {}),
-        (A.CHECK, INS_A, "2026-11-02 10:20", {"passed": True}),
+        (A.CHECK, INS_A, "2026-11-02 10:20", PASSED),
         (A.CLOSE, SL1, "2026-11-02 10:30", {}),
     ])  # fmt: skip
     h.report("C1", INS_A, "2026-11-02 09:00", 1)
@@ -116,9 +119,9 @@ def build(city: City) -> History:
         (A.ACCEPT, OP1, "2026-11-02 09:10", {}),                              # ≤ 09:30 ✓
         (A.FILE, SL1, "2026-11-02 09:20", {}),                                # ≤ 09:40 ✓
         (A.DISPATCH, DP1, "2026-11-02 09:25", {"department_id": S}),          # ≤ 09:50 ✓, due 15:25
-        (A.HANDLE, sd, "2026-11-02 11:00", {"note": "已清运"}),                # ✓ used 95
+        (A.HANDLE, sd, "2026-11-02 11:00", HANDLED),                # ✓ used 95
         (A.SEND_CHECK, OP1, "2026-11-02 11:10", {}),                          # ≤ 11:30 ✓
-        (A.CHECK, INS_A, "2026-11-02 11:50", {"passed": True}),              # > 11:40 ✗
+        (A.CHECK, INS_A, "2026-11-02 11:50", PASSED),              # > 11:40 ✗
         (A.CLOSE, SL1, "2026-11-02 12:00", {}),                               # ≤ 14:50 ✓
     ])  # fmt: skip
     h.report("C2", INS_B, "2026-11-02 09:00", 2)
@@ -126,13 +129,13 @@ def build(city: City) -> History:
         (A.ACCEPT, OP2, "2026-11-02 09:05", {}),
         (A.FILE, SL2, "2026-11-02 09:45", {}),                                # > 09:35 ✗
         (A.DISPATCH, DP2, "2026-11-02 09:50", {"department_id": S}),          # ✓ due 15:50
-        (A.HANDLE, sd, "2026-11-02 15:00", {"note": "已清运"}),                # ✓ used 190
+        (A.HANDLE, sd, "2026-11-02 15:00", HANDLED),                # ✓ used 190
         (A.SEND_CHECK, OP2, "2026-11-02 15:05", {}),
         (A.CHECK, INS_B, "2026-11-02 15:20", {"passed": False, "note": "仍有垃圾"}),  # 返工
         (A.DISPATCH, DP2, "2026-11-02 15:30", {"department_id": S}),          # ✓ due Tue 09:30
-        (A.HANDLE, sd, "2026-11-03 10:00", {"note": "已清运"}),                # ✗ used 270
+        (A.HANDLE, sd, "2026-11-03 10:00", HANDLED),                # ✗ used 270
         (A.SEND_CHECK, OP2, "2026-11-03 10:05", {}),
-        (A.CHECK, INS_B, "2026-11-03 10:20", {"passed": True}),
+        (A.CHECK, INS_B, "2026-11-03 10:20", PASSED),
         (A.CLOSE, SL2, "2026-11-03 10:30", {}),
     ])  # fmt: skip
     h.report("C3", Actor("citizen-3", Role.CITIZEN), "2026-11-03 09:00", 1)
@@ -147,9 +150,9 @@ def build(city: City) -> History:
         (A.REQUEST_EXTENSION, sd, "2026-11-03 11:00",
          {"amount": 2, "unit": "work_hour", "note": "需要车辆"}),
         (A.APPROVE_EXTENSION, DP1, "2026-11-03 11:10", {}),                   # due Wed 08:40
-        (A.HANDLE, sd, "2026-11-04 08:30", {"note": "已清运"}),                # ✓ used 350
+        (A.HANDLE, sd, "2026-11-04 08:30", HANDLED),                # ✓ used 350
         (A.SEND_CHECK, OP1, "2026-11-04 08:35", {}),
-        (A.CHECK, INS_A, "2026-11-04 08:50", {"passed": True}),
+        (A.CHECK, INS_A, "2026-11-04 08:50", PASSED),
         (A.CLOSE, SL1, "2026-11-04 09:00", {}),
     ])  # fmt: skip
     h.report("C4", INS_A, "2026-11-04 09:00", 1)
@@ -168,9 +171,9 @@ def build(city: City) -> History:
         (A.REQUEST_SUSPENSION, sd, "2026-11-05 09:45", {"note": "等待审批"}),
         (A.APPROVE_SUSPENSION, DP2, "2026-11-05 10:15", {}),                  # used 60
         (A.RESUME, DP2, "2026-11-09 09:00", {}),                              # 180 left → due 12:00
-        (A.HANDLE, sd, "2026-11-09 11:00", {"note": "已清运"}),                # ✓ used 180
+        (A.HANDLE, sd, "2026-11-09 11:00", HANDLED),                # ✓ used 180
         (A.SEND_CHECK, OP2, "2026-11-09 11:05", {}),
-        (A.CHECK, INS_B, "2026-11-09 11:20", {"passed": True}),
+        (A.CHECK, INS_B, "2026-11-09 11:20", PASSED),
         (A.CLOSE, SL2, "2026-11-09 15:00", {}),                               # > 14:20 ✗
     ])  # fmt: skip
     h.report("C6", INS_A, "2026-11-30 09:00", 1)

@@ -78,7 +78,9 @@ def _fields(action: Action, data: st.DataObject) -> dict[str, Any]:
     if action is Action.VERIFY:
         return {"confirmed": data.draw(st.integers(0, 4)) > 0}
     if action is Action.CHECK:
-        return {"passed": data.draw(st.integers(0, 3)) > 0, **note}
+        return {"passed": data.draw(st.integers(0, 3)) > 0, "photos": ["p/check.jpg"], **note}
+    if action is Action.HANDLE:  # the profile's safeguards: 处置反馈 carries a photo
+        return {"photos": ["p/after.jpg"], **note}
     if action is Action.REJECT:
         return {"reason": data.draw(st.sampled_from(["not_city_business", "invalid"])), **note}
     if action in (Action.VOID, Action.REQUEST_VOID):

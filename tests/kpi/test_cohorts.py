@@ -41,9 +41,9 @@ def history(backend: tuple[str, Engine], city_id: str) -> History:
     start("CA", "2026-11-30")
     h.loop("CA", [
         (A.DISPATCH, DP1, "2026-11-30 09:15", {"department_id": S}),
-        (A.HANDLE, dept(S), "2026-11-30 10:00", {"note": "已清运"}),
+        (A.HANDLE, dept(S), "2026-11-30 10:00", {"note": "已清运", "photos": ["p/after.jpg"]}),
         (A.SEND_CHECK, OP1, "2026-11-30 10:05", {}),
-        (A.CHECK, INS_A, "2026-11-30 10:20", {"passed": True}),
+        (A.CHECK, INS_A, "2026-11-30 10:20", {"passed": True, "photos": ["p/check.jpg"]}),
         (A.CLOSE, SL1, "2026-12-01 09:00", {}),
     ])  # fmt: skip
     # CB: dispatched to ty-roads on 30 November, returned on 1 December, dispatched to sanitation
@@ -64,9 +64,9 @@ def history(backend: tuple[str, Engine], city_id: str) -> History:
     start("CE", "2026-11-02")
     round_ = [
         (A.DISPATCH, DP1, "{d} 09:15", {"department_id": S}),
-        (A.HANDLE, dept(S), "{d} 10:00", {"note": "已清运"}),
+        (A.HANDLE, dept(S), "{d} 10:00", {"note": "已清运", "photos": ["p/after.jpg"]}),
         (A.SEND_CHECK, OP1, "{d} 10:05", {}),
-        (A.CHECK, INS_A, "{d} 10:20", {"passed": True}),
+        (A.CHECK, INS_A, "{d} 10:20", {"passed": True, "photos": ["p/check.jpg"]}),
         (A.CLOSE, SL1, "{d} 10:30", {}),
     ]
     h.loop("CE", [(a, who, when.format(d="2026-11-02"), f) for a, who, when, f in round_])

@@ -88,9 +88,13 @@ def a_closed_case(city: City, category: str, department: str, when: datetime) ->
     city.cases.act(case_id, Action.ACCEPT, OPERATOR, {"verify": False}, at=when + minute)
     city.cases.act(case_id, Action.FILE, LEADER, at=when + 2 * minute)
     city.cases.act(case_id, Action.DISPATCH, DISPATCHER, {"department_id": department}, at=when + 3 * minute)
-    city.cases.act(case_id, Action.HANDLE, handler, {"note": "已修补"}, at=when + 30 * minute)
+    city.cases.act(
+        case_id, Action.HANDLE, handler, {"note": "已修补", "photos": ["p/after.jpg"]}, at=when + 30 * minute
+    )
     city.cases.act(case_id, Action.SEND_CHECK, OPERATOR, at=when + 31 * minute)
-    city.cases.act(case_id, Action.CHECK, INSPECTOR, {"passed": True}, at=when + 40 * minute)
+    city.cases.act(
+        case_id, Action.CHECK, INSPECTOR, {"passed": True, "photos": ["p/check.jpg"]}, at=when + 40 * minute
+    )
     city.cases.act(case_id, Action.CLOSE, LEADER, at=when + 45 * minute)
     return case_id
 

@@ -58,9 +58,13 @@ CHAIN: list[tuple[str, str, dict[str, Any]]] = [
     ("accept", "operator", {"verify": False}),
     ("file", "shift_leader", {}),
     ("dispatch", "dispatcher", {"department_id": "{dept}"}),
-    ("handle", "department", {"note": "已清运"}),
+    ("handle", "department", {"note": "已清运", "photos": ["https://photos.example.org/after.jpg"]}),
     ("send_check", "operator", {}),
-    ("check", "inspector", {"passed": True, "note": "已核查"}),
+    (
+        "check",
+        "inspector",
+        {"passed": True, "note": "已核查", "photos": ["https://photos.example.org/check.jpg"]},
+    ),
     ("close", "shift_leader", {}),
 ]
 STAGE_STEP = {

@@ -32,7 +32,7 @@ CHAIN = [
     ("accept", "operator", {"verify": False}),
     ("file", "shift_leader", {}),
     ("dispatch", "dispatcher", {"department_id": "ty-sanitation"}),
-    ("handle", "department", {"note": "已清运"}),
+    ("handle", "department", {"note": "已清运", "photos": ["https://photos.example.org/after.jpg"]}),
 ]
 
 

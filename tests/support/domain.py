@@ -41,6 +41,9 @@ class SimpleRules:
             ("01003", 2, Urgency.URGENT): TimeLimit(5, TimeUnit.WORK_DAY),
         }
         self.departments = {"sanitation", "drainage", "roads"}
+        # The profile's [safeguards] (the domain tests of the loop give none; tests of the guards set them).
+        self.reason_steps: tuple[str, ...] = ("check_failed",)
+        self.photo_steps: tuple[str, ...] = ()
 
     @property
     def calendar(self) -> WorkCalendar:
@@ -63,6 +66,9 @@ class SimpleRules:
 
     def needs_verification(self, channel: Channel) -> bool:
         return channel in (Channel.CITIZEN, Channel.HOTLINE, Channel.OPEN311)
+
+    def evidence_needed(self, category_code: str | None, step: str) -> tuple[bool, bool]:
+        return step in self.reason_steps, step in self.photo_steps
 
 
 def as_role(role: str, user: str | None = None, department: str | None = None) -> Actor:

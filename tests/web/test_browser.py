@@ -110,6 +110,9 @@ def act(page: Any, case_id: str, action: str, fill: Callable[[Any], None] | None
     dialog.wait_for()
     if fill:
         fill(dialog)
+    confirm = dialog.locator("#f-_confirm")  # irreversible actions ask for a tick first
+    if confirm.count():
+        confirm.check()
     dialog.locator("[data-role=submit]").click()
     dialog.wait_for(state="detached", timeout=15000)
     card.wait_for(state="detached", timeout=15000)

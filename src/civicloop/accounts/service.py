@@ -453,6 +453,10 @@ class AccountService:
             rows = store.user_rows(conn, self.city_id)
         return [_user(r) for r in rows]
 
+    def display_names(self) -> dict[str, str]:
+        """User id → the name people read (display name, else username): timelines show people, not ids."""
+        return {u.user_id: u.display_name or u.username for u in self.list_users()}
+
     def find_user(self, username: str) -> User | None:
         with self.engine.connect() as conn:
             row = store.user_row(conn, self.city_id, username.strip().lower())
@@ -702,7 +706,8 @@ def accounts_for(city: City, *, hasher: PasswordHasher | None = None) -> Account
     )
 
 
-def _demo_department(city: City) -> str:
+def demo_department_id(city: City) -> str:
+    """The department of the demo's generic ``department`` login: the city's own sanitation unit."""
     depts = city.profile.departments
     return next((d.id for d in depts if d.standard == "sanitation" and d.district_code is None), depts[0].id)
 
@@ -733,19 +738,47 @@ def seed_demo_users(city: City, *, accounts: AccountService | None = None) -> li
         (
             "department",
             AccountRole.DEPARTMENT,
-            {"department_id": _demo_department(city), "display_name": t("accounts.demo.department", "zh-CN")},
+            {
+                "department_id": demo_department_id(city),
+                "display_name": t("accounts.demo.department", "zh-CN"),
+            },
         ),
         ("leader", AccountRole.LEADER, {"display_name": t("accounts.demo.leader", "zh-CN")}),
         ("viewer", AccountRole.VIEWER, {"display_name": t("accounts.demo.viewer", "zh-CN")}),
         ("admin", AccountRole.ADMIN, {"display_name": t("accounts.demo.admin", "zh-CN")}),
     ]
-    out: list[tuple[str, str, str]] = []
-    for username, role, extra in specs:
-        password = secrets.random_password()
-        if svc.find_user(username) is None:
-            svc.create_user(username, password, role, **extra)
-        else:
-            svc.set_password(username, password)
-            svc.set_active(username, True)
-        out.append((username, password, role.value))
-    return out
+    return [
+        (username, _demo_login(svc, username, role, extra), role.value) for username, role, extra in specs
+    ]
+
+
+def _demo_login(svc: AccountService, username: str, role: AccountRole, extra: dict[str, Any]) -> str:
+    """Create the demo user, or give the existing one a fresh password (and enable it): the password."""
+    password = secrets.random_password()
+    if svc.find_user(username) is None:
+        svc.create_user(username, password, role, **extra)
+    else:
+        svc.set_password(username, password)
+        svc.set_active(username, True)
+    return password
+
+
+def seed_demo_department_users(
+    city: City, *, accounts: AccountService | None = None
+) -> list[tuple[str, str, str]]:
+    """One demo login per department unit of the profile — the district units that routing and the
+    automatic dispatch send cases to included — with a fresh password each call:
+    [(username, password, department_id)]; the username is the department's id.
+
+    Their passwords are hashed with the cheap demo parameters (``fast_hasher``: a few dozen logins would
+    take ~15 s at every demo start with the full ones); they are the demo's printed, throwaway logins.
+    """
+    svc = accounts or accounts_for(city, hasher=secrets.fast_hasher())
+    return [
+        (
+            d.id,
+            _demo_login(svc, d.id, AccountRole.DEPARTMENT, {"department_id": d.id, "display_name": d.name}),
+            d.id,
+        )
+        for d in city.profile.departments
+    ]

@@ -67,6 +67,11 @@ class Rules(Protocol):
 
     def needs_verification(self, channel: Channel) -> bool: ...
 
+    def evidence_needed(self, category_code: str | None, step: str) -> tuple[bool, bool]:
+        """(needs a reason, needs a photo) for a safeguarded step (``verify_confirmed``, ``verify_denied``,
+        ``handle``, ``check_passed``, ``check_failed``) of a case of that category."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -387,7 +392,9 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.DENY_EXTENSION: ActionSpec(
         frozenset({_R.DISPATCHER}), frozenset({_S.EXTENSION_REQUESTED}), ("note",)
     ),
-    Action.REQUEST_SUSPENSION: ActionSpec(frozenset({_R.DEPARTMENT}), frozenset({_S.DISPATCHED}), ("note",)),
+    Action.REQUEST_SUSPENSION: ActionSpec(
+        frozenset({_R.DEPARTMENT}), frozenset({_S.DISPATCHED}), ("note",), ("amount", "unit")
+    ),
     Action.APPROVE_SUSPENSION: ActionSpec(
         frozenset({_R.DISPATCHER}), frozenset({_S.SUSPENSION_REQUESTED}), (), ("note",)
     ),
@@ -480,7 +487,9 @@ def _text(fields: Mapping[str, Any], name: str, max_len: int = MAX_DESCRIPTION) 
         raise InvalidField(name, Msg("reasons.must_be_text"))
     value = clean_text(value).strip()
     if len(value) > max_len:
-        raise InvalidField(name, Msg("reasons.must_be_at_most_characters", max_len=max_len))
+        raise InvalidField(
+            name, Msg("reasons.must_be_at_most_characters_now", max_len=max_len, length=len(value))
+        )
     return value or None
 
 
@@ -787,7 +796,12 @@ def _decide_approve_extension(
 def _decide_request_suspension(
     state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
 ) -> Decided:
-    return Stage.SUSPENSION_REQUESTED, {"pending": {"kind": "suspension", "requested_at": _iso(at)}}
+    pending: dict[str, Any] = {"kind": "suspension", "requested_at": _iso(at)}
+    amount = _number(f, "amount", 0.01, 10_000)
+    if amount is not None:  # the term asked for (挂账期限), shown to the approver; resuming ends it
+        unit = _choice(f, "unit", TimeUnit) or TimeUnit.WORK_DAY
+        pending["term"] = {"amount": amount, "unit": unit.value}
+    return Stage.SUSPENSION_REQUESTED, {"pending": pending}
 
 
 def _decide_approve_suspension(
@@ -1035,6 +1049,7 @@ def decide(
     stage_after, data = _DECIDERS[action](state, f, actor, at, rules)
     note = _text(f, "note")
     attachments = _photos(f)
+    _check_safeguards(state, action, data, note, attachments, rules)
     data.update(_step_transition(state, stage_after, at, rules))
     return Event(
         city_id=city_id,
@@ -1050,6 +1065,33 @@ def decide(
         note=note,
         attachments=attachments,
     )
+
+
+def _safeguarded_step(action: Action, data: Mapping[str, Any]) -> str | None:
+    if action is Action.VERIFY:
+        return "verify_confirmed" if data.get("confirmed") else "verify_denied"
+    if action is Action.CHECK:
+        return "check_passed" if data.get("passed") else "check_failed"
+    return "handle" if action is Action.HANDLE else None
+
+
+def _check_safeguards(
+    state: CaseState | None,
+    action: Action,
+    data: Mapping[str, Any],
+    note: str | None,
+    attachments: tuple[str, ...],
+    rules: Rules,
+) -> None:
+    """The profile's safeguards: a step that needs a reason or a photo is refused without it."""
+    step = _safeguarded_step(action, data)
+    if step is None:
+        return
+    reason, photo = rules.evidence_needed(state.category_code if state else None, step)
+    if reason and not note:
+        raise InvalidField("note", Msg("reasons.step_needs_reason", step=Msg(f"reasons.step.{step}")))
+    if photo and not attachments:
+        raise InvalidField("photos", Msg("reasons.step_needs_photo", step=Msg(f"reasons.step.{step}")))
 
 
 def _step_transition(

@@ -54,6 +54,14 @@ class ProfileRules:
     def needs_verification(self, channel: Channel) -> bool:
         return self.profile.verification.needs_verification(channel.value)
 
+    def evidence_needed(self, category_code: str | None, step: str) -> tuple[bool, bool]:
+        """(needs a reason, needs a photo) for *step* of a case of that category (``[safeguards]``)."""
+        guards = self.profile.safeguards
+        visual = True
+        if category_code is not None and category_code in self._codes:
+            visual = self.profile.category(category_code).visual_evidence
+        return step in guards.reason_steps, visual and step in guards.photo_steps
+
 
 def make_calendar(profile: CityProfile, today: date | None = None, *, strict: bool = True) -> WorkCalendar:
     """The city's work calendar. Fails at start-up for a year nobody covers unless the profile opts in."""

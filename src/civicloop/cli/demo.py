@@ -24,7 +24,7 @@ from civicloop.cli.common import (
     print_json,
 )
 from civicloop.kernel.i18n import both
-from civicloop.kernel.vocabulary import Role, Stage
+from civicloop.kernel.vocabulary import Stage
 
 
 def simulate_command(
@@ -78,11 +78,12 @@ def demo_command(
 
     import uvicorn
 
-    from civicloop.accounts.service import seed_demo_users
+    from civicloop.accounts.service import seed_demo_department_users, seed_demo_users
     from civicloop.cli.serve import uvicorn_options
     from civicloop.demo.geography import load_demo_geography
     from civicloop.http import create_app
     from civicloop.ledger.demo import load_demo
+    from civicloop.photos.simulated import store_simulated_photos
     from civicloop.photos.store import LocalPhotoStore
     from civicloop.simulator.placer import placer_for
     from civicloop.simulator.simulate import Simulator, asset_rounds_for
@@ -120,7 +121,10 @@ def demo_command(
             )
         )
     users = seed_demo_users(city)
-    app = create_app(city, photos=LocalPhotoStore("./var/photos"))
+    units = seed_demo_department_users(city)
+    photo_store = LocalPhotoStore("./var/photos")
+    store_simulated_photos(photo_store)  # the simulated cases' photos (generated images) open like any other
+    app = create_app(city, photos=photo_store)
     web = getattr(app.state, "civicloop_web", None)
     if web is not None:
         web.start()  # build the big screen's index now, not on the first visitor's request
@@ -142,7 +146,7 @@ def demo_command(
                 err_console.print(f"[yellow]live simulation:[/] {escape(repr(exc))}", highlight=False)
 
     threading.Thread(target=simulate_live, name="civicloop-live-simulation", daemon=True).start()
-    _print_demo_welcome(city, users, host, port)
+    _print_demo_welcome(city, users, units, host, port)
     server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(host, port, log_level="warning")))
     if duration is not None:
         threading.Timer(duration, lambda: setattr(server, "should_exit", True)).start()
@@ -152,20 +156,14 @@ def demo_command(
         stop.set()
 
 
-def _print_demo_welcome(city: City, users: list[tuple[str, str, str]], host: str, port: int) -> None:
+def _print_demo_welcome(
+    city: City, users: list[tuple[str, str, str]], units: list[tuple[str, str, str]], host: str, port: int
+) -> None:
+    from civicloop.cli.serve import demo_accounts_table
+
     base = f"http://{host}:{port}"
     discovery = f"{base}/open311/v2/discovery.json"
-    table = Table(title=both("cli.demo.accounts", city=city.profile.name))
-    table.add_column(both("cli.demo.col_role"))
-    table.add_column(both("cli.demo.col_username"))
-    table.add_column(both("cli.demo.col_password"))
-    for username, password, role in users:
-        try:
-            label = Role(role).zh
-        except ValueError:
-            label = role
-        table.add_row(f"{label} / {role}", username, password)
-    console.print(table)
+    console.print(demo_accounts_table(city, users, units))
     console.print(
         f"{both('cli.demo.command_center')}: [bold]{base}/[/]\n"
         f"  {both('cli.demo.big_screen')}  {base}/screen\n"

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from civicloop.accounts.service import AccountRole, AccountService, accounts_for, seed_demo_users
+from civicloop.accounts.service import (
+    AccountRole,
+    AccountService,
+    accounts_for,
+    demo_department_id,
+    seed_demo_department_users,
+    seed_demo_users,
+)
 from civicloop.bootstrap import open_city as open_registered_city
 from civicloop.city.service import City, CityNotInitialised
 from civicloop.city.store import registered_city_ids
@@ -27,6 +34,7 @@ from civicloop.cli.common import (
     open_city,
 )
 from civicloop.kernel.i18n import both, t
+from civicloop.kernel.vocabulary import Role
 from civicloop.profile import ProfileError
 
 # ---- serve --------------------------------------------------------------------------------------------
@@ -47,6 +55,7 @@ def serve_command(
     import uvicorn
 
     from civicloop.http import ApiSettings, create_app
+    from civicloop.photos.simulated import store_simulated_photos
     from civicloop.photos.store import LocalPhotoStore
 
     # One server serves every city registered in the database: --city only picks the default one (the
@@ -65,7 +74,9 @@ def serve_command(
             )
     # CIVICLOOP_STATE_CACHE, CIVICLOOP_RATE_* … are read here: a bad value stops the start (exit 2)
     settings = ApiSettings(batch_services=batch, public_base_url=public_url)
-    app = create_app(c, photos=LocalPhotoStore(photos), settings=settings, more_cities=others)
+    store = LocalPhotoStore(photos)
+    store_simulated_photos(store)  # the simulated cases' photos open like any other
+    app = create_app(c, photos=store, settings=settings, more_cities=others)
     err_console.print(
         f"{both('cli.serve.listening', name=c.profile.name, city=c.id, host=host, port=port)}  "
         f"Open311: /open311/v2/discovery.json  OpenAPI: /openapi.json",
@@ -340,10 +351,36 @@ def user_seed_demo(database: DatabaseOpt = None, city: CityOpt = None, json_out:
     """演示账号 / create (or reset) one demo user per role and print their passwords."""
     c = open_city(database, city)
     rows = seed_demo_users(c)
+    units = seed_demo_department_users(c)
     if json_out:
-        sys.stdout.write(json.dumps([{"username": u, "password": p, "role": r} for u, p, r in rows]) + "\n")
+        out = [{"username": u, "password": p, "role": r} for u, p, r in rows]
+        out += [{"username": u, "password": p, "role": "department", "department_id": d} for u, p, d in units]
+        sys.stdout.write(json.dumps(out) + "\n")
         return
-    table = Table("username", "password", "role")
-    for u, p, r in rows:
-        table.add_row(u, p, r)
-    console.print(table)
+    console.print(demo_accounts_table(c, rows, units))
+
+
+def demo_accounts_table(
+    city: City, users: list[tuple[str, str, str]], units: list[tuple[str, str, str]]
+) -> Table:
+    """The demo logins grouped by role: each role's login, and under 处置部门 one login per department unit
+    (the district units that routing sends cases to included), with the unit's name."""
+    table = Table(title=both("cli.demo.accounts", city=city.profile.name))
+    table.add_column(both("cli.demo.col_role"))
+    table.add_column(both("cli.demo.col_username"), no_wrap=True)  # never cut: they are typed in
+    table.add_column(both("cli.demo.col_password"), no_wrap=True)
+    table.add_column(both("cli.demo.col_unit"), overflow="fold")
+    names = {d.id: d.name for d in city.profile.departments}
+    for username, password, role in users:
+        try:
+            label = f"{Role(role).zh} / {role}"
+        except ValueError:
+            label = role
+        extra = [
+            (username, password, names.get(demo_department_id(city), "") if role == "department" else "")
+        ]
+        if role == AccountRole.DEPARTMENT.value:
+            extra += [(u, p, names.get(d, d)) for u, p, d in units if u != username]
+        for i, (u, p, unit) in enumerate(extra):
+            table.add_row(label if i == 0 else "", u, p, unit, end_section=i == len(extra) - 1)
+    return table

@@ -41,6 +41,7 @@ __all__ = [
     "returns_of",
     "route_report",
     "suggest_department",
+    "suggestion_words",
 ]
 
 log = logging.getLogger("civicloop.routing")
@@ -220,3 +221,35 @@ def return_counts(city: City, since: datetime | None = None, until: datetime | N
             if dept:
                 counts[dept] += 1
     return dict(sorted(counts.items()))
+
+
+def suggestion_words(decision: RoutingDecision, profile: CityProfile, locale: str = "zh-CN") -> str:
+    """The suggestion in words a dispatcher reads ("建议派往 小店区环境卫生服务中心：该类别由案发地所在区的
+    区级单位承办（小店区）"), not the profile's rule paths; :meth:`RoutingDecision.explain` keeps those."""
+    d = decision.decided_by
+    if d is None or decision.department_id is None:
+        return t("dispatch.words.none", locale)
+    en = locale.startswith("en")
+
+    def dept(dept_id: str) -> str:
+        try:
+            x = profile.department(dept_id)
+        except KeyError:
+            return dept_id
+        return (x.name_en or x.name) if en else x.name
+
+    rule = d.rule
+    category = ""
+    if rule.category and len(rule.category) == 5:
+        try:
+            c = profile.category(rule.category)
+            category = f"{c.code} {(c.name_en or c.name) if en else c.name}"
+        except KeyError:
+            category = rule.category
+    district = ""
+    if rule.area:
+        found = next((x for x in profile.districts if x.code == rule.area[:6]), None)
+        district = ((found.name_en or found.name) if en else found.name) if found else rule.area
+    why = t(f"dispatch.words.{rule.origin.value}", locale, category=category or "—", district=district or "—",
+            role=rule.component_role or "", rule=rule.source)  # fmt: skip
+    return t("dispatch.words.head", locale, department=dept(decision.department_id), why=why)

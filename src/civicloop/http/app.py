@@ -14,10 +14,11 @@ from civicloop import __version__
 from civicloop.accounts.service import AccountService, accounts_for
 from civicloop.city.service import City
 from civicloop.geo.places import Places
-from civicloop.http import accounts, errors, health, open311, pages, public, security, web_api, workflow
+from civicloop.http import accounts, docs, errors, health, open311, pages, public, security, web_api, workflow
 from civicloop.http import search as case_search
 from civicloop.http.context import ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
+from civicloop.http.schemas import field_limits
 from civicloop.intake.service import IntakeService
 from civicloop.kernel.i18n import t
 from civicloop.open311.group_commit import ReportWriter
@@ -179,12 +180,15 @@ def create_app(
         description=DESCRIPTION,
         default_response_class=JSON,
         lifespan=lifespan,
+        docs_url=None,  # docs.install serves /docs and /redoc from local assets (no CDN)
+        redoc_url=None,
     )
     app.state.civicloop = ctx
     errors.install(app)
     for router in ROUTERS:  # the one place where routes join the app
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="web-static")
+    docs.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     security.install(app, settings.security)  # outermost: every answer gets the headers
     install_web(app)  # the web command center's read models: live hub, KPI cache, map layers
@@ -196,6 +200,7 @@ def install_web(app: FastAPI, settings: WebSettings | None = None) -> WebState:
     ctx: AppContext = app.state.civicloop
     state = WebState(ctx.main.city, settings or WebSettings.from_env(), pages.asset_version())
     state.photo_limits = ctx.settings.photo_limits
+    state.config_extra["field_limits"] = field_limits()  # the pages' inputs carry the API's limits
     app.state.civicloop_web = state
     app.state.civicloop_webs = {}  # the other cities' read models, built on first use (context.web_state)
 

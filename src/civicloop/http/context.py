@@ -155,6 +155,9 @@ def web_state(request: Request) -> WebState:
         ws = states.get(city_id)
         if ws is None:
             ws = WebState(context_of(request).cities[city_id].city, main.settings, main.asset_version)
+            # the same server, the same limits: photo check and input limits as the default city's
+            ws.photo_limits = main.photo_limits
+            ws.config_extra = dict(main.config_extra)
             if main.settings.eager:
                 ws.start()
             states[city_id] = ws

@@ -33,8 +33,9 @@ from civicloop.kernel.errors import (
     OutOfScope,
     RoleNotAllowed,
     TimeRunsBackwards,
+    field_label,
 )
-from civicloop.kernel.i18n import messages, t
+from civicloop.kernel.i18n import Msg, messages, t
 from civicloop.open311.service import Open311Error
 
 log = logging.getLogger("civicloop.http")
@@ -140,6 +141,10 @@ def _reason(error: Mapping[str, Any]) -> tuple[str, str]:
             "http.reason.other", "en", msg=msg[:1].lower() + msg[1:]
         )
     zh, en = messages()[key]["zh-CN"], messages()[key]["en"]  # the templates (t() with no ctx would not fill)
+    value = error.get("input")
+    if kind == "string_too_long" and isinstance(value, str):  # the limit and what was sent
+        zh += t("http.reason.now_length", "zh-CN", length=len(value))
+        en += t("http.reason.now_length", "en", length=len(value))
     try:
         return zh.format(**ctx), en.format(**ctx)
     except (KeyError, IndexError):
@@ -168,12 +173,19 @@ def explain_validation(error: Mapping[str, Any], content_type: str | None) -> tu
         return ("validation_error", "body", *_both("http.body_not_object"))
     field = ".".join(loc) or "body"
     zh, en = _reason(error)
+    label_zh, label_en = labels_of(field)
     return (
         "validation_error",
         field,
-        t("http.field_invalid", "zh-CN", field=field, reason=zh),
-        t("http.field_invalid", "en", field=field, reason=en),
+        t("http.field_invalid", "zh-CN", field=label_zh, reason=zh),
+        t("http.field_invalid", "en", field=label_en, reason=en),
     )
+
+
+def labels_of(field: str) -> tuple[str, str]:
+    """The field's label in Chinese and English (its name when it has none)."""
+    label = field_label(field)
+    return (label.render("zh-CN"), label.render("en")) if isinstance(label, Msg) else (label, label)
 
 
 def unparsable_body(cause: BaseException | None) -> tuple[str, str, str]:
@@ -197,15 +209,19 @@ def open311_format(request: Request) -> str:
 
 
 def error_body(code: str, zh: str, en: str, locale: str, field: str | None = None) -> dict[str, Any]:
-    return {
-        "error": {
-            "code": code,
-            "field": field,
-            "message": en if locale.startswith("en") else zh,
-            "message_zh": zh,
-            "message_en": en,
-        }
+    body: dict[str, Any] = {
+        "code": code,
+        "field": field,
+        "message": en if locale.startswith("en") else zh,
+        "message_zh": zh,
+        "message_en": en,
     }
+    if field is not None and field != "body":  # the field's key stays; its label is what a person reads
+        label_zh, label_en = labels_of(field)
+        body.update(
+            label=label_en if locale.startswith("en") else label_zh, label_zh=label_zh, label_en=label_en
+        )
+    return {"error": body}
 
 
 def api_error_response(

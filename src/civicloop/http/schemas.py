@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -86,6 +86,9 @@ class ErrorDetail(BaseModel):
     message: str = Field(description=both("http.doc.error_message"))
     message_zh: str
     message_en: str
+    label: str | None = Field(None, description=both("http.doc.error_label"))
+    label_zh: str | None = None
+    label_en: str | None = None
 
 
 class ErrorBody(BaseModel):
@@ -206,6 +209,7 @@ class EventView(BaseModel):
     action_label_en: str
     at: datetime
     actor_id: str
+    actor_name: str | None = Field(None, description=both("http.doc.actor_name"))
     actor_role: str
     stage_before: str | None
     stage_after: str
@@ -297,6 +301,36 @@ class CaseDetail(BaseModel):
     open311: SubmissionView | None
 
 
+class BatchBody(_Cleaned):
+    """批量操作 / One action on several cases: the case numbers and the action's fields (the department)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=100)
+    department_id: str | None = Field(None, max_length=64)
+    note: str | None = Field(None, max_length=4000)
+
+
+class BatchLine(BaseModel):
+    """One case's result: done with its new stage, or refused with the reason (nothing written for it)."""
+
+    case_id: str
+    ok: bool
+    stage: str | None = None
+    code: str | None = None
+    field: str | None = None
+    message: str | None = None
+    message_zh: str | None = None
+    message_en: str | None = None
+
+
+class BatchResult(BaseModel):
+    action: str
+    done: int
+    failed: int
+    results: list[BatchLine]
+
+
 class ActionResult(BaseModel):
     case: CaseView
     event: EventView
@@ -320,6 +354,7 @@ class CaseSummary(BaseModel):
     overdue: bool
     light: Literal["green", "yellow", "red"] | None
     allowed_actions: list[str]
+    rework_count: int = Field(0, description=both("http.doc.rework_count"))
 
 
 class CasePage(BaseModel):
@@ -375,3 +410,23 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (422, both("http.doc.refused_422")),
     )
 }
+
+
+def field_limits() -> dict[str, dict[str, float | int]]:
+    """Each input field's limits as the API checks them (maxlength, min, max, maxitems), so that the pages'
+    inputs carry the same ones (``/api/v1/web/config`` → ``field_limits``) and the browser stops a value
+    before the API has to refuse it."""
+    out: dict[str, dict[str, float | int]] = {}
+    for model in (ReportBody, ActionBody):
+        for name, prop in model.model_json_schema().get("properties", {}).items():
+            kinds = prop.get("anyOf", [prop])
+            limits: dict[str, float | int] = {}
+            for kind in kinds:
+                for key, attr in (("maxLength", "maxlength"), ("minimum", "min"), ("maximum", "max"),
+                                  ("maxItems", "maxitems"), ("minLength", "minlength")):  # fmt: skip
+                    if key in kind:
+                        limits[attr] = kind[key]
+            if limits:
+                out.setdefault(name, {}).update(limits)
+    out.setdefault("amount", {}).update({"min": 0.01, "max": 10_000})  # the domain's range (cases/core.py)
+    return out

@@ -5,9 +5,9 @@
   ``Content-Security-Policy``: ``default-src 'none'; frame-ancestors 'none'`` for data (JSON, XML,
   photos), the pages' own policy (``web/pages.py``: everything from ``'self'``, no inline script) for
   HTML. FastAPI's interactive API docs (``/docs``, ``/redoc``) are the one exception: Swagger UI and
-  ReDoc come from jsDelivr, and their policy names exactly that origin. ``Strict-Transport-Security`` is
-  sent on HTTPS requests (``hsts="auto"``: the scheme uvicorn saw, or ``X-Forwarded-Proto`` from a
-  trusted proxy), always (``"always"``) or never (``"off"``).
+  ReDoc are served from ``/docs/assets`` (``http/docs.py``) and start with an inline script.
+  ``Strict-Transport-Security`` is sent on HTTPS requests (``hsts="auto"``: the scheme uvicorn saw, or
+  ``X-Forwarded-Proto`` from a trusted proxy), always (``"always"``) or never (``"off"``).
 * **No caching of private answers.** Every ``/api/v1/`` answer, every answer to a request with
   credentials and every Open311 submission's answer gets ``Cache-Control: no-store`` unless its route
   set a policy of its own (photos by unguessable reference are immutable). Every 429 carries
@@ -54,13 +54,11 @@ PAGE_CSP = (
     "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'self'"
 )
-#: FastAPI's /docs and /redoc load Swagger UI / ReDoc from jsDelivr with an inline bootstrap script.
+#: /docs and /redoc load Swagger UI / ReDoc from /docs/assets (http/docs.py) with an inline bootstrap script.
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "font-src 'self'; img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc")
 PERMISSIONS = "geolocation=(self), camera=(self), microphone=(), payment=(), usb=()"

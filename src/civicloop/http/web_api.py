@@ -26,7 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from civicloop.accounts.service import User
+from civicloop.accounts.service import AccountRole, User
 from civicloop.cases.core import Actor
 from civicloop.cases.scope import REVIEW_ROLES
 from civicloop.http.auth import CurrentUser, current_user, require_role_in
@@ -285,8 +285,21 @@ async def review(
 async def case_extra(request: Request, case_id: str, user: CurrentUser) -> Response:
     """案卷补充 / Cluster (duplicates), triage, the clock of every step and the dispatch suggestion."""
     ws = web_state(request)
-    body = await run_in_threadpool(ws.case_extra, case_id, user.actor(), locale_of(request))
+    names = await run_in_threadpool(context_of(request).main.accounts.display_names)
+    body = await run_in_threadpool(ws.case_extra, case_id, user.actor(), locale_of(request), names)
     return JSON(body)
+
+
+@router.get("/web/cases/{case_id}/inspectors")
+async def case_inspectors(request: Request, case_id: str, user: CurrentUser) -> Response:
+    """派发核查 / The inspectors to send the check to, the grid's duty inspector first, then the nearest."""
+    ws = web_state(request)
+    accounts = [
+        (u.user_id, u.display_name or u.username, u.district_codes, u.grid_codes)
+        for u in await run_in_threadpool(context_of(request).main.accounts.list_users)
+        if u.role is AccountRole.INSPECTOR and u.active
+    ]
+    return JSON(await run_in_threadpool(ws.inspectors_for, case_id, user.actor(), accounts))
 
 
 @router.get("/web/queue")
@@ -300,7 +313,8 @@ async def web_queue(
     a worklist shows besides: description, photos before and after, the pending request, position."""
     ws = web_state(request)
     queue = await run_in_threadpool(queue_page, context_of(request), user, page, page_size)
-    body = await run_in_threadpool(ws.enrich_queue, queue.model_dump(mode="json"), user.actor())
+    names = await run_in_threadpool(context_of(request).main.accounts.display_names)
+    body = await run_in_threadpool(ws.enrich_queue, queue.model_dump(mode="json"), user.actor(), names)
     return JSON(body)
 
 

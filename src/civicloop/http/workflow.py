@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, File, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +24,7 @@ from civicloop.cases.core import ACTIONS, CaseState, Event, allowed_actions, due
 from civicloop.cases.scope import REPORTER_ROLES, can_act
 from civicloop.cases.service import CaseQuery, ReporterInfo
 from civicloop.http.auth import CurrentUser, require_actor, require_role_in, require_roles
-from civicloop.http.context import ApiError, AppContext, base_url, context_of
+from civicloop.http.context import ApiError, AppContext, base_url, context_of, locale_of
 from civicloop.http.render import JSON
 from civicloop.http.schemas import (
     ERRORS,
@@ -32,6 +32,9 @@ from civicloop.http.schemas import (
     ActionResult,
     AllowedAction,
     AnonymiseResult,
+    BatchBody,
+    BatchLine,
+    BatchResult,
     CaseDetail,
     CasePage,
     CaseSummary,
@@ -45,7 +48,7 @@ from civicloop.http.schemas import (
     ReporterContact,
     SubmissionView,
 )
-from civicloop.kernel.errors import InvalidField
+from civicloop.kernel.errors import CaseNotFound, DomainError, InvalidField, OutOfScope
 from civicloop.kernel.i18n import Msg, both
 from civicloop.kernel.vocabulary import Action, Role, Stage
 from civicloop.open311.group_commit import ReportJob
@@ -111,8 +114,9 @@ def case_view(ctx: AppContext, s: CaseState, now: datetime) -> CaseView:
     )
 
 
-def event_view(e: Event) -> EventView:
+def event_view(e: Event, names: dict[str, str] | None = None) -> EventView:
     return EventView(
+        actor_name=(names or {}).get(e.actor_id),
         seq=e.seq,
         action=e.action.value,
         action_label_zh=e.action.zh,
@@ -202,6 +206,7 @@ def summary(ctx: AppContext, user: User, s: CaseState, now: datetime) -> CaseSum
         overdue=s.overdue(ctx.main.city.calendar, now),
         light=light.value if light else None,
         allowed_actions=[a.value for a in actions_for(user, s)],
+        rework_count=s.rework_count,
     )
 
 
@@ -273,6 +278,7 @@ def get_case(request: Request, case_id: str, user: CurrentUser) -> CaseDetail:
     cases = ctx.main.city.cases
     state = cases.get(case_id, user.actor())
     timeline = cases.timeline(case_id, user.actor())
+    names = ctx.main.accounts.display_names()  # timelines show people by name and role, not ids
     with cases.store.read() as conn:
         found = open311_submission(conn, cases.city_id, case_id)
     submission = None
@@ -281,7 +287,7 @@ def get_case(request: Request, case_id: str, user: CurrentUser) -> CaseDetail:
     return CaseDetail(
         case=case_view(ctx, state, datetime.now(UTC)),
         category=category_view(ctx, state.category_code),
-        timeline=[event_view(e) for e in timeline],
+        timeline=[event_view(e, names) for e in timeline],
         allowed_actions=allowed_view(user, state),
         open311=submission,
     )
@@ -322,6 +328,55 @@ def act(
         event=event_view(last),
         allowed_actions=allowed_view(user, state),
     )
+
+
+#: Actions the loop allows on several cases at once: dispatch to one department; close checked cases.
+BATCH_ACTIONS = (Action.DISPATCH, Action.CLOSE)
+
+
+def _acting(user: CurrentUser) -> User:
+    require_actor(user)  # before the body is read: a viewer learns 403, not what the body lacks
+    return user
+
+
+@router.post("/cases/batch/{action}", response_model=BatchResult)
+def act_on_many(
+    request: Request, action: str, body: BatchBody, user: Annotated[User, Depends(_acting)]
+) -> BatchResult:
+    """批量操作 / Dispatch several cases to one department, or close several cases whose checks passed.
+
+    Each case is its own step (its own transaction, scope and stage checks), so one refused case does not
+    stop the others: every case gets its result line — done with the new stage, or the reason it was
+    refused (nothing written for it).
+    """
+    ctx = context_of(request)
+    try:
+        chosen = Action(action)
+    except ValueError:
+        chosen = None
+    if chosen not in BATCH_ACTIONS:
+        names = ", ".join(a.value for a in BATCH_ACTIONS)
+        raise InvalidField("action", Msg("reasons.must_be_one_of", names=names))
+    assert chosen is not None
+    cases = ctx.main.city.cases
+    fields = body.model_dump(exclude_none=True, exclude={"case_ids"})
+    lines: list[BatchLine] = []
+    for case_id in dict.fromkeys(body.case_ids):  # each case once, in the order given
+        try:
+            state = cases.act(case_id, chosen, user.actor(), fields)
+        except DomainError as exc:
+            if isinstance(exc, OutOfScope):
+                exc = CaseNotFound(case_id)  # like a missing case: nothing leaks
+            zh, en = exc.render("zh-CN"), exc.render("en")
+            shown = en if locale_of(request).startswith("en") else zh
+            lines.append(
+                BatchLine(case_id=case_id, ok=False, code=exc.key, field=getattr(exc, "field", None),
+                          message=shown, message_zh=zh, message_en=en)
+            )  # fmt: skip
+            continue
+        lines.append(BatchLine(case_id=case_id, ok=True, stage=state.stage.value))
+    done = sum(1 for line in lines if line.ok)
+    return BatchResult(action=chosen.value, done=done, failed=len(lines) - done, results=lines)
 
 
 def _stage_list(value: str | None) -> list[str] | None:

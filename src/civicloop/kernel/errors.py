@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from civicloop.kernel.i18n import Localized, Msg, current_locale, normalise_locale, t
+from civicloop.kernel.i18n import Localized, Msg, current_locale, has, normalise_locale, t
 from civicloop.kernel.vocabulary import Action, Labelled, Role, Stage
 
 
@@ -27,6 +27,13 @@ class DomainError(Exception):
 
 def _word(value: Labelled) -> Msg:
     return Msg(f"vocabulary.{value.value}")
+
+
+def field_label(field: str) -> Msg | str:
+    """The label a person reads for an input field (``fields.<name>``: 问题描述 / description); the name
+    itself when the catalogue has none. ``photos.3`` is labelled as ``photos``."""
+    base = field.split(".", 1)[0]
+    return Msg(f"fields.{base}") if has(f"fields.{base}") else field
 
 
 class IllegalAction(DomainError):
@@ -74,7 +81,7 @@ class MissingField(DomainError):
         super().__init__(str(self))
 
     def fields(self) -> dict[str, object]:
-        return {"action": _word(self.action), "field": self.field}
+        return {"action": _word(self.action), "field": field_label(self.field)}
 
 
 class InvalidField(DomainError):
@@ -90,7 +97,10 @@ class InvalidField(DomainError):
         super().__init__(str(self))
 
     def fields(self) -> dict[str, object]:
-        return {"field": self.field, "reason": self.reason or _Pair(self.reason_zh, self.reason_en)}
+        return {
+            "field": field_label(self.field),
+            "reason": self.reason or _Pair(self.reason_zh, self.reason_en),
+        }
 
 
 class _Pair(Msg):

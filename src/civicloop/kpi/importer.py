@@ -249,6 +249,9 @@ class ImportRules:
     def needs_verification(self, channel: Channel) -> bool:
         return False
 
+    def evidence_needed(self, category_code: str | None, step: str) -> tuple[bool, bool]:
+        return False, False  # a history export carries no photos: its steps are what happened
+
 
 @dataclass
 class _Row:

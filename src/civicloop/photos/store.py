@@ -48,8 +48,8 @@ class StoredPhoto:
 
 
 class PhotoStore(Protocol):
-    def put(self, data: bytes, content_type: str) -> str:
-        """Store the bytes; return the new reference."""
+    def put(self, data: bytes, content_type: str, ref: str | None = None) -> str:
+        """Store the bytes; return the new reference (*ref* names it: the simulation's fixed photos)."""
         ...
 
     def get(self, ref: str) -> StoredPhoto | None: ...
@@ -72,8 +72,8 @@ class LocalPhotoStore:
             raise ValueError(f"not a photo reference: {ref!r}")
         return self.root / ref[3:5] / ref
 
-    def put(self, data: bytes, content_type: str) -> str:
-        ref = new_ref(content_type)
+    def put(self, data: bytes, content_type: str, ref: str | None = None) -> str:
+        ref = ref or new_ref(content_type)
         path = self._path(ref)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
@@ -111,8 +111,10 @@ class S3PhotoStore:
         self.bucket = bucket
         self.prefix = prefix
 
-    def put(self, data: bytes, content_type: str) -> str:
-        ref = new_ref(content_type)
+    def put(self, data: bytes, content_type: str, ref: str | None = None) -> str:
+        if ref is not None and not is_ref(ref):
+            raise ValueError(f"not a photo reference: {ref!r}")
+        ref = ref or new_ref(content_type)
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + ref, Body=data, ContentType=content_type)
         return ref
 

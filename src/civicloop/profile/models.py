@@ -436,6 +436,9 @@ class CategoryRule(_Model):
     urgent_keywords: tuple[Text, ...] = ()
     service: bool = True
     always_review: bool = False
+    #: A photo shows the problem and its fix (garbage, a broken cover …); not so noise (噪声) or a smell:
+    #: the profile's ``safeguards.photo_steps`` apply only to categories with visual evidence.
+    visual_evidence: bool = True
     conditions: tuple[FilingCondition, ...] = Field(min_length=1)
     component_code: Code5 | None = None
     national_code: Code5 | None = None
@@ -536,6 +539,21 @@ class CategoryRule(_Model):
 
 
 # --- verification, routing, KPIs, simulation ---------------------------------------------------------
+
+
+#: The steps a safeguard can name: 属实 / 不属实, 处置反馈, 核查通过 / 核查不通过.
+SafeguardStep = Literal["verify_confirmed", "verify_denied", "handle", "check_passed", "check_failed"]
+
+
+class Safeguards(_Model):
+    """Which steps need a reason (a note) and which a photo, enforced by the domain (not only the pages).
+
+    Defaults: 核查不通过 needs a reason; 处置反馈 and 核查通过 need a photo for categories with visual
+    evidence (``visual_evidence``, true unless the category says otherwise, e.g. noise).
+    """
+
+    reason_steps: tuple[SafeguardStep, ...] = ("check_failed",)
+    photo_steps: tuple[SafeguardStep, ...] = ("handle", "check_passed")
 
 
 class VerificationPolicy(_Model):
@@ -897,6 +915,7 @@ class CityProfile(_Model):
     routing: RoutingSettings = RoutingSettings()
     categories: tuple[CategoryRule, ...] = Field(min_length=1)
     verification: VerificationPolicy = VerificationPolicy()
+    safeguards: Safeguards = Safeguards()
     kpi: KpiSettings = KpiSettings()
     simulation: SimulationSettings = SimulationSettings()
 

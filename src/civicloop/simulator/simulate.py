@@ -30,6 +30,7 @@ from civicloop.cases.service import BatchItem, ReporterInfo
 from civicloop.city.service import City
 from civicloop.kernel.clock import TimeUnit
 from civicloop.kernel.vocabulary import Action, Channel, Role, Stage
+from civicloop.photos.simulated import simulated_ref
 from civicloop.profile.models import CategoryRule
 
 if TYPE_CHECKING:
@@ -423,7 +424,7 @@ class Simulator:
             )
         elif stage is Stage.CHECKING:
             passed = not (state.rework_count == 0 and rng.random() < cat.sim.p_rework)
-            fields: dict[str, Any] = {"passed": passed}
+            fields: dict[str, Any] = {"passed": passed, "photos": [simulated_ref("check", sim.ref)]}
             if not passed:
                 fields["note"] = self._note("check_failed")
             self._push(self._work_delay(at, 25), sim, Action.CHECK, sim.inspector, fields)
@@ -491,7 +492,7 @@ class Simulator:
             sim,
             Action.HANDLE,
             dept,
-            {"note": self._note("handled"), "photos": [f"sim/after-{sim.ref}.jpg"]},
+            {"note": self._note("handled"), "photos": [simulated_ref("after", sim.ref)]},
         )
 
     # ---- running ----------------------------------------------------------------------------

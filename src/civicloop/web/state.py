@@ -43,6 +43,8 @@ class WebState:
         self.layers = GeoLayers(self.city, lambda: _geography_version(self.city))
         self._config: bytes | None = None
         self.photo_limits = PhotoLimits()  # the app's (install_web sets them before the first page)
+        #: More of the pages' configuration from the layers above (http: each input field's limits).
+        self.config_extra: dict[str, Any] = {}
         self._intake: Any = None
         self._lock = threading.Lock()
         self.public_hits: dict[str, list[float]] = {}
@@ -113,6 +115,10 @@ class WebState:
                     "department": c.department,
                     "service": c.service,
                     "keywords": list(c.keywords[:6]),
+                    "conditions": [
+                        {"no": cond.no, "filing": cond.filing, "filing_en": cond.filing_en}
+                        for cond in c.conditions
+                    ],
                 }
                 for c in p.categories
             ],
@@ -125,6 +131,7 @@ class WebState:
                 "max_side": MAX_SIDE,
                 "types": ["image/jpeg", "image/png", "image/webp"],
             },
+            **self.config_extra,
         }
         self._config = orjson.dumps(doc)
         return self._config
@@ -331,7 +338,9 @@ class WebState:
                 )
         return {"stage": stage, "total": total, "items": items}
 
-    def enrich_queue(self, page: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    def enrich_queue(
+        self, page: dict[str, Any], actor: Actor, names: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         ids = [item["case_id"] for item in page["items"]]
         states = {
             s.case_id: s
@@ -357,11 +366,55 @@ class WebState:
                 urge_count=s.urge_count,
                 rework_count=s.rework_count,
             )
+            if s.pending or s.rework_count:  # the request in full, and why the work came back
+                timeline = self.city.cases.timeline(s.case_id, actor)
+                item.update(
+                    request=views.request_detail(s, timeline, self.city.calendar, names),
+                    last_failed_check=views.last_failed_check(timeline, names),
+                )
         return page
+
+    # ---- inspectors to pick (派发核查) -----------------------------------------------------------
+
+    def inspectors_for(
+        self, case_id: str, actor: Actor, accounts: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]
+    ) -> dict[str, Any]:
+        """The inspectors an operator can send the check to, best first: the duty inspector of the case's
+        grid, then those on duty nearest to it (same street, then same district), then the others.
+
+        *accounts*: the inspector logins as (id, name, district codes, grid codes); the duty grids
+        (责任网格) stored for the city add the patrol inspectors."""
+        from civicloop.assets.patrols import duty_grids_of
+
+        state = self.city.cases.get(case_id, actor)  # 404 outside the scope, like the workflow API
+        grid = state.grid_code or ""
+        district = state.district_code or grid[:6]
+        duty = duty_grids_of(self.city)
+        people: dict[str, tuple[str, set[str], set[str]]] = {
+            ins: (ins, set(grids), {g[:6] for g in grids}) for ins, grids in duty.items()
+        }
+        for user_id, name, scope_districts, scope_grids in accounts:
+            people[user_id] = (name, set(scope_grids), set(scope_districts) | {g[:6] for g in scope_grids})
+        order = {"duty": 0, "street": 1, "district": 2, "other": 3}
+        rows = []
+        for ins, (name, on_duty, districts) in people.items():
+            if grid and grid in on_duty:
+                why = "duty"
+            elif grid and any(g[:9] == grid[:9] for g in on_duty):
+                why = "street"
+            elif district and district in districts:
+                why = "district"
+            else:
+                why = "other"
+            rows.append({"id": ins, "name": name, "why": why})
+        rows.sort(key=lambda r: (order[r["why"]], r["name"]))
+        return {"case_id": case_id, "grid_code": state.grid_code, "items": rows[:50]}
 
     # ---- case page ----------------------------------------------------------------------------
 
-    def case_extra(self, case_id: str, actor: Actor, locale: str) -> dict[str, Any]:
+    def case_extra(
+        self, case_id: str, actor: Actor, locale: str, names: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         cases = self.city.cases
         state = cases.get(case_id, actor)  # 404 outside the scope, like the workflow API
         timeline = cases.timeline(case_id, actor)
@@ -384,10 +437,14 @@ class WebState:
         suggestion = None
         if state.stage is Stage.FILED and has_role(actor, DISPATCH_ADVICE_ROLES):
             try:
-                from civicloop.dispatch.service import suggest_department
+                from civicloop.dispatch.service import suggest_department, suggestion_words
 
                 decision = suggest_department(self.city, state)
-                suggestion = {"department_id": decision.department_id, "explain": decision.explain(locale)}
+                suggestion = {
+                    "department_id": decision.department_id,
+                    "words": suggestion_words(decision, self.city.profile, locale),
+                    "explain": decision.explain(locale),
+                }
             except Exception as exc:  # routing data incomplete: the dispatcher chooses alone
                 suggestion = {"department_id": None, "explain": str(exc)[:200]}
         light = state.light(self.city.calendar, now)
@@ -413,6 +470,9 @@ class WebState:
                 "clock_running": state.clock_running_since is not None,
             },
             "dispatch_suggestion": suggestion,
+            "request": views.request_detail(state, timeline, self.city.calendar, names),
+            "rework_count": state.rework_count,
+            "last_failed_check": views.last_failed_check(timeline, names),
             "display": display,
             "now": now.isoformat(),
         }

@@ -10,7 +10,7 @@ from civicloop.cases.core import ACTIONS, Actor, CaseState, Event
 from civicloop.cases.privacy import mask
 from civicloop.cases.service import CaseQuery
 from civicloop.intake.core import review_priority
-from civicloop.kernel.clock import TimeUnit, WorkCalendar
+from civicloop.kernel.clock import TimeLimit, TimeUnit, WorkCalendar
 from civicloop.kernel.i18n import t
 from civicloop.kernel.vocabulary import (
     HANDLING_STAGES,
@@ -171,3 +171,65 @@ def stage_query(actor: Actor, stage: str, limit: int) -> CaseQuery:
 
 def action_specs() -> dict[str, dict[str, list[str]]]:
     return {a.value: {"required": list(s.required), "optional": list(s.optional)} for a, s in ACTIONS.items()}
+
+
+# ---- approvals and rework in full (issue 15) ---------------------------------------------------------
+
+_REQUESTS = {
+    "return": Action.REQUEST_RETURN,
+    "extension": Action.REQUEST_EXTENSION,
+    "suspension": Action.REQUEST_SUSPENSION,
+    "void": Action.REQUEST_VOID,
+}
+
+
+def request_detail(
+    state: CaseState, timeline: list[Event], calendar: WorkCalendar, names: dict[str, str] | None = None
+) -> dict[str, Any] | None:
+    """The pending request (回退 / 延期 / 挂账 / 作废) in full, for the approver's card and dialog: who asked,
+    when and why; an extension's amount, unit, current and new deadline; a return's suggested department;
+    a void's reason and the duplicate's number; a suspension's term. None when nothing is pending."""
+    pending = state.pending
+    if not pending:
+        return None
+    kind = str(pending.get("kind"))
+    asked = next((e for e in reversed(timeline) if e.action is _REQUESTS.get(kind)), None)
+    out: dict[str, Any] = {
+        "kind": kind,
+        "requested_at": pending.get("requested_at"),
+        "requested_by": asked.actor_id if asked else None,
+        "requested_by_name": (names or {}).get(asked.actor_id) if asked else None,
+        "requested_by_role": asked.actor_role.value if asked else None,
+        "department_id": state.department_id,
+        "reason": asked.note if asked else None,
+    }
+    if kind == "extension":
+        amount, unit = float(pending["amount"]), TimeUnit(pending["unit"])
+        out.update(amount=amount, unit=unit.value, current_deadline=None, new_deadline=None)
+        if state.deadline is not None and state.handling_limit is not None:
+            minutes = calendar.limit_minutes(TimeLimit(amount, unit))
+            new = calendar.add_minutes(state.deadline, minutes, state.handling_limit.unit)
+            out.update(current_deadline=state.deadline.isoformat(), new_deadline=new.isoformat())
+    elif kind == "return":
+        out["suggested_department_id"] = pending.get("suggested_department_id")
+    elif kind == "void":
+        out.update(closure_reason=pending.get("reason"), duplicate_of=pending.get("duplicate_of"),
+                   prior_stage=pending.get("prior_stage"))  # fmt: skip
+    elif kind == "suspension":
+        term = pending.get("term") or {}
+        out.update(term_amount=term.get("amount"), term_unit=term.get("unit"))
+    return out
+
+
+def last_failed_check(timeline: list[Event], names: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """The latest 核查不通过 of the case (why the work came back: the note and the inspector's photos)."""
+    for e in reversed(timeline):
+        if e.action is Action.CHECK and e.data.get("passed") is False:
+            return {
+                "at": e.at.isoformat(),
+                "note": e.note,
+                "photos": list(e.attachments),
+                "inspector": e.actor_id,
+                "inspector_name": (names or {}).get(e.actor_id),
+            }
+    return None

@@ -28,7 +28,7 @@
     return h("ol", { class: "timeline", id: "timeline" }, events.map((e) => h("li", { "data-action": e.action },
       h("span", { class: "when" }, CL.fmt.dt(e.at)),
       h("b", null, CL.label("actions", e.action)),
-      " → " + CL.label("stages", e.stage_after) + " · " + CL.label("roles", e.actor_role) + " " + e.actor_id,
+      " → " + CL.label("stages", e.stage_after) + " · " + CL.label("roles", e.actor_role) + " " + (e.actor_name || CL.actorName(e.actor_id)),
       e.note ? h("div", { class: "small" }, e.note) : null,
       e.attachments && e.attachments.length ? h("div", { class: "photos" }, e.attachments.map((r) => h("img", { src: CL.photoUrl(r), alt: "" }))) : null)));
   }
@@ -89,10 +89,14 @@
         h("dt", null, CL.t("due")), h("dd", null, c.due_at ? CL.fmt.dt(c.due_at) + " (" + CL.fmt.rel(c.due_at) + ")" : "—")));
     const actions = h("div", { class: "panel", id: "case-actions" }, h("h2", null, CL.t("actions")),
       detail.allowed_actions.length ? CL.actions.buttons(c.case_id, detail.allowed_actions, () => load(),
-        { department_id: (extra && extra.dispatch_suggestion && extra.dispatch_suggestion.department_id) || c.department_id || "", category_code: c.category_code, amount: 1, unit: "work_day" })
+        { department_id: (extra && extra.dispatch_suggestion && extra.dispatch_suggestion.department_id) || c.department_id || "", category_code: c.category_code, amount: 1, unit: "work_day", __request: extra && extra.request })
         : h("p", { class: "muted" }, CL.t("no_actions")),
+      extra ? CL.actions.requestBox(extra.request) : null,
+      extra ? CL.actions.reworkBox(extra.rework_count, extra.last_failed_check) : null,
       extra && extra.dispatch_suggestion ? h("div", { class: "triage" }, h("b", null, CL.t("dispatch_suggestion") + CL.t("colon")), CL.deptName(extra.dispatch_suggestion.department_id),
-        h("pre", { class: "small muted", style: "white-space:pre-wrap;margin:4px 0 0" }, extra.dispatch_suggestion.explain || "")) : null);
+        h("div", { class: "small", "data-suggestion-words": "1" }, extra.dispatch_suggestion.words || ""),
+        h("details", null, h("summary", { class: "small muted" }, CL.t("workdesk.routing_details")),
+          h("pre", { class: "small muted", style: "white-space:pre-wrap;margin:4px 0 0" }, extra.dispatch_suggestion.explain || ""))) : null);
     const mapBox = h("div", { class: "map-box", id: "case-map" });
     root.append(head, actions,
       h("div", { class: "grid2" },

@@ -69,7 +69,7 @@
     const list = h("div", { class: "card-list" });
     for (const item of data.items) {
       const t = item.triage || {};
-      const defaults = { category_code: item.category_code || t.category_code, urgency: t.urgency, reason: "invalid" };
+      const defaults = { category_code: item.category_code || t.category_code, urgency: t.urgency, reason: "invalid", verify: !!item.needs_verification };
       const actions = stage === "reported" ? ["accept", "reject"] : ["file", "not_file"];
       const buttons = CL.actions.buttons(item.case_id, actions.map(spec), () => render(), defaults);
       const top = (t.duplicates || [])[0];
@@ -95,10 +95,11 @@
     if (!items.length) list.appendChild(h("p", { class: "muted" }, CL.t("empty")));
     for (const item of items) {
       const allowed = item.allowed_actions.filter((a) => a !== "comment").map(spec);
-      const buttons = CL.actions.buttons(item.case_id, allowed, () => render(), defaultsFn ? defaultsFn(item) : {});
+      const buttons = CL.actions.buttons(item.case_id, allowed, () => render(), Object.assign({ __request: item.request }, defaultsFn ? defaultsFn(item) : {}));
       const extra = h("div", null,
         h("div", { class: "small" }, CL.t("due") + CL.t("colon") + dueText(item) + (item.overdue ? " · " : ""), item.overdue ? h("b", { style: "color:var(--red)" }, CL.t("overdue")) : null),
-        item.pending ? h("div", { class: "small" }, CL.t("approvals") + CL.t("colon") + CL.label("actions", "request_" + item.pending.kind) + (item.pending.note ? " · " + item.pending.note : "")) : null,
+        item.request ? CL.actions.requestBox(item.request) : item.pending ? h("div", { class: "small" }, CL.t("approvals") + CL.t("colon") + CL.label("actions", "request_" + item.pending.kind)) : null,
+        CL.actions.reworkBox(item.rework_count, item.last_failed_check),
         extraFn ? extraFn(item) : null);
       list.appendChild(card(item, extra, buttons));
     }
@@ -122,8 +123,10 @@
       try { const x = await CL.api("/api/v1/web/cases/" + encodeURIComponent(i.case_id) + "/extra"); suggestions[i.case_id] = x.dispatch_suggestion; } catch (e) { /* none */ }
     }));
     box.appendChild(queueList(data.items,
-      (i) => { const s = suggestions[i.case_id]; return h("div", { class: "triage" }, h("b", null, CL.t("dispatch_suggestion") + CL.t("colon")), CL.deptName((s && s.department_id) || i.triage_department), s && s.explain ? h("pre", { class: "small muted", style: "white-space:pre-wrap;margin:4px 0 0" }, s.explain) : null); },
+      (i) => { const s = suggestions[i.case_id]; return h("div", { class: "triage" }, h("b", null, CL.t("dispatch_suggestion") + CL.t("colon")), CL.deptName((s && s.department_id) || i.triage_department), s && s.words ? h("div", { class: "small", "data-suggestion-words": "1" }, s.words) : null, s && s.explain ? h("details", null, h("summary", { class: "small muted" }, CL.t("workdesk.routing_details")), h("pre", { class: "small muted", style: "white-space:pre-wrap;margin:4px 0 0" }, s.explain)) : null); },
       (i) => ({ department_id: (suggestions[i.case_id] && suggestions[i.case_id].department_id) || i.triage_department || "" })));
+    const bar = CL.actions.batchBar("dispatch", box, () => render());
+    if (bar) box.prepend(bar);
   }
 
   async function worklistTab() {
@@ -182,7 +185,11 @@
   const RENDER = {
     review: () => reviewTab("reported"),
     filing: () => reviewTab("accepted"),
-    queue: () => queueTab(null, (i) => photos(i.after_photos, CL.t("after_photos")), () => ({})),
+    queue: async () => {
+      await queueTab(null, (i) => photos(i.after_photos, CL.t("after_photos")), () => ({}));
+      const bar = CL.actions.batchBar("close", view(), () => render());
+      if (bar) view().prepend(bar);
+    },
     dispatch: dispatchTab,
     approvals: () => queueTab((i) => APPROVAL_STAGES.includes(i.stage)),
     worklist: worklistTab,
