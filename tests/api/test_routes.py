@@ -66,6 +66,7 @@ PINNED = {
     ("POST", "/api/v1/public/photos"),
     ("POST", "/api/v1/public/reports"),
     ("GET", "/api/v1/public/track/{case_id}"),
+    ("POST", "/api/v1/public/track/{case_id}/feedback"),
     # pages
     ("GET", "/"),
     ("GET", "/favicon.ico"),

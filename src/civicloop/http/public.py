@@ -21,21 +21,23 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 
-from civicloop.cases.core import Actor
+from civicloop.cases.core import Actor, Command
 from civicloop.cases.privacy import mask
-from civicloop.cases.service import ReporterInfo
+from civicloop.cases.service import BatchItem, ReporterInfo
+from civicloop.followup.service import updates
 from civicloop.http.context import ApiError, base_url, context_of, locale_of, web_state
 from civicloop.http.schemas import intake_strings
 from civicloop.http.workflow import read_photo
 from civicloop.kernel.errors import CaseNotFound, InvalidField
-from civicloop.kernel.i18n import Msg
-from civicloop.kernel.vocabulary import Action, Role
+from civicloop.kernel.i18n import Msg, both
+from civicloop.kernel.vocabulary import Action, ClosureReason, Rating, Role, Stage
 from civicloop.open311.group_commit import ReportJob
-from civicloop.open311.service import IDEMPOTENCY_TTL, PublicView, status_words
+from civicloop.open311.service import IDEMPOTENCY_TTL, PublicView, find_token, status_words
 from civicloop.photos.store import is_ref
 from civicloop.web.state import WebState
 
 router = APIRouter(prefix="/api/v1/public", tags=["public"])
+SYSTEM_ACTOR = Actor("system:feedback", Role.SYSTEM)
 
 _PUBLIC_NOTES = frozenset(
     {
@@ -74,6 +76,9 @@ class PublicReport(BaseModel):
     photos: list[str] = Field(default_factory=list, max_length=6)
     name: str | None = Field(None, max_length=64, description="private: never shown")
     phone: str | None = Field(None, max_length=32, description="private: never shown")
+    email: str | None = Field(
+        None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="private: progress updates"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -127,6 +132,8 @@ async def public_report(
             profile.category(body.category_code)
         except KeyError:
             raise InvalidField("category_code", Msg("http.unknown_category")) from None
+    if len(body.photos) > profile.public.max_photos:
+        raise InvalidField("photos", Msg("http.too_many_photos", max=profile.public.max_photos))
     for ref in body.photos:
         if not (is_ref(ref) and await run_in_threadpool(ctx.photos.exists, ref)):
             raise InvalidField("photos", Msg("http.unknown_photo_ref"))
@@ -155,18 +162,25 @@ async def public_report(
     if idempotency_key and idempotency_key.strip():
         digest = hashlib.sha256(f"public\x1f{idempotency_key.strip()}".encode()).hexdigest()[:48]
         keys.append(("p:" + digest, IDEMPOTENCY_TTL))
-    reporter = ReporterInfo(body.name or None, body.phone or None, None)
+    reporter = ReporterInfo(body.name or None, body.phone or None, body.email or None)
     job = ReportJob(
         actor=Actor(f"web:{secrets.token_hex(8)}", Role.CITIZEN),
         fields=fields,
         reporter=None if reporter.is_empty() else reporter,
         idempotency=keys,
+        want_token=True,
     )
     outcome = await ctx.main.writer.submit_async(job)
+    return _receipt(outcome.case_id, outcome.token, outcome.replayed)
+
+
+def _receipt(case_id: str, token: str | None, replayed: bool) -> dict[str, Any]:
+    """What a reporter keeps: the tracking number and the tracking token (回访 and updates need it)."""
     return {
-        "tracking_number": outcome.case_id,
-        "replayed": outcome.replayed,
-        "track_url": f"/public/track/{outcome.case_id}",
+        "tracking_number": case_id,
+        "tracking_token": token,
+        "replayed": replayed,
+        "track_url": f"/public/track/{case_id}" + (f"#t={token}" if token else ""),
         "received_at": datetime.now(UTC).isoformat(),
     }
 
@@ -211,6 +225,8 @@ def _track(ws: WebState, request: Request, case_id: str, locale: str) -> dict[st
         "photos": [photo + p if is_ref(p) else p for p in state.photos],
         "result_photos": [photo + p if is_ref(p) else p for p in state.after_photos],
         "duplicate_of": state.duplicate_of,
+        "rating_open": state.stage is Stage.CLOSED or bool(state.duplicate_of),
+        "updates": updates(ws.city, [state.case_id]),
         "notes": [
             {
                 "at": e.at.isoformat(),
@@ -223,4 +239,99 @@ def _track(ws: WebState, request: Request, case_id: str, locale: str) -> dict[st
             for e in timeline
             if e.action in _PUBLIC_NOTES
         ],
+    }
+
+
+# ---- 回访 (satisfaction follow-up) -------------------------------------------------------------------
+
+
+class Feedback(BaseModel):
+    """回访评价 / a reporter's satisfaction with a closed case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rating: Literal["satisfied", "basically_satisfied", "dissatisfied"]
+    comment: str | None = Field(None, max_length=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        return intake_strings(data)
+
+
+def _token_case(ws: WebState, token: str | None) -> str | None:
+    """The case a tracking token was issued for, or None."""
+    if not token or len(token) > 64:
+        return None
+    with ws.city.cases.store.read() as conn:
+        found = find_token(conn, ws.city.id, token)
+    return found[1] if found else None
+
+
+async def _operator(request: Request) -> Actor | None:
+    """The hotline operator behind a bearer token (entering a phone call's answer), if any."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    user = await run_in_threadpool(context_of(request).main.accounts.authenticate, header[7:].strip())
+    if user is None or not user.may_act or user.actor().role is not Role.OPERATOR:
+        return None
+    return user.actor()
+
+
+@router.post("/track/{case_id}/feedback", status_code=201)
+async def public_feedback(
+    request: Request,
+    case_id: str,
+    body: Feedback,
+    x_tracking_token: Annotated[str | None, Header(max_length=64)] = None,
+) -> dict[str, Any]:
+    """回访评价 / Rate a closed case: 满意, 基本满意 or 不满意, with an optional comment.
+
+    Authorised by the tracking token the reporter received (``X-Tracking-Token`` or ``?token=``), or an
+    operator's login (a hotline operator entering the answer of a phone call). 409 before the case is
+    closed and for a second rating of the same closure by the same reporter.
+    """
+    ws = web_state(request)
+    token = x_tracking_token or request.query_params.get("token")
+    operator = await _operator(request)
+    token_case = await run_in_threadpool(_token_case, ws, token)
+    if operator is None and token_case != case_id:
+        raise ApiError.of(403, "forbidden", "http.tracking_token_required")
+    return await run_in_threadpool(_rate, ws, case_id, body, operator)
+
+
+def _rate(ws: WebState, case_id: str, body: Feedback, operator: Actor | None) -> dict[str, Any]:
+    cases = ws.city.cases
+    try:
+        own = cases.get(case_id)
+    except CaseNotFound:
+        raise ApiError.of(404, "not_found", "http.no_such_report", case=case_id[:40]) from None
+    # A report merged into another one is rated through the case that was handled (its master).
+    target = cases.get(own.duplicate_of) if own.duplicate_of else own
+    rater = own.reporter_id or own.case_id
+    fields: dict[str, Any] = {"rating": body.rating, "rater": rater}
+    if body.comment:
+        fields["note"] = body.comment
+    actor = operator or Actor(f"tracking:{own.case_id}", Role.SYSTEM)
+    if target.stage is not Stage.CLOSED:
+        raise ApiError.of(409, "not_closed", "http.rate_after_closure", case=target.case_id)
+    items = [BatchItem(Command(Action.FEEDBACK, target.case_id, fields), actor, cases.clock())]
+    reopen = (
+        body.rating == Rating.DISSATISFIED
+        and ws.city.profile.public.dissatisfied == "reopen"
+        and target.closure_reason is ClosureReason.FIXED
+    )
+    if reopen:
+        note = both("http.reopened_after_dissatisfied")
+        items.append(
+            BatchItem(Command(Action.REOPEN, target.case_id, {"note": note}), SYSTEM_ACTOR, cases.clock())
+        )
+    result = cases.execute(items, strict=True)
+    state = result.states[target.case_id]
+    return {
+        "case": target.case_id,
+        "rating": body.rating,
+        "review": state.feedback_review,
+        "reopened": reopen,
     }

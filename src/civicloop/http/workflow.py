@@ -443,7 +443,10 @@ def queue_page(ctx: AppContext, user: User, page: int, page_size: int) -> CasePa
             return empty
         query = CaseQuery(stages=stages, scope=user.actor(), order="deadline_asc", limit=QUEUE_SCAN)
     cases = ctx.main.city.cases
-    rows = [summary(ctx, user, s, now) for s in cases.search(query)]
+    found = cases.search(query)
+    if role is Role.SHIFT_LEADER:  # 回访复核: a 不满意 rating waits for the shift leader (reopen or confirm)
+        found += cases.search(CaseQuery(feedback_review=True, scope=user.actor(), limit=QUEUE_SCAN))
+    rows = [summary(ctx, user, s, now) for s in found]
     rows = [r for r in rows if r.allowed_actions]
     far = datetime.max.replace(tzinfo=UTC)
     rows.sort(key=lambda r: (not r.overdue, r.due_at or far, r.created_at))

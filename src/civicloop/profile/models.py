@@ -820,6 +820,18 @@ def _validate_city_code(value: str) -> str:
     return value
 
 
+class PublicSettings(_Model):
+    """The citizen page and the satisfaction follow-up (公众上报与回访).
+
+    ``dissatisfied``: what a 不满意 rating does to a case closed as fixed — ``"review"`` puts it in the
+    shift leader's queue (reopen or confirm the closure), ``"reopen"`` reopens it at once (the shift
+    leader sees it back in the loop). ``max_photos``: photos a citizen may attach to one report.
+    """
+
+    dissatisfied: Literal["review", "reopen"] = "review"
+    max_photos: int = Field(default=6, ge=0, le=12)
+
+
 class CityProfile(_Model):
     """A city's configuration (城市配置). ``id`` is the jurisdiction id stored with every case."""
 
@@ -839,6 +851,7 @@ class CityProfile(_Model):
     verification: VerificationPolicy = VerificationPolicy()
     kpi: KpiSettings = KpiSettings()
     simulation: SimulationSettings = SimulationSettings()
+    public: PublicSettings = PublicSettings()
 
     _indexed: tuple[object, object] | None = PrivateAttr(default=None)
     _by_code: dict[str, CategoryRule] = PrivateAttr(default_factory=dict)

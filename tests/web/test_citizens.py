@@ -1,0 +1,155 @@
+"""The citizen's follow-up (issue 17): tracking token, 回访 ratings and their refusals, the shift leader's
+review, progress updates in the outbox and their delivery (SMTP against a local aiosmtpd server)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from civicloop.city.service import City
+from civicloop.followup.service import Courier, LoggingSms, SmtpSender, SmtpSettings, updates
+from civicloop.kernel.vocabulary import Action, Stage
+from tests.web.helpers import DISPATCHER, INSPECTOR, OPERATOR, SHIFT_LEADER, free_port, move, point_in
+
+SANITATION = "ty-sanitation"
+
+
+def submit(client: TestClient, city: City, **extra: Any) -> dict[str, Any]:
+    lon, lat, _ = point_in(city, "140105")
+    body = {"description": "小区门口垃圾成堆", "lon": lon, "lat": lat, "category_code": "06010", **extra}
+    r = client.post("/api/v1/public/reports", json=body)
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def close(city: City, case_id: str) -> None:
+    at = datetime.now(UTC)
+    steps = [
+        (Action.ACCEPT, OPERATOR, {"verify": False}),
+        (Action.FILE, SHIFT_LEADER, {}),
+        (Action.DISPATCH, DISPATCHER, {"department_id": SANITATION}),
+    ]
+    move(city, case_id, steps, at)
+    dept = dataclasses.replace(INSPECTOR, id="dept-web", role=type(INSPECTOR.role)("department"))
+    dept = dataclasses.replace(dept, department_id=SANITATION)
+    move(city, case_id, [(Action.HANDLE, dept, {"note": "已清运"})], at)
+    move(city, case_id, [(Action.SEND_CHECK, OPERATOR, {})], at)
+    move(city, case_id, [(Action.CHECK, INSPECTOR, {"passed": True})], at)
+    move(city, case_id, [(Action.CLOSE, SHIFT_LEADER, {})], at)
+    assert city.cases.get(case_id).stage is Stage.CLOSED
+
+
+def rate(client: TestClient, case_id: str, token: str | None, rating: str, **headers: str) -> Any:
+    h = dict(headers)
+    if token:
+        h["X-Tracking-Token"] = token
+    return client.post(f"/api/v1/public/track/{case_id}/feedback", json={"rating": rating}, headers=h)
+
+
+def test_feedback_needs_the_token_a_closed_case_and_one_rating_per_closure(
+    client: TestClient, city: City, auth: dict[str, dict[str, str]]
+) -> None:
+    receipt = submit(client, city, email="zhang@example.org", phone="13912345678")
+    case_id, token = receipt["tracking_number"], receipt["tracking_token"]
+    assert token and token in receipt["track_url"]
+    other = submit(client, city, description="另一处垃圾成堆了")
+    assert rate(client, case_id, token, "satisfied").status_code == 409  # not closed yet
+    close(city, case_id)
+    bad = client.post(
+        f"/api/v1/public/track/{case_id}/feedback",
+        json={"rating": "great"},
+        headers={"X-Tracking-Token": token, "Accept-Language": "en"},
+    )
+    assert bad.status_code == 422 and "rating" in bad.text
+    assert rate(client, case_id, other["tracking_token"], "satisfied").status_code == 403  # someone else
+    assert rate(client, case_id, None, "satisfied").status_code == 403
+    assert city.cases.get(case_id).feedback_raters == ()  # nothing stored by the refusals
+    ok = rate(client, case_id, token, "dissatisfied")
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["review"] is True
+    again = rate(client, case_id, token, "satisfied", **{"Accept-Language": "en"})
+    assert again.status_code == 409 and "twice" in again.text
+    # the hotline operator entering the same reporter's answer is the same rater: refused too
+    assert rate(client, case_id, None, "satisfied", **auth["operator"]).status_code == 409
+    [event] = [e for e in city.cases.timeline(case_id) if e.action is Action.FEEDBACK]
+    assert event.data["rating"] == "dissatisfied" and event.data["closure"] == 1
+    # 不满意 → the shift leader's queue (reopen or confirm)
+    queue = client.get("/api/v1/queues/mine", headers=auth["shift_leader"]).json()["items"]
+    [item] = [i for i in queue if i["case_id"] == case_id]
+    assert {"reopen", "confirm_closure"} <= set(item["allowed_actions"])
+    r = client.post(f"/api/v1/cases/{case_id}/actions/confirm_closure", json={}, headers=auth["shift_leader"])
+    assert r.status_code == 200, r.text
+    queue = client.get("/api/v1/queues/mine", headers=auth["shift_leader"]).json()["items"]
+    assert case_id not in {i["case_id"] for i in queue}
+    track = client.get(f"/api/v1/public/track/{case_id}").text
+    assert "13912345678" not in track and "zhang@example.org" not in track
+
+
+def test_an_operator_enters_a_phone_answer_and_reopen_mode_reopens(
+    client: TestClient, city: City, auth: dict[str, dict[str, str]]
+) -> None:
+    case_id = submit(client, city, phone="13912345678")["tracking_number"]
+    close(city, case_id)
+    r = rate(client, case_id, None, "basically_satisfied", **auth["operator"])
+    assert r.status_code == 201 and r.json()["review"] is False
+    assert rate(client, case_id, None, "satisfied", **auth["dispatcher"]).status_code == 403
+    second = submit(client, city, phone="13912345679")
+    close(city, second["tracking_number"])
+    city.profile.public.__dict__["dissatisfied"] = "reopen"
+    try:
+        r = rate(client, second["tracking_number"], second["tracking_token"], "dissatisfied")
+    finally:
+        city.profile.public.__dict__["dissatisfied"] = "review"
+    assert r.status_code == 201 and r.json()["reopened"] is True
+    state = city.cases.get(second["tracking_number"])
+    assert state.stage is Stage.FILED and state.feedback_raters == ()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[str, int, list[Any]]]:
+    from aiosmtpd.controller import Controller
+
+    received: list[Any] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield "127.0.0.1", port, received
+    finally:
+        controller.stop()
+
+
+def test_progress_updates_go_out_by_email_and_sms_and_a_failure_is_retried(
+    client: TestClient, city: City, smtp: tuple[str, int, list[Any]]
+) -> None:
+    host, port, received = smtp
+    case_id = submit(client, city, email="li@example.org", phone="13912345678")["tracking_number"]
+    close(city, case_id)
+    rows = updates(city, [case_id])
+    kinds = [u["kind"] for u in rows]
+    assert kinds.count("progress") >= 4 and kinds[-1] == "outcome"  # accept … handle, then the outcome
+    broken = Courier(city, email=SmtpSender(SmtpSettings("127.0.0.1", 1, timeout=2)), sms=LoggingSms())
+    assert broken.deliver_due()["failed"] == len(rows)  # the SMTP server is not there: kept for later
+    assert broken.deliver_due()["failed"] == 0  # not due again yet (back-off)
+    sms = LoggingSms()
+    later = datetime.now(UTC) + timedelta(hours=1)
+    courier = Courier(city, email=SmtpSender(SmtpSettings(host, port)), sms=sms, clock=lambda: later)
+    assert courier.deliver_due() == {"sent": len(rows), "failed": 0}
+    assert len(received) == len(rows) and all(e.rcpt_tos == ["li@example.org"] for e in received)
+    assert case_id in received[0].content.decode()
+    assert len(sms.sent) == len(rows) and sms.sent[0][0] == "13912345678"
+    assert courier.deliver_due() == {"sent": 0, "failed": 0}
+    track = client.get(f"/api/v1/public/track/{case_id}").json()
+    assert len(track["updates"]) == len(rows) and all(u["sent"] for u in track["updates"])
