@@ -67,6 +67,8 @@ PINNED = {
     ("POST", "/api/v1/public/reports"),
     ("GET", "/api/v1/public/track/{case_id}"),
     ("POST", "/api/v1/public/track/{case_id}/feedback"),
+    ("GET", "/api/v1/public/nearby"),
+    ("POST", "/api/v1/public/reports/{case_id}/join"),
     # pages
     ("GET", "/"),
     ("GET", "/favicon.ico"),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from civicloop.cases.service import CaseQuery
 from civicloop.city.service import City
 from civicloop.followup.service import Courier, LoggingSms, SmtpSender, SmtpSettings, updates
 from civicloop.kernel.vocabulary import Action, Stage
@@ -153,3 +154,77 @@ def test_progress_updates_go_out_by_email_and_sms_and_a_failure_is_retried(
     assert courier.deliver_due() == {"sent": 0, "failed": 0}
     track = client.get(f"/api/v1/public/track/{case_id}").json()
     assert len(track["updates"]) == len(rows) and all(u["sent"] for u in track["updates"])
+
+
+def test_nearby_open_reports_and_joining_one(client: TestClient, city: City) -> None:
+    first = submit(client, city, phone="13912345678", name="张三")
+    lon, lat, _ = point_in(city, "140105")
+    r = client.get("/api/v1/public/nearby", params={"lon": lon, "lat": lat, "category": "06010"})
+    assert r.status_code == 200, r.text
+    [hit] = r.json()["results"]
+    assert hit["tracking_number"] == first["tracking_number"] and hit["distance_m"] < 1
+    assert "13912345678" not in r.text and "张三" not in r.text
+    other = client.get("/api/v1/public/nearby", params={"lon": lon, "lat": lat, "category": "01001"})
+    assert other.json()["results"] == []
+    joined = client.post(
+        f"/api/v1/public/reports/{first['tracking_number']}/join", json={"email": "wang@example.org"}
+    )
+    assert joined.status_code == 201, joined.text
+    member = joined.json()["tracking_number"]
+    assert joined.json()["joined"] == first["tracking_number"] and joined.json()["tracking_token"]
+    assert city.cases.get(member).duplicate_of == first["tracking_number"]
+    assert member in city.cases.get(first["tracking_number"]).cluster_members
+    # the joiner hears the master's progress, and rates the master with their own token
+    close(city, first["tracking_number"])
+    assert any(u["kind"] == "progress" for u in updates(city, [member]))
+    r = rate(client, member, joined.json()["tracking_token"], "satisfied")
+    assert r.status_code == 201 and r.json()["case"] == first["tracking_number"]
+    assert rate(client, first["tracking_number"], first["tracking_token"], "satisfied").status_code == 201
+    assert client.post(f"/api/v1/public/reports/{member}/join", json={}).status_code == 409
+    nearby = client.get("/api/v1/public/nearby", params={"lon": lon, "lat": lat, "category": "06010"})
+    assert nearby.json()["results"] == []  # closed reports are not offered
+
+
+def test_bad_input_is_refused_in_the_users_language_and_nothing_is_stored(
+    client: TestClient, city: City
+) -> None:
+    from civicloop.demo.geography import load_demo_geography
+
+    load_demo_geography(city, with_components=False, with_duty_grids=False)
+    en = {"Accept-Language": "en"}
+    outside = {"lon": 121.47, "lat": 31.23, "category": "06010"}
+    r = client.get("/api/v1/public/nearby", params=outside, headers=en)
+    assert r.status_code == 422 and r.json()["error"]["field"] in ("lon", "lat")
+    body = {"description": "上海的垃圾", "lon": 121.47, "lat": 31.23}
+    r = client.post("/api/v1/public/reports", json=body, headers={"Accept-Language": "zh-CN"})
+    assert r.status_code == 422 and r.json()["error"]["message"] == r.json()["error"]["message_zh"]
+    big = client.post(
+        "/api/v1/public/photos", files={"file": ("a.jpg", b"\xff\xd8" + b"0" * 10_500_000, "image/jpeg")}
+    )
+    assert big.status_code == 413
+    text = client.post(
+        "/api/v1/public/photos", files={"file": ("a.txt", b"not an image", "text/plain")}, headers=en
+    )
+    assert text.status_code == 415 and text.json()["error"]["message"] == text.json()["error"]["message_en"]
+    assert city.cases.search(CaseQuery(limit=5)) == []  # nothing stored by any of it
+
+
+def test_a_citizen_photo_is_stored_without_its_gps_position(client: TestClient, city: City) -> None:
+    import io
+
+    from PIL import Image
+
+    img = Image.new("RGB", (64, 48), (10, 120, 40))
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (37.0, 51.0, 30.0), 3: "E", 4: (112.0, 33.0, 0.0)}
+    raw = io.BytesIO()
+    img.save(raw, "JPEG", exif=exif.tobytes())
+    r = client.post("/api/v1/public/photos", files={"file": ("p.jpg", raw.getvalue(), "image/jpeg")})
+    assert r.status_code == 201, r.text
+    stored = client.get(f"/api/v1/photos/{r.json()['ref']}")
+    assert stored.status_code == 200
+    with Image.open(io.BytesIO(stored.content)) as back:
+        assert not back.getexif() and back.size == (64, 48)
+    receipt = submit(client, city, photos=[r.json()["ref"]])
+    track = client.get(f"/api/v1/public/track/{receipt['tracking_number']}").json()
+    assert track["photos"] and track["photos"][0].endswith(r.json()["ref"])

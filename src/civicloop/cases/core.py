@@ -351,6 +351,7 @@ _REPORT_FIELDS = (
     "note",
     "recurrence_of",
     "triage",
+    "contactable",
 )
 
 ACTIONS: dict[Action, ActionSpec] = {
@@ -624,6 +625,8 @@ def _decide_report(
         if not isinstance(triage, Mapping):
             raise InvalidField("triage", Msg("reasons.must_be_an_object"))
         data["triage"] = dict(triage)
+    if _bool(f, "contactable"):  # the reporter left a phone or an e-mail (回访率's population)
+        data["contactable"] = True
     if self_handled and not _text(f, "note"):
         raise MissingField(Action.REPORT, "note")
     stage = Stage.SELF_HANDLED if self_handled else Stage.REPORTED

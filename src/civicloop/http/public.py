@@ -16,15 +16,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Header, UploadFile
+from fastapi import APIRouter, File, Header, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 
 from civicloop.cases.core import Actor, Command
 from civicloop.cases.privacy import mask
-from civicloop.cases.service import BatchItem, ReporterInfo
+from civicloop.cases.service import BatchItem, BatchResult, ReporterInfo
 from civicloop.followup.service import updates
+from civicloop.geo.service import nearby_open_cases
 from civicloop.http.context import ApiError, base_url, context_of, locale_of, web_state
 from civicloop.http.schemas import intake_strings
 from civicloop.http.workflow import read_photo
@@ -32,7 +33,8 @@ from civicloop.kernel.errors import CaseNotFound, InvalidField
 from civicloop.kernel.i18n import Msg, both
 from civicloop.kernel.vocabulary import Action, ClosureReason, Rating, Role, Stage
 from civicloop.open311.group_commit import ReportJob
-from civicloop.open311.service import IDEMPOTENCY_TTL, PublicView, find_token, status_words
+from civicloop.open311.service import IDEMPOTENCY_TTL, PublicView, find_token, new_token, status_words
+from civicloop.open311.store import Submitted, record_submissions
 from civicloop.photos.store import is_ref
 from civicloop.web.state import WebState
 
@@ -335,3 +337,136 @@ def _rate(ws: WebState, case_id: str, body: Feedback, operator: Actor | None) ->
         "review": state.feedback_review,
         "reopened": reopen,
     }
+
+
+# ---- "already reported?": open reports near the pin, and joining one of them --------------------------
+
+NEARBY_RADIUS_M = 200.0
+NEARBY_DAYS = 60
+
+
+@router.get("/nearby")
+async def public_nearby(
+    request: Request,
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    category: Annotated[str, Query(max_length=16)],
+    crs: Annotated[Literal["wgs84", "gcj02"], Query()] = "wgs84",
+) -> dict[str, Any]:
+    """附近已上报 / Open reports of the chosen category near the pin: public-safe fields only."""
+    ws = web_state(request)
+    locale = locale_of(request)
+    try:
+        ws.city.profile.category(category)
+    except KeyError:
+        raise InvalidField("category", Msg("http.unknown_category")) from None
+    return await run_in_threadpool(_nearby, ws, lon, lat, category, crs, locale)
+
+
+def _nearby(ws: WebState, lon: float, lat: float, category: str, crs: str, locale: str) -> dict[str, Any]:
+    located = ws.locate(lon, lat, crs)  # a pin outside the city: 422 naming lon/lat
+    since = datetime.now(UTC) - timedelta(days=NEARBY_DAYS)
+    found = nearby_open_cases(
+        ws.city, category, float(located["lon"]), float(located["lat"]), NEARBY_RADIUS_M, since, limit=20
+    )
+    profile = ws.city.profile
+    out = []
+    for case_id, distance in found:
+        state = ws.city.cases.get(case_id)
+        if state.duplicate_of or not state.is_open:
+            continue
+        try:
+            rule = profile.category(state.category_code or "")
+            name = rule.name if locale == "zh-CN" else (rule.name_en or rule.name)
+        except KeyError:
+            name = None
+        zh, en = status_words(state)
+        out.append(
+            {
+                "tracking_number": state.case_id,
+                "category_code": state.category_code,
+                "category": name,
+                "description": mask(state.description),
+                "status_zh": zh,
+                "status_en": en,
+                "distance_m": round(distance, 1),
+                "reported_at": state.created_at.isoformat(),
+                "reporters": state.cluster_size,
+                "lon": state.lon,
+                "lat": state.lat,
+            }
+        )
+    return {"radius_m": NEARBY_RADIUS_M, "results": out}
+
+
+class Join(BaseModel):
+    """我也遇到了 / add oneself to a report already made (its duplicate cluster), to hear its outcome."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(None, max_length=2000)
+    name: str | None = Field(None, max_length=64, description="private: never shown")
+    phone: str | None = Field(None, max_length=32, description="private: never shown")
+    email: str | None = Field(
+        None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="private: progress updates"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        return intake_strings(data)
+
+
+@router.post("/reports/{case_id}/join", status_code=201)
+async def public_join(request: Request, case_id: str, body: Join) -> dict[str, Any]:
+    """加入已有上报 / Join an open report: a report of one's own, merged into it at once (its cluster)."""
+    ws = web_state(request)
+    _limit(ws, request, "report", ws.settings.public_reports_per_hour)
+    return await run_in_threadpool(_join, ws, case_id, body)
+
+
+def _join(ws: WebState, case_id: str, body: Join) -> dict[str, Any]:
+    cases = ws.city.cases
+    try:
+        master = cases.get(case_id)
+    except CaseNotFound:
+        raise ApiError.of(404, "not_found", "http.no_such_report", case=case_id[:40]) from None
+    if master.duplicate_of or not master.is_open:
+        raise ApiError.of(409, "not_open", "http.join_open_reports_only", case=master.case_id)
+    now = cases.clock()
+    [member] = cases.reserve_case_ids(now, 1)
+    fields: dict[str, Any] = {
+        "channel": "citizen",
+        "description": body.description or master.description or "",
+        "lon": master.lon,
+        "lat": master.lat,
+        "category_code": master.category_code,
+        "address": master.address,
+        **{k: getattr(master, k) for k in ("grid_code", "community_code", "street_code", "district_code")},
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    reporter = ReporterInfo(body.name or None, body.phone or None, body.email or None)
+    note = both("intake.merged_duplicate", case=master.case_id)
+    token = new_token()
+    items = [
+        BatchItem(
+            Command(Action.REPORT, member, fields),
+            Actor(f"web:{secrets.token_hex(8)}", Role.CITIZEN),
+            now,
+            None if reporter.is_empty() else reporter,
+        ),
+        BatchItem(
+            Command(
+                Action.REJECT, member, {"reason": "duplicate", "duplicate_of": master.case_id, "note": note}
+            ),
+            SYSTEM_ACTOR,
+            now,
+        ),
+        BatchItem(Command(Action.LINK_DUPLICATE, master.case_id, {"member_id": member}), SYSTEM_ACTOR, now),
+    ]
+
+    def within(conn: Any, result: BatchResult) -> None:
+        record_submissions(conn, ws.city.id, [Submitted(result.states[member], token=token)], now)
+
+    cases.execute(items, strict=True, within=within)
+    return _receipt(member, token, False) | {"joined": master.case_id}

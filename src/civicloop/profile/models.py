@@ -601,6 +601,7 @@ class DepartmentWeights(_Weights):
     close_rate: Weight = 30  # 结案率
     on_time_handling_rate: Weight = 30  # 按期处置率
     no_rework_rate: Weight = 30  # 1 − 返工率
+    satisfaction_rate: Weight = 0  # 满意率 (回访): weighted only where the profile says so
 
 
 class InspectorWeights(_Weights):
@@ -648,6 +649,7 @@ class RegionWeights(_Weights):
     filing_volume: Weight = 20  # 立案数 score (fewer is better, see VolumeBands)
     close_rate: Weight = 30  # 结案率
     on_time_close_rate: Weight = 40  # 按期结案率
+    satisfaction_rate: Weight = 0  # 满意率 (回访): weighted only where the profile says so
 
 
 class KpiWeights(_Model):
