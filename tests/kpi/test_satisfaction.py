@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 
 from civicloop.bootstrap import init_city
 from civicloop.cases.core import Actor
+from civicloop.kernel.vocabulary import Role
 from civicloop.kpi.core import composite_score, grade_of, parse_period, rates
 from civicloop.kpi.engine import KpiEngine
-from civicloop.kernel.vocabulary import Role
 from tests.kpi.history import DP1, INS_A, OP1, SL1, A, History, S, dept
 
 NOV, DEC = parse_period("2026-11"), parse_period("2026-12")

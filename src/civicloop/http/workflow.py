@@ -50,7 +50,7 @@ from civicloop.kernel.i18n import Msg, both
 from civicloop.kernel.vocabulary import HANDLING_STAGES, Action, Role, Stage
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, erase_submission_identity
-from civicloop.photos.check import strip_metadata, PhotoRefused, check_photo
+from civicloop.photos.check import PhotoRefused, check_photo, strip_metadata
 from civicloop.photos.store import is_ref
 
 router = APIRouter(prefix="/api/v1", tags=["workflow"], responses=ERRORS)

@@ -411,7 +411,7 @@ WITH g AS (
   FROM kpi_ev GROUP BY case_id
 )
 SELECT *, coalesce(handle_dept, end_dept) AS department_id,
-  -- 回访: rated after the case's last closure (by the period end), and no 不满意 among those ratings
+  -- satisfaction follow-up: rated after the last closure (by the period end), none of them dissatisfied
   coalesce(last_rating_seq > last_close_seq, false) AS rated_c,
   coalesce(last_rating_seq > last_close_seq AND coalesce(last_dissatisfied_seq, 0) < last_close_seq, false)
     AS satisfied_c,
