@@ -116,6 +116,7 @@ class WebState:
             ],
             "labels": views.labels(),
             "actions": views.action_specs(),
+            "public": {"max_photos": p.public.max_photos},
         }
         self._config = orjson.dumps(doc)
         return self._config
