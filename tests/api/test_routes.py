@@ -83,6 +83,7 @@ PINNED = {
     ("GET", "/public"),
     ("GET", "/public/"),
     ("GET", "/public/track/{case_id}"),
+    ("GET", "/tiles/{z}/{x}/{y}.png"),
     # the word catalogue, for the pages and for any client
     ("GET", "/i18n/catalogue.js"),
     ("GET", "/api/v1/i18n/{locale}"),

@@ -228,3 +228,28 @@ def test_a_citizen_photo_is_stored_without_its_gps_position(client: TestClient, 
     receipt = submit(client, city, photos=[r.json()["ref"]])
     track = client.get(f"/api/v1/public/track/{receipt['tracking_number']}").json()
     assert track["photos"] and track["photos"][0].endswith(r.json()["ref"])
+
+
+def test_a_local_mbtiles_file_is_served_as_the_base_map(client: TestClient, tmp_path: Any) -> None:
+    import sqlite3
+
+    from civicloop.web import WebSettings
+    from civicloop.web.tiles import MBTiles
+    from tests.web.helpers import image_bytes
+
+    path = tmp_path / "city.mbtiles"
+    png = image_bytes()
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+        conn.execute("CREATE TABLE tiles (zoom_level INT, tile_column INT, tile_row INT, tile_data BLOB)")
+        conn.executemany("INSERT INTO metadata VALUES (?, ?)", [("name", "city"), ("format", "png")])
+        conn.execute("INSERT INTO tiles VALUES (1, 1, 1, ?)", (png,))  # TMS row 1 = XYZ y 0 at zoom 1
+    settings = WebSettings.from_env({"CIVICLOOP_MAP_MBTILES": str(path)})
+    assert [t.url for t in settings.tiles] == ["/tiles/{z}/{x}/{y}.png"]
+    client.app.state.civicloop_web.mbtiles = MBTiles(settings.mbtiles or "")  # type: ignore[attr-defined]
+    r = client.get("/tiles/1/1/0.png")
+    assert r.status_code == 200 and r.content == png and r.headers["content-type"] == "image/png"
+    assert client.get("/tiles/1/1/1.png").status_code == 404  # not in the file
+    assert client.get("/tiles/1/5/0.png").status_code == 404  # not on the zoom level at all
+    with pytest.raises(ValueError, match="MBTILES"):
+        MBTiles(tmp_path / "missing.mbtiles")

@@ -23,6 +23,7 @@ from civicloop.web.dashboard import KpiCache, TrendCache
 from civicloop.web.geodata import GeoLayers, from_wgs84, to_wgs84
 from civicloop.web.live import LiveHub
 from civicloop.web.settings import WebSettings
+from civicloop.web.tiles import MBTiles
 
 TOP_CATEGORIES = 10
 
@@ -44,6 +45,7 @@ class WebState:
         self._intake: Any = None
         self._lock = threading.Lock()
         self.public_hits: dict[str, list[float]] = {}
+        self.mbtiles = MBTiles(settings.mbtiles) if settings.mbtiles else None
 
     def configure(self, settings: WebSettings) -> None:
         """Other settings, before anything started (tests and embedding applications)."""
