@@ -13,7 +13,14 @@ from fastapi.testclient import TestClient
 
 from civicloop.cases.service import CaseQuery
 from civicloop.city.service import City
-from civicloop.followup.service import Courier, LoggingSms, SmtpSender, SmtpSettings, updates
+from civicloop.followup.service import (
+    Courier,
+    LoggingSms,
+    SmtpSender,
+    SmtpSettings,
+    courier_enabled,
+    updates,
+)
 from civicloop.kernel.vocabulary import Action, Stage
 from tests.web.helpers import DISPATCHER, INSPECTOR, OPERATOR, SHIFT_LEADER, free_port, move, point_in
 
@@ -136,6 +143,7 @@ def test_progress_updates_go_out_by_email_and_sms_and_a_failure_is_retried(
     client: TestClient, city: City, smtp: tuple[str, int, list[Any]]
 ) -> None:
     host, port, received = smtp
+    assert courier_enabled({"CIVICLOOP_SMTP_HOST": host}) and not courier_enabled({})
     case_id = submit(client, city, email="li@example.org", phone="13912345678")["tracking_number"]
     close(city, case_id)
     rows = updates(city, [case_id])

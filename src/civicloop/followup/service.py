@@ -141,6 +141,13 @@ class LoggingSms:
         log.info("sms to %s****%s: %s", phone[:3], phone[-4:], text)
 
 
+def courier_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the server sends progress updates: an SMTP host is configured, or ``CIVICLOOP_NOTIFY=1``
+    (SMS through the logging adapter only). Otherwise the outbox keeps every update for later."""
+    e = os.environ if env is None else env
+    return bool(e.get("CIVICLOOP_SMTP_HOST", "").strip()) or e.get("CIVICLOOP_NOTIFY", "").strip() == "1"
+
+
 class Courier:
     """Delivers due outbox rows; a failure is counted and retried later, never lost."""
 

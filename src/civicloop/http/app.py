@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from civicloop import __version__
 from civicloop.accounts.service import AccountService, accounts_for
 from civicloop.city.service import City
+from civicloop.followup.service import Courier, courier_enabled
 from civicloop.geo.places import Places
 from civicloop.http import accounts, errors, health, open311, pages, public, security, web_api, workflow
 from civicloop.http.context import ApiSettings, AppContext, CityContext
@@ -167,7 +168,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # progress updates to reporters (followup/): sent from the outbox when a gateway is configured
+        couriers = [Courier.from_env(cc.city) for cc in ctx.cities.values()] if courier_enabled() else []
+        for courier in couriers:
+            courier.start()
         yield
+        for courier in couriers:
+            courier.close()
         for cc in ctx.cities.values():
             cc.writer.close()
 

@@ -31,7 +31,7 @@ from civicloop.http.schemas import intake_strings
 from civicloop.http.workflow import read_photo
 from civicloop.kernel.errors import CaseNotFound, InvalidField
 from civicloop.kernel.i18n import Msg, both
-from civicloop.kernel.vocabulary import Action, ClosureReason, Rating, Role, Stage
+from civicloop.kernel.vocabulary import Action, ClosureReason, Role, Stage
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, PublicView, find_token, new_token, status_words
 from civicloop.open311.store import Submitted, record_submissions
@@ -320,7 +320,7 @@ def _rate(ws: WebState, case_id: str, body: Feedback, operator: Actor | None) ->
         raise ApiError.of(409, "not_closed", "http.rate_after_closure", case=target.case_id)
     items = [BatchItem(Command(Action.FEEDBACK, target.case_id, fields), actor, cases.clock())]
     reopen = (
-        body.rating == Rating.DISSATISFIED
+        body.rating == "dissatisfied"
         and ws.city.profile.public.dissatisfied == "reopen"
         and target.closure_reason is ClosureReason.FIXED
     )
