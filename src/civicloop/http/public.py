@@ -64,18 +64,11 @@ _PUBLIC_NOTES = frozenset(
 )
 
 
-class PublicReport(BaseModel):
-    """公众上报 / a citizen's report."""
+class Contact(BaseModel):
+    """The reporter's optional contact: private, never shown; phone or e-mail bring progress updates."""
 
     model_config = ConfigDict(extra="forbid")
 
-    category_code: str | None = Field(None, max_length=16)
-    description: str = Field(min_length=2, max_length=2000)
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
-    crs: Literal["wgs84", "gcj02"] = "wgs84"
-    address: str | None = Field(None, max_length=256)
-    photos: list[str] = Field(default_factory=list, max_length=6)
     name: str | None = Field(None, max_length=64, description="private: never shown")
     phone: str | None = Field(None, max_length=32, description="private: never shown")
     email: str | None = Field(
@@ -86,6 +79,21 @@ class PublicReport(BaseModel):
     @classmethod
     def _clean(cls, data: Any) -> Any:
         return intake_strings(data)  # no NUL, terminal or bidi control characters (domain/text.py)
+
+    def reporter(self) -> ReporterInfo:
+        return ReporterInfo(self.name or None, self.phone or None, self.email or None)
+
+
+class PublicReport(Contact):
+    """公众上报 / a citizen's report."""
+
+    category_code: str | None = Field(None, max_length=16)
+    description: str = Field(min_length=2, max_length=2000)
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    crs: Literal["wgs84", "gcj02"] = "wgs84"
+    address: str | None = Field(None, max_length=256)
+    photos: list[str] = Field(default_factory=list, max_length=6)
 
 
 def _client(request: Request) -> str:
@@ -164,7 +172,7 @@ async def public_report(
     if idempotency_key and idempotency_key.strip():
         digest = hashlib.sha256(f"public\x1f{idempotency_key.strip()}".encode()).hexdigest()[:48]
         keys.append(("p:" + digest, IDEMPOTENCY_TTL))
-    reporter = ReporterInfo(body.name or None, body.phone or None, body.email or None)
+    reporter = body.reporter()
     job = ReportJob(
         actor=Actor(f"web:{secrets.token_hex(8)}", Role.CITIZEN),
         fields=fields,
@@ -399,22 +407,10 @@ def _nearby(ws: WebState, lon: float, lat: float, category: str, crs: str, local
     return {"radius_m": NEARBY_RADIUS_M, "results": out}
 
 
-class Join(BaseModel):
+class Join(Contact):
     """我也遇到了 / add oneself to a report already made (its duplicate cluster), to hear its outcome."""
 
-    model_config = ConfigDict(extra="forbid")
-
     description: str | None = Field(None, max_length=2000)
-    name: str | None = Field(None, max_length=64, description="private: never shown")
-    phone: str | None = Field(None, max_length=32, description="private: never shown")
-    email: str | None = Field(
-        None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="private: progress updates"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _clean(cls, data: Any) -> Any:
-        return intake_strings(data)
 
 
 @router.post("/reports/{case_id}/join", status_code=201)
@@ -445,7 +441,7 @@ def _join(ws: WebState, case_id: str, body: Join) -> dict[str, Any]:
         **{k: getattr(master, k) for k in ("grid_code", "community_code", "street_code", "district_code")},
     }
     fields = {k: v for k, v in fields.items() if v is not None}
-    reporter = ReporterInfo(body.name or None, body.phone or None, body.email or None)
+    reporter = body.reporter()
     note = both("intake.merged_duplicate", case=master.case_id)
     token = new_token()
     items = [
