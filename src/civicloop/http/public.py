@@ -21,9 +21,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 
-from civicloop.cases.core import Actor, Command
+from civicloop.cases.core import Actor, CaseState, Command
 from civicloop.cases.privacy import mask
-from civicloop.cases.service import BatchItem, BatchResult, ReporterInfo
+from civicloop.cases.service import BatchItem, BatchResult, CaseService, ReporterInfo
 from civicloop.followup.service import updates
 from civicloop.geo.service import nearby_open_cases
 from civicloop.http.context import ApiError, base_url, context_of, locale_of, web_state
@@ -235,7 +235,7 @@ def _track(ws: WebState, request: Request, case_id: str, locale: str) -> dict[st
         "photos": [photo + p if is_ref(p) else p for p in state.photos],
         "result_photos": [photo + p if is_ref(p) else p for p in state.after_photos],
         "duplicate_of": state.duplicate_of,
-        "rating_open": state.stage is Stage.CLOSED or bool(state.duplicate_of),
+        "rating_open": _rated_case(cases, state).stage is Stage.CLOSED,
         "updates": updates(ws.city, [state.case_id]),
         "notes": [
             {
@@ -267,6 +267,16 @@ class Feedback(BaseModel):
     @classmethod
     def _clean(cls, data: Any) -> Any:
         return intake_strings(data)
+
+
+def _rated_case(cases: CaseService, state: CaseState) -> CaseState:
+    """The case a report's 回访 rates: the case that was handled (the master of a merged duplicate)."""
+    if not state.duplicate_of:
+        return state
+    try:
+        return cases.get(state.duplicate_of)
+    except CaseNotFound:
+        return state
 
 
 def _token_case(ws: WebState, token: str | None) -> str | None:
@@ -317,8 +327,7 @@ def _rate(ws: WebState, case_id: str, body: Feedback, operator: Actor | None) ->
         own = cases.get(case_id)
     except CaseNotFound:
         raise ApiError.of(404, "not_found", "http.no_such_report", case=case_id[:40]) from None
-    # A report merged into another one is rated through the case that was handled (its master).
-    target = cases.get(own.duplicate_of) if own.duplicate_of else own
+    target = _rated_case(cases, own)
     rater = own.reporter_id or own.case_id
     fields: dict[str, Any] = {"rating": body.rating, "rater": rater}
     if body.comment:
