@@ -66,6 +66,8 @@ PINNED = {
     ("POST", "/api/v1/public/photos"),
     ("POST", "/api/v1/public/reports"),
     ("GET", "/api/v1/public/track/{case_id}"),
+    ("GET", "/api/v1/public/geocode"),
+    ("GET", "/api/v1/public/reverse"),
     # pages
     ("GET", "/"),
     ("GET", "/favicon.ico"),
