@@ -67,7 +67,9 @@ class AddressWords:
             units={str(k): int(v) for k, v in doc["numerals"]["units"].items()},
             ordinal=str(doc["numerals"]["ordinal"]),
             counters=longest_first(doc["numerals"]["counters"]),
-            levels={k: longest_first(v) for k, v in levels.items() if isinstance(v, list) and k != "provinces"},
+            levels={
+                k: longest_first(v) for k, v in levels.items() if isinstance(v, list) and k != "provinces"
+            },
             provinces=longest_first(levels.get("provinces", [])),
             road_suffixes=longest_first(doc["roads"]["suffixes"]),
             number_word=str(doc["roads"]["number"]),
@@ -213,7 +215,7 @@ def extract_phrase(description: str, words: AddressWords | None = None) -> str |
     for lead in w.lead:
         start = s.find(lead)
         while start >= 0:
-            rest = s[start + len(lead) :].lstrip(":: ")
+            rest = s[start + len(lead) :].lstrip(": ")
             cut = len(rest)
             for stop in w.stop:
                 i = rest.find(stop)

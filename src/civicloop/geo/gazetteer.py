@@ -26,6 +26,7 @@ above the district is right in more than 99 % of the answers.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -314,9 +315,9 @@ class Gazetteer:
                 roads.append(h)
             else:
                 places.append(h)
-        districts = {e.code for e, _ in admin["district"]}
-        streets = {e.code for e, _ in admin["street"]}
-        communities = {e.code for e, _ in admin["community"]}
+        districts = {e.code for e, _ in admin["district"] if e.code}
+        streets = {e.code for e, _ in admin["street"] if e.code}
+        communities = {e.code for e, _ in admin["community"] if e.code}
         factor = RELATION_FACTOR if relations_in(text, w) else 1.0
 
         def judged(codes: Codes, base: float) -> float:
@@ -339,7 +340,7 @@ class Gazetteer:
         # two roads: their crossing
         distinct = _distinct_roads(self.entries, roads)
         if len(distinct) >= 2:
-            for a, b in zip(distinct, distinct[1:], strict=False):
+            for a, b in itertools.pairwise(distinct):
                 point = self._crossing(a.entry, b.entry)
                 if point is None:
                     continue
@@ -376,7 +377,9 @@ class Gazetteer:
                     if codes is None:
                         continue
                     base = BASE_CONFIDENCE[f"road_in_{level}"] * h.weight
-                    out.append(Match(point[0], point[1], codes, e.name, judged(codes, base), f"road_in_{level}"))
+                    out.append(
+                        Match(point[0], point[1], codes, e.name, judged(codes, base), f"road_in_{level}")
+                    )
                     placed = True
                 if placed:
                     break

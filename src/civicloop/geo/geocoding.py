@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ from civicloop.geo.locator import OutsideCityError
 from civicloop.geo.places_data import PlaceRecord, demo_places, read_places
 from civicloop.geo.service import (
     Geography,
+    _demo_geography,
     bump_geography_version,
     geography_for,
     geography_version,
@@ -126,8 +128,8 @@ def stored_places(city: City) -> list[PlaceRecord]:
         return []
     geoms = shapely.from_wkb(np.asarray([bytes(r.geometry) for r in rows], dtype=object))
     return [
-        PlaceRecord(r.place_id, r.name, r.kind, geoms[i], tuple(json.loads(r.aliases or "[]")), int(r.numbers),
-                    r.source or "")
+        PlaceRecord(r.place_id, r.name, r.kind, geoms[i], tuple(json.loads(r.aliases or "[]")),
+                    int(r.numbers), r.source or "")
         for i, r in enumerate(rows)
     ]  # fmt: skip
 
@@ -178,11 +180,7 @@ def _case_entries(city: City) -> list[Entry]:
 def build_gazetteer(city: City, geo: Geography) -> Gazetteer:
     started = time.perf_counter()
     entries = [_area_entry(geo, a) for a in geo.areas]
-    entries += [
-        Entry(g.code, "grid", *_centre(g.geometry), Codes(g.code, g.community_code, g.street_code, g.district_code),
-              code=g.code, source="geography")
-        for g in geo.grids
-    ]  # fmt: skip
+    entries += _grid_entries(geo)
     places = stored_places(city)
     if not places and is_demo_city(city.profile):
         places = demo_places(geo.communities, DEMO_EXTENT)
@@ -196,18 +194,27 @@ def build_gazetteer(city: City, geo: Geography) -> Gazetteer:
     return gaz
 
 
-def _centre(geom: Any) -> tuple[float, float]:
-    p = shapely.point_on_surface(geom)
-    return float(p.x), float(p.y)
+def _grid_entries(geo: Geography) -> list[Entry]:
+    """One entry per grid, found by its 15-character code."""
+    if not geo.grids:
+        return []
+    pts = shapely.get_coordinates(shapely.centroid(np.asarray([g.geometry for g in geo.grids], dtype=object)))
+    return [
+        Entry(g.code, "grid", float(pts[i, 0]), float(pts[i, 1]),
+              Codes(g.code, g.community_code, g.street_code, g.district_code), code=g.code,
+              source="geography")
+        for i, g in enumerate(geo.grids)
+    ]  # fmt: skip
 
 
 _CACHE: dict[tuple[str, str], tuple[int, float, Geography, Gazetteer]] = {}
 _LOCK = threading.Lock()
 
 
-def gazetteer_for(city: City) -> Gazetteer | None:
-    """The city's gazetteer (cached, see the module doc); None without geography."""
-    geo = geography_for(city)
+def gazetteer_for(city: City, *, demo_fallback: bool = True) -> Gazetteer | None:
+    """The city's gazetteer (cached, see the module doc); None without geography (stored geography
+    only when not ``demo_fallback``, as at intake)."""
+    geo = geography_for(city, demo_fallback=demo_fallback)
     if geo is None:
         return None
     key = (city.engine.url.render_as_string(hide_password=True), city.id)
@@ -260,7 +267,7 @@ class TiandituGeocoder:
             {"ds": json.dumps({"keyWord": address}, ensure_ascii=False), "tk": self.key}
         )
         try:
-            with urllib.request.urlopen(f"{self.url}?{query}", timeout=self.timeout_s) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"{self.url}?{query}", timeout=self.timeout_s) as resp:
                 doc = json.loads(resp.read().decode("utf-8"))
         except (urllib.error.URLError, OSError, ValueError) as exc:
             log.warning("tianditu geocoder: %s", exc)
@@ -277,14 +284,18 @@ class TiandituGeocoder:
             return []
         score = loc.get("score")
         try:
-            confidence = float(score) / 100.0 if score is not None else address_words().external_levels.get(str(loc.get("level")), 0.5)
+            confidence = (
+                float(score) / 100.0
+                if score is not None
+                else address_words().external_levels.get(str(loc.get("level")), 0.5)
+            )
         except (TypeError, ValueError):
             confidence = 0.5
         matched = str(loc.get("keyWord") or address)
         return [Match(lon, lat, codes, matched, max(0.0, min(1.0, confidence)), "external")][:limit]
 
 
-def geocoder_for(city: City) -> Geocoder | None:
+def geocoder_for(city: City, *, demo_fallback: bool = True) -> Geocoder | None:
     """The geocoder chosen by the profile (``[geocoding] provider``); None when geocoding is off or
     the city has no geography (the local gazetteer) or no key (the external service)."""
     settings = city.profile.geocoding
@@ -292,11 +303,13 @@ def geocoder_for(city: City) -> Geocoder | None:
         return None
     if settings.provider == "tianditu":
         key = os.environ.get(settings.key_env, "")
-        geo = geography_for(city)
+        geo = geography_for(city, demo_fallback=demo_fallback)
         if not key or geo is None:
             return None
-        return TiandituGeocoder(settings.url, key, lambda lon, lat: codes_at(geo, lon, lat), settings.timeout_s)
-    gaz = gazetteer_for(city)
+        return TiandituGeocoder(
+            settings.url, key, lambda lon, lat: codes_at(geo, lon, lat), settings.timeout_s
+        )
+    gaz = gazetteer_for(city, demo_fallback=demo_fallback)
     return None if gaz is None else LocalGeocoder(gaz)
 
 
@@ -306,7 +319,9 @@ def geocode(city: City, address: str, limit: int = 5) -> list[Match]:
     return [] if coder is None else coder.geocode(address, limit)
 
 
-def as_geocode(city: City, min_confidence: float | None = None) -> Callable[[str], tuple[float, float] | None]:
+def as_geocode(
+    city: City, min_confidence: float | None = None
+) -> Callable[[str], tuple[float, float] | None]:
     """An address → (lon, lat) callable for :func:`civicloop.intake.locating.locate_by_address`: the best
     match at or above the profile's ``min_confidence``, else None."""
     floor = city.profile.geocoding.min_confidence if min_confidence is None else min_confidence
@@ -363,7 +378,10 @@ def reverse(city: City, lon: float, lat: float, locale: str = "zh-CN") -> dict[s
 
 def match_json(city: City, m: Match, locale: str = "zh-CN") -> dict[str, Any]:
     """A match as the CLI and the HTTP API give it: the contract's keys, area names and a label."""
-    geo = geography_for(city)
+    return _match_row(geography_for(city), m)
+
+
+def _match_row(geo: Geography | None, m: Match) -> dict[str, Any]:
     out = m.as_dict()
     names = area_names(geo, m.codes) if geo is not None else {}
     out.update(names)
@@ -407,7 +425,8 @@ def store_places(city: City, records: Sequence[PlaceRecord], *, replace: bool = 
         rows.append(
             {
                 "city_id": city.id, "place_id": r.place_id, "name": r.name, "kind": r.kind,
-                "aliases": json.dumps(list(r.aliases), ensure_ascii=False), "geometry": shapely.to_wkb(r.geometry),
+                "aliases": json.dumps(list(r.aliases), ensure_ascii=False),
+                "geometry": shapely.to_wkb(r.geometry),
                 "lon": lon, "lat": lat, "numbers": r.numbers, "source": r.source or None, "updated_at": now,
             }
         )  # fmt: skip
@@ -417,3 +436,27 @@ def store_places(city: City, records: Sequence[PlaceRecord], *, replace: bool = 
     invalidate_geography(city)
     invalidate_gazetteer(city)
     return len(rows)
+
+
+# --------------------------------------------------------------------------- the demo without a database
+
+
+@lru_cache(maxsize=1)
+def _demo_gazetteer() -> tuple[Geography, Gazetteer]:
+    from civicloop.profile import load_profile
+
+    geo = _demo_geography()
+    places = demo_places(geo.communities, DEMO_EXTENT)
+    entries = [_area_entry(geo, a) for a in geo.areas] + _grid_entries(geo) + _place_entries(geo, places)
+    name = load_profile("taiyuan").name
+    gaz = Gazetteer(
+        entries, locate=lambda lon, lat: codes_at(geo, lon, lat), prefixes=[name, *short_forms(name, "city")]
+    )
+    return geo, gaz
+
+
+def demo_geocode(address: str, limit: int = 5) -> tuple[list[Match], list[dict[str, Any]]]:
+    """The demo city's answer without a database (``civicloop geo geocode`` before ``init``)."""
+    geo, gaz = _demo_gazetteer()
+    matches = gaz.geocode(address, limit)
+    return matches, [_match_row(geo, m) for m in matches]

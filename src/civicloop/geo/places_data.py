@@ -166,8 +166,8 @@ def demo_places(
     for i, lm in enumerate(data["landmarks"], start=1):
         p = shapely.Point(float(lm["lon"]), float(lm["lat"]))
         if shapely.contains(box, p):
-            out.append(PlaceRecord(f"landmark-{i:03d}", lm["name"], lm["kind"], p, tuple(lm.get("aliases", ())),
-                                   0, src))  # fmt: skip
+            aliases = tuple(lm.get("aliases", ()))
+            out.append(PlaceRecord(f"landmark-{i:03d}", lm["name"], lm["kind"], p, aliases, 0, src))
     gen = data["generate"]
     stems: list[str] = list(gen["stems"])
     kinds = gen["kinds"]

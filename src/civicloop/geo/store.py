@@ -503,7 +503,9 @@ def replace_places(conn: Connection, city_id: str, rows: Sequence[Mapping[str, A
         ids = [r["place_id"] for r in rows]
         for i in range(0, len(ids), 500):
             conn.execute(
-                delete(geo_places).where(geo_places.c.city_id == city_id, geo_places.c.place_id.in_(ids[i : i + 500]))
+                delete(geo_places).where(
+                    geo_places.c.city_id == city_id, geo_places.c.place_id.in_(ids[i : i + 500])
+                )
             )
     bulk_insert(conn, geo_places, rows)
 

@@ -14,7 +14,18 @@ from civicloop import __version__
 from civicloop.accounts.service import AccountService, accounts_for
 from civicloop.city.service import City
 from civicloop.geo.places import Places
-from civicloop.http import accounts, errors, geocode, health, open311, pages, public, security, web_api, workflow
+from civicloop.http import (
+    accounts,
+    errors,
+    geocode,
+    health,
+    open311,
+    pages,
+    public,
+    security,
+    web_api,
+    workflow,
+)
 from civicloop.http.context import ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
 from civicloop.intake.service import IntakeService
