@@ -634,7 +634,7 @@ def patrol_duty_cli(
 
 @geo_app.command("geocode")
 def geocode_cli(
-    address: Annotated[str, typer.Option("--address", help="the address text, e.g. 小店区并州路12号")],
+    address: Annotated[str, typer.Option("--address", help="the address text")],
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=20, help="candidates to list (text output)")
     ] = 3,

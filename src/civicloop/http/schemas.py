@@ -305,7 +305,7 @@ class CaseSummary(BaseModel):
     light: Literal["green", "yellow", "red"] | None
     allowed_actions: list[str]
     geocode_hint: dict[str, Any] | None = Field(
-        None, description="待定位 only: the geocoder's best guess (lon, lat, matched, confidence, …)"
+        None, description="unlocated queue only: the geocoder's best guess (lon, lat, matched, confidence, …)"
     )
 
 
