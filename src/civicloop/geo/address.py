@@ -157,22 +157,20 @@ def normalise(text: str, words: AddressWords | None = None) -> str:
 
 def strip_admin_prefix(text: str, prefixes: tuple[str, ...] = (), words: AddressWords | None = None) -> str:
     """*text* (normalised) without a leading province and the given city names (longest first), e.g.
-    山西省太原市小店区… → 小店区… with ``prefixes=("太原市", "太原")``."""
-    w = words or address_words()
-    s = text
-    for province in w.provinces:
-        for suffix in (*w.levels.get("province", ()), ""):
-            if s.startswith(province + suffix) and len(s) > len(province + suffix):
-                s = s[len(province + suffix) :]
-                break
-        else:
-            continue
-        break
-    for prefix in sorted(prefixes, key=len, reverse=True):
-        if prefix and s.startswith(prefix) and len(s) > len(prefix):
-            s = s[len(prefix) :]
-            break
-    return s
+    山西省太原市小店区… → 小店区… with ``prefixes=("太原市", "太原")``. Something always remains."""
+    m = _prefix_re(words or address_words(), tuple(sorted(set(prefixes), key=len, reverse=True))).match(text)
+    return text[m.end() :] if m and m.end() < len(text) else text
+
+
+@cache
+def _prefix_re(words: AddressWords, prefixes: tuple[str, ...]) -> re.Pattern[str]:
+    provinces = "|".join(re.escape(p) for p in words.provinces)
+    suffixes = "|".join(re.escape(s) for s in words.levels.get("province", ()))
+    cities = "|".join(re.escape(p) for p in prefixes if p)
+    pattern = f"(?:(?:{provinces})(?:{suffixes})?)?"
+    if cities:
+        pattern += f"(?:{cities})?"
+    return re.compile(pattern)
 
 
 def short_forms(name: str, level: str, words: AddressWords | None = None) -> list[str]:

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import shapely
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from civicloop.geo.address import (
     AddressWords,
@@ -90,6 +90,8 @@ AGREEMENT_BONUS = 0.04
 RELATION_FACTOR = 0.98
 #: A posting list longer than this (e.g. the pair 小区) is too common to narrow the fuzzy search.
 _COMMON_PAIR = 400
+#: Names sharing the most character pairs with the address that are scored (in rapidfuzz, in C).
+_FUZZY_CANDIDATES = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +185,16 @@ class Gazetteer:
                     self._keys[key].append((i, weight))
             if e.code and e.kind in AREA_KINDS:
                 self._by_code[e.code] = i
-        self._lengths = sorted({len(k) for k in self._keys}, reverse=True)
-        self._fuzzy_keys = [k for k in self._keys if len(k) >= 3]
+        # the lengths of the names starting with each pair of characters (a single character: its own)
+        starts: dict[str, set[int]] = defaultdict(set)
+        for k in self._keys:
+            starts[k[:2]].add(len(k))
+        self._starts = {p: sorted(v, reverse=True) for p, v in starts.items()}
+        coarse = ("district", "street", "grid")  # found exactly, by name, short form or code
+        self._fuzzy_keys = [
+            k for k, refs in self._keys.items()
+            if len(k) >= 3 and any(self.entries[j].kind not in coarse for j, _ in refs)
+        ]  # fmt: skip
         pairs: dict[str, list[int]] = defaultdict(list)
         for ki, key in enumerate(self._fuzzy_keys):
             for pair in {key[j : j + 2] for j in range(len(key) - 1)}:
@@ -223,8 +233,12 @@ class Gazetteer:
         """Every known name in the normalised *text*, longest first, not overlapping."""
         found: list[_Hit] = []
         n = len(text)
+        starts = self._starts
         for i in range(n):
-            for length in self._lengths:
+            lengths = starts.get(text[i : i + 2])
+            if lengths is None:
+                continue
+            for length in lengths:
                 if i + length > n:
                     continue
                 key = text[i : i + length]
@@ -248,35 +262,58 @@ class Gazetteer:
                 taken[k] = True
         return sorted(out, key=lambda h: h.start)
 
-    def fuzzy(self, text: str, limit: int = 3) -> list[_Hit]:
-        """Names that nearly occur in *text* (typos), via the character-pair index."""
-        counts: dict[int, int] = defaultdict(int)
-        for pair in {text[j : j + 2] for j in range(len(text) - 1)}:
-            for ki in self._pairs.get(pair, ()):
-                counts[ki] += 1
+    def fuzzy(self, text: str, limit: int = 5, taken: Sequence[_Hit] = ()) -> list[_Hit]:
+        """Names that nearly occur in *text* (typos), via the character-pair index, elsewhere than the
+        names found exactly (*taken*; one character of overlap is allowed)."""
+        exclude = {text[h.start : h.end] for h in taken}
+        pairs = self._pairs
+        counts = Counter(
+            itertools.chain.from_iterable(pairs.get(text[j : j + 2], ()) for j in range(len(text) - 1))
+        )
         if not counts:
             return []
-        best = sorted(counts.items(), key=lambda kv: -kv[1])[:40]
+        keys = [self._fuzzy_keys[ki] for ki, _ in counts.most_common(_FUZZY_CANDIDATES)]
         scored: list[tuple[float, str]] = []
-        for ki, _ in best:
-            key = self._fuzzy_keys[ki]
-            if len(key) <= len(text):
-                score = fuzz.partial_ratio(key, text, score_cutoff=FUZZY_MIN_SCORE)
-            else:  # the whole address against a longer name: its unmatched part counts
-                score = fuzz.ratio(key, text, score_cutoff=FUZZY_MIN_SCORE)
-            if score:
-                scored.append((score, key))
+        for key, score, _ in process.extract(
+            text, keys, scorer=fuzz.partial_ratio, limit=None, score_cutoff=FUZZY_MIN_SCORE
+        ):
+            if key in exclude:
+                continue
+            if len(key) > len(text):  # the whole address against a longer name: its unmatched part counts
+                score = fuzz.ratio(key, text)
+                if score < FUZZY_MIN_SCORE:
+                    continue
+            scored.append((score, key))
         scored.sort(key=lambda sk: (-sk[0], -len(sk[1]), sk[1]))
         out: list[_Hit] = []
-        for score, key in scored[:limit]:
+        kept = 0
+        for score, key in scored:
             al = fuzz.partial_ratio_alignment(key, text)
-            start, end = (al.dest_start, al.dest_end) if al else (0, 0)
+            start, end = (al.dest_start, al.dest_end) if al else (0, len(text))
+            if any(
+                min(end, h.end) - max(start, h.start) > 1 and not (start <= h.start and h.end <= end)
+                for h in taken
+            ):
+                continue  # mostly inside a name found exactly (尖草 of 尖草坪区), unless it contains it
             for j, wt in self._keys[key]:
                 out.append(_Hit(j, start, end, wt * FUZZY_WEIGHT * score / 100.0))
+            kept += 1
+            if kept >= limit:
+                break
         return out
 
     def prepare(self, address: str) -> str:
-        return strip_admin_prefix(normalise(address, self.words), self.prefixes, self.words)
+        """The normalised address without the province/city prefix — unless the prefix begins a known
+        name (太原站 is not 太原 + 站)."""
+        text = normalise(address, self.words)
+        stripped = strip_admin_prefix(text, self.prefixes, self.words)
+        cut = len(text) - len(stripped)
+        if cut:
+            for start in range(cut):
+                for length in self._starts.get(text[start : start + 2], ()):
+                    if start + length > cut and text[start : start + length] in self._keys:
+                        return text[start:]
+        return stripped
 
     def geocode(self, address: str, limit: int = 5) -> list[Match]:
         """Ranked candidates for *address* (best first, at most *limit*); empty when nothing matches."""
@@ -286,7 +323,9 @@ class Gazetteer:
         hits = self.scan(text)
         specific = any(self.entries[h.entry].kind not in ("district", "street") for h in hits)
         if not specific:
-            hits = hits + [h for h in self.fuzzy(text) if not _overlaps(h, hits)]
+            fuzzy = self.fuzzy(text, taken=hits)
+            # a name found exactly inside a nearly-matching longer one is part of it (坞城 of 坞城华园)
+            hits = [h for h in hits if not any(f.start <= h.start and h.end <= f.end for f in fuzzy)] + fuzzy
         if not hits:
             return []
         matches = self._resolve(text, hits)
@@ -454,10 +493,6 @@ class Gazetteer:
         cands = [self.entries[self._points_idx[int(i)]] for i in hits]
         cands.sort(key=lambda e: (e.kind == ROAD, e.name))
         return cands[0]
-
-
-def _overlaps(h: _Hit, hits: list[_Hit]) -> bool:
-    return any(h.start < o.end and o.start < h.end for o in hits)
 
 
 def _distinct_roads(entries: list[Entry], roads: list[_Hit]) -> list[_Hit]:

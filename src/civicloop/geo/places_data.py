@@ -174,7 +174,7 @@ def demo_places(
     shares = np.asarray([float(k["share"]) for k in kinds])
     shares = shares / shares.sum()
     lo, hi = (int(v) for v in gen["per_community"])
-    used = {p.name for p in out}
+    used = {p.name for p in out} | {a for p in out for a in p.aliases}
     rng = np.random.default_rng([seed, 7])
     comms = sorted((c for c in communities if c.level is AreaLevel.COMMUNITY), key=lambda c: c.code)
     n = 0
