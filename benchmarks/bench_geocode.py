@@ -38,69 +38,21 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-import shapely  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.addresses import KINDS, Item, make_address_set  # noqa: E402
+from tests.support.addresses import (  # noqa: E402
+    KINDS,
+    LEVELS,
+    Item,
+    address_set,
+    score,
+)
 
 from benchmarks.common import machine, write  # noqa: E402
-from civicloop.geo.gazetteer import Codes, Entry, Gazetteer, Match  # noqa: E402
+from civicloop.geo.gazetteer import Codes, Gazetteer, Match  # noqa: E402
 from civicloop.geo.geocoding import _demo_gazetteer  # noqa: E402
 from civicloop.profile import load_profile  # noqa: E402
-
-LEVELS = ("district", "street", "grid")
-
-
-def address_set(gaz: Gazetteer, n: int, seed: int) -> list[Item]:
-    def on_road(e: Entry, share: float) -> tuple[float, float]:
-        p = shapely.line_interpolate_point(e.geometry, min(max(share, 0.0), 1.0), normalized=True)
-        return float(p.x), float(p.y)
-
-    def crossing(a: Entry, b: Entry) -> tuple[float, float] | None:
-        x = shapely.intersection(a.geometry, b.geometry)
-        if x.is_empty:
-            return None
-        c = shapely.centroid(x)
-        return float(c.x), float(c.y)
-
-    return make_address_set(
-        gaz.entries, gaz.locate, on_road, crossing, n=n, seed=seed,
-        city_prefix="太原市", province_prefix="山西省",
-    )  # fmt: skip
-
-
-def score(
-    items: list[Item], answers: list[Codes | None], confidences: list[float], floor: float
-) -> dict[str, Any]:
-    """Precision and recall per level over all answers and over those at or above *floor*."""
-    out: dict[str, Any] = {}
-    for label, keep in (("all", 0.0), ("at_min_confidence", floor)):
-        level_figures: dict[str, Any] = {}
-        for level in LEVELS:
-            given = right = truth_has = found = 0
-            for item, ans, conf in zip(items, answers, confidences, strict=True):
-                truth = getattr(item, level)
-                got = getattr(ans, level) if ans is not None and conf >= keep else None
-                if truth is None:
-                    continue  # an area named (a community, a road in a street): no grid to judge
-                truth_has += 1
-                if got is not None:
-                    given += 1
-                    if got == truth:
-                        right += 1
-                if truth is not None and got == truth:
-                    found += 1
-            level_figures[level] = {
-                "precision": round(right / given, 4) if given else None,
-                "recall": round(found / truth_has, 4) if truth_has else None,
-                "answers": given,
-                "addresses_with_truth": truth_has,
-            }
-        answered = sum(1 for a, c in zip(answers, confidences, strict=True) if a is not None and c >= keep)
-        level_figures["answered_share"] = round(answered / len(items), 4)
-        out[label] = level_figures
-    return out
 
 
 def run_geocoder(gaz: Gazetteer, items: list[Item]) -> tuple[list[Match | None], list[float], float]:

@@ -15,9 +15,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import shapely
 
 from civicloop.geo.address import address_words
-from civicloop.geo.gazetteer import Codes, Entry
+from civicloop.geo.gazetteer import Codes, Entry, Gazetteer
+
+LEVELS = ("district", "street", "grid")
 
 #: Text variant kinds, for the per-kind figures.
 KINDS = (
@@ -174,4 +179,55 @@ def make_address_set(
             item = Item(prefix() + area_name(codes.street) + r.name, kind, codes.district, codes.street, None)
         if item is not None:
             out.append(item)
+    return out
+
+
+def address_set(gaz: Gazetteer, n: int, seed: int) -> list[Item]:
+    def on_road(e: Entry, share: float) -> tuple[float, float]:
+        p = shapely.line_interpolate_point(e.geometry, min(max(share, 0.0), 1.0), normalized=True)
+        return float(p.x), float(p.y)
+
+    def crossing(a: Entry, b: Entry) -> tuple[float, float] | None:
+        x = shapely.intersection(a.geometry, b.geometry)
+        if x.is_empty:
+            return None
+        c = shapely.centroid(x)
+        return float(c.x), float(c.y)
+
+    return make_address_set(
+        gaz.entries, gaz.locate, on_road, crossing, n=n, seed=seed,
+        city_prefix="太原市", province_prefix="山西省",
+    )  # fmt: skip
+
+
+def score(
+    items: list[Item], answers: list[Codes | None], confidences: list[float], floor: float
+) -> dict[str, Any]:
+    """Precision and recall per level over all answers and over those at or above *floor*."""
+    out: dict[str, Any] = {}
+    for label, keep in (("all", 0.0), ("at_min_confidence", floor)):
+        level_figures: dict[str, Any] = {}
+        for level in LEVELS:
+            given = right = truth_has = found = 0
+            for item, ans, conf in zip(items, answers, confidences, strict=True):
+                truth = getattr(item, level)
+                got = getattr(ans, level) if ans is not None and conf >= keep else None
+                if truth is None:
+                    continue  # an area named (a community, a road in a street): no grid to judge
+                truth_has += 1
+                if got is not None:
+                    given += 1
+                    if got == truth:
+                        right += 1
+                if truth is not None and got == truth:
+                    found += 1
+            level_figures[level] = {
+                "precision": round(right / given, 4) if given else None,
+                "recall": round(found / truth_has, 4) if truth_has else None,
+                "answers": given,
+                "addresses_with_truth": truth_has,
+            }
+        answered = sum(1 for a, c in zip(answers, confidences, strict=True) if a is not None and c >= keep)
+        level_figures["answered_share"] = round(answered / len(items), 4)
+        out[label] = level_figures
     return out

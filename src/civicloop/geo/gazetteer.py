@@ -197,7 +197,7 @@ class Gazetteer:
         ]  # fmt: skip
         pairs: dict[str, list[int]] = defaultdict(list)
         for ki, key in enumerate(self._fuzzy_keys):
-            for pair in {key[j : j + 2] for j in range(len(key) - 1)}:
+            for pair in _pairs_of(key):
                 pairs[pair].append(ki)
         self._pairs = {p: v for p, v in pairs.items() if len(v) <= _COMMON_PAIR}
         self._clip_cache: dict[tuple[int, int], tuple[float, float] | None] = {}
@@ -267,9 +267,7 @@ class Gazetteer:
         names found exactly (*taken*; one character of overlap is allowed)."""
         exclude = {text[h.start : h.end] for h in taken}
         pairs = self._pairs
-        counts = Counter(
-            itertools.chain.from_iterable(pairs.get(text[j : j + 2], ()) for j in range(len(text) - 1))
-        )
+        counts = Counter(itertools.chain.from_iterable(pairs.get(p, ()) for p in _pairs_of(text)))
         if not counts:
             return []
         keys = [self._fuzzy_keys[ki] for ki, _ in counts.most_common(_FUZZY_CANDIDATES)]
@@ -493,6 +491,14 @@ class Gazetteer:
         cands = [self.entries[self._points_idx[int(i)]] for i in hits]
         cands.sort(key=lambda e: (e.kind == ROAD, e.name))
         return cands[0]
+
+
+def _pairs_of(text: str) -> set[str]:
+    """Adjacent character pairs and pairs one apart (锦绣苑: 锦绣, 绣苑, 锦_苑), so that one wrong
+    character in a three-character name still shares a pair."""
+    return {text[j : j + 2] for j in range(len(text) - 1)} | {
+        text[j] + "\x00" + text[j + 2] for j in range(len(text) - 2)
+    }
 
 
 def _distinct_roads(entries: list[Entry], roads: list[_Hit]) -> list[_Hit]:
