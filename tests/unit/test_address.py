@@ -106,3 +106,18 @@ def test_a_place_that_contradicts_the_named_district_loses_confidence() -> None:
     [right] = gaz.geocode("东城区阳光小区", 1)
     [wrong] = gaz.geocode("西城区锦绣苑", 1)
     assert right.confidence >= 0.9 > 0.8 > wrong.confidence
+
+
+@given(
+    st.text(max_size=40)
+    | st.text(alphabet="长风街并州路与交叉口号一二十１２阳光小区花园苑西东城区锦绣秀附近#", max_size=40)
+)
+@settings(max_examples=300, deadline=None)
+def test_any_text_gives_ranked_answers_with_confidences_in_0_1(text: str) -> None:
+    ranked = _TINY.geocode(text, 5)
+    assert len(ranked) <= 5
+    assert all(0.0 <= m.confidence <= 1.0 for m in ranked)
+    assert [m.confidence for m in ranked] == sorted((m.confidence for m in ranked), reverse=True)
+
+
+_TINY = _tiny()

@@ -178,20 +178,28 @@ def _case_entries(city: City) -> list[Entry]:
 
 
 def build_gazetteer(city: City, geo: Geography) -> Gazetteer:
+    """The city's gazetteer from its geography, stored places (the demo set for the demo city without
+    any), components and past located cases."""
     started = time.perf_counter()
-    entries = [_area_entry(geo, a) for a in geo.areas]
-    entries += _grid_entries(geo)
     places = stored_places(city)
     if not places and is_demo_city(city.profile):
         places = demo_places(geo.communities, DEMO_EXTENT)
-    entries += _place_entries(geo, places)
-    entries += _component_entries(city, {p.name for p in places if p.kind == "road"})
-    entries += _case_entries(city)
-    prof = city.profile
-    prefixes = [prof.name, *short_forms(prof.name, "city")]
-    gaz = Gazetteer(entries, locate=lambda lon, lat: codes_at(geo, lon, lat), prefixes=prefixes)
-    log.info("gazetteer of %s: %d entries in %.2f s", city.id, len(entries), time.perf_counter() - started)
+    extra = _component_entries(city, {p.name for p in places if p.kind == "road"}) + _case_entries(city)
+    gaz = _gazetteer(geo, places, extra, city.profile.name)
+    log.info(
+        "gazetteer of %s: %d entries in %.2f s", city.id, len(gaz.entries), time.perf_counter() - started
+    )
     return gaz
+
+
+def _gazetteer(
+    geo: Geography, places: Sequence[PlaceRecord], extra: list[Entry], city_name: str
+) -> Gazetteer:
+    entries = (
+        [_area_entry(geo, a) for a in geo.areas] + _grid_entries(geo) + _place_entries(geo, places) + extra
+    )
+    prefixes = [city_name, *short_forms(city_name, "city")]
+    return Gazetteer(entries, locate=lambda lon, lat: codes_at(geo, lon, lat), prefixes=prefixes)
 
 
 def _grid_entries(geo: Geography) -> list[Entry]:
@@ -446,13 +454,7 @@ def _demo_gazetteer() -> tuple[Geography, Gazetteer]:
     from civicloop.profile import load_profile
 
     geo = _demo_geography()
-    places = demo_places(geo.communities, DEMO_EXTENT)
-    entries = [_area_entry(geo, a) for a in geo.areas] + _grid_entries(geo) + _place_entries(geo, places)
-    name = load_profile("taiyuan").name
-    gaz = Gazetteer(
-        entries, locate=lambda lon, lat: codes_at(geo, lon, lat), prefixes=[name, *short_forms(name, "city")]
-    )
-    return geo, gaz
+    return geo, _gazetteer(geo, demo_places(geo.communities, DEMO_EXTENT), [], load_profile("taiyuan").name)
 
 
 def demo_geocode(address: str, limit: int = 5) -> tuple[list[Match], list[dict[str, Any]]]:
