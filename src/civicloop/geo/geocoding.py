@@ -4,7 +4,8 @@
   data: districts, streets, communities and grids (the geography), named places and roads
   (``geo_places``; for the demo city without stored places, the generated demo set), components (by
   id, and their road names) and the addresses of past located cases. Built once per process and
-  geography version, and rebuilt after ``REFRESH_S`` so new case addresses join it.
+  geography version; after ``REFRESH_S`` it is rebuilt in the background (new case addresses join it)
+  while the old one keeps answering.
 * :func:`geocoder_for` — the geocoder the profile's ``[geocoding]`` section chooses: ``local`` (the
   gazetteer) or ``tianditu`` (:class:`TiandituGeocoder`, the external service, off by default).
 * :func:`geocode`, :func:`reverse` — one address → ranked matches; one point → words.
@@ -230,11 +231,32 @@ def gazetteer_for(city: City, *, demo_fallback: bool = True) -> Gazetteer | None
     now = time.monotonic()
     with _LOCK:
         hit = _CACHE.get(key)
-        if hit is not None and hit[0] == version and hit[2] is geo and now - hit[1] < REFRESH_S:
+        if hit is not None and hit[0] == version and hit[2] is geo:
+            if now - hit[1] >= REFRESH_S and key not in _REFRESHING:
+                # only new case addresses can be missing: rebuild in the background, answer meanwhile
+                _REFRESHING.add(key)
+                threading.Thread(target=_refresh, args=(city, geo, key, version), daemon=True).start()
             return hit[3]
         gaz = build_gazetteer(city, geo)
         _CACHE[key] = (version, now, geo, gaz)
         return gaz
+
+
+_REFRESHING: set[tuple[str, str]] = set()
+
+
+def _refresh(city: City, geo: Geography, key: tuple[str, str], version: int) -> None:
+    try:
+        gaz = build_gazetteer(city, geo)
+        with _LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None and hit[0] == version and hit[2] is geo:
+                _CACHE[key] = (version, time.monotonic(), geo, gaz)
+    except Exception:  # a failed refresh keeps the previous gazetteer
+        log.exception("gazetteer refresh of %s failed", city.id)
+    finally:
+        with _LOCK:
+            _REFRESHING.discard(key)
 
 
 def invalidate_gazetteer(city: City | None = None) -> None:
