@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from civicloop.cases.core import Actor
+from civicloop.city.service import City
+from civicloop.geo.geocoding import invalidate_gazetteer
+from civicloop.kernel.vocabulary import Role
+
 KEYS = {"lon", "lat", "label", "district", "street", "community", "grid", "matched", "confidence", "kind"}
 
 
@@ -39,3 +44,14 @@ def test_reverse_names_the_areas_and_the_nearest_place(client: TestClient) -> No
         r = client.get("/api/v1/public/reverse", params=params)
         assert r.status_code == 422, params
         assert r.json()["error"]["field"] == field, r.json()
+
+
+def test_a_past_case_address_is_found_masked_and_without_the_case(client: TestClient, city: City) -> None:
+    fields = {"channel": "inspector", "category_code": "06010", "lon": 112.5555, "lat": 37.8333,
+              "address": "幸福里小卖部门前 电话13812345678"}  # fmt: skip
+    case_id = city.cases.report(Actor("ins-1", Role.INSPECTOR), fields).case_id
+    invalidate_gazetteer(city)
+    r = client.get("/api/v1/public/geocode", params={"q": "幸福里小卖部门前 电话13812345678"})
+    [hit] = [x for x in r.json()["results"] if x["kind"] == "address"]
+    assert "13812345678" not in r.text and case_id not in r.text
+    assert hit["matched"].startswith("幸福里小卖部门前") and abs(hit["lon"] - 112.5555) < 1e-6

@@ -87,6 +87,8 @@ def test_intake_locates_a_text_only_report_and_leaves_a_doubtful_one_in_the_queu
     assert res.exit_code == 0, res.output
     listed = json.loads(res.stdout)["cases"]
     assert listed[0]["case_id"] == d.case_id and listed[0]["hint"]["confidence"] == hint["confidence"]
+    res = runner.invoke(app, ["locate-cases", "--json", "--database", _url(city)])  # the city's geocoder
+    assert json.loads(res.stdout) == {"tried": 1, "located": 0, "unresolved": 1, "refused": []}
 
 
 def test_the_address_of_a_located_case_joins_the_gazetteer(city: City) -> None:

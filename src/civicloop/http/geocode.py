@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from civicloop.cases.privacy import mask_text
 from civicloop.geo.geocoding import geocode, match_json, reverse
 from civicloop.http.context import locale_of, web_state
 from civicloop.kernel.errors import InvalidField
@@ -44,12 +45,15 @@ async def public_geocode(
     locale = locale_of(request)
 
     def run() -> list[dict[str, Any]]:
-        # "kind" is kept for the page; past case addresses are shown only as "address" (no case link)
+        # a past case's address is shown as an "address", masked like every public text (phones,
+        # ID numbers, e-mails typed into it), with no link to the case
         out = []
         for m in geocode(city, text, limit):
             item = match_json(city, m, locale)
             if item["kind"] == "case":
                 item["kind"] = "address"
+                item["matched"] = mask_text(item["matched"])
+                item["label"] = mask_text(item["label"])
             out.append(item)
         return out
 
