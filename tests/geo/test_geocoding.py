@@ -4,6 +4,7 @@ external geocoder's adapter against a local fake server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import urllib.parse
@@ -19,7 +20,13 @@ from typer.testing import CliRunner
 from civicloop.city.service import City
 from civicloop.cli.main import app
 from civicloop.geo.gazetteer import Codes
-from civicloop.geo.geocoding import TiandituGeocoder, gazetteer_for, geocode, invalidate_gazetteer
+from civicloop.geo.geocoding import (
+    TiandituGeocoder,
+    gazetteer_for,
+    geocode,
+    geocoder_for,
+    invalidate_gazetteer,
+)
 from civicloop.intake.locate import locate_report_fields
 from civicloop.intake.locating import geocode_hint, unlocated_cases
 from civicloop.intake.service import IntakeReport, IntakeService
@@ -163,3 +170,17 @@ def test_the_external_adapter_speaks_the_tianditu_shape(fake_server: str) -> Non
     assert coder.geocode("nowhere") == []
     dead = TiandituGeocoder("http://127.0.0.1:9/geocoder", "KEY", lambda lon, lat: codes, timeout_s=0.5)
     assert dead.geocode("anything") == []  # a network error is no answer, not a crash
+
+
+def test_the_profile_switches_intake_to_the_external_geocoder(
+    city: City, fake_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = city.profile.geocoding.model_copy(update={"provider": "tianditu", "url": fake_server})
+    external = dataclasses.replace(city, profile=city.profile.model_copy(update={"geocoding": settings}))
+    assert geocoder_for(external) is None  # no key in the environment: no external geocoder
+    monkeypatch.setenv(settings.key_env, "SECRET")
+    coder = geocoder_for(external)
+    assert isinstance(coder, TiandituGeocoder)
+    out = locate_report_fields(external, {"channel": "hotline", "address": "小店区某路1号"})
+    assert (out["lon"], out["lat"]) == (112.5555, 37.8333) and out["grid_code"]  # 0.88 ≥ 0.8
+    assert _FakeTianditu.seen[-1]["tk"] == "SECRET"
