@@ -69,6 +69,8 @@ PINNED = {
     ("POST", "/api/v1/public/track/{case_id}/feedback"),
     ("GET", "/api/v1/public/nearby"),
     ("POST", "/api/v1/public/reports/{case_id}/join"),
+    ("GET", "/api/v1/public/geocode"),
+    ("GET", "/api/v1/public/reverse"),
     # pages
     ("GET", "/"),
     ("GET", "/favicon.ico"),

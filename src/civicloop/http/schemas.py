@@ -304,6 +304,9 @@ class CaseSummary(BaseModel):
     overdue: bool
     light: Literal["green", "yellow", "red"] | None
     allowed_actions: list[str]
+    geocode_hint: dict[str, Any] | None = Field(
+        None, description="unlocated queue only: the geocoder's best guess (lon, lat, matched, confidence, …)"
+    )
 
 
 class CasePage(BaseModel):

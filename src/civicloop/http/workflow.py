@@ -464,7 +464,7 @@ def unlocated_queue(
 ) -> CasePage:
     """待定位 / Cases without coordinates (e.g. imported records that had no location), newest first:
     operators locate them with the ``locate`` action (lon, lat)."""
-    from civicloop.intake.locating import unlocated_cases
+    from civicloop.intake.locating import geocode_hint, unlocated_cases
 
     require_roles(user, AccountRole.OPERATOR, AccountRole.SHIFT_LEADER, AccountRole.ADMIN)
     ctx = context_of(request)
@@ -472,7 +472,10 @@ def unlocated_queue(
     states, total = unlocated_cases(
         ctx.main.city, actor=user.actor(), limit=page_size, offset=(page - 1) * page_size
     )
-    items = [summary(ctx, user, s, now) for s in states]
+    items = [
+        summary(ctx, user, s, now).model_copy(update={"geocode_hint": geocode_hint(ctx.main.city, s)})
+        for s in states
+    ]
     return CasePage(items=items, page=page, page_size=page_size, total=total)
 
 

@@ -834,6 +834,23 @@ class PublicSettings(_Model):
     max_photos: int = Field(default=6, ge=0, le=12)
 
 
+class GeocodingSettings(_Model):
+    """Address geocoding (地址匹配) of reports without coordinates.
+
+    ``min_confidence``: at or above it a geocoded report is located (grid, area routing, duplicate
+    check); below it the case waits in the 待定位 queue with the geocoder's guess as a hint.
+    ``provider``: ``local`` (the city's own gazetteer) or ``tianditu`` (the external service; its key
+    comes from the environment variable named by ``key_env``, never from the profile).
+    """
+
+    enabled: bool = True
+    min_confidence: float = Field(0.8, ge=0.0, le=1.0)
+    provider: Literal["local", "tianditu"] = "local"
+    url: str = "http://api.tianditu.gov.cn/geocoder"
+    key_env: str = "CIVICLOOP_TIANDITU_KEY"
+    timeout_s: float = Field(3.0, gt=0, le=30)
+
+
 class CityProfile(_Model):
     """A city's configuration (城市配置). ``id`` is the jurisdiction id stored with every case."""
 
@@ -854,6 +871,7 @@ class CityProfile(_Model):
     kpi: KpiSettings = KpiSettings()
     simulation: SimulationSettings = SimulationSettings()
     public: PublicSettings = PublicSettings()
+    geocoding: GeocodingSettings = GeocodingSettings()
 
     _indexed: tuple[object, object] | None = PrivateAttr(default=None)
     _by_code: dict[str, CategoryRule] = PrivateAttr(default_factory=dict)
