@@ -93,7 +93,7 @@ class PublicReport(Contact):
     lat: float = Field(ge=-90, le=90)
     crs: Literal["wgs84", "gcj02"] = "wgs84"
     address: str | None = Field(None, max_length=256)
-    photos: list[str] = Field(default_factory=list, max_length=6)
+    photos: list[str] = Field(default_factory=list, max_length=12)  # the profile: public.max_photos
 
 
 def _client(request: Request) -> str:
