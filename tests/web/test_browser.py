@@ -487,3 +487,43 @@ def test_a_citizen_reports_and_rates_by_keyboard_on_a_phone_and_the_pages_pass_a
     state = city.cases.get(case_id)
     assert state.satisfaction == "satisfied" and state.feedback_raters
     ctx.close()
+
+
+def test_photos_are_previewed_downscaled_and_offer_their_gps_position(
+    browser: Any, served: tuple[City, Served]
+) -> None:
+    import io
+
+    from PIL import Image
+
+    city, s = served
+    lon, lat, _ = point_in(city, "140105")
+
+    def dms(v: float) -> tuple[float, float, float]:
+        d = int(v)
+        m = int((v - d) * 60)
+        return (float(d), float(m), round((v - d - m / 60) * 3600, 4))
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: dms(lat), 3: "E", 4: dms(lon)}
+    raw = io.BytesIO()
+    Image.new("RGB", (3000, 2000), (90, 140, 60)).save(raw, "JPEG", exif=exif.tobytes())  # 6 MP
+    ctx = browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = Watch().attach(ctx.new_page())
+    page.goto(f"{s.url}/public/")
+    ready(page)
+    page.set_input_files(
+        "#public-photo", files=[{"name": "p.jpg", "mimeType": "image/jpeg", "buffer": raw.getvalue()}]
+    )
+    page.wait_for_selector(".preview img", timeout=10000)
+    page.locator(".preview button", has_text="拍摄位置").click()  # the photo's EXIF position as the place
+    wait_js(page, "document.querySelector('#public-loc').textContent.includes('小店')")
+    page.fill("#public-desc", "井盖破损，有人差点摔倒")
+    page.click("#public-submit")
+    page.wait_for_selector("#tracking-number", timeout=15000)
+    state = city.cases.get(page.locator("#tracking-number").inner_text())
+    assert state.lon == pytest.approx(lon, abs=1e-4) and len(state.photos) == 1
+    stored = page.request.get(f"{s.url}/api/v1/photos/{state.photos[0]}")
+    with Image.open(io.BytesIO(stored.body())) as img:
+        assert img.width * img.height <= 2_000_000 and not img.getexif()  # downscaled, no GPS kept
+    ctx.close()
