@@ -15,10 +15,17 @@ from sqlalchemy import Engine
 
 from civicloop.city.service import City, CityNotInitialised, make_calendar
 from civicloop.city.store import register_city, registered_cities
+from civicloop.followup.service import install as install_followup
 from civicloop.intake.service import install_listeners
 from civicloop.kernel.i18n import both
 from civicloop.profile import load_profile
 from civicloop.store.database import make_engine, migrate
+
+
+def _listeners(city: City) -> None:
+    """What runs inside every case transaction: the intake's listeners and the progress updates."""
+    install_listeners(city)
+    install_followup(city)
 
 
 def init_city(
@@ -48,7 +55,7 @@ def init_city(
             str(profile_name),
             datetime.now(UTC),
         )
-    return City(profile, engine, make_calendar(profile, today), on_cases=install_listeners)
+    return City(profile, engine, make_calendar(profile, today), on_cases=_listeners)
 
 
 def open_city(city_id: str | None = None, url: str | None = None, *, today: date | None = None) -> City:
@@ -70,4 +77,4 @@ def open_city(city_id: str | None = None, url: str | None = None, *, today: date
     profile = load_profile(chosen[0].profile)
     if profile.id != chosen[0].city_id:  # registered under another jurisdiction id (init --city-id)
         profile = profile.model_copy(update={"id": chosen[0].city_id})
-    return City(profile, engine, make_calendar(profile, today), on_cases=install_listeners)
+    return City(profile, engine, make_calendar(profile, today), on_cases=_listeners)

@@ -72,6 +72,11 @@ PINNED = {
     ("POST", "/api/v1/public/photos"),
     ("POST", "/api/v1/public/reports"),
     ("GET", "/api/v1/public/track/{case_id}"),
+    ("POST", "/api/v1/public/track/{case_id}/feedback"),
+    ("GET", "/api/v1/public/nearby"),
+    ("POST", "/api/v1/public/reports/{case_id}/join"),
+    ("GET", "/api/v1/public/geocode"),
+    ("GET", "/api/v1/public/reverse"),
     # pages
     ("GET", "/"),
     ("GET", "/favicon.ico"),
@@ -86,6 +91,7 @@ PINNED = {
     ("GET", "/public"),
     ("GET", "/public/"),
     ("GET", "/public/track/{case_id}"),
+    ("GET", "/tiles/{z}/{x}/{y}.png"),
     # the word catalogue, for the pages and for any client
     ("GET", "/i18n/catalogue.js"),
     ("GET", "/api/v1/i18n/{locale}"),

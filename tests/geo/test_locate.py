@@ -131,9 +131,11 @@ def test_outside_the_city_is_refused_naming_lon(city: City) -> None:
     assert err3.value.field == "lon"
 
 
-def test_address_only_reports_pass_through(city: City) -> None:
-    fields = {"channel": "hotline", "address": "坞城路 12 号"}
+def test_address_only_reports_are_geocoded_or_pass_through(city: City) -> None:
+    fields = {"channel": "hotline", "address": "某某胡同 12 号"}  # no such place: unlocated (待定位)
     assert locate_report_fields(city, fields) == fields
+    located = locate_report_fields(city, {"channel": "hotline", "address": "长风街与并州路交叉口"})
+    assert located["grid_code"] and located["district_code"] == "140105"  # see tests/geo/test_geocoding.py
 
 
 def test_a_component_report_takes_the_components_position(city: City) -> None:

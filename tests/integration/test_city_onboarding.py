@@ -120,7 +120,12 @@ def test_a_boundary_file_in_an_undeclared_projected_crs_is_refused_naming_the_fi
     utm = [[360000.0, 4312000.0], [362000.0, 4312000.0], [362000.0, 4314000.0], [360000.0, 4312000.0]]
     bad = _geojson(tmp_path / "utm.geojson", ring=utm)
     code, output, out = _new(tmp_path, boundaries=bad)
-    assert code == 2 and "utm.geojson" in output and "declares no coordinate system" in output and "EPSG:4326" in output
+    assert (
+        code == 2
+        and "utm.geojson" in output
+        and "declares no coordinate system" in output
+        and "EPSG:4326" in output
+    )
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["utm.geojson"]
     # Declared, the same coordinates are converted (UTM zone 18N on WGS84).
     declared = _geojson(tmp_path / "utm18.geojson", ring=utm, crs="EPSG:32618")

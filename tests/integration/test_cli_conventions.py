@@ -116,6 +116,8 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     (["geo", "import", "BADGEO", "--level", "district"], "feature #0 (code 140105)"),  # was exit 1
     (["geo", "locate", "--lon", "112.5", "--lat", "37.8", "--crs", "pluto", "DB"], "'--crs'"),
     (["geo", "components", "show", "14010606010900001", "DB"], "COMPONENT_ID"),  # was exit 1
+    (["geo", "geocode", "--address", "   ", "DB"], "--address"),
+    (["geo", "import-places", "MISSING.csv", "DB"], "PATH"),
     (["grid", "generate", "DB"], "no communities stored"),  # was exit 1
     (["patrol", "lights", "--district", "140105", "--at", "2026-06-01T20:30", "DB"], "--at: 时间必须带时区"),
     (["patrol", "lights", "--district", "140105", "DB"], "no street lights"),  # was exit 1

@@ -99,6 +99,9 @@ POLICY: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/api/v1/web/cases/{case_id}/extra"): BEARER,
     ("GET", "/api/v1/web/queue"): BEARER,
     ("GET", "/api/v1/web/cases/{case_id}/inspectors"): BEARER,
+    ("POST", "/api/v1/public/track/{case_id}/feedback"): PUBLIC,  # a tracking token or an operator
+    ("GET", "/api/v1/public/nearby"): PUBLIC,
+    ("POST", "/api/v1/public/reports/{case_id}/join"): PUBLIC,
     ("POST", "/api/v1/public/photos"): PUBLIC,
     ("POST", "/api/v1/public/reports"): PUBLIC,
     ("GET", "/api/v1/public/track/{case_id}"): PUBLIC,

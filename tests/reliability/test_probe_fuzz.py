@@ -270,6 +270,48 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Any, str], Call]] = {
     ("GET", "/login"): lambda d, k: Call(
         "GET", "/login", params=params(d, {"next": st.sampled_from(REDIRECTS)})
     ),
+    # the citizens' follow-up (issue 17): 回访 ratings, nearby reports, joining one
+    ("POST", "/api/v1/public/track/{case_id}/feedback"): lambda d, k: Call(
+        "POST",
+        f"/api/v1/public/track/{seg(d(st.one_of(st.just('TY-2026-0000001'), hostile)))}/feedback",
+        json=d(
+            st.one_of(
+                st.fixed_dictionaries(
+                    {"rating": st.one_of(st.sampled_from(["satisfied", "dissatisfied", "great"]), hostile)},
+                    optional={"comment": hostile},
+                ),
+                hostile,
+            )
+        ),
+        headers={
+            "X-Tracking-Token": d(st.one_of(st.just("x" * 24), st.from_regex(r"[!-~]{0,80}", fullmatch=True)))
+        },
+    ),
+    ("GET", "/api/v1/public/nearby"): lambda d, k: Call(
+        "GET",
+        "/api/v1/public/nearby",
+        params=params(
+            d,
+            {
+                "lon": number,
+                "lat": number,
+                "category": st.sampled_from(["06010", "99999"]),
+                "crs": st.sampled_from(["wgs84", "gcj02"]),
+            },
+        ),
+    ),
+    ("POST", "/api/v1/public/reports/{case_id}/join"): lambda d, k: Call(
+        "POST",
+        f"/api/v1/public/reports/{seg(d(st.one_of(st.just('TY-2026-0000001'), hostile)))}/join",
+        json=d(
+            st.one_of(
+                st.fixed_dictionaries(
+                    {}, optional={"description": hostile, "phone": hostile, "email": hostile}
+                ),
+                hostile,
+            )
+        ),
+    ),
 }
 
 

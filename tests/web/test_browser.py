@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from civicloop.cases.core import Actor
 from civicloop.city.service import City
-from civicloop.kernel.vocabulary import Action, ClosureReason, Stage
+from civicloop.kernel.vocabulary import Action, ClosureReason, Role, Stage
 from civicloop.simulator.placer import placer_for
 from civicloop.simulator.simulate import Simulator
 from civicloop.store.database import make_engine
@@ -390,4 +392,141 @@ def test_the_phone_app_installs_and_opens_offline(browser: Any, served: tuple[Ci
     page.reload()
     ready(page)  # the shell came from the service worker's cache
     assert page.locator("#m-login").is_visible()
+    ctx.close()
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm (tests/web/vendor)
+AXE_RUN = """async () => {
+  const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+  const r = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+  return r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => v.id + ": " + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", "));
+}"""
+
+
+def axe_violations(page: Any) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    found: list[str] = page.evaluate(AXE_RUN)
+    return found
+
+
+def tab_to(page: Any, element_id: str, limit: int = 80) -> None:
+    """Move the keyboard focus with Tab alone until it is on *element_id*."""
+    for _ in range(limit):
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached #{element_id}")
+
+
+def test_a_citizen_reports_and_rates_by_keyboard_on_a_phone_and_the_pages_pass_axe(
+    browser: Any, served: tuple[City, Served]
+) -> None:
+    city, s = served
+    lon, lat, _ = point_in(city, "140105")
+    ctx = browser.new_context(
+        viewport=PHONE,
+        locale="zh-CN",
+        geolocation={"longitude": lon, "latitude": lat},
+        permissions=["geolocation"],
+        bypass_csp=True,  # axe-core is injected as a script tag
+    )
+    page = ctx.new_page()
+    page.goto(f"{s.url}/public/")
+    ready(page)
+    assert axe_violations(page) == []
+    tab_to(page, "public-gps")
+    page.keyboard.press("Enter")
+    wait_js(page, "document.querySelector('#public-loc').textContent.includes('小店')")
+    # the address search (the geocoder's contract), by keyboard: the place shown as a readable address
+    tab_to(page, "public-address")
+    page.keyboard.type("小店区并州路十二号")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#public-address-results button", timeout=10000)
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#public-address-results') !== null")
+    page.keyboard.press("Enter")
+    wait_js(page, "document.querySelector('#public-loc').textContent.includes('并州')")
+    tab_to(page, "public-desc")
+    page.keyboard.type("路口垃圾成堆，没人清理")
+    tab_to(page, "public-email")
+    page.keyboard.type("citizen@example.org")
+    tab_to(page, "public-submit")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#tracking-number", timeout=15000)
+    case_id = page.locator("#tracking-number").inner_text()
+    track_url = page.locator("#public-track-link").get_attribute("href")
+    assert "#t=" in track_url
+    assert axe_violations(page) == []
+    tab_to(page, "public-another")
+    page.keyboard.press("Enter")
+    assert page.locator("#public-form").is_visible() and page.locator("#public-desc").input_value() == ""
+    # the case is handled and closed; the citizen rates it from the tracking link, by keyboard
+    at = datetime.now(UTC)
+    dept = Actor("h-san", Role.DEPARTMENT, department_id="ty-sanitation")
+    for action, actor, fields in (
+        (Action.ACCEPT, OPERATOR, {"verify": False}),
+        (Action.FILE, SHIFT_LEADER, {}),
+        (Action.DISPATCH, DISPATCHER, {"department_id": "ty-sanitation"}),
+        (Action.HANDLE, dept, {"note": "已清运"}),
+        (Action.SEND_CHECK, OPERATOR, {}),
+        (Action.CHECK, INSPECTOR, {"passed": True}),
+        (Action.CLOSE, SHIFT_LEADER, {}),
+    ):
+        move(city, case_id, [(action, actor, fields)], at)
+    page.goto(f"{s.url}{track_url}")
+    ready(page)
+    assert page.locator("#track-updates li").count() >= 4
+    assert axe_violations(page) == []
+    for _ in range(80):
+        if page.evaluate("document.activeElement && document.activeElement.name") == "rating":
+            break
+        page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    tab_to(page, "track-rate-submit")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#track-rated", timeout=10000)
+    state = city.cases.get(case_id)
+    assert state.satisfaction == "satisfied" and state.feedback_raters
+    ctx.close()
+
+
+def test_photos_are_previewed_downscaled_and_offer_their_gps_position(
+    browser: Any, served: tuple[City, Served]
+) -> None:
+    import io
+
+    from PIL import Image
+
+    city, s = served
+    lon, lat, _ = point_in(city, "140105")
+
+    def dms(v: float) -> tuple[float, float, float]:
+        d = int(v)
+        m = int((v - d) * 60)
+        return (float(d), float(m), round((v - d - m / 60) * 3600, 4))
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: dms(lat), 3: "E", 4: dms(lon)}
+    raw = io.BytesIO()
+    Image.new("RGB", (3000, 2000), (90, 140, 60)).save(raw, "JPEG", exif=exif.tobytes())  # 6 MP
+    ctx = browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = Watch().attach(ctx.new_page())
+    page.goto(f"{s.url}/public/")
+    ready(page)
+    page.set_input_files(
+        "#public-photo", files=[{"name": "p.jpg", "mimeType": "image/jpeg", "buffer": raw.getvalue()}]
+    )
+    page.wait_for_selector(".preview img", timeout=10000)
+    page.locator(".preview button", has_text="拍摄位置").click()  # the photo's EXIF position as the place
+    wait_js(page, "document.querySelector('#public-loc').textContent.includes('小店')")
+    page.fill("#public-desc", "井盖破损，有人差点摔倒")
+    page.click("#public-submit")
+    page.wait_for_selector("#tracking-number", timeout=15000)
+    state = city.cases.get(page.locator("#tracking-number").inner_text())
+    assert state.lon == pytest.approx(lon, abs=1e-4) and len(state.photos) == 1
+    stored = page.request.get(f"{s.url}/api/v1/photos/{state.photos[0]}")
+    with Image.open(io.BytesIO(stored.body())) as img:
+        assert img.width * img.height <= 2_000_000 and not img.getexif()  # downscaled, no GPS kept
     ctx.close()

@@ -25,6 +25,7 @@ import orjson
 
 from civicloop.kernel.clock import LightVerdict, TimeLimit, TimeUnit, TrafficLight, WorkCalendar, judge_light
 from civicloop.kernel.errors import (
+    AlreadyRated,
     IllegalAction,
     InvalidField,
     MissingField,
@@ -38,6 +39,7 @@ from civicloop.kernel.vocabulary import (
     Action,
     Channel,
     ClosureReason,
+    Rating,
     Role,
     Stage,
     Step,
@@ -180,6 +182,11 @@ class CaseState:
     recurrence_count: int = 0  # reports of the same problem at this place after it was closed
     recurrence_of: str | None = None  # this report repeats a problem closed earlier (that case)
     triage: dict[str, Any] | None = None  # the intake suggestion (category, department, urgency, scores)
+    # 回访: the latest rating of this closure, who rated it (one rating per reporter per closure), and
+    # whether a 不满意 waits for the shift leader's review (reopen or confirm the closure).
+    satisfaction: str | None = None
+    feedback_raters: tuple[str, ...] = ()
+    feedback_review: bool = False
 
     @property
     def cluster_size(self) -> int:
@@ -303,6 +310,7 @@ _FROM_JSON: dict[str, Callable[[Any], Any]] = {
     "photos": tuple,
     "after_photos": tuple,
     "cluster_members": tuple,
+    "feedback_raters": tuple,
 }
 
 
@@ -348,6 +356,7 @@ _REPORT_FIELDS = (
     "note",
     "recurrence_of",
     "triage",
+    "contactable",
 )
 
 ACTIONS: dict[Action, ActionSpec] = {
@@ -424,7 +433,7 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.REJECT_SELF_HANDLING: ActionSpec(
         frozenset({_R.OPERATOR, _R.SHIFT_LEADER}), frozenset({_S.SELF_HANDLED}), ("note",)
     ),
-    Action.REOPEN: ActionSpec(frozenset({_R.SHIFT_LEADER}), frozenset({_S.CLOSED}), ("note",)),
+    Action.REOPEN: ActionSpec(frozenset({_R.SHIFT_LEADER, _R.SYSTEM}), frozenset({_S.CLOSED}), ("note",)),
     Action.COMMENT: ActionSpec(_STAFF | {_R.SYSTEM}, _ANY, ("note",), ("photos",)),
     Action.URGE: ActionSpec(frozenset({_R.LEADER}), frozenset(_OPEN), ("note",)),
     Action.LINK_DUPLICATE: ActionSpec(
@@ -443,6 +452,13 @@ ACTIONS: dict[Action, ActionSpec] = {
         ("lon", "lat"),
         ("address", "grid_code", "community_code", "street_code", "district_code", "note"),
     ),
+    Action.FEEDBACK: ActionSpec(
+        frozenset({_R.CITIZEN, _R.OPERATOR, _R.SYSTEM}),
+        frozenset({_S.CLOSED}),
+        ("rating",),
+        ("note", "rater"),
+    ),
+    Action.CONFIRM_CLOSURE: ActionSpec(frozenset({_R.SHIFT_LEADER}), frozenset({_S.CLOSED}), (), ("note",)),
 }
 
 #: The timed step each stage belongs to. Request stages keep the handling step: the clock runs on.
@@ -471,7 +487,12 @@ STAGE_STEP: dict[Stage, Step | None] = {
 def allowed_actions(state: CaseState | None, role: Role) -> list[Action]:
     """The actions *role* may take on *state* now (for queues and UI buttons)."""
     stage = state.stage if state is not None else None
-    return [a for a, spec in ACTIONS.items() if role in spec.roles and stage in spec.from_stages]
+    review = state is not None and state.feedback_review
+    return [
+        a
+        for a, spec in ACTIONS.items()
+        if role in spec.roles and stage in spec.from_stages and (review or a is not Action.CONFIRM_CLOSURE)
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -613,6 +634,8 @@ def _decide_report(
         if not isinstance(triage, Mapping):
             raise InvalidField("triage", Msg("reasons.must_be_an_object"))
         data["triage"] = dict(triage)
+    if _bool(f, "contactable"):  # the reporter left a phone or an e-mail (回访率's population)
+        data["contactable"] = True
     if self_handled and not _text(f, "note"):
         raise MissingField(Action.REPORT, "note")
     stage = Stage.SELF_HANDLED if self_handled else Stage.REPORTED
@@ -932,6 +955,32 @@ def _decide_reopen(
     return Stage.FILED, {}
 
 
+def _decide_feedback(
+    state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
+) -> Decided:
+    """回访: one rating (满意 / 基本满意 / 不满意) per reporter per closure."""
+    assert state is not None
+    rating = f.get("rating")
+    if rating not in _RATINGS:
+        raise InvalidField("rating", Msg("reasons.rating_is_one_of", values=", ".join(_RATINGS)))
+    rater = _text(f, "rater", 64) or state.reporter_id or state.case_id
+    if rater in state.feedback_raters:
+        raise AlreadyRated(state.case_id)
+    return state.stage, {"rating": rating, "rater": rater, "closure": state.reopen_count + 1}
+
+
+def _decide_confirm_closure(
+    state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules
+) -> Decided:
+    assert state is not None
+    if not state.feedback_review:
+        raise InvalidField("stage", Msg("reasons.no_dissatisfied_feedback_to_review"))
+    return state.stage, {}
+
+
+_RATINGS = tuple(r.value for r in Rating)
+
+
 def _stay(state: CaseState | None, f: Mapping[str, Any], actor: Actor, at: datetime, rules: Rules) -> Decided:
     assert state is not None
     return state.stage, {}
@@ -1022,6 +1071,8 @@ _DECIDERS: dict[Action, Decider] = {
     Action.SPLIT: _decide_split,
     Action.FLAG_RECURRENCE: _decide_link,
     Action.LOCATE: _decide_locate,
+    Action.FEEDBACK: _decide_feedback,
+    Action.CONFIRM_CLOSURE: _decide_confirm_closure,
 }
 
 
@@ -1308,6 +1359,20 @@ def _apply_reopen(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
     s.reopen_count += 1
     s.closure_reason = None
     s.closed_at = None
+    s.satisfaction = None  # ratings belong to a closure: the next closure is rated afresh
+    s.feedback_raters = ()
+    s.feedback_review = False
+
+
+def _apply_feedback(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
+    s.satisfaction = d["rating"]
+    s.feedback_raters = (*s.feedback_raters, d["rater"])
+    if d["rating"] == Rating.DISSATISFIED:
+        s.feedback_review = True
+
+
+def _apply_confirm_closure(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
+    s.feedback_review = False
 
 
 def _apply_urge(s: CaseState, e: Event, d: Mapping[str, Any]) -> None:
@@ -1366,6 +1431,8 @@ _APPLIERS: dict[Action, Callable[[CaseState, Event, Mapping[str, Any]], None]] =
     Action.SPLIT: _apply_split,
     Action.FLAG_RECURRENCE: _apply_recurrence,
     Action.LOCATE: _apply_locate,
+    Action.FEEDBACK: _apply_feedback,
+    Action.CONFIRM_CLOSURE: _apply_confirm_closure,
 }
 
 

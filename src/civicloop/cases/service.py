@@ -233,6 +233,8 @@ class CaseService:
                     private = item.reporter is not None and not item.reporter.is_empty()
                     if private:
                         fields["reporter_id"] = fields.get("reporter_id") or f"r-{case_id}"
+                        if item.reporter is not None and (item.reporter.phone or item.reporter.email):
+                            fields["contactable"] = True
                     elif item.actor.role.value in ("citizen", "inspector") and not fields.get("reporter_id"):
                         fields["reporter_id"] = item.actor.id
                     cmd = Command(Action.REPORT, case_id, fields)

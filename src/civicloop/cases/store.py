@@ -235,6 +235,7 @@ class CaseQuery:
     district_codes: Sequence[str] | None = None
     overdue_at: datetime | None = None
     unlocated: bool = False
+    feedback_review: bool = False  # closed cases whose 不满意 rating waits for the shift leader (回访复核)
     scope: Actor | None = None
     order: str = "created_desc"  # or one of ORDERS
     limit: int = 50
@@ -749,6 +750,9 @@ def _where(city_id: str, query: CaseQuery) -> ColumnElement[bool]:
         conds.append(c.stage.in_([s.value for s in HANDLING_STAGES]))
     if query.unlocated:
         conds.append(c.lon.is_(None))
+    if query.feedback_review:
+        conds.append(c.stage == "closed")
+        conds.append(c.doc.contains('"feedback_review":true'))
     if query.scope is not None:
         conds.append(_scope_clause(query.scope))
     conds.extend(_search_where(query))

@@ -657,3 +657,84 @@ def patrol_duty_cli(
         return
     for ins, grids in duty.items():
         _echo(f"{ins:<20} {len(grids)} grids" + (": " + " ".join(grids) if inspector else ""))
+
+
+# --------------------------------------------------------------------------- address geocoding
+
+
+@geo_app.command("geocode")
+def geocode_cli(
+    address: Annotated[str, typer.Option("--address", help="the address text")],
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=20, help="candidates to list (text output)")
+    ] = 3,
+    as_json: JsonOpt = False,
+    locale: LocaleOpt = "zh-CN",
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """地址匹配 / Address → point or area, grid/community/street/district, matched name, confidence.
+
+    With --json one object: lon, lat, district, street, community, grid, matched, confidence (and kind,
+    label, the area names). Exit 2 when nothing matches. Without an initialised database the demo
+    city's gazetteer answers."""
+    from civicloop.geo.geocoding import demo_geocode, geocode, match_json
+
+    if not address.strip():
+        fail(both("geocode.address_empty"))
+    c = _city_or_none(database, city)
+    if c is None:
+        matches, rows = demo_geocode(address, limit)
+    else:
+        matches = geocode(c, address, limit)
+        rows = [match_json(c, m, locale) for m in matches]
+    if not matches:
+        fail(both("geocode.no_match", address=address[:80]))
+    if as_json:
+        _print_json(rows[0])
+        return
+    for row in rows:
+        _echo(
+            f"{row['confidence']:.2f}  {row['matched']}  ({row['kind']})  "
+            f"{row['lon']:.6f}, {row['lat']:.6f}  "
+            f"{row['district'] or '-'} {row['street'] or '-'} {row['community'] or '-'} {row['grid'] or '-'}"
+        )
+
+
+@geo_app.command("import-places")
+def import_places_cli(
+    path: Annotated[Path, typer.Argument(help="GeoJSON (Point/LineString features) or CSV of places")],
+    fmt: Annotated[str | None, typer.Option("--format", help="geojson | csv (default: by extension)")] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="delete every stored place first (else same ids are replaced)")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only; store nothing")] = False,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+    city: CityOpt = None,
+) -> None:
+    """地名导入 / Store the city's roads and named places (name, kind, aliases, point or line) for the
+    geocoder. Properties/columns: name, kind (road, compound, school, market, hospital, park, landmark,
+    place), aliases (list, or ``|``-separated), numbers (a road's highest house number), id."""
+    from civicloop.geo.geocoding import import_places
+    from civicloop.geo.places_data import PlacesFileError
+
+    if not path.is_file():
+        fail(both("geocode.no_such_file", file=path))
+    if fmt is not None and fmt not in ("geojson", "csv"):
+        raise typer.BadParameter(both("geocode.bad_format"), param_hint="'--format'")
+    c = open_city(database, city)
+    try:
+        report = import_places(c, path, fmt=fmt, replace=replace, dry_run=dry_run)
+    except (PlacesFileError, UnicodeDecodeError) as exc:
+        fail(f"{path}: {exc}")
+    if as_json:
+        _print_json({"count": report.count, "kinds": report.kinds, "stored": not dry_run})
+        return
+    _echo(
+        both(
+            "geocode.imported",
+            count=report.count,
+            kinds=", ".join(f"{k} {n}" for k, n in report.kinds.items()),
+        )
+    )

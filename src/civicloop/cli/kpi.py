@@ -428,23 +428,56 @@ def import_command(
 
 def locate_command(
     gazetteer: Annotated[
-        Path, typer.Option("--gazetteer", help="CSV with address, lon, lat (WGS84): known addresses")
-    ],
+        Path | None,
+        typer.Option(
+            "--gazetteer",
+            help="CSV with address, lon, lat (WGS84): known addresses (default: the city's own geocoder)",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="cases to try at most")] = 10_000,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="list the queue with the geocoder's guesses; locate nothing")
+    ] = False,
     json_out: JsonOpt = False,
     database: DatabaseOpt = None,
     city: CityOpt = None,
 ) -> None:
-    """待定位 / Locate the cases without coordinates whose address is in the gazetteer (``locate`` events)."""
-    from civicloop.intake.locating import gazetteer_geocoder, locate_by_address
+    """待定位 / Locate the cases without coordinates by their address (``locate`` events): with the
+    gazetteer CSV, or the city's own geocoder at its ``[geocoding] min_confidence``. ``--list`` shows
+    the queue with the geocoder's best guess and confidence (a hint for the operator)."""
+    from civicloop.geo.geocoding import as_geocode
+    from civicloop.intake.locating import (
+        Geocode,
+        gazetteer_geocoder,
+        geocode_hint,
+        locate_by_address,
+        unlocated_cases,
+    )
 
-    if not gazetteer.is_file():
-        fail(both("cli.kpi.no_such_file", option="--gazetteer", file=gazetteer))
-    try:
-        geocode = gazetteer_geocoder(gazetteer)
-    except (ValueError, UnicodeDecodeError) as exc:
-        fail(f"--gazetteer: {exc}")
+    geocode: Geocode | None = None
+    if gazetteer is not None:
+        if not gazetteer.is_file():
+            fail(both("cli.kpi.no_such_file", option="--gazetteer", file=gazetteer))
+        try:
+            geocode = gazetteer_geocoder(gazetteer)
+        except (ValueError, UnicodeDecodeError) as exc:
+            fail(f"--gazetteer: {exc}")
     c = open_city(database, city, calendar_warnings=False)
+    if list_only:
+        states, total = unlocated_cases(c, limit=min(limit, 1000))
+        rows: list[dict[str, Any]] = [
+            {"case_id": s.case_id, "address": s.address, "hint": geocode_hint(c, s)} for s in states
+        ]
+        if json_out:
+            print_json({"total": total, "cases": rows})
+            return
+        for row in rows:
+            hint = row["hint"]
+            guess = f"{hint['matched']} ({hint['confidence']:.2f})" if hint else "-"
+            console.print(f"{row['case_id']}  {row['address'] or '-'}  → {guess}", markup=False)
+        return
+    if geocode is None:
+        geocode = as_geocode(c)
     report = locate_by_address(c, geocode, limit=limit)
     if json_out:
         print_json(report.as_json())

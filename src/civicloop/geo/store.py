@@ -58,6 +58,7 @@ __all__ = [
     "duty_grids",
     "geo_areas",
     "geo_grids",
+    "geo_places",
     "geo_versions",
     "patrol_checks",
     "patrol_grids",
@@ -473,3 +474,67 @@ def nearby_open_rows(
     w, s, e, n = box
     params = {"city": city_id, "category": category_code, "s": s, "n": n, "w": w, "e": e, "since": since}
     return conn.execute(_nearby_open_query(since is not None), params).all()
+
+
+# --------------------------------------------------------------------------- named places (gazetteer)
+
+geo_places = Table(
+    "geo_places",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("place_id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # road | compound | school | market | hospital | park | …
+    Column("aliases", Text),  # JSON list
+    Column("geometry", LargeBinary, nullable=False),  # WKB point or line, WGS84
+    Column("lon", Float, nullable=False),  # a representative point (a road's middle)
+    Column("lat", Float, nullable=False),
+    Column("numbers", Integer, nullable=False, server_default="0"),  # highest house number along a road
+    Column("source", String(256)),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+
+def replace_places(conn: Connection, city_id: str, rows: Sequence[Mapping[str, Any]], *, clear: bool) -> None:
+    """Insert places, replacing those with the same id (or all of the city's when *clear*)."""
+    if clear:
+        conn.execute(delete(geo_places).where(geo_places.c.city_id == city_id))
+    else:
+        ids = [r["place_id"] for r in rows]
+        for i in range(0, len(ids), 500):
+            conn.execute(
+                delete(geo_places).where(
+                    geo_places.c.city_id == city_id, geo_places.c.place_id.in_(ids[i : i + 500])
+                )
+            )
+    bulk_insert(conn, geo_places, rows)
+
+
+def place_rows(conn: Connection, city_id: str) -> Sequence[Any]:
+    """The city's named places, by id."""
+    q = select(
+        geo_places.c.place_id, geo_places.c.name, geo_places.c.kind, geo_places.c.aliases,
+        geo_places.c.geometry, geo_places.c.numbers, geo_places.c.source,
+    ).where(geo_places.c.city_id == city_id)  # fmt: skip
+    return conn.execute(q.order_by(geo_places.c.place_id)).all()
+
+
+def component_place_rows(conn: Connection, city_id: str) -> Sequence[Any]:
+    """Every component's id, name, road and point (the gazetteer's component entries)."""
+    q = select(
+        components.c.component_id, components.c.name, components.c.road_name, components.c.lon,
+        components.c.lat, components.c.grid_code, components.c.community_code, components.c.street_code,
+        components.c.district_code,
+    ).where(components.c.city_id == city_id)  # fmt: skip
+    return conn.execute(q).all()
+
+
+def located_case_docs(conn: Connection, city_id: str, limit: int) -> Sequence[Any]:
+    """The documents and area codes of the newest located cases (their addresses feed the gazetteer)."""
+    q = (
+        select(cases.c.doc, cases.c.lon, cases.c.lat, cases.c.grid_code, cases.c.district_code)
+        .where(cases.c.city_id == city_id, cases.c.lon.is_not(None), cases.c.lat.is_not(None))
+        .order_by(cases.c.created_at.desc())
+        .limit(limit)
+    )
+    return conn.execute(q).all()

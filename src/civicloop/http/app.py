@@ -13,8 +13,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from civicloop import __version__
 from civicloop.accounts.service import AccountService, accounts_for
 from civicloop.city.service import City
+from civicloop.followup.service import Courier, courier_enabled
 from civicloop.geo.places import Places
-from civicloop.http import accounts, docs, errors, health, open311, pages, public, security, web_api, workflow
+from civicloop.http import (
+    accounts,
+    docs,
+    errors,
+    geocode,
+    health,
+    open311,
+    pages,
+    public,
+    security,
+    web_api,
+    workflow,
+)
 from civicloop.http import search as case_search
 from civicloop.http.context import ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
@@ -37,6 +50,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     health.router,  # GET /healthz
     web_api.router,  # /api/v1/web, screen, stream, geo, locate, suggest, review: the web's workspace data
     public.router,  # /api/v1/public/...: the citizen page's reports and tracking
+    geocode.router,  # /api/v1/public/geocode, /api/v1/public/reverse: address search for the citizen page
     pages.router,  # the HTML pages (/, /login, /screen, /workspace, /cases/{id}, /m/, /public)
 )
 
@@ -170,7 +184,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # progress updates to reporters (followup/): sent from the outbox when a gateway is configured
+        couriers = [Courier.from_env(cc.city) for cc in ctx.cities.values()] if courier_enabled() else []
+        for courier in couriers:
+            courier.start()
         yield
+        for courier in couriers:
+            courier.close()
         for cc in ctx.cities.values():
             cc.writer.close()
 

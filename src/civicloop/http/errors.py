@@ -24,6 +24,7 @@ from civicloop.accounts.service import AccountError
 from civicloop.http.context import ApiError, locale_of
 from civicloop.http.render import JSON, open311_errors
 from civicloop.kernel.errors import (
+    AlreadyRated,
     CaseNotFound,
     ConcurrentChange,
     DomainError,
@@ -45,6 +46,7 @@ RETRY_AFTER_UNAVAILABLE = 2  # seconds: a restarting database is usually back wi
 #: cases outside their scope, not even that they exist.
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     IllegalAction: 409,
+    AlreadyRated: 409,
     RoleNotAllowed: 403,
     MissingField: 422,
     InvalidField: 422,

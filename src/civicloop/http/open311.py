@@ -44,7 +44,7 @@ from civicloop.open311.service import (
     service_definition,
     service_list,
 )
-from civicloop.photos.check import PhotoLimits, PhotoRefused, check_photo
+from civicloop.photos.check import PhotoLimits, PhotoRefused, check_photo, strip_metadata
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
@@ -308,7 +308,7 @@ async def _read_upload(upload: UploadFile, limits: PhotoLimits) -> tuple[bytes, 
             t("open311.media_refused", "en", reason=exc.en),
         )
         raise Open311Error(status, why) from None
-    return data, ctype
+    return await run_in_threadpool(strip_metadata, data, ctype), ctype
 
 
 @router.post(

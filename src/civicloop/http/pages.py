@@ -192,3 +192,13 @@ def public_page(request: Request) -> HTMLResponse:
 @router.get("/public/track/{case_id}", response_class=HTMLResponse)
 def track_page(request: Request, case_id: str) -> HTMLResponse:
     return page(request, "track.html")
+
+
+@router.get("/tiles/{z}/{x}/{y}.png", include_in_schema=False)
+def map_tile(request: Request, z: int, x: int, y: int) -> Response:
+    """A tile of the local MBTiles base map (``CIVICLOOP_MAP_MBTILES``); 404 outside it or without one."""
+    tiles = web_state(request).mbtiles
+    data = tiles.tile(z, x, y) if tiles is not None else None
+    if data is None or tiles is None:
+        return Response(status_code=404, headers={"Cache-Control": "public, max-age=300"})
+    return Response(data, media_type=tiles.content_type, headers={"Cache-Control": "public, max-age=86400"})

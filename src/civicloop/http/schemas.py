@@ -355,6 +355,9 @@ class CaseSummary(BaseModel):
     light: Literal["green", "yellow", "red"] | None
     allowed_actions: list[str]
     rework_count: int = Field(0, description=both("http.doc.rework_count"))
+    geocode_hint: dict[str, Any] | None = Field(
+        None, description="unlocated queue only: the geocoder's best guess (lon, lat, matched, confidence, …)"
+    )
 
 
 class CasePage(BaseModel):

@@ -53,7 +53,7 @@ from civicloop.kernel.i18n import Msg, both
 from civicloop.kernel.vocabulary import Action, Role, Stage
 from civicloop.open311.group_commit import ReportJob
 from civicloop.open311.service import IDEMPOTENCY_TTL, erase_submission_identity
-from civicloop.photos.check import PhotoRefused, check_photo
+from civicloop.photos.check import PhotoRefused, check_photo, strip_metadata
 from civicloop.photos.store import is_ref
 
 router = APIRouter(prefix="/api/v1", tags=["workflow"], responses=ERRORS)
@@ -229,6 +229,7 @@ async def read_photo(request: Request, upload: UploadFile, field: str) -> tuple[
         ctype = await run_in_threadpool(check_photo, data, limits)
     except PhotoRefused as exc:
         raise ApiError(exc.status, exc.code, exc.zh, exc.en, field) from None
+    data = await run_in_threadpool(strip_metadata, data, ctype)  # no GPS position or camera in the copy
     return data, ctype
 
 
@@ -490,7 +491,10 @@ def queue_page(ctx: AppContext, user: User, page: int, page_size: int) -> CasePa
             return empty
         query = CaseQuery(stages=stages, scope=user.actor(), order="deadline_asc", limit=QUEUE_SCAN)
     cases = ctx.main.city.cases
-    rows = [summary(ctx, user, s, now) for s in cases.search(query)]
+    found = cases.search(query)
+    if role is Role.SHIFT_LEADER:  # 回访复核: a 不满意 rating waits for the shift leader (reopen or confirm)
+        found += cases.search(CaseQuery(feedback_review=True, scope=user.actor(), limit=QUEUE_SCAN))
+    rows = [summary(ctx, user, s, now) for s in found]
     rows = [r for r in rows if r.allowed_actions]
     far = datetime.max.replace(tzinfo=UTC)
     rows.sort(key=lambda r: (not r.overdue, r.due_at or far, r.created_at))
@@ -507,7 +511,7 @@ def unlocated_queue(
 ) -> CasePage:
     """待定位 / Cases without coordinates (e.g. imported records that had no location), newest first:
     operators locate them with the ``locate`` action (lon, lat)."""
-    from civicloop.intake.locating import unlocated_cases
+    from civicloop.intake.locating import geocode_hint, unlocated_cases
 
     require_roles(user, AccountRole.OPERATOR, AccountRole.SHIFT_LEADER, AccountRole.ADMIN)
     ctx = context_of(request)
@@ -515,7 +519,10 @@ def unlocated_queue(
     states, total = unlocated_cases(
         ctx.main.city, actor=user.actor(), limit=page_size, offset=(page - 1) * page_size
     )
-    items = [summary(ctx, user, s, now) for s in states]
+    items = [
+        summary(ctx, user, s, now).model_copy(update={"geocode_hint": geocode_hint(ctx.main.city, s)})
+        for s in states
+    ]
     return CasePage(items=items, page=page, page_size=page_size, total=total)
 
 

@@ -7,14 +7,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from civicloop.city.service import City
+from civicloop.geo.address import extract_phrase
 from civicloop.geo.crs import Crs, to_wgs84
+from civicloop.geo.geocoding import geocoder_for
 from civicloop.geo.locator import OutsideCityError
 from civicloop.geo.service import (
     geography_for,
     parse_crs_field,
 )
 from civicloop.kernel.errors import InvalidField
-from civicloop.kernel.i18n import Localized, Msg
+from civicloop.kernel.i18n import Localized, Msg, both
 
 
 def _coordinate(fields: Mapping[str, Any], name: str) -> float | None:
@@ -64,6 +66,9 @@ def locate_report_fields(
             crs = Crs.WGS84
     lon = _coordinate(out, "lon")
     lat = _coordinate(out, "lat")
+    if lon is None and lat is None and not out.get("component_id"):
+        out = geocode_report_fields(city, out)
+        lon, lat = _coordinate(out, "lon"), _coordinate(out, "lat")
     if lon is None or lat is None:
         return out  # an address-only report, or a half pair the domain refuses with its own message
     geo = geography_for(city, demo_fallback=False)
@@ -103,4 +108,46 @@ def locate_report_fields(
             if hit is not None:
                 out["component_id"] = hit.component.component_id
                 out["component_distance_m"] = round(hit.distance_m, 1)
+    return out
+
+
+#: A place found in a free-text description is believed a little less than an address field.
+DESCRIPTION_FACTOR = 0.95
+
+
+def geocode_report_fields(city: City, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A report without coordinates, geocoded (地址匹配) from its ``address`` field, else from an address
+    phrase found in its ``description``, with the city's geocoder (stored geography only).
+
+    At or above the profile's ``[geocoding] min_confidence`` the report gets the match's lon/lat (and a
+    note saying so); the caller then locates it like any point. Below it the report is left without a
+    position — it waits in 待定位, where :func:`~civicloop.intake.locating.geocode_hint` shows the
+    guess — but a description-only report gets the phrase as its ``address``, so it is kept."""
+    out = dict(fields)
+    settings = city.profile.geocoding
+    if not settings.enabled:
+        return out
+    address = str(out.get("address") or "").strip()
+    description = str(out.get("description") or "").strip()
+    if not address and not description:
+        return out
+    coder = geocoder_for(city, demo_fallback=False)
+    if coder is None:
+        return out
+    if address:
+        query, factor = address, 1.0
+    else:
+        query, factor = (extract_phrase(description) or description)[:200], DESCRIPTION_FACTOR
+    matches = coder.geocode(query, 1)
+    if not matches:
+        return out
+    best = matches[0]
+    if not address:
+        out["address"] = query if len(query) <= 60 else best.matched
+    if best.confidence * factor >= settings.min_confidence:
+        out["lon"], out["lat"] = best.lon, best.lat
+        if not out.get("note"):
+            out["note"] = (
+                f"{both('intake.located_by_address')}: {best.matched} ({best.confidence * factor:.2f})"
+            )
     return out

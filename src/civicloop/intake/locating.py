@@ -20,6 +20,8 @@ from typing import Any
 from civicloop.cases.core import Actor, CaseState
 from civicloop.cases.service import CaseQuery
 from civicloop.city.service import City
+from civicloop.geo.address import extract_phrase
+from civicloop.geo.geocoding import geocoder_for
 from civicloop.intake.locate import locate_report_fields
 from civicloop.kernel.errors import DomainError
 from civicloop.kernel.i18n import both
@@ -147,3 +149,15 @@ def gazetteer_geocoder(path: Path) -> Geocode:
             if row.get("address"):
                 table[normalise_address(row["address"])] = point
     return lambda address: table.get(normalise_address(address))
+
+
+def geocode_hint(city: City, state: CaseState) -> dict[str, Any] | None:
+    """The geocoder's best guess for an unlocated case (its address, else its description), as a hint
+    for the operator who picks the place: lon, lat, matched, confidence, grid and area codes; None
+    when nothing matches or the city has no geocoder."""
+    coder = geocoder_for(city, demo_fallback=False)
+    text = state.address or (extract_phrase(state.description or "") or state.description or "")
+    if coder is None or not text:
+        return None
+    matches = coder.geocode(text[:200], 1)
+    return matches[0].as_dict() if matches else None

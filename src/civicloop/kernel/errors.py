@@ -54,6 +54,19 @@ class IllegalAction(DomainError):
         }
 
 
+class AlreadyRated(DomainError):
+    """回访: this reporter already rated this closure of the case (one rating per reporter per closure)."""
+
+    key = "already_rated"
+
+    def __init__(self, case: str) -> None:
+        self.case = case
+        super().__init__(str(self))
+
+    def fields(self) -> dict[str, object]:
+        return {"case": self.case}
+
+
 class RoleNotAllowed(DomainError):
     key = "role_not_allowed"
 

@@ -104,6 +104,16 @@ class Action(Labelled):
     SPLIT = "split"  # 拆分: a report wrongly merged as a duplicate becomes a case of its own again
     FLAG_RECURRENCE = "flag_recurrence"  # 复发: the problem came back after this case was closed
     LOCATE = "locate"  # 定位: a case without a position gets one (e.g. an imported record, 待定位)
+    FEEDBACK = "feedback"  # 回访评价: the reporter rates a closed case (满意 / 基本满意 / 不满意)
+    CONFIRM_CLOSURE = "confirm_closure"  # 维持结案: a 不满意 rating reviewed, the closure stands
+
+
+class Rating(Labelled):
+    """A reporter's satisfaction with a closed case (回访满意度)."""
+
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    DISSATISFIED = "dissatisfied"  # 不满意
 
 
 class Role(Labelled):

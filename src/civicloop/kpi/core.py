@@ -134,6 +134,10 @@ COUNTERS: tuple[KpiDef, ...] = (
     _c("open_green", "stock"),
     _c("open_yellow", "stock"),
     _c("open_red", "stock"),
+    _c("rated_closures", "cohort"),
+    _c("satisfied_closures", "cohort"),
+    _c("contact_closures", "cohort"),
+    _c("contact_callbacks", "cohort"),
 )
 
 
@@ -179,6 +183,8 @@ RATES: tuple[KpiDef, ...] = (
     _r("on_time_check_dispatch_rate", ("check_dispatch_on_time", "check_dispatch_due")),
     _r("on_time_closing_rate", ("close_on_time", "close_steps")),
     _r("extension_rate", ("extended_dispatches", "dispatches")),
+    _r("satisfaction_rate", ("satisfied_closures", "rated_closures")),
+    _r("callback_rate", ("contact_callbacks", "contact_closures")),
 )
 
 AVERAGES: tuple[KpiDef, ...] = (
@@ -293,6 +299,7 @@ TERMS: dict[ObjectType, tuple[Term, ...]] = {
         Term("close_rate", "closure_rate", "rate"),
         Term("on_time_handling_rate", "on_time_handling_rate", "rate"),
         Term("no_rework_rate", "rework_rate", "one_minus"),
+        Term("satisfaction_rate", "satisfaction_rate", "rate"),
     ),
     "inspector": (
         Term("valid_report_rate", "valid_report_rate", "rate"),
@@ -320,6 +327,7 @@ TERMS: dict[ObjectType, tuple[Term, ...]] = {
         Term("filing_volume", "filed_per_grid", "volume"),
         Term("close_rate", "closure_rate", "rate"),
         Term("on_time_close_rate", "on_time_closure_rate", "rate"),
+        Term("satisfaction_rate", "satisfaction_rate", "rate"),
     ),
 }
 

@@ -262,6 +262,11 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
         "rework_cases", "cp", "handled_in AND reworked_in", roles={"dispatcher": "handle_dispatcher"}
     ),
     CounterSpec("suspended_open", "cp", "end_stage = 'suspended'"),
+    # 回访 (satisfaction follow-up): the cases closed (fixed) in the period, each once
+    CounterSpec("rated_closures", "cp", "closed_in AND rated_c"),
+    CounterSpec("satisfied_closures", "cp", "closed_in AND satisfied_c"),
+    CounterSpec("contact_closures", "cp", "closed_in AND contactable"),
+    CounterSpec("contact_callbacks", "cp", "closed_in AND contactable AND rated_c"),
     CounterSpec("open_green", "cp", "light = 'green'"),
     CounterSpec("open_yellow", "cp", "light = 'yellow'"),
     CounterSpec("open_red", "cp", "light = 'red'"),
@@ -333,7 +338,8 @@ WITH e AS (/*events*/), f AS (
     CASE WHEN action = 'dispatch' THEN 0.0 WHEN action = 'approve_suspension' THEN d.used_minutes END
       AS used_mark,
     CASE WHEN action IN ('dispatch', 'resume') THEN "at" END AS clock_mark,
-    d.handling_limit.unit AS unit_mark
+    d.handling_limit.unit AS unit_mark,
+    d.rating AS rating, d.contactable AS contactable
   FROM e
 ), c AS (
   SELECT case_id,
@@ -355,7 +361,7 @@ SELECT f.case_id, f.seq, f.action, f."at", f.actor_id, f.actor_role, f.stage_aft
   f.returned_from, f.reason, f.passed, f.confirmed, f.h_used, f.h_on_time, f.step, f.step_on_time,
   c.channel, c.district_code, c.street_code, c.community_code, c.grid_code, c.category_code,
   c.reporter_inspector,
-  f.dl, f.used_mark, f.clock_mark, f.unit_mark,
+  f.dl, f.used_mark, f.clock_mark, f.unit_mark, f.rating, f.contactable,
   coalesce(CASE WHEN f.action = 'approve_return' THEN f.returned_from END, f.g.dept, c.last_dept)
     AS department_id,
   f.g.actor AS dispatcher_c,
@@ -397,10 +403,18 @@ WITH g AS (
     arg_max(department_id, seq) AS end_dept,
     arg_max(clock_mark, seq) FILTER (WHERE clock_mark IS NOT NULL) AS clock_start,
     arg_max(used_mark, seq) FILTER (WHERE used_mark IS NOT NULL) AS used_before,
-    arg_max(unit_mark, seq) FILTER (WHERE unit_mark IS NOT NULL) AS limit_unit
+    arg_max(unit_mark, seq) FILTER (WHERE unit_mark IS NOT NULL) AS limit_unit,
+    coalesce(bool_or(action = 'report' AND contactable), false) AS contactable,
+    max(seq) FILTER (WHERE action = 'close') AS last_close_seq,
+    max(seq) FILTER (WHERE action = 'feedback') AS last_rating_seq,
+    max(seq) FILTER (WHERE action = 'feedback' AND rating = 'dissatisfied') AS last_dissatisfied_seq
   FROM kpi_ev GROUP BY case_id
 )
 SELECT *, coalesce(handle_dept, end_dept) AS department_id,
+  -- satisfaction follow-up: rated after the last closure (by the period end), none of them dissatisfied
+  coalesce(last_rating_seq > last_close_seq, false) AS rated_c,
+  coalesce(last_rating_seq > last_close_seq AND coalesce(last_dissatisfied_seq, 0) < last_close_seq, false)
+    AS satisfied_c,
   (end_stage IN ('dispatched', 'return_requested', 'extension_requested', 'suspension_requested')
     AND end_deadline < $end AND NOT handled_in) AS overdue,
   CAST(NULL AS VARCHAR) AS light

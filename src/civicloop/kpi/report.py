@@ -123,9 +123,9 @@ _SCORE = [_kpi_col("score", "float"), _kpi_col("grade", "text")]
 _TABLE_SPEC: dict[str, list[str]] = {
     "department": ["filed", "dispatches", "handled", "due_to_close", "closed", "closure_rate",
                    "on_time_closure_rate", "on_time_handling_rate", "rework_rate", "wrong_dispatches",
-                   "extensions", "overdue_unhandled"],
+                   "extensions", "overdue_unhandled", "satisfaction_rate", "callback_rate"],
     "district": ["reports", "filed", "supervision_report_rate", "due_to_close", "closed", "closure_rate",
-                 "on_time_closure_rate", "overdue_unhandled"],
+                 "on_time_closure_rate", "overdue_unhandled", "satisfaction_rate", "callback_rate"],
     "street": ["reports", "filed", "closure_rate", "on_time_closure_rate"],
     "inspector": ["reports", "valid_reports", "valid_report_rate", "missed_report_rate",
                   "on_time_verify_rate", "on_time_check_rate"],
@@ -144,6 +144,8 @@ SUMMARY_KPIS = [
     "dispatch_accuracy_rate", "extensions", "suspensions", "voided", "accurate_filings",
     "filing_accuracy_rate", "on_time_filing_rate", "on_time_verify_rate", "on_time_check_rate",
     "avg_handling_hours", "overdue_unhandled", "open_green", "open_yellow", "open_red",
+    "rated_closures", "satisfied_closures", "contact_closures", "contact_callbacks", "satisfaction_rate",
+    "callback_rate",
 ]  # fmt: skip
 
 

@@ -73,6 +73,9 @@ KPI_DATA_SPEC = json.dumps(
         "lon": "DOUBLE",
         "lat": "DOUBLE",
         "address": "VARCHAR",
+        # 回访: the rating of a feedback event, and whether the reporter left a contact (report event)
+        "rating": "VARCHAR",
+        "contactable": "BOOLEAN",
     },
     sort_keys=True,
 )

@@ -101,3 +101,100 @@ def check_photo(data: bytes, limits: PhotoLimits = PhotoLimits()) -> str:
             except Exception as exc:
                 raise invalid(type(exc).__name__) from None
     return ctype
+
+
+# ---- metadata removal (EXIF GPS, camera serials, XMP) ------------------------------------------------
+
+#: JPEG segments that carry metadata: APP1 (EXIF, XMP), APP13 (IPTC / Photoshop), COM (comments).
+_JPEG_DROP = frozenset({0xE1, 0xED, 0xFE})
+#: PNG chunks that carry metadata.
+_PNG_DROP = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"})
+#: WebP chunks that carry metadata, and the VP8X flags announcing them.
+_WEBP_DROP = frozenset({b"EXIF", b"XMP "})
+
+
+def strip_metadata(data: bytes, ctype: str) -> bytes:
+    """The photo without EXIF (GPS position, camera, time), XMP, IPTC and text chunks.
+
+    Lossless where possible: JPEG segments, PNG chunks and WebP chunks are dropped, the pixels untouched.
+    A JPEG whose EXIF turns it (Orientation ≠ 1) is decoded, turned upright and re-encoded, so the
+    picture still shows the right way up once the tag is gone. Call on a photo :func:`check_photo`
+    accepted (blocking: a worker thread in async code).
+    """
+    if ctype == "image/jpeg":
+        if _jpeg_orientation(data) not in (None, 1):
+            return _reencode_upright(data)
+        return _strip_jpeg(data)
+    if ctype == "image/png":
+        return _strip_png(data)
+    if ctype == "image/webp":
+        return _strip_webp(data)
+    return data
+
+
+def _jpeg_orientation(data: bytes) -> int | None:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        value = img.getexif().get(0x0112)
+    return int(value) if value is not None else None
+
+
+def _reencode_upright(data: bytes) -> bytes:
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as img:
+        upright = ImageOps.exif_transpose(img)
+        out = io.BytesIO()
+        upright.convert("RGB").save(out, "JPEG", quality=92, icc_profile=img.info.get("icc_profile"))
+    return out.getvalue()
+
+
+def _strip_jpeg(data: bytes) -> bytes:
+    out = bytearray(data[:2])  # SOI
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xDA:  # start of scan: the rest is image data
+            break
+        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            out += data[i : i + 2]
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker not in _JPEG_DROP:
+            out += data[i : i + 2 + length]
+        i += 2 + length
+    out += data[i:]
+    return bytes(out)
+
+
+def _strip_png(data: bytes) -> bytes:
+    out = bytearray(data[:8])
+    i = 8
+    while i + 12 <= len(data):
+        length = int.from_bytes(data[i : i + 4], "big")
+        kind = data[i + 4 : i + 8]
+        end = i + 12 + length
+        if kind not in _PNG_DROP:
+            out += data[i:end]
+        i = end
+        if kind == b"IEND":
+            break
+    return bytes(out)
+
+
+def _strip_webp(data: bytes) -> bytes:
+    body = bytearray()
+    i = 12
+    while i + 8 <= len(data):
+        kind = data[i : i + 4]
+        size = int.from_bytes(data[i + 4 : i + 8], "little")
+        end = i + 8 + size + (size & 1)
+        chunk = bytearray(data[i:end])
+        if kind == b"VP8X" and len(chunk) > 8:
+            chunk[8] &= ~0x0C & 0xFF  # the EXIF (0x08) and XMP (0x04) flags
+        if kind not in _WEBP_DROP:
+            body += chunk
+        i = end
+    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + bytes(body)

@@ -666,6 +666,7 @@ class DepartmentWeights(_Weights):
     close_rate: Weight = 30  # 结案率
     on_time_handling_rate: Weight = 30  # 按期处置率
     no_rework_rate: Weight = 30  # 1 − 返工率
+    satisfaction_rate: Weight = 0  # 满意率 (回访): weighted only where the profile says so
 
 
 class InspectorWeights(_Weights):
@@ -713,6 +714,7 @@ class RegionWeights(_Weights):
     filing_volume: Weight = 20  # 立案数 score (fewer is better, see VolumeBands)
     close_rate: Weight = 30  # 结案率
     on_time_close_rate: Weight = 40  # 按期结案率
+    satisfaction_rate: Weight = 0  # 满意率 (回访): weighted only where the profile says so
 
 
 class KpiWeights(_Model):
@@ -891,6 +893,35 @@ def _validate_country(value: str) -> str:
     return value
 
 
+class PublicSettings(_Model):
+    """The citizen page and the satisfaction follow-up (公众上报与回访).
+
+    ``dissatisfied``: what a 不满意 rating does to a case closed as fixed — ``"review"`` puts it in the
+    shift leader's queue (reopen or confirm the closure), ``"reopen"`` reopens it at once (the shift
+    leader sees it back in the loop). ``max_photos``: photos a citizen may attach to one report.
+    """
+
+    dissatisfied: Literal["review", "reopen"] = "review"
+    max_photos: int = Field(default=6, ge=0, le=12)
+
+
+class GeocodingSettings(_Model):
+    """Address geocoding (地址匹配) of reports without coordinates.
+
+    ``min_confidence``: at or above it a geocoded report is located (grid, area routing, duplicate
+    check); below it the case waits in the 待定位 queue with the geocoder's guess as a hint.
+    ``provider``: ``local`` (the city's own gazetteer) or ``tianditu`` (the external service; its key
+    comes from the environment variable named by ``key_env``, never from the profile).
+    """
+
+    enabled: bool = True
+    min_confidence: float = Field(0.8, ge=0.0, le=1.0)
+    provider: Literal["local", "tianditu"] = "local"
+    url: str = "http://api.tianditu.gov.cn/geocoder"
+    key_env: str = "CIVICLOOP_TIANDITU_KEY"
+    timeout_s: float = Field(3.0, gt=0, le=30)
+
+
 class CityProfile(_Model):
     """A city's configuration (城市配置). ``id`` is the jurisdiction id stored with every case.
 
@@ -918,6 +949,8 @@ class CityProfile(_Model):
     safeguards: Safeguards = Safeguards()
     kpi: KpiSettings = KpiSettings()
     simulation: SimulationSettings = SimulationSettings()
+    public: PublicSettings = PublicSettings()
+    geocoding: GeocodingSettings = GeocodingSettings()
 
     _source_dir: str | None = PrivateAttr(default=None)
     _indexed: tuple[object, object] | None = PrivateAttr(default=None)

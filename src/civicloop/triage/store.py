@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Index, String, Table, Text, and_, insert, select
+from sqlalchemy import Column, Connection, Index, Integer, String, Table, Text, and_, insert, select
 
 from civicloop.store.tables import UTCDateTime, metadata
 
@@ -36,6 +36,11 @@ notifications = Table(
     Column("message_en", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime()),
+    # 0013_followup: retries of the delivery (e-mail, SMS) and what was used
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("last_error", Text),
+    Column("channels", String(32)),
     Index("ix_notifications_pending", "city_id", "sent_at"),
 )
 

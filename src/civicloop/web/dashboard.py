@@ -34,6 +34,8 @@ KPI_RATES = (
     "on_time_handling_rate",
     "rework_rate",
     "handling_rate",
+    "satisfaction_rate",
+    "callback_rate",
 )
 
 
@@ -145,6 +147,7 @@ class KpiCache:
                         "rank": r.rank,
                         "closure_rate": r.rates.get("closure_rate"),
                         "on_time_handling_rate": r.rates.get("on_time_handling_rate"),
+                        "satisfaction_rate": r.rates.get("satisfaction_rate"),
                         "filed": r.counters.get("filed"),
                     }
                 )

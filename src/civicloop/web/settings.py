@@ -17,6 +17,10 @@ TIANDITU_URL = (
 )
 
 
+#: Where civicloop serves the tiles of a local MBTiles file (http/pages.py).
+MBTILES_URL = "/tiles/{z}/{x}/{y}.png"
+
+
 @dataclass(frozen=True)
 class TileLayer:
     url: str
@@ -37,6 +41,8 @@ class TileLayer:
 class WebSettings:
     """How the web pages behave. :meth:`from_env` reads the ``CIVICLOOP_MAP_*`` variables.
 
+    ``mbtiles``: a local MBTiles file civicloop serves itself (``CIVICLOOP_MAP_MBTILES``); else
+    ``CIVICLOOP_MAP_TILES`` (an XYZ or WMTS URL template, key included) or ``CIVICLOOP_TIANDITU_KEY``.
     ``tiles`` empty: the maps show only the city's own vector layers (districts, streets, grids), which
     needs nothing from the network. ``tiles_crs``: the coordinate system of the tiles (``wgs84`` for
     OpenStreetMap and Tianditu, ``gcj02`` for AMap/Tencent tiles); vector layers and case points are then
@@ -45,6 +51,9 @@ class WebSettings:
 
     tiles: tuple[TileLayer, ...] = ()
     tiles_crs: str = "wgs84"
+    mbtiles: str | None = (
+        None  # a local MBTiles file served at /tiles/{z}/{x}/{y}.png (CIVICLOOP_MAP_MBTILES)
+    )
     poll_interval: float = 0.5  # seconds between two reads of the events table
     stream_window: float = 30.0  # seconds: events written late (other processes) are still picked up
     reconcile_every: float = 60.0  # seconds: compare the index with the case table
@@ -66,7 +75,10 @@ class WebSettings:
         subdomains = e.get("CIVICLOOP_MAP_SUBDOMAINS", "").strip()
         crs = e.get("CIVICLOOP_MAP_TILES_CRS", "").strip().lower()
         key = e.get("CIVICLOOP_TIANDITU_KEY", "").strip()
-        if url:
+        mbtiles = e.get("CIVICLOOP_MAP_MBTILES", "").strip() or None
+        if mbtiles:  # served by civicloop itself: no network, no key
+            tiles.append(TileLayer(MBTILES_URL, attribution, "", 19))
+        elif url:
             tiles.append(TileLayer(url, attribution, subdomains or "abc"))
         elif key:
             for layer in ("vec", "cva"):
@@ -84,6 +96,7 @@ class WebSettings:
         values: dict[str, Any] = {
             "tiles": tuple(tiles),
             "tiles_crs": "gcj02" if crs == "gcj02" else "wgs84",
+            "mbtiles": mbtiles,
             "eager": e.get("CIVICLOOP_WEB_EAGER", "").strip().lower() in ("1", "true", "yes"),
         }
         values.update(overrides)

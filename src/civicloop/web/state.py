@@ -24,6 +24,7 @@ from civicloop.web.dashboard import KpiCache, TrendCache
 from civicloop.web.geodata import GeoLayers, from_wgs84, to_wgs84
 from civicloop.web.live import LiveHub
 from civicloop.web.settings import WebSettings
+from civicloop.web.tiles import MBTiles
 
 TOP_CATEGORIES = 10
 
@@ -48,6 +49,7 @@ class WebState:
         self._intake: Any = None
         self._lock = threading.Lock()
         self.public_hits: dict[str, list[float]] = {}
+        self.mbtiles = MBTiles(settings.mbtiles) if settings.mbtiles else None
 
     def configure(self, settings: WebSettings) -> None:
         """Other settings, before anything started (tests and embedding applications)."""
@@ -132,6 +134,7 @@ class WebState:
                 "types": ["image/jpeg", "image/png", "image/webp"],
             },
             **self.config_extra,
+            "public": {"max_photos": p.public.max_photos},
         }
         self._config = orjson.dumps(doc)
         return self._config

@@ -24,6 +24,7 @@
       passed: CL.t("check_pass") + "?", verify: CL.t("verify_task"), amount: CL.t("amount"), unit: CL.t("unit"),
       category_code: CL.t("category"), condition_no: CL.t("condition_no"), urgency: CL.t("urgency"),
       photos: CL.t("photos"), member_id: CL.t("members"),
+      rating: CL.t("vocabulary.feedback"), rater: CL.t("citizen.rater"),
     }[name] || name;
     let input;
     const d = defaults[name];
@@ -42,6 +43,8 @@
       case "inspector_id": input = CL.actions.inspectorSelect(defaults.__case, d); break;
       case "urgency": input = select(name, [["", "—"], ["normal", CL.label("urgency", "normal")], ["urgent", CL.label("urgency", "urgent")]], d); break;
       case "photos": input = h("input", { type: "file", name, id: "f-photos", accept: "image/*", multiple: true }); break;
+      case "rating": // 回访: the answer of the reporter's phone call, entered by the hotline operator
+        input = select(name, ["satisfied", "basically_satisfied", "dissatisfied"].map((r) => [r, CL.t("vocabulary." + r)]), d || "satisfied"); break;
       default: input = h("input", { name, id: "f-" + name, value: d || "" });
     }
     if (required && input.tagName !== "SELECT") input.required = true;

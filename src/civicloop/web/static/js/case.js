@@ -110,8 +110,7 @@
           h("div", { class: "panel" }, h("h2", null, CL.t("cluster_title")), extra ? cluster(extra, c) : "—"))));
     if (c.lon !== null && c.lat !== null) {
       map = CL.map.create(mapBox, { bounds: [c.lon - 0.004, c.lat - 0.003, c.lon + 0.004, c.lat + 0.003] });
-      CL.map.areas(map, "street", { color: "#0b5cad", weight: 1, fill: false });
-      CL.map.grids(map, { color: "#64748b", weight: 0.6, fill: false }, 14);
+      CL.map.cityLayers(map); // the city's layers with their names (or only outlines over configured tiles)
       const [x, y] = CL.map.toDisplay(c.lon, c.lat);
       const color = CL.map.COLORS[(extra && extra.light) || c.light || "none"];
       L.circleMarker([y, x], { radius: 9, color: "#0f172a", weight: 2, fillColor: color, fillOpacity: 1 }).addTo(map).bindTooltip(c.case_id);

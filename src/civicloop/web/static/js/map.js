@@ -113,6 +113,47 @@
       return group;
     },
 
+    /** The city's own layers, drawn legibly with their names: districts always, streets (街道) from zoom
+        13, communities from 15, unit grids from 16. Over configured tiles only the outlines are drawn. */
+    cityLayers(map) {
+      const tiles = (CL.config.map.tiles || []).length > 0;
+      const levels = [
+        ["district", 0, { color: "#0b5cad", weight: 2, fillColor: "#dbeafe", fillOpacity: tiles ? 0 : 0.25 }],
+        ["street", 13, { color: "#1d4ed8", weight: 1.2, dashArray: "4 3", fill: false }],
+        ["community", 15, { color: "#64748b", weight: 0.8, fill: false }],
+      ];
+      for (const [level, minZoom, style] of levels) {
+        if (tiles && level !== "district") continue;
+        this.labelled(map, level, style, minZoom, !tiles);
+      }
+      if (!tiles) this.grids(map, { color: "#94a3b8", weight: 0.5, fill: false }, 16);
+    },
+
+    async labelled(map, level, style, minZoom, withLabels) {
+      const res = await fetch("/api/v1/geo/areas?level=" + level + "&crs=" + this.crs());
+      if (!res.ok) return;
+      const gj = await res.json();
+      const shapes = L.geoJSON(gj, { style: () => style, interactive: false });
+      const labels = L.layerGroup();
+      if (withLabels) {
+        shapes.eachLayer((l) => {
+          const name = l.feature && l.feature.properties && l.feature.properties.name;
+          if (!name) return;
+          labels.addLayer(L.tooltip({ permanent: true, direction: "center", className: "area-label area-label-" + level, interactive: false })
+            .setLatLng(l.getBounds().getCenter()).setContent(name));
+        });
+      }
+      const sync = () => {
+        const on = map.getZoom() >= minZoom;
+        for (const layer of [shapes, labels]) {
+          if (on && !map.hasLayer(layer)) layer.addTo(map);
+          if (!on && map.hasLayer(layer)) map.removeLayer(layer);
+        }
+      };
+      map.on("zoomend", sync);
+      sync();
+    },
+
     bboxParam(map) {
       const b = map.getBounds();
       return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");

@@ -187,8 +187,7 @@
     show("report");
     if (!state.map) {
       state.map = CL.map.create(CL.$("#pick-map"), { zoomControl: true });
-      CL.map.areas(state.map, "street", { color: "#0b5cad", weight: 1, fill: false });
-      CL.map.grids(state.map, { color: "#64748b", weight: 0.5, fill: false }, 16);
+      CL.map.cityLayers(state.map); // the city's layers with their names (or only outlines over tiles)
       state.map.on("click", (e) => { const [lon, lat] = CL.map.fromDisplay(e.latlng); setPosition(lon, lat, "map"); });
     }
     gps();

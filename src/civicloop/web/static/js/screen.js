@@ -41,7 +41,8 @@
     const rates = k.rates || {}, assets = k.assets || {};
     const rows = [["on_time_rate", rates.on_time_closure_rate], ["problem_rate", rates.problem_handling_rate],
                   ["light_on_rate", assets.light_on_rate], ["intact_rate", assets.facility_intact_rate],
-                  ["closure_rate", rates.closure_rate]];
+                  ["closure_rate", rates.closure_rate], ["satisfaction_rate", rates.satisfaction_rate],
+                  ["callback_rate", rates.callback_rate]];
     const box = CL.clear(CL.$("#kpis"));
     for (const [key, v] of rows) {
       const known = v !== null && v !== undefined;
