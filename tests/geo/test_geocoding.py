@@ -54,14 +54,18 @@ def _url(city: City) -> str:
 
 
 def test_cli_geocode_prints_the_contract_and_exits_2_when_nothing_matches(city: City) -> None:
-    res = runner.invoke(app, ["geo", "geocode", "--address", CROSSING, "--json", "--database", _url(city)])
+    res = runner.invoke(
+        app, ["geo", "geocode", "--address", CROSSING, "--json", "--database", _url(city), "--city", city.id]
+    )
     assert res.exit_code == 0, res.output
     body = json.loads(res.stdout)
     assert {"lon", "lat", "district", "street", "community", "grid", "matched", "confidence"} <= set(body)
     assert body["district"] == "140105" and body["grid"].startswith(body["community"])
     assert abs(body["lon"] - 112.567) < 1e-6 and abs(body["lat"] - 37.826) < 1e-6
     assert body["confidence"] >= 0.8
-    res = runner.invoke(app, ["geo", "geocode", "--address", "火星基地", "--database", _url(city)])
+    res = runner.invoke(
+        app, ["geo", "geocode", "--address", "火星基地", "--database", _url(city), "--city", city.id]
+    )
     assert res.exit_code == 2 and "--address" in res.stderr
 
 
@@ -90,11 +94,15 @@ def test_intake_locates_a_text_only_report_and_leaves_a_doubtful_one_in_the_queu
     assert [q.case_id for q in queue] == [d.case_id] and total == 1
     hint = geocode_hint(city, d)
     assert hint is not None and hint["matched"].startswith("并州路") and hint["confidence"] < 0.8
-    res = runner.invoke(app, ["locate-cases", "--list", "--json", "--database", _url(city)])
+    res = runner.invoke(
+        app, ["locate-cases", "--list", "--json", "--database", _url(city), "--city", city.id]
+    )
     assert res.exit_code == 0, res.output
     listed = json.loads(res.stdout)["cases"]
     assert listed[0]["case_id"] == d.case_id and listed[0]["hint"]["confidence"] == hint["confidence"]
-    res = runner.invoke(app, ["locate-cases", "--json", "--database", _url(city)])  # the city's geocoder
+    res = runner.invoke(
+        app, ["locate-cases", "--json", "--database", _url(city), "--city", city.id]
+    )  # the city's geocoder
     assert json.loads(res.stdout) == {"tried": 1, "located": 0, "unresolved": 1, "refused": []}
 
 
@@ -114,14 +122,16 @@ def test_imported_places_join_the_gazetteer_and_bad_rows_are_named(any_city: Cit
     good = tmp_path / "places.csv"
     good.write_text("id,name,kind,aliases,lon,lat\np1,清风雅苑,compound,清风小区|清风苑,112.5551,37.8302\n",
                     encoding="utf-8")  # fmt: skip
-    res = runner.invoke(app, ["geo", "import-places", str(good), "--json", "--database", _url(city)])
+    res = runner.invoke(
+        app, ["geo", "import-places", str(good), "--json", "--database", _url(city), "--city", city.id]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["count"] == 1
     [best] = geocode(city, "清风小区东门", 1)
     assert best.matched == "清风雅苑" and best.confidence >= 0.8 and best.codes.grid
     bad = tmp_path / "bad.csv"
     bad.write_text("name,kind,lon,lat\nX,volcano,112.5,37.8\n,park,112.5,37.8\n", encoding="utf-8")
-    res = runner.invoke(app, ["geo", "import-places", str(bad), "--database", _url(city)])
+    res = runner.invoke(app, ["geo", "import-places", str(bad), "--database", _url(city), "--city", city.id])
     assert res.exit_code == 2 and "#2" in res.stderr and "#3" in res.stderr and "volcano" in res.stderr
     invalidate_gazetteer()
 
