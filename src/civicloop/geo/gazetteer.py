@@ -286,7 +286,7 @@ class Gazetteer:
         names found exactly (*taken*; one character of overlap is allowed)."""
         exclude = {text[h.start : h.end] for h in taken}
         pairs = self._pairs
-        counts = Counter(itertools.chain.from_iterable(pairs.get(p, ()) for p in _pairs_of(text)))
+        counts = Counter(itertools.chain.from_iterable(pairs.get(p, ()) for p in sorted(_pairs_of(text))))
         if not counts:
             return []
         keys = [self._fuzzy_keys[ki] for ki, _ in counts.most_common(_FUZZY_CANDIDATES)]
