@@ -79,15 +79,17 @@ def test_intake_locates_a_text_only_report_and_leaves_a_doubtful_one_in_the_queu
     place = next(
         e for e in gazetteer_for(city, demo_fallback=False).entries if e.kind == "compound" and e.codes.grid
     )
-    located, from_text, doubtful = intake.submit([
+    located, from_text, doubtful, shop = intake.submit([
         _hotline({"address": CROSSING, "description": "路面破损"}),
         _hotline({"description": f"市民来电：在{place.name}门口有大量垃圾堆放，请尽快处理"}),
         _hotline({"address": "小店区并州路", "description": "井盖缺失"}),  # a road alone: too vague
+        _hotline({"address": "老王小卖部", "description": f"位于{place.name}东门的小卖部占道经营"}),
     ])  # fmt: skip
     s = city.cases.get(located.case_id or "")
     assert s.lon is not None and s.grid_code and s.district_code == "140105"
     t = city.cases.get(from_text.case_id or "")
     assert t.grid_code == place.codes.grid and t.address and place.name in t.address
+    assert city.cases.get(shop.case_id or "").grid_code == place.codes.grid  # the address named nothing known
     d = city.cases.get(doubtful.case_id or "")
     assert d.lon is None and d.grid_code is None
     queue, total = unlocated_cases(city)
