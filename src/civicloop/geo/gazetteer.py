@@ -86,6 +86,8 @@ FUZZY_WEIGHT = 0.85
 #: A named place/road that contradicts the named district or street.
 CONFLICT_FACTOR = 0.55
 AGREEMENT_BONUS = 0.04
+#: A name shared by several places, the address not telling which.
+AMBIGUOUS_FACTOR = 0.8
 #: 附近, 对面, … : the problem is near, not at, the place.
 RELATION_FACTOR = 0.98
 #: A posting list longer than this (e.g. the pair 小区) is too common to narrow the fuzzy search.
@@ -347,9 +349,9 @@ class Gazetteer:
             return []
         matches = self._resolve(text, hits)
         ranked: list[Match] = []
-        seen: set[tuple[str, str]] = set()
-        for m in sorted(matches, key=lambda m: (-m.confidence, m.matched)):
-            key = (m.matched, m.kind)
+        seen: set[tuple[str, str, float, float]] = set()
+        for m in sorted(matches, key=lambda m: (-m.confidence, m.matched, m.lon, m.lat)):
+            key = (m.matched, m.kind, round(m.lon, 5), round(m.lat, 5))  # two places of one name: both
             if key not in seen:
                 seen.add(key)
                 ranked.append(m)
@@ -385,10 +387,21 @@ class Gazetteer:
                 c = c + AGREEMENT_BONUS if codes.community in communities else c * CONFLICT_FACTOR
             return min(1.0, c * factor)
 
+        def agrees(codes: Codes) -> bool:
+            named = ((districts, codes.district), (streets, codes.street), (communities, codes.community))
+            return any(n for n, _ in named) and all(not n or have in n for n, have in named)
+
+        # one name, several places (阳光小区 in two districts): unsure unless the address tells which
+        same_span: dict[tuple[int, int], list[Entry]] = defaultdict(list)
+        for h in places:
+            same_span[(h.start, h.end)].append(self.entries[h.entry])
         out: list[Match] = []
         for h in places:
             e = self.entries[h.entry]
             base = BASE_CONFIDENCE.get(e.kind, BASE_CONFIDENCE["place"]) * h.weight
+            group = same_span[(h.start, h.end)]
+            if len(group) > 1 and not (agrees(e.codes) and sum(agrees(g.codes) for g in group) == 1):
+                base *= AMBIGUOUS_FACTOR
             if e.kind == "grid":
                 out.append(Match(e.lon, e.lat, e.codes, e.name, min(1.0, base), "grid"))
             else:
