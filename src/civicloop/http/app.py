@@ -14,18 +14,8 @@ from civicloop import __version__
 from civicloop.accounts.service import AccountService, accounts_for
 from civicloop.city.service import City
 from civicloop.geo.places import Places
-from civicloop.http import (
-    accounts,
-    errors,
-    geocode,
-    health,
-    open311,
-    pages,
-    public,
-    security,
-    web_api,
-    workflow,
-)
+from civicloop.http import accounts, errors, health, open311, pages, public, security, web_api, workflow
+from civicloop.http import geocode as geocode_search
 from civicloop.http.context import ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
 from civicloop.intake.service import IntakeService
@@ -45,7 +35,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     health.router,  # GET /healthz
     web_api.router,  # /api/v1/web, screen, stream, geo, locate, suggest, review: the web's workspace data
     public.router,  # /api/v1/public/...: the citizen page's reports and tracking
-    geocode.router,  # /api/v1/public/geocode, /api/v1/public/reverse: address search for the citizen page
+    geocode_search.router,  # /api/v1/public/geocode, /reverse: the citizen page's address search
     pages.router,  # the HTML pages (/, /login, /screen, /workspace, /cases/{id}, /m/, /public)
 )
 
