@@ -54,14 +54,18 @@ def _url(city: City) -> str:
 
 
 def test_cli_geocode_prints_the_contract_and_exits_2_when_nothing_matches(city: City) -> None:
-    res = runner.invoke(app, ["geo", "geocode", "--address", CROSSING, "--json", "--database", _url(city)])
+    res = runner.invoke(
+        app, ["geo", "geocode", "--address", CROSSING, "--json", "--database", _url(city), "--city", city.id]
+    )
     assert res.exit_code == 0, res.output
     body = json.loads(res.stdout)
     assert {"lon", "lat", "district", "street", "community", "grid", "matched", "confidence"} <= set(body)
     assert body["district"] == "140105" and body["grid"].startswith(body["community"])
     assert abs(body["lon"] - 112.567) < 1e-6 and abs(body["lat"] - 37.826) < 1e-6
     assert body["confidence"] >= 0.8
-    res = runner.invoke(app, ["geo", "geocode", "--address", "火星基地", "--database", _url(city)])
+    res = runner.invoke(
+        app, ["geo", "geocode", "--address", "火星基地", "--database", _url(city), "--city", city.id]
+    )
     assert res.exit_code == 2 and "--address" in res.stderr
 
 
@@ -72,29 +76,35 @@ def _hotline(fields: dict[str, Any]) -> IntakeReport:
 
 def test_intake_locates_a_text_only_report_and_leaves_a_doubtful_one_in_the_queue(city: City) -> None:
     intake = IntakeService(city)
-    place = next(
-        e for e in gazetteer_for(city, demo_fallback=False).entries if e.kind == "compound" and e.codes.grid
-    )
-    located, from_text, doubtful = intake.submit([
+    entries = gazetteer_for(city, demo_fallback=False).entries
+    names = [e.name for e in entries]
+    place = next(e for e in entries if e.kind == "compound" and e.codes.grid and names.count(e.name) == 1)
+    located, from_text, doubtful, shop = intake.submit([
         _hotline({"address": CROSSING, "description": "路面破损"}),
         _hotline({"description": f"市民来电：在{place.name}门口有大量垃圾堆放，请尽快处理"}),
         _hotline({"address": "小店区并州路", "description": "井盖缺失"}),  # a road alone: too vague
+        _hotline({"address": "老王小卖部", "description": f"位于{place.name}东门的小卖部占道经营"}),
     ])  # fmt: skip
     s = city.cases.get(located.case_id or "")
     assert s.lon is not None and s.grid_code and s.district_code == "140105"
     t = city.cases.get(from_text.case_id or "")
     assert t.grid_code == place.codes.grid and t.address and place.name in t.address
+    assert city.cases.get(shop.case_id or "").grid_code == place.codes.grid  # the address named nothing known
     d = city.cases.get(doubtful.case_id or "")
     assert d.lon is None and d.grid_code is None
     queue, total = unlocated_cases(city)
     assert [q.case_id for q in queue] == [d.case_id] and total == 1
     hint = geocode_hint(city, d)
     assert hint is not None and hint["matched"].startswith("并州路") and hint["confidence"] < 0.8
-    res = runner.invoke(app, ["locate-cases", "--list", "--json", "--database", _url(city)])
+    res = runner.invoke(
+        app, ["locate-cases", "--list", "--json", "--database", _url(city), "--city", city.id]
+    )
     assert res.exit_code == 0, res.output
     listed = json.loads(res.stdout)["cases"]
     assert listed[0]["case_id"] == d.case_id and listed[0]["hint"]["confidence"] == hint["confidence"]
-    res = runner.invoke(app, ["locate-cases", "--json", "--database", _url(city)])  # the city's geocoder
+    res = runner.invoke(
+        app, ["locate-cases", "--json", "--database", _url(city), "--city", city.id]
+    )  # the city's geocoder
     assert json.loads(res.stdout) == {"tried": 1, "located": 0, "unresolved": 1, "refused": []}
 
 
@@ -114,14 +124,16 @@ def test_imported_places_join_the_gazetteer_and_bad_rows_are_named(any_city: Cit
     good = tmp_path / "places.csv"
     good.write_text("id,name,kind,aliases,lon,lat\np1,清风雅苑,compound,清风小区|清风苑,112.5551,37.8302\n",
                     encoding="utf-8")  # fmt: skip
-    res = runner.invoke(app, ["geo", "import-places", str(good), "--json", "--database", _url(city)])
+    res = runner.invoke(
+        app, ["geo", "import-places", str(good), "--json", "--database", _url(city), "--city", city.id]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["count"] == 1
     [best] = geocode(city, "清风小区东门", 1)
     assert best.matched == "清风雅苑" and best.confidence >= 0.8 and best.codes.grid
     bad = tmp_path / "bad.csv"
     bad.write_text("name,kind,lon,lat\nX,volcano,112.5,37.8\n,park,112.5,37.8\n", encoding="utf-8")
-    res = runner.invoke(app, ["geo", "import-places", str(bad), "--database", _url(city)])
+    res = runner.invoke(app, ["geo", "import-places", str(bad), "--database", _url(city), "--city", city.id])
     assert res.exit_code == 2 and "#2" in res.stderr and "#3" in res.stderr and "volcano" in res.stderr
     invalidate_gazetteer()
 

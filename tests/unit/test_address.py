@@ -101,6 +101,16 @@ def test_matching_places_roads_numbers_crossings_and_typos() -> None:
     assert gaz.geocode("火星基地") == []
 
 
+def test_a_name_of_two_places_is_unsure_unless_the_district_tells_which() -> None:
+    west_codes = Codes("000001001001003", "000001001001", "000001001", "000001")
+    twins = [*_tiny().entries, Entry("锦绣苑", "compound", 0.6, 0.3, west_codes)]
+    gaz = Gazetteer(twins, locate=_tiny().locate)
+    both_ = gaz.geocode("锦绣苑", 5)
+    assert len([m for m in both_ if m.matched == "锦绣苑"]) == 2 and both_[0].confidence < 0.8
+    [west] = gaz.geocode("西城区锦绣苑", 1)
+    assert west.codes.district == "000001" and west.confidence >= 0.8
+
+
 def test_a_place_that_contradicts_the_named_district_loses_confidence() -> None:
     gaz = _tiny()
     [right] = gaz.geocode("东城区阳光小区", 1)

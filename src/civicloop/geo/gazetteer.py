@@ -86,6 +86,8 @@ FUZZY_WEIGHT = 0.85
 #: A named place/road that contradicts the named district or street.
 CONFLICT_FACTOR = 0.55
 AGREEMENT_BONUS = 0.04
+#: A name shared by several places, the address not telling which.
+AMBIGUOUS_FACTOR = 0.8
 #: 附近, 对面, … : the problem is near, not at, the place.
 RELATION_FACTOR = 0.98
 #: A posting list longer than this (e.g. the pair 小区) is too common to narrow the fuzzy search.
@@ -179,12 +181,31 @@ class Gazetteer:
         self.prefixes = tuple(normalise(p, self.words) for p in prefixes if p)
         self._keys: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self._by_code: dict[str, int] = {}
-        for i, e in enumerate(self.entries):
+        self._add_keys(0)
+        self._derive()
+
+    def extended(self, extra: Iterable[Entry]) -> Gazetteer:
+        """A gazetteer with *extra* entries too, reusing this one's index (the city's components and
+        case addresses over a shared geography): much cheaper than building from scratch."""
+        new = object.__new__(Gazetteer)
+        new.words, new.locate, new.prefixes = self.words, self.locate, self.prefixes
+        new.entries = [*self.entries, *extra]
+        new._keys = defaultdict(list, {k: list(v) for k, v in self._keys.items()})
+        new._by_code = dict(self._by_code)
+        new._add_keys(len(self.entries))
+        new._derive()
+        return new
+
+    def _add_keys(self, first: int) -> None:
+        for i in range(first, len(self.entries)):
+            e = self.entries[i]
             for key, weight in self._keys_of(e):
                 if key and all(j != i for j, _ in self._keys[key]):
                     self._keys[key].append((i, weight))
             if e.code and e.kind in AREA_KINDS:
                 self._by_code[e.code] = i
+
+    def _derive(self) -> None:
         # the lengths of the names starting with each pair of characters (a single character: its own)
         starts: dict[str, set[int]] = defaultdict(set)
         for k in self._keys:
@@ -267,7 +288,7 @@ class Gazetteer:
         names found exactly (*taken*; one character of overlap is allowed)."""
         exclude = {text[h.start : h.end] for h in taken}
         pairs = self._pairs
-        counts = Counter(itertools.chain.from_iterable(pairs.get(p, ()) for p in _pairs_of(text)))
+        counts = Counter(itertools.chain.from_iterable(pairs.get(p, ()) for p in sorted(_pairs_of(text))))
         if not counts:
             return []
         keys = [self._fuzzy_keys[ki] for ki, _ in counts.most_common(_FUZZY_CANDIDATES)]
@@ -328,9 +349,9 @@ class Gazetteer:
             return []
         matches = self._resolve(text, hits)
         ranked: list[Match] = []
-        seen: set[tuple[str, str]] = set()
-        for m in sorted(matches, key=lambda m: (-m.confidence, m.matched)):
-            key = (m.matched, m.kind)
+        seen: set[tuple[str, str, float, float]] = set()
+        for m in sorted(matches, key=lambda m: (-m.confidence, m.matched, m.lon, m.lat)):
+            key = (m.matched, m.kind, round(m.lon, 5), round(m.lat, 5))  # two places of one name: both
             if key not in seen:
                 seen.add(key)
                 ranked.append(m)
@@ -366,10 +387,21 @@ class Gazetteer:
                 c = c + AGREEMENT_BONUS if codes.community in communities else c * CONFLICT_FACTOR
             return min(1.0, c * factor)
 
+        def agrees(codes: Codes) -> bool:
+            named = ((districts, codes.district), (streets, codes.street), (communities, codes.community))
+            return any(n for n, _ in named) and all(not n or have in n for n, have in named)
+
+        # one name, several places (阳光小区 in two districts): unsure unless the address tells which
+        same_span: dict[tuple[int, int], list[Entry]] = defaultdict(list)
+        for h in places:
+            same_span[(h.start, h.end)].append(self.entries[h.entry])
         out: list[Match] = []
         for h in places:
             e = self.entries[h.entry]
             base = BASE_CONFIDENCE.get(e.kind, BASE_CONFIDENCE["place"]) * h.weight
+            group = same_span[(h.start, h.end)]
+            if len(group) > 1 and not (agrees(e.codes) and sum(agrees(g.codes) for g in group) == 1):
+                base *= AMBIGUOUS_FACTOR
             if e.kind == "grid":
                 out.append(Match(e.lon, e.lat, e.codes, e.name, min(1.0, base), "grid"))
             else:

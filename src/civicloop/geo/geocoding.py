@@ -186,21 +186,37 @@ def build_gazetteer(city: City, geo: Geography) -> Gazetteer:
     if not places and is_demo_city(city.profile):
         places = demo_places(geo.communities, DEMO_EXTENT)
     extra = _component_entries(city, {p.name for p in places if p.kind == "road"}) + _case_entries(city)
-    gaz = _gazetteer(geo, places, extra, city.profile.name)
+    gaz = _base_gazetteer(geo, places, city.profile.name).extended(extra)
     log.info(
         "gazetteer of %s: %d entries in %.2f s", city.id, len(gaz.entries), time.perf_counter() - started
     )
     return gaz
 
 
-def _gazetteer(
-    geo: Geography, places: Sequence[PlaceRecord], extra: list[Entry], city_name: str
-) -> Gazetteer:
-    entries = (
-        [_area_entry(geo, a) for a in geo.areas] + _grid_entries(geo) + _place_entries(geo, places) + extra
+_BASES: dict[tuple[int, int, int, str], tuple[Geography, Gazetteer]] = {}
+
+
+def _base_gazetteer(geo: Geography, places: Sequence[PlaceRecord], city_name: str) -> Gazetteer:
+    """The index of the geography and the places (the costly part), shared by every city and build
+    over the same geography object and places (e.g. the demo geography of many test cities)."""
+    signature = hash(
+        tuple((p.place_id, p.name, p.kind, p.aliases, p.numbers, p.geometry.wkb) for p in places)
     )
-    prefixes = [city_name, *short_forms(city_name, "city")]
-    return Gazetteer(entries, locate=lambda lon, lat: codes_at(geo, lon, lat), prefixes=prefixes)
+    key = (id(geo), geo.version, signature, city_name)
+    with _BASE_LOCK:
+        hit = _BASES.get(key)
+        if hit is not None and hit[0] is geo:
+            return hit[1]
+        entries = [_area_entry(geo, a) for a in geo.areas] + _grid_entries(geo) + _place_entries(geo, places)
+        prefixes = [city_name, *short_forms(city_name, "city")]
+        gaz = Gazetteer(entries, locate=lambda lon, lat: codes_at(geo, lon, lat), prefixes=prefixes)
+        if len(_BASES) >= 8:
+            _BASES.pop(next(iter(_BASES)))
+        _BASES[key] = (geo, gaz)
+        return gaz
+
+
+_BASE_LOCK = threading.Lock()
 
 
 def _grid_entries(geo: Geography) -> list[Entry]:
@@ -476,7 +492,7 @@ def _demo_gazetteer() -> tuple[Geography, Gazetteer]:
     from civicloop.profile import load_profile
 
     geo = _demo_geography()
-    return geo, _gazetteer(geo, demo_places(geo.communities, DEMO_EXTENT), [], load_profile("taiyuan").name)
+    return geo, _base_gazetteer(geo, demo_places(geo.communities, DEMO_EXTENT), load_profile("taiyuan").name)
 
 
 def demo_geocode(address: str, limit: int = 5) -> tuple[list[Match], list[dict[str, Any]]]:

@@ -19,7 +19,6 @@ from civicloop.http import (
     accounts,
     docs,
     errors,
-    geocode,
     health,
     open311,
     pages,
@@ -29,6 +28,7 @@ from civicloop.http import (
     workflow,
 )
 from civicloop.http import search as case_search
+from civicloop.http import geocode as geocode_search
 from civicloop.http.context import ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
 from civicloop.http.schemas import field_limits
@@ -50,7 +50,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     health.router,  # GET /healthz
     web_api.router,  # /api/v1/web, screen, stream, geo, locate, suggest, review: the web's workspace data
     public.router,  # /api/v1/public/...: the citizen page's reports and tracking
-    geocode.router,  # /api/v1/public/geocode, /api/v1/public/reverse: address search for the citizen page
+    geocode_search.router,  # /api/v1/public/geocode, /reverse: the citizen page's address search
     pages.router,  # the HTML pages (/, /login, /screen, /workspace, /cases/{id}, /m/, /public)
 )
 

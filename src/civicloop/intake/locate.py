@@ -117,7 +117,8 @@ DESCRIPTION_FACTOR = 0.95
 
 def geocode_report_fields(city: City, fields: Mapping[str, Any]) -> dict[str, Any]:
     """A report without coordinates, geocoded (地址匹配) from its ``address`` field, else from an address
-    phrase found in its ``description``, with the city's geocoder (stored geography only).
+    phrase found in its ``description`` (also when the address names nothing known), with the city's
+    geocoder (stored geography only).
 
     At or above the profile's ``[geocoding] min_confidence`` the report gets the match's lon/lat (and a
     note saying so); the caller then locates it like any point. Below it the report is left without a
@@ -134,14 +135,13 @@ def geocode_report_fields(city: City, fields: Mapping[str, Any]) -> dict[str, An
     coder = geocoder_for(city, demo_fallback=False)
     if coder is None:
         return out
-    if address:
-        query, factor = address, 1.0
-    else:
-        query, factor = (extract_phrase(description) or description)[:200], DESCRIPTION_FACTOR
-    matches = coder.geocode(query, 1)
-    if not matches:
+    tries = [(address, 1.0)] if address else []
+    if description:  # also when the address field names nothing known (门口 of a shop, say)
+        tries.append(((extract_phrase(description) or description)[:200], DESCRIPTION_FACTOR))
+    found = next(((q, f, m[0]) for q, f in tries if (m := coder.geocode(q, 1))), None)
+    if found is None:
         return out
-    best = matches[0]
+    query, factor, best = found
     if not address:
         out["address"] = query if len(query) <= 60 else best.matched
     if best.confidence * factor >= settings.min_confidence:
