@@ -27,8 +27,8 @@ from civicloop.http import (
     web_api,
     workflow,
 )
-from civicloop.http import search as case_search
 from civicloop.http import geocode as geocode_search
+from civicloop.http import search as case_search
 from civicloop.http.context import ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
 from civicloop.http.schemas import field_limits
