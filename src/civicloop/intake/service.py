@@ -210,12 +210,7 @@ class IntakeService:
                 f" in {f['district_code']}" if f.get("district_code") else ""
             )
         recurrence: _Nearby | None = None
-        lon, lat = f.get("lon"), f.get("lat")
-        point = (
-            (float(lon), float(lat))
-            if isinstance(lon, (int, float)) and isinstance(lat, (int, float))
-            else None
-        )
+        point = _point_of(f)
         if category and point:
             for n in self._nearby(conn, category, point[0], point[1], report.at):
                 if (
@@ -278,6 +273,14 @@ class IntakeService:
                 if distance <= settings.recurrence_radius_m:
                     out.append(_Nearby(r.case_id, r.lon, r.lat, "", None, category, True, distance))
         return out
+
+    def duplicates_of(self, report: IntakeReport, category: str | None = None) -> list[DuplicateCandidate]:
+        """The duplicate search alone, as intake runs it for a report already located (for tools and
+        the benchmark): every candidate with its score, best first."""
+        with self.city.store.read() as conn:
+            found = self._duplicates(conn, report, signature(_text_of(report.fields)), category,
+                                     _point_of(report.fields))  # fmt: skip
+        return sorted(found, key=lambda c: (-c.score, math.inf if c.distance_m is None else c.distance_m))
 
     def _duplicates(
         self,
@@ -503,6 +506,13 @@ def _outcome_of(state: CaseState | None, s: dict[str, Any]) -> str:
     if state.stage in (Stage.VERIFYING, Stage.ACCEPTED, Stage.FILED):
         return "auto_accepted"
     return "queued"
+
+
+def _point_of(fields: Mapping[str, Any]) -> tuple[float, float] | None:
+    lon, lat = fields.get("lon"), fields.get("lat")
+    if isinstance(lon, (int, float)) and isinstance(lat, (int, float)):
+        return float(lon), float(lat)
+    return None
 
 
 def _text_of(fields: Mapping[str, Any]) -> str:

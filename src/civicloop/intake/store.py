@@ -50,7 +50,6 @@ _RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.clo
 
 _TEXT_CANDIDATES = (
     select(case_text_keys.c.case_id)
-    .distinct()
     .join(
         cases, (cases.c.city_id == case_text_keys.c.city_id) & (cases.c.case_id == case_text_keys.c.case_id)
     )
@@ -60,6 +59,8 @@ _TEXT_CANDIDATES = (
         cases.c.public_status == _OPEN,
         cases.c.created_at >= bindparam("since"),
     )
+    .group_by(case_text_keys.c.case_id)
+    .order_by(func.count().desc(), case_text_keys.c.case_id)
     .limit(bindparam("limit"))
 )
 
@@ -90,10 +91,11 @@ def recently_closed(
 
 
 def text_candidates(
-    conn: Connection, city_id: str, keys: Sequence[int], since: datetime, limit: int = 64
+    conn: Connection, city_id: str, keys: Sequence[int], since: datetime, limit: int = 16
 ) -> list[str]:
-    """Open cases reported at or after *since* sharing at least one text key: case ids (at most *limit*).
-    The primary key (city, key, case) answers the probe; the join reads the case row by its key."""
+    """Open cases reported at or after *since* sharing at least one text key: case ids, those sharing
+    the most keys first (the exact key and most bands: the likeliest duplicates), at most *limit*. The
+    primary key (city, key, case) answers the probe; the join reads each case row by its key."""
     if not keys:
         return []
     rows = conn.execute(
