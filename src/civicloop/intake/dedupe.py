@@ -35,7 +35,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -85,7 +85,8 @@ _P2 = np.uint64(0xC2B2AE3D27D4EB4F)
 _rng = np.random.default_rng(47678)
 _A = _rng.integers(1, 2**63 - 1, NUM_PERM, dtype=np.uint64) | np.uint64(1)  # odd multipliers
 _B = _rng.integers(0, 2**63 - 1, NUM_PERM, dtype=np.uint64)
-_BAND_SALTS = tuple(f"band{b:04d}".encode() for b in range(BANDS))  # keys of different bands never meet
+_BAND_MIX = _rng.integers(1, 2**63 - 1, (BANDS, ROWS), dtype=np.uint64) | np.uint64(1)
+_BAND_SALT = _rng.integers(1, 2**63 - 1, BANDS, dtype=np.uint64)  # keys of different bands never meet
 _U64 = npt.NDArray[np.uint64]
 
 
@@ -166,19 +167,76 @@ class TextSignature:
 
 
 def signature(text: str | None) -> TextSignature:
+    return signatures([text])[0]
+
+
+def signatures(texts: Sequence[str | None]) -> list[TextSignature]:
+    """The signatures of many texts at once (vectorised over the batch; the same keys as one by one):
+    normal forms, their 3-gram hashes (sorted, unique), MinHash in row blocks, band keys, exact keys."""
+    norms = [normalise(t) for t in texts]
+    out: list[TextSignature] = []
+    block: list[int] = []
+    grams = 0
+    for i, norm in enumerate(norms):
+        block.append(i)
+        grams += len(norm)
+        if grams >= _BLOCK_GRAMS:
+            out.extend(_signature_block([norms[k] for k in block]))
+            block, grams = [], 0
+    if block:
+        out.extend(_signature_block([norms[k] for k in block]))
+    return out
+
+
+@lru_cache(maxsize=16_384)
+def shingled(text: str | None) -> TextSignature:
+    """A candidate's text as compared (normal form and shingles, no LSH keys), cached by text: the open
+    cases around a busy place are compared again and again."""
     norm = normalise(text)
-    if not norm:
-        return TextSignature("", np.empty(0, dtype=np.uint64), ())
-    sh = shingle_hashes(norm)
-    raw = minhash(sh).tobytes()
-    step = ROWS * 8
-    keys = (exact_key(norm), *(_band_key(b, raw[b * step : (b + 1) * step]) for b in range(BANDS)))
-    return TextSignature(norm, sh, keys)
+    return TextSignature(norm, shingle_hashes(norm), ())
 
 
-def _band_key(band: int, values: bytes) -> int:
-    digest = hashlib.blake2b(values, digest_size=8, salt=_BAND_SALTS[band]).digest()
-    return int.from_bytes(digest, "little", signed=True)
+_BLOCK_GRAMS = 50_000  # 3-grams per MinHash block: 72 × 50k × 8 bytes ≈ 29 MB of scratch
+
+
+def _signature_block(norms: list[str]) -> list[TextSignature]:
+    filled = [n for n in norms if n]
+    if not filled:
+        return [TextSignature("", _EMPTY, ()) for _ in norms]
+    sets = [shingle_hashes(n) for n in filled]
+    sizes = np.fromiter((a.size for a in sets), dtype=np.int64, count=len(sets))
+    flat = np.concatenate(sets)
+    starts = np.zeros(len(sets), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    with np.errstate(over="ignore"):
+        hv = _A[:, None] * flat[None, :] + _B[:, None]
+    sig = np.minimum.reduceat(hv, starts, axis=1).T  # (texts, NUM_PERM)
+    bands = _band_keys(np.ascontiguousarray(sig)).tolist()
+    it = iter(zip(filled, sets, bands, strict=True))
+    result = []
+    for norm in norms:
+        if not norm:
+            result.append(TextSignature("", _EMPTY, ()))
+            continue
+        n, sh, b = next(it)
+        result.append(TextSignature(n, sh, (exact_key(n), *b)))
+    return result
+
+
+_EMPTY: _U64 = np.empty(0, dtype=np.uint64)
+
+
+def _band_keys(sig: _U64) -> npt.NDArray[np.int64]:
+    """One signed 64-bit key per band and text: the band's ROWS values mixed (odd multipliers, a salt
+    per band) and finalised with splitmix64, so equal bands give equal keys and different bands or
+    values collide with probability 2**-64."""
+    with np.errstate(over="ignore"):
+        x = (sig.reshape(-1, BANDS, ROWS) * _BAND_MIX).sum(axis=2, dtype=np.uint64) + _BAND_SALT
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    keys: npt.NDArray[np.int64] = x.view(np.int64)
+    return keys
 
 
 # ---- the decision ------------------------------------------------------------------------------
@@ -298,9 +356,10 @@ def cluster_rows(rows: Sequence[BatchRow], settings: BatchSettings | None = None
     sigs: dict[int, TextSignature] = {}
     cluster: dict[int, list[int]] = {}
     cell_deg = max(settings.radius_m, 1.0) / 111_320
+    all_sigs = signatures([r.text for r in rows])
     for i in order:
         row = rows[i]
-        sig = signature(row.text)
+        sig = all_sigs[i]
         found: set[int] = set()
         for k in sig.keys:
             found.update(by_key.get(k, ()))

@@ -36,6 +36,7 @@ from civicloop.intake.dedupe import (
     best_duplicate,
     haversine,
     score_duplicate,
+    shingled,
     signature,
 )
 from civicloop.intake.locate import locate_report_fields
@@ -52,6 +53,8 @@ from civicloop.kernel.i18n import both, t
 from civicloop.kernel.vocabulary import Action, Channel, ClosureReason, Role, Stage, Urgency
 from civicloop.triage.service import load_category_model
 from civicloop.triage.store import add_examples, add_notifications
+
+_PLACE_CANDIDATES = 8  # the nearest open cases of a kind (and of none) compared with a report
 
 SYSTEM = Actor("triage", Role.SYSTEM, name=both("intake.triage_actor"))
 
@@ -302,16 +305,19 @@ class IntakeService:
             lon, lat = point
             if category:
                 for case_id, _ in nearby_open_cases(
-                    self.city, category, lon, lat, settings.duplicate_radius_m, since, conn=conn
-                ):
+                    self.city, category, lon, lat, settings.duplicate_radius_m, since, conn=conn,
+                    limit=_PLACE_CANDIDATES,
+                ):  # fmt: skip
                     ids[case_id] = None
             dlat = settings.duplicate_radius_m / 111_320
             dlon = settings.duplicate_radius_m / (111_320 * max(0.1, math.cos(math.radians(lat))))
-            for r in uncategorised_nearby(
-                conn, self.city.id, (lon - dlon, lat - dlat, lon + dlon, lat + dlat), since
-            ):
-                if haversine(lon, lat, r.lon, r.lat) <= settings.duplicate_radius_m:
-                    ids[r.case_id] = None
+            box = (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+            near = sorted(
+                (d, r.case_id)
+                for r in uncategorised_nearby(conn, self.city.id, box, since)
+                if (d := haversine(lon, lat, r.lon, r.lat)) <= settings.duplicate_radius_m
+            )
+            ids.update((case_id, None) for _, case_id in near[:_PLACE_CANDIDATES])
         for case_id in text_candidates(conn, self.city.id, sig.keys, since):
             ids[case_id] = None
         if not ids:
@@ -338,8 +344,7 @@ class IntakeService:
                     distance_m=distance,
                     radius_m=settings.duplicate_radius_m,
                     same_category=(category == theirs) if category and theirs else None,
-                    text_similarity=sig.similarity(signature(_text_of({"description": s.description,
-                                                                       "address": s.address}))),
+                    text_similarity=sig.similarity(shingled(_state_text(s))),
                     same_component=bool(f.get("component_id")) and s.component_id == f.get("component_id"),
                     same_area=same_area,
                     same_reporter=bool(reporter) and s.reporter_id == reporter,
@@ -508,6 +513,11 @@ def _outcome_of(state: CaseState | None, s: dict[str, Any]) -> str:
     return "queued"
 
 
+def _state_text(state: CaseState) -> str:
+    """A stored case's text as the intake compared it when it arrived (description and address)."""
+    return _text_of({"description": state.description, "address": state.address})
+
+
 def _point_of(fields: Mapping[str, Any]) -> tuple[float, float] | None:
     lon, lat = fields.get("lon"), fields.get("lat")
     if isinstance(lon, (int, float)) and isinstance(lat, (int, float)):
@@ -656,7 +666,7 @@ def _indexable(state: CaseState) -> bool:
 
 
 def _keys_of(state: CaseState) -> tuple[int, ...]:
-    return signature(_text_of({"description": state.description, "address": state.address})).keys
+    return signature(_state_text(state)).keys
 
 
 def index_texts(city_id: str) -> Callable[[Connection, Sequence[Event], Mapping[str, CaseState]], None]:
