@@ -323,6 +323,7 @@ def main() -> None:
     city.engine.dispose()
     for suffix in ("", "-wal", "-shm"):
         Path(str(tmp / "bench.db") + suffix).unlink(missing_ok=True)
+    tmp.rmdir()
     write("dedupe", results)
 
 
