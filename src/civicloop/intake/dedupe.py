@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from civicloop.geo.projection import haversine_m
+
 THRESHOLD = 0.75  # a score at or above it is a duplicate (the intake's setting keeps this default)
 TEXT_ONLY_SIMILARITY = 0.7  # shingle Jaccard for two reports whose places are not both known
 PLACE_SIMILARITY = 0.5  # … when they are at the same place but their categories are not both known
@@ -314,16 +316,6 @@ def _far(distance_m: float | None) -> float:
     return math.inf if distance_m is None else distance_m
 
 
-def haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Great-circle distance in metres (the same formula as :func:`civicloop.geo.projection.haversine_m`)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
-
-
 # ---- batch: the same decision over a file --------------------------------------------------------
 
 
@@ -375,7 +367,7 @@ def cluster_rows(rows: Sequence[BatchRow], settings: BatchSettings | None = None
             if row.at is not None and other.at is not None and row.at - other.at > settings.window:
                 continue
             d = (
-                haversine(row.lon, row.lat, other.lon, other.lat)  # type: ignore[arg-type]
+                float(haversine_m(row.lon, row.lat, other.lon, other.lat))  # type: ignore[arg-type]
                 if placed and other.lon is not None and other.lat is not None
                 else None
             )

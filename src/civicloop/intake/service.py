@@ -34,7 +34,6 @@ from civicloop.intake.dedupe import (
     DuplicateCandidate,
     TextSignature,
     best_duplicate,
-    haversine,
     score_duplicate,
     shingled,
     signature,
@@ -315,7 +314,7 @@ class IntakeService:
             near = sorted(
                 (d, r.case_id)
                 for r in uncategorised_nearby(conn, self.city.id, box, since)
-                if (d := haversine(lon, lat, r.lon, r.lat)) <= settings.duplicate_radius_m
+                if (d := float(haversine_m(lon, lat, r.lon, r.lat))) <= settings.duplicate_radius_m
             )
             ids.update((case_id, None) for _, case_id in near[:_PLACE_CANDIDATES])
         for case_id in text_candidates(conn, self.city.id, sig.keys, since):
@@ -330,7 +329,7 @@ class IntakeService:
             if not s.is_open or s.duplicate_of:
                 continue  # a merged report is never a master: the cluster has one
             distance = (
-                haversine(point[0], point[1], s.lon, s.lat)
+                float(haversine_m(point[0], point[1], s.lon, s.lat))
                 if point and s.lon is not None and s.lat is not None
                 else None
             )
