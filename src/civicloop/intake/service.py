@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from civicloop.cases.core import Actor, CaseState, Command, Event
 from civicloop.cases.service import BatchItem, BatchResult, ReporterInfo
@@ -693,17 +694,21 @@ def index_texts(city_id: str) -> Callable[[Connection, Sequence[Event], Mapping[
 
 def build_text_index(city: City, *, chunk: int = 5000) -> int:
     """Fill ``case_text_keys`` once for a city whose open cases predate it (an upgraded database): runs
-    when the table holds no key of the city; returns the number of cases indexed."""
+    when the table holds no key of the city, in one transaction (a crash leaves nothing half-built; a
+    process that loses the race to another one starting at the same time finds the keys written and
+    stops); returns the number of cases indexed."""
     with city.engine.connect() as conn:
         if has_text_keys(conn, city.id):
             return 0
     done, after = 0, ""
-    while True:
+    try:
         with city.engine.begin() as conn:
-            rows = open_case_texts(conn, city.id, after, chunk)
-            if not rows:
-                return done
-            states = [CaseState.from_doc(orjson.loads(r.doc)) for r in rows]
-            replace_text_keys(conn, city.id, (), ((s.case_id, _keys_of(s)) for s in states if _indexable(s)))
-            done += len(rows)
-            after = rows[-1].case_id
+            while rows := open_case_texts(conn, city.id, after, chunk):
+                states = [CaseState.from_doc(orjson.loads(r.doc)) for r in rows]
+                keyed = ((s.case_id, _keys_of(s)) for s in states if _indexable(s))
+                replace_text_keys(conn, city.id, (), keyed)
+                done += len(rows)
+                after = rows[-1].case_id
+    except IntegrityError:
+        return 0
+    return done
