@@ -318,7 +318,7 @@ class IntakeService:
                 if (d := float(haversine_m(lon, lat, r.lon, r.lat))) <= settings.duplicate_radius_m
             )
             ids.update((case_id, None) for _, case_id in near[:_PLACE_CANDIDATES])
-        for case_id in text_candidates(conn, self.city.id, sig.keys, since):
+        for case_id in text_candidates(conn, self.city.id, sig.keys):
             ids[case_id] = None
         if not ids:
             return []
@@ -327,8 +327,8 @@ class IntakeService:
         out: list[DuplicateCandidate] = []
         for case_id, loaded in self.city.store.load_many(conn, self.city.id, list(ids)).items():
             s = loaded.state
-            if not s.is_open or s.duplicate_of:
-                continue  # a merged report is never a master: the cluster has one
+            if not s.is_open or s.duplicate_of or s.created_at < since:
+                continue  # a merged report is never a master (the cluster has one); the window
             distance = (
                 float(haversine_m(point[0], point[1], s.lon, s.lat))
                 if point and s.lon is not None and s.lat is not None

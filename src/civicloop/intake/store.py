@@ -48,19 +48,17 @@ _RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.clo
     cases.c.closed_at >= bindparam("since"),
 )
 
+# The probe reads the key index alone (no join per matching row: a hot band key can match hundreds of
+# rows among a million cases, and a join would read each one's case row); the open/window filter is the
+# caller's, on the few states it loads. Keys of ended or merged cases are removed by the intake listener.
 _TEXT_CANDIDATES = (
     select(case_text_keys.c.case_id)
-    .join(
-        cases, (cases.c.city_id == case_text_keys.c.city_id) & (cases.c.case_id == case_text_keys.c.case_id)
-    )
     .where(
         case_text_keys.c.city_id == bindparam("city"),
         case_text_keys.c.key.in_(bindparam("keys", expanding=True)),
-        cases.c.public_status == _OPEN,
-        cases.c.created_at >= bindparam("since"),
     )
     .group_by(case_text_keys.c.case_id)
-    .order_by(func.count().desc(), case_text_keys.c.case_id)
+    .order_by(func.count().desc(), case_text_keys.c.case_id.desc())
     .limit(bindparam("limit"))
 )
 
@@ -90,17 +88,13 @@ def recently_closed(
     ).all()
 
 
-def text_candidates(
-    conn: Connection, city_id: str, keys: Sequence[int], since: datetime, limit: int = 16
-) -> list[str]:
-    """Open cases reported at or after *since* sharing at least one text key: case ids, those sharing
-    the most keys first (the exact key and most bands: the likeliest duplicates), at most *limit*. The
-    primary key (city, key, case) answers the probe; the join reads each case row by its key."""
+def text_candidates(conn: Connection, city_id: str, keys: Sequence[int], limit: int = 32) -> list[str]:
+    """Cases sharing at least one text key, those sharing the most keys first (the exact key and most
+    bands: the likeliest duplicates; then the newest), at most *limit*: case ids. Answered by the primary
+    key (city, key, case) alone; the caller keeps the open ones reported within its window."""
     if not keys:
         return []
-    rows = conn.execute(
-        _TEXT_CANDIDATES, {"city": city_id, "keys": list(keys), "since": since, "limit": limit}
-    )
+    rows = conn.execute(_TEXT_CANDIDATES, {"city": city_id, "keys": list(keys), "limit": limit})
     return [r[0] for r in rows]
 
 
