@@ -88,7 +88,7 @@ def recently_closed(
     ).all()
 
 
-def text_candidates(conn: Connection, city_id: str, keys: Sequence[int], limit: int = 32) -> list[str]:
+def text_candidates(conn: Connection, city_id: str, keys: Sequence[int], limit: int = 16) -> list[str]:
     """Cases sharing at least one text key, those sharing the most keys first (the exact key and most
     bands: the likeliest duplicates; then the newest), at most *limit*: case ids. Answered by the primary
     key (city, key, case) alone; the caller keeps the open ones reported within its window."""
