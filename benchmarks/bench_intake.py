@@ -6,8 +6,8 @@
    urgency, write the report and the automatic accept/file/dispatch or merge — all in one transaction
    per batch. Baseline in the same run and database: a raw DBAPI ``executemany`` of the same number of
    event rows (those the pipeline wrote) into a twin of the event table.
-2. **Duplicate search**: p50/p99 of the intake's candidate search (``IntakeService._nearby``: open cases
-   of the category within the radius and window, plus recently fixed ones) with
+2. **Duplicate search**: p50/p99 of the intake's duplicate search (``IntakeService.duplicates_of``: open
+   cases of the category, and without one, within the radius and window, and those sharing a text key) with
    ``BENCH_INTAKE_OPEN`` (default 1,000,000) open cases stored, against a primary-key lookup measured
    interleaved in the same run.
 """
@@ -116,7 +116,7 @@ def duplicate_search(city: City) -> dict[str, Any]:
         for p in probes:
             code = p.fields.get("category_code") or "06010"
             t = time.perf_counter()
-            intake._nearby(conn, code, p.fields["lon"], p.fields["lat"], START)
+            intake.duplicates_of(p, code)  # place, review queue and text keys (bench_dedupe: with texts)
             search_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             city.store.load(conn, city.id, f"OPEN-{rng.randrange(N_OPEN):08d}")

@@ -98,6 +98,33 @@ def _projected_geojson(tmp: Path) -> str:
     return str(path)
 
 
+def _dedupe_csv(tmp: Path) -> str:
+    """Hotline messages: 0 and 1 the same words (spacing, width, greeting), 3 a copy of 2 eleven days
+    later; 4 says something else."""
+    path = tmp / "messages.csv"
+    rows = [
+        "id,text,time,lon,lat",
+        "a,您好，幸福小区东门路灯不亮已经三天了，晚上出行很不安全。谢谢！,2026-03-02 09:15,,",
+        "b,幸福小区东门 路灯不亮 已经3天了  晚上出行很不安全,2026/3/3 10:00:00,,",
+        "c,建设路公交站旁垃圾堆放无人清理，气味难闻,2026-03-02T08:00:00+08:00,,",
+        "d,建设路公交站旁垃圾堆放无人清理，气味难闻。,2026-03-13 08:00,,",
+        "e,北门井盖缺失，有人差点掉进去,2026-03-02 11:00,,",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_triage_dedupe_prints_the_clusters_of_data_rows(tmp_path: Path) -> None:
+    data = _dedupe_csv(tmp_path)
+    res = runner.invoke(app, ["triage", "dedupe", "--data", data, "--text-col", "text", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == {"clusters": [[0, 1], [2, 3]]}  # text only: no window
+    res = runner.invoke(app, ["triage", "dedupe", "--data", data, "--text-col", "text", "--time-col", "time",
+                              "--id-col", "id", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == {"clusters": [[0, 1]]}  # 11 days apart: not the same report
+
+
 # (arguments, what the message must name); "DB" is replaced by --database URL of an initialised city.
 BAD_INPUT: list[tuple[list[str], str]] = [
     (["init", "--profile", "nowhere", "--database", "NEWDB"], "--profile"),
@@ -149,6 +176,14 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     (["user", "import", "MISSING.csv", "DB"], "no such file"),
     (["user", "grant", "nobody", "--to", "atlantis", "DB"], "--to: 城市 atlantis 不在数据库中"),
     (["geo", "import", "PROJECTED", "--level", "grid"], "declares no coordinate system"),
+    (["triage", "dedupe", "--data", "MISSING.csv", "--text-col", "text", "--json"], "'--data'"),
+    (["triage", "dedupe", "--data", "DEDUPE.csv", "--text-col", "body", "--json"], "'--text-col'"),
+    (
+        ["triage", "dedupe", "--data", "DEDUPE.csv", "--text-col", "text", "--time-col", "when"],
+        "'--time-col'",
+    ),
+    (["triage", "dedupe", "--data", "DEDUPE.csv", "--text-col", "text", "--time-col", "id"], "'--time-col'"),
+    (["triage", "dedupe", "--data", "DEDUPE.csv", "--text-col", "text", "--lon-col", "id"], "'--lon-col'"),
 ]
 
 
@@ -165,6 +200,7 @@ def test_bad_input_exits_2_naming_the_option_or_field(
         "MISSING.zip": str(tmp_path / "missing.zip"),
         "BADGEO": _bad_geojson(tmp_path) if "BADGEO" in args else "",
         "PROJECTED": _projected_geojson(tmp_path) if "PROJECTED" in args else "",
+        "DEDUPE.csv": _dedupe_csv(tmp_path) if "DEDUPE.csv" in args else "",
     }
     argv: list[str] = []
     for a in args:

@@ -1,14 +1,19 @@
 """``civicloop triage train|eval``: train the triage text classifier on a labelled CSV file, and
-evaluate a saved model on another one; ``triage bootstrap|retrain``: train the city's category model
-(mounted by :mod:`civicloop.cli.main`).
+evaluate a saved model on another one; ``triage bootstrap|retrain``: train the city's category model;
+``triage dedupe``: the intake's duplicate detection over a CSV file (mounted by :mod:`civicloop.cli.main`).
 
 Exit codes: 0 success; 2 bad input (missing file or column, unusable data, unreadable model).
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import math
+import re
+import sys
 from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -24,6 +29,7 @@ from civicloop.cli.common import (
     open_city,
     print_json,
 )
+from civicloop.intake.dedupe import BatchRow, BatchSettings, cluster_rows
 from civicloop.kernel.i18n import both
 from civicloop.triage.classifier import (
     DataError,
@@ -237,3 +243,124 @@ def triage_bootstrap(
 
 _RETRAIN_HELP = both("cli.triage.help_retrain")
 triage_app.command("retrain", help=_RETRAIN_HELP)(triage_bootstrap)
+
+
+# ---- dedupe: the intake's duplicate detection over a file ------------------------------------------
+
+_TIME = re.compile(
+    r"\s*(\d{4})\D(\d{1,2})\D(\d{1,2})(?:\D+(\d{1,2})\D(\d{1,2})(?:\D(\d{1,2})(?:\.\d+)?)?)?\D?\s*"
+)
+
+
+def _parse_time(value: str) -> datetime | None:
+    """ISO 8601 (an aware time becomes naive UTC), or year-month-day [hour:minute[:second]] with any
+    separators (2019/4/25 9:32:09, and the Chinese 年月日时分 forms): a naive local time; None when
+    unreadable."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        m = _TIME.fullmatch(value)
+        if m is None:
+            return None
+        y, mo, d, h, mi, sec = m.groups()
+        try:
+            return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(sec or 0))
+        except ValueError:
+            return None
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def _dedupe_rows(data: Path, cols: dict[str, str | None]) -> tuple[list[BatchRow], list[str]]:
+    """The file's rows for :func:`cluster_rows`, and their ids (row numbers without ``--id-col``)."""
+    if not data.is_file():
+        raise typer.BadParameter(both("dedupe.file_missing", path=data), param_hint="'--data'")
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    delimiter = "\t" if data.suffix.lower() in {".tsv", ".tab"} else ","
+    rows: list[BatchRow] = []
+    ids: list[str] = []
+    try:
+        with data.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh, delimiter=delimiter)
+            columns = list(reader.fieldnames or [])
+            for option, col in cols.items():
+                if col is not None and col not in columns:
+                    raise typer.BadParameter(
+                        both(
+                            "dedupe.no_column", path=data.name, column=col, columns=", ".join(columns) or "-"
+                        ),
+                        param_hint=f"'{option}'",
+                    )
+            for n, rec in enumerate(reader):
+                rows.append(_dedupe_row(n, rec, cols))
+                id_col = cols["--id-col"]
+                ids.append(rec[id_col] if id_col else str(n))
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(both("dedupe.not_utf8", path=data), param_hint="'--data'") from exc
+    except csv.Error as exc:
+        raise typer.BadParameter(both("dedupe.not_csv", path=data, error=exc), param_hint="'--data'") from exc
+    if not rows:
+        raise typer.BadParameter(both("dedupe.no_rows", path=data), param_hint="'--data'")
+    return rows, ids
+
+
+def _dedupe_row(n: int, rec: dict[str, str], cols: dict[str, str | None]) -> BatchRow:
+    def cell(option: str) -> str:
+        col = cols[option]
+        return (rec.get(col) or "").strip() if col else ""
+
+    at = None
+    if raw := cell("--time-col"):
+        at = _parse_time(raw)
+        if at is None:
+            raise typer.BadParameter(both("dedupe.bad_time", row=n, value=raw), param_hint="'--time-col'")
+    point: list[float | None] = []
+    for option in ("--lon-col", "--lat-col"):
+        raw = cell(option)
+        try:
+            value = float(raw) if raw else None
+        except ValueError:
+            value = None
+        if raw and (value is None or not math.isfinite(value)):
+            raise typer.BadParameter(both("dedupe.bad_number", row=n, value=raw), param_hint=f"'{option}'")
+        point.append(value)
+    lon, lat = point if None not in point else (None, None)
+    return BatchRow(cell("--text-col"), at, lon, lat, cell("--category-col") or None)
+
+
+@triage_app.command("dedupe", help=both("dedupe.help"))
+def dedupe(
+    data: DataOpt,
+    text_col: TextColOpt,
+    time_col: Annotated[str | None, typer.Option("--time-col", help="column with the report time")] = None,
+    id_col: Annotated[
+        str | None, typer.Option("--id-col", help="column with the report id (table output)")
+    ] = None,
+    lon_col: Annotated[
+        str | None, typer.Option("--lon-col", help="column with the longitude (WGS84)")
+    ] = None,
+    lat_col: Annotated[str | None, typer.Option("--lat-col", help="column with the latitude (WGS84)")] = None,
+    category_col: Annotated[
+        str | None, typer.Option("--category-col", help="column with the category")
+    ] = None,
+    radius: Annotated[float, typer.Option("--radius", min=0.0, help="duplicate radius in metres")] = 50.0,
+    window_days: Annotated[
+        float, typer.Option("--window-days", min=0.0, help="time window in days (with --time-col)")
+    ] = 7.0,
+    as_json: Annotated[bool, typer.Option("--json", help='print {"clusters": [[row, ...], ...]}')] = False,
+) -> None:
+    """Duplicate clusters in a CSV file: 0-based data rows, clusters of two or more."""
+    if (lon_col is None) != (lat_col is None):
+        raise typer.BadParameter(both("dedupe.lon_lat_together"), param_hint="'--lon-col'")
+    cols = {"--text-col": text_col, "--time-col": time_col, "--id-col": id_col, "--lon-col": lon_col,
+            "--lat-col": lat_col, "--category-col": category_col}  # fmt: skip
+    rows, ids = _dedupe_rows(data, cols)
+    clusters = cluster_rows(rows, BatchSettings(radius_m=radius, window=timedelta(days=window_days)))
+    if as_json:
+        typer.echo(json.dumps({"clusters": clusters}))
+        return
+    for members in clusters:
+        typer.echo(" ".join(ids[i] for i in members))
+    console.print(
+        both("dedupe.clusters", clusters=len(clusters), members=sum(map(len, clusters)), rows=len(rows)),
+        highlight=False,
+    )

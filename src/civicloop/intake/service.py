@@ -20,27 +20,41 @@ from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from civicloop.cases.core import Actor, CaseState, Command, Event
 from civicloop.cases.service import BatchItem, BatchResult, ReporterInfo
 from civicloop.city.service import City
 from civicloop.geo.projection import haversine_m
 from civicloop.geo.service import nearby_open_cases
-from civicloop.intake.core import (
+from civicloop.intake.core import decide_urgency, review_priority
+from civicloop.intake.dedupe import (
+    THRESHOLD,
     DuplicateCandidate,
+    TextSignature,
     best_duplicate,
-    decide_urgency,
-    review_priority,
     score_duplicate,
+    shingled,
+    signature,
 )
 from civicloop.intake.locate import locate_report_fields
-from civicloop.intake.store import recently_closed
+from civicloop.intake.store import (
+    has_text_keys,
+    open_case_texts,
+    recently_closed,
+    replace_text_keys,
+    text_candidates,
+    uncategorised_nearby,
+)
 from civicloop.kernel.errors import DomainError
 from civicloop.kernel.i18n import both, t
 from civicloop.kernel.vocabulary import Action, Channel, ClosureReason, Role, Stage, Urgency
 from civicloop.triage.service import load_category_model
 from civicloop.triage.store import add_examples, add_notifications
+
+_PLACE_CANDIDATES = 8  # the nearest open cases of a kind (and of none) compared with a report
 
 SYSTEM = Actor("triage", Role.SYSTEM, name=both("intake.triage_actor"))
 
@@ -100,7 +114,7 @@ class KeywordClassifier:
 class IntakeSettings:
     duplicate_radius_m: float = 50.0  # FMS suggests within 250 m; merging automatically needs a tighter ring
     duplicate_window_days: float = 7.0
-    duplicate_threshold: float = 0.75
+    duplicate_threshold: float = THRESHOLD  # see intake/dedupe.py: score_duplicate (the radius is real)
     recurrence_radius_m: float = 30.0
     recurrence_days: float = 30.0
     auto_dispatch: bool = True
@@ -198,31 +212,18 @@ class IntakeService:
             dept_reason = f"profile rule for {category}" + (
                 f" in {f['district_code']}" if f.get("district_code") else ""
             )
-        duplicates: list[DuplicateCandidate] = []
         recurrence: _Nearby | None = None
-        lon, lat = f.get("lon"), f.get("lat")
-        if category and isinstance(lon, (int, float)) and isinstance(lat, (int, float)):
-            near = self._nearby(conn, category, float(lon), float(lat), report.at)
-            for n in near:
-                if n.closed:
-                    if n.distance_m <= self.settings.recurrence_radius_m and (
-                        recurrence is None or n.distance_m < recurrence.distance_m
-                    ):
-                        recurrence = n
-                    continue
-                duplicates.append(
-                    score_duplicate(
-                        case_id=n.case_id,
-                        distance_m=n.distance_m,
-                        radius_m=self.settings.duplicate_radius_m,
-                        same_category=n.category_code == category,
-                        text_a=text,
-                        text_b=n.text,
-                        same_component=bool(f.get("component_id"))
-                        and n.component_id == f.get("component_id"),
-                    )
-                )
-        duplicates.sort(key=lambda c: (-c.score, c.distance_m))
+        point = _point_of(f)
+        if category and point:
+            for n in self._nearby(conn, category, point[0], point[1], report.at):
+                if (
+                    n.closed
+                    and n.distance_m <= self.settings.recurrence_radius_m
+                    and (recurrence is None or n.distance_m < recurrence.distance_m)
+                ):
+                    recurrence = n
+        duplicates = self._duplicates(conn, report, signature(text), category, point)
+        duplicates.sort(key=lambda c: (-c.score, c.distance_m if c.distance_m is not None else math.inf))
         master = best_duplicate(duplicates, self.settings.duplicate_threshold)
         auto = bool(
             self.settings.auto_dispatch
@@ -244,7 +245,7 @@ class IntakeService:
             "duplicates": [
                 {
                     "case_id": d.case_id,
-                    "distance_m": round(d.distance_m, 1),
+                    "distance_m": None if d.distance_m is None else round(d.distance_m, 1),
                     "score": d.score,
                     "reason": d.reason,
                 }
@@ -256,17 +257,9 @@ class IntakeService:
         }
 
     def _nearby(self, conn: Connection, category: str, lon: float, lat: float, at: datetime) -> list[_Nearby]:
-        """Cases of the category around the point: open ones reported in the duplicate window, and ones
-        closed as fixed in the recurrence window. Each side is answered by its own partial index on
-        (city, category, lat, lon, …) for a box around the point; the exact distance comes after."""
+        """Cases of the category closed as fixed around the point in the recurrence window, answered by
+        the partial index on closed cases for a box around the point; the exact distance comes after."""
         settings = self.settings
-        found: list[tuple[str, float, bool]] = [
-            (case_id, d, False)
-            for case_id, d in nearby_open_cases(
-                self.city, category, lon, lat, settings.duplicate_radius_m,
-                at - timedelta(days=settings.duplicate_window_days), conn=conn,
-            )
-        ]  # fmt: skip
         dlat = settings.recurrence_radius_m / 111_320
         dlon = settings.recurrence_radius_m / (111_320 * max(0.1, math.cos(math.radians(lat))))
         closed = recently_closed(
@@ -276,24 +269,87 @@ class IntakeService:
             (lon - dlon, lat - dlat, lon + dlon, lat + dlat),
             at - timedelta(days=settings.recurrence_days),
         )
+        out: list[_Nearby] = []
         for r in closed:
             if r.closure_reason == ClosureReason.FIXED.value:
                 distance = float(haversine_m(lon, lat, r.lon, r.lat))
                 if distance <= settings.recurrence_radius_m:
-                    found.append((r.case_id, distance, True))
-        if not found:
+                    out.append(_Nearby(r.case_id, r.lon, r.lat, "", None, category, True, distance))
+        return out
+
+    def duplicates_of(self, report: IntakeReport, category: str | None = None) -> list[DuplicateCandidate]:
+        """The duplicate search alone, as intake runs it for a report already located (for tools and
+        the benchmark): every candidate with its score, best first."""
+        with self.city.store.read() as conn:
+            found = self._duplicates(conn, report, signature(_text_of(report.fields)), category,
+                                     _point_of(report.fields))  # fmt: skip
+        return sorted(found, key=lambda c: (-c.score, math.inf if c.distance_m is None else c.distance_m))
+
+    def _duplicates(
+        self,
+        conn: Connection,
+        report: IntakeReport,
+        sig: TextSignature,
+        category: str | None,
+        point: tuple[float, float] | None,
+    ) -> list[DuplicateCandidate]:
+        """Open cases reported within the duplicate window that may be the same problem, each scored by
+        :func:`civicloop.intake.dedupe.score_duplicate`. Candidates come from three indexed searches:
+        the same category within the radius (``ix_cases_open_nearby``), cases without a category yet
+        (the review queue) within the radius (the same index, category IS NULL), and cases sharing a
+        text key (MinHash LSH bands or the exact normal form: ``case_text_keys``)."""
+        settings = self.settings
+        since = report.at - timedelta(days=settings.duplicate_window_days)
+        ids: dict[str, None] = {}
+        if point:
+            lon, lat = point
+            if category:
+                for case_id, _ in nearby_open_cases(
+                    self.city, category, lon, lat, settings.duplicate_radius_m, since, conn=conn,
+                    limit=_PLACE_CANDIDATES,
+                ):  # fmt: skip
+                    ids[case_id] = None
+            dlat = settings.duplicate_radius_m / 111_320
+            dlon = settings.duplicate_radius_m / (111_320 * max(0.1, math.cos(math.radians(lat))))
+            box = (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+            near = sorted(
+                (d, r.case_id)
+                for r in uncategorised_nearby(conn, self.city.id, box, since)
+                if (d := float(haversine_m(lon, lat, r.lon, r.lat))) <= settings.duplicate_radius_m
+            )
+            ids.update((case_id, None) for _, case_id in near[:_PLACE_CANDIDATES])
+        for case_id in text_candidates(conn, self.city.id, sig.keys):
+            ids[case_id] = None
+        if not ids:
             return []
-        states = {
-            k: v.state
-            for k, v in self.city.store.load_many(conn, self.city.id, [f[0] for f in found]).items()
-        }
-        out: list[_Nearby] = []
-        for case_id, distance, is_closed in found:
-            state = states.get(case_id)
-            if state is None or (not is_closed and state.duplicate_of):
-                continue
-            out.append(_Nearby(case_id, state.lon or lon, state.lat or lat, state.description or "",
-                               state.component_id, category, is_closed, distance))  # fmt: skip
+        f = report.fields
+        reporter = f.get("reporter_id") or (report.actor.id if report.actor.role is Role.CITIZEN else None)
+        out: list[DuplicateCandidate] = []
+        for case_id, loaded in self.city.store.load_many(conn, self.city.id, list(ids)).items():
+            s = loaded.state
+            if not s.is_open or s.duplicate_of or s.created_at < since:
+                continue  # a merged report is never a master (the cluster has one); the window
+            distance = (
+                float(haversine_m(point[0], point[1], s.lon, s.lat))
+                if point and s.lon is not None and s.lat is not None
+                else None
+            )
+            theirs = s.category_code or (s.triage or {}).get("category_code")
+            same_area = distance is None and any(
+                f.get(k) and f.get(k) == getattr(s, k) for k in ("grid_code", "community_code")
+            )
+            out.append(
+                score_duplicate(
+                    case_id=case_id,
+                    distance_m=distance,
+                    radius_m=settings.duplicate_radius_m,
+                    same_category=(category == theirs) if category and theirs else None,
+                    text_similarity=sig.similarity(shingled(_state_text(s))),
+                    same_component=bool(f.get("component_id")) and s.component_id == f.get("component_id"),
+                    same_area=same_area,
+                    same_reporter=bool(reporter) and s.reporter_id == reporter,
+                )
+            )  # fmt: skip
         return out
 
     # ---- submission -------------------------------------------------------------------------
@@ -457,6 +513,18 @@ def _outcome_of(state: CaseState | None, s: dict[str, Any]) -> str:
     return "queued"
 
 
+def _state_text(state: CaseState) -> str:
+    """A stored case's text as the intake compared it when it arrived (description and address)."""
+    return _text_of({"description": state.description, "address": state.address})
+
+
+def _point_of(fields: Mapping[str, Any]) -> tuple[float, float] | None:
+    lon, lat = fields.get("lon"), fields.get("lat")
+    if isinstance(lon, (int, float)) and isinstance(lat, (int, float)):
+        return float(lon), float(lat)
+    return None
+
+
 def _text_of(fields: Mapping[str, Any]) -> str:
     return " ".join(str(fields.get(k) or "") for k in ("description", "address")).strip()
 
@@ -583,4 +651,64 @@ def install_listeners(city: City) -> None:
 
     service.listeners.append(record_corrections(city.id))
     service.listeners.append(notify_cluster(city.id, load))
+    service.listeners.append(index_texts(city.id))
+    build_text_index(city)
     service._triage_listeners = True  # type: ignore[attr-defined]
+
+
+# ---- the text index: LSH keys of every open case, kept in step with the event log ------------------
+
+_REINDEX = {Action.REPORT, Action.REOPEN, Action.SPLIT}
+
+
+def _indexable(state: CaseState) -> bool:
+    return state.is_open and not state.duplicate_of
+
+
+def _keys_of(state: CaseState) -> tuple[int, ...]:
+    return signature(_state_text(state)).keys
+
+
+def index_texts(city_id: str) -> Callable[[Connection, Sequence[Event], Mapping[str, CaseState]], None]:
+    """Keeps ``case_text_keys`` in step: a new (or reopened, or split-off) open case adds its keys, a case
+    that ends or is merged drops them — in the same transaction as the events."""
+
+    def listener(conn: Connection, new_events: Sequence[Event], states: Mapping[str, CaseState]) -> None:
+        drop: set[str] = set()
+        add: dict[str, tuple[int, ...]] = {}
+        for e in new_events:
+            state = states.get(e.case_id)
+            if state is None:
+                continue
+            if e.action in _REINDEX or not _indexable(state):
+                if e.action is not Action.REPORT:
+                    drop.add(e.case_id)
+                add.pop(e.case_id, None)
+                if _indexable(state):
+                    add[e.case_id] = _keys_of(state)
+        if drop or add:
+            replace_text_keys(conn, city_id, drop, add.items())
+
+    return listener
+
+
+def build_text_index(city: City, *, chunk: int = 5000) -> int:
+    """Fill ``case_text_keys`` once for a city whose open cases predate it (an upgraded database): runs
+    when the table holds no key of the city, in one transaction (a crash leaves nothing half-built; a
+    process that loses the race to another one starting at the same time finds the keys written and
+    stops); returns the number of cases indexed."""
+    with city.engine.connect() as conn:
+        if has_text_keys(conn, city.id):
+            return 0
+    done, after = 0, ""
+    try:
+        with city.engine.begin() as conn:
+            while rows := open_case_texts(conn, city.id, after, chunk):
+                states = [CaseState.from_doc(orjson.loads(r.doc)) for r in rows]
+                keyed = ((s.case_id, _keys_of(s)) for s in states if _indexable(s))
+                replace_text_keys(conn, city.id, (), keyed)
+                done += len(rows)
+                after = rows[-1].case_id
+    except IntegrityError:
+        return 0
+    return done

@@ -1,15 +1,42 @@
-"""The intake's queries: cases closed as fixed near a new report (recurrence). The open side of the
-duplicate search is :func:`civicloop.geo.store.nearby_open_rows`; the tables are the core ``cases``."""
+"""The intake's tables and queries: the LSH keys of open cases' texts (the text side of the duplicate
+search), open cases without a category near a point (the review queue's side), and cases closed as fixed
+near a new report (recurrence). The open side of the category search is
+:func:`civicloop.geo.store.nearby_open_rows`; the other tables are the core ``cases``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    String,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 
-from civicloop.store.tables import cases
+from civicloop.store.tables import cases, metadata
+
+case_text_keys = Table(
+    "case_text_keys",
+    metadata,
+    Column("city_id", String(32), primary_key=True),
+    Column("key", BigInteger, primary_key=True, autoincrement=False),  # a MinHash band or the exact hash
+    Column("case_id", String(32), primary_key=True),
+    Index("ix_case_text_keys_city_id_case_id", "city_id", "case_id"),
+)  # 0010
+
+_OPEN: Any = literal_column("'open'")  # literal, so the planners can use the partial index
 
 # Built once (asked for every report; building it cost more than running it).
 _RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.closure_reason).where(
@@ -19,6 +46,29 @@ _RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.clo
     cases.c.lat.between(bindparam("s"), bindparam("n")),
     cases.c.lon.between(bindparam("w"), bindparam("e")),
     cases.c.closed_at >= bindparam("since"),
+)
+
+# The probe reads the key index alone (no join per matching row: a hot band key can match hundreds of
+# rows among a million cases, and a join would read each one's case row); the open/window filter is the
+# caller's, on the few states it loads. Keys of ended or merged cases are removed by the intake listener.
+_TEXT_CANDIDATES = (
+    select(case_text_keys.c.case_id)
+    .where(
+        case_text_keys.c.city_id == bindparam("city"),
+        case_text_keys.c.key.in_(bindparam("keys", expanding=True)),
+    )
+    .group_by(case_text_keys.c.case_id)
+    .order_by(func.count().desc(), case_text_keys.c.case_id.desc())
+    .limit(bindparam("limit"))
+)
+
+_UNCATEGORISED_NEARBY = select(cases.c.case_id, cases.c.lon, cases.c.lat).where(
+    cases.c.city_id == bindparam("city"),
+    cases.c.category_code.is_(None),
+    cases.c.public_status == _OPEN,
+    cases.c.lat.between(bindparam("s"), bindparam("n")),
+    cases.c.lon.between(bindparam("w"), bindparam("e")),
+    cases.c.created_at >= bindparam("since"),
 )
 
 
@@ -36,3 +86,65 @@ def recently_closed(
         _RECENTLY_CLOSED,
         {"city": city_id, "category": category, "s": s, "n": n, "w": w, "e": e, "since": since},
     ).all()
+
+
+def text_candidates(conn: Connection, city_id: str, keys: Sequence[int], limit: int = 16) -> list[str]:
+    """Cases sharing at least one text key, those sharing the most keys first (the exact key and most
+    bands: the likeliest duplicates; then the newest), at most *limit*: case ids. Answered by the primary
+    key (city, key, case) alone; the caller keeps the open ones reported within its window."""
+    if not keys:
+        return []
+    rows = conn.execute(_TEXT_CANDIDATES, {"city": city_id, "keys": list(keys), "limit": limit})
+    return [r[0] for r in rows]
+
+
+def uncategorised_nearby(
+    conn: Connection, city_id: str, box: tuple[float, float, float, float], since: datetime
+) -> Sequence[Any]:
+    """Open cases without a stored category (the review queue) in the box, reported at or after *since*:
+    rows of (case_id, lon, lat); ``ix_cases_open_nearby`` answers it (category IS NULL leads)."""
+    w, s, e, n = box
+    return conn.execute(
+        _UNCATEGORISED_NEARBY, {"city": city_id, "s": s, "n": n, "w": w, "e": e, "since": since}
+    ).all()
+
+
+def replace_text_keys(
+    conn: Connection, city_id: str, drop: Iterable[str], add: Iterable[tuple[str, Sequence[int]]]
+) -> None:
+    """Remove every key of the cases in *drop*, then store *add* ((case id, keys) pairs)."""
+    gone = sorted(set(drop))
+    for i in range(0, len(gone), 500):
+        conn.execute(
+            delete(case_text_keys).where(
+                case_text_keys.c.city_id == city_id, case_text_keys.c.case_id.in_(gone[i : i + 500])
+            )
+        )
+    rows = [{"city_id": city_id, "key": k, "case_id": c} for c, keys in add for k in dict.fromkeys(keys)]
+    if rows:
+        conn.execute(insert(case_text_keys), rows)
+
+
+def has_text_keys(conn: Connection, city_id: str) -> bool:
+    return bool(conn.execute(select(exists().where(case_text_keys.c.city_id == city_id))).scalar())
+
+
+def open_case_texts(conn: Connection, city_id: str, after: str, limit: int) -> Sequence[Any]:
+    """Open cases in case-id order after *after*: rows of (case_id, doc) — for building the keys once."""
+    return conn.execute(
+        select(cases.c.case_id, cases.c.doc)
+        .where(cases.c.city_id == city_id, cases.c.public_status == _OPEN, cases.c.case_id > after)
+        .order_by(cases.c.case_id)
+        .limit(limit)
+    ).all()
+
+
+def count_open(conn: Connection, city_id: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(cases)
+            .where(cases.c.city_id == city_id, cases.c.public_status == _OPEN)
+        ).scalar()
+        or 0
+    )

@@ -75,7 +75,7 @@
         if (i === 0 && !sel.dataset.touched) { sel.value = c.code; chip.classList.add("active"); }
       });
       if (s.duplicates && s.duplicates.length) {
-        box.appendChild(h("div", { class: "small muted", style: "width:100%" }, CL.t("duplicates") + CL.t("colon") + s.duplicates.map((d) => d.case_id + " (" + Math.round(d.distance_m) + " m)").join(CL.t("comma"))));
+        box.appendChild(h("div", { class: "small muted", style: "width:100%" }, CL.t("duplicates") + CL.t("colon") + s.duplicates.map((d) => d.case_id + (d.distance_m == null ? "" : " (" + Math.round(d.distance_m) + " m)")).join(CL.t("comma"))));
       }
     } catch (e) { /* offline: no suggestion, the picker still works */ }
   }

@@ -34,7 +34,7 @@
     const top = (t.category_top || []).map(([code, score]) => code + " " + CL.catName(code) + " (" + CL.fmt.pct(score, 0) + ")").join(CL.t("list_sep"));
     const dups = (t.duplicates || []).map((d) => h("li", { "data-dup": d.case_id },
       caseLink(d.case_id), " · " + CL.t("score") + " ", h("span", { class: "score" }, CL.fmt.pct(d.score, 0)),
-      " · " + CL.t("distance") + " " + CL.fmt.num(Math.round(d.distance_m)) + " m · " + (d.reason || "")));
+      (d.distance_m == null ? "" : " · " + CL.t("distance") + " " + CL.fmt.num(Math.round(d.distance_m)) + " m") + " · " + (d.reason || "")));
     return h("div", { class: "triage", "data-triage": "1" },
       h("div", null, h("b", null, CL.t("suggestion")), " ", h("span", { class: "muted small" }, CL.t(source === "stored" ? "stored_suggestion" : "computed_now"))),
       h("div", null, CL.t("suggested_category") + CL.t("colon"), h("b", null, t.category_code ? t.category_code + " " + CL.catName(t.category_code) : "—"),

@@ -1,0 +1,99 @@
+"""Duplicates at intake for every report: the real radius, reports in the review queue, text-only
+hotline reports (through the stored text keys), and the key index kept in step with the cases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, delete, func, select
+
+from civicloop.bootstrap import init_city
+from civicloop.city.service import City
+from civicloop.intake.service import IntakeReport, IntakeService, build_text_index
+from civicloop.intake.store import case_text_keys
+from civicloop.kernel.vocabulary import Action, Stage
+from tests.integration.test_intake import MONDAY, SPOT, _inspector_report, _intake, _metres_east
+from tests.support.domain import as_role
+
+HOTLINE = "市民来电反映：坞城路幸福小区东门的路灯已经坏了三天，晚上出行很不安全，请尽快处理。"
+
+
+@pytest.fixture
+def city(backend: tuple[str, Engine], city_id: str) -> City:
+    return init_city("taiyuan", engine=backend[1], city_id=city_id)
+
+
+def _hotline(text: str, when=MONDAY, user: str = "op-1", address: str = "坞城路") -> IntakeReport:  # type: ignore[no-untyped-def]
+    fields = {"channel": "hotline", "description": text, "address": address}  # no position: 待定位
+    return IntakeReport(as_role("operator", user), fields, when)
+
+
+def test_a_same_kind_report_at_0_9_radius_joins_and_at_1_1_radius_does_not(city: City) -> None:
+    intake = _intake(city)
+    radius = intake.settings.duplicate_radius_m
+    [master] = intake.submit([_inspector_report("ins-1", "坞城路口东侧垃圾成堆", *SPOT)])
+    later = MONDAY + timedelta(minutes=20)
+    inside, outside = intake.submit([
+        _inspector_report("ins-2", "有一堆建筑垃圾没人清运", *_metres_east(*SPOT, 0.9 * radius), when=later),
+        _inspector_report("ins-3", "有一堆建筑垃圾没人清运", *_metres_east(*SPOT, -1.1 * radius), when=later),
+    ])  # fmt: skip
+    assert inside.outcome == "merged" and inside.suggestion["duplicate_of"] == master.case_id
+    assert outside.suggestion["duplicate_of"] is None and outside.outcome != "merged"
+
+
+def test_a_report_joins_a_case_waiting_in_the_review_queue(city: City) -> None:
+    intake = _intake(city)
+    fields = {"channel": "citizen", "lon": SPOT[0], "lat": SPOT[1], "description": "小区门口垃圾成堆没人管"}
+    [waiting] = intake.submit([IntakeReport(as_role("citizen", "c-1"), fields, MONDAY)])
+    assert waiting.outcome == "queued" and city.cases.get(waiting.case_id or "").category_code is None
+    near = _metres_east(*SPOT, 15)
+    fields2 = {"channel": "citizen", "lon": near[0], "lat": near[1], "description": "门口的垃圾堆了好几天了"}
+    [joined] = intake.submit([IntakeReport(as_role("citizen", "c-2"), fields2, MONDAY + timedelta(hours=1))])
+    assert joined.outcome == "merged" and joined.suggestion["duplicate_of"] == waiting.case_id
+    master = city.cases.get(waiting.case_id or "")
+    assert master.stage is Stage.REPORTED and master.cluster_members == (joined.case_id,)
+
+
+def test_text_only_hotline_duplicates_join_the_cluster_and_a_different_text_does_not(city: City) -> None:
+    intake = _intake(city)
+    [first] = intake.submit([_hotline(HOTLINE)])
+    assert first.case_id and first.outcome != "merged"
+    spaced = " ".join(HOTLINE.replace("，", ", "))  # the same words, typed again with spaces
+    again, other = intake.submit([
+        _hotline(spaced, MONDAY + timedelta(days=2), "op-2"),
+        _hotline("公交站旁垃圾堆放无人清理，气味难闻。", MONDAY + timedelta(days=2), address="建设路"),
+    ])  # fmt: skip
+    assert again.outcome == "merged" and again.suggestion["duplicate_of"] == first.case_id
+    assert again.suggestion["duplicates"][0]["distance_m"] is None
+    assert other.suggestion["duplicate_of"] is None
+    master = city.cases.get(first.case_id)
+    assert master.cluster_members == (again.case_id,) and master.cluster_size == 2
+    # beyond the window it is a new report
+    [late] = intake.submit([_hotline(HOTLINE, MONDAY + timedelta(days=8))])
+    assert late.suggestion["duplicate_of"] is None
+
+
+def test_the_text_keys_follow_the_cases_and_are_built_for_an_older_database(city: City) -> None:
+    intake = _intake(city)
+    [first] = intake.submit([_hotline(HOTLINE)])
+    case_id = first.case_id or ""
+
+    def keys() -> int:
+        with city.engine.connect() as conn:
+            q = select(func.count()).where(
+                case_text_keys.c.city_id == city.id, case_text_keys.c.case_id == case_id
+            )
+            return int(conn.execute(q).scalar() or 0)
+
+    assert keys() == 13
+    with city.engine.begin() as conn:  # as if the case predated the keys table
+        conn.execute(delete(case_text_keys).where(case_text_keys.c.city_id == city.id))
+    assert build_text_index(city) == 1 and keys() == 13
+    city.cases.act(case_id, Action.REJECT, as_role("operator"), {"reason": "invalid", "note": "测试"},
+                   at=MONDAY + timedelta(minutes=5))  # fmt: skip
+    assert keys() == 0  # an ended case is no one's master
+    [later] = IntakeService(city, locate=lambda _c, f: f).submit(
+        [_hotline(HOTLINE, MONDAY + timedelta(hours=1))]
+    )
+    assert later.suggestion["duplicate_of"] is None
