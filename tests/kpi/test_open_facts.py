@@ -29,7 +29,7 @@ from civicloop.kpi.engine import GROUPINGS, Evaluation, KpiEngine
 from civicloop.store.database import make_engine
 from tests.kpi.random_log import draw_log
 
-EXAMPLES = int(os.environ.get("KPI_OPEN_FACTS_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("KPI_OPEN_FACTS_EXAMPLES", "4"))
 NOV = parse_period("2026-11")
 _ids = count(1)
 

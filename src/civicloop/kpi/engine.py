@@ -96,6 +96,7 @@ AREA_COLUMNS: tuple[str, ...] = tuple(DIM_COLUMN[a] for a in AREA_GROUPINGS if a
 
 PUBLIC_CHANNELS = ("citizen", "hotline", "open311", "media")
 HANDLING_STAGES = ("dispatched", "return_requested", "extension_requested", "suspension_requested")
+TERMINAL_STAGES = ("closed", "rejected", "not_filed", "voided")
 
 _PUBLIC = "channel IN ('citizen', 'hotline', 'open311', 'media')"
 _ACTOR = "CASE WHEN actor_role = '{role}' THEN actor_id END"
@@ -873,16 +874,23 @@ class KpiEngine:
         events_before = self._events_before(cut)
         start, end = _naive(period.start), _naive(cut)
         self.source.prepare(self.city_id, cut)
-        sql = FLAT_SQL.replace("/*cases*/", "raw_cases").replace("/*events*/", READ_EVENTS_SQL)
+        sql = FLAT_SQL.replace("/*cases*/", "raw_cases").replace("/*events*/", "SELECT * FROM kpi_src")
+        sql = sql.replace(";\n", ";\nCREATE OR REPLACE TEMP TABLE kpi_src AS " + READ_EVENTS_SQL + ";\n", 1)
         self._run(sql, {"city": self.city_id, "start": start, "end": end})
         self._prepared = None  # the flat tables now hold the closed days, not a period
         staged = facts.staging(root)
         try:
             rows: dict[str, int] = {}
+            terminal = ", ".join(f"'{s}'" for s in TERMINAL_STAGES)
+            open_events = (
+                'SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, d FROM kpi_src '
+                f"WHERE case_id IN (SELECT case_id FROM kpi_cp WHERE end_stage NOT IN ({terminal}))"
+            )
             for name, query in (
                 ("case_ev", self._area_partial_sql("ev", per_case=True)),
                 ("case_cp", self._area_partial_sql("cp", per_case=True)),
                 ("case_roles", self._case_roles_sql()),
+                ("open_events", open_events),
             ):
                 target = staged / f"{name}.parquet"
                 self.con.execute(f"COPY ({query}) TO {_sql_str(str(target))} (FORMAT parquet)")
@@ -897,6 +905,8 @@ class KpiEngine:
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS kpi_src")
         found = facts.find_open(root, self.city_id, period, cut, self._facts_spec, events_before)
         assert found is not None
         return found
@@ -918,9 +928,32 @@ class KpiEngine:
             f"WHERE end_stage IN ({handling})",
             params,
         )
+        stored_events = _sql_str(str(found.table("open_events")))
+        # recomputed cases whose earlier events were not stored (closed before the cut, touched today)
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE kpi_unstored AS SELECT case_id FROM raw_cases "
+            "WHERE city_id = $city AND created_at < $cut AND case_id IN (SELECT case_id FROM kpi_dirty) "
+            f"AND case_id NOT IN (SELECT DISTINCT case_id FROM read_parquet({stored_events}))",
+            {"city": self.city_id, "cut": _naive(cut)},
+        )
+        row = self.con.execute("SELECT count(*) FROM kpi_unstored").fetchone()
+        columns = 'case_id, seq, action, "at", actor_id, actor_role, stage_after'
+        events = (
+            f"SELECT {columns}, d FROM read_parquet({stored_events}) "
+            "WHERE case_id IN (SELECT case_id FROM kpi_rel) UNION ALL "
+            f"SELECT {columns}, kpi_data AS d FROM raw_events "
+            'WHERE city_id = $city AND "at" >= $cut AND "at" < $end '
+            "AND case_id IN (SELECT case_id FROM kpi_rel)"
+        )
+        if row and row[0]:
+            events += (
+                f" UNION ALL SELECT {columns}, kpi_data AS d FROM raw_events "
+                'WHERE city_id = $city AND "at" < $cut AND case_id IN (SELECT case_id FROM kpi_unstored)'
+            )
         dirty = "(SELECT * FROM raw_cases WHERE case_id IN (SELECT case_id FROM kpi_dirty))"
-        sql = FLAT_SQL.replace("/*cases*/", dirty).replace("/*events*/", READ_EVENTS_SQL)
-        self._run(sql, {"city": self.city_id, "start": _naive(period.start), "end": _naive(period.end)})
+        sql = FLAT_SQL.replace("/*cases*/", dirty).replace("/*events*/", events)
+        params = {"city": self.city_id, "start": _naive(period.start), "end": _naive(period.end)}
+        self._run(sql, {**params, "cut": _naive(cut)})
         self._lights(_naive(period.end))
         self._prepared = None  # the flat tables hold the recomputed cases only
         return found

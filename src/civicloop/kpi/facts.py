@@ -135,13 +135,17 @@ def publish(
 #   its relevance (created before the end, not closed before the start) is unchanged, and nothing of it
 #   depends on the clock.
 #
+# So that the recomputed cases need not be looked up in the whole event log, the events before *cut* of
+# every case still open at *cut* (the likely ones) are stored too (``open_events``); only a case closed
+# before *cut* and touched again today is read from the log.
+#
 # The stored part is read without the recomputed cases and the two are summed: the figures equal the
 # events path's (tests/kpi/test_open_facts.py compares every KPI both ways). The manifest records how many
 # events were before *cut* when the facts were made; an event written later with an earlier time (a
 # back-dated import) changes that count and the facts are made again.
 
 OPEN_DIR = "open"
-OPEN_TABLES = ("case_ev", "case_cp", "case_roles")
+OPEN_TABLES = ("case_ev", "case_cp", "case_roles", "open_events")
 
 
 def open_folder(root: Path, period: Period, cut: datetime) -> Path:
