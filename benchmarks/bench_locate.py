@@ -10,7 +10,8 @@ vertices and edges, where the tie-break matters) are located over the demo's uni
 
 Both run on one core in the same process; the answers must be identical (asserted). Every one of
 ``--repeat`` runs is reported and the headline is their mean (never the best). The same comparison is
-made on the **real district boundaries** (the city's districts, irregular polygons, hundreds of vertices: civicloop's lattice over them against a bare STRtree, the same points). Results go to
+made on the **real district boundaries** (the city's districts, irregular polygons, hundreds of
+vertices: civicloop's lattice over them against a bare STRtree, the same points). Results go to
 benchmarks/results/locate.json.
 """
 
