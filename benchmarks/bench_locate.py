@@ -79,6 +79,20 @@ def _mean(fn: Any, repeat: int) -> tuple[float, Any, list[float]]:
     return sum(runs) / len(runs), out, runs
 
 
+def _compare(locate: Any, tree: Any, x: Any, y: Any, repeat: int) -> list[tuple[float, list[float]]]:
+    """(mean, runs) of our locator, the bare STRtree query and the STRtree with the tie-break, after a
+    warm-up (page faults, lazy preparation); the answers must be identical."""
+    pts = shapely.points(x, y)
+    locate(x[:10_000], y[:10_000])
+    tree.query(pts[:10_000], predicate="intersects")
+    t_loc, ours, loc_runs = _mean(lambda: locate(x, y), repeat)
+    t_query, _, query_runs = _mean(lambda: tree.query(pts, predicate="intersects"), repeat)
+    t_ref, ref, ref_runs = _mean(lambda: strtree_lowest_index(tree, x, y), repeat)
+    mismatches = int((ours != ref).sum())
+    assert mismatches == 0, f"{mismatches} points differ from the STRtree answer"
+    return [(t_loc, loc_runs), (t_query, query_runs), (t_ref, ref_runs)]
+
+
 def _districts(geo: Any, x: Any, y: Any, repeat: int) -> dict[str, Any]:
     """The lattice against a bare STRtree on the real district boundaries, same points."""
     from civicloop.geo.index import PolygonLattice
@@ -89,13 +103,7 @@ def _districts(geo: Any, x: Any, y: Any, repeat: int) -> dict[str, Any]:
     lattice = PolygonLattice(polys)
     build_s = time.perf_counter() - t0
     tree = shapely.STRtree(polys)
-    pts = shapely.points(x, y)
-    lattice.locate(x[:10_000], y[:10_000])
-    tree.query(pts[:10_000], predicate="intersects")
-    t_loc, ours, loc_runs = _mean(lambda: lattice.locate(x, y), repeat)
-    t_query, _, query_runs = _mean(lambda: tree.query(pts, predicate="intersects"), repeat)
-    t_ref, ref, ref_runs = _mean(lambda: strtree_lowest_index(tree, x, y), repeat)
-    assert int((ours != ref).sum()) == 0, "district answers differ from the STRtree's"
+    (t_loc, loc_runs), (t_query, query_runs), (t_ref, ref_runs) = _compare(lattice.locate, tree, x, y, repeat)
     n = len(x)
     print(
         f"districts ({len(polys)}, {vertices:,} vertices): lattice {n / t_loc:,.0f}/s, bare STRtree "
@@ -159,17 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     tree = shapely.STRtree(polys)
     tree_build_s = time.perf_counter() - t0
     x, y = _points(geo.extent, polys, args.points, args.seed)
-    pts = shapely.points(x, y)
 
-    # Warm-up (page faults, lazy preparation), then the timed runs, interleaved fairly.
-    locator.locate_many(x[:10_000], y[:10_000])
-    tree.query(pts[:10_000], predicate="intersects")
-    t_loc, ours, loc_runs = _mean(lambda: locator.locate_many(x, y), args.repeat)
-    t_query, _, query_runs = _mean(lambda: tree.query(pts, predicate="intersects"), args.repeat)
-    t_ref, ref, ref_runs = _mean(lambda: strtree_lowest_index(tree, x, y), args.repeat)
-
-    mismatches = int((ours != ref).sum())
-    assert mismatches == 0, f"{mismatches} points differ from the STRtree answer"
+    (t_loc, loc_runs), (t_query, query_runs), (t_ref, ref_runs) = _compare(
+        locator.locate_many, tree, x, y, args.repeat
+    )
+    ref = strtree_lowest_index(tree, x, y)
     ix = locator.index
     n = args.points
     result = {

@@ -810,14 +810,8 @@ class KpiEngine:
 
     def _role_rows(self, role: str) -> list[tuple[str, str, float]]:
         """(person, counter, value) of one role grouping, from the prepared flat tables."""
-        by_key: dict[tuple[str, str], list[CounterSpec]] = {}
-        for s in COUNTER_SPECS:
-            if role in s.roles:
-                by_key.setdefault((s.source, s.roles[role]), []).append(s)
         out: list[tuple[str, str, float]] = []
-        for (source, key), specs in by_key.items():
-            table = "kpi_ev" if source == "ev" else "kpi_cp"
-            where = "inp AND " if source == "ev" else ""
+        for table, where, key, specs in _role_queries(role):
             sql = (
                 f"SELECT {key} AS k, {', '.join(self._aggregates(specs))} FROM {table} "
                 f"WHERE {where}({key}) IS NOT NULL GROUP BY 1"
@@ -982,13 +976,7 @@ class KpiEngine:
         """(case_id, role, key, name, value) of every role counter per case, from the flat tables."""
         parts = []
         for role in ROLE_GROUPINGS:
-            by_key: dict[tuple[str, str], list[CounterSpec]] = {}
-            for s in COUNTER_SPECS:
-                if role in s.roles:
-                    by_key.setdefault((s.source, s.roles[role]), []).append(s)
-            for (source, key), specs in by_key.items():
-                table = "kpi_ev" if source == "ev" else "kpi_cp"
-                where = "inp AND " if source == "ev" else ""
+            for table, where, key, specs in _role_queries(role):
                 per_case = (
                     f"SELECT case_id, CAST({key} AS VARCHAR) AS key, "
                     f"{', '.join(self._aggregates(specs, cast='DOUBLE'))} FROM {table} "
@@ -1145,6 +1133,18 @@ class KpiEngine:
                 params.append(group)
         sql = f"SELECT DISTINCT case_id FROM {table} WHERE {' AND '.join(where)} ORDER BY case_id"
         return [r[0] for r in self.con.execute(sql, params).fetchall()]
+
+
+def _role_queries(role: str) -> list[tuple[str, str, str, list[CounterSpec]]]:
+    """(flat table, its period filter, key expression, counters) of one role grouping, per key."""
+    by_key: dict[tuple[str, str], list[CounterSpec]] = {}
+    for s in COUNTER_SPECS:
+        if role in s.roles:
+            by_key.setdefault((s.source, s.roles[role]), []).append(s)
+    return [
+        ("kpi_ev" if source == "ev" else "kpi_cp", "inp AND " if source == "ev" else "", key, specs)
+        for (source, key), specs in by_key.items()
+    ]
 
 
 def _naive(moment: datetime) -> datetime:

@@ -70,20 +70,24 @@ def find(
     if period.end.astimezone(UTC).replace(tzinfo=None) > watermark:
         return None  # the period is not closed in this export
     folder = folder_for(export_dir, period)
-    try:
-        manifest = json.loads((folder / FACTS_MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
     start, end = _bounds(period)
-    if (
-        manifest.get("spec") != spec
-        or manifest.get("city_id") != city_id
-        or manifest.get("start_utc") != start
-        or manifest.get("end_utc") != end
-        or not all((folder / f"{t}.parquet").exists() for t in TABLES)
-    ):
+    manifest = _manifest(folder, TABLES, spec=spec, city_id=city_id, start_utc=start, end_utc=end)
+    if manifest is None:
         return None
     return StoredFacts(folder, manifest)
+
+
+def _manifest(folder: Path, tables: tuple[str, ...], **expected: str) -> dict[str, Any] | None:
+    """The folder's manifest if it says *expected* and every table is there, else None."""
+    try:
+        manifest: dict[str, Any] = json.loads((folder / FACTS_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if any(manifest.get(k) != v for k, v in expected.items()):
+        return None
+    if not all((folder / f"{t}.parquet").exists() for t in tables):
+        return None
+    return manifest
 
 
 def staging(export_dir: Path) -> Path:
@@ -161,19 +165,10 @@ def find_open(
     """The stored closed-day facts of *period* up to *cut*, if complete, made by *spec* and, when
     *events_before* is given, from the same number of events before *cut*."""
     folder = open_folder(root, period, cut)
-    try:
-        manifest = json.loads((folder / FACTS_MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
     start, _ = _bounds(period)
-    if (
-        manifest.get("spec") != spec
-        or manifest.get("city_id") != city_id
-        or manifest.get("start_utc") != start
-        or manifest.get("cut_utc") != cut.astimezone(UTC).isoformat()
-        or (events_before is not None and manifest.get("events_before_cut") != events_before)
-        or not all((folder / f"{t}.parquet").exists() for t in OPEN_TABLES)
-    ):
+    cut_utc = cut.astimezone(UTC).isoformat()
+    manifest = _manifest(folder, OPEN_TABLES, spec=spec, city_id=city_id, start_utc=start, cut_utc=cut_utc)
+    if manifest is None or (events_before is not None and manifest.get("events_before_cut") != events_before):
         return None
     return StoredFacts(folder, manifest)
 
