@@ -93,6 +93,24 @@ def _compare(locate: Any, tree: Any, x: Any, y: Any, repeat: int) -> list[tuple[
     return [(t_loc, loc_runs), (t_query, query_runs), (t_ref, ref_runs)]
 
 
+def _timings(n: int, *timed: tuple[float, list[float]]) -> dict[str, Any]:
+    """The result fields of one comparison (mean and runs of ours, the bare STRtree, with the tie-break)."""
+    (t_loc, loc_runs), (t_query, query_runs), (t_ref, ref_runs) = timed
+    return {
+        "locator_s": t_loc,
+        "locator_runs_s": loc_runs,
+        "locator_points_per_s": n / t_loc,
+        "strtree_query_only_s": t_query,
+        "strtree_query_only_runs_s": query_runs,
+        "strtree_query_only_points_per_s": n / t_query,
+        "strtree_with_tiebreak_s": t_ref,
+        "strtree_with_tiebreak_runs_s": ref_runs,
+        "strtree_with_tiebreak_points_per_s": n / t_ref,
+        "speedup_vs_strtree_query_only": t_query / t_loc,
+        "speedup_vs_strtree_with_tiebreak": t_ref / t_loc,
+    }
+
+
 def _districts(geo: Any, x: Any, y: Any, repeat: int) -> dict[str, Any]:
     """The lattice against a bare STRtree on the real district boundaries, same points."""
     from civicloop.geo.index import PolygonLattice
@@ -113,16 +131,7 @@ def _districts(geo: Any, x: Any, y: Any, repeat: int) -> dict[str, Any]:
         "polygons": len(polys),
         "vertices": vertices,
         "lattice_build_s": build_s,
-        "locator_s": t_loc,
-        "locator_runs_s": loc_runs,
-        "locator_points_per_s": n / t_loc,
-        "strtree_query_only_s": t_query,
-        "strtree_query_only_runs_s": query_runs,
-        "strtree_query_only_points_per_s": n / t_query,
-        "strtree_with_tiebreak_s": t_ref,
-        "strtree_with_tiebreak_runs_s": ref_runs,
-        "speedup_vs_strtree_query_only": t_query / t_loc,
-        "speedup_vs_strtree_with_tiebreak": t_ref / t_loc,
+        **_timings(n, (t_loc, loc_runs), (t_query, query_runs), (t_ref, ref_runs)),
         "identical_answers": True,
     }
 
@@ -185,17 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "identical_answers": True,
         "load_average": os.getloadavg(),
         "headline": "mean of all runs; the honest baseline is the bare STRtree query (no tie-break)",
-        "locator_s": t_loc,
-        "locator_runs_s": loc_runs,
-        "locator_points_per_s": n / t_loc,
-        "strtree_query_only_s": t_query,
-        "strtree_query_only_runs_s": query_runs,
-        "strtree_query_only_points_per_s": n / t_query,
-        "strtree_with_tiebreak_s": t_ref,
-        "strtree_with_tiebreak_runs_s": ref_runs,
-        "strtree_with_tiebreak_points_per_s": n / t_ref,
-        "speedup_vs_strtree_with_tiebreak": t_ref / t_loc,
-        "speedup_vs_strtree_query_only": t_query / t_loc,
+        **_timings(n, (t_loc, loc_runs), (t_query, query_runs), (t_ref, ref_runs)),
         "index": ix.stats.as_dict(),
         "strtree_build_s": tree_build_s,
         "demo_build_s": demo_build_s,

@@ -97,10 +97,7 @@ def staging(export_dir: Path) -> Path:
     return folder
 
 
-def publish(
-    staged: Path, export_dir: Path, period: Period, city_id: str, spec: str, info: dict[str, Any]
-) -> Path:
-    """Write the manifest last and swap the folder in, so a reader sees old facts, new facts or none."""
+def _write_manifest(staged: Path, period: Period, city_id: str, spec: str, info: dict[str, Any]) -> None:
     start, end = _bounds(period)
     manifest = {
         "period": period.label,
@@ -112,6 +109,13 @@ def publish(
         **info,
     }
     (staged / FACTS_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+
+
+def publish(
+    staged: Path, export_dir: Path, period: Period, city_id: str, spec: str, info: dict[str, Any]
+) -> Path:
+    """Write the manifest last and swap the folder in, so a reader sees old facts, new facts or none."""
+    _write_manifest(staged, period, city_id, spec, info)
     target = folder_for(export_dir, period)
     if target.exists():
         old = target.with_name(f".old-{uuid.uuid4().hex}")
@@ -177,18 +181,7 @@ def publish_open(
     staged: Path, root: Path, period: Period, cut: datetime, city_id: str, spec: str, info: dict[str, Any]
 ) -> Path:
     """Move staged closed-day facts in place (manifest last); older cuts of the period are removed."""
-    start, end = _bounds(period)
-    manifest = {
-        "period": period.label,
-        "city_id": city_id,
-        "start_utc": start,
-        "end_utc": end,
-        "cut_utc": cut.astimezone(UTC).isoformat(),
-        "spec": spec,
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        **info,
-    }
-    (staged / FACTS_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    _write_manifest(staged, period, city_id, spec, {"cut_utc": cut.astimezone(UTC).isoformat(), **info})
     target = open_folder(root, period, cut)
     prefix = target.name.split("@", 1)[0] + "@"
     target.parent.mkdir(parents=True, exist_ok=True)
