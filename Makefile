@@ -43,7 +43,8 @@ test: lint system-deps
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-## bench: benchmarks (JSON in benchmarks/results/), against SQLite and a durable PostgreSQL
+## bench: benchmarks (JSON in benchmarks/results/), against SQLite and a durable PostgreSQL;
+## `make bench BENCH_ARGS=--scale` draws the scale curves (docs/img/scale-*.png)
 bench: $(STAMP)
 	@set -e; url=$$(PGTEST_DURABLE=1 scripts/pg-test-server start $(PG_DIR)-bench); \
 	trap 'scripts/pg-test-server stop $(PG_DIR)-bench' EXIT; \

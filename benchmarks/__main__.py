@@ -1,6 +1,7 @@
 """Run every benchmark module (``benchmarks/bench_*.py``) that has a ``main()``; each writes its JSON.
 
-``python -m benchmarks`` runs all; ``python -m benchmarks loop locate`` runs the named ones.
+``python -m benchmarks`` runs all; ``python -m benchmarks loop locate`` runs the named ones;
+``python -m benchmarks --scale [loop intake nearby kpi]`` runs the scale curves (benchmarks/scale.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    if "--scale" in argv:
+        from benchmarks import scale
+
+        scale.main([a for a in argv if a != "--scale"] or None)
+        return 0
     here = Path(__file__).parent
     names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
     wanted = [f"bench_{a}" if not a.startswith("bench_") else a for a in argv]

@@ -66,12 +66,12 @@ def _reports(city: City, n: int, seed: int) -> list[IntakeReport]:
     return out
 
 
-def bulk_intake(city: City, model_dir: Path) -> dict[str, Any]:
+def bulk_intake(city: City, model_dir: Path, n: int = N_REPORTS) -> dict[str, Any]:
     path = model_dir / "category.model"
     if not path.exists():
         train_category_model(city, path=path)
     intake = IntakeService(city, classifier=load_category_model(city, path))
-    reports = _reports(city, N_REPORTS, 1)
+    reports = _reports(city, n, 1)
     outcomes: dict[str, int] = {}
     started = time.perf_counter()
     for first in range(0, len(reports), BATCH):
@@ -80,9 +80,9 @@ def bulk_intake(city: City, model_dir: Path) -> dict[str, Any]:
     ours = time.perf_counter() - started
     raw, rows = raw_insert(city, BATCH)
     return {
-        "reports": N_REPORTS,
+        "reports": n,
         "seconds": round(ours, 2),
-        "reports_per_s": round(N_REPORTS / ours),
+        "reports_per_s": round(n / ours),
         "events_written": rows,
         "raw_insert_seconds": round(raw, 3),
         "raw_insert_rows_per_s": round(rows / raw),

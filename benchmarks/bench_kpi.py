@@ -37,12 +37,13 @@ import shutil
 import tempfile
 import time
 import warnings
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from benchmarks.common import write
-from civicloop.kpi.core import parse_period
+from civicloop.kpi.core import parse_period, period_between
 from civicloop.kpi.engine import GROUPINGS, KpiEngine, city_labels
 from civicloop.kpi.source import KPI_DATA_SPEC, load_extension, new_connection, open_parquet, open_source
 
@@ -51,6 +52,9 @@ SQLITE_CASES = int(os.environ.get("BENCH_KPI_SQLITE_CASES", "50000"))
 CHUNK = int(os.environ.get("BENCH_KPI_CHUNK", "1000000"))
 CITY = "taiyuan"
 PERIOD = "2026-10"
+#: The open period's moment: 20 October 2026, 15:00 in Taiyuan (``BENCH_KPI_OPEN=0`` skips that part).
+OPEN_NOW = datetime(2026, 10, 20, 7, 0, tzinfo=UTC)
+OPEN_PERIODS = os.environ.get("BENCH_KPI_OPEN", "1") != "0"
 
 DEPARTMENTS = [
     "ty-bureau", "ty-sanitation", "ty-roads", "ty-lighting", "ty-gardens", "ty-drainage", "ty-water", "ty-gas",
@@ -408,6 +412,86 @@ def _sqlite_store(city: Any, folder: Path, n: int) -> tuple[int, int]:
     return n, int(row[0]) if row else 0
 
 
+def _as_of(source: Any, now: datetime) -> None:
+    """Make a source of the year's export look as it did at *now*: later events and closures hidden."""
+    moment = f"TIMESTAMP '{now.astimezone(UTC).replace(tzinfo=None).isoformat(' ')}'"
+    con = source.con
+    con.execute("ALTER VIEW raw_events RENAME TO raw_events_all")
+    con.execute("ALTER VIEW raw_cases RENAME TO raw_cases_all")
+    con.execute(f'CREATE VIEW raw_events AS SELECT * FROM raw_events_all WHERE "at" < {moment}')
+    con.execute(
+        "CREATE VIEW raw_cases AS SELECT city_id, case_id, created_at, "
+        f"CASE WHEN closed_at < {moment} THEN closed_at END AS closed_at FROM raw_cases_all "
+        f"WHERE created_at < {moment}"
+    )
+    # the export is closed up to the open month
+    source.watermark = datetime(now.year, now.month, 1) - timedelta(hours=8)
+
+
+def open_periods(folder: Path, city: Any) -> dict[str, Any]:
+    """The open month, week and day at ``OPEN_NOW``: from the events, and from the closed days' stored
+    facts plus the open day's cases (made once a day, then read at every evaluation), against the
+    hand-written SQL of 按期结案率 by department over the same events (relevant cases, events before now)."""
+    now = OPEN_NOW
+    tz = city.profile.timezone
+    today = now.astimezone(ZoneInfo(tz)).date()
+    monday = today - timedelta(days=today.weekday())
+    periods = {
+        "month": (parse_period(f"{today.year:04d}-{today.month:02d}", tz), True),
+        "week": (period_between(monday, monday + timedelta(days=6), tz), False),
+        "today": (period_between(today, today, tz), False),
+    }
+    out: dict[str, Any] = {"now": now.isoformat(), "note": "week and day without the previous period's ranks"}
+    shutil.rmtree(folder / "facts" / "open", ignore_errors=True)
+
+    def engine(open_facts: bool) -> KpiEngine:
+        src = open_parquet(folder)
+        _as_of(src, now)
+        e = KpiEngine(src, CITY, city.calendar, city.profile.kpi, city_labels(city), now=lambda: now)
+        e.open_facts = open_facts
+        return e
+
+    month = periods["month"][0]
+    e = engine(False)
+    if e.stored_facts(month.previous()) is None:  # what `civicloop kpi export` stores once a month
+        e.build_facts(month.previous())
+    e.close()
+    for name, (period, previous) in periods.items():
+        start = period.start.astimezone(UTC).replace(tzinfo=None)
+        cut = now.astimezone(UTC).replace(tzinfo=None)
+        base = [baseline(folder, start, cut, flat=True)[0] for _ in range(3)]
+        figures: dict[str, Any] = {"period": period.label, "previous": previous}
+        figures["baseline_flat_s"] = [round(b, 3) for b in base]
+        e = engine(False)
+        t = time.perf_counter()
+        from_events = e.evaluate(period, GROUPINGS, previous=previous)
+        figures["from_events_s"] = round(time.perf_counter() - t, 3)
+        e.close()
+        e = engine(True)
+        t = time.perf_counter()
+        e.evaluate(period, GROUPINGS, previous=previous)  # the first evaluation of the day stores the facts
+        figures["first_of_the_day_s"] = round(time.perf_counter() - t, 3)
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            got = e.evaluate(period, GROUPINGS, previous=previous)
+            runs.append(time.perf_counter() - t)
+        dirty = e.con.execute("SELECT count(*) FROM kpi_dirty").fetchone()
+        figures["recomputed_cases"] = int(dirty[0]) if dirty else 0
+        e.close()
+        figures["evaluation_s"] = [round(r, 3) for r in runs]
+        figures["evaluation_mean_s"] = round(sum(runs) / len(runs), 3)
+        figures["ratio_to_baseline_flat"] = round((sum(runs) / len(runs)) / (sum(base) / len(base)), 3)
+        figures["agrees_with_events"] = all(
+            [(r.key, r.counters, r.rates, r.rank) for r in got[b].rows]
+            == [(r.key, r.counters, r.rates, r.rank) for r in from_events[b].rows]
+            for b in GROUPINGS
+        )
+        out[name] = figures
+        print(name, figures, flush=True)
+    return out
+
+
 def main() -> None:
     keep = os.environ.get("BENCH_KPI_DIR")
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="civicloop-bench-kpi-"))
@@ -505,6 +589,8 @@ def main() -> None:
         "report_s": 30.0,
         "note": "targets apply at 10,000,000 cases (BENCH_KPI_CASES=10000000)",
     }
+    if OPEN_PERIODS:
+        result["open"] = open_periods(folder, city)
     if SQLITE_CASES > 0:
         n = min(SQLITE_CASES, N_CASES)
         cases, events = _sqlite_store(city, folder, n)

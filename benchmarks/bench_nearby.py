@@ -28,11 +28,10 @@ age. Each call is the full service function (connection checkout, SQL through th
 index ``ix_cases_open_nearby``, haversine, sort). **Baseline**, same run, same harness: a primary-key
 lookup of a random case's document (``SELECT doc FROM cases WHERE city_id = ? AND case_id = ?``),
 interleaved with the nearby calls so that noise from other processes hits both alike. Every call is
-made ``BENCH_NEARBY_REPEAT`` (3) times back to back: ``per_call`` percentiles are the first calls
+made once and counts: the headline mean/p50/p90/p99/max (milliseconds) are over all calls of all rounds
 (noise included: on a shared 2-core box a 4 ms scheduler tick shows up in the p99 of even the
-primary-key lookup), ``best_of_3`` the fastest repeat (the query's own cost). 200 warm-up calls first;
-p50/p90/p99/max in milliseconds; the reported round is the one with the lowest per-call nearby p99,
-every round's p99 is listed too, with the load average before and after each round.
+primary-key lookup); each round's figures are listed with the load average before and after it. 200
+warm-up calls first.
 """
 
 from __future__ import annotations
@@ -63,7 +62,6 @@ from civicloop.store.tables import cases
 N_CASES = int(os.environ.get("BENCH_NEARBY_CASES", "5000000"))
 N_QUERIES = int(os.environ.get("BENCH_NEARBY_QUERIES", "2000"))
 ROUNDS = int(os.environ.get("BENCH_NEARBY_ROUNDS", "3"))
-REPEAT = int(os.environ.get("BENCH_NEARBY_REPEAT", "3"))
 CHUNK = 100_000
 REF = datetime(2026, 6, 1, tzinfo=UTC)
 YEARS = 3
@@ -229,23 +227,20 @@ def _stats(samples: list[float]) -> dict[str, float]:
     }
 
 
-def _timed(fn: Any) -> tuple[float, float, Any]:
-    """(first call, best of REPEAT back-to-back calls, result) in seconds."""
-    times = []
-    result = None
-    for _ in range(REPEAT):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return times[0], min(times), result
+def _timed(fn: Any) -> tuple[float, Any]:
+    """(seconds, result) of one call."""
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
 
 
-def measure(city: City, mixture: Mixture, n_queries: int, n_rows: int, seed: int = 2) -> dict[str, Any]:
+def measure(
+    city: City, mixture: Mixture, n_queries: int, n_rows: int, seed: int = 2, n_rounds: int = ROUNDS
+) -> dict[str, Any]:
     """Interleaved rounds: each query point runs both nearby variants and one primary-key lookup in
-    turn, so machine noise (other processes on a shared box) hits all three alike. Each call is
-    repeated ``REPEAT`` times back to back: ``per_call`` are the first calls (what a user sees, noise
-    included), ``best_of_n`` the fastest of the repeats (the query's own cost: a preemption by another
-    process does not hit every repeat). The summary is the round with the lowest per-call nearby p99."""
+    turn, so machine noise (other processes on a shared box) hits all three alike. Every call counts
+    once: the headline percentiles are over all calls of all rounds (no best-of-N, no best round);
+    each round's own percentiles are listed with the load average before and after it."""
     rng = np.random.default_rng(seed)
     pick = random.Random(seed)
     variants = {"r250_30d": (250.0, REF - timedelta(days=30)), "r1000_all": (1000.0, None)}
@@ -256,44 +251,40 @@ def measure(city: City, mixture: Mixture, n_queries: int, n_rows: int, seed: int
             return conn.execute(pk, {"cid": cid}).first()
 
     names = [*variants, "baseline_pk_lookup"]
+    every: dict[str, list[float]] = {k: [] for k in names}
+    hits = dict.fromkeys(variants, 0)
     rounds: list[dict[str, Any]] = []
-    for r in range(ROUNDS):
+    for r in range(n_rounds):
         warm = 200 if r == 0 else 0
         lon, lat = mixture.points(rng, n_queries + warm)
         cats = mixture.categories(rng, n_queries + warm)
-        first: dict[str, list[float]] = {k: [] for k in names}
-        best: dict[str, list[float]] = {k: [] for k in names}
-        hits = dict.fromkeys(variants, 0)
+        calls: dict[str, list[float]] = {k: [] for k in names}
         load_before = os.getloadavg()[0]
         for i in range(n_queries + warm):
             for name, (radius, since) in variants.items():
                 args = (city, str(cats[i]), float(lon[i]), float(lat[i]), radius, since)
-                t_first, t_best, found = _timed(lambda a=args: nearby_open_cases(*a))
+                took, found = _timed(lambda a=args: nearby_open_cases(*a))
                 if i >= warm:
-                    first[name].append(t_first)
-                    best[name].append(t_best)
+                    calls[name].append(took)
                     hits[name] += len(found)
             cid = f"B-{pick.randrange(n_rows):09d}"
-            t_first, t_best, row = _timed(lambda c=cid: lookup(c))
+            took, row = _timed(lambda c=cid: lookup(c))
             assert row is not None
             if i >= warm:
-                first["baseline_pk_lookup"].append(t_first)
-                best["baseline_pk_lookup"].append(t_best)
-        rnd: dict[str, Any] = {
-            k: {"per_call": _stats(first[k]), f"best_of_{REPEAT}": _stats(best[k])} for k in names
-        }
-        for name, (radius, since) in variants.items():
-            rnd[name].update({"radius_m": radius, "since": since.isoformat() if since else None,
-                              "mean_hits": round(hits[name] / n_queries, 2)})  # fmt: skip
+                calls["baseline_pk_lookup"].append(took)
+        for k in names:
+            every[k].extend(calls[k])
+        rnd: dict[str, Any] = {k: _stats(calls[k]) for k in names}
         rnd["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         rounds.append(rnd)
-    chosen = min(rounds, key=lambda rd: rd["r250_30d"]["per_call"]["p99_ms"])
-    out: dict[str, Any] = dict(chosen)
-    out["p99_by_round_ms"] = {
-        k: {"per_call": [rd[k]["per_call"]["p99_ms"] for rd in rounds],
-            f"best_of_{REPEAT}": [rd[k][f"best_of_{REPEAT}"]["p99_ms"] for rd in rounds]}
-        for k in names
-    }  # fmt: skip
+    out: dict[str, Any] = {k: {"per_call": _stats(every[k]), "calls": len(every[k])} for k in names}
+    pk_p50 = out["baseline_pk_lookup"]["per_call"]["p50_ms"]
+    for name, (radius, since) in variants.items():
+        out[name]["radius_m"] = radius
+        out[name]["since"] = since.isoformat() if since else None
+        out[name]["mean_hits"] = round(hits[name] / (n_queries * n_rounds), 2)
+        out[name]["ratio_p50_to_pk_lookup"] = round(out[name]["per_call"]["p50_ms"] / pk_p50, 2)
+    out["rounds"] = rounds
     return out
 
 

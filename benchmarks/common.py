@@ -35,6 +35,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit,
+        # the machine is shared: every result file says how busy it was when written (1, 5, 15 min)
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 

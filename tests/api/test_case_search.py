@@ -46,7 +46,9 @@ def cases(city: City, demo_users: dict[str, tuple[str, str]]) -> dict[str, str]:
     city.cases.act(a, Action.ACCEPT, OPERATOR, {"verify": False}, at=now - timedelta(days=20))
     city.cases.act(a, Action.FILE, LEADER, at=now - timedelta(days=20))
     city.cases.act(a, Action.DISPATCH, DISPATCHER, {"department_id": dept}, at=now - timedelta(days=20))
-    city.cases.act(a, Action.HANDLE, worker, {"note": "done", "photos": ["after-a.jpg"]}, at=now - timedelta(days=19))
+    city.cases.act(
+        a, Action.HANDLE, worker, {"note": "done", "photos": ["after-a.jpg"]}, at=now - timedelta(days=19)
+    )
     city.cases.act(a, Action.SEND_CHECK, OPERATOR, at=now - timedelta(days=19))
     city.cases.act(
         a, Action.CHECK, inspector, {"passed": False, "note": "not clean"}, at=now - timedelta(days=19)

@@ -1089,7 +1089,8 @@ def decide(
         raise IllegalAction(command.case_id, stage, action, actor.role)
     if at.tzinfo is None:
         raise InvalidField("at", Msg("reasons.the_time_must_carry_a_time"))
-    at = at.astimezone(UTC)  # one representation everywhere: the stored, hashed and replayed one
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)  # one representation everywhere: the stored, hashed and replayed one
     if state is not None and at < state.updated_at:
         raise TimeRunsBackwards(command.case_id, at.isoformat(), state.updated_at.isoformat())
     f = command.fields

@@ -98,8 +98,9 @@ class StateCache:
         return out
 
     def put(self, case_id: str, loaded: Loaded) -> None:
+        if case_id in self._entries:
+            self._entries.move_to_end(case_id)
         self._entries[case_id] = loaded
-        self._entries.move_to_end(case_id)
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
 

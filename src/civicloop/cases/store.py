@@ -127,10 +127,8 @@ def search_values(s: CaseState) -> tuple[Any, ...]:
     return (s.street_code, s.community_code, s.rework_count, due_at(s), text)
 
 
-#: Positions of the projection's columns that an UPDATE may set (all but the key), and those that change
-#: with every event (the document, the last hash, the version and updated_at).
+#: Positions of the projection's columns that an UPDATE may set (all but the key).
 _UPDATABLE = tuple(range(2, len(CASE_COLUMNS)))
-_ALWAYS = frozenset(CASE_COLUMNS.index(c) for c in ("version", "updated_at", "doc", "last_hash"))
 
 
 def projection_columns(s: CaseState) -> tuple[Any, ...]:
@@ -518,12 +516,15 @@ class EventStore:
         inserts: list[tuple[Any, ...]] = []
         updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
         for state, previous in states:
-            row = w.convert(projection_values(state, last[state.case_id]), w.case_times, memo)
+            values = projection_values(state, last[state.case_id])
+            row = w.convert(values, w.case_times, memo)
             if previous is None:
                 inserts.append(row)
                 continue
-            before, after = projection_columns(previous), projection_columns(state)
-            changed = tuple(i for i in _UPDATABLE if i in _ALWAYS or before[i] != after[i])
+            # The previous row's cheap columns against the new values: the document and the last hash
+            # (None there) always differ, as does the version.
+            before = projection_columns(previous)
+            changed = tuple(i for i in _UPDATABLE if before[i] != values[i])
             updates.setdefault(changed, []).append(tuple(row[i] for i in changed) + row[:2])
         try:
             if rows:

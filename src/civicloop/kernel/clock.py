@@ -398,7 +398,8 @@ class WorkCalendar:
         _require_aware("end", end)
         if end <= start:
             return 0.0
-        if TimeUnit(unit) is TimeUnit.NATURAL_HOUR:
+        natural = unit is TimeUnit.NATURAL_HOUR  # the enum itself, no conversion on the hot path
+        if natural or (unit.__class__ is not TimeUnit and TimeUnit(unit) is TimeUnit.NATURAL_HOUR):
             return (end - start) / timedelta(microseconds=1) / _US_PER_MINUTE
         y1, c1 = self._coord(start.astimezone(self._tz))
         y2, c2 = self._coord(end.astimezone(self._tz))

@@ -30,7 +30,9 @@ def _kept(c: str) -> bool:
 
 def clean_text(text: str) -> str:
     """*text* without control characters other than newline and tab, and without bidi overrides."""
-    if text.isascii() and text.isprintable():  # the common case, fast
+    # The common case, fast: a printable text (any script) has no control, bidi-control or separator
+    # characters (Cc, Cf, Zl and Zp are all non-printable), so nothing would be removed or replaced.
+    if text.isprintable():
         return text
     text = _NEWLINES.sub("\n", text)
     return "".join(c for c in text if _kept(c))

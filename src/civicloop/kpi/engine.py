@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -50,6 +53,7 @@ from civicloop.kpi.core import (
     Period,
     Score,
     composite_score,
+    period_between,
     rank,
     rank_change,
     rate_parts,
@@ -92,6 +96,7 @@ AREA_COLUMNS: tuple[str, ...] = tuple(DIM_COLUMN[a] for a in AREA_GROUPINGS if a
 
 PUBLIC_CHANNELS = ("citizen", "hotline", "open311", "media")
 HANDLING_STAGES = ("dispatched", "return_requested", "extension_requested", "suspension_requested")
+TERMINAL_STAGES = ("closed", "rejected", "not_filed", "voided")
 
 _PUBLIC = "channel IN ('citizen', 'hotline', 'open311', 'media')"
 _ACTOR = "CASE WHEN actor_role = '{role}' THEN actor_id END"
@@ -529,6 +534,7 @@ class KpiEngine:
         calendar: WorkCalendar,
         settings: Any,
         labels: Callable[[str, str | None], str | None] | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.source = source
         self.con: duckdb.DuckDBPyConnection = source.con
@@ -539,6 +545,11 @@ class KpiEngine:
         self._prepared: Period | None = None
         self._scanned: tuple[datetime, datetime] | None = None
         self._facts_spec = facts_spec(calendar)  # the calendar is fixed for the engine's life
+        self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
+        #: Evaluate an open period from its closed days' stored facts plus the open day's events (see
+        #: :mod:`civicloop.kpi.facts`). On by default where the facts can be kept: next to an export.
+        self.open_facts = source.export_dir is not None
+        self._scratch: Path | None = None
 
     @classmethod
     def for_city(cls, city: Any, source: Source | None = None) -> KpiEngine:
@@ -549,6 +560,9 @@ class KpiEngine:
 
     def close(self) -> None:
         self.source.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     # ---- preparing a period ------------------------------------------------------------------
 
@@ -643,17 +657,19 @@ class KpiEngine:
                     both("kpi.engine.unknown_grouping", by=repr(b), options=", ".join(GROUPINGS))
                 )
         stored = self.stored_facts(period)
-        if stored is None:
+        opened = self._open_period(period) if stored is None else None
+        if stored is None and opened is None:
             self.prepare(period)
         out: dict[str, dict[str | None, dict[str, float]]] = {b: {} for b in by}
         areas = [b for b in by if b in AREA_GROUPINGS]
         if areas:
             for source in ("ev", "cp"):
-                partial = (
-                    f"SELECT * FROM read_parquet({_sql_str(str(stored.table('area_' + source)))})"
-                    if stored is not None
-                    else self._area_partial_sql(source)
-                )
+                if stored is not None:
+                    partial = f"SELECT * FROM read_parquet({_sql_str(str(stored.table('area_' + source)))})"
+                elif opened is not None:
+                    partial = self._open_partial_sql(opened, source)
+                else:
+                    partial = self._area_partial_sql(source)
                 self._grouping_sets(source, partial, areas, out)
         for area in areas:
             for values in out[area].values():
@@ -666,6 +682,8 @@ class KpiEngine:
                     "WHERE role = ?",
                     [role],
                 ).fetchall()
+            elif opened is not None:
+                rows = self._open_role_rows(opened, role)
             else:
                 rows = self._role_rows(role)
             target = out[role]
@@ -735,18 +753,19 @@ class KpiEngine:
             raise
         return {"period": period.label, "folder": str(folder), "rows": rows, "seconds": seconds}
 
-    def _aggregates(self, specs: Iterable[CounterSpec]) -> list[str]:
+    def _aggregates(self, specs: Iterable[CounterSpec], cast: str | None = None) -> list[str]:
         parts = []
         for s in specs:
             if s.distinct is not None:
-                parts.append(f'count(DISTINCT {s.distinct}) FILTER (WHERE {s.where}) AS "{s.name}"')
+                expr = f"count(DISTINCT {s.distinct}) FILTER (WHERE {s.where})"
             elif s.value is not None:
-                parts.append(f'coalesce(sum({s.value}) FILTER (WHERE {s.where}), 0) AS "{s.name}"')
+                expr = f"coalesce(sum({s.value}) FILTER (WHERE {s.where}), 0)"
             else:
-                parts.append(f'count(*) FILTER (WHERE {s.where}) AS "{s.name}"')
+                expr = f"count(*) FILTER (WHERE {s.where})"
+            parts.append(f'{f"CAST({expr} AS {cast})" if cast else expr} AS "{s.name}"')
         return parts
 
-    def _area_partial_sql(self, source: str) -> str:
+    def _area_partial_sql(self, source: str, *, per_case: bool = False) -> str:
         """Counters of one flat table summed per combination of all area dimensions (stage one).
 
         Counters of distinct values keep a count of their matching rows (``__n_<name>``) instead, so
@@ -757,7 +776,10 @@ class KpiEngine:
         where = "WHERE inp" if source == "ev" else ""
         parts = self._aggregates(s for s in specs if s.distinct is None)
         parts += [f'count(*) FILTER (WHERE {s.where}) AS "__n_{s.name}"' for s in specs if s.distinct]
-        return f"SELECT {', '.join(AREA_COLUMNS)}, {', '.join(parts)} FROM {table} {where} GROUP BY ALL"
+        keys = ", ".join(AREA_COLUMNS)
+        if per_case:  # the open period's stored closed days keep the case (and its stage at the cut)
+            keys = ("case_id, end_stage, " if source == "cp" else "case_id, ") + keys
+        return f"SELECT {keys}, {', '.join(parts)} FROM {table} {where} GROUP BY ALL"
 
     def _grouping_sets(
         self,
@@ -802,14 +824,8 @@ class KpiEngine:
 
     def _role_rows(self, role: str) -> list[tuple[str, str, float]]:
         """(person, counter, value) of one role grouping, from the prepared flat tables."""
-        by_key: dict[tuple[str, str], list[CounterSpec]] = {}
-        for s in COUNTER_SPECS:
-            if role in s.roles:
-                by_key.setdefault((s.source, s.roles[role]), []).append(s)
         out: list[tuple[str, str, float]] = []
-        for (source, key), specs in by_key.items():
-            table = "kpi_ev" if source == "ev" else "kpi_cp"
-            where = "inp AND " if source == "ev" else ""
+        for table, where, key, specs in _role_queries(role):
             sql = (
                 f"SELECT {key} AS k, {', '.join(self._aggregates(specs))} FROM {table} "
                 f"WHERE {where}({key}) IS NOT NULL GROUP BY 1"
@@ -820,6 +836,171 @@ class KpiEngine:
                 for name, value in zip(names[1:], row[1:], strict=True):
                     out.append((str(row[0]), name, float(value or 0)))
         return out
+
+    # ---- the open period: stored closed days + the open day's events (civicloop.kpi.facts) --------
+
+    def _open_cut(self, period: Period) -> datetime | None:
+        """The local midnight that opens today, when *period* is under way and open facts are on."""
+        if not self.open_facts:
+            return None
+        now = self.now()
+        if not period.start <= now < period.end:
+            return None
+        today = now.astimezone(ZoneInfo(period.timezone)).date()
+        return period_between(today, today, period.timezone).start
+
+    def _facts_root(self) -> Path:
+        if self.source.export_dir is not None:
+            return self.source.export_dir
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="civicloop-kpi-open-"))
+        return self._scratch
+
+    def _events_before(self, cut: datetime) -> int | None:
+        """How many events lie before *cut* where that can still change (None for a bare export)."""
+        if self.source.kind == "parquet":
+            return None  # an export is written once
+        sql = 'SELECT count(*) FROM raw_events WHERE city_id = $city AND "at" < $cut'
+        params: dict[str, Any] = {"city": self.city_id, "cut": _naive(cut)}
+        if self.source.kind == "hybrid" and self.source.watermark is not None:
+            sql += ' AND "at" >= $mark'  # the exported part is written once
+            params["mark"] = self.source.watermark
+        self.source.prepare(self.city_id, cut)
+        row = self.con.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
+
+    def open_facts_of(self, period: Period, cut: datetime) -> facts.StoredFacts | None:
+        """The current stored closed-day facts of *period* up to *cut*, if any."""
+        return facts.find_open(
+            self._facts_root(), self.city_id, period, cut, self._facts_spec, self._events_before(cut)
+        )
+
+    def build_open_facts(self, period: Period, cut: datetime) -> facts.StoredFacts:
+        """Compute *period*'s closed days [start, *cut*) from the events and store them per case."""
+        started = time.perf_counter()
+        root = self._facts_root()
+        events_before = self._events_before(cut)
+        start, end = _naive(period.start), _naive(cut)
+        self.source.prepare(self.city_id, cut)
+        sql = FLAT_SQL.replace("/*cases*/", "raw_cases").replace("/*events*/", "SELECT * FROM kpi_src")
+        sql = sql.replace(";\n", ";\nCREATE OR REPLACE TEMP TABLE kpi_src AS " + READ_EVENTS_SQL + ";\n", 1)
+        self._run(sql, {"city": self.city_id, "start": start, "end": end})
+        self._prepared = None  # the flat tables now hold the closed days, not a period
+        staged = facts.staging(root)
+        try:
+            rows: dict[str, int] = {}
+            terminal = ", ".join(f"'{s}'" for s in TERMINAL_STAGES)
+            open_events = (
+                'SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, d FROM kpi_src '
+                f"WHERE case_id IN (SELECT case_id FROM kpi_cp WHERE end_stage NOT IN ({terminal}))"
+            )
+            for name, query in (
+                ("case_ev", self._area_partial_sql("ev", per_case=True)),
+                ("case_cp", self._area_partial_sql("cp", per_case=True)),
+                ("case_roles", self._case_roles_sql()),
+                ("open_events", open_events),
+            ):
+                target = staged / f"{name}.parquet"
+                self.con.execute(f"COPY ({query}) TO {_sql_str(str(target))} (FORMAT parquet)")
+                n = self.con.execute(f"SELECT count(*) FROM read_parquet({_sql_str(str(target))})").fetchone()
+                rows[name] = int(n[0]) if n else 0
+            info = {
+                "rows": rows,
+                "events_before_cut": events_before,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+            facts.publish_open(staged, root, period, cut, self.city_id, self._facts_spec, info)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS kpi_src")
+        found = facts.find_open(root, self.city_id, period, cut, self._facts_spec, events_before)
+        assert found is not None
+        return found
+
+    def _open_period(self, period: Period) -> facts.StoredFacts | None:
+        """Prepare an open period: its stored closed days (made now if missing) and, in the flat tables,
+        the cases computed again from the events (``kpi_dirty``); None when the period is not open."""
+        cut = self._open_cut(period)
+        if cut is None:
+            return None
+        found = self.open_facts_of(period, cut) or self.build_open_facts(period, cut)
+        params = {"city": self.city_id, "cut": _naive(cut), "end": _naive(period.end)}
+        handling = ", ".join(f"'{s}'" for s in HANDLING_STAGES)
+        self.source.prepare(self.city_id, period.end)
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE kpi_dirty AS "
+            'SELECT DISTINCT case_id FROM raw_events WHERE city_id = $city AND "at" >= $cut AND "at" < $end '
+            f"UNION SELECT case_id FROM read_parquet({_sql_str(str(found.table('case_cp')))}) "
+            f"WHERE end_stage IN ({handling})",
+            params,
+        )
+        stored_events = _sql_str(str(found.table("open_events")))
+        # recomputed cases whose earlier events were not stored (closed before the cut, touched today)
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE kpi_unstored AS SELECT case_id FROM raw_cases "
+            "WHERE city_id = $city AND created_at < $cut AND case_id IN (SELECT case_id FROM kpi_dirty) "
+            f"AND case_id NOT IN (SELECT DISTINCT case_id FROM read_parquet({stored_events}))",
+            {"city": self.city_id, "cut": _naive(cut)},
+        )
+        row = self.con.execute("SELECT count(*) FROM kpi_unstored").fetchone()
+        columns = 'case_id, seq, action, "at", actor_id, actor_role, stage_after'
+        events = (
+            f"SELECT {columns}, d FROM read_parquet({stored_events}) "
+            "WHERE case_id IN (SELECT case_id FROM kpi_rel) UNION ALL "
+            f"SELECT {columns}, kpi_data AS d FROM raw_events "
+            'WHERE city_id = $city AND "at" >= $cut AND "at" < $end '
+            "AND case_id IN (SELECT case_id FROM kpi_rel)"
+        )
+        if row and row[0]:
+            events += (
+                f" UNION ALL SELECT {columns}, kpi_data AS d FROM raw_events "
+                'WHERE city_id = $city AND "at" < $cut AND case_id IN (SELECT case_id FROM kpi_unstored)'
+            )
+        dirty = "(SELECT * FROM raw_cases WHERE case_id IN (SELECT case_id FROM kpi_dirty))"
+        sql = FLAT_SQL.replace("/*cases*/", dirty).replace("/*events*/", events)
+        params = {"city": self.city_id, "start": _naive(period.start), "end": _naive(period.end)}
+        self._run(sql, {**params, "cut": _naive(cut)})
+        self._lights(_naive(period.end))
+        self._prepared = None  # the flat tables hold the recomputed cases only
+        return found
+
+    def _open_partial_sql(self, found: facts.StoredFacts, source: str) -> str:
+        """Stage one of an open period: the stored cases' partial sums and the recomputed ones'."""
+        drop = "case_id" if source == "ev" else "case_id, end_stage"
+        stored = (
+            f"SELECT * EXCLUDE ({drop}) FROM read_parquet({_sql_str(str(found.table('case_' + source)))}) "
+            "ANTI JOIN kpi_dirty USING (case_id)"
+        )
+        return f"{stored} UNION ALL BY NAME ({self._area_partial_sql(source)})"
+
+    def _open_role_rows(self, found: facts.StoredFacts, role: str) -> list[tuple[str, str, float]]:
+        totals: dict[tuple[str, str], float] = {}
+        stored = self.con.execute(
+            f"SELECT key, name, sum(value) FROM read_parquet({_sql_str(str(found.table('case_roles')))}) "
+            "ANTI JOIN kpi_dirty USING (case_id) WHERE role = ? GROUP BY key, name",
+            [role],
+        ).fetchall()
+        for key, name, value in [*stored, *self._role_rows(role)]:
+            totals[(str(key), str(name))] = totals.get((str(key), str(name)), 0.0) + float(value or 0)
+        return [(key, name, value) for (key, name), value in totals.items()]
+
+    def _case_roles_sql(self) -> str:
+        """(case_id, role, key, name, value) of every role counter per case, from the flat tables."""
+        parts = []
+        for role in ROLE_GROUPINGS:
+            for table, where, key, specs in _role_queries(role):
+                per_case = (
+                    f"SELECT case_id, CAST({key} AS VARCHAR) AS key, "
+                    f"{', '.join(self._aggregates(specs, cast='DOUBLE'))} FROM {table} "
+                    f"WHERE {where}({key}) IS NOT NULL GROUP BY 1, 2"
+                )
+                parts.append(
+                    f"SELECT case_id, '{role}' AS role, key, name, value FROM (UNPIVOT ({per_case}) "
+                    "ON COLUMNS(* EXCLUDE (case_id, key)) INTO NAME name VALUE value)"
+                )
+        return " UNION ALL ".join(parts)
 
     # ---- the evaluation -----------------------------------------------------------------------
 
@@ -841,6 +1022,7 @@ class KpiEngine:
             and self.source.kind in SCAN_ONCE_SOURCES
             and self.stored_facts(period) is None
             and self.stored_facts(prev) is None
+            and self._open_cut(period) is None
         )
         if shared:
             self._scan([prev, period])
@@ -965,6 +1147,23 @@ class KpiEngine:
                 params.append(group)
         sql = f"SELECT DISTINCT case_id FROM {table} WHERE {' AND '.join(where)} ORDER BY case_id"
         return [r[0] for r in self.con.execute(sql, params).fetchall()]
+
+
+def _role_queries(role: str) -> list[tuple[str, str, str, list[CounterSpec]]]:
+    """(flat table, its period filter, key expression, counters) of one role grouping, per key."""
+    by_key: dict[tuple[str, str], list[CounterSpec]] = {}
+    for s in COUNTER_SPECS:
+        if role in s.roles:
+            by_key.setdefault((s.source, s.roles[role]), []).append(s)
+    return [
+        ("kpi_ev" if source == "ev" else "kpi_cp", "inp AND " if source == "ev" else "", key, specs)
+        for (source, key), specs in by_key.items()
+    ]
+
+
+def _naive(moment: datetime) -> datetime:
+    """A moment as the engine's tables hold it: naive UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _statements(sql: str) -> list[str]:

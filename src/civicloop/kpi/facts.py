@@ -70,20 +70,24 @@ def find(
     if period.end.astimezone(UTC).replace(tzinfo=None) > watermark:
         return None  # the period is not closed in this export
     folder = folder_for(export_dir, period)
-    try:
-        manifest = json.loads((folder / FACTS_MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
     start, end = _bounds(period)
-    if (
-        manifest.get("spec") != spec
-        or manifest.get("city_id") != city_id
-        or manifest.get("start_utc") != start
-        or manifest.get("end_utc") != end
-        or not all((folder / f"{t}.parquet").exists() for t in TABLES)
-    ):
+    manifest = _manifest(folder, TABLES, spec=spec, city_id=city_id, start_utc=start, end_utc=end)
+    if manifest is None:
         return None
     return StoredFacts(folder, manifest)
+
+
+def _manifest(folder: Path, tables: tuple[str, ...], **expected: str) -> dict[str, Any] | None:
+    """The folder's manifest if it says *expected* and every table is there, else None."""
+    try:
+        manifest: dict[str, Any] = json.loads((folder / FACTS_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if any(manifest.get(k) != v for k, v in expected.items()):
+        return None
+    if not all((folder / f"{t}.parquet").exists() for t in tables):
+        return None
+    return manifest
 
 
 def staging(export_dir: Path) -> Path:
@@ -93,10 +97,7 @@ def staging(export_dir: Path) -> Path:
     return folder
 
 
-def publish(
-    staged: Path, export_dir: Path, period: Period, city_id: str, spec: str, info: dict[str, Any]
-) -> Path:
-    """Write the manifest last and swap the folder in, so a reader sees old facts, new facts or none."""
+def _write_manifest(staged: Path, period: Period, city_id: str, spec: str, info: dict[str, Any]) -> None:
     start, end = _bounds(period)
     manifest = {
         "period": period.label,
@@ -108,6 +109,13 @@ def publish(
         **info,
     }
     (staged / FACTS_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+
+
+def publish(
+    staged: Path, export_dir: Path, period: Period, city_id: str, spec: str, info: dict[str, Any]
+) -> Path:
+    """Write the manifest last and swap the folder in, so a reader sees old facts, new facts or none."""
+    _write_manifest(staged, period, city_id, spec, info)
     target = folder_for(export_dir, period)
     if target.exists():
         old = target.with_name(f".old-{uuid.uuid4().hex}")
@@ -116,4 +124,68 @@ def publish(
         shutil.rmtree(old, ignore_errors=True)
     else:
         staged.rename(target)
+    return target
+
+
+# ---- the open period: facts of its closed days, the open day read from the events ----------------------
+#
+# A period that has not ended (this month, this week, today) cannot have final facts: a case's counters
+# depend on everything that happened to it by the period end. But each case's counters depend on *that
+# case only* (the engine's flat tables are windows and groups per case), so the period splits exactly:
+#
+# * the **closed days** [start, cut) — *cut* being the local midnight that opens today — are computed
+#   once from the events and stored per case (``case_ev`` / ``case_cp`` / ``case_roles``, the same
+#   counters as the period facts with the case id kept);
+# * at evaluation, the cases whose counters may differ for the whole period are computed again from the
+#   events: those with an event at or after *cut* (touched, reported or reopened today) and those that
+#   were with a department at *cut* (their period-end light and 超期 depend on the moment). Every other
+#   case's counters for [start, end) equal its stored ones for [start, cut): it has no event after cut,
+#   its relevance (created before the end, not closed before the start) is unchanged, and nothing of it
+#   depends on the clock.
+#
+# So that the recomputed cases need not be looked up in the whole event log, the events before *cut* of
+# every case still open at *cut* (the likely ones) are stored too (``open_events``); only a case closed
+# before *cut* and touched again today is read from the log.
+#
+# The stored part is read without the recomputed cases and the two are summed: the figures equal the
+# events path's (tests/kpi/test_open_facts.py compares every KPI both ways). The manifest records how many
+# events were before *cut* when the facts were made; an event written later with an earlier time (a
+# back-dated import) changes that count and the facts are made again.
+
+OPEN_DIR = "open"
+OPEN_TABLES = ("case_ev", "case_cp", "case_roles", "open_events")
+
+
+def open_folder(root: Path, period: Period, cut: datetime) -> Path:
+    """``facts/open/<first day>_<last day>@<cut as UTC>`` for *period* cut at *cut*."""
+    stamp = cut.astimezone(UTC).strftime("%Y%m%dT%H%M")
+    span = f"{period.first_day.isoformat()}_{period.last_day.isoformat()}"
+    return root / FACTS_DIR / OPEN_DIR / f"{span}@{stamp}"
+
+
+def find_open(
+    root: Path, city_id: str, period: Period, cut: datetime, spec: str, events_before: int | None
+) -> StoredFacts | None:
+    """The stored closed-day facts of *period* up to *cut*, if complete, made by *spec* and, when
+    *events_before* is given, from the same number of events before *cut*."""
+    folder = open_folder(root, period, cut)
+    start, _ = _bounds(period)
+    cut_utc = cut.astimezone(UTC).isoformat()
+    manifest = _manifest(folder, OPEN_TABLES, spec=spec, city_id=city_id, start_utc=start, cut_utc=cut_utc)
+    if manifest is None or (events_before is not None and manifest.get("events_before_cut") != events_before):
+        return None
+    return StoredFacts(folder, manifest)
+
+
+def publish_open(
+    staged: Path, root: Path, period: Period, cut: datetime, city_id: str, spec: str, info: dict[str, Any]
+) -> Path:
+    """Move staged closed-day facts in place (manifest last); older cuts of the period are removed."""
+    _write_manifest(staged, period, city_id, spec, {"cut_utc": cut.astimezone(UTC).isoformat(), **info})
+    target = open_folder(root, period, cut)
+    prefix = target.name.split("@", 1)[0] + "@"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for old in target.parent.glob(prefix + "*"):
+        shutil.rmtree(old, ignore_errors=True)
+    staged.rename(target)
     return target
