@@ -62,23 +62,40 @@ def progress_rows(
         people = [(master.case_id, master.reporter_id)] + [
             (m.case_id, m.reporter_id) for mid in master.cluster_members if (m := members.get(mid))
         ]
-        seen: set[str] = set()
-        for case_id, reporter in people:
-            if not reporter or not reporter.startswith(PRIVATE_PREFIX) or reporter in seen:
-                continue
-            seen.add(reporter)
-            rows.append(
-                {
-                    "city_id": city_id,
-                    "notification_id": f"{e.case_id}:{e.seq}:{reporter}"[:96],
-                    "case_id": case_id,
-                    "about_case_id": master.case_id,
-                    "reporter_id": reporter,
-                    "kind": "progress",
-                    "message_zh": zh,
-                    "message_en": en,
-                    "created_at": e.at,
-                    "sent_at": None,
-                }
-            )
+        private = [(c, r) for c, r in people if r and r.startswith(PRIVATE_PREFIX)]
+        rows += notice_rows(city_id, e, master.case_id, private, "progress", zh, en)
+    return rows
+
+
+def notice_rows(
+    city_id: str,
+    e: Event,
+    about_case_id: str,
+    people: Sequence[tuple[str, str | None]],
+    kind: str,
+    zh: str,
+    en: str,
+) -> list[dict[str, Any]]:
+    """Outbox rows of one notice about *e*: one per reporter (each once, the first case they reported
+    in the cluster), for the progress updates here and the intake's outcome notices alike."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for case_id, reporter in people:
+        if not reporter or reporter in seen:
+            continue
+        seen.add(reporter)
+        rows.append(
+            {
+                "city_id": city_id,
+                "notification_id": f"{e.case_id}:{e.seq}:{reporter}"[:96],
+                "case_id": case_id,
+                "about_case_id": about_case_id,
+                "reporter_id": reporter,
+                "kind": kind,
+                "message_zh": zh,
+                "message_en": en,
+                "created_at": e.at,
+                "sent_at": None,
+            }
+        )
     return rows

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from civicloop.cases.core import Actor, CaseState, Command, Event
 from civicloop.cases.service import BatchItem, BatchResult, ReporterInfo
 from civicloop.city.service import City
+from civicloop.followup.core import notice_rows
 from civicloop.geo.projection import haversine_m
 from civicloop.geo.service import nearby_open_cases
 from civicloop.intake.core import decide_urgency, review_priority
@@ -616,25 +617,7 @@ def notify_cluster(
             people = [(master.case_id, master.reporter_id)] + [
                 (m.case_id, m.reporter_id) for m in members.values()
             ]
-            seen: set[str] = set()
-            for case_id, reporter in people:
-                if not reporter or reporter in seen:
-                    continue
-                seen.add(reporter)
-                rows.append(
-                    {
-                        "city_id": city_id,
-                        "notification_id": f"{e.case_id}:{e.seq}:{reporter}"[:96],
-                        "case_id": case_id,
-                        "about_case_id": master.case_id,
-                        "reporter_id": reporter,
-                        "kind": "outcome",
-                        "message_zh": zh,
-                        "message_en": en,
-                        "created_at": e.at,
-                        "sent_at": None,
-                    }
-                )
+            rows += notice_rows(city_id, e, master.case_id, people, "outcome", zh, en)
         add_notifications(conn, rows)
 
     return listener
