@@ -53,9 +53,9 @@ def history(backend: tuple[str, Engine], city_id: str) -> History:
             (A.ACCEPT, OP1, f"{day} 09:05", {"verify": False}),
             (A.FILE, SL1, f"{day} 09:10", {}),
             (A.DISPATCH, DP1, f"{day} 09:15", {"department_id": S}),
-            (A.HANDLE, dept(S), f"{day} 10:00", {"note": "已清运"}),
+            (A.HANDLE, dept(S), f"{day} 10:00", {"note": "已清运", "photos": ["after.jpg"]}),
             (A.SEND_CHECK, OP1, f"{day} 10:05", {}),
-            (A.CHECK, INS_A, f"{day} 10:20", {"passed": True}),
+            (A.CHECK, INS_A, f"{day} 10:20", {"passed": True, "photos": ["check.jpg"]}),
             (A.CLOSE, SL1, f"{day} 10:30", {}),
         ])  # fmt: skip
     h.act("CA", A.FEEDBACK, TRACKING, "2026-11-11 09:00", rating="satisfied")

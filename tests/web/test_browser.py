@@ -469,9 +469,9 @@ def test_a_citizen_reports_and_rates_by_keyboard_on_a_phone_and_the_pages_pass_a
         (Action.ACCEPT, OPERATOR, {"verify": False}),
         (Action.FILE, SHIFT_LEADER, {}),
         (Action.DISPATCH, DISPATCHER, {"department_id": "ty-sanitation"}),
-        (Action.HANDLE, dept, {"note": "已清运"}),
+        (Action.HANDLE, dept, {"note": "已清运", "photos": ["after.jpg"]}),
         (Action.SEND_CHECK, OPERATOR, {}),
-        (Action.CHECK, INSPECTOR, {"passed": True}),
+        (Action.CHECK, INSPECTOR, {"passed": True, "photos": ["check.jpg"]}),
         (Action.CLOSE, SHIFT_LEADER, {}),
     ):
         move(city, case_id, [(action, actor, fields)], at)

@@ -46,9 +46,9 @@ def close(city: City, case_id: str) -> None:
     move(city, case_id, steps, at)
     dept = dataclasses.replace(INSPECTOR, id="dept-web", role=type(INSPECTOR.role)("department"))
     dept = dataclasses.replace(dept, department_id=SANITATION)
-    move(city, case_id, [(Action.HANDLE, dept, {"note": "已清运"})], at)
+    move(city, case_id, [(Action.HANDLE, dept, {"note": "已清运", "photos": ["after.jpg"]})], at)
     move(city, case_id, [(Action.SEND_CHECK, OPERATOR, {})], at)
-    move(city, case_id, [(Action.CHECK, INSPECTOR, {"passed": True})], at)
+    move(city, case_id, [(Action.CHECK, INSPECTOR, {"passed": True, "photos": ["check.jpg"]})], at)
     move(city, case_id, [(Action.CLOSE, SHIFT_LEADER, {})], at)
     assert city.cases.get(case_id).stage is Stage.CLOSED
 
