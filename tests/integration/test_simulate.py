@@ -7,6 +7,8 @@ from sqlalchemy import Engine
 
 from civicloop.bootstrap import init_city
 from civicloop.cases import rebuild
+from civicloop.kpi.core import parse_period
+from civicloop.kpi.engine import KpiEngine
 from civicloop.simulator.simulate import simulate
 
 
@@ -24,3 +26,12 @@ def test_simulation_is_deterministic_and_its_projection_replays(
     assert first["states"].get("closed", 0) > 0  # cases really travel the loop
     assert 0 < first["on_time_rate"] <= 1
     assert rebuild.check(city.store, city.id).ok
+    # 回访: hotline reporters are called back after a fix and the answers reach the KPIs
+    assert first["ratings"].get("satisfied", 0) > 0
+    engine = KpiEngine.for_city(city)
+    try:
+        row = engine.evaluate(parse_period("2026-06"), ["city"], previous=False)["city"].row("city")
+    finally:
+        engine.close()
+    assert row.counters["rated_closures"] > 0
+    assert 0 < row.rates["callback_rate"] <= 1 and 0 < row.rates["satisfaction_rate"] <= 1

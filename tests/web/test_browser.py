@@ -521,6 +521,15 @@ def test_photos_are_previewed_downscaled_and_offer_their_gps_position(
     page.wait_for_selector(".preview img", timeout=10000)
     page.locator(".preview button", has_text="拍摄位置").click()  # the photo's EXIF position as the place
     wait_js(page, "document.querySelector('#public-loc').textContent.includes('小店')")
+    # the accessible names (labels, the pin, the map's buttons) follow the language switch like the text
+    names = """() => [document.querySelector('#public-name').getAttribute('aria-label'),
+      document.querySelector('.leaflet-control-zoom-in').getAttribute('aria-label'),
+      document.querySelector('.leaflet-marker-icon').alt,
+      document.querySelector('.preview button').getAttribute('aria-label')]"""
+    assert page.evaluate(names) == ["姓名", "放大", "所选位置", "移除照片 1"]
+    page.click("button[data-lang='en']")
+    assert page.evaluate(names) == ["Name", "Zoom in", "The chosen place", "Remove photo 1"]
+    assert "小店" in page.locator("#public-loc").inner_text()  # the place stays, in the new language
     page.fill("#public-desc", "井盖破损，有人差点摔倒")
     page.click("#public-submit")
     page.wait_for_selector("#tracking-number", timeout=15000)

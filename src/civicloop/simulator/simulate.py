@@ -29,7 +29,7 @@ from civicloop.cases.core import Actor, CaseState, Command
 from civicloop.cases.service import BatchItem, ReporterInfo
 from civicloop.city.service import City
 from civicloop.kernel.clock import TimeUnit
-from civicloop.kernel.vocabulary import Action, Channel, Role, Stage
+from civicloop.kernel.vocabulary import Action, Channel, ClosureReason, Rating, Role, Stage
 from civicloop.photos.simulated import simulated_ref
 from civicloop.profile.models import CategoryRule
 
@@ -45,6 +45,19 @@ HOUR_PROFILES: dict[str, tuple[float, ...]] = {
     "commute": (0, 0, 0, 0, 1, 2, 6, 14, 12, 6, 4, 4, 4, 4, 4, 4, 6, 12, 14, 8, 4, 2, 1, 0),
     "uniform": (1,) * 24,
 }
+
+
+#: 回访: the share of closed-as-fixed cases with a contact that the hotline calls back, the answers'
+#: mix, and how often the shift leader's review of a 不满意 reopens the case (else confirms the closure).
+CALLBACK_SHARE = 0.6
+RATING_MIX: dict[Rating, float] = {
+    Rating.SATISFIED: 0.75,
+    Rating.BASICALLY_SATISFIED: 0.17,
+    Rating.DISSATISFIED: 0.08,
+}
+REVIEW_REOPENS = 0.25
+#: The actor that reopens a case at once when the profile says a 不满意 reopens it (as the API does).
+FEEDBACK_SYSTEM = Actor("system:feedback", Role.SYSTEM)
 
 
 #: The simulator's vocabulary (road names, address patterns, the staff's notes): data in texts.toml.
@@ -114,6 +127,7 @@ class _SimCase:
     case_id: str | None = None
     department: str | None = None
     plan: dict[str, Any] = field(default_factory=dict)
+    contact: bool = False  # the reporter left a phone: the hotline calls back (回访) after closure
 
 
 @dataclass
@@ -130,6 +144,7 @@ class SimReport:
     overdue_open: int = 0
     closed: int = 0
     patrol_checks: int = 0  # checks of night lighting patrols and component inspections
+    ratings: Counter[str] = field(default_factory=Counter)  # 回访: the rating of each case's last closure
 
     @property
     def on_time_rate(self) -> float | None:
@@ -158,6 +173,7 @@ class SimReport:
             "closed_on_time": self.closed_on_time,
             "overdue_open": self.overdue_open,
             "patrol_checks": self.patrol_checks,
+            "ratings": dict(sorted(self.ratings.items())),
         }
 
 
@@ -178,6 +194,8 @@ class Simulator:
         self.profile = city.profile
         self.words = texts(self.profile.default_locale)
         self.rng = random.Random(seed)
+        # The 回访 draws have their own stream: the rest of the run is the same with or without them.
+        self.callback_rng = random.Random(f"{seed}:callback")
         self.seed = seed
         self.tz = ZoneInfo(self.profile.timezone)
         self.start = start
@@ -294,6 +312,7 @@ class Simulator:
                 name=self.words["reporter"]["name"].format(ref=ref),
                 phone=f"139{rng.randint(10_000_000, 99_999_999)}",
             )
+            sim.contact = True
         else:
             actor = Actor(f"citizen-{ref}", Role.CITIZEN)
             if channel not in (Channel.CITIZEN, Channel.OPEN311):
@@ -436,6 +455,37 @@ class Simulator:
             )
         elif stage is Stage.VOID_REQUESTED:
             self._push(self._staff_delay(at, 20), sim, Action.APPROVE_VOID, rng.choice(self.leaders))
+        elif stage is Stage.CLOSED:
+            self._callback(sim, state, at)
+
+    def _callback(self, sim: _SimCase, state: CaseState, at: datetime) -> None:
+        """回访: a hotline operator calls a reporter back after a fix and records the answer (once per
+        closure); a 不满意 reopens the case or waits for the shift leader's review, as the profile says."""
+        rng = self.callback_rng
+        if state.feedback_review:
+            leader = rng.choice(self.leaders)
+            review_at = at + timedelta(minutes=rng.uniform(30, 240))
+            if rng.random() < REVIEW_REOPENS:
+                self._push(review_at, sim, Action.REOPEN, leader, {"note": self._note("review_reopen")})
+            else:
+                self._push(
+                    review_at, sim, Action.CONFIRM_CLOSURE, leader, {"note": self._note("review_confirm")}
+                )
+            return
+        key = f"callback-{state.reopen_count}"
+        if not sim.contact or state.closure_reason is not ClosureReason.FIXED or key in sim.plan:
+            return
+        sim.plan[key] = True
+        if rng.random() >= CALLBACK_SHARE:
+            return
+        call_at = self.city.calendar.add_minutes(at, rng.uniform(1, 2) * 480, TimeUnit.WORK_HOUR)
+        rating = rng.choices(list(RATING_MIX), weights=list(RATING_MIX.values()))[0]
+        fields: dict[str, Any] = {"rating": rating.value, "rater": state.reporter_id or state.case_id}
+        self._push(call_at, sim, Action.FEEDBACK, rng.choice(self.operators), fields)
+        if rating is Rating.DISSATISFIED and self.profile.public.dissatisfied == "reopen":
+            self._push(
+                call_at, sim, Action.REOPEN, FEEDBACK_SYSTEM, {"note": self._note("dissatisfied_reopen")}
+            )
 
     def _department_for(self, sim: _SimCase, state: CaseState) -> str:
         return self.profile.responsible_department(
@@ -575,6 +625,7 @@ class Simulator:
         """Per-state counts and the on-time figures over the cases of this run, at the current time."""
         r = self.report
         r.states = Counter(s.stage.value for s in self.final.values())
+        r.ratings = Counter(s.satisfaction for s in self.final.values() if s.satisfaction)
         r.handled = sum(1 for s in self.final.values() if s.handling_rounds > 0)
         r.closed = sum(
             1

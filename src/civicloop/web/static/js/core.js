@@ -44,6 +44,7 @@
     root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = CL.t(el.dataset.i18n); });
     root.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = CL.t(el.dataset.i18nPlaceholder); });
     root.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = CL.t(el.dataset.i18nTitle); });
+    root.querySelectorAll("[data-i18n-aria-label]").forEach((el) => { el.setAttribute("aria-label", CL.t(el.dataset.i18nAriaLabel)); });
     root.querySelectorAll("[data-lang-switch]").forEach((el) => renderSwitch(el));
   };
   function renderSwitch(el) {

@@ -67,11 +67,30 @@
       for (const t of tiles) {
         L.tileLayer(t.url, { subdomains: t.subdomains || "abc", maxZoom: t.max_zoom || 18, attribution: t.attribution || "" }).addTo(map);
       }
-      if (!tiles.length) {
-        map.attributionControl.addAttribution(CL.t("map_vector_only"));
-      }
+      this.relabel(map, !tiles.length);
       this.fit(map, opts.bounds || CL.config.map.urban_bounds || CL.config.map.bounds);
       return map;
+    },
+
+    /** The map's own accessible names (zoom buttons) and the vector-only note in the page's language,
+        again after each language switch while the map is on the page. */
+    relabel(map, vectorOnly) {
+      let note = null;
+      const apply = () => {
+        const el = map.getContainer();
+        if (!el.isConnected) { document.removeEventListener("cl:lang", apply); return; }
+        for (const [sel, key] of [[".leaflet-control-zoom-in", "map_zoom_in"], [".leaflet-control-zoom-out", "map_zoom_out"]]) {
+          const b = el.querySelector(sel);
+          if (b) { b.title = CL.t(key); b.setAttribute("aria-label", CL.t(key)); }
+        }
+        if (vectorOnly) {
+          if (note) map.attributionControl.removeAttribution(note);
+          note = CL.t("map_vector_only");
+          map.attributionControl.addAttribution(note);
+        }
+      };
+      apply();
+      document.addEventListener("cl:lang", apply);
     },
 
     fit(map, b) {

@@ -8,6 +8,7 @@
   const MAX_PIXELS = 2000000; // about 2 MP: enough for a case photo, small on a phone's uplink
   let pos = null, marker = null, map = null, seq = 0, timer = null, nearbySeq = 0;
   let shots = []; // {blob, url, gps}
+  let loc = () => CL.t("not_located"), receipt = null; // redrawn in the other language on a switch
 
   function maxPhotos() { return (CL.config.public && CL.config.public.max_photos) || 6; }
   function catLabel(c) { return (CL.isEn() && c.name_en) || c.name; }
@@ -35,18 +36,27 @@
     const [x, y] = CL.map.toDisplay(lon, lat);
     if (marker) marker.setLatLng([y, x]);
     else {
-      marker = L.marker([y, x], { draggable: true, keyboard: true, title: CL.t("citizen.place_hint") }).addTo(map);
+      marker = L.marker([y, x], { draggable: true, keyboard: true, title: CL.t("citizen.place_hint"), alt: CL.t("citizen.pin") }).addTo(map);
       marker.on("dragend", () => { const [lo, la] = CL.map.fromDisplay(marker.getLatLng()); place(lo, la); });
     }
     if (view) map.setView([y, x], 17);
-    const label = CL.$("#public-loc");
     try {
-      const loc = await CL.api("/api/v1/locate?lon=" + lon + "&lat=" + lat, { anonymous: true });
-      pos = [loc.lon, loc.lat];
-      label.textContent = CL.t("located") + CL.t("colon") + (loc.district_name || "");
-      reverse(loc.lon, loc.lat);
+      const found = await CL.api("/api/v1/locate?lon=" + lon + "&lat=" + lat, { anonymous: true });
+      pos = [found.lon, found.lat];
+      showLoc(() => CL.t("located") + CL.t("colon") + (found.district_name || ""));
+      reverse(found.lon, found.lat);
       nearby();
-    } catch (e) { pos = null; label.textContent = CL.t("outside_city"); }
+    } catch (e) { pos = null; showLoc(() => CL.t("outside_city")); }
+  }
+
+  function showLoc(text) { loc = text; CL.$("#public-loc").textContent = loc(); }
+
+  /* A language switch: what this page drew itself, and the pin's accessible name, in the new language. */
+  function relabel() {
+    categories(); previews(); nearby();
+    CL.$("#public-loc").textContent = loc();
+    if (marker && marker.getElement()) { marker.getElement().alt = CL.t("citizen.pin"); marker.getElement().title = CL.t("citizen.place_hint"); }
+    if (receipt && !CL.$("#public-done").hidden) drawReceipt();
   }
 
   /* The place as a readable address (GET /api/v1/public/reverse); the district stays when it is absent. */
@@ -55,7 +65,7 @@
       const r = await CL.api("/api/v1/public/reverse?lon=" + lon + "&lat=" + lat, { anonymous: true });
       if (!pos || pos[0] !== lon || pos[1] !== lat) return;
       const parts = [r.label || [r.district, r.street, r.community].filter(Boolean).join(" "), r.nearest_place].filter(Boolean);
-      if (parts.length) CL.$("#public-loc").textContent = CL.t("citizen.address_label") + CL.t("colon") + parts.join(" · ");
+      if (parts.length) showLoc(() => CL.t("citizen.address_label") + CL.t("colon") + parts.join(" · "));
     } catch (e) { /* no reverse lookup here: the district is shown */ }
   }
 
@@ -125,7 +135,7 @@
       const text = CL.$("#public-desc").value.trim();
       if (text.length >= 2) body.description = text;
       const res = await CL.api("/api/v1/public/reports/" + encodeURIComponent(id) + "/join", { method: "POST", body, anonymous: true });
-      done(res, CL.t("citizen.joined"));
+      done(res, "citizen.joined");
     } catch (e) { err.textContent = e.message; }
   }
 
@@ -201,17 +211,23 @@
   function done(res, headline) {
     try { localStorage.setItem("cl-track-" + res.tracking_number, res.tracking_token || ""); } catch (e) { /* private mode */ }
     CL.$("#public-form").hidden = true;
+    CL.$("#public-done").hidden = false;
+    receipt = { res, headline };
+    drawReceipt();
+    CL.$("#public-done h3").focus();
+  }
+
+  function drawReceipt() {
+    const { res, headline } = receipt;
     const box = CL.$("#public-done");
-    box.hidden = false;
     CL.clear(box).append(
-      headline ? h("p", { role: "status" }, headline) : null,
+      headline ? h("p", { role: "status" }, CL.t(headline)) : null,
       h("h3", null, CL.t("your_tracking_number")),
       h("p", { style: "font-size:22px;font-weight:700", id: "tracking-number" }, res.tracking_number),
       h("p", { class: "small muted" }, CL.t("citizen.keep_token")),
       h("p", null, h("a", { class: "btn", href: res.track_url, id: "public-track-link" }, CL.t("track")), " ",
         h("button", { type: "button", class: "btn ghost", id: "public-another", onclick: reset }, CL.t("citizen.report_another"))));
     box.querySelector("h3").setAttribute("tabindex", "-1");
-    box.querySelector("h3").focus();
   }
 
   function reset() {
@@ -221,7 +237,8 @@
     shots = []; previews();
     pos = null;
     if (marker) { marker.remove(); marker = null; }
-    CL.$("#public-loc").textContent = CL.t("not_located");
+    showLoc(() => CL.t("not_located"));
+    receipt = null;
     CL.$("#public-nearby").hidden = true;
     CL.clear(CL.$("#public-suggest"));
     CL.$("#public-done").hidden = true;
@@ -278,7 +295,7 @@
       const id = CL.$("#track-id").value.trim();
       if (id) location.href = "/public/track/" + encodeURIComponent(id);
     });
-    document.addEventListener("cl:lang", () => { categories(); previews(); });
+    document.addEventListener("cl:lang", relabel);
     CL.setReady();
   });
 })();
