@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_DIR ?= /tmp/civicloop-pg-$(shell id -u)-$(notdir $(CURDIR))
+# pytest-xdist workers for `make test` (whole files per worker); PYTEST_WORKERS=0 runs in one process
+PYTEST_WORKERS ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test lint unit demo-deps system-deps bench soak clean venv
@@ -38,7 +40,7 @@ system-deps:
 test: lint system-deps
 	@set -e; url=$$(scripts/pg-test-server start $(PG_DIR)); \
 	trap 'scripts/pg-test-server stop $(PG_DIR)' EXIT; \
-	CIVICLOOP_TEST_PG_URL="$$url" CIVICLOOP_REQUIRE_PG=1 $(BIN)/pytest -q $(PYTEST_ARGS)
+	CIVICLOOP_TEST_PG_URL="$$url" CIVICLOOP_REQUIRE_PG=1 $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

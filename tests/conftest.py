@@ -23,7 +23,13 @@ def _postgres_engine() -> Engine:
     if _pg_engine is None:
         assert PG_URL is not None
         _pg_engine = make_engine(PG_URL)
-        migrate(_pg_engine)
+        # pytest-xdist workers share the one database: one migrates, the others wait for it
+        with _pg_engine.connect() as lock:
+            lock.exec_driver_sql("SELECT pg_advisory_lock(47678)")
+            try:
+                migrate(_pg_engine)
+            finally:
+                lock.exec_driver_sql("SELECT pg_advisory_unlock(47678)")
     return _pg_engine
 
 

@@ -101,6 +101,11 @@ POLICY: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/api/v1/web/cases/{case_id}/inspectors"): BEARER,
     ("POST", "/api/v1/public/track/{case_id}/feedback"): PUBLIC,  # a tracking token or an operator
     ("GET", "/api/v1/public/nearby"): PUBLIC,
+    ("GET", "/api/v1/public/geocode"): PUBLIC,  # the citizen page's address search (no reporter data)
+    ("GET", "/api/v1/public/reverse"): PUBLIC,
+    ("GET", "/api/v1/cases/search"): BEARER,  # the case search and its exports, within the caller's scope
+    ("GET", "/api/v1/cases/export.xlsx"): BEARER,
+    ("GET", "/api/v1/cases/export.csv"): BEARER,
     ("POST", "/api/v1/public/reports/{case_id}/join"): PUBLIC,
     ("POST", "/api/v1/public/photos"): PUBLIC,
     ("POST", "/api/v1/public/reports"): PUBLIC,

@@ -267,6 +267,7 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Any, str], Call]] = {
     ("GET", "/api/v1/public/track/{case_id}"): lambda d, k: Call(
         "GET", f"/api/v1/public/track/{seg(d(hostile))}"
     ),
+    ("GET", "/api/v1/cities"): lambda d, k: Call("GET", "/api/v1/cities"),  # no input: the cities served
     ("GET", "/login"): lambda d, k: Call(
         "GET", "/login", params=params(d, {"next": st.sampled_from(REDIRECTS)})
     ),

@@ -187,6 +187,7 @@ def test_the_review_queue_is_driven_by_the_keyboard(
     reject = page.locator("dialog.action-dialog[data-action=reject]")
     reject.wait_for()
     reject.locator("#f-note").fill("非城管职责")
+    reject.locator("#f-_confirm").check()  # rejecting cannot be undone: the dialog asks for a tick first
     reject.locator("[data-role=submit]").click()
     page.wait_for_selector(f"#view article[data-case='{waiting[1]}']", state="detached")
     assert city.cases.get(waiting[1]).stage is Stage.REJECTED

@@ -20,10 +20,12 @@ import csv
 import io
 import json
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import defusedxml  # type: ignore[import-untyped]
+import defusedxml.ElementTree as ET  # type: ignore[import-untyped]  # no entities, no DTD fetches
 
 from civicloop.kernel.i18n import t
 from civicloop.profile.categories import national_directory
@@ -134,7 +136,7 @@ def _entries(file: str, text: str, kind: str) -> list[tuple[int, dict[str, Any]]
             raise _file_error(file, "taxonomy_doctype")
         try:
             root = ET.fromstring(text)
-        except ET.ParseError as exc:
+        except (ET.ParseError, defusedxml.DefusedXmlException) as exc:
             raise _file_error(file, "taxonomy_bad_file", kind="XML", error=exc) from None
         if root.tag != "services":
             raise _file_error(file, "taxonomy_not_a_list")
