@@ -30,6 +30,7 @@ from civicloop.geo.geocoding import (
 from civicloop.intake.locate import locate_report_fields
 from civicloop.intake.locating import geocode_hint, unlocated_cases
 from civicloop.intake.service import IntakeReport, IntakeService
+from civicloop.store.database import make_engine
 from tests.geo.conftest import a_city_with_geography
 from tests.support.domain import as_role, at
 
@@ -38,10 +39,12 @@ CROSSING = "太原市小店区长风街与并州路交叉口"  # (112.567, 37.82
 
 
 @pytest.fixture
-def city(backend: tuple[str, Engine], city_id: str) -> City:
-    if backend[0] != "sqlite":  # the stores differ only in geo_places, tested on both below
-        pytest.skip("matching and intake are store-independent: SQLite only, to keep the suite short")
-    return a_city_with_geography(backend[1], city_id, components=False)
+def city(tmp_path: Path, city_id: str) -> Iterator[City]:
+    # Matching and intake are store-independent: SQLite only (the stores differ in geo_places, which the
+    # tests using ``any_city`` below run on both).
+    engine = make_engine(f"sqlite:///{tmp_path / 'civicloop.db'}")
+    yield a_city_with_geography(engine, city_id, components=False)
+    engine.dispose()
 
 
 @pytest.fixture
