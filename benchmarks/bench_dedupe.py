@@ -165,7 +165,7 @@ def load(city: City, n: int, mixture: Mixture, seed: int = 3) -> tuple[dict[str,
     pyrng = random.Random(seed)
     columns = ("city_id", "case_id", "version", "stage", "public_status", "closure_reason", "channel",
                "category_code", "urgency", "district_code", "grid_code", "lon", "lat", "created_at",
-               "updated_at", "closed_at", "doc", "last_hash")  # fmt: skip
+               "updated_at", "closed_at", "doc", "last_hash", "search_text")  # fmt: skip
     with engine.begin() as conn:
         indexes = _secondary_indexes(conn, "sqlite")
         key_indexes = [
@@ -209,7 +209,7 @@ def load(city: City, n: int, mixture: Mixture, seed: int = 3) -> tuple[dict[str,
                            updated_at=zoned)  # fmt: skip
                 rows.append((city.id, case_id, 3, "dispatched", "open", None, "inspector", str(cats[i]),
                              "normal", None, None, float(lon[i]), float(lat[i]), stamp, stamp, None,
-                             orjson.dumps(doc).decode(), "0" * 64))  # fmt: skip
+                             orjson.dumps(doc).decode(), "0" * 64, text))  # fmt: skip
                 keys.extend((city.id, k, case_id) for k in dict.fromkeys(sigs[i].keys))
                 texts.append(text)
                 places.append((float(lon[i]), float(lat[i]), str(cats[i])))
