@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-
 from sqlalchemy import (
     BigInteger,
     Column,
