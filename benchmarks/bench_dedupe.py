@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks dedupe                      (1,000,000 open cases, 2,000 lookups)
     BENCH_DEDUPE_CASES=50000 BENCH_DEDUPE_QUERIES=500 .venv/bin/python benchmarks/bench_dedupe.py
+    BENCH_DEDUPE_PARTS=lookup .venv/bin/python -m benchmarks dedupe   (some parts: quality,batch,lookup)
 
 **Quality** (:mod:`benchmarks.dedupe_eval`, through ``civicloop triage dedupe --json``): exact/whitespace
 duplicate recall and the share of merged pairs that are clearly different (character-bigram Jaccard
@@ -74,6 +75,7 @@ from civicloop.kernel.vocabulary import Role
 N_CASES = int(os.environ.get("BENCH_DEDUPE_CASES", "1000000"))
 N_QUERIES = int(os.environ.get("BENCH_DEDUPE_QUERIES", "2000"))
 N_BATCH = int(os.environ.get("BENCH_DEDUPE_BATCH", "50000"))
+PARTS = set(os.environ.get("BENCH_DEDUPE_PARTS", "quality,batch,lookup").split(","))
 CHUNK = 50_000
 REF = datetime(2026, 6, 1, tzinfo=UTC)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -307,10 +309,15 @@ def lookup(
 def main() -> None:
     warnings.simplefilter("ignore")
     results: dict[str, Any] = {"uptime_start": _uptime()}
-    results["quality"] = quality()
-    print(orjson.dumps(results["quality"], option=orjson.OPT_INDENT_2).decode(), flush=True)
-    results["batch"] = batch(N_BATCH)
-    print(results["batch"], flush=True)
+    if "quality" in PARTS:
+        results["quality"] = quality()
+        print(orjson.dumps(results["quality"], option=orjson.OPT_INDENT_2).decode(), flush=True)
+    if "batch" in PARTS:
+        results["batch"] = batch(N_BATCH)
+        print(results["batch"], flush=True)
+    if "lookup" not in PARTS:
+        write("dedupe", results)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="civicloop-bench-dedupe-"))
     url = f"sqlite:///{tmp / 'bench.db'}"
     city = init_city("taiyuan", url, city_id="dedupe")
