@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks dedupe                      (1,000,000 open cases, 2,000 lookups)
     BENCH_DEDUPE_CASES=50000 BENCH_DEDUPE_QUERIES=500 .venv/bin/python benchmarks/bench_dedupe.py
+    BENCH_DEDUPE_PARTS=lookup .venv/bin/python -m benchmarks dedupe   (some parts: quality,batch,lookup)
 
 **Quality** (:mod:`benchmarks.dedupe_eval`, through ``civicloop triage dedupe --json``): exact/whitespace
 duplicate recall and the share of merged pairs that are clearly different (character-bigram Jaccard
@@ -74,6 +75,7 @@ from civicloop.kernel.vocabulary import Role
 N_CASES = int(os.environ.get("BENCH_DEDUPE_CASES", "1000000"))
 N_QUERIES = int(os.environ.get("BENCH_DEDUPE_QUERIES", "2000"))
 N_BATCH = int(os.environ.get("BENCH_DEDUPE_BATCH", "50000"))
+PARTS = set(os.environ.get("BENCH_DEDUPE_PARTS", "quality,batch,lookup").split(","))
 CHUNK = 50_000
 REF = datetime(2026, 6, 1, tzinfo=UTC)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -165,7 +167,7 @@ def load(city: City, n: int, mixture: Mixture, seed: int = 3) -> tuple[dict[str,
     pyrng = random.Random(seed)
     columns = ("city_id", "case_id", "version", "stage", "public_status", "closure_reason", "channel",
                "category_code", "urgency", "district_code", "grid_code", "lon", "lat", "created_at",
-               "updated_at", "closed_at", "doc", "last_hash")  # fmt: skip
+               "updated_at", "closed_at", "doc", "last_hash", "search_text")  # fmt: skip
     with engine.begin() as conn:
         indexes = _secondary_indexes(conn, "sqlite")
         key_indexes = [
@@ -209,7 +211,7 @@ def load(city: City, n: int, mixture: Mixture, seed: int = 3) -> tuple[dict[str,
                            updated_at=zoned)  # fmt: skip
                 rows.append((city.id, case_id, 3, "dispatched", "open", None, "inspector", str(cats[i]),
                              "normal", None, None, float(lon[i]), float(lat[i]), stamp, stamp, None,
-                             orjson.dumps(doc).decode(), "0" * 64))  # fmt: skip
+                             orjson.dumps(doc).decode(), "0" * 64, text))  # fmt: skip
                 keys.extend((city.id, k, case_id) for k in dict.fromkeys(sigs[i].keys))
                 texts.append(text)
                 places.append((float(lon[i]), float(lat[i]), str(cats[i])))
@@ -307,10 +309,15 @@ def lookup(
 def main() -> None:
     warnings.simplefilter("ignore")
     results: dict[str, Any] = {"uptime_start": _uptime()}
-    results["quality"] = quality()
-    print(orjson.dumps(results["quality"], option=orjson.OPT_INDENT_2).decode(), flush=True)
-    results["batch"] = batch(N_BATCH)
-    print(results["batch"], flush=True)
+    if "quality" in PARTS:
+        results["quality"] = quality()
+        print(orjson.dumps(results["quality"], option=orjson.OPT_INDENT_2).decode(), flush=True)
+    if "batch" in PARTS:
+        results["batch"] = batch(N_BATCH)
+        print(results["batch"], flush=True)
+    if "lookup" not in PARTS:
+        write("dedupe", results)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="civicloop-bench-dedupe-"))
     url = f"sqlite:///{tmp / 'bench.db'}"
     city = init_city("taiyuan", url, city_id="dedupe")

@@ -10,8 +10,9 @@ from sqlalchemy import Engine, delete, func, select
 
 from civicloop.bootstrap import init_city
 from civicloop.city.service import City
+from civicloop.intake.dedupe import normalise
 from civicloop.intake.service import IntakeReport, IntakeService, build_text_index
-from civicloop.intake.store import case_text_keys
+from civicloop.intake.store import case_text_keys, open_candidates
 from civicloop.kernel.vocabulary import Action, Stage
 from tests.integration.test_intake import MONDAY, SPOT, _inspector_report, _intake, _metres_east
 from tests.support.domain import as_role
@@ -97,3 +98,28 @@ def test_the_text_keys_follow_the_cases_and_are_built_for_an_older_database(city
         [_hotline(HOTLINE, MONDAY + timedelta(hours=1))]
     )
     assert later.suggestion["duplicate_of"] is None
+
+
+def test_the_narrow_candidate_read_gives_the_score_what_the_whole_state_would(city: City) -> None:
+    intake = _intake(city)
+    fields = {"channel": "citizen", "lon": SPOT[0], "lat": SPOT[1], "description": "小区门口垃圾成堆没人管"}
+    outcomes = intake.submit([
+        IntakeReport(as_role("citizen", "c-1"), fields, MONDAY),  # review queue: category only in triage
+        _hotline(HOTLINE),  # no position
+        _inspector_report("ins-1", "坞城路口东侧垃圾成堆", *SPOT),
+    ])  # fmt: skip
+    ids = [o.case_id or "" for o in outcomes]
+    with city.store.read() as conn:
+        found = open_candidates(conn, city.id, [*ids, "no-such-case"])
+    assert sorted(found) == sorted(ids)
+    for case_id in ids:
+        s, c = city.cases.get(case_id), found[case_id]
+        assert (c.created_at, c.lon, c.lat, c.category_code, c.grid_code, c.community_code) == (
+            s.created_at, s.lon, s.lat, s.category_code, s.grid_code, s.community_code,
+        )  # fmt: skip
+        assert (c.duplicate_of, c.reporter_id) == (s.duplicate_of, s.reporter_id)
+        assert c.component_id == s.component_id
+        assert c.triage_category == (s.triage or {}).get("category_code")
+        assert normalise(c.text) == normalise(" ".join((s.description or "", s.address or "")))
+    assert found[ids[0]].category_code is None and found[ids[0]].triage_category
+    assert found[ids[0]].reporter_id == "c-1"

@@ -43,6 +43,7 @@ from civicloop.intake.dedupe import (
 from civicloop.intake.locate import locate_report_fields
 from civicloop.intake.store import (
     has_text_keys,
+    open_candidates,
     open_case_texts,
     recently_closed,
     replace_text_keys,
@@ -326,16 +327,16 @@ class IntakeService:
         f = report.fields
         reporter = f.get("reporter_id") or (report.actor.id if report.actor.role is Role.CITIZEN else None)
         out: list[DuplicateCandidate] = []
-        for case_id, loaded in self.city.store.load_many(conn, self.city.id, list(ids)).items():
-            s = loaded.state
-            if not s.is_open or s.duplicate_of or s.created_at < since:
+        found = open_candidates(conn, self.city.id, list(ids))  # a narrow read: no document is loaded
+        for case_id in ids:
+            if (s := found.get(case_id)) is None or s.duplicate_of or s.created_at < since:
                 continue  # a merged report is never a master (the cluster has one); the window
             distance = (
                 float(haversine_m(point[0], point[1], s.lon, s.lat))
                 if point and s.lon is not None and s.lat is not None
                 else None
             )
-            theirs = s.category_code or (s.triage or {}).get("category_code")
+            theirs = s.category_code or s.triage_category
             same_area = distance is None and any(
                 f.get(k) and f.get(k) == getattr(s, k) for k in ("grid_code", "community_code")
             )
@@ -345,7 +346,7 @@ class IntakeService:
                     distance_m=distance,
                     radius_m=settings.duplicate_radius_m,
                     same_category=(category == theirs) if category and theirs else None,
-                    text_similarity=sig.similarity(shingled(_state_text(s))),
+                    text_similarity=sig.similarity(shingled(s.text)),
                     same_component=bool(f.get("component_id")) and s.component_id == f.get("component_id"),
                     same_area=same_area,
                     same_reporter=bool(reporter) and s.reporter_id == reporter,

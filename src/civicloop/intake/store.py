@@ -6,9 +6,11 @@ near a new report (recurrence). The open side of the category search is
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -16,7 +18,9 @@ from sqlalchemy import (
     Index,
     String,
     Table,
+    Text,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -70,6 +74,70 @@ _UNCATEGORISED_NEARBY = select(cases.c.case_id, cases.c.lon, cases.c.lat).where(
     cases.c.lon.between(bindparam("w"), bindparam("e")),
     cases.c.created_at >= bindparam("since"),
 )
+
+
+# What the duplicate score reads of a candidate, without loading its document into a CaseState: the
+# projection's columns (its text is ``search_text``: description and address, which normalise exactly as
+# the intake's text of a stored case does) and four fields of the document, extracted by the database in
+# one JSON array per row. Built once per dialect.
+_DOC_FIELDS = ("duplicate_of", "reporter_id", "component_id", "triage.category_code")
+_SQLITE_DOC: Any = func.json_extract(cases.c.doc, *(f"$.{f}" for f in _DOC_FIELDS))
+_PG_DOC: Any = cast(
+    literal_column(
+        "(SELECT json_build_array("
+        + ", ".join("d.j -> " + " -> ".join(f"'{p}'" for p in f.split(".")) for f in _DOC_FIELDS)
+        + ") FROM (SELECT CAST(cases.doc AS JSON) AS j) AS d)"
+    ),
+    Text,
+)
+
+
+def _candidate_query(doc_fields: Any) -> Any:
+    return select(
+        cases.c.case_id, cases.c.created_at, cases.c.lon, cases.c.lat, cases.c.category_code,
+        cases.c.grid_code, cases.c.community_code, cases.c.search_text, doc_fields.label("doc_fields"),
+    ).where(
+        cases.c.city_id == bindparam("city"),
+        cases.c.case_id.in_(bindparam("ids", expanding=True)),
+        cases.c.public_status == _OPEN,
+    )  # fmt: skip
+
+
+_CANDIDATES = {"sqlite": _candidate_query(_SQLITE_DOC), "postgresql": _candidate_query(_PG_DOC)}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An open case as the duplicate score sees it (the fields of its CaseState of the same names)."""
+
+    case_id: str
+    created_at: datetime
+    lon: float | None
+    lat: float | None
+    category_code: str | None
+    grid_code: str | None
+    community_code: str | None
+    text: str  # description and address
+    duplicate_of: str | None
+    reporter_id: str | None
+    component_id: str | None
+    triage_category: str | None
+
+
+def open_candidates(conn: Connection, city_id: str, case_ids: Sequence[str]) -> dict[str, Candidate]:
+    """The open cases among *case_ids* with what the duplicate score reads of them (no document is
+    loaded): a narrow read by primary key, 500 ids a statement."""
+    query = _CANDIDATES[conn.dialect.name]
+    out: dict[str, Candidate] = {}
+    for start in range(0, len(case_ids), 500):
+        ids = list(case_ids[start : start + 500])
+        for r in conn.execute(query, {"city": city_id, "ids": ids}):
+            dup, reporter, component, triaged = orjson.loads(r.doc_fields)
+            out[r.case_id] = Candidate(
+                r.case_id, r.created_at, r.lon, r.lat, r.category_code, r.grid_code, r.community_code,
+                r.search_text or "", dup, reporter, component, triaged,
+            )  # fmt: skip
+    return out
 
 
 def recently_closed(
