@@ -58,9 +58,18 @@ def init_city(
     return City(profile, engine, make_calendar(profile, today), on_cases=_listeners)
 
 
-def open_city(city_id: str | None = None, url: str | None = None, *, today: date | None = None) -> City:
-    """Open a city already registered in the database (the only one, if *city_id* is not given)."""
-    engine = make_engine(url)
+def open_city(
+    city_id: str | None = None,
+    url: str | None = None,
+    *,
+    today: date | None = None,
+    engine: Engine | None = None,
+) -> City:
+    """Open a city already registered in the database (the only one, if *city_id* is not given).
+
+    *engine*: the database's engine when it is open already — a server of several cities shares one
+    engine (one connection pool), not one per city."""
+    engine = engine if engine is not None else make_engine(url)
     try:
         with engine.connect() as conn:
             rows = registered_cities(conn)

@@ -301,6 +301,15 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Any, str], Call]] = {
             },
         ),
     ),
+    # the citizen page's address search and reverse lookup (issue 16's geocoder)
+    ("GET", "/api/v1/public/geocode"): lambda d, k: Call(
+        "GET",
+        "/api/v1/public/geocode",
+        params=params(d, {"q": st.one_of(st.just("长风街与并州路交叉口"), hostile), "limit": number}),
+    ),
+    ("GET", "/api/v1/public/reverse"): lambda d, k: Call(
+        "GET", "/api/v1/public/reverse", params=params(d, {"lon": number, "lat": number})
+    ),
     ("POST", "/api/v1/public/reports/{case_id}/join"): lambda d, k: Call(
         "POST",
         f"/api/v1/public/reports/{seg(d(st.one_of(st.just('TY-2026-0000001'), hostile)))}/join",

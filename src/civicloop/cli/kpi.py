@@ -367,7 +367,7 @@ def report_command(
         fail(str(exc))
     finally:
         engine.close()
-    console.print(t("cli.kpi.written", locale, path=path))
+    console.print(t("cli.kpi.written", locale, path=path), soft_wrap=True)  # a path scripts can read back
 
 
 def import_command(

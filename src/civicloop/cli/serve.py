@@ -67,7 +67,7 @@ def serve_command(
         if other == c.id:
             continue
         try:
-            others.append(open_registered_city(other, database))
+            others.append(open_registered_city(other, engine=c.engine))  # one pool for all cities
         except (CityNotInitialised, ProfileError, OSError) as exc:  # serve the rest; say which is missing
             err_console.print(
                 f"[yellow]{both('cli.serve.skipped', city=other, reason=exc)}[/]", highlight=False

@@ -24,8 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import defusedxml  # type: ignore[import-untyped]
-import defusedxml.ElementTree as ET  # type: ignore[import-untyped]  # no entities, no DTD fetches
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from defusedxml.ElementTree import (  # type: ignore[import-untyped]  # no entities, no DTD fetches
+    ParseError,
+    fromstring,
+)
 
 from civicloop.kernel.i18n import t
 from civicloop.profile.categories import national_directory
@@ -135,8 +138,8 @@ def _entries(file: str, text: str, kind: str) -> list[tuple[int, dict[str, Any]]
         if "<!DOCTYPE" in text or "<!ENTITY" in text:  # no entity expansion from a file we were handed
             raise _file_error(file, "taxonomy_doctype")
         try:
-            root = ET.fromstring(text)
-        except (ET.ParseError, defusedxml.DefusedXmlException) as exc:
+            root = fromstring(text)
+        except (ParseError, DefusedXmlException) as exc:
             raise _file_error(file, "taxonomy_bad_file", kind="XML", error=exc) from None
         if root.tag != "services":
             raise _file_error(file, "taxonomy_not_a_list")
