@@ -255,36 +255,20 @@ def session_user_row(conn: Connection, city_id: str, token_hash: str) -> Any:
     ).first()
 
 
+def _revoke(conn: Connection, table: Table, at: datetime, *where: Any) -> int:
+    """Mark the live (not yet revoked) rows of *table* matching *where* revoked at *at*; how many."""
+    res = conn.execute(update(table).where(*where, table.c.revoked_at.is_(None)).values(revoked_at=at))
+    return int(res.rowcount or 0)
+
+
 def revoke_session(conn: Connection, city_id: str, token_hash: str, at: datetime) -> int:
     """Revoke the live session with that token hash; how many were revoked."""
-    res = conn.execute(
-        update(sessions)
-        .where(
-            and_(
-                sessions.c.city_id == city_id,
-                sessions.c.token_hash == token_hash,
-                sessions.c.revoked_at.is_(None),
-            )
-        )
-        .values(revoked_at=at)
-    )
-    return int(res.rowcount or 0)
+    return _revoke(conn, sessions, at, sessions.c.city_id == city_id, sessions.c.token_hash == token_hash)
 
 
 def revoke_user_sessions(conn: Connection, city_id: str, user_id: str, at: datetime) -> int:
     """Revoke every live session of a user; how many were revoked."""
-    res = conn.execute(
-        update(sessions)
-        .where(
-            and_(
-                sessions.c.city_id == city_id,
-                sessions.c.user_id == user_id,
-                sessions.c.revoked_at.is_(None),
-            )
-        )
-        .values(revoked_at=at)
-    )
-    return int(res.rowcount or 0)
+    return _revoke(conn, sessions, at, sessions.c.city_id == city_id, sessions.c.user_id == user_id)
 
 
 # --------------------------------------------------------------------------- API keys
@@ -305,18 +289,7 @@ def api_key_secret(conn: Connection, city_id: str, key_id: str) -> Any:
 
 def revoke_api_key(conn: Connection, city_id: str, key_id: str, at: datetime) -> int:
     """Revoke a live key; how many were revoked (0 or 1)."""
-    res = conn.execute(
-        update(api_keys)
-        .where(
-            and_(
-                api_keys.c.city_id == city_id,
-                api_keys.c.key_id == key_id,
-                api_keys.c.revoked_at.is_(None),
-            )
-        )
-        .values(revoked_at=at)
-    )
-    return int(res.rowcount or 0)
+    return _revoke(conn, api_keys, at, api_keys.c.city_id == city_id, api_keys.c.key_id == key_id)
 
 
 def api_key_rows(conn: Connection, city_id: str) -> Sequence[Any]:

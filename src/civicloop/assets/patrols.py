@@ -494,12 +494,12 @@ def _serpentine(lights: list[RegisteredComponent]) -> list[RegisteredComponent]:
 def lighting_route(city: City, district_code: str) -> list[RegisteredComponent]:
     """The intact or damaged street lights of a district in a drivable order (road by road)."""
     with city.engine.connect() as conn:
-        ids = store.component_ids_of_district(
+        ids = store.component_ids_in_district(
             conn,
             city.id,
             district_code,
-            STREET_LIGHT,
             [ComponentState.INTACT.value, ComponentState.DAMAGED.value],
+            type_code=STREET_LIGHT,
         )
     if not ids:
         raise ValueError(

@@ -103,24 +103,6 @@ def placeable_component_rows(conn: Connection, city_id: str) -> Sequence[Any]:
     ).all()  # fmt: skip
 
 
-def component_ids_of_district(
-    conn: Connection, city_id: str, district_code: str, type_code: str, states: Sequence[str]
-) -> list[str]:
-    """Ids of the district's components of a type in one of *states*, in id order."""
-    return list(
-        conn.execute(
-            select(components.c.component_id)
-            .where(
-                components.c.city_id == city_id,
-                components.c.district_code == district_code,
-                components.c.type_code == type_code,
-                components.c.state.in_(list(states)),
-            )
-            .order_by(components.c.component_id)
-        ).scalars()
-    )
-
-
 def component_state(conn: Connection, city_id: str, component_id: str) -> str | None:
     """The stored state of a component (None: not registered)."""
     state = conn.execute(
@@ -281,20 +263,17 @@ def has_components_table(engine: Engine) -> bool:
 
 
 def component_ids_in_district(
-    conn: Connection, city_id: str, district_code: str, states: Iterable[str]
+    conn: Connection, city_id: str, district_code: str, states: Iterable[str], type_code: str | None = None
 ) -> list[str]:
-    """Ids of the district's components in one of *states*, in id order."""
-    return list(
-        conn.execute(
-            select(components.c.component_id)
-            .where(
-                components.c.city_id == city_id,
-                components.c.district_code == district_code,
-                components.c.state.in_(list(states)),
-            )
-            .order_by(components.c.component_id)
-        ).scalars()
+    """Ids of the district's components (of one type, if given) in one of *states*, in id order."""
+    q = select(components.c.component_id).where(
+        components.c.city_id == city_id,
+        components.c.district_code == district_code,
+        components.c.state.in_(list(states)),
     )
+    if type_code is not None:
+        q = q.where(components.c.type_code == type_code)
+    return list(conn.execute(q.order_by(components.c.component_id)).scalars())
 
 
 def component_counts_by_district(conn: Connection, city_id: str, states: Iterable[str]) -> list[Any]:
