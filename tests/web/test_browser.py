@@ -96,6 +96,7 @@ def ready(page: Any) -> None:
 def login(page: Any, s: Served, role: str, next_path: str) -> None:
     user, password = s.users[role]
     page.goto(f"{s.url}/login?next={next_path}")
+    ready(page)
     page.fill("#username", user)
     page.fill("#password", password)
     page.click("#login-submit")
@@ -316,6 +317,30 @@ def test_the_whole_loop_through_the_ui(browser: Any, served: tuple[City, Served]
     for ctx in (screen_ctx, phone_ctx, desk, leader_ctx, disp_ctx, dept_ctx, public_ctx):
         ctx.close()
     assert watch.problems == []
+
+
+def test_a_login_sent_before_the_page_has_started_waits_and_never_puts_the_password_in_the_url(
+    browser: Any, served: tuple[City, Served]
+) -> None:
+    """Under load the start-up fetches can come back after the user has pressed 登录: the form must wait for
+    them, not fall back to a native GET submit with the password in the address (and the server's log)."""
+    _, s = served
+    held: list[Any] = []
+    ctx = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = ctx.new_page()
+    page.route("**/api/v1/cities", lambda route: held.append(route))
+    user, password = s.users["operator"]
+    page.goto(f"{s.url}/login?next=/workspace")
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("#login-submit")
+    wait_js(page, "document.readyState === 'complete'")
+    assert len(held) == 1 and page.query_selector("body[data-ready]") is None  # start-up still waiting
+    assert "password" not in page.url and password not in page.url
+    held[0].continue_()
+    page.wait_for_url(f"{s.url}/workspace*")
+    ready(page)
+    ctx.close()
 
 
 def test_a_department_cannot_open_another_departments_case(browser: Any, served: tuple[City, Served]) -> None:

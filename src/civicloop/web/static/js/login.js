@@ -23,10 +23,34 @@
   }
   CL.safeNext = safeNext;
 
+  /* The submit handler goes on at once, before the start-up fetches: a click that came earlier used to
+     submit the form natively, a GET that put the password into the URL (and the server's log). A submit
+     before start-up has finished waits for it. */
+  const form = document.getElementById("login-form");
+  const choice = document.getElementById("city");
+  let started;
+  const booted = new Promise((resolve) => { started = resolve; });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    await booted;
+    CL.$("#login-error").textContent = "";
+    try {
+      const res = await CL.api("/api/v1/auth/login", {
+        method: "POST",
+        anonymous: true,
+        body: Object.assign({ username: CL.$("#username").value.trim(), password: CL.$("#password").value },
+          CL.$("#city-row").hidden ? {} : { jurisdiction_id: choice.value }),
+      });
+      CL.auth.save(res);
+      const next = safeNext(new URLSearchParams(location.search).get("next"), location.origin);
+      location.href = next || (res.user.role === "inspector" ? "/m/" : "/workspace");
+    } catch (e) {
+      CL.$("#login-error").textContent = CL.t("login_failed") + CL.t("colon") + e.message;
+    }
+  });
+
   CL.ready(async () => {
-    const form = CL.$("#login-form");
     // Several cities on this server: whose account is it? (one city: no choice shown)
-    const choice = CL.$("#city");
     try {
       const cities = await CL.api("/api/v1/cities", { anonymous: true });
       if (cities.length > 1) {
@@ -34,22 +58,7 @@
         CL.$("#city-row").hidden = false;
       }
     } catch (e) { /* an older server: one city */ }
-    form.addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      CL.$("#login-error").textContent = "";
-      try {
-        const res = await CL.api("/api/v1/auth/login", {
-          method: "POST",
-          anonymous: true,
-          body: Object.assign({ username: CL.$("#username").value.trim(), password: CL.$("#password").value },
-            CL.$("#city-row").hidden ? {} : { jurisdiction_id: choice.value }),
-        });
-        CL.auth.save(res);
-        const next = safeNext(new URLSearchParams(location.search).get("next"), location.origin);
-        location.href = next || (res.user.role === "inspector" ? "/m/" : "/workspace");
-      } catch (e) {
-        CL.$("#login-error").textContent = CL.t("login_failed") + CL.t("colon") + e.message;
-      }
-    });
+    started();
+    CL.setReady();
   });
 })();
