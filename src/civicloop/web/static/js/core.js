@@ -14,6 +14,12 @@
   const CL = (window.CL = window.CL || {});
   window.__cl = window.__cl || { shown: {}, marks: {} };
 
+  // Every form here is sent by script: a native submit (before a page's handler is attached, or after an
+  // error in it) would be a GET with the fields — passwords too — in the URL. Dialog forms only close.
+  document.addEventListener("submit", (ev) => {
+    if (ev.target instanceof HTMLFormElement && ev.target.method !== "dialog") ev.preventDefault();
+  }, true);
+
   function storedLang() {
     const v = localStorage.getItem(LANG_KEY);
     return v === "en" || v === "zh-CN" ? v : null;
