@@ -94,7 +94,9 @@ const vm = require("vm");
 const fs = require("fs");
 const CL = {{ ready() {{}} }};
 const source = fs.readFileSync({json.dumps(str(LOGIN_JS))}, "utf8");
-vm.runInNewContext(source, {{ window: {{ CL }}, URL, URLSearchParams }});
+// the form's submit handler is attached at load: a stub element takes it
+const document = {{ getElementById() {{ return {{ addEventListener() {{}} }}; }} }};
+vm.runInNewContext(source, {{ window: {{ CL }}, document, URL, URLSearchParams }});
 const targets = JSON.parse(fs.readFileSync(0, "utf8"));
 process.stdout.write(JSON.stringify(targets.map((t) => CL.safeNext(t, {json.dumps(ORIGIN)}))));
 """
