@@ -4,7 +4,8 @@
     env: SOAK_SECONDS (hold, default 600), SOAK_RATE (skip the ramp, hold this rate),
          SOAK_RAMP_STEP_SECONDS (default 10), SOAK_CONFIRM_SECONDS (default 120),
          SOAK_P99_MS (default 200), SOAK_DATABASE_URL (default: a fresh SQLite file), SOAK_TRIAGE (0),
-         SOAK_STATE_CACHE (the server's CIVICLOOP_STATE_CACHE, default 5000)
+         SOAK_STATE_CACHE (the server's CIVICLOOP_STATE_CACHE, default 5000),
+         SOAK_BASELINE_SECONDS (the bare-endpoint baseline, default min(SOAK_SECONDS, 120))
 
 ``civicloop serve`` runs in its own process on a fresh database (SQLite WAL ``synchronous=FULL`` unless
 ``SOAK_DATABASE_URL`` names another); this process is the load: an open-loop generator over loopback
@@ -33,7 +34,13 @@ as errors). The server's state cache (the one in-memory store that grows with th
 its bound) is set to ``SOAK_STATE_CACHE`` entries so that it is full before the hold: the RSS at the
 hold's start and end then measure leaks, not the cache filling. Before every confirmation and the hold
 the server is given time to work off what an overloaded phase left queued. Automatic triage is off
-(``SOAK_TRIAGE=1`` turns it on): the workflow share is then exactly the scripted actions. Results:
+(``SOAK_TRIAGE=1`` turns it on): the workflow share is then exactly the scripted actions.
+
+**Baseline, same run, same server**: the server is ``civicloop serve`` plus one route, ``POST /bench/bare``
+(benchmarks/bare_server.py: read the form, insert it as one row in its own transaction, answer). After
+the hold, the same open-loop rate is sent for ``SOAK_BASELINE_SECONDS`` with every request a POST of a
+submission's form to that route; the result gives the hold's p50/p99 as a ratio to it (what civicloop's
+mix costs over "accept a POST and store it" on this machine at this moment). Results:
 ``benchmarks/results/soak.json``.
 """
 
@@ -57,6 +64,7 @@ from urllib.parse import urlencode
 import orjson
 from sqlalchemy import select
 
+from benchmarks.bare_server import BARE_PATH
 from benchmarks.bench_open311 import _free_port, _Loopback, _percentile, _wait_healthy
 from benchmarks.common import write
 from civicloop.accounts.secrets import fast_hasher
@@ -72,6 +80,7 @@ CONFIRM = float(os.environ.get("SOAK_CONFIRM_SECONDS", "120"))
 P99_MS = float(os.environ.get("SOAK_P99_MS", "200"))
 TRIAGE = os.environ.get("SOAK_TRIAGE", "0")
 STATE_CACHE = os.environ.get("SOAK_STATE_CACHE", "5000")
+BASELINE = float(os.environ.get("SOAK_BASELINE_SECONDS", str(min(HOLD, 120.0))))
 ROOT = Path(__file__).resolve().parent.parent
 CHAIN: list[tuple[str, str, dict[str, Any]]] = [
     ("accept", "operator", {"verify": False}),
@@ -159,9 +168,26 @@ class Load:
             return kind, self._get("/open311/v2/requests.json?status=open&page_size=20"), None
         if kind == "services":
             return kind, self._get("/open311/v2/services.json"), None
+        raw = self._post(
+            "/open311/v2/requests.json",
+            urlencode(self.submission(), doseq=True).encode(),
+            "application/x-www-form-urlencoded",
+            f"Idempotency-Key: {uuid.uuid4().hex}\r\n",
+        )
+
+        def created(body: bytes) -> None:
+            case_id = orjson.loads(body)[0]["service_request_id"]
+            self.ids.append(case_id)
+            self.posted.append(case_id)
+            self.steps[0].append(case_id)
+
+        return "post", raw, created
+
+    def submission(self) -> dict[str, Any]:
+        """The form of the next Open311 submission (a distinct report each time)."""
         self.n += 1
         n = self.n
-        form = {
+        return {
             "api_key": self.api_key,
             "service_code": "06010",
             "lat": f"{37.718 + self.rng.random() * 0.008:.6f}",  # 小店区, the demo inspector's district
@@ -175,20 +201,14 @@ class Load:
             "last_name": "张",
             "phone": "13912345678",
         }
-        raw = self._post(
-            "/open311/v2/requests.json",
-            urlencode(form, doseq=True).encode(),
-            "application/x-www-form-urlencoded",
-            f"Idempotency-Key: {uuid.uuid4().hex}\r\n",
-        )
 
-        def created(body: bytes) -> None:
-            case_id = orjson.loads(body)[0]["service_request_id"]
-            self.ids.append(case_id)
-            self.posted.append(case_id)
-            self.steps[0].append(case_id)
 
-        return "post", raw, created
+class BareLoad(Load):
+    """The baseline's load: every request a submission's form posted to the bare route."""
+
+    def next(self) -> tuple[str, bytes, Any]:
+        body = urlencode(self.submission(), doseq=True).encode()
+        return "bare", self._post(BARE_PATH, body, "application/x-www-form-urlencoded"), None
 
 
 async def run_phase(
@@ -317,6 +337,11 @@ def _wait_drained(port: int, limit_s: float = 120.0) -> float:
     return round(time.perf_counter() - started, 1)
 
 
+def _ratio(phase: dict[str, Any], baseline: dict[str, Any], key: str) -> float | None:
+    ours, theirs = phase.get("latency_ms", {}).get(key), baseline.get("latency_ms", {}).get(key)
+    return round(ours / theirs, 2) if ours and theirs else None
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="civicloop-soak-"))
     url = os.environ.get("SOAK_DATABASE_URL") or f"sqlite:///{tmp / 'soak.db'}"
@@ -330,9 +355,16 @@ def main() -> None:
     department = accounts.find_user(users["department"][0]).department_id  # type: ignore[union-attr]
     port = _free_port()
     cmd = [
-        sys.executable, "-m", "civicloop.cli.main", "serve", "--database", url, "--port", str(port),
-        "--photos", str(tmp / "photos"), "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "benchmarks.bare_server",
+        "--database",
+        url,
+        "--port",
+        str(port),
+        "--photos",
+        str(tmp / "photos"),
+    ]  # civicloop serve + the bare route of the baseline (access log off, log level warning); fmt: skip
     env = {
         **os.environ,
         "PYTHONWARNINGS": "ignore",
@@ -351,6 +383,7 @@ def main() -> None:
     ramp: list[dict[str, Any]] = []
     confirm: list[dict[str, Any]] = []
     hold: dict[str, Any] = {}
+    bare: dict[str, Any] = {}
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", proc)
         rss_start_kib = _rss_kib(proc.pid)
@@ -395,6 +428,11 @@ def main() -> None:
         wal = Path(url.split("///", 1)[1] + "-wal") if url.startswith("sqlite") else None
         hold = asyncio.run(run_phase(load, port, chosen, HOLD, proc.pid, wal))
         rss_end_kib = _rss_kib(proc.pid)
+        print(f"baseline: {chosen:g}/s for {BASELINE:g} s against {BARE_PATH}", flush=True)
+        _wait_drained(port)
+        time.sleep(5.0)
+        baseline_load = BareLoad(port, api_key, tokens, str(department))
+        bare = asyncio.run(run_phase(baseline_load, port, chosen, BASELINE))
     finally:
         proc.terminate()
         try:
@@ -426,6 +464,9 @@ def main() -> None:
             "second_half_max": round(max(half, default=0) / 1024, 1),
             "samples": [(round(t), round(k / 1024, 1)) for t, k in samples],
         },
+        "bare_endpoint": {k: v for k, v in bare.items() if k not in ("rss_kib", "wal_mib", "per_minute_ms")},
+        "ratio_p50_to_bare_endpoint": _ratio(hold, bare, "p50"),
+        "ratio_p99_to_bare_endpoint": _ratio(hold, bare, "p99"),
         "submissions_answered": len(load.posted),
         "submissions_stored": stored,
         "verdict": {
