@@ -211,3 +211,41 @@ def test_jurisdiction_is_required_once_there_are_two_and_keys_and_users_stay_hom
     # Logging out revokes the token (its city prefix included) in its home city.
     assert client.post("/api/v1/auth/logout", headers=h).json()["ok"] is True
     assert client.get("/api/v1/me", headers=h).status_code == 401
+
+
+def test_the_citizen_pages_name_their_city_and_keep_it_in_their_links(
+    two: tuple[TestClient, City, City],
+) -> None:
+    """An anonymous caller picks the city with X-Civicloop-City or ?city= (the citizen page of city B, its
+    tracking view, the e-mailed link); an unknown city is refused, never replaced by the default."""
+    client, a, b = two
+    assert client.get("/api/v1/web/config", params={"city": b.id}).json()["city"]["jurisdiction_id"] == b.id
+    assert client.get("/api/v1/web/config").json()["city"]["jurisdiction_id"] == a.id
+    for refused in (
+        client.get("/api/v1/web/config", params={"city": "atlantis"}),
+        client.get("/api/v1/public/track/BB-2026-0000001", headers={"X-Civicloop-City": "atlantis"}),
+    ):
+        assert refused.status_code == 404, refused.text
+        error = refused.json()["error"]
+        assert error["field"] == "city" and "atlantis" in error["message_en"]
+    lon, lat = float(PIN["long"]), float(PIN["lat"])
+    made = client.post(
+        "/api/v1/public/reports",
+        json={"description": "路边垃圾成堆", "lon": lon, "lat": lat},
+        headers={"X-Civicloop-City": b.id},
+    )
+    assert made.status_code == 201, made.text
+    receipt = made.json()
+    number = receipt["tracking_number"]
+    assert number.startswith("BB-") and b.cases.get(number).channel == "citizen"
+    assert receipt["track_url"].startswith(f"/public/track/{number}?city={b.id}")
+    assert client.get(f"/api/v1/public/track/{number}", params={"city": b.id}).status_code == 200
+    assert client.get(f"/api/v1/public/track/{number}").status_code == 404  # city A has no such case
+    page = client.get(f"/public/track/{number}", params={"city": b.id})
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    # A signed-in caller's city is the token's: ?city= does not move it.
+    fast = accounts_for(a, hasher=fast_hasher())
+    fast.create_user("a.leader", "long-enough-pw", "leader")
+    h = _login(client, a, "a.leader", "long-enough-pw")
+    listed = client.get("/api/v1/cases", params={"city": b.id}, headers=h)
+    assert listed.status_code == 200 and all(c["case_id"].startswith("AA-") for c in listed.json()["items"])

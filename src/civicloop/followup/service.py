@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from sqlalchemy import Connection
 
@@ -206,7 +207,8 @@ class Courier:
         return counts
 
     def _send(self, row: Any) -> list[str]:
-        link = f"{self.public_url}/public/track/{row.about_case_id}"
+        # the city in the link: on a server of several cities the tracking page asks this one
+        link = f"{self.public_url}/public/track/{row.about_case_id}?{urlencode({'city': self.city.id})}"
         used: list[str] = []
         if row.email and self.email is not None:
             subject = t("followup.subject", "zh-CN", case=row.about_case_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
@@ -29,7 +30,7 @@ from civicloop.http import (
 )
 from civicloop.http import geocode as geocode_search
 from civicloop.http import search as case_search
-from civicloop.http.context import ApiSettings, AppContext, CityContext
+from civicloop.http.context import CITY_HEADER, ApiSettings, AppContext, CityContext
 from civicloop.http.render import JSON, open311_errors
 from civicloop.http.schemas import field_limits
 from civicloop.intake.service import IntakeService
@@ -95,6 +96,44 @@ def _nul_response(scope: Scope) -> Any:
         }
     }
     return JSON(body, status_code=422)
+
+
+class AnonymousCity:
+    """An anonymous caller (the citizen page, its tracking view, the pages' start-up) names its city with
+    ``X-Civicloop-City`` or ``?city=``: later ``context_of(request)`` answers for that city. A signed-in
+    caller's city comes from the token and memberships (``auth.current_user``); Open311 keeps its own
+    ``jurisdiction_id``. An unknown city is refused (404), never silently replaced by the default one."""
+
+    def __init__(self, app: ASGIApp, cities: Sequence[str]) -> None:
+        self.app = app
+        self.cities = frozenset(cities)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("path", "").startswith("/open311/"):
+            wanted = _anonymous_city(scope)
+            if wanted is not None:
+                if wanted not in self.cities:
+                    zh = t("open311.unknown_jurisdiction", "zh-CN", jurisdiction=wanted)
+                    en = t("open311.unknown_jurisdiction", "en", jurisdiction=wanted)
+                    error = {"code": "unknown_jurisdiction", "field": "city", "message": zh,
+                             "message_zh": zh, "message_en": en}  # fmt: skip
+                    await JSON({"error": error}, status_code=404)(scope, receive, send)
+                    return
+                scope.setdefault("state", {})["city_id"] = wanted
+        await self.app(scope, receive, send)
+
+
+def _anonymous_city(scope: Scope) -> str | None:
+    named = None
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return None
+        if name == CITY_HEADER.encode():
+            named = value.decode("latin-1").strip() or None
+    if named is None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        named = (query.get("city") or [""])[0].strip() or None
+    return named
 
 
 class BodyLimit:
@@ -209,6 +248,7 @@ def create_app(
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="web-static")
     docs.install(app)
+    app.add_middleware(AnonymousCity, cities=list(contexts))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     security.install(app, settings.security)  # outermost: every answer gets the headers
     install_web(app)  # the web command center's read models: live hub, KPI cache, map layers

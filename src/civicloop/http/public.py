@@ -15,6 +15,7 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Header, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -181,16 +182,23 @@ async def public_report(
         want_token=True,
     )
     outcome = await ctx.main.writer.submit_async(job)
-    return _receipt(outcome.case_id, outcome.token, outcome.replayed)
+    return _receipt(outcome.case_id, outcome.token, outcome.replayed, _city_query(request))
 
 
-def _receipt(case_id: str, token: str | None, replayed: bool) -> dict[str, Any]:
+def _city_query(request: Request) -> str:
+    """``?city=…`` for the pages' links when the server holds several cities (the tracking page must ask
+    the same city); nothing on a server of one."""
+    ctx = context_of(request)
+    return f"?{urlencode({'city': ctx.main.city.id})}" if len(ctx.cities) > 1 else ""
+
+
+def _receipt(case_id: str, token: str | None, replayed: bool, city_query: str = "") -> dict[str, Any]:
     """What a reporter keeps: the tracking number and the tracking token (回访 and updates need it)."""
     return {
         "tracking_number": case_id,
         "tracking_token": token,
         "replayed": replayed,
-        "track_url": f"/public/track/{case_id}" + (f"#t={token}" if token else ""),
+        "track_url": f"/public/track/{case_id}{city_query}" + (f"#t={token}" if token else ""),
         "received_at": datetime.now(UTC).isoformat(),
     }
 
@@ -427,10 +435,10 @@ async def public_join(request: Request, case_id: str, body: Join) -> dict[str, A
     """加入已有上报 / Join an open report: a report of one's own, merged into it at once (its cluster)."""
     ws = web_state(request)
     _limit(ws, request, "report", ws.settings.public_reports_per_hour)
-    return await run_in_threadpool(_join, ws, case_id, body)
+    return await run_in_threadpool(_join, ws, case_id, body, _city_query(request))
 
 
-def _join(ws: WebState, case_id: str, body: Join) -> dict[str, Any]:
+def _join(ws: WebState, case_id: str, body: Join, city_query: str) -> dict[str, Any]:
     cases = ws.city.cases
     try:
         master = cases.get(case_id)
@@ -474,4 +482,4 @@ def _join(ws: WebState, case_id: str, body: Join) -> dict[str, Any]:
         record_submissions(conn, ws.city.id, [Submitted(result.states[member], token=token)], now)
 
     cases.execute(items, strict=True, within=within)
-    return _receipt(member, token, False) | {"joined": master.case_id}
+    return _receipt(member, token, False, city_query) | {"joined": master.case_id}

@@ -30,7 +30,7 @@ from civicloop.accounts.service import AccountRole, User
 from civicloop.cases.core import Actor
 from civicloop.cases.scope import REVIEW_ROLES
 from civicloop.http.auth import CurrentUser, current_user, require_role_in
-from civicloop.http.context import CITY_HEADER, ApiError, context_of, locale_of, web_state
+from civicloop.http.context import ApiError, context_of, locale_of, web_state
 from civicloop.http.render import JSON
 from civicloop.http.workflow import queue_page
 from civicloop.kernel.errors import InvalidField
@@ -98,10 +98,7 @@ async def optional_user(request: Request) -> User | None:
 @router.get("/web/config")
 def web_config(request: Request) -> Response:
     """页面配置 / What the pages need: city, map, categories, departments, districts and labels — of the
-    city named by ``X-Civicloop-City`` when the server serves it (public data; no login needed)."""
-    chosen = request.headers.get(CITY_HEADER, "").strip()
-    if chosen in context_of(request).cities:
-        request.state.city_id = chosen
+    city named by ``X-Civicloop-City`` or ``?city=`` (public data; no login needed; app.AnonymousCity)."""
     ws = web_state(request)
     return Response(ws.config_json(), media_type="application/json")
 

@@ -81,6 +81,7 @@ class WebState:
             "asset_version": self.asset_version,
             "city": {
                 "id": p.id,
+                "jurisdiction_id": self.city.id,  # the city's id on this server (its profile's may be shared)
                 "name": p.name,
                 "name_en": p.name_en,
                 "timezone": p.timezone,

@@ -217,12 +217,31 @@
   }
   CL.ApiError = ApiError;
 
+  // The citizen pages of a server of several cities name theirs in the address (?city=…).
+  CL.publicCity = new URLSearchParams(location.search).get("city") || null;
+
+  /* The city a call is about: the one the user acts in, else the token's home city ("<city>~<token>" on
+     a server of several), else the page's ?city=. Anonymous calls carry it too (the pages' start-up). */
+  function callCity() {
+    const acting = CL.auth.city();
+    if (acting) return acting;
+    const token = CL.auth.token();
+    const cut = token ? token.indexOf("~") : -1;
+    return cut > 0 ? token.slice(0, cut) : CL.publicCity;
+  }
+
+  /** A link of the citizen pages that keeps the page's city. */
+  CL.publicLink = function (path) {
+    return CL.publicCity ? path + (path.indexOf("?") >= 0 ? "&" : "?") + "city=" + encodeURIComponent(CL.publicCity) : path;
+  };
+
   CL.api = async function (path, opts) {
     opts = opts || {};
     const headers = Object.assign({ Accept: "application/json", "Accept-Language": CL.lang }, opts.headers || {});
     const token = CL.auth.token();
     if (token && !opts.anonymous) headers.Authorization = "Bearer " + token;
-    if (CL.auth.city()) headers["X-Civicloop-City"] = CL.auth.city();
+    const city = callCity();
+    if (city) headers["X-Civicloop-City"] = city;
     let body = opts.body;
     if (body !== undefined && !(body instanceof FormData) && typeof body !== "string") {
       headers["Content-Type"] = "application/json";
@@ -326,6 +345,7 @@
       CL.departments = Object.fromEntries(CL.config.departments.map((d) => [d.id, d]));
       CL.districts = Object.fromEntries(CL.config.districts.map((d) => [d.code, d]));
       CL.applyTexts(document);
+      if (CL.publicCity) document.querySelectorAll('a[href^="/public"]').forEach((a) => { a.href = CL.publicLink(a.getAttribute("href")); });
       document.querySelectorAll("[data-city-name]").forEach((el) => { el.textContent = CL.cityName(); });
       citySwitch();
       document.addEventListener("cl:lang", () => {

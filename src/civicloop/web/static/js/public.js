@@ -255,7 +255,22 @@
       : [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
   }
 
+  /* A server of several cities: the citizen chooses whose page this is (the address keeps it, ?city=). */
+  async function cityChoice() {
+    let cities = [];
+    try { cities = await CL.api("/api/v1/cities", { anonymous: true }); } catch (e) { return; }
+    if (cities.length < 2) return;
+    const current = CL.publicCity || CL.config.city.jurisdiction_id;
+    const select = CL.h("select", { id: "public-city", "aria-label": CL.t("multicity.city") },
+      ...cities.map((c) => CL.h("option", { value: c.jurisdiction_id, selected: c.jurisdiction_id === current ? "" : null },
+        CL.isEn() ? c.name_en : c.name)));
+    select.addEventListener("change", () => { location.href = "/public/?city=" + encodeURIComponent(select.value); });
+    const spot = document.querySelector("[data-lang-switch]");
+    spot.parentNode.insertBefore(select, spot);
+  }
+
   CL.ready(() => {
+    cityChoice();
     categories();
     previews();
     newKey();
@@ -293,7 +308,7 @@
     CL.$("#track-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       const id = CL.$("#track-id").value.trim();
-      if (id) location.href = "/public/track/" + encodeURIComponent(id);
+      if (id) location.href = CL.publicLink("/public/track/" + encodeURIComponent(id));
     });
     document.addEventListener("cl:lang", relabel);
     CL.setReady();
