@@ -583,7 +583,17 @@ Decided = tuple[Stage, dict[str, Any]]
 
 
 def _iso(value: datetime) -> str:
-    return value.isoformat()
+    text = value.isoformat()
+    if value.tzinfo is UTC:
+        if len(_WRITTEN) >= 4096:
+            _WRITTEN.clear()
+        _WRITTEN[text] = value
+    return text
+
+
+#: UTC moments ``decide`` just wrote into event data, by their text: ``apply`` reads them back at once
+#: (a bounded hand-over that spares parsing the text again; what it holds equals the parse).
+_WRITTEN: dict[str, datetime] = {}
 
 
 def _decide_report(
@@ -1155,20 +1165,22 @@ def _step_transition(
     after = STAGE_STEP[stage_after]
     if state is not None and before == after:
         return out  # same step continues (e.g. the handling clock runs through an extension request)
-    out["step"] = after.value if after is not None else None
+    # ``_value_``, not ``value``: the same string without the enum's property lookup (every event).
+    out["step"] = after._value_ if after is not None else None
+    calendar = rules.calendar
     if state is not None and before is not None and before is not Step.HANDLE and state.step_started_at:
         limit = rules.step_limit(before)
-        used = rules.calendar.elapsed_minutes(state.step_started_at, at, limit.unit)
-        limit_min = rules.calendar.limit_minutes(limit)
+        used = calendar.elapsed_minutes(state.step_started_at, at, limit.unit)
+        limit_min = calendar.limit_minutes(limit)
         out["step_result"] = {
-            "step": before.value,
+            "step": before._value_,
             "used_minutes": round(used, 3),
             "limit_minutes": limit_min,
-            "light": judge_light(used, limit_min, state.step_deadline, at).light.value,
+            "light": judge_light(used, limit_min, state.step_deadline, at).light._value_,
             "on_time": state.step_deadline is None or at <= state.step_deadline,
         }
     if after is not None and after is not Step.HANDLE:
-        out["step_deadline"] = _iso(rules.calendar.deadline(at, rules.step_limit(after)))
+        out["step_deadline"] = _iso(calendar.deadline(at, rules.step_limit(after)))
     return out
 
 
@@ -1178,7 +1190,8 @@ def _step_transition(
 
 
 def _dt(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+    moment = _WRITTEN.get(value)
+    return moment if moment is not None else datetime.fromisoformat(value)
 
 
 def apply(state: CaseState | None, event: Event) -> CaseState:

@@ -201,17 +201,17 @@ class CaseService:
     ) -> BatchResult:
         result = BatchResult()
         with self.store.write() as conn:
-            last_hashes = self._execute(conn, items, result, strict)
+            written = self._execute(conn, items, result, strict)
             if within is not None:
                 within(conn, result)
         # Only committed states enter the cache.
-        for case_id, state in result.states.items():
-            self.cache.put(case_id, Loaded(state, last_hashes[case_id]))
+        for case_id, loaded in written.items():
+            self.cache.put(case_id, loaded)
         return result
 
     def _execute(
         self, conn: Connection, items: Sequence[BatchItem], result: BatchResult, strict: bool
-    ) -> dict[str, str]:
+    ) -> dict[str, Loaded]:
         wanted = sorted({it.command.case_id for it in items if it.command.action is not Action.REPORT})
         loaded = self.cache.get_many(wanted)
         missing = [c for c in wanted if c not in loaded]
@@ -263,17 +263,17 @@ class CaseService:
             result.case_ids.append(event.case_id)
         touched = {e.case_id for e in new_events}
         self.store.add_reporters(conn, reporter_rows)
-        last_hashes = self.store.append(
+        written = self.store.append(
             conn,
             new_events,
-            ((current[c], None if c in new_ids else loaded[c].state) for c in touched),
+            ((current[c], None if c in new_ids else loaded[c]) for c in touched),
             prev_hashes,
         )
         result.states = {c: current[c] for c in touched}
         result.events = len(new_events)
         for listener in self.listeners:  # in the same transaction: their writes commit or fail with ours
             listener(conn, new_events, result.states)
-        return last_hashes
+        return written
 
     def _serial_blocks(self, conn: Connection, items: Sequence[BatchItem]) -> dict[int, list[int]]:
         """Reserve case numbers for every report in the batch: {year: [next, end]}."""

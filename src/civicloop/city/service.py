@@ -30,16 +30,27 @@ class ProfileRules:
         self._calendar = calendar
         self._codes = {c.code: {cond.no for cond in c.conditions} for c in profile.categories}
         self._departments = {d.id for d in profile.departments}
+        # Answers asked at every step of every case, from a frozen profile: kept once asked.
+        self._step_limits: dict[Step, TimeLimit] = {}
+        self._evidence: dict[tuple[str | None, str], tuple[bool, bool]] = {}
+        self._handling_limits: dict[tuple[str, int, Urgency], TimeLimit] = {}
 
     @property
     def calendar(self) -> WorkCalendar:
         return self._calendar
 
     def handling_limit(self, category_code: str, condition_no: int, urgency: Urgency) -> TimeLimit:
-        return self.profile.handling_limit(category_code, condition_no, urgency.value)
+        key = (category_code, condition_no, urgency)
+        limit = self._handling_limits.get(key)
+        if limit is None:
+            limit = self.profile.handling_limit(category_code, condition_no, urgency.value)
+            self._handling_limits[key] = limit
+        return limit
 
     def step_limit(self, step: Step) -> TimeLimit:
-        limit: TimeLimit = getattr(self.profile.step_limits, step.value)
+        limit = self._step_limits.get(step)
+        if limit is None:
+            limit = self._step_limits[step] = getattr(self.profile.step_limits, step.value)
         return limit
 
     def knows_category(self, code: str) -> bool:
@@ -56,11 +67,18 @@ class ProfileRules:
 
     def evidence_needed(self, category_code: str | None, step: str) -> tuple[bool, bool]:
         """(needs a reason, needs a photo) for *step* of a case of that category (``[safeguards]``)."""
+        known = self._evidence.get((category_code, step))
+        if known is not None:
+            return known
         guards = self.profile.safeguards
         visual = True
         if category_code is not None and category_code in self._codes:
             visual = self.profile.category(category_code).visual_evidence
-        return step in guards.reason_steps, visual and step in guards.photo_steps
+        known = self._evidence[category_code, step] = (
+            step in guards.reason_steps,
+            visual and step in guards.photo_steps,
+        )
+        return known
 
 
 def make_calendar(profile: CityProfile, today: date | None = None, *, strict: bool = True) -> WorkCalendar:

@@ -57,12 +57,14 @@ def progress_rows(
         master = states.get(e.case_id)
         if master is None or master.duplicate_of:
             continue
-        zh = t("followup.progress", "zh-CN", case=master.case_id, step=e.action.zh, stage=e.stage_after.zh)
-        en = t("followup.progress", "en", case=master.case_id, step=e.action.en, stage=e.stage_after.en)
         people = [(master.case_id, master.reporter_id)] + [
             (m.case_id, m.reporter_id) for mid in master.cluster_members if (m := members.get(mid))
         ]
         private = [(c, r) for c, r in people if r and r.startswith(PRIVATE_PREFIX)]
+        if not private:
+            continue  # nobody to tell (an inspector's own report): no words to build, no row
+        zh = t("followup.progress", "zh-CN", case=master.case_id, step=e.action.zh, stage=e.stage_after.zh)
+        en = t("followup.progress", "en", case=master.case_id, step=e.action.en, stage=e.stage_after.en)
         rows += notice_rows(city_id, e, master.case_id, private, "progress", zh, en)
     return rows
 

@@ -63,7 +63,8 @@ class ApiSettings:
     # the thresholds). CIVICLOOP_TRIAGE=0 turns it off: every report then waits for a person.
     triage: bool = field(default_factory=lambda: os.environ.get("CIVICLOOP_TRIAGE", "1") != "0")
     # How many recently written case states the server keeps in memory (StateCache), so that the next
-    # step on a busy case skips re-reading it; ≈ 3 KiB each (≈ 60 MiB full). CIVICLOOP_STATE_CACHE.
+    # step on a busy case skips re-reading it; ≈ 3.5 KiB each with its last projection row (≈ 70 MiB
+    # full). CIVICLOOP_STATE_CACHE.
     state_cache: int = field(default_factory=lambda: _whole_number("CIVICLOOP_STATE_CACHE", 20_000))
     # Security headers and rate limits (http/security.py, docs/reliability.md); CIVICLOOP_RATE_* etc.
     security: SecuritySettings = field(default_factory=SecuritySettings.from_env)

@@ -39,6 +39,7 @@ from civicloop.intake.dedupe import (
     score_duplicate,
     shingled,
     signature,
+    signatures,
 )
 from civicloop.intake.locate import locate_report_fields
 from civicloop.intake.store import (
@@ -649,8 +650,11 @@ def _indexable(state: CaseState) -> bool:
     return state.is_open and not state.duplicate_of
 
 
-def _keys_of(state: CaseState) -> tuple[int, ...]:
-    return signature(_state_text(state)).keys
+def _keyed(states: Sequence[CaseState]) -> list[tuple[str, tuple[int, ...]]]:
+    """(case id, text keys) of *states*: the signatures computed for all of them at once (vectorised,
+    the same keys as one by one)."""
+    found = signatures([_state_text(s) for s in states])
+    return [(s.case_id, sig.keys) for s, sig in zip(states, found, strict=True)]
 
 
 def index_texts(city_id: str) -> Callable[[Connection, Sequence[Event], Mapping[str, CaseState]], None]:
@@ -659,7 +663,7 @@ def index_texts(city_id: str) -> Callable[[Connection, Sequence[Event], Mapping[
 
     def listener(conn: Connection, new_events: Sequence[Event], states: Mapping[str, CaseState]) -> None:
         drop: set[str] = set()
-        add: dict[str, tuple[int, ...]] = {}
+        add: dict[str, CaseState] = {}
         for e in new_events:
             state = states.get(e.case_id)
             if state is None:
@@ -669,9 +673,9 @@ def index_texts(city_id: str) -> Callable[[Connection, Sequence[Event], Mapping[
                     drop.add(e.case_id)
                 add.pop(e.case_id, None)
                 if _indexable(state):
-                    add[e.case_id] = _keys_of(state)
+                    add[e.case_id] = state
         if drop or add:
-            replace_text_keys(conn, city_id, drop, add.items())
+            replace_text_keys(conn, city_id, drop, _keyed(list(add.values())))
 
     return listener
 
@@ -689,8 +693,7 @@ def build_text_index(city: City, *, chunk: int = 5000) -> int:
         with city.engine.begin() as conn:
             while rows := open_case_texts(conn, city.id, after, chunk):
                 states = [CaseState.from_doc(orjson.loads(r.doc)) for r in rows]
-                keyed = ((s.case_id, _keys_of(s)) for s in states if _indexable(s))
-                replace_text_keys(conn, city.id, (), keyed)
+                replace_text_keys(conn, city.id, (), _keyed([s for s in states if _indexable(s)]))
                 done += len(rows)
                 after = rows[-1].case_id
     except IntegrityError:

@@ -363,11 +363,13 @@ class WorkCalendar:
 
         A start outside working time starts counting at the next working moment: 12:30 + 1 工作时 = 15:00.
         """
-        _require_aware("start", start)
-        if limit.unit is TimeUnit.NATURAL_HOUR:
+        if start.tzinfo is not UTC:  # UTC (the stored form) needs no check: the hot path's case
+            _require_aware("start", start)
+        unit = limit.unit
+        if unit is TimeUnit.NATURAL_HOUR:
             return _as_utc(start) + timedelta(microseconds=_minutes_to_us(limit.amount * 60.0))
         local = start.astimezone(self._tz)
-        if limit.unit is TimeUnit.WORK_HOUR:
+        if unit is TimeUnit.WORK_HOUR:
             return self._add_work_us(local, _minutes_to_us(limit.amount * 60.0), later=False)
         delta = round(limit.amount * self._day_us)
         if self.spec.work_day_mode == "minutes" or not float(limit.amount).is_integer():
@@ -394,8 +396,10 @@ class WorkCalendar:
         Working minutes for 工作时/工作日 (the inverse of :meth:`add_minutes`), wall-clock minutes for
         自然小时.
         """
-        _require_aware("start", start)
-        _require_aware("end", end)
+        if start.tzinfo is not UTC:
+            _require_aware("start", start)
+        if end.tzinfo is not UTC:
+            _require_aware("end", end)
         if end <= start:
             return 0.0
         natural = unit is TimeUnit.NATURAL_HOUR  # the enum itself, no conversion on the hot path
