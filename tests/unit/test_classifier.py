@@ -410,6 +410,23 @@ def test_char_features_match_char_stream() -> None:
         assert sorted(bi[bi_rows == i].tolist()) == expected
 
 
+def test_key_index_answers_like_searchsorted() -> None:
+    """The hash index of the character vocabularies gives every key its rank and -1 to the rest,
+    including keys that collide, code points next to the keys and an empty vocabulary."""
+    from civicloop.triage.classifier import _KeyIndex
+
+    rng = np.random.default_rng(0)
+    keys = np.unique(np.r_[rng.integers(0, 2**42, 3000), np.arange(0x4E00, 0x4E40), [0]])
+    index = _KeyIndex(keys)
+    needles = np.r_[keys, keys + 1, rng.integers(0, 2**42, 3000), [0, 2**62]]
+    rng.shuffle(needles)
+    pos = np.minimum(np.searchsorted(keys, needles), len(keys) - 1)
+    expected = np.where(keys[pos] == needles, pos, -1)
+    assert np.array_equal(index.lookup(needles), expected)
+    assert index.size == len(keys)
+    assert _KeyIndex(np.zeros(0, np.int64)).lookup(needles).tolist() == [-1] * len(needles)
+
+
 # --------------------------------------------------------------------------- the precision bound
 
 

@@ -110,10 +110,69 @@ class _Vocabulary:
 
     words: list[dict[str, int]] = field(default_factory=lambda: [{}, {}])
     chars: list[IntArray] = field(default_factory=lambda: [np.zeros(0, np.int64)] * 3)
+    _index: dict[int, _KeyIndex] = field(default_factory=dict, repr=False, compare=False)
 
     def sizes(self) -> list[int]:
         w, c = [len(v) for v in self.words], [len(v) for v in self.chars]
         return [w[0], c[0], c[1], w[1], c[2]]
+
+    def char_index(self, slot: int) -> _KeyIndex:
+        """The hash index of ``chars[slot]`` (built on first use; the arrays are not changed after)."""
+        index = self._index.get(slot)
+        if index is None or index.size != len(self.chars[slot]):
+            index = self._index[slot] = _KeyIndex(self.chars[slot])
+        return index
+
+
+_HASH_MULTIPLIER = np.int64(0x9E3779B97F4A7C15 - (1 << 64))  # Fibonacci hashing, as a signed int64
+
+
+class _KeyIndex:
+    """Sorted int64 keys → their rank, by an open-addressing hash table probed with numpy.
+
+    What ``np.searchsorted(keys, needles)`` answers, but for needles in text order it is ≈ 6× faster:
+    a binary search over 130,000 bigram keys jumps around memory ~17 times per needle, a hash probe
+    about once (load factor ≤ 0.25, linear probing). Keys must be ≥ 0 (-1 marks an empty slot).
+    """
+
+    def __init__(self, keys: IntArray) -> None:
+        self.size = len(keys)
+        self._bits = max(4, int(4 * max(len(keys), 1) - 1).bit_length())
+        n_slots = 1 << self._bits
+        self._keys = np.full(n_slots, -1, dtype=np.int64)
+        self._ranks = np.zeros(n_slots, dtype=np.int64)
+        pending = np.arange(len(keys), dtype=np.int64)
+        slot = self._slots(keys)
+        while len(pending):  # place each key in the first free slot from its hash on (linear probing)
+            at = slot[pending]
+            free = self._keys[at] == -1
+            won_slot, first = np.unique(at[free], return_index=True)  # one key per free slot per round
+            winners = pending[free][first]
+            self._keys[won_slot] = keys[winners]
+            self._ranks[won_slot] = winners
+            placed = np.zeros(len(keys), dtype=bool)
+            placed[winners] = True
+            pending = pending[~placed[pending]]
+            slot[pending] = (slot[pending] + 1) & (n_slots - 1)
+
+    def _slots(self, keys: IntArray) -> IntArray:
+        with np.errstate(over="ignore"):
+            h = (keys * _HASH_MULTIPLIER) >> np.int64(64 - self._bits)
+        return cast(IntArray, h & np.int64((1 << self._bits) - 1))
+
+    def lookup(self, needles: IntArray) -> IntArray:
+        """Rank of each needle among the keys, -1 for a needle that is not a key."""
+        out = np.full(len(needles), -1, dtype=np.int64)
+        todo = np.arange(len(needles), dtype=np.int64)
+        slot = self._slots(needles)
+        mask = np.int64(len(self._keys) - 1)
+        while len(todo):
+            found = self._keys[slot]
+            hit = found == needles[todo]
+            out[todo[hit]] = self._ranks[slot[hit]]
+            more = ~hit & (found != -1)
+            todo, slot = todo[more], (slot[more] + 1) & mask
+        return out
 
 
 def _char_keys(streams: list[str]) -> tuple[IntArray, IntArray, IntArray, IntArray]:
@@ -141,16 +200,12 @@ def _char_keys(streams: list[str]) -> tuple[IntArray, IntArray, IntArray, IntArr
     return cp[inside], row[inside], bigram, row[:-1][pair]
 
 
-def _count_keys(keys: IntArray, rows: IntArray, vocab: IntArray, n_rows: int) -> Any:
-    """Count matrix (CSR, float64) of ``keys`` looked up in the sorted ``vocab``."""
-    pos = np.searchsorted(vocab, keys)
-    if len(vocab):
-        pos_c = np.minimum(pos, len(vocab) - 1)
-        known = vocab[pos_c] == keys
-    else:
-        pos_c, known = pos, np.zeros(len(keys), dtype=bool)
+def _count_keys(keys: IntArray, rows: IntArray, vocab: _KeyIndex, n_rows: int) -> Any:
+    """Count matrix (CSR, float64) of ``keys`` looked up in the key index ``vocab``."""
+    cols = vocab.lookup(keys)
+    known = cols >= 0
     data = np.ones(int(known.sum()), dtype=np.float64)
-    m = sp.csr_matrix((data, (rows[known], pos_c[known])), shape=(n_rows, len(vocab)))
+    m = sp.csr_matrix((data, (rows[known], cols[known])), shape=(n_rows, vocab.size))
     m.sum_duplicates()
     return m
 
@@ -181,7 +236,7 @@ def _block_counts(tokens: list[list[str]], vocab: _Vocabulary, head_tokens: int,
     keys = [(c1, r1), (c2, r2), (np.concatenate([h1, h2]), np.concatenate([hr1, hr2]))]
     if grow:
         vocab.chars = [np.unique(k) for k, _ in keys]
-    chars = [_count_keys(k, r, v, len(tokens)) for (k, r), v in zip(keys, vocab.chars, strict=True)]
+    chars = [_count_keys(k, r, vocab.char_index(slot), len(tokens)) for slot, (k, r) in enumerate(keys)]
     return [words[0], chars[0], chars[1], words[1], chars[2]]
 
 
