@@ -300,6 +300,40 @@ def test_unknown_format_version_refused(tmp_path: Path, zh_model: TextClassifier
         load_model(not_a_model)
 
 
+def test_label_scales_favour_telling_features_and_older_models_load(
+    tmp_path: Path, zh_model: TextClassifier, zh_data: tuple[list[str], list[str]]
+) -> None:
+    import scipy.sparse as sp
+
+    from civicloop.triage.classifier import _fit_ridge, _label_scales
+
+    # feature 0 only in label 0's messages, feature 1 in every message, feature 2 mostly label 1's
+    x = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1], [0, 1, 1], [0, 1, 0], [1, 1, 1]], float))
+    y = np.array([0, 0, 1, 1, 2, 0])
+    scales = _label_scales(x, y, 3, 0.5)
+    assert scales[0, 0] > scales[0, 1] and scales[1, 2] > scales[1, 1]
+    assert scales[:, 1].max() < 0.5  # present everywhere: hardly tells any label apart
+    # the scales are folded into the coefficients: scaled and plain fits predict through x @ coef alike
+    for power in (0.0, 0.5):
+        coef, intercept = _fit_ridge(x, y, 3, 1.0, power)
+        assert (np.asarray(x @ coef) + intercept).argmax(axis=1).tolist() == [0, 0, 1, 1, 2, 0]
+    # a model file from before the scaling (no scale_power) loads as unscaled and predicts the same
+    path = zh_model.save(tmp_path / "m.zip")
+    older = tmp_path / "older.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(older, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "meta.json":
+                meta = json.loads(data)
+                assert meta["params"].pop("scale_power") == zh_model.scale_power > 0
+                data = json.dumps(meta).encode()
+            dst.writestr(item, data)
+    loaded = load_model(older)
+    assert loaded.scale_power == 0.0
+    texts = zh_data[0][:20]
+    assert np.allclose(loaded.predict_proba(texts), zh_model.predict_proba(texts))
+
+
 # --------------------------------------------------------------------------- CLI
 
 

@@ -9,8 +9,10 @@ How it works (docs/triage.md has the measurements):
    then weighted): words (1.0), Han/other characters (0.5), character bigrams (1.0), and the first
    ``head_tokens`` tokens — usually the title — again as words (0.5) and characters + bigrams (0.5).
 3. **Classifier** — one-vs-rest least-squares (ridge) classification with balanced class weights,
-   solved in the dual by a block conjugate gradient (all labels at once; fast when there are more
-   features than messages, as with text).
+   solved in the dual by a conjugate gradient (fast when there are more features than messages, as
+   with text). Each label's features are first scaled by √|log-count ratio| of their presence in the
+   label's messages against the others' (NBSVM-style, ``scale_power``); the scales are folded into the
+   coefficients, so prediction costs the same as without.
 4. **Confidence** — per-label isotonic regression of the ridge scores, fitted on *out-of-fold* scores
    of a stratified k-fold cross-validation (default 5), then normalised to sum to 1. The score of a
    prediction is the calibrated probability of its label.
@@ -299,6 +301,44 @@ def _ridge_dual(
     return coef[:-1], coef[-1]
 
 
+def _label_scales(x: Any, y: IntArray, n_classes: int, power: float) -> FloatArray:
+    """Per-label feature scales (n_classes × n_features): |log-count ratio|^power of each feature's
+    presence in the label's messages against the others' (add-one smoothed), as in NBSVM (Wang &
+    Manning 2012). Features that tell the label apart get a larger scale, so the ridge penalty
+    shrinks them less."""
+    present = x.copy()
+    present.data = np.ones_like(present.data)
+    counts = np.vstack([np.asarray(present[y == k].sum(axis=0)).ravel() for k in range(n_classes)])
+    in_label = counts + 1.0
+    elsewhere = counts.sum(axis=0) - counts + 1.0
+    ratio = np.log(in_label / in_label.sum(axis=1, keepdims=True)) - np.log(
+        elsewhere / elsewhere.sum(axis=1, keepdims=True)
+    )
+    return cast(FloatArray, np.abs(ratio) ** power)
+
+
+def _fit_ridge(
+    x: Any, y: IntArray, n_classes: int, alpha: float, scale_power: float
+) -> tuple[Any, FloatArray]:
+    """One-vs-rest balanced ridge of every label: (coef [n_features × n_labels], intercept).
+
+    ``scale_power`` 0: one solve for all labels on ``x``. Otherwise each label is solved on its own
+    scaled features x·diag(r) (:func:`_label_scales`) and its coefficients are multiplied back by r,
+    so that prediction is the same ``x @ coef + intercept`` either way.
+    """
+    targets, weights = _targets(y, n_classes), _balanced_weights(y, n_classes)
+    if scale_power <= 0.0:
+        return _ridge_dual(x, targets, alpha, weights)
+    scales = _label_scales(x, y, n_classes, scale_power)
+    coef = np.zeros((x.shape[1], n_classes))
+    intercept = np.zeros(n_classes)
+    for k in range(n_classes):
+        beta, b = _ridge_dual((x @ sp.diags(scales[k])).tocsr(), targets[:, k : k + 1], alpha, weights)
+        coef[:, k] = scales[k] * beta[:, 0]
+        intercept[k] = b[0]
+    return coef, intercept
+
+
 def _targets(y: IntArray, n_classes: int) -> FloatArray:
     t = -np.ones((len(y), n_classes))
     t[np.arange(len(y)), y] = 1.0
@@ -434,6 +474,9 @@ class TextClassifier:
     pre_segmented: PreSegmented = "auto"
     folds: int = 5
     alpha: float = 1.0
+    # Per-label feature scaling of the ridge (NBSVM-style |log-count ratio|^power; 0 = off, the rule of
+    # models trained before it existed). Training only: the scales are folded into the coefficients.
+    scale_power: float = 0.5
     # Confidence of the precision bound that chooses the threshold (0 = observed precision, the rule
     # of models trained before the bound existed).
     bound_level: float = 0.95
@@ -456,6 +499,8 @@ class TextClassifier:
             raise DataError(f"target precision must be in (0, 1], got {self.target_precision}")
         if self.pre_segmented not in PRESEGMENTED_CHOICES:
             raise DataError(f"pre_segmented must be one of {', '.join(PRESEGMENTED_CHOICES)}")
+        if not 0.0 <= self.scale_power <= 2.0:
+            raise DataError(f"scale power must be in [0, 2], got {self.scale_power}")
         if self.folds < 2:
             raise DataError(f"folds must be at least 2, got {self.folds}")
         if not (self.bound_level == 0.0 or 0.5 <= self.bound_level < 1.0):
@@ -498,9 +543,7 @@ class TextClassifier:
         for train, test in splits:
             idf = [_idf(c, train, max_df) for c, (_, _, max_df) in zip(counts, _BLOCKS, strict=True)]
             x = self._design(counts, idf)
-            coef, intercept = _ridge_dual(
-                x[train], _targets(y[train], n_classes), self.alpha, _balanced_weights(y[train], n_classes)
-            )
+            coef, intercept = _fit_ridge(x[train], y[train], n_classes, self.alpha, self.scale_power)
             scores[test] = x[test] @ coef + intercept
 
         # Out-of-fold probabilities: each fold calibrated by the other folds' out-of-fold scores.
@@ -535,7 +578,7 @@ class TextClassifier:
         idf_all = [_idf(c, None, max_df) for c, (_, _, max_df) in zip(counts, _BLOCKS, strict=True)]
         self._vocab, self._idf, counts = _prune(vocab, idf_all, counts)
         x = self._design(counts, self._idf)
-        coef, intercept = _ridge_dual(x, _targets(y, n_classes), self.alpha, _balanced_weights(y, n_classes))
+        coef, intercept = _fit_ridge(x, y, n_classes, self.alpha, self.scale_power)
         self._coef = coef.astype(np.float32)
         self._intercept = intercept
         self.meta = {
@@ -622,6 +665,7 @@ class TextClassifier:
                 "pre_segmented": self.pre_segmented,
                 "folds": self.folds,
                 "alpha": self.alpha,
+                "scale_power": self.scale_power,
                 "bound_level": self.bound_level,
                 "head_tokens": self.head_tokens,
                 "top_k": self.top_k,
@@ -760,6 +804,7 @@ def load_model(path: str | Path) -> TextClassifier:
                 pre_segmented=params["pre_segmented"],
                 folds=int(params["folds"]),
                 alpha=float(params["alpha"]),
+                scale_power=float(params.get("scale_power", 0.0)),
                 bound_level=float(params.get("bound_level", 0.0)),
                 head_tokens=int(params["head_tokens"]),
                 top_k=int(params["top_k"]),
