@@ -254,9 +254,8 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "data": {"file": DATA_FILE, "messages": len(texts), "labels": len(set(labels))},
-        "method": "word + char(1,2) + head(12) TF-IDF blocks, balanced ridge (dual CG) on per-label "
-        "sqrt|log-count ratio|-scaled features, isotonic calibration from 5-fold out-of-fold scores; "
-        "threshold = lowest whose one-sided 95 % Clopper-Pearson lower bound "
+        "method": "word + char(1,2) + head(12) TF-IDF blocks, balanced ridge (dual CG), isotonic calibration "
+        "from 5-fold out-of-fold scores; threshold = lowest whose one-sided 95 % Clopper-Pearson lower bound "
         "of the out-of-fold precision is >= 0.98; tokens: NFKC + rjieba",
         "load_average": os.getloadavg(),
         "cv": cv,
