@@ -11,7 +11,9 @@ import random
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -280,18 +282,25 @@ def test_save_load_records_and_fresh_process(
     assert np.allclose([g[1] for g in got], [e.score for e in expected], rtol=0, atol=1e-9)
 
 
-def test_unknown_format_version_refused(tmp_path: Path, zh_model: TextClassifier) -> None:
-    path = zh_model.save(tmp_path / "m.zip")
-    future = tmp_path / "future.zip"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(future, "w") as dst:
+def _edit_meta(path: Path, target: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the model file at ``path`` with its meta.json changed in place by ``edit``."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(target, "w") as dst:
         for item in src.infolist():
             data = src.read(item.filename)
             if item.filename == "meta.json":
                 meta = json.loads(data)
-                assert meta["format_version"] == FORMAT_VERSION
-                meta["format_version"] = FORMAT_VERSION + 98
+                edit(meta)
                 data = json.dumps(meta).encode()
             dst.writestr(item, data)
+    return target
+
+
+def test_unknown_format_version_refused(tmp_path: Path, zh_model: TextClassifier) -> None:
+    def future_version(meta: dict[str, Any]) -> None:
+        assert meta["format_version"] == FORMAT_VERSION
+        meta["format_version"] = FORMAT_VERSION + 98
+
+    future = _edit_meta(zh_model.save(tmp_path / "m.zip"), tmp_path / "future.zip", future_version)
     with pytest.raises(ModelFormatError, match=f"format version {FORMAT_VERSION + 98}"):
         load_model(future)
     not_a_model = tmp_path / "x.zip"
@@ -320,17 +329,11 @@ def test_label_scales_favour_telling_features_and_older_models_load(
     # a model file from before the scaling (no scale_power) loads as unscaled and predicts the same
     scaled = copy.copy(zh_model)
     scaled.scale_power = 0.5
-    path = scaled.save(tmp_path / "m.zip")
-    older = tmp_path / "older.zip"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(older, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item.filename)
-            if item.filename == "meta.json":
-                meta = json.loads(data)
-                assert meta["params"].pop("scale_power") == 0.5
-                data = json.dumps(meta).encode()
-            dst.writestr(item, data)
-    loaded = load_model(older)
+
+    def before_scaling(meta: dict[str, Any]) -> None:
+        assert meta["params"].pop("scale_power") == 0.5
+
+    loaded = load_model(_edit_meta(scaled.save(tmp_path / "m.zip"), tmp_path / "older.zip", before_scaling))
     assert loaded.scale_power == 0.0
     texts = zh_data[0][:20]
     assert np.allclose(loaded.predict_proba(texts), zh_model.predict_proba(texts))
