@@ -10,6 +10,7 @@ import json
 import random
 import subprocess
 import sys
+import unicodedata
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -126,6 +127,43 @@ def test_normalize_half_width_lower_and_placeholders() -> None:
     assert out.count("xxphone") == 2
     assert "xxidno" in out and "xxurl" in out
     assert "5678" not in out and "1990" not in out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+    | st.lists(
+        st.sampled_from(
+            [
+                "中",
+                "文",
+                "e",
+                "\u0301",
+                "\u0323",
+                "ｈ",
+                "１",
+                "㈱",
+                "①",
+                "\uf900",
+                "\u1100",
+                "\u1161",
+                "，",
+                " ",
+                "가",
+                "\u3099",
+                "か",
+                "A",
+            ]
+        ),
+        max_size=30,
+    ).map("".join)
+)
+def test_fast_nfkc_equals_unicodedata(text: str) -> None:
+    """NFKC run by run between Han ideographs is NFKC: combining marks, Hangul jamo, compatibility
+    ideographs and full-width forms next to and between Han characters."""
+    from civicloop.triage.text import nfkc
+
+    assert nfkc(text) == unicodedata.normalize("NFKC", text)
 
 
 def test_presegmented_detection() -> None:
