@@ -10,8 +10,11 @@ import json
 import random
 import subprocess
 import sys
+import unicodedata
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -124,6 +127,43 @@ def test_normalize_half_width_lower_and_placeholders() -> None:
     assert out.count("xxphone") == 2
     assert "xxidno" in out and "xxurl" in out
     assert "5678" not in out and "1990" not in out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+    | st.lists(
+        st.sampled_from(
+            [
+                "中",
+                "文",
+                "e",
+                "\u0301",
+                "\u0323",
+                "ｈ",
+                "１",
+                "㈱",
+                "①",
+                "\uf900",
+                "\u1100",
+                "\u1161",
+                "，",
+                " ",
+                "가",
+                "\u3099",
+                "か",
+                "A",
+            ]
+        ),
+        max_size=30,
+    ).map("".join)
+)
+def test_fast_nfkc_equals_unicodedata(text: str) -> None:
+    """NFKC run by run between Han ideographs is NFKC: combining marks, Hangul jamo, compatibility
+    ideographs and full-width forms next to and between Han characters."""
+    from civicloop.triage.text import nfkc
+
+    assert nfkc(text) == unicodedata.normalize("NFKC", text)
 
 
 def test_presegmented_detection() -> None:
@@ -280,24 +320,61 @@ def test_save_load_records_and_fresh_process(
     assert np.allclose([g[1] for g in got], [e.score for e in expected], rtol=0, atol=1e-9)
 
 
-def test_unknown_format_version_refused(tmp_path: Path, zh_model: TextClassifier) -> None:
-    path = zh_model.save(tmp_path / "m.zip")
-    future = tmp_path / "future.zip"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(future, "w") as dst:
+def _edit_meta(path: Path, target: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the model file at ``path`` with its meta.json changed in place by ``edit``."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(target, "w") as dst:
         for item in src.infolist():
             data = src.read(item.filename)
             if item.filename == "meta.json":
                 meta = json.loads(data)
-                assert meta["format_version"] == FORMAT_VERSION
-                meta["format_version"] = FORMAT_VERSION + 98
+                edit(meta)
                 data = json.dumps(meta).encode()
             dst.writestr(item, data)
+    return target
+
+
+def test_unknown_format_version_refused(tmp_path: Path, zh_model: TextClassifier) -> None:
+    def future_version(meta: dict[str, Any]) -> None:
+        assert meta["format_version"] == FORMAT_VERSION
+        meta["format_version"] = FORMAT_VERSION + 98
+
+    future = _edit_meta(zh_model.save(tmp_path / "m.zip"), tmp_path / "future.zip", future_version)
     with pytest.raises(ModelFormatError, match=f"format version {FORMAT_VERSION + 98}"):
         load_model(future)
     not_a_model = tmp_path / "x.zip"
     not_a_model.write_bytes(b"\x80\x04pickle")
     with pytest.raises(ModelFormatError, match="not a civicloop triage model"):
         load_model(not_a_model)
+
+
+def test_label_scales_favour_telling_features_and_older_models_load(
+    tmp_path: Path, zh_model: TextClassifier, zh_data: tuple[list[str], list[str]]
+) -> None:
+    import scipy.sparse as sp
+
+    from civicloop.triage.classifier import _fit_ridge, _label_scales
+
+    # feature 0 only in label 0's messages, feature 1 in every message, feature 2 mostly label 1's
+    x = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1], [0, 1, 1], [0, 1, 0], [1, 1, 1]], float))
+    y = np.array([0, 0, 1, 1, 2, 0])
+    scales = _label_scales(x, y, 3, 0.5)
+    assert scales[0, 0] > scales[0, 1] and scales[1, 2] > scales[1, 1]
+    assert scales[:, 1].max() < 0.5  # present everywhere: hardly tells any label apart
+    # the scales are folded into the coefficients: scaled and plain fits predict through x @ coef alike
+    for power in (0.0, 0.5):
+        coef, intercept = _fit_ridge(x, y, 3, 1.0, power)
+        assert (np.asarray(x @ coef) + intercept).argmax(axis=1).tolist() == [0, 0, 1, 1, 2, 0]
+    # a model file from before the scaling (no scale_power) loads as unscaled and predicts the same
+    scaled = copy.copy(zh_model)
+    scaled.scale_power = 0.5
+
+    def before_scaling(meta: dict[str, Any]) -> None:
+        assert meta["params"].pop("scale_power") == 0.5
+
+    loaded = load_model(_edit_meta(scaled.save(tmp_path / "m.zip"), tmp_path / "older.zip", before_scaling))
+    assert loaded.scale_power == 0.0
+    texts = zh_data[0][:20]
+    assert np.allclose(loaded.predict_proba(texts), zh_model.predict_proba(texts))
 
 
 # --------------------------------------------------------------------------- CLI
@@ -408,6 +485,23 @@ def test_char_features_match_char_stream() -> None:
         assert sorted(uni[uni_rows == i].tolist()) == sorted(ord(c) for r in runs for c in r)
         expected = sorted((ord(r[j]) << 21) | ord(r[j + 1]) for r in runs for j in range(len(r) - 1))
         assert sorted(bi[bi_rows == i].tolist()) == expected
+
+
+def test_key_index_answers_like_searchsorted() -> None:
+    """The hash index of the character vocabularies gives every key its rank and -1 to the rest,
+    including keys that collide, code points next to the keys and an empty vocabulary."""
+    from civicloop.triage.classifier import _KeyIndex
+
+    rng = np.random.default_rng(0)
+    keys = np.unique(np.r_[rng.integers(0, 2**42, 3000), np.arange(0x4E00, 0x4E40), [0]])
+    index = _KeyIndex(keys)
+    needles = np.r_[keys, keys + 1, rng.integers(0, 2**42, 3000), [0, 2**62]]
+    rng.shuffle(needles)
+    pos = np.minimum(np.searchsorted(keys, needles), len(keys) - 1)
+    expected = np.where(keys[pos] == needles, pos, -1)
+    assert np.array_equal(index.lookup(needles), expected)
+    assert index.size == len(keys)
+    assert _KeyIndex(np.zeros(0, np.int64)).lookup(needles).tolist() == [-1] * len(needles)
 
 
 # --------------------------------------------------------------------------- the precision bound
