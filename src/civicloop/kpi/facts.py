@@ -153,7 +153,7 @@ def publish(
 # back-dated import) changes that count and the facts are made again.
 
 OPEN_DIR = "open"
-OPEN_TABLES = ("case_ev", "case_cp", "case_roles", "open_events")
+OPEN_TABLES = ("case_ev", "case_cp", "case_flat", "case_roles", "open_events")
 
 
 def open_folder(root: Path, period: Period, cut: datetime) -> Path:
