@@ -1030,7 +1030,12 @@ class KpiEngine:
                     f"SELECT case_id, '{role}' AS role, key, name, value FROM (UNPIVOT ({per_case}) "
                     "ON COLUMNS(* EXCLUDE (case_id, key)) INTO NAME name VALUE value)"
                 )
-        return " UNION ALL ".join(parts)
+        # zeros are left out but for one row per (case, role, person): that person has a group
+        return (
+            f"SELECT * FROM ({' UNION ALL '.join(parts)}) QUALIFY value <> 0 OR ("
+            "max(abs(value)) OVER (PARTITION BY case_id, role, key) = 0 "
+            "AND row_number() OVER (PARTITION BY case_id, role, key ORDER BY name) = 1)"
+        )
 
     # ---- the evaluation -----------------------------------------------------------------------
 
