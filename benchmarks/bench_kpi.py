@@ -462,8 +462,8 @@ def open_periods(folder: Path, city: Any) -> dict[str, Any]:
         start = period.start.astimezone(UTC).replace(tzinfo=None)
         cut = now.astimezone(UTC).replace(tzinfo=None)
         base = [baseline(folder, start, cut, flat=True)[0] for _ in range(3)]
-        figures["load_1min_before"] = round(os.getloadavg()[0], 2)
         figures: dict[str, Any] = {"period": period.label, "previous": previous}
+        figures["load_1min_before"] = round(os.getloadavg()[0], 2)
         figures["baseline_flat_s"] = [round(b, 3) for b in base]
         e = engine(False)
         t = time.perf_counter()

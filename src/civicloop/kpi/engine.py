@@ -979,7 +979,8 @@ class KpiEngine:
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE kpi_reclocked AS SELECT * REPLACE "
             f"({OVERDUE_SQL} AS overdue, CAST(NULL AS VARCHAR) AS light) "
-            f"FROM read_parquet({_sql_str(str(found.table('case_flat')))}) ANTI JOIN kpi_dirty USING (case_id)",
+            f"FROM read_parquet({_sql_str(str(found.table('case_flat')))}) "
+            "ANTI JOIN kpi_dirty USING (case_id)",
             {"end": _naive(period.end)},
         )
         self.con.execute("INSERT INTO kpi_cp BY NAME SELECT * FROM kpi_reclocked")
@@ -1004,7 +1005,8 @@ class KpiEngine:
             cp_names = ", ".join(f"'{s.name}'" for s in COUNTER_SPECS if s.source == "cp" and s.roles)
             stored = self.con.execute(
                 "SELECT role, key, name, sum(value) FROM "
-                f"read_parquet({_sql_str(str(found.table('case_roles')))}) ANTI JOIN kpi_dirty USING (case_id) "
+                f"read_parquet({_sql_str(str(found.table('case_roles')))}) "
+                "ANTI JOIN kpi_dirty USING (case_id) "
                 f"WHERE NOT (name IN ({cp_names or 'NULL'}) "
                 "AND case_id IN (SELECT case_id FROM kpi_reclocked)) GROUP BY ALL"
             ).fetchall()

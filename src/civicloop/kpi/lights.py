@@ -15,7 +15,7 @@ Inputs are naive-UTC microseconds since the epoch (``epoch_us`` of the engine's 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -35,7 +35,7 @@ def _moment(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=int(us))
 
 
-def _day_us(t: datetime) -> int:
+def _day_us(t: time) -> int:
     return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
 
 
