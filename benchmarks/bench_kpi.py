@@ -503,7 +503,12 @@ def main() -> None:
     keep = os.environ.get("BENCH_KPI_DIR")
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="civicloop-bench-kpi-"))
     folder = root / f"parquet-{N_CASES}"
-    info = generate(folder, N_CASES)
+    if ONLY_OPEN and (folder / "bench.json").exists():
+        # the generated data as it is, never generated again: kpi_data fields added since read as null
+        info = json.loads((folder / "bench.json").read_text())
+        assert info["cases"] == N_CASES, f"{folder} holds {info['cases']} cases"
+    else:
+        info = generate(folder, N_CASES)
     period = parse_period(PERIOD)
     start = period.start.replace(tzinfo=None)
     end = period.end.replace(tzinfo=None)

@@ -909,7 +909,8 @@ class KpiEngine:
             terminal = ", ".join(f"'{s}'" for s in TERMINAL_STAGES)
             open_events = (
                 'SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, d FROM kpi_src '
-                f"WHERE case_id IN (SELECT case_id FROM kpi_cp WHERE end_stage NOT IN ({terminal}))"
+                f"WHERE case_id IN (SELECT case_id FROM kpi_cp WHERE end_stage NOT IN ({terminal})) "
+                "ORDER BY case_id"
             )
             for name, query in (
                 ("case_ev", self._area_partial_sql("ev", per_case=True)),
