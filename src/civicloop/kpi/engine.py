@@ -435,7 +435,7 @@ FROM g;
 #: stored flat rows of the cases with a department at the cut.
 OVERDUE_SQL = f"""(end_stage IN ({_HANDLING})
     AND end_deadline < $end AND NOT handled_in)"""
-assert OVERDUE_SQL in FLAT_SQL, "the open period's 超期 must be FLAT_SQL's"
+assert OVERDUE_SQL in FLAT_SQL, "the open period's overdue rule must be FLAT_SQL's"
 
 #: Bump when the open period's stored closed days change layout (see :meth:`KpiEngine.build_open_facts`).
 OPEN_FACTS_VERSION = 2  # 2: the flat rows of the cases with a department at the cut (case_flat)
