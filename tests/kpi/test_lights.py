@@ -42,7 +42,7 @@ def _both(cal: WorkCalendar, cases: list[tuple[int, int, str | None, float]], at
     units = [u for _, _, u, _ in cases]
     at = BASE + timedelta(minutes=at_minute)
     got = lights.period_end_lights(cal, start, before, deadline, units, at)
-    expected = lights._scalar(cal, start, before, deadline, units, at)
+    expected = lights.period_end_lights(cal, start, before, deadline, units, at, vectorised=False)
     assert got == expected
 
 

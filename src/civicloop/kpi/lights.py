@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -92,19 +93,24 @@ def period_end_lights(
     deadline: NDArray[np.int64],
     units: Sequence[str | None],
     at: datetime,
+    *,
+    vectorised: bool = True,
 ) -> list[str]:
     """The light (green, yellow, red) at *at* of each case: its clock running since *clock_start*
-    with *used_before* minutes used before, due at *deadline*, its limit in *units* (None: 工作时)."""
+    with *used_before* minutes used before, due at *deadline*, its limit in *units* (None: 工作时).
+    ``vectorised=False`` asks the calendar case by case (the reference; a daylight-saving span too)."""
     n = len(clock_start)
     if n == 0:
         return []
+    if not vectorised:
+        return _scalar(calendar, list(zip(clock_start, used_before, deadline, units, strict=True)), at)
     at_us = _us(at.astimezone(UTC))
     natural = np.array([u == TimeUnit.NATURAL_HOUR.value for u in units], dtype=bool)
     lo = int(min(clock_start.min(), deadline.min(), at_us))
     hi = int(max(clock_start.max(), deadline.max(), at_us))
     span = _Span(calendar, lo, hi)
     if not span.constant:
-        return _scalar(calendar, clock_start, used_before, deadline, units, at)
+        return period_end_lights(calendar, clock_start, used_before, deadline, units, at, vectorised=False)
     at_arr = np.full(n, at_us, dtype=np.int64)
     work_s, work_d, work_at = (span.coordinates(a) for a in (clock_start, deadline, at_arr))
     run_us = np.where(natural, at_arr - clock_start, work_at - work_s)
@@ -119,17 +125,10 @@ def period_end_lights(
     return [str(v) for v in light]
 
 
-def _scalar(
-    calendar: WorkCalendar,
-    clock_start: NDArray[np.int64],
-    used_before: NDArray[np.float64],
-    deadline: NDArray[np.int64],
-    units: Sequence[str | None],
-    at: datetime,
-) -> list[str]:
+def _scalar(calendar: WorkCalendar, cases: list[tuple[Any, Any, Any, str | None]], at: datetime) -> list[str]:
     """The same, one case at a time through the calendar (the reference the vectorised rule equals)."""
     out: list[str] = []
-    for s_us, before, d_us, unit_name in zip(clock_start, used_before, deadline, units, strict=True):
+    for s_us, before, d_us, unit_name in cases:
         unit = TimeUnit(unit_name) if unit_name else TimeUnit.WORK_HOUR
         s, d = _moment(int(s_us)), _moment(int(d_us))
         b = float(before)
