@@ -27,6 +27,7 @@ from civicloop.kernel.vocabulary import Role
 from civicloop.kpi.core import Period, parse_period, period_between
 from civicloop.kpi.engine import GROUPINGS, Evaluation, KpiEngine
 from civicloop.store.database import make_engine
+from tests.kpi.history import History
 from tests.kpi.random_log import draw_log
 
 EXAMPLES = int(os.environ.get("KPI_OPEN_FACTS_EXAMPLES", "4"))
@@ -153,6 +154,42 @@ def test_stored_days_are_reused_and_made_again_after_a_back_dated_event(store: E
         # a period that has not begun, or has ended, is not an open one
         assert opened._open_cut(parse_period("2026-12")) is None
         assert opened._open_cut(parse_period("2026-10")) is None
+    finally:
+        opened.close()
+        plain.close()
+
+
+def test_cases_with_a_department_at_the_cut_take_their_light_at_the_period_end(month: History) -> None:
+    """C6–C8 of the hand-built month were dispatched on 30 November and nothing happened to them since:
+    on 1 December their flat rows at the cut are re-clocked, not recomputed; C7 (due 08:15) and C8 (due
+    11:00) were not overdue at the cut and are red by the end of the day and of the week."""
+    city = month.city
+    now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Taiyuan
+    opened, plain = _engines(city, now)
+    names = {month.ids[n]: n for n in ("C6", "C7", "C8")}
+    try:
+        for period in _periods(now, NOV.timezone)[1:]:  # the week and the day (November has ended)
+            got = opened.evaluate(period, GROUPINGS, previous=True)
+            assert _figures(got) == _figures(plain.evaluate(period, GROUPINGS, previous=True)), period.label
+            cut = opened._open_cut(period)
+            assert cut is not None
+            stored = opened.open_facts_of(period, cut)
+            assert stored is not None
+            at_cut = dict(
+                opened.con.execute(
+                    f"SELECT case_id, overdue FROM read_parquet('{stored.table('case_flat')}')"
+                ).fetchall()
+            )
+            now_rows = opened.con.execute(
+                "SELECT case_id, overdue, light FROM kpi_cp "
+                "WHERE case_id IN (SELECT case_id FROM kpi_reclocked)"
+            ).fetchall()
+            assert {names[c] for c, _, _ in now_rows if c in names} == {"C6", "C7", "C8"}
+            assert {names[c]: (o, light) for c, o, light in now_rows if c in names} == {
+                n: (True, "red") for n in ("C6", "C7", "C8")
+            }
+            assert {names[c] for c, o in at_cut.items() if c in names and not o} == {"C7", "C8"}
+            assert got["city"].row("city").counters["open_red"] >= 3
     finally:
         opened.close()
         plain.close()

@@ -244,21 +244,32 @@ def rates(
     the group does not have, is no data (None).
     """
 
-    def g(key: str) -> float | None:
-        v = c.get(key)
-        return None if v is None else float(v)
-
+    get = c.get
     out: dict[str, float | None] = {}
-    for d in RATES:
-        num, den = rate_parts(
-            d.key,
-            dispatch_accuracy_variant=dispatch_accuracy_variant,
-            rework_rate_denominator=rework_rate_denominator,
-        )
-        out[d.key] = ratio(g(num), g(den))
-    handling_minutes = ratio(g("handling_minutes"), g("handling_count"))
-    out["avg_handling_hours"] = None if handling_minutes is None else handling_minutes / 60.0
+    for key, num, den in _rate_table(dispatch_accuracy_variant, rework_rate_denominator):
+        n, d = get(num), get(den)
+        out[key] = None if n is None or d is None or d <= 0 else float(n) / float(d)
+    n, d = get("handling_minutes"), get("handling_count")
+    out["avg_handling_hours"] = None if n is None or d is None or d <= 0 else float(n) / float(d) / 60.0
     return out
+
+
+@cache
+def _rate_table(
+    dispatch_accuracy_variant: str, rework_rate_denominator: str
+) -> tuple[tuple[str, str, str], ...]:
+    """(rate, numerator, denominator) of every rate of :data:`RATES` under the profile's variants."""
+    return tuple(
+        (
+            d.key,
+            *rate_parts(
+                d.key,
+                dispatch_accuracy_variant=dispatch_accuracy_variant,
+                rework_rate_denominator=rework_rate_denominator,
+            ),
+        )
+        for d in RATES
+    )
 
 
 # --------------------------------------------------------------------------------------------------

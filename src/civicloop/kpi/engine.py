@@ -40,11 +40,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import duckdb
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from civicloop.kernel.clock import TimeUnit, WorkCalendar, judge_light
+from civicloop.kernel.clock import WorkCalendar
 from civicloop.kernel.i18n import both
-from civicloop.kpi import facts
+from civicloop.kpi import facts, lights
 from civicloop.kpi.core import (
     CATALOGUE,
     COUNTER_KEYS,
@@ -76,6 +77,8 @@ GROUPINGS: tuple[str, ...] = (
 )
 AREA_GROUPINGS = ("department", "district", "street", "community", "grid", "category", "city")
 ROLE_GROUPINGS = ("inspector", "operator", "shift_leader", "dispatcher")
+#: The area groupings summed from the partial sums per grid (stage two, :meth:`KpiEngine._grouping_sets`).
+REGION_GROUPINGS = ("district", "street", "community", "grid", "city")
 
 #: Column of the flat tables that holds each area grouping's key.
 DIM_COLUMN: dict[str, str] = {
@@ -97,6 +100,7 @@ AREA_COLUMNS: tuple[str, ...] = tuple(DIM_COLUMN[a] for a in AREA_GROUPINGS if a
 PUBLIC_CHANNELS = ("citizen", "hotline", "open311", "media")
 HANDLING_STAGES = ("dispatched", "return_requested", "extension_requested", "suspension_requested")
 TERMINAL_STAGES = ("closed", "rejected", "not_filed", "voided")
+_HANDLING = ", ".join(f"'{s}'" for s in HANDLING_STAGES)
 
 _PUBLIC = "channel IN ('citizen', 'hotline', 'open311', 'media')"
 _ACTOR = "CASE WHEN actor_role = '{role}' THEN actor_id END"
@@ -427,6 +431,15 @@ FROM g;
 """
 
 
+#: 超期未处置 at the period end (``$end``), as FLAT_SQL takes it: the open period takes it again for the
+#: stored flat rows of the cases with a department at the cut.
+OVERDUE_SQL = f"""(end_stage IN ({_HANDLING})
+    AND end_deadline < $end AND NOT handled_in)"""
+assert OVERDUE_SQL in FLAT_SQL, "the open period's overdue rule must be FLAT_SQL's"
+
+#: Bump when the open period's stored closed days change layout (see :meth:`KpiEngine.build_open_facts`).
+OPEN_FACTS_VERSION = 2  # 2: the flat rows of the cases with a department at the cut (case_flat)
+
 #: Bump when a change to the counting is not visible in the SQL or the declarations below.
 FACTS_VERSION = 2  # 2: period-end lights by judge_light (red once the deadline has passed)
 assert all(s.distinct in AREA_COLUMNS for s in COUNTER_SPECS if s.distinct), "distinct over a dimension"
@@ -550,6 +563,7 @@ class KpiEngine:
         #: :mod:`civicloop.kpi.facts`). On by default where the facts can be kept: next to an export.
         self.open_facts = source.export_dir is not None
         self._scratch: Path | None = None
+        self._open_roles: dict[str, list[tuple[str, str, float]]] | None = None
 
     @classmethod
     def for_city(cls, city: Any, source: Source | None = None) -> KpiEngine:
@@ -618,34 +632,30 @@ class KpiEngine:
         return str(row[0]) if row and row[0] is not None else "\uffff"
 
     def _lights(self, end: datetime) -> None:
-        """Traffic light at the period end of every case with a department and a running clock."""
-        rows = self.con.execute(
-            "SELECT case_id, clock_start, used_before, end_deadline, limit_unit FROM kpi_cp "
-            "WHERE end_stage IN ('dispatched', 'return_requested', 'extension_requested', "
-            "'suspension_requested') AND clock_start IS NOT NULL AND end_deadline IS NOT NULL"
-        ).fetchall()
-        if not rows:
+        """Traffic light at the period end of every case with a department and a running clock
+        (vectorised: :mod:`civicloop.kpi.lights`, the same figures as ``judge_light`` case by case)."""
+        cols = self.con.execute(
+            "SELECT case_id, epoch_us(clock_start) AS s, coalesce(used_before, 0.0) AS b, "
+            "epoch_us(end_deadline) AS d, coalesce(nullif(limit_unit, ''), 'work_hour') AS u FROM kpi_cp "
+            f"WHERE end_stage IN ({_HANDLING}) AND clock_start IS NOT NULL AND end_deadline IS NOT NULL"
+        ).fetchnumpy()
+        if len(cols["case_id"]) == 0:
             return
-        at = end.replace(tzinfo=UTC)
-        out: list[tuple[str, str]] = []
-        cal = self.calendar
-        for case_id, clock_start, used_before, deadline, unit_name in rows:
-            unit = TimeUnit(unit_name) if unit_name else TimeUnit.WORK_HOUR
-            s = clock_start.replace(tzinfo=UTC)
-            d = deadline.replace(tzinfo=UTC)
-            before = float(used_before or 0.0)
-            used = before + cal.elapsed_minutes(s, at, unit)
-            limit = before + cal.elapsed_minutes(s, d, unit)
-            light = judge_light(used, max(limit, 0.0), d, at).light  # red ⇔ overdue: at > deadline
-            out.append((case_id, light.value))
-        lights = pa.table({"case_id": [c for c, _ in out], "light": [v for _, v in out]})
-        self.con.register("kpi_light_arrow", lights)
-        self.con.execute("CREATE OR REPLACE TEMP TABLE kpi_light AS SELECT * FROM kpi_light_arrow")
-        self.con.unregister("kpi_light_arrow")
-        self.con.execute(
-            "UPDATE kpi_cp SET light = kpi_light.light FROM kpi_light "
-            "WHERE kpi_cp.case_id = kpi_light.case_id"
+        light = lights.period_end_lights(
+            self.calendar,
+            np.asarray(cols["s"], dtype=np.int64),
+            np.asarray(cols["b"], dtype=np.float64),
+            np.asarray(cols["d"], dtype=np.int64),
+            list(cols["u"]),
+            end.replace(tzinfo=UTC),
         )
+        table = pa.table({"case_id": pa.array(list(cols["case_id"]), pa.string()), "light": light})
+        self.con.register("kpi_light_arrow", table)
+        self.con.execute(
+            "UPDATE kpi_cp SET light = kpi_light_arrow.light FROM kpi_light_arrow "
+            "WHERE kpi_cp.case_id = kpi_light_arrow.case_id"
+        )
+        self.con.unregister("kpi_light_arrow")
 
     # ---- counting -----------------------------------------------------------------------------
 
@@ -788,39 +798,42 @@ class KpiEngine:
         areas: Sequence[str],
         out: dict[str, dict[str | None, dict[str, float]]],
     ) -> None:
-        """Stage two: the grouping sets of the requested areas over the partial sums *partial*."""
+        """Stage two: each requested area grouping over the partial sums *partial* — the department and
+        the category from them, the region levels and the city from their sums per grid (a tenth of
+        the rows), each one plain GROUP BY (cheaper than GROUPING SETS over every row)."""
         specs = [s for s in COUNTER_SPECS if s.source == source]
-        dims = [a for a in areas if a != "city"]
-        cols = [DIM_COLUMN[a] for a in dims]
-        sets = [f"({c})" for c in cols] + (["()"] if "city" in areas else [])
-        gid = f"GROUPING({', '.join(cols)})" if cols else "0"
-        select_dims = ", ".join(cols) + (", " if cols else "")
         # DOUBLE in SQL: the figures are floats, and DuckDB converts them faster than Python would
-        figures = [
+        figures = ", ".join(
             f'CAST(count(DISTINCT {s.distinct}) FILTER (WHERE "__n_{s.name}" > 0) AS DOUBLE) AS "{s.name}"'
             if s.distinct
             else f'coalesce(CAST(sum("{s.name}") AS DOUBLE), 0) AS "{s.name}"'
             for s in specs
-        ]
-        sql = (
-            f"SELECT {select_dims}{gid} AS gid, {', '.join(figures)} FROM ({partial}) "
-            f"GROUP BY GROUPING SETS ({', '.join(sets)})"
         )
-        result = self.con.execute(sql)
-        names = [d[0] for d in result.description]
-        n = len(cols)
-        # GROUPING() has one bit per column, the first column the highest: 0 marks the grouped column.
-        by_gid: dict[int, str] = {}
-        for i, a in enumerate(dims):
-            by_gid[((1 << n) - 1) ^ (1 << (n - 1 - i))] = a
-        if "city" in areas:
-            by_gid[(1 << n) - 1 if n else 0] = "city"
-        counter_names = names[n + 1 :]
-        for row in result.fetchall():
-            grouping = by_gid[int(row[n])]
-            key = "city" if grouping == "city" else row[dims.index(grouping)]
-            values = out[grouping].setdefault(key, {})
-            values.update(zip(counter_names, row[n + 1 :], strict=True))
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE kpi_partial AS {partial}")
+        region = [a for a in areas if a in REGION_GROUPINGS]
+        if region:
+            keys = [DIM_COLUMN[a] for a in REGION_GROUPINGS if a != "city"]
+            keys += [s.distinct for s in specs if s.distinct and s.distinct not in keys]
+            sums = [f'sum("{s.name}") AS "{s.name}"' for s in specs if not s.distinct]
+            sums += [f'sum("__n_{s.name}") AS "__n_{s.name}"' for s in specs if s.distinct]
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE kpi_region AS SELECT {', '.join(keys)}, {', '.join(sums)} "
+                "FROM kpi_partial GROUP BY ALL"
+            )
+        try:
+            for area in areas:
+                table = "kpi_region" if area in region else "kpi_partial"
+                if area == "city":
+                    result = self.con.execute(f"SELECT 'city' AS key, {figures} FROM {table}")
+                else:
+                    result = self.con.execute(f"SELECT {DIM_COLUMN[area]}, {figures} FROM {table} GROUP BY 1")
+                names = [d[0] for d in result.description][1:]
+                target = out[area]
+                for row in result.fetchall():
+                    target.setdefault(row[0], {}).update(zip(names, row[1:], strict=True))
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS kpi_partial")
+            self.con.execute("DROP TABLE IF EXISTS kpi_region")
 
     def _role_rows(self, role: str) -> list[tuple[str, str, float]]:
         """(person, counter, value) of one role grouping, from the prepared flat tables."""
@@ -872,8 +885,12 @@ class KpiEngine:
     def open_facts_of(self, period: Period, cut: datetime) -> facts.StoredFacts | None:
         """The current stored closed-day facts of *period* up to *cut*, if any."""
         return facts.find_open(
-            self._facts_root(), self.city_id, period, cut, self._facts_spec, self._events_before(cut)
+            self._facts_root(), self.city_id, period, cut, self._open_spec, self._events_before(cut)
         )
+
+    @property
+    def _open_spec(self) -> str:
+        return f"{self._facts_spec}/open{OPEN_FACTS_VERSION}"
 
     def build_open_facts(self, period: Period, cut: datetime) -> facts.StoredFacts:
         """Compute *period*'s closed days [start, *cut*) from the events and store them per case."""
@@ -892,11 +909,13 @@ class KpiEngine:
             terminal = ", ".join(f"'{s}'" for s in TERMINAL_STAGES)
             open_events = (
                 'SELECT case_id, seq, action, "at", actor_id, actor_role, stage_after, d FROM kpi_src '
-                f"WHERE case_id IN (SELECT case_id FROM kpi_cp WHERE end_stage NOT IN ({terminal}))"
+                f"WHERE case_id IN (SELECT case_id FROM kpi_cp WHERE end_stage NOT IN ({terminal})) "
+                "ORDER BY case_id"
             )
             for name, query in (
                 ("case_ev", self._area_partial_sql("ev", per_case=True)),
                 ("case_cp", self._area_partial_sql("cp", per_case=True)),
+                ("case_flat", f"SELECT * FROM kpi_cp WHERE end_stage IN ({_HANDLING})"),
                 ("case_roles", self._case_roles_sql()),
                 ("open_events", open_events),
             ):
@@ -909,50 +928,49 @@ class KpiEngine:
                 "events_before_cut": events_before,
                 "seconds": round(time.perf_counter() - started, 3),
             }
-            facts.publish_open(staged, root, period, cut, self.city_id, self._facts_spec, info)
+            facts.publish_open(staged, root, period, cut, self.city_id, self._open_spec, info)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
         finally:
             self.con.execute("DROP TABLE IF EXISTS kpi_src")
-        found = facts.find_open(root, self.city_id, period, cut, self._facts_spec, events_before)
+        found = facts.find_open(root, self.city_id, period, cut, self._open_spec, events_before)
         assert found is not None
         return found
 
     def _open_period(self, period: Period) -> facts.StoredFacts | None:
         """Prepare an open period: its stored closed days (made now if missing) and, in the flat tables,
-        the cases computed again from the events (``kpi_dirty``); None when the period is not open."""
+        the cases the open day touched computed again from the events (``kpi_dirty``) plus the stored
+        flat rows of the cases with a department at the cut, their 超期 and light taken at the period end
+        (``kpi_reclocked``); None when the period is not open."""
         cut = self._open_cut(period)
         if cut is None:
             return None
+        self._open_roles = None
         found = self.open_facts_of(period, cut) or self.build_open_facts(period, cut)
         params = {"city": self.city_id, "cut": _naive(cut), "end": _naive(period.end)}
-        handling = ", ".join(f"'{s}'" for s in HANDLING_STAGES)
         self.source.prepare(self.city_id, period.end)
+        columns = 'case_id, seq, action, "at", actor_id, actor_role, stage_after'
         self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE kpi_dirty AS "
-            'SELECT DISTINCT case_id FROM raw_events WHERE city_id = $city AND "at" >= $cut AND "at" < $end '
-            f"UNION SELECT case_id FROM read_parquet({_sql_str(str(found.table('case_cp')))}) "
-            f"WHERE end_stage IN ({handling})",
+            f"CREATE OR REPLACE TEMP TABLE kpi_today AS SELECT {columns}, kpi_data AS d FROM raw_events "
+            'WHERE city_id = $city AND "at" >= $cut AND "at" < $end',
             params,
         )
+        self.con.execute("CREATE OR REPLACE TEMP TABLE kpi_dirty AS SELECT DISTINCT case_id FROM kpi_today")
         stored_events = _sql_str(str(found.table("open_events")))
         # recomputed cases whose earlier events were not stored (closed before the cut, touched today)
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE kpi_unstored AS SELECT case_id FROM raw_cases "
-            "WHERE city_id = $city AND created_at < $cut AND case_id IN (SELECT case_id FROM kpi_dirty) "
-            f"AND case_id NOT IN (SELECT DISTINCT case_id FROM read_parquet({stored_events}))",
+            "WHERE city_id = $city AND created_at < $cut AND case_id IN (SELECT case_id FROM kpi_dirty "
+            f"ANTI JOIN (SELECT DISTINCT case_id FROM read_parquet({stored_events})) USING (case_id))",
             {"city": self.city_id, "cut": _naive(cut)},
         )
-        row = self.con.execute("SELECT count(*) FROM kpi_unstored").fetchone()
-        columns = 'case_id, seq, action, "at", actor_id, actor_role, stage_after'
         events = (
             f"SELECT {columns}, d FROM read_parquet({stored_events}) "
             "WHERE case_id IN (SELECT case_id FROM kpi_rel) UNION ALL "
-            f"SELECT {columns}, kpi_data AS d FROM raw_events "
-            'WHERE city_id = $city AND "at" >= $cut AND "at" < $end '
-            "AND case_id IN (SELECT case_id FROM kpi_rel)"
+            f"SELECT {columns}, d FROM kpi_today WHERE case_id IN (SELECT case_id FROM kpi_rel)"
         )
+        row = self.con.execute("SELECT count(*) FROM kpi_unstored").fetchone()
         if row and row[0]:
             events += (
                 f" UNION ALL SELECT {columns}, kpi_data AS d FROM raw_events "
@@ -962,6 +980,16 @@ class KpiEngine:
         sql = FLAT_SQL.replace("/*cases*/", dirty).replace("/*events*/", events)
         params = {"city": self.city_id, "start": _naive(period.start), "end": _naive(period.end)}
         self._run(sql, {**params, "cut": _naive(cut)})
+        # The cases with a department at the cut and no event since: their flat row at the cut holds
+        # everything but the moment, so only 超期 and the light are taken again, at the period end.
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE kpi_reclocked AS SELECT * REPLACE "
+            f"({OVERDUE_SQL} AS overdue, CAST(NULL AS VARCHAR) AS light) "
+            f"FROM read_parquet({_sql_str(str(found.table('case_flat')))}) "
+            "ANTI JOIN kpi_dirty USING (case_id)",
+            {"end": _naive(period.end)},
+        )
+        self.con.execute("INSERT INTO kpi_cp BY NAME SELECT * FROM kpi_reclocked")
         self._lights(_naive(period.end))
         self._prepared = None  # the flat tables hold the recomputed cases only
         return found
@@ -969,20 +997,30 @@ class KpiEngine:
     def _open_partial_sql(self, found: facts.StoredFacts, source: str) -> str:
         """Stage one of an open period: the stored cases' partial sums and the recomputed ones'."""
         drop = "case_id" if source == "ev" else "case_id, end_stage"
+        # a case with a department at the cut is in kpi_cp (recomputed or re-clocked) in any case
+        handling = f" WHERE end_stage NOT IN ({_HANDLING})" if source == "cp" else ""
         stored = (
             f"SELECT * EXCLUDE ({drop}) FROM read_parquet({_sql_str(str(found.table('case_' + source)))}) "
-            "ANTI JOIN kpi_dirty USING (case_id)"
+            f"ANTI JOIN kpi_dirty USING (case_id){handling}"
         )
         return f"{stored} UNION ALL BY NAME ({self._area_partial_sql(source)})"
 
     def _open_role_rows(self, found: facts.StoredFacts, role: str) -> list[tuple[str, str, float]]:
+        """A role grouping of an open period: the stored cases' counters and the recomputed ones'."""
+        if self._open_roles is None:  # every role at once: one read of the stored case rows
+            cp_names = ", ".join(f"'{s.name}'" for s in COUNTER_SPECS if s.source == "cp" and s.roles)
+            stored = self.con.execute(
+                "SELECT role, key, name, sum(value) FROM "
+                f"read_parquet({_sql_str(str(found.table('case_roles')))}) "
+                "ANTI JOIN kpi_dirty USING (case_id) "
+                f"WHERE NOT (name IN ({cp_names or 'NULL'}) "
+                "AND case_id IN (SELECT case_id FROM kpi_reclocked)) GROUP BY ALL"
+            ).fetchall()
+            self._open_roles = {}
+            for r, key, name, value in stored:
+                self._open_roles.setdefault(str(r), []).append((str(key), str(name), float(value or 0)))
         totals: dict[tuple[str, str], float] = {}
-        stored = self.con.execute(
-            f"SELECT key, name, sum(value) FROM read_parquet({_sql_str(str(found.table('case_roles')))}) "
-            "ANTI JOIN kpi_dirty USING (case_id) WHERE role = ? GROUP BY key, name",
-            [role],
-        ).fetchall()
-        for key, name, value in [*stored, *self._role_rows(role)]:
+        for key, name, value in [*self._open_roles.get(role, []), *self._role_rows(role)]:
             totals[(str(key), str(name))] = totals.get((str(key), str(name)), 0.0) + float(value or 0)
         return [(key, name, value) for (key, name), value in totals.items()]
 
@@ -1000,7 +1038,12 @@ class KpiEngine:
                     f"SELECT case_id, '{role}' AS role, key, name, value FROM (UNPIVOT ({per_case}) "
                     "ON COLUMNS(* EXCLUDE (case_id, key)) INTO NAME name VALUE value)"
                 )
-        return " UNION ALL ".join(parts)
+        # zeros are left out but for one row per (case, role, person): that person has a group
+        return (
+            f"SELECT * FROM ({' UNION ALL '.join(parts)}) QUALIFY value <> 0 OR ("
+            "max(abs(value)) OVER (PARTITION BY case_id, role, key) = 0 "
+            "AND row_number() OVER (PARTITION BY case_id, role, key ORDER BY name) = 1)"
+        )
 
     # ---- the evaluation -----------------------------------------------------------------------
 

@@ -136,9 +136,11 @@ def publish(
 # * the **closed days** [start, cut) — *cut* being the local midnight that opens today — are computed
 #   once from the events and stored per case (``case_ev`` / ``case_cp`` / ``case_roles``, the same
 #   counters as the period facts with the case id kept);
-# * at evaluation, the cases whose counters may differ for the whole period are computed again from the
-#   events: those with an event at or after *cut* (touched, reported or reopened today) and those that
-#   were with a department at *cut* (their period-end light and 超期 depend on the moment). Every other
+# * at evaluation, the cases with an event at or after *cut* (touched, reported or reopened today) are
+#   computed again from the events. The cases that were with a department at *cut* and untouched since
+#   keep their stored flat row (``case_flat``: the case-period row at *cut* — deadline, clock start,
+#   minutes used before it, limit unit, department, areas …): only what depends on the moment, 超期 and
+#   the light, is taken again at the period end (vectorised, :mod:`civicloop.kpi.lights`). Every other
 #   case's counters for [start, end) equal its stored ones for [start, cut): it has no event after cut,
 #   its relevance (created before the end, not closed before the start) is unchanged, and nothing of it
 #   depends on the clock.
@@ -153,7 +155,7 @@ def publish(
 # back-dated import) changes that count and the facts are made again.
 
 OPEN_DIR = "open"
-OPEN_TABLES = ("case_ev", "case_cp", "case_roles", "open_events")
+OPEN_TABLES = ("case_ev", "case_cp", "case_flat", "case_roles", "open_events")
 
 
 def open_folder(root: Path, period: Period, cut: datetime) -> Path:
