@@ -22,9 +22,9 @@ from civicloop.intake.dedupe import (
     jaccard,
     normalise,
     score_duplicate,
-    signature,
     shingle_hashes,
     shingled,
+    signature,
     signatures,
     similarity,
 )

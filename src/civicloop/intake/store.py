@@ -27,6 +27,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    union_all,
 )
 
 from civicloop.store.tables import cases, metadata
@@ -66,13 +67,23 @@ _TEXT_CANDIDATES = (
     .limit(bindparam("limit"))
 )
 
-_UNCATEGORISED_NEARBY = select(cases.c.case_id, cases.c.lon, cases.c.lat).where(
-    cases.c.city_id == bindparam("city"),
-    cases.c.category_code.is_(None),
-    cases.c.public_status == _OPEN,
-    cases.c.lat.between(bindparam("s"), bindparam("n")),
-    cases.c.lon.between(bindparam("w"), bindparam("e")),
-    cases.c.created_at >= bindparam("since"),
+
+def _open_in_box(category: Any) -> Any:
+    return select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.category_code).where(
+        cases.c.city_id == bindparam("city"),
+        category,
+        cases.c.public_status == _OPEN,
+        cases.c.lat.between(bindparam("s"), bindparam("n")),
+        cases.c.lon.between(bindparam("w"), bindparam("e")),
+        cases.c.created_at >= bindparam("since"),
+    )
+
+
+_UNCATEGORISED_NEARBY = _open_in_box(cases.c.category_code.is_(None))
+# Both place searches of the duplicate lookup in one statement (one round trip); each branch is a range
+# of ``ix_cases_open_nearby`` (city, category, lat, lon, created_at, case_id), answered by the index alone.
+_PLACE_CANDIDATES = union_all(
+    _open_in_box(cases.c.category_code == bindparam("category")), _UNCATEGORISED_NEARBY
 )
 
 
@@ -166,15 +177,19 @@ def text_candidates(conn: Connection, city_id: str, keys: Sequence[int], limit: 
     return [r[0] for r in rows]
 
 
-def uncategorised_nearby(
-    conn: Connection, city_id: str, box: tuple[float, float, float, float], since: datetime
+def open_in_box(
+    conn: Connection,
+    city_id: str,
+    category: str | None,
+    box: tuple[float, float, float, float],
+    since: datetime,
 ) -> Sequence[Any]:
-    """Open cases without a stored category (the review queue) in the box, reported at or after *since*:
-    rows of (case_id, lon, lat); ``ix_cases_open_nearby`` answers it (category IS NULL leads)."""
+    """Open cases reported at or after *since* in the box ``(west, south, east, north)`` that have
+    *category* or no stored category yet (the review queue): rows of (case_id, lon, lat, category_code)
+    — the place side of the duplicate search, one statement. Without *category*: the review queue's."""
     w, s, e, n = box
-    return conn.execute(
-        _UNCATEGORISED_NEARBY, {"city": city_id, "s": s, "n": n, "w": w, "e": e, "since": since}
-    ).all()
+    params = {"city": city_id, "category": category, "s": s, "n": n, "w": w, "e": e, "since": since}
+    return conn.execute(_PLACE_CANDIDATES if category else _UNCATEGORISED_NEARBY, params).all()
 
 
 def replace_text_keys(
