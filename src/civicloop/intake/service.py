@@ -296,10 +296,11 @@ class IntakeService:
         point: tuple[float, float] | None,
     ) -> list[DuplicateCandidate]:
         """Open cases reported within the duplicate window that may be the same problem, each scored by
-        :func:`civicloop.intake.dedupe.score_duplicate`. Candidates come from three indexed searches:
-        the same category within the radius (``ix_cases_open_nearby``), cases without a category yet
-        (the review queue) within the radius (the same index, category IS NULL), and cases sharing a
-        text key (MinHash LSH bands or the exact normal form: ``case_text_keys``)."""
+        :func:`civicloop.intake.dedupe.score_duplicate`. Candidates come from two statements: the place
+        search (one statement, two ranges of ``ix_cases_open_nearby``: the same category, and no category
+        yet — the review queue — within the radius, the nearest of each kept) and the cases sharing a
+        text key (MinHash LSH bands or the exact normal form: ``case_text_keys``); then one narrow read of
+        the candidates, one vectorised distance call, and the text compared on cached shingle sets."""
         settings = self.settings
         radius = settings.duplicate_radius_m
         since = report.at - timedelta(days=settings.duplicate_window_days)
