@@ -3,6 +3,8 @@
     .venv/bin/python -m benchmarks dedupe                      (1,000,000 open cases, 2,000 lookups)
     BENCH_DEDUPE_CASES=50000 BENCH_DEDUPE_QUERIES=500 .venv/bin/python benchmarks/bench_dedupe.py
     BENCH_DEDUPE_PARTS=lookup .venv/bin/python -m benchmarks dedupe   (some parts: quality,batch,lookup)
+    BENCH_DEDUPE_DB=/tmp/dedupe.db …   (keep the lookup's database there; a later run reuses it: the
+                                        million is loaded once for several lookup runs)
 
 **Quality** (:mod:`benchmarks.dedupe_eval`, through ``civicloop triage dedupe --json``): exact/whitespace
 duplicate recall and the share of merged pairs that are clearly different (character-bigram Jaccard
@@ -57,7 +59,7 @@ from benchmarks.dedupe_eval import (
     evaluate_generated,
     generate,
 )
-from civicloop.bootstrap import init_city
+from civicloop.bootstrap import init_city, open_city
 from civicloop.cases.core import Actor
 from civicloop.city.service import City
 from civicloop.intake.dedupe import (
@@ -76,6 +78,7 @@ N_CASES = int(os.environ.get("BENCH_DEDUPE_CASES", "1000000"))
 N_QUERIES = int(os.environ.get("BENCH_DEDUPE_QUERIES", "2000"))
 N_BATCH = int(os.environ.get("BENCH_DEDUPE_BATCH", "50000"))
 PARTS = set(os.environ.get("BENCH_DEDUPE_PARTS", "quality,batch,lookup").split(","))
+KEEP = os.environ.get("BENCH_DEDUPE_DB", "")  # keep the lookup's database there; reuse it when present
 CHUNK = 50_000
 REF = datetime(2026, 6, 1, tzinfo=UTC)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -318,20 +321,39 @@ def main() -> None:
     if "lookup" not in PARTS:
         write("dedupe", results)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="civicloop-bench-dedupe-"))
-    url = f"sqlite:///{tmp / 'bench.db'}"
-    city = init_city("taiyuan", url, city_id="dedupe")
-    mixture = Mixture(city)
-    figures, texts, places = load(city, N_CASES, mixture)
+    kept = Path(KEEP) if KEEP else None
+    tmp = kept.parent if kept else Path(tempfile.mkdtemp(prefix="civicloop-bench-dedupe-"))
+    db = kept or tmp / "bench.db"
+    url = f"sqlite:///{db}"
+    if kept and kept.exists():  # the same load() with the same seed, built by an earlier run
+        city = open_city("dedupe", url)
+        mixture = Mixture(city)
+        texts, places = stored_cases(city)
+        figures: dict[str, Any] = {"open_cases": len(texts), "reused_database": str(kept)}
+    else:
+        city = init_city("taiyuan", url, city_id="dedupe")
+        mixture = Mixture(city)
+        figures, texts, places = load(city, N_CASES, mixture)
     print(figures, flush=True)
     figures.update(lookup(city, texts, places, mixture, N_QUERIES))
-    figures["db_megabytes"] = round((tmp / "bench.db").stat().st_size / 1e6)
+    figures["db_megabytes"] = round(db.stat().st_size / 1e6)
     results["lookup"] = figures
     city.engine.dispose()
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(tmp / "bench.db") + suffix).unlink(missing_ok=True)
-    tmp.rmdir()
+    if not kept:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+        tmp.rmdir()
     write("dedupe", results)
+
+
+def stored_cases(city: City) -> tuple[list[str], list[Any]]:
+    """The texts and (lon, lat, category) of a kept database's cases in load order (``D-`` + row)."""
+    with city.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT search_text, lon, lat, category_code FROM cases WHERE city_id = 'dedupe' "
+            "AND case_id LIKE 'D-%' ORDER BY case_id"
+        ).all()
+    return [r[0] for r in rows], [(r[1], r[2], r[3]) for r in rows]
 
 
 if __name__ == "__main__":

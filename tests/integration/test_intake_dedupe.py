@@ -10,9 +10,9 @@ from sqlalchemy import Engine, delete, func, select
 
 from civicloop.bootstrap import init_city
 from civicloop.city.service import City
-from civicloop.intake.dedupe import normalise
+from civicloop.intake.dedupe import normalise, signature
 from civicloop.intake.service import IntakeReport, IntakeService, build_text_index
-from civicloop.intake.store import case_text_keys, open_candidates
+from civicloop.intake.store import case_text_keys, open_candidates, text_candidates
 from civicloop.kernel.vocabulary import Action, Stage
 from tests.integration.test_intake import MONDAY, SPOT, _inspector_report, _intake, _metres_east
 from tests.support.domain import as_role
@@ -66,6 +66,9 @@ def test_text_only_hotline_duplicates_join_the_cluster_and_a_different_text_does
         _hotline("公交站旁垃圾堆放无人清理，气味难闻。", MONDAY + timedelta(days=2), address="建设路"),
     ])  # fmt: skip
     assert again.outcome == "merged" and again.suggestion["duplicate_of"] == first.case_id
+    exact = signature(f"{HOTLINE} 坞城路").keys[:1]  # one key: the statement's 13 parameters padded
+    with city.store.read() as conn:
+        assert text_candidates(conn, city.id, exact) == [first.case_id]
     assert again.suggestion["duplicates"][0]["distance_m"] is None
     assert other.suggestion["duplicate_of"] is None
     master = city.cases.get(first.case_id)
@@ -112,6 +115,8 @@ def test_the_narrow_candidate_read_gives_the_score_what_the_whole_state_would(ci
     with city.store.read() as conn:
         found = open_candidates(conn, city.id, [*ids, "no-such-case"])
     assert sorted(found) == sorted(ids)
+    with city.store.read() as conn:  # past the first 512 ids, through the padded parameter lists
+        assert sorted(open_candidates(conn, city.id, [f"none-{i}" for i in range(600)] + ids)) == sorted(ids)
     for case_id in ids:
         s, c = city.cases.get(case_id), found[case_id]
         assert (c.created_at, c.lon, c.lat, c.category_code, c.grid_code, c.community_code) == (

@@ -17,8 +17,13 @@ from civicloop.intake.dedupe import (
     BatchRow,
     BatchSettings,
     cluster_rows,
+    gram_jaccard,
+    grams,
+    jaccard,
     normalise,
     score_duplicate,
+    shingle_hashes,
+    shingled,
     signature,
     signatures,
     similarity,
@@ -87,6 +92,15 @@ def test_similarity_is_symmetric_and_bounded(a: str, b: str) -> None:
     s = similarity(a, b)
     assert s == similarity(b, a) and 0.0 <= s <= 1.0
     assert similarity(a, a) == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(_TEXTS, _TEXTS)
+def test_the_shingle_sets_give_the_jaccard_of_the_hashed_shingles(a: str, b: str) -> None:
+    na, nb = normalise(a), normalise(b + a[: len(a) // 2])  # overlapping texts too
+    by_hash = jaccard(shingle_hashes(na), shingle_hashes(nb))
+    assert gram_jaccard(grams(na), grams(nb)) == by_hash
+    assert signature(a).similarity(shingled(b + a[: len(a) // 2])) == (1.0 if na == nb and na else by_hash)
 
 
 _POOL = [

@@ -20,6 +20,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -28,8 +29,7 @@ from civicloop.cases.core import Actor, CaseState, Command, Event
 from civicloop.cases.service import BatchItem, BatchResult, ReporterInfo
 from civicloop.city.service import City
 from civicloop.followup.core import notice_rows
-from civicloop.geo.projection import haversine_m
-from civicloop.geo.service import nearby_open_cases
+from civicloop.geo.projection import bbox_for_radius, haversine_m
 from civicloop.intake.core import decide_urgency, review_priority
 from civicloop.intake.dedupe import (
     THRESHOLD,
@@ -46,10 +46,10 @@ from civicloop.intake.store import (
     has_text_keys,
     open_candidates,
     open_case_texts,
+    open_in_box,
     recently_closed,
     replace_text_keys,
     text_candidates,
-    uncategorised_nearby,
 )
 from civicloop.kernel.errors import DomainError
 from civicloop.kernel.i18n import both, t
@@ -297,62 +297,67 @@ class IntakeService:
         point: tuple[float, float] | None,
     ) -> list[DuplicateCandidate]:
         """Open cases reported within the duplicate window that may be the same problem, each scored by
-        :func:`civicloop.intake.dedupe.score_duplicate`. Candidates come from three indexed searches:
-        the same category within the radius (``ix_cases_open_nearby``), cases without a category yet
-        (the review queue) within the radius (the same index, category IS NULL), and cases sharing a
-        text key (MinHash LSH bands or the exact normal form: ``case_text_keys``)."""
+        :func:`civicloop.intake.dedupe.score_duplicate`. Candidates come from two statements: the place
+        search (one statement, two ranges of ``ix_cases_open_nearby``: the same category, and no category
+        yet — the review queue — within the radius, the nearest of each kept) and the cases sharing a
+        text key (MinHash LSH bands or the exact normal form: ``case_text_keys``); then one narrow read of
+        the candidates, one vectorised distance call, and the text compared on cached shingle sets."""
         settings = self.settings
+        radius = settings.duplicate_radius_m
         since = report.at - timedelta(days=settings.duplicate_window_days)
         ids: dict[str, None] = {}
         if point:
             lon, lat = point
-            if category:
-                for case_id, _ in nearby_open_cases(
-                    self.city, category, lon, lat, settings.duplicate_radius_m, since, conn=conn,
-                    limit=_PLACE_CANDIDATES,
-                ):  # fmt: skip
-                    ids[case_id] = None
-            dlat = settings.duplicate_radius_m / 111_320
-            dlon = settings.duplicate_radius_m / (111_320 * max(0.1, math.cos(math.radians(lat))))
-            box = (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
-            near = sorted(
-                (d, r.case_id)
-                for r in uncategorised_nearby(conn, self.city.id, box, since)
-                if (d := float(haversine_m(lon, lat, r.lon, r.lat))) <= settings.duplicate_radius_m
-            )
-            ids.update((case_id, None) for _, case_id in near[:_PLACE_CANDIDATES])
+            rows = open_in_box(conn, self.city.id, category, bbox_for_radius(lon, lat, radius), since)
+            if rows:
+                d = haversine_m(lon, lat, np.array([r.lon for r in rows]), np.array([r.lat for r in rows]))
+                near = sorted(
+                    (r.category_code is None, float(dist), r.case_id)
+                    for r, dist in zip(rows, d.tolist(), strict=True)
+                    if dist <= radius
+                )  # the same category's nearest first, then the review queue's
+                kept = {False: 0, True: 0}
+                for queue, _, case_id in near:
+                    if kept[queue] < _PLACE_CANDIDATES:
+                        kept[queue] += 1
+                        ids[case_id] = None
         for case_id in text_candidates(conn, self.city.id, sig.keys):
             ids[case_id] = None
         if not ids:
             return []
         f = report.fields
         reporter = f.get("reporter_id") or (report.actor.id if report.actor.role is Role.CITIZEN else None)
-        out: list[DuplicateCandidate] = []
         found = open_candidates(conn, self.city.id, list(ids))  # a narrow read: no document is loaded
-        for case_id in ids:
-            if (s := found.get(case_id)) is None or s.duplicate_of or s.created_at < since:
-                continue  # a merged report is never a master (the cluster has one); the window
-            distance = (
-                float(haversine_m(point[0], point[1], s.lon, s.lat))
-                if point and s.lon is not None and s.lat is not None
-                else None
-            )
+        usable = [
+            s
+            for case_id in ids
+            if (s := found.get(case_id)) is not None and not s.duplicate_of and s.created_at >= since
+        ]  # a merged report is never a master (the cluster has one); the window
+        placed = [s for s in usable if s.lon is not None and s.lat is not None] if point else []
+        distances: dict[str, float] = {}
+        if point and placed:  # one vectorised call for every candidate
+            d = haversine_m(point[0], point[1], np.array([s.lon for s in placed]),
+                            np.array([s.lat for s in placed]))  # fmt: skip
+            distances = dict(zip((s.case_id for s in placed), np.atleast_1d(d).tolist(), strict=True))
+        out: list[DuplicateCandidate] = []
+        for s in usable:
+            distance = distances.get(s.case_id)
             theirs = s.category_code or s.triage_category
             same_area = distance is None and any(
                 f.get(k) and f.get(k) == getattr(s, k) for k in ("grid_code", "community_code")
             )
             out.append(
                 score_duplicate(
-                    case_id=case_id,
+                    case_id=s.case_id,
                     distance_m=distance,
-                    radius_m=settings.duplicate_radius_m,
+                    radius_m=radius,
                     same_category=(category == theirs) if category and theirs else None,
                     text_similarity=sig.similarity(shingled(s.text)),
                     same_component=bool(f.get("component_id")) and s.component_id == f.get("component_id"),
                     same_area=same_area,
                     same_reporter=bool(reporter) and s.reporter_id == reporter,
                 )
-            )  # fmt: skip
+            )
         return out
 
     # ---- submission -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    union_all,
 )
 
 from civicloop.store.tables import cases, metadata
@@ -53,25 +55,53 @@ _RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.clo
 
 # The probe reads the key index alone (no join per matching row: a hot band key can match hundreds of
 # rows among a million cases, and a join would read each one's case row); the open/window filter is the
-# caller's, on the few states it loads. Keys of ended or merged cases are removed by the intake listener.
-_TEXT_CANDIDATES = (
-    select(case_text_keys.c.case_id)
-    .where(
-        case_text_keys.c.city_id == bindparam("city"),
-        case_text_keys.c.key.in_(bindparam("keys", expanding=True)),
-    )
-    .group_by(case_text_keys.c.case_id)
-    .order_by(func.count().desc(), case_text_keys.c.case_id.desc())
-    .limit(bindparam("limit"))
-)
+# caller's, on the few rows it reads. Keys of ended or merged cases are removed by the intake listener.
+# The statements asked for every report have a fixed number of bind parameters (lists padded by
+# repeating their first value, which changes nothing in an IN list) instead of an "expanding" one: an
+# expanding IN is re-rendered at every execution, which cost more than SQLite took to run it.
+_KEYS = 13  # the exact key and 12 band keys (intake.dedupe: 1 + BANDS)
 
-_UNCATEGORISED_NEARBY = select(cases.c.case_id, cases.c.lon, cases.c.lat).where(
-    cases.c.city_id == bindparam("city"),
-    cases.c.category_code.is_(None),
-    cases.c.public_status == _OPEN,
-    cases.c.lat.between(bindparam("s"), bindparam("n")),
-    cases.c.lon.between(bindparam("w"), bindparam("e")),
-    cases.c.created_at >= bindparam("since"),
+
+def _padded(values: Sequence[Any], size: int) -> dict[str, Any]:
+    return {f"v{i}": values[i] if i < len(values) else values[0] for i in range(size)}
+
+
+def _bucket(n: int) -> int:
+    """The parameter count for *n* values: the next of 8, 16, 32 … (few statements, little padding)."""
+    return max(8, 1 << (n - 1).bit_length())
+
+
+def _in_list(column: Any, size: int) -> Any:
+    return column.in_([bindparam(f"v{i}") for i in range(size)])
+
+
+@lru_cache(maxsize=16)
+def _text_candidates_query(size: int) -> Any:
+    return (
+        select(case_text_keys.c.case_id)
+        .where(case_text_keys.c.city_id == bindparam("city"), _in_list(case_text_keys.c.key, size))
+        .group_by(case_text_keys.c.case_id)
+        .order_by(func.count().desc(), case_text_keys.c.case_id.desc())
+        .limit(bindparam("limit"))
+    )
+
+
+def _open_in_box(category: Any) -> Any:
+    return select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.category_code).where(
+        cases.c.city_id == bindparam("city"),
+        category,
+        cases.c.public_status == _OPEN,
+        cases.c.lat.between(bindparam("s"), bindparam("n")),
+        cases.c.lon.between(bindparam("w"), bindparam("e")),
+        cases.c.created_at >= bindparam("since"),
+    )
+
+
+_UNCATEGORISED_NEARBY = _open_in_box(cases.c.category_code.is_(None))
+# Both place searches of the duplicate lookup in one statement (one round trip); each branch is a range
+# of ``ix_cases_open_nearby`` (city, category, lat, lon, created_at, case_id), answered by the index alone.
+_PLACE_CANDIDATES = union_all(
+    _open_in_box(cases.c.category_code == bindparam("category")), _UNCATEGORISED_NEARBY
 )
 
 
@@ -91,18 +121,17 @@ _PG_DOC: Any = cast(
 )
 
 
-def _candidate_query(doc_fields: Any) -> Any:
+@lru_cache(maxsize=32)
+def _candidate_query(dialect: str, size: int) -> Any:
+    doc_fields = _PG_DOC if dialect == "postgresql" else _SQLITE_DOC
     return select(
         cases.c.case_id, cases.c.created_at, cases.c.lon, cases.c.lat, cases.c.category_code,
         cases.c.grid_code, cases.c.community_code, cases.c.search_text, doc_fields.label("doc_fields"),
     ).where(
         cases.c.city_id == bindparam("city"),
-        cases.c.case_id.in_(bindparam("ids", expanding=True)),
+        _in_list(cases.c.case_id, size),
         cases.c.public_status == _OPEN,
     )  # fmt: skip
-
-
-_CANDIDATES = {"sqlite": _candidate_query(_SQLITE_DOC), "postgresql": _candidate_query(_PG_DOC)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +155,12 @@ class Candidate:
 def open_candidates(conn: Connection, city_id: str, case_ids: Sequence[str]) -> dict[str, Candidate]:
     """The open cases among *case_ids* with what the duplicate score reads of them (no document is
     loaded): a narrow read by primary key, 500 ids a statement."""
-    query = _CANDIDATES[conn.dialect.name]
     out: dict[str, Candidate] = {}
-    for start in range(0, len(case_ids), 500):
-        ids = list(case_ids[start : start + 500])
-        for r in conn.execute(query, {"city": city_id, "ids": ids}):
+    for start in range(0, len(case_ids), 512):
+        ids = list(case_ids[start : start + 512])
+        size = _bucket(len(ids))
+        query = _candidate_query(conn.dialect.name, size)
+        for r in conn.execute(query, {"city": city_id, **_padded(ids, size)}):
             dup, reporter, component, triaged = orjson.loads(r.doc_fields)
             out[r.case_id] = Candidate(
                 r.case_id, r.created_at, r.lon, r.lat, r.category_code, r.grid_code, r.community_code,
@@ -161,19 +191,26 @@ def text_candidates(conn: Connection, city_id: str, keys: Sequence[int], limit: 
     key (city, key, case) alone; the caller keeps the open ones reported within its window."""
     if not keys:
         return []
-    rows = conn.execute(_TEXT_CANDIDATES, {"city": city_id, "keys": list(keys), "limit": limit})
+    size = _KEYS if len(keys) <= _KEYS else _bucket(len(keys))
+    rows = conn.execute(
+        _text_candidates_query(size), {"city": city_id, "limit": limit, **_padded(list(keys), size)}
+    )
     return [r[0] for r in rows]
 
 
-def uncategorised_nearby(
-    conn: Connection, city_id: str, box: tuple[float, float, float, float], since: datetime
+def open_in_box(
+    conn: Connection,
+    city_id: str,
+    category: str | None,
+    box: tuple[float, float, float, float],
+    since: datetime,
 ) -> Sequence[Any]:
-    """Open cases without a stored category (the review queue) in the box, reported at or after *since*:
-    rows of (case_id, lon, lat); ``ix_cases_open_nearby`` answers it (category IS NULL leads)."""
+    """Open cases reported at or after *since* in the box ``(west, south, east, north)`` that have
+    *category* or no stored category yet (the review queue): rows of (case_id, lon, lat, category_code)
+    — the place side of the duplicate search, one statement. Without *category*: the review queue's."""
     w, s, e, n = box
-    return conn.execute(
-        _UNCATEGORISED_NEARBY, {"city": city_id, "s": s, "n": n, "w": w, "e": e, "since": since}
-    ).all()
+    params = {"city": city_id, "category": category, "s": s, "n": n, "w": w, "e": e, "since": since}
+    return conn.execute(_PLACE_CANDIDATES if category else _UNCATEGORISED_NEARBY, params).all()
 
 
 def replace_text_keys(
