@@ -203,8 +203,8 @@ def load(city: City, n: int, mixture: Mixture, seed: int = 3) -> tuple[dict[str,
             t0 = time.process_time()
             sigs = signatures(chunk_texts)
             sig_seconds += time.process_time() - t0
-            rows = []
-            keys = []
+            rows: list[tuple[Any, ...]] = []
+            keys: list[tuple[Any, ...]] = []
             for i in range(m):
                 case_id = f"D-{first + i:09d}"
                 text = chunk_texts[i]

@@ -12,7 +12,13 @@ from civicloop.bootstrap import init_city
 from civicloop.city.service import City
 from civicloop.intake.dedupe import normalise, signature
 from civicloop.intake.service import IntakeReport, IntakeService, build_text_index
-from civicloop.intake.store import case_text_keys, open_candidates, text_candidates
+from civicloop.intake.store import (
+    PER_KEY,
+    case_text_keys,
+    open_candidates,
+    replace_text_keys,
+    text_candidates,
+)
 from civicloop.kernel.vocabulary import Action, Stage
 from tests.integration.test_intake import MONDAY, SPOT, _inspector_report, _intake, _metres_east
 from tests.support.domain import as_role
@@ -128,3 +134,21 @@ def test_the_narrow_candidate_read_gives_the_score_what_the_whole_state_would(ci
         assert normalise(c.text) == normalise(" ".join((s.description or "", s.address or "")))
     assert found[ids[0]].category_code is None and found[ids[0]].triage_category
     assert found[ids[0]].reporter_id == "c-1"
+
+
+def test_a_key_shared_by_many_open_cases_is_read_only_for_its_newest_and_the_exact_copy_still_wins(
+    city: City,
+) -> None:
+    """A boilerplate band shared by far more open cases than the probe reads per key: the probe reads its
+    newest cases only (bounded work per report however many share it), and an older case whose exact key
+    matches still comes first."""
+    band, exact, other = 7_000_001, 9_000_001, 9_000_002
+    crowd = [f"TY-2026-{i:07d}" for i in range(1, 3 * PER_KEY + 1)]  # ids grow with time
+    with city.store.write() as conn:
+        replace_text_keys(conn, city.id, [], [(c, [band, 5_000_000 + i]) for i, c in enumerate(crowd)])
+        replace_text_keys(conn, city.id, [], [(crowd[0], [exact])])  # the oldest: the same exact text
+    with city.store.read() as conn:
+        found = text_candidates(conn, city.id, [exact, band, other], limit=3 * PER_KEY)
+    assert found[0] == crowd[0]  # two shared keys: first
+    assert set(found[1:]) == set(crowd[-PER_KEY:])  # the band's newest only, not all of the crowd
+    assert found[1:] == sorted(found[1:], reverse=True)
