@@ -583,17 +583,7 @@ Decided = tuple[Stage, dict[str, Any]]
 
 
 def _iso(value: datetime) -> str:
-    text = value.isoformat()
-    if value.tzinfo is UTC:
-        if len(_WRITTEN) >= 4096:
-            _WRITTEN.clear()
-        _WRITTEN[text] = value
-    return text
-
-
-#: UTC moments ``decide`` just wrote into event data, by their text: ``apply`` reads them back at once
-#: (a bounded hand-over that spares parsing the text again; what it holds equals the parse).
-_WRITTEN: dict[str, datetime] = {}
+    return value.isoformat()
 
 
 def _decide_report(
@@ -1190,8 +1180,7 @@ def _step_transition(
 
 
 def _dt(value: str) -> datetime:
-    moment = _WRITTEN.get(value)
-    return moment if moment is not None else datetime.fromisoformat(value)
+    return datetime.fromisoformat(value)
 
 
 def apply(state: CaseState | None, event: Event) -> CaseState:
