@@ -11,7 +11,6 @@ import csv
 import json
 import math
 import re
-import sys
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +36,7 @@ from civicloop.triage.classifier import (
     format_float,
     load_model,
     read_labelled_csv,
+    table_reader,
     train_from_csv,
 )
 from civicloop.triage.text import PreSegmented
@@ -274,13 +274,11 @@ def _dedupe_rows(data: Path, cols: dict[str, str | None]) -> tuple[list[BatchRow
     """The file's rows for :func:`cluster_rows`, and their ids (row numbers without ``--id-col``)."""
     if not data.is_file():
         raise typer.BadParameter(both("dedupe.file_missing", path=data), param_hint="'--data'")
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    delimiter = "\t" if data.suffix.lower() in {".tsv", ".tab"} else ","
     rows: list[BatchRow] = []
     ids: list[str] = []
     try:
         with data.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh, delimiter=delimiter)
+            reader = table_reader(fh, data)
             columns = list(reader.fieldnames or [])
             for option, col in cols.items():
                 if col is not None and col not in columns:

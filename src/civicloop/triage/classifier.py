@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TextIO, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -841,6 +841,13 @@ def load_model(path: str | Path) -> TextClassifier:
 # ----------------------------------------------------------------------------- CSV
 
 
+def table_reader(fh: TextIO, path: Path) -> csv.DictReader[str]:
+    """Rows of a message file as dicts: tab-separated if the name ends in .tsv/.tab, else CSV; the field
+    size limit raised for long messages (the labelled files and ``triage dedupe`` read them alike)."""
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    return csv.DictReader(fh, delimiter="\t" if path.suffix.lower() in {".tsv", ".tab"} else ",")
+
+
 def read_labelled_csv(
     path: str | Path,
     text_col: str,
@@ -855,13 +862,11 @@ def read_labelled_csv(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}", option=data_option)
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    delimiter = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
     texts: list[str] = []
     labels: list[str] = []
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh, delimiter=delimiter)
+            reader = table_reader(fh, path)
             columns = list(reader.fieldnames or [])
             for col, option in ((text_col, text_option), (label_col, label_option)):
                 if col is not None and col not in columns:
