@@ -131,3 +131,36 @@ def test_an_open_period_has_no_facts(sqlite_month: tuple[History, str], export: 
         app, ["kpi", "facts", "--parquet", str(export), "--period", "2026-13", "--database", sqlite_month[1]]
     )
     assert result.exit_code == 2 and "--period" in result.output
+
+
+def test_a_closed_months_ranks_are_kept_with_its_facts_per_settings(
+    sqlite_month: tuple[History, str], export: Path
+) -> None:
+    city = sqlite_month[0].city
+    live = KpiEngine.for_city(city)
+    expected = live.evaluate(NOV, GROUPINGS, previous=True)
+    live.close()
+    engine = _engine(city, export)
+    assert _figures(engine.evaluate(NOV, GROUPINGS, previous=True)) == _figures(expected)
+    engine.close()
+    kept = list((export / "facts" / "2026-10").glob("ranks-*.json"))
+    assert len(kept) == 1  # October's ranks, kept by the first evaluation of November
+    ranks = json.loads(kept[0].read_text())
+    assert ranks["department"] == {
+        r.key: r.previous_rank for r in expected["department"].rows if r.previous_rank is not None
+    }
+    # the next evaluation reads them (a planted rank shows) instead of grouping October again
+    planted = next(iter(ranks["department"]))
+    ranks["department"][planted] = 99
+    kept[0].write_text(json.dumps(ranks))
+    engine = _engine(city, export)
+    got = engine.evaluate(NOV, GROUPINGS, previous=True)
+    engine.close()
+    assert {r.key: r.previous_rank for r in got["department"].rows}[planted] == 99
+    # other settings rank otherwise: their own file, October evaluated again
+    other = city.profile.kpi.model_copy(update={"rework_rate_denominator": "due_to_close"})
+    engine = KpiEngine(open_parquet(export), city.id, city.calendar, other, city_labels(city))
+    got = engine.evaluate(NOV, GROUPINGS, previous=True)
+    engine.close()
+    assert 99 not in {r.previous_rank for r in got["department"].rows}
+    assert len(list((export / "facts" / "2026-10").glob("ranks-*.json"))) == 2

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
+import orjson
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from civicloop.kernel.clock import WorkCalendar
@@ -958,12 +959,18 @@ class KpiEngine:
         )
         self.con.execute("CREATE OR REPLACE TEMP TABLE kpi_dirty AS SELECT DISTINCT case_id FROM kpi_today")
         stored_events = _sql_str(str(found.table("open_events")))
+        # the touched cases' rows, read once (a scan of every case) for both uses below
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE kpi_dirty_cases AS SELECT * FROM raw_cases "
+            "WHERE city_id = $city AND case_id IN (SELECT case_id FROM kpi_dirty)",
+            {"city": self.city_id},
+        )
         # recomputed cases whose earlier events were not stored (closed before the cut, touched today)
         self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE kpi_unstored AS SELECT case_id FROM raw_cases "
-            "WHERE city_id = $city AND created_at < $cut AND case_id IN (SELECT case_id FROM kpi_dirty "
+            "CREATE OR REPLACE TEMP TABLE kpi_unstored AS SELECT case_id FROM kpi_dirty_cases "
+            "WHERE created_at < $cut AND case_id IN (SELECT case_id FROM kpi_dirty "
             f"ANTI JOIN (SELECT DISTINCT case_id FROM read_parquet({stored_events})) USING (case_id))",
-            {"city": self.city_id, "cut": _naive(cut)},
+            {"cut": _naive(cut)},
         )
         events = (
             f"SELECT {columns}, d FROM read_parquet({stored_events}) "
@@ -976,8 +983,7 @@ class KpiEngine:
                 f" UNION ALL SELECT {columns}, kpi_data AS d FROM raw_events "
                 'WHERE city_id = $city AND "at" < $cut AND case_id IN (SELECT case_id FROM kpi_unstored)'
             )
-        dirty = "(SELECT * FROM raw_cases WHERE case_id IN (SELECT case_id FROM kpi_dirty))"
-        sql = FLAT_SQL.replace("/*cases*/", dirty).replace("/*events*/", events)
+        sql = FLAT_SQL.replace("/*cases*/", "kpi_dirty_cases").replace("/*events*/", events)
         params = {"city": self.city_id, "start": _naive(period.start), "end": _naive(period.end)}
         self._run(sql, {**params, "cut": _naive(cut)})
         # The cases with a department at the cut and no event since: their flat row at the cut holds
@@ -1052,7 +1058,7 @@ class KpiEngine:
     ) -> Evaluation:
         """Counters, rates, composite scores, grades and ranks (with the previous period's rank)."""
         started = time.perf_counter()
-        before: dict[str, Grouping] = {}
+        before: dict[str, dict[str, int]] = {}
         ranked = [b for b in by if GROUPING_OBJECT.get(b)]
         prev = period.previous()
         # A database is read once for both months (the copy is cheaper than a second scan through the
@@ -1071,21 +1077,19 @@ class KpiEngine:
             self._scan([prev, period])
             try:
                 # the previous period first, so that the requested one stays prepared for explain()
-                before = self._figures(prev, ranked)
+                before = _ranks_of(self._figures(prev, ranked))
                 groupings = self._figures(period, by)
             finally:
                 self._drop_scan()
         else:
             if previous and ranked:
-                before = self._figures(prev, ranked)
+                before = self._previous_ranks(prev, ranked)
             groupings = self._figures(period, by)
         if before:
             for b, grouping in groupings.items():
                 if b not in before:
                     continue
-                prev_ranks = {
-                    str(r.key): r.rank for r in before[b].rows if r.rank is not None and r.key is not None
-                }
+                prev_ranks = before[b]
                 now_ranks = {
                     str(r.key): r.rank for r in grouping.rows if r.rank is not None and r.key is not None
                 }
@@ -1097,6 +1101,27 @@ class KpiEngine:
         return Evaluation(
             period, groupings, self.source.description, time.perf_counter() - started, rules_text()
         )
+
+    def _previous_ranks(self, prev: Period, ranked: Sequence[str]) -> dict[str, dict[str, int]]:
+        """The ranks of *prev* per grouping. A closed period's ranks never change (its stored facts are
+        final, the settings are part of the key), so they are kept next to its facts after the first
+        evaluation: the current month's rank change then costs a small file, not the previous month's
+        partial sums read and grouped again at every refresh."""
+        stored = self.stored_facts(prev)
+        dump = getattr(self.settings, "model_dump_json", None)
+        path = None
+        if stored is not None and callable(dump):
+            key = hashlib.sha256(f"{self._facts_spec}\0{dump()}\0{sorted(ranked)}".encode()).hexdigest()
+            path = stored.folder / f"ranks-{key[:20]}.json"
+            try:
+                kept: dict[str, dict[str, int]] = orjson.loads(path.read_bytes())
+                return kept
+            except (OSError, ValueError):
+                pass  # not kept yet (or unreadable): evaluate and keep it
+        ranks = _ranks_of(self._figures(prev, ranked))
+        if path is not None:
+            facts.write_atomically(path, orjson.dumps(ranks))
+        return ranks
 
     def _figures(self, period: Period, by: Sequence[str]) -> dict[str, Grouping]:
         counts = self.counters(period, by)
@@ -1202,6 +1227,14 @@ def _role_queries(role: str) -> list[tuple[str, str, str, list[CounterSpec]]]:
         ("kpi_ev" if source == "ev" else "kpi_cp", "inp AND " if source == "ev" else "", key, specs)
         for (source, key), specs in by_key.items()
     ]
+
+
+def _ranks_of(groupings: Mapping[str, Grouping]) -> dict[str, dict[str, int]]:
+    """{grouping: {group key: rank}} of the ranked groups."""
+    return {
+        b: {str(r.key): r.rank for r in g.rows if r.rank is not None and r.key is not None}
+        for b, g in groupings.items()
+    }
 
 
 def _naive(moment: datetime) -> datetime:

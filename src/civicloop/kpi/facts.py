@@ -22,6 +22,7 @@ Explanations (the cases behind a figure) always go back to the events.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -88,6 +89,19 @@ def _manifest(folder: Path, tables: tuple[str, ...], **expected: str) -> dict[st
     if not all((folder / f"{t}.parquet").exists() for t in tables):
         return None
     return manifest
+
+
+def write_atomically(path: Path, data: bytes) -> bool:
+    """Keep *data* at *path* for later readers: written aside and renamed in, so a reader sees the whole
+    file or none. Best effort (a read-only export just recomputes): False when it could not be kept."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def staging(export_dir: Path) -> Path:
