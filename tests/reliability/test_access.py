@@ -10,6 +10,8 @@ exercised.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +26,7 @@ from civicloop.accounts.secrets import fast_hasher
 from civicloop.accounts.service import AccountService, LoginGuard, seed_demo_users
 from civicloop.city.service import City
 from civicloop.http import ApiSettings, create_app, pages
-from civicloop.http.security import RateLimit, SecuritySettings
+from civicloop.http.security import Limiter, RateLimit, SecurityMiddleware, SecuritySettings
 from civicloop.photos.store import LocalPhotoStore
 from tests.reliability.conftest import make_client
 from tests.support.images import JPEG
@@ -548,3 +550,61 @@ def test_limits_can_be_switched_off(sqlite_city: City, accounts: AccountService,
     )
     with TestClient(app) as c:
         assert all(c.get("/open311/v2/services.json").status_code == 200 for _ in range(5))
+
+
+def test_past_the_in_flight_bound_requests_are_refused_at_once_and_the_taken_ones_finish() -> None:
+    """A server past its capacity refuses the excess (503, Retry-After, each surface's error shape)
+    instead of queueing it; the live stream and the health check are never bound."""
+    release = asyncio.Event()
+
+    async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] != "/healthz":
+            await release.wait()
+        if scope["path"] == "/boom":
+            raise RuntimeError("handler failed")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    settings = SecuritySettings(max_in_flight=2, rate_limits=False)
+    middleware = SecurityMiddleware(slow_app, settings, Limiter(settings))
+
+    async def call(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
+        try:
+            await middleware(scope, receive, send)
+        except RuntimeError:
+            return 500, {}, b""
+        start = sent[0]
+        body = b"".join(m.get("body", b"") for m in sent[1:])
+        return start["status"], dict(start["headers"]), body
+
+    async def scenario() -> None:
+        taken = [asyncio.create_task(call("/api/v1/cases")), asyncio.create_task(call("/boom"))]
+        for _ in range(10):  # let both enter the app
+            await asyncio.sleep(0)
+        assert middleware.in_flight == 2
+        status, headers, body = await call("/open311/v2/requests.json")
+        assert status == 503 and headers[b"retry-after"] == b"1"
+        assert json.loads(body)[0]["code"] == 503  # Open311's error shape
+        status, headers, body = await call("/api/v1/cases")
+        assert status == 503 and json.loads(body)["error"]["code"] == "overloaded"
+        assert (await call("/healthz"))[0] == 200  # never bound
+        release.set()
+        done = [await t for t in taken]
+        assert [status for status, _, _ in done] == [200, 500]
+        assert middleware.in_flight == 0  # a failing handler gives its place back too
+        assert (await call("/api/v1/cases"))[0] == 200
+
+    asyncio.run(scenario())
+    assert SecuritySettings().max_in_flight >= 128
+    assert SecuritySettings.from_env({"CIVICLOOP_MAX_IN_FLIGHT": "0"}).max_in_flight == 0
+    with pytest.raises(ValueError, match="CIVICLOOP_MAX_IN_FLIGHT"):
+        SecuritySettings.from_env({"CIVICLOOP_MAX_IN_FLIGHT": "-3"})

@@ -90,12 +90,15 @@ class SecuritySettings:
     per_ip: RateLimit = field(default_factory=lambda: RateLimit(50.0, 300))
     per_key: RateLimit = field(default_factory=lambda: RateLimit(20.0, 200))
     max_clients: int = 100_000  # buckets kept before idle ones are forgotten
+    #: Requests handled at once before new ones are turned away (503, ``Retry-After``); 0: no bound.
+    max_in_flight: int = 256
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SecuritySettings:
         """``CIVICLOOP_RATE_LIMIT`` (1/0), ``CIVICLOOP_RATE_IP`` and ``CIVICLOOP_RATE_IP_BURST``,
         ``CIVICLOOP_RATE_KEY`` and ``CIVICLOOP_RATE_KEY_BURST`` (requests a second / burst),
-        ``CIVICLOOP_HSTS`` (auto, always, off), ``CIVICLOOP_HSTS_MAX_AGE`` (seconds)."""
+        ``CIVICLOOP_HSTS`` (auto, always, off), ``CIVICLOOP_HSTS_MAX_AGE`` (seconds),
+        ``CIVICLOOP_MAX_IN_FLIGHT`` (requests handled at once; 0 turns the bound off)."""
         e = os.environ if env is None else env
         base = cls()
 
@@ -112,6 +115,9 @@ class SecuritySettings:
         if hsts not in ("auto", "always", "off"):
             raise ValueError(f"CIVICLOOP_HSTS must be auto, always or off, not {hsts!r}")
         enabled = e.get("CIVICLOOP_RATE_LIMIT", "1").strip().lower() not in ("0", "false", "no", "off")
+        in_flight = number("CIVICLOOP_MAX_IN_FLIGHT", base.max_in_flight)
+        if in_flight < 0 or in_flight != int(in_flight):
+            raise ValueError(f"CIVICLOOP_MAX_IN_FLIGHT must be a whole number ≥ 0, not {in_flight:g}")
         return cls(
             headers=base.headers,
             hsts=hsts,  # type: ignore[arg-type]
@@ -125,6 +131,7 @@ class SecuritySettings:
                 number("CIVICLOOP_RATE_KEY", base.per_key.rate),
                 int(number("CIVICLOOP_RATE_KEY_BURST", base.per_key.burst)),
             ),
+            max_in_flight=int(in_flight),
         )
 
 
@@ -193,9 +200,34 @@ def too_many(path: str, wait: float, key: str) -> Response:
     return response
 
 
+def overloaded(path: str) -> Response:
+    """503 with ``Retry-After: 1`` in the error shape of the surface *path* belongs to."""
+    zh, en = t("http.overloaded", "zh-CN"), t("http.overloaded", "en")
+    response: Response
+    if _is_open311(path):
+        response = open311_errors("json" if path.endswith(".json") else "xml", 503, [f"{zh} ({en})"])
+    else:
+        body = {
+            "error": {"code": "overloaded", "field": None, "message": zh, "message_zh": zh, "message_en": en}
+        }
+        response = JSON(body, status_code=503)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+#: Long-lived or vital requests that never count against, nor wait for, the in-flight bound: the live
+#: stream stays open for hours, and a load balancer's health check must see a busy server as alive.
+UNBOUNDED_PATHS = ("/api/v1/stream", "/healthz")
+
+
 class SecurityMiddleware:
     """Pure ASGI (no per-request task or copy): rate limits before anything is read, headers on every
-    response start."""
+    response start, and a bound on the requests handled at once.
+
+    Past its capacity a server that takes every request falls behind without limit: each waits behind
+    all the others, and at 1.2× its capacity answers took 10–30 s and clients timed out (the soak,
+    docs/benchmarks.md). With the bound, the excess is refused at once — 503 with ``Retry-After``,
+    costing microseconds — and the requests taken are answered in time."""
 
     def __init__(self, app: ASGIApp, settings: SecuritySettings, limiter: Limiter) -> None:
         self.app = app
@@ -209,6 +241,8 @@ class SecurityMiddleware:
         ]
         self._base = base
         self._hsts = f"max-age={settings.hsts_max_age}; includeSubDomains".encode()
+        #: requests under way (counted on the event loop only: no lock)
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -223,7 +257,18 @@ class SecurityMiddleware:
                 response = too_many(path, wait, "http.too_many_from_address")
                 await response(scope, receive, self._decorate(scope, send))
                 return
-        await self.app(scope, receive, self._decorate(scope, send))
+        bound = self.settings.max_in_flight
+        if not bound or path in UNBOUNDED_PATHS:
+            await self.app(scope, receive, self._decorate(scope, send))
+            return
+        if self.in_flight >= bound:
+            await overloaded(path)(scope, receive, self._decorate(scope, send))
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, self._decorate(scope, send))
+        finally:
+            self.in_flight -= 1
 
     def _decorate(self, scope: Scope, send: Send) -> Send:
         path: str = scope.get("path", "")
