@@ -429,6 +429,9 @@ def test_cli_train_eval_round_trip(tmp_path: Path) -> None:
         assert key in out
     assert out["n"] == len(test_texts)
     assert out["threshold"] == load_model(model).threshold
+    # the defaults (issue 16, third round): per-label scales on, threshold by the 99 % precision bound
+    loaded = load_model(model)
+    assert (loaded.scale_power, loaded.bound_level, out["bound_level"]) == (0.5, 0.99, 0.99)
     assert set(out["per_label"]) == set(test_labels)
     assert {"precision", "recall", "f1", "support"} <= set(out["per_label"]["市容环境"])
     assert out["accuracy"] > 0.8

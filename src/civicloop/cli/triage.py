@@ -138,7 +138,7 @@ def train(
             max=0.999,
             help="confidence of the precision lower bound that must reach --target-precision (0: observed)",
         ),
-    ] = 0.95,
+    ] = 0.99,
     as_json: JsonOpt = False,
 ) -> None:
     """Learn labels from messages; print and store a cross-validated estimate of the metrics."""
