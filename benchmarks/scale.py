@@ -25,8 +25,8 @@ DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 
 SIZES: dict[str, dict[str, list[int]]] = {
     "default": {
-        "loop": [1_000, 3_000, 9_000],
-        "intake": [500, 1_500, 4_500],
+        "loop": [10_000, 30_000, 100_000],
+        "intake": [10_000, 30_000, 100_000],
         "nearby": [10_000, 100_000, 1_000_000],
         "kpi": [10_000, 100_000, 1_000_000],
     },
