@@ -43,6 +43,7 @@ from civicloop.intake.dedupe import (
 )
 from civicloop.intake.locate import locate_report_fields
 from civicloop.intake.store import (
+    Candidate,
     has_text_keys,
     open_candidates,
     open_case_texts,
@@ -192,12 +193,22 @@ class IntakeService:
         for i, p in zip(ask, predicted, strict=True):
             predictions[i] = p
         out = []
+        # The batch is judged against one view of the open cases: a candidate read for one report is
+        # reused for the next (hotline batches repeat the same complaint: read once, not once a report).
+        memo: dict[str, Candidate | None] = {}
         with self.city.store.read() as conn:
             for report, text, pred in zip(reports, texts, predictions, strict=True):
-                out.append(self._suggest(conn, report, text, pred))
+                out.append(self._suggest(conn, report, text, pred, memo))
         return out
 
-    def _suggest(self, conn: Connection, report: IntakeReport, text: str, pred: Prediction) -> dict[str, Any]:
+    def _suggest(
+        self,
+        conn: Connection,
+        report: IntakeReport,
+        text: str,
+        pred: Prediction,
+        memo: dict[str, Candidate | None] | None = None,
+    ) -> dict[str, Any]:
         profile = self.city.profile
         f = report.fields
         given = f.get("category_code")
@@ -225,7 +236,7 @@ class IntakeService:
                     and (recurrence is None or n.distance_m < recurrence.distance_m)
                 ):
                     recurrence = n
-        duplicates = self._duplicates(conn, report, signature(text), category, point)
+        duplicates = self._duplicates(conn, report, signature(text), category, point, memo)
         duplicates.sort(key=lambda c: (-c.score, c.distance_m if c.distance_m is not None else math.inf))
         master = best_duplicate(duplicates, self.settings.duplicate_threshold)
         auto = bool(
@@ -295,6 +306,7 @@ class IntakeService:
         sig: TextSignature,
         category: str | None,
         point: tuple[float, float] | None,
+        memo: dict[str, Candidate | None] | None = None,
     ) -> list[DuplicateCandidate]:
         """Open cases reported within the duplicate window that may be the same problem, each scored by
         :func:`civicloop.intake.dedupe.score_duplicate`. Candidates come from two statements: the place
@@ -327,7 +339,14 @@ class IntakeService:
             return []
         f = report.fields
         reporter = f.get("reporter_id") or (report.actor.id if report.actor.role is Role.CITIZEN else None)
-        found = open_candidates(conn, self.city.id, list(ids))  # a narrow read: no document is loaded
+        if memo is None:
+            found = open_candidates(conn, self.city.id, list(ids))  # a narrow read: no document is loaded
+        else:  # the batch's candidates read so far (None: not an open case), the others read now
+            unread = [case_id for case_id in ids if case_id not in memo]
+            if unread:
+                got = open_candidates(conn, self.city.id, unread)
+                memo.update((case_id, got.get(case_id)) for case_id in unread)
+            found = {case_id: c for case_id in ids if (c := memo[case_id]) is not None}
         usable = [
             s
             for case_id in ids
