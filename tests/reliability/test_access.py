@@ -554,12 +554,16 @@ def test_limits_can_be_switched_off(sqlite_city: City, accounts: AccountService,
 
 def test_past_the_in_flight_bound_requests_are_refused_at_once_and_the_taken_ones_finish() -> None:
     """A server past its capacity refuses the excess (503, Retry-After, each surface's error shape)
-    instead of queueing it; the live stream and the health check are never bound."""
+    instead of queueing it; the live stream and the health check are never bound, and a client that
+    trickles its body (slowloris) holds no place while the server waits for it."""
     release = asyncio.Event()
+    body_arrives = asyncio.Event()
 
     async def slow_app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["path"] != "/healthz":
-            await release.wait()
+        if scope["path"] == "/upload":
+            await receive()  # waits on the client
+        elif scope["path"] != "/healthz":
+            await release.wait()  # the server's own work
         if scope["path"] == "/boom":
             raise RuntimeError("handler failed")
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -572,6 +576,8 @@ def test_past_the_in_flight_bound_requests_are_refused_at_once_and_the_taken_one
         sent: list[dict[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
+            if path == "/upload":
+                await body_arrives.wait()
             return {"type": "http.request", "body": b"", "more_body": False}
 
         async def send(message: dict[str, Any]) -> None:
@@ -587,6 +593,10 @@ def test_past_the_in_flight_bound_requests_are_refused_at_once_and_the_taken_one
         return start["status"], dict(start["headers"]), body
 
     async def scenario() -> None:
+        slow_clients = [asyncio.create_task(call("/upload")) for _ in range(3)]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert middleware.in_flight == 0  # all three wait for their bodies: no place held
         taken = [asyncio.create_task(call("/api/v1/cases")), asyncio.create_task(call("/boom"))]
         for _ in range(10):  # let both enter the app
             await asyncio.sleep(0)
@@ -602,6 +612,9 @@ def test_past_the_in_flight_bound_requests_are_refused_at_once_and_the_taken_one
         assert [status for status, _, _ in done] == [200, 500]
         assert middleware.in_flight == 0  # a failing handler gives its place back too
         assert (await call("/api/v1/cases"))[0] == 200
+        body_arrives.set()
+        assert [(await t)[0] for t in slow_clients] == [200, 200, 200]
+        assert middleware.in_flight == 0
 
     asyncio.run(scenario())
     assert SecuritySettings().max_in_flight >= 128

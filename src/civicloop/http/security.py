@@ -34,7 +34,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -227,7 +227,8 @@ class SecurityMiddleware:
     Past its capacity a server that takes every request falls behind without limit: each waits behind
     all the others, and at 1.2× its capacity answers took 10–30 s and clients timed out (the soak,
     docs/benchmarks.md). With the bound, the excess is refused at once — 503 with ``Retry-After``,
-    costing microseconds — and the requests taken are answered in time."""
+    costing microseconds — and the requests taken are answered in time. A request counts while the server
+    works on it, not while it waits for the client's body or for the client to read the answer."""
 
     def __init__(self, app: ASGIApp, settings: SecuritySettings, limiter: Limiter) -> None:
         self.app = app
@@ -266,9 +267,23 @@ class SecurityMiddleware:
             return
         self.in_flight += 1
         try:
-            await self.app(scope, receive, self._decorate(scope, send))
+            await self.app(scope, self._uncounted(receive), self._uncounted(self._decorate(scope, send)))
         finally:
             self.in_flight -= 1
+
+    def _uncounted(self, channel: Any) -> Any:
+        """*channel* (receive or send) with the time spent waiting on the client not counted in flight:
+        the bound measures the server's work, so clients that trickle a body or read slowly (slowloris)
+        cannot hold its places and turn everyone else away."""
+
+        async def waiting(*args: Any) -> Any:
+            self.in_flight -= 1
+            try:
+                return await channel(*args)
+            finally:
+                self.in_flight += 1
+
+        return waiting
 
     def _decorate(self, scope: Scope, send: Send) -> Send:
         path: str = scope.get("path", "")
