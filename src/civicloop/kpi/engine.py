@@ -282,6 +282,7 @@ COUNTER_SPECS: tuple[CounterSpec, ...] = (
     CounterSpec("open_red", "cp", "light = 'red'"),
 )
 SPECS: dict[str, CounterSpec] = {s.name: s for s in COUNTER_SPECS}
+_CP_ROLE_NAMES = ", ".join(f"'{s.name}'" for s in COUNTER_SPECS if s.source == "cp" and s.roles) or "NULL"
 
 
 def _general_rules() -> dict[str, str]:
@@ -439,10 +440,12 @@ OVERDUE_SQL = f"""(end_stage IN ({_HANDLING})
 assert OVERDUE_SQL in FLAT_SQL, "the open period's overdue rule must be FLAT_SQL's"
 
 #: Bump when the open period's stored closed days change layout (see :meth:`KpiEngine.build_open_facts`).
-OPEN_FACTS_VERSION = 2  # 2: the flat rows of the cases with a department at the cut (case_flat)
+OPEN_FACTS_VERSION = 3  # 2: the flat rows of the cases with a department at the cut (case_flat)
+# 3: the closed days' sums per grouping (base_ev, base_cp, base_roles), touched cases' rows subtracted
 
 #: Bump when a change to the counting is not visible in the SQL or the declarations below.
-FACTS_VERSION = 2  # 2: period-end lights by judge_light (red once the deadline has passed)
+FACTS_VERSION = 3  # 2: period-end lights by judge_light (red once the deadline has passed)
+# 3: value counters (handling_minutes) stored as integer thousandths
 assert all(s.distinct in AREA_COLUMNS for s in COUNTER_SPECS if s.distinct), "distinct over a dimension"
 
 
@@ -678,7 +681,8 @@ class KpiEngine:
                 if stored is not None:
                     partial = f"SELECT * FROM read_parquet({_sql_str(str(stored.table('area_' + source)))})"
                 elif opened is not None:
-                    partial = self._open_partial_sql(opened, source)
+                    self._open_grouping_sets(opened, source, areas, out)
+                    continue
                 else:
                     partial = self._area_partial_sql(source)
                 self._grouping_sets(source, partial, areas, out)
@@ -769,8 +773,8 @@ class KpiEngine:
         for s in specs:
             if s.distinct is not None:
                 expr = f"count(DISTINCT {s.distinct}) FILTER (WHERE {s.where})"
-            elif s.value is not None:
-                expr = f"coalesce(sum({s.value}) FILTER (WHERE {s.where}), 0)"
+            elif s.value is not None:  # thousandths as integers: exact sums in any order (see _figure)
+                expr = f"coalesce(sum(CAST(round({s.value} * 1000) AS BIGINT)) FILTER (WHERE {s.where}), 0)"
             else:
                 expr = f"count(*) FILTER (WHERE {s.where})"
             parts.append(f'{f"CAST({expr} AS {cast})" if cast else expr} AS "{s.name}"')
@@ -807,7 +811,7 @@ class KpiEngine:
         figures = ", ".join(
             f'CAST(count(DISTINCT {s.distinct}) FILTER (WHERE "__n_{s.name}" > 0) AS DOUBLE) AS "{s.name}"'
             if s.distinct
-            else f'coalesce(CAST(sum("{s.name}") AS DOUBLE), 0) AS "{s.name}"'
+            else f'{_figure(s, f"sum({_q(s.name)})")} AS "{s.name}"'
             for s in specs
         )
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE kpi_partial AS {partial}")
@@ -913,12 +917,20 @@ class KpiEngine:
                 f"WHERE case_id IN (SELECT case_id FROM kpi_cp WHERE end_stage NOT IN ({terminal})) "
                 "ORDER BY case_id"
             )
+
+            def stored(name: str) -> str:
+                return f"read_parquet({_sql_str(str(staged / f'{name}.parquet'))})"
+
             for name, query in (
                 ("case_ev", self._area_partial_sql("ev", per_case=True)),
                 ("case_cp", self._area_partial_sql("cp", per_case=True)),
                 ("case_flat", f"SELECT * FROM kpi_cp WHERE end_stage IN ({_HANDLING})"),
                 ("case_roles", self._case_roles_sql()),
                 ("open_events", open_events),
+                ("base_ev", self._base_sql("ev", stored("case_ev"))),
+                ("base_cp", self._base_sql("cp", stored("case_cp"))),
+                ("values_ev", self._distinct_values_sql("ev", stored("case_ev"))),
+                ("base_roles", _BASE_ROLES_SQL.format(case_roles=stored("case_roles"))),
             ):
                 target = staged / f"{name}.parquet"
                 self.con.execute(f"COPY ({query}) TO {_sql_str(str(target))} (FORMAT parquet)")
@@ -1000,27 +1012,132 @@ class KpiEngine:
         self._prepared = None  # the flat tables hold the recomputed cases only
         return found
 
-    def _open_partial_sql(self, found: facts.StoredFacts, source: str) -> str:
-        """Stage one of an open period: the stored cases' partial sums and the recomputed ones'."""
-        drop = "case_id" if source == "ev" else "case_id, end_stage"
-        # a case with a department at the cut is in kpi_cp (recomputed or re-clocked) in any case
-        handling = f" WHERE end_stage NOT IN ({_HANDLING})" if source == "cp" else ""
-        stored = (
-            f"SELECT * EXCLUDE ({drop}) FROM read_parquet({_sql_str(str(found.table('case_' + source)))}) "
-            f"ANTI JOIN kpi_dirty USING (case_id){handling}"
+    def _base_sql(self, source: str, per_case: str) -> str:
+        """The closed days' stored cases (*per_case*: their rows of ``case_<source>``) summed once per
+        area grouping: (g, k, counters…, ``__rows``: how many stored rows hold the key, ``__d_<name>``:
+        a distinct counter's figure) — read at every evaluation instead of every stored case's row."""
+        specs = [s for s in COUNTER_SPECS if s.source == source]
+        sums = [f'sum("{s.name}") AS "{s.name}"' for s in specs if not s.distinct]
+        sums += [
+            f'CAST(count(DISTINCT {s.distinct}) FILTER (WHERE "__n_{s.name}" > 0) AS BIGINT) '
+            f'AS "__d_{s.name}"'
+            for s in specs
+            if s.distinct
+        ]
+        return " UNION ALL ".join(
+            f"SELECT '{g}' AS g, {_group_key(g)} AS k, {', '.join(sums)}, count(*) AS __rows "
+            f"FROM {per_case} {_stored_rows(source)} GROUP BY ALL"
+            for g in AREA_GROUPINGS
         )
-        return f"{stored} UNION ALL BY NAME ({self._area_partial_sql(source)})"
+
+    def _distinct_values_sql(self, source: str, per_case: str) -> str:
+        """Per area grouping, key and distinct counter: each value's count of stored rows (g, k, name,
+        v, n) — what tells whether a touched case's value was the group's last or its first."""
+        parts = [
+            f"SELECT '{g}' AS g, {_group_key(g)} AS k, '{s.name}' AS name, "
+            f'CAST({s.distinct} AS VARCHAR) AS v, sum("__n_{s.name}") AS n FROM {per_case} '
+            f'{_stored_rows(source) or "WHERE true"} AND {s.distinct} IS NOT NULL AND "__n_{s.name}" > 0 '
+            "GROUP BY ALL"
+            for s in COUNTER_SPECS
+            if s.source == source and s.distinct
+            for g in AREA_GROUPINGS
+        ]
+        empty = (
+            "SELECT NULL::VARCHAR AS g, NULL::VARCHAR AS k, NULL::VARCHAR AS name, NULL::VARCHAR AS v, 0 AS n"
+        )
+        return " UNION ALL ".join(parts) if parts else f"{empty} WHERE false"
+
+    def _open_grouping_sets(
+        self,
+        found: facts.StoredFacts,
+        source: str,
+        areas: Sequence[str],
+        out: dict[str, dict[str | None, dict[str, float]]],
+    ) -> None:
+        """Stage two of an open period: each area grouping is its stored sums of the closed days
+        (``base_<source>``) less the touched cases' stored rows plus the recomputed and re-clocked
+        cases' partial sums. A key is a group while any row holds it (the events path's rule: a row
+        count, ``__rows``); a distinct counter is its stored figure corrected where a value's count
+        crosses zero."""
+        specs = [s for s in COUNTER_SPECS if s.source == source]
+        plain = [s for s in specs if not s.distinct]
+        distinct = [s for s in specs if s.distinct]
+        handling = f" AND end_stage NOT IN ({_HANDLING})" if source == "cp" else ""
+        cols = [*AREA_COLUMNS, *(_q(s.name) for s in plain), *(f'"__n_{s.name}"' for s in distinct)]
+        negated = [*AREA_COLUMNS, *(f"-{c}" for c in cols[len(AREA_COLUMNS) :])]
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE kpi_delta AS SELECT {', '.join(cols)}, 1 AS __rows "
+            f"FROM ({self._area_partial_sql(source)}) UNION ALL "
+            f"SELECT {', '.join(negated)}, -1 AS __rows "
+            f"FROM read_parquet({_sql_str(str(found.table('case_' + source)))}) "
+            f"WHERE case_id IN (SELECT case_id FROM kpi_dirty){handling}"
+        )
+        base = f"read_parquet({_sql_str(str(found.table('base_' + source)))})"
+        try:
+            for area in areas:
+                key = _group_key(area)
+                figures = [f'{_figure(s, f"sum({_q(s.name)})")} AS "{s.name}"' for s in plain]
+                figures += [f'sum("__d_{s.name}") AS "__d_{s.name}"' for s in distinct]
+                sums = ", ".join(_q(s.name) for s in plain)
+                zeros = ", ".join(f'0 AS "__d_{s.name}"' for s in distinct)
+                stored = ", ".join(f'"__d_{s.name}"' for s in distinct)
+                result = self.con.execute(
+                    f"SELECT k, {', '.join(figures)} FROM ("
+                    f"SELECT k, {sums}, {stored + ', ' if stored else ''}__rows FROM {base} WHERE g = $g "
+                    f"UNION ALL SELECT {key} AS k, {sums}, {zeros + ', ' if zeros else ''}__rows "
+                    "FROM kpi_delta) GROUP BY k HAVING sum(__rows) > 0",
+                    {"g": area},
+                )
+                names = [d[0] for d in result.description][1:]
+                target = out[area]
+                groups = {}
+                for row in result.fetchall():
+                    groups[row[0]] = values = dict(zip(names, row[1:], strict=True))
+                    for s in distinct:
+                        values[s.name] = float(values.pop(f"__d_{s.name}") or 0)
+                for s in distinct:
+                    for k, change in self._distinct_changes(found, area, s):
+                        if k in groups:
+                            groups[k][s.name] += change
+                for k, values in groups.items():
+                    target.setdefault(k, {}).update(values)
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS kpi_delta")
+
+    def _distinct_changes(
+        self, found: facts.StoredFacts, area: str, spec: CounterSpec
+    ) -> list[tuple[Any, int]]:
+        """(group key, change) of a distinct counter: a value whose count of rows in the group goes
+        from none to some adds one, from some to none takes one away."""
+        stored = f"read_parquet({_sql_str(str(found.table('values_' + spec.source)))})"
+        return [
+            (k, int(change))
+            for k, change in self.con.execute(
+                f"WITH d AS (SELECT {_group_key(area)} AS k, CAST({spec.distinct} AS VARCHAR) AS v, "
+                f'sum("__n_{spec.name}") AS dn FROM kpi_delta WHERE {spec.distinct} IS NOT NULL '
+                "GROUP BY ALL HAVING dn <> 0), "
+                f"b AS (SELECT k, v, n FROM {stored} WHERE g = $g AND name = $name "
+                "AND v IN (SELECT v FROM d)) "
+                "SELECT d.k, sum(CAST(coalesce(b.n, 0) + d.dn > 0 AS INTEGER) "
+                "- CAST(coalesce(b.n, 0) > 0 AS INTEGER)) FROM d LEFT JOIN b "
+                "ON d.k IS NOT DISTINCT FROM b.k AND d.v = b.v GROUP BY d.k",
+                {"g": area, "name": spec.name},
+            ).fetchall()
+            if change
+        ]
 
     def _open_role_rows(self, found: facts.StoredFacts, role: str) -> list[tuple[str, str, float]]:
-        """A role grouping of an open period: the stored cases' counters and the recomputed ones'."""
-        if self._open_roles is None:  # every role at once: one read of the stored case rows
-            cp_names = ", ".join(f"'{s.name}'" for s in COUNTER_SPECS if s.source == "cp" and s.roles)
+        """A role grouping of an open period: the closed days' stored sums less the touched cases'
+        rows (a person is in the grouping while a row of theirs is), plus the recomputed ones'."""
+        if self._open_roles is None:  # every role at once: one read of the stored sums
+            base = _sql_str(str(found.table("base_roles")))
             stored = self.con.execute(
-                "SELECT role, key, name, sum(value) FROM "
-                f"read_parquet({_sql_str(str(found.table('case_roles')))}) "
-                "ANTI JOIN kpi_dirty USING (case_id) "
-                f"WHERE NOT (name IN ({cp_names or 'NULL'}) "
-                "AND case_id IN (SELECT case_id FROM kpi_reclocked)) GROUP BY ALL"
+                "SELECT role, key, name, sum(value) FROM ("
+                f"SELECT role, key, name, value, n FROM read_parquet({base}) "
+                "UNION ALL SELECT role, key, name, -value, -1 "
+                f"FROM read_parquet({_sql_str(str(found.table('case_roles')))}) "
+                "WHERE case_id IN (SELECT case_id FROM kpi_dirty)"
+                ") GROUP BY ALL HAVING sum(n) > 0"
             ).fetchall()
             self._open_roles = {}
             for r, key, name, value in stored:
@@ -1045,10 +1162,16 @@ class KpiEngine:
                     "ON COLUMNS(* EXCLUDE (case_id, key)) INTO NAME name VALUE value)"
                 )
         # zeros are left out but for one row per (case, role, person): that person has a group
-        return (
+        rows = (
             f"SELECT * FROM ({' UNION ALL '.join(parts)}) QUALIFY value <> 0 OR ("
             "max(abs(value)) OVER (PARTITION BY case_id, role, key) = 0 "
             "AND row_number() OVER (PARTITION BY case_id, role, key ORDER BY name) = 1)"
+        )
+        # a case with a department at the cut always has its case-period counters taken again (it is
+        # recomputed or re-clocked at every evaluation): its stored ones are never read
+        return (
+            f"SELECT * FROM ({rows}) WHERE NOT (name IN ({_CP_ROLE_NAMES}) AND case_id IN "
+            f"(SELECT case_id FROM kpi_cp WHERE end_stage IN ({_HANDLING})))"
         )
 
     # ---- the evaluation -----------------------------------------------------------------------
@@ -1215,6 +1338,33 @@ class KpiEngine:
                 params.append(group)
         sql = f"SELECT DISTINCT case_id FROM {table} WHERE {' AND '.join(where)} ORDER BY case_id"
         return [r[0] for r in self.con.execute(sql, params).fetchall()]
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+_BASE_ROLES_SQL = "SELECT role, key, name, sum(value) AS value, count(*) AS n FROM {case_roles} GROUP BY ALL"
+
+
+def _stored_rows(source: str) -> str:
+    """The stored rows of the closed days that stand at every evaluation unless touched: a case with a
+    department at the cut has its case-period row recomputed or re-clocked every time."""
+    return f"WHERE end_stage NOT IN ({_HANDLING})" if source == "cp" else ""
+
+
+def _group_key(area: str) -> str:
+    """SQL of an area grouping's key in the flat tables' partial sums."""
+    return "'city'" if area == "city" else DIM_COLUMN[area]
+
+
+def _figure(spec: CounterSpec, total: str) -> str:
+    """SQL of a counter's figure (DOUBLE) from *total*, the sum of its partial sums: a value counter's
+    partial sums are integer thousandths (``_aggregates``), so that sums taken in any order and totals less
+    a part (the open period's stored days less the cases touched today) are exact."""
+    if spec.value is not None:
+        return f"coalesce(CAST({total} AS DOUBLE), 0) / 1000"
+    return f"coalesce(CAST({total} AS DOUBLE), 0)"
 
 
 def _role_queries(role: str) -> list[tuple[str, str, str, list[CounterSpec]]]:
