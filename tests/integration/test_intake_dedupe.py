@@ -15,6 +15,7 @@ from civicloop.intake.service import IntakeReport, IntakeService, build_text_ind
 from civicloop.intake.store import (
     PER_KEY,
     case_text_keys,
+    newest_by_key,
     open_candidates,
     replace_text_keys,
     text_candidates,
@@ -152,3 +153,43 @@ def test_a_key_shared_by_many_open_cases_is_read_only_for_its_newest_and_the_exa
     assert found[0] == crowd[0]  # two shared keys: first
     assert set(found[1:]) == set(crowd[-PER_KEY:])  # the band's newest only, not all of the crowd
     assert found[1:] == sorted(found[1:], reverse=True)
+
+
+def test_the_batch_probe_reads_every_key_as_it_would_alone(city: City) -> None:
+    """Every key of a batch in one statement (the keys as one parameter): each key's newest cases as
+    when it is asked alone, the 64-bit extremes included (MinHash keys are signed), unknown keys left out."""
+    keys = [-(2**63), -1, 0, 2**63 - 1, 42]
+    owned = [(f"TY-2026-{i:07d}", keys[: i % 5 + 1]) for i in range(1, 3 * PER_KEY)]
+    with city.store.write() as conn:
+        replace_text_keys(conn, city.id, [], owned)
+    with city.store.read() as conn:
+        together = newest_by_key(conn, city.id, [*keys, 12345, 0])
+        alone = {k: newest_by_key(conn, city.id, [k])[k] for k in keys}
+    assert together == alone
+    holders = [c for c, ks in owned if -(2**63) in ks]
+    assert together[-(2**63)] == sorted(holders, reverse=True)[:PER_KEY]  # newest first, capped
+    assert together[2**63 - 1] == sorted((c for c, ks in owned if 2**63 - 1 in ks), reverse=True)[:PER_KEY]
+
+
+def test_a_batch_is_judged_as_its_reports_would_be_one_by_one(city: City) -> None:
+    """The batch's candidates are read in one go (the keys' newest cases, then every candidate's row):
+    each report's suggestion is the one it gets alone — and the batch does find its duplicates."""
+    intake = _intake(city)
+    other = "公交站旁垃圾堆放无人清理，气味难闻。"
+    intake.submit(
+        [
+            _hotline(HOTLINE),
+            _inspector_report("ins-1", "坞城路口东侧垃圾成堆", *SPOT),
+            _hotline(other, address="建设路"),
+        ]
+    )
+    later = MONDAY + timedelta(hours=2)
+    batch = [
+        _hotline(HOTLINE, later, "op-3"),
+        _inspector_report("ins-2", "路口东侧垃圾成堆", *_metres_east(*SPOT, 10), when=later),
+        _hotline(other, later, "op-4", address="建设路"),
+        _hotline("某小区电梯故障，困人半小时。", later),
+    ]
+    together = intake.suggest_many(batch)
+    assert together == [intake.suggest_many([r])[0] for r in batch]
+    assert [bool(s["duplicate_of"]) for s in together] == [True, True, True, False]

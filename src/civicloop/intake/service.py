@@ -45,12 +45,13 @@ from civicloop.intake.locate import locate_report_fields
 from civicloop.intake.store import (
     Candidate,
     has_text_keys,
+    newest_by_key,
     open_candidates,
     open_case_texts,
     open_in_box,
+    rank_text_candidates,
     recently_closed,
     replace_text_keys,
-    text_candidates,
 )
 from civicloop.kernel.errors import DomainError
 from civicloop.kernel.i18n import both, t
@@ -192,15 +193,27 @@ class IntakeService:
         ]
         for i, p in zip(ask, predicted, strict=True):
             predictions[i] = p
-        out = []
-        # The batch is judged against one view of the open cases: a candidate read for one report is
-        # reused for the next (hotline batches repeat the same complaint: read once, not once a report).
-        memo: dict[str, Candidate | None] = {}
         sigs = signatures(texts)  # MinHash vectorised over the batch: a quarter of one by one's cost
+        chosen = [self._category(r, p) for r, p in zip(reports, predictions, strict=True)]
         with self.city.store.read() as conn:
-            for report, text, pred, sig in zip(reports, texts, predictions, sigs, strict=True):
-                out.append(self._suggest(conn, report, text, pred, sig, memo))
-        return out
+            # The batch is judged against one view of the open cases, read in three statements however
+            # many reports it holds: every key's newest cases, then (after the place search of each
+            # report) every candidate's narrow row — hotline batches repeat the same complaint.
+            found = self._candidates_of(conn, reports, sigs, [c for c, _ in chosen])
+            return [
+                self._suggest(conn, report, text, pred, sig, category, source, ids, candidates)
+                for report, text, pred, sig, (category, source), (ids, candidates) in zip(
+                    reports, texts, predictions, sigs, chosen, found, strict=True
+                )
+            ]
+
+    def _category(self, report: IntakeReport, pred: Prediction) -> tuple[str | None, str]:
+        """The report's category and who chose it: the reporter's when it is known, else the classifier's."""
+        known = {c.code for c in self.city.profile.categories}
+        given = report.fields.get("category_code")
+        if given in known:
+            return given, "reporter"
+        return (pred.label if pred.label in known else None), "classifier"
 
     def _suggest(
         self,
@@ -209,14 +222,13 @@ class IntakeService:
         text: str,
         pred: Prediction,
         sig: TextSignature,
-        memo: dict[str, Candidate | None] | None = None,
+        category: str | None,
+        source: str,
+        ids: Sequence[str],
+        candidates: Mapping[str, Candidate],
     ) -> dict[str, Any]:
         profile = self.city.profile
         f = report.fields
-        given = f.get("category_code")
-        known = {c.code for c in profile.categories}
-        category = given if given in known else (pred.label if pred.label in known else None)
-        source = "reporter" if given in known else "classifier"
         rule = profile.category(category) if category else None
         urgency = decide_urgency(
             text, category, rule.urgent_keywords if rule else (), _urgency_of(f.get("urgency")), urgent_cues()
@@ -238,7 +250,7 @@ class IntakeService:
                     and (recurrence is None or n.distance_m < recurrence.distance_m)
                 ):
                     recurrence = n
-        duplicates = self._duplicates(conn, report, sig, category, point, memo)
+        duplicates = self._score_candidates(report, sig, category, point, ids, candidates)
         duplicates.sort(key=lambda c: (-c.score, c.distance_m if c.distance_m is not None else math.inf))
         master = best_duplicate(duplicates, self.settings.duplicate_threshold)
         auto = bool(
@@ -296,59 +308,73 @@ class IntakeService:
     def duplicates_of(self, report: IntakeReport, category: str | None = None) -> list[DuplicateCandidate]:
         """The duplicate search alone, as intake runs it for a report already located (for tools and
         the benchmark): every candidate with its score, best first."""
+        sig = signature(_text_of(report.fields))
         with self.city.store.read() as conn:
-            found = self._duplicates(conn, report, signature(_text_of(report.fields)), category,
-                                     _point_of(report.fields))  # fmt: skip
+            [(ids, candidates)] = self._candidates_of(conn, [report], [sig], [category])
+        found = self._score_candidates(report, sig, category, _point_of(report.fields), ids, candidates)
         return sorted(found, key=lambda c: (-c.score, math.inf if c.distance_m is None else c.distance_m))
 
-    def _duplicates(
+    def _candidates_of(
         self,
         conn: Connection,
+        reports: Sequence[IntakeReport],
+        sigs: Sequence[TextSignature],
+        categories: Sequence[str | None],
+    ) -> list[tuple[list[str], dict[str, Candidate]]]:
+        """For each report, the open cases that may be the same problem (ids, place's first) and their
+        narrow rows. Candidates come from the place search (one statement a report, two ranges of
+        ``ix_cases_open_nearby``: the same category, and no category yet — the review queue — within
+        the radius, the nearest of each kept) and the cases sharing a text key (MinHash LSH bands or the
+        exact normal form: ``case_text_keys``, every key of the batch in one statement); then one narrow
+        read of every report's candidates (no document is loaded)."""
+        newest = newest_by_key(conn, self.city.id, (k for sig in sigs for k in sig.keys))
+        radius = self.settings.duplicate_radius_m
+        per_report: list[list[str]] = []
+        for report, sig, category in zip(reports, sigs, categories, strict=True):
+            ids: dict[str, None] = {}
+            point = _point_of(report.fields)
+            if point:
+                lon, lat = point
+                since = report.at - timedelta(days=self.settings.duplicate_window_days)
+                rows = open_in_box(conn, self.city.id, category, bbox_for_radius(lon, lat, radius), since)
+                if rows:
+                    d = haversine_m(
+                        lon, lat, np.array([r.lon for r in rows]), np.array([r.lat for r in rows])
+                    )
+                    near = sorted(
+                        (r.category_code is None, float(dist), r.case_id)
+                        for r, dist in zip(rows, d.tolist(), strict=True)
+                        if dist <= radius
+                    )  # the same category's nearest first, then the review queue's
+                    kept = {False: 0, True: 0}
+                    for queue, _, case_id in near:
+                        if kept[queue] < _PLACE_CANDIDATES:
+                            kept[queue] += 1
+                            ids[case_id] = None
+            for case_id in rank_text_candidates(sig.keys, newest):
+                ids[case_id] = None
+            per_report.append(list(ids))
+        wanted = list(dict.fromkeys(case_id for ids in per_report for case_id in ids))
+        found = open_candidates(conn, self.city.id, wanted) if wanted else {}
+        return [(ids, {c: found[c] for c in ids if c in found}) for ids in per_report]
+
+    def _score_candidates(
+        self,
         report: IntakeReport,
         sig: TextSignature,
         category: str | None,
         point: tuple[float, float] | None,
-        memo: dict[str, Candidate | None] | None = None,
+        ids: Sequence[str],
+        found: Mapping[str, Candidate],
     ) -> list[DuplicateCandidate]:
-        """Open cases reported within the duplicate window that may be the same problem, each scored by
-        :func:`civicloop.intake.dedupe.score_duplicate`. Candidates come from two statements: the place
-        search (one statement, two ranges of ``ix_cases_open_nearby``: the same category, and no category
-        yet — the review queue — within the radius, the nearest of each kept) and the cases sharing a
-        text key (MinHash LSH bands or the exact normal form: ``case_text_keys``); then one narrow read of
-        the candidates, one vectorised distance call, and the text compared on cached shingle sets."""
+        """Each candidate open case reported within the duplicate window scored by
+        :func:`civicloop.intake.dedupe.score_duplicate`: one vectorised distance call, the text compared
+        on cached shingle sets."""
         settings = self.settings
         radius = settings.duplicate_radius_m
         since = report.at - timedelta(days=settings.duplicate_window_days)
-        ids: dict[str, None] = {}
-        if point:
-            lon, lat = point
-            rows = open_in_box(conn, self.city.id, category, bbox_for_radius(lon, lat, radius), since)
-            if rows:
-                d = haversine_m(lon, lat, np.array([r.lon for r in rows]), np.array([r.lat for r in rows]))
-                near = sorted(
-                    (r.category_code is None, float(dist), r.case_id)
-                    for r, dist in zip(rows, d.tolist(), strict=True)
-                    if dist <= radius
-                )  # the same category's nearest first, then the review queue's
-                kept = {False: 0, True: 0}
-                for queue, _, case_id in near:
-                    if kept[queue] < _PLACE_CANDIDATES:
-                        kept[queue] += 1
-                        ids[case_id] = None
-        for case_id in text_candidates(conn, self.city.id, sig.keys):
-            ids[case_id] = None
-        if not ids:
-            return []
         f = report.fields
         reporter = f.get("reporter_id") or (report.actor.id if report.actor.role is Role.CITIZEN else None)
-        if memo is None:
-            found = open_candidates(conn, self.city.id, list(ids))  # a narrow read: no document is loaded
-        else:  # the batch's candidates read so far (None: not an open case), the others read now
-            unread = [case_id for case_id in ids if case_id not in memo]
-            if unread:
-                got = open_candidates(conn, self.city.id, unread)
-                memo.update((case_id, got.get(case_id)) for case_id in unread)
-            found = {case_id: c for case_id in ids if (c := memo[case_id]) is not None}
         usable = [
             s
             for case_id in ids

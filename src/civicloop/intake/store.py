@@ -5,7 +5,7 @@ near a new report (recurrence). The open side of the category search is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -21,14 +21,13 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    case,
     cast,
     delete,
     exists,
     func,
     literal_column,
     select,
-    union,
+    text,
     union_all,
 )
 
@@ -55,15 +54,13 @@ _RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.clo
     cases.c.closed_at >= bindparam("since"),
 )
 
+
 # The probe reads the key index alone (no join per matching row: a hot band key can match hundreds of
 # rows among a million cases, and a join would read each one's case row); the open/window filter is the
 # caller's, on the few rows it reads. Keys of ended or merged cases are removed by the intake listener.
 # The statements asked for every report have a fixed number of bind parameters (lists padded by
 # repeating their first value, which changes nothing in an IN list) instead of an "expanding" one: an
 # expanding IN is re-rendered at every execution, which cost more than SQLite took to run it.
-_KEYS = 13  # the exact key and 12 band keys (intake.dedupe: 1 + BANDS)
-
-
 def _padded(values: Sequence[Any], size: int) -> dict[str, Any]:
     return {f"v{i}": values[i] if i < len(values) else values[0] for i in range(size)}
 
@@ -84,29 +81,56 @@ def _in_list(column: Any, size: int) -> Any:
 PER_KEY = 64
 
 
-@lru_cache(maxsize=16)
-def _text_candidates_query(size: int) -> Any:
-    members = []
-    for i in range(size):
-        newest = (
-            select(case_text_keys.c.key, case_text_keys.c.case_id)
-            .where(case_text_keys.c.city_id == bindparam("city"), case_text_keys.c.key == bindparam(f"v{i}"))
-            .order_by(case_text_keys.c.case_id.desc())
-            .limit(PER_KEY)
-            .subquery(f"k{i}")
-        )
-        members.append(select(newest.c.key, newest.c.case_id))
-    # UNION, not UNION ALL: a padded (repeated) key counts once, as in an IN list
-    hits = union(*members).subquery("hits")
-    # The exact key (the first: the same normal form) ranks first even when the capped bands of an older
-    # copy were not read; then the most shared keys, then the newest.
-    exact = func.max(case((hits.c.key == bindparam("v0"), 1), else_=0))
-    return (
-        select(hits.c.case_id)
-        .group_by(hits.c.case_id)
-        .order_by(exact.desc(), func.count().desc(), hits.c.case_id.desc())
-        .limit(bindparam("limit"))
-    )
+# The newest PER_KEY cases of every key of a batch in one statement: the keys travel as one parameter
+# (a JSON array for SQLite, an array for PostgreSQL) so that the statement does not grow with the batch.
+# SQLite has no LATERAL: each key's range starts at its PER_KEY-th newest case (one seek of the key
+# index), PostgreSQL reads each key's newest with a LATERAL subquery; both only ever touch the index.
+_NEWEST_BY_KEY_SQLITE = text(  # CROSS JOIN: SQLite keeps the keys outside (else it scans the city's keys)
+    "SELECT k.value, t.case_id FROM json_each(:keys) AS k CROSS JOIN case_text_keys AS t "
+    'WHERE t.city_id = :city AND t."key" = k.value '
+    "AND t.case_id >= coalesce((SELECT t2.case_id FROM case_text_keys AS t2 "
+    'WHERE t2.city_id = :city AND t2."key" = k.value '
+    f"ORDER BY t2.case_id DESC LIMIT 1 OFFSET {PER_KEY - 1}), '')"
+)
+_NEWEST_BY_KEY_PG = text(
+    "SELECT k.key, t.case_id FROM unnest(CAST(:keys AS BIGINT[])) AS k(key) CROSS JOIN LATERAL "
+    '(SELECT case_id FROM case_text_keys WHERE city_id = :city AND "key" = k.key '
+    f"ORDER BY case_id DESC LIMIT {PER_KEY}) AS t"
+)
+
+
+def newest_by_key(conn: Connection, city_id: str, keys: Iterable[int]) -> dict[int, list[str]]:
+    """For each of *keys*, the newest :data:`PER_KEY` cases holding it (case ids; keys no case holds
+    are left out) — the text side of the duplicate search for a whole batch, one statement."""
+    wanted = list(dict.fromkeys(int(k) for k in keys))
+    out: dict[int, list[str]] = {}
+    if not wanted:
+        return out
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_NEWEST_BY_KEY_PG, {"keys": wanted, "city": city_id})
+    else:
+        rows = conn.execute(_NEWEST_BY_KEY_SQLITE, {"keys": orjson.dumps(wanted).decode(), "city": city_id})
+    for key, case_id in rows:
+        out.setdefault(int(key), []).append(case_id)
+    for newest in out.values():
+        newest.sort(reverse=True)  # case ids grow with time
+    return out
+
+
+def rank_text_candidates(
+    keys: Sequence[int], newest: Mapping[int, Sequence[str]], limit: int = 16
+) -> list[str]:
+    """The cases sharing a text key with a report (*keys*: the exact key first, then the bands; *newest*:
+    each key's newest cases), those with the exact key first, then those sharing the most keys, then
+    the newest; at most *limit*."""
+    if not keys:
+        return []
+    exact = set(newest.get(int(keys[0]), ()))
+    shared: dict[str, int] = {}
+    for key in dict.fromkeys(int(k) for k in keys):
+        for case_id in newest.get(key, ()):
+            shared[case_id] = shared.get(case_id, 0) + 1
+    return sorted(shared, key=lambda c: (c in exact, shared[c], c), reverse=True)[:limit]
 
 
 def _open_in_box(category: Any) -> Any:
@@ -209,17 +233,10 @@ def recently_closed(
 
 
 def text_candidates(conn: Connection, city_id: str, keys: Sequence[int], limit: int = 16) -> list[str]:
-    """Cases sharing at least one text key (*keys*: the exact key first, then the bands), those with the
-    exact key first, then those sharing the most keys, then the newest; at most *limit*: case ids. Each key
-    is read for its :data:`PER_KEY` newest cases only. Answered by the primary key (city, key, case)
-    alone; the caller keeps the open ones reported within its window."""
-    if not keys:
-        return []
-    size = _KEYS if len(keys) <= _KEYS else _bucket(len(keys))
-    rows = conn.execute(
-        _text_candidates_query(size), {"city": city_id, "limit": limit, **_padded(list(keys), size)}
-    )
-    return [r[0] for r in rows]
+    """Cases sharing at least one text key (*keys*: the exact key first, then the bands), ranked by
+    :func:`rank_text_candidates`; each key is read for its :data:`PER_KEY` newest cases only. Answered
+    by the primary key (city, key, case) alone; the caller keeps the open ones within its window."""
+    return rank_text_candidates(keys, newest_by_key(conn, city_id, keys), limit)
 
 
 def open_in_box(
