@@ -193,3 +193,33 @@ def test_a_batch_is_judged_as_its_reports_would_be_one_by_one(city: City) -> Non
     together = intake.suggest_many(batch)
     assert together == [intake.suggest_many([r])[0] for r in batch]
     assert [bool(s["duplicate_of"]) for s in together] == [True, True, True, False]
+
+
+def test_a_batch_spanning_days_judges_each_report_in_its_own_windows(city: City) -> None:
+    """The batch reads its place candidates and recent closures once, over the widest window of its
+    reports: each report still keeps only its own duplicate window (7 days) and recurrence window (30)."""
+    intake = _intake(city)
+    [fixed] = intake.submit([_inspector_report("ins-1", "垃圾成堆", *SPOT)])
+    case_id = fixed.case_id or ""
+    t = MONDAY + timedelta(hours=1)
+    dept = city.cases.get(case_id).department_id
+    city.cases.act(case_id, Action.HANDLE, as_role("department", "h", department=dept),
+                   {"note": "清运", "photos": ["p/after.jpg"]}, at=t)  # fmt: skip
+    city.cases.act(case_id, Action.SEND_CHECK, as_role("operator"), at=t)
+    city.cases.act(case_id, Action.CHECK, as_role("inspector"), {"passed": True, "photos": ["p/c.jpg"]}, at=t)
+    city.cases.act(case_id, Action.CLOSE, as_role("shift_leader"), at=t)
+    there = _metres_east(*SPOT, 300)
+    [still_open] = intake.submit([_inspector_report("ins-2", "路边一堆建筑垃圾", *there)])
+    days = intake.settings
+    batch = [
+        _inspector_report("ins-3", "又有垃圾成堆", *SPOT, when=MONDAY + timedelta(days=3)),
+        _inspector_report("ins-4", "又有垃圾成堆", *SPOT, when=t + timedelta(days=days.recurrence_days + 1)),
+        _inspector_report("ins-5", "路边一堆建筑垃圾", *there, when=MONDAY + timedelta(days=1)),
+        _inspector_report(
+            "ins-6", "路边一堆建筑垃圾", *there, when=MONDAY + timedelta(days=days.duplicate_window_days + 1)
+        ),
+    ]
+    together = intake.suggest_many(batch)
+    assert together == [intake.suggest_many([r])[0] for r in batch]
+    assert [s["recurrence_of"] for s in together] == [case_id, None, None, None]
+    assert [s["duplicate_of"] for s in together] == [None, None, still_open.case_id, None]

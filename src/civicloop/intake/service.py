@@ -44,13 +44,13 @@ from civicloop.intake.dedupe import (
 from civicloop.intake.locate import locate_report_fields
 from civicloop.intake.store import (
     Candidate,
+    closed_in_boxes,
     has_text_keys,
     newest_by_key,
     open_candidates,
     open_case_texts,
-    open_in_box,
+    open_in_boxes,
     rank_text_candidates,
-    recently_closed,
     replace_text_keys,
 )
 from civicloop.kernel.errors import DomainError
@@ -200,12 +200,13 @@ class IntakeService:
             # many reports it holds: every key's newest cases, then (after the place search of each
             # report) every candidate's narrow row — hotline batches repeat the same complaint.
             found = self._candidates_of(conn, reports, sigs, [c for c, _ in chosen])
-            return [
-                self._suggest(conn, report, text, pred, sig, category, source, ids, candidates)
-                for report, text, pred, sig, (category, source), (ids, candidates) in zip(
-                    reports, texts, predictions, sigs, chosen, found, strict=True
-                )
-            ]
+            recurrences = self._recurrences(conn, reports, [c for c, _ in chosen])
+        return [
+            self._suggest(report, text, pred, sig, category, source, ids, candidates, recurrence)
+            for report, text, pred, sig, (category, source), (ids, candidates), recurrence in zip(
+                reports, texts, predictions, sigs, chosen, found, recurrences, strict=True
+            )
+        ]
 
     def _category(self, report: IntakeReport, pred: Prediction) -> tuple[str | None, str]:
         """The report's category and who chose it: the reporter's when it is known, else the classifier's."""
@@ -217,7 +218,6 @@ class IntakeService:
 
     def _suggest(
         self,
-        conn: Connection,
         report: IntakeReport,
         text: str,
         pred: Prediction,
@@ -226,6 +226,7 @@ class IntakeService:
         source: str,
         ids: Sequence[str],
         candidates: Mapping[str, Candidate],
+        recurrence: _Nearby | None,
     ) -> dict[str, Any]:
         profile = self.city.profile
         f = report.fields
@@ -240,16 +241,7 @@ class IntakeService:
             dept_reason = f"profile rule for {category}" + (
                 f" in {f['district_code']}" if f.get("district_code") else ""
             )
-        recurrence: _Nearby | None = None
         point = _point_of(f)
-        if category and point:
-            for n in self._nearby(conn, category, point[0], point[1], report.at):
-                if (
-                    n.closed
-                    and n.distance_m <= self.settings.recurrence_radius_m
-                    and (recurrence is None or n.distance_m < recurrence.distance_m)
-                ):
-                    recurrence = n
         duplicates = self._score_candidates(report, sig, category, point, ids, candidates)
         duplicates.sort(key=lambda c: (-c.score, c.distance_m if c.distance_m is not None else math.inf))
         master = best_duplicate(duplicates, self.settings.duplicate_threshold)
@@ -284,25 +276,37 @@ class IntakeService:
             "auto": auto,
         }
 
-    def _nearby(self, conn: Connection, category: str, lon: float, lat: float, at: datetime) -> list[_Nearby]:
-        """Cases of the category closed as fixed around the point in the recurrence window, answered by
-        the partial index on closed cases for a box around the point; the exact distance comes after."""
+    def _recurrences(
+        self, conn: Connection, reports: Sequence[IntakeReport], categories: Sequence[str | None]
+    ) -> list[_Nearby | None]:
+        """For each report, the nearest case of its category closed as fixed within the recurrence
+        radius and window (复发), or None: one statement for the batch (``ix_cases_closed_nearby``), the
+        exact distance after."""
         settings = self.settings
-        dlat = settings.recurrence_radius_m / 111_320
-        dlon = settings.recurrence_radius_m / (111_320 * max(0.1, math.cos(math.radians(lat))))
-        closed = recently_closed(
-            conn,
-            self.city.id,
-            category,
-            (lon - dlon, lat - dlat, lon + dlon, lat + dlat),
-            at - timedelta(days=settings.recurrence_days),
-        )
-        out: list[_Nearby] = []
-        for r in closed:
-            if r.closure_reason == ClosureReason.FIXED.value:
-                distance = float(haversine_m(lon, lat, r.lon, r.lat))
-                if distance <= settings.recurrence_radius_m:
-                    out.append(_Nearby(r.case_id, r.lon, r.lat, "", None, category, True, distance))
+        radius = settings.recurrence_radius_m
+        asked = [
+            (i, category, point)
+            for i, (report, category) in enumerate(zip(reports, categories, strict=True))
+            if category and (point := _point_of(report.fields))
+        ]
+        out: list[_Nearby | None] = [None] * len(reports)
+        if not asked:
+            return out
+        window = timedelta(days=settings.recurrence_days)
+        since = min(reports[i].at for i, _, _ in asked) - window
+        boxes = [(category, bbox_for_radius(*point, radius)) for _, category, point in asked]
+        for (i, category, (lon, lat)), rows in zip(
+            asked, closed_in_boxes(conn, self.city.id, boxes, since), strict=True
+        ):
+            mine = reports[i].at - window
+            fixed = [r for r in rows if r.closure_reason == ClosureReason.FIXED.value and r.closed_at >= mine]
+            if not fixed:
+                continue
+            d = haversine_m(lon, lat, np.array([r.lon for r in fixed]), np.array([r.lat for r in fixed]))
+            best = int(np.argmin(d))
+            if float(d[best]) <= radius:
+                r = fixed[best]
+                out[i] = _Nearby(r.case_id, r.lon, r.lat, "", None, category, True, float(d[best]))
         return out
 
     def duplicates_of(self, report: IntakeReport, category: str | None = None) -> list[DuplicateCandidate]:
@@ -329,14 +333,22 @@ class IntakeService:
         read of every report's candidates (no document is loaded)."""
         newest = newest_by_key(conn, self.city.id, (k for sig in sigs for k in sig.keys))
         radius = self.settings.duplicate_radius_m
+        window = timedelta(days=self.settings.duplicate_window_days)
+        points = [_point_of(r.fields) for r in reports]
+        placed = [(i, point) for i, point in enumerate(points) if point]
+        near_rows: dict[int, list[Any]] = {}
+        if placed:
+            boxes = [(categories[i], bbox_for_radius(lon, lat, radius)) for i, (lon, lat) in placed]
+            since = min(reports[i].at for i, _ in placed) - window
+            found_near = open_in_boxes(conn, self.city.id, boxes, since)
+            near_rows = {i: rows for (i, _), rows in zip(placed, found_near, strict=True)}
         per_report: list[list[str]] = []
-        for report, sig, category in zip(reports, sigs, categories, strict=True):
+        for i, (report, sig, point) in enumerate(zip(reports, sigs, points, strict=True)):
             ids: dict[str, None] = {}
-            point = _point_of(report.fields)
             if point:
                 lon, lat = point
-                since = report.at - timedelta(days=self.settings.duplicate_window_days)
-                rows = open_in_box(conn, self.city.id, category, bbox_for_radius(lon, lat, radius), since)
+                mine = report.at - window
+                rows = [r for r in near_rows[i] if r.created_at >= mine]  # the batch read the widest window
                 if rows:
                     d = haversine_m(
                         lon, lat, np.array([r.lon for r in rows]), np.array([r.lat for r in rows])

@@ -1,7 +1,7 @@
-"""The intake's tables and queries: the LSH keys of open cases' texts (the text side of the duplicate
-search), open cases without a category near a point (the review queue's side), and cases closed as fixed
-near a new report (recurrence). The open side of the category search is
-:func:`civicloop.geo.store.nearby_open_rows`; the other tables are the core ``cases``."""
+"""The intake's tables and queries, each asked once per batch of reports: the LSH keys of open cases'
+texts (the text side of the duplicate search), the open cases of a report's category or without one
+(the review queue) near each report (the place side), the candidates' narrow rows, and the cases closed
+as fixed near each report (recurrence). The other tables are the core ``cases``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
-    union_all,
 )
 
 from civicloop.store.tables import cases, metadata
@@ -44,23 +43,13 @@ case_text_keys = Table(
 
 _OPEN: Any = literal_column("'open'")  # literal, so the planners can use the partial index
 
-# Built once (asked for every report; building it cost more than running it).
-_RECENTLY_CLOSED = select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.closure_reason).where(
-    cases.c.city_id == bindparam("city"),
-    cases.c.category_code == bindparam("category"),
-    cases.c.public_status == "closed",
-    cases.c.lat.between(bindparam("s"), bindparam("n")),
-    cases.c.lon.between(bindparam("w"), bindparam("e")),
-    cases.c.closed_at >= bindparam("since"),
-)
 
-
-# The probe reads the key index alone (no join per matching row: a hot band key can match hundreds of
-# rows among a million cases, and a join would read each one's case row); the open/window filter is the
-# caller's, on the few rows it reads. Keys of ended or merged cases are removed by the intake listener.
-# The statements asked for every report have a fixed number of bind parameters (lists padded by
-# repeating their first value, which changes nothing in an IN list) instead of an "expanding" one: an
-# expanding IN is re-rendered at every execution, which cost more than SQLite took to run it.
+# The text probe reads the key index alone (no join per matching row: a hot band key can match hundreds
+# of rows among a million cases, and a join would read each one's case row); the open/window filter is
+# the caller's, on the few rows it reads. Keys of ended or merged cases are removed by the intake listener.
+# The candidates' narrow read has a fixed number of bind parameters (lists padded by repeating their first
+# value, which changes nothing in an IN list) instead of an "expanding" one: an expanding IN is re-rendered
+# at every execution, which cost more than SQLite took to run it.
 def _padded(values: Sequence[Any], size: int) -> dict[str, Any]:
     return {f"v{i}": values[i] if i < len(values) else values[0] for i in range(size)}
 
@@ -133,25 +122,6 @@ def rank_text_candidates(
     return sorted(shared, key=lambda c: (c in exact, shared[c], c), reverse=True)[:limit]
 
 
-def _open_in_box(category: Any) -> Any:
-    return select(cases.c.case_id, cases.c.lon, cases.c.lat, cases.c.category_code).where(
-        cases.c.city_id == bindparam("city"),
-        category,
-        cases.c.public_status == _OPEN,
-        cases.c.lat.between(bindparam("s"), bindparam("n")),
-        cases.c.lon.between(bindparam("w"), bindparam("e")),
-        cases.c.created_at >= bindparam("since"),
-    )
-
-
-_UNCATEGORISED_NEARBY = _open_in_box(cases.c.category_code.is_(None))
-# Both place searches of the duplicate lookup in one statement (one round trip); each branch is a range
-# of ``ix_cases_open_nearby`` (city, category, lat, lon, created_at, case_id), answered by the index alone.
-_PLACE_CANDIDATES = union_all(
-    _open_in_box(cases.c.category_code == bindparam("category")), _UNCATEGORISED_NEARBY
-)
-
-
 # What the duplicate score reads of a candidate, without loading its document into a CaseState: the
 # projection's columns (its text is ``search_text``: description and address, which normalise exactly as
 # the intake's text of a stored case does) and four fields of the document, extracted by the database in
@@ -216,22 +186,6 @@ def open_candidates(conn: Connection, city_id: str, case_ids: Sequence[str]) -> 
     return out
 
 
-def recently_closed(
-    conn: Connection,
-    city_id: str,
-    category: str,
-    box: tuple[float, float, float, float],
-    since: datetime,
-) -> Sequence[Any]:
-    """Closed cases of *category* in the box ``(west, south, east, north)`` closed at or after *since*:
-    rows of (case_id, lon, lat, closure_reason). Answered by the partial index on closed cases."""
-    w, s, e, n = box
-    return conn.execute(
-        _RECENTLY_CLOSED,
-        {"city": city_id, "category": category, "s": s, "n": n, "w": w, "e": e, "since": since},
-    ).all()
-
-
 def text_candidates(conn: Connection, city_id: str, keys: Sequence[int], limit: int = 16) -> list[str]:
     """Cases sharing at least one text key (*keys*: the exact key first, then the bands), ranked by
     :func:`rank_text_candidates`; each key is read for its :data:`PER_KEY` newest cases only. Answered
@@ -239,19 +193,85 @@ def text_candidates(conn: Connection, city_id: str, keys: Sequence[int], limit: 
     return rank_text_candidates(keys, newest_by_key(conn, city_id, keys), limit)
 
 
-def open_in_box(
+Box = tuple[float, float, float, float]  # (west, south, east, north)
+
+# The place searches of a whole batch, one statement each: the boxes travel as one parameter and each
+# is one range of a partial index (SQLite: CROSS JOIN keeps the boxes outside; PostgreSQL: LATERAL).
+_BOX_COLUMNS = {
+    "open": ("created_at", "c.case_id, c.lon, c.lat, c.category_code, c.created_at"),
+    "closed": ("closed_at", "c.case_id, c.lon, c.lat, c.closure_reason, c.closed_at"),
+}
+
+
+@lru_cache(maxsize=8)
+def _boxes_query(dialect: str, status: str, uncategorised: bool) -> Any:
+    time_column, columns = _BOX_COLUMNS[status]
+    if dialect == "postgresql":
+        arrays = ", ".join(f"CAST(:{k} AS DOUBLE PRECISION[])" for k in ("w", "s", "e", "n"))
+        source = f"unnest(CAST(:cats AS VARCHAR[]), {arrays}) WITH ORDINALITY AS b(cat, w, s, e, n, i)"
+        index, cat, w, s, e, n = "b.i - 1", "b.cat", "b.w", "b.s", "b.e", "b.n"
+    else:
+        source = "json_each(:boxes) AS b"
+        index = "b.key"
+        cat, w, s, e, n = (f"json_extract(b.value, '$[{i}]')" for i in range(5))
+    category = "c.category_code IS NULL" if uncategorised else f"c.category_code = {cat}"
+    where = (
+        f"c.city_id = :city AND {category} AND c.public_status = '{status}' "
+        f"AND c.lat BETWEEN {s} AND {n} AND c.lon BETWEEN {w} AND {e} AND c.{time_column} >= :since"
+    )
+    if dialect == "postgresql":
+        cases_in_box = f"LATERAL (SELECT * FROM cases AS c WHERE {where}) AS c"
+        sql = f"SELECT {index} AS i, {columns} FROM {source} CROSS JOIN {cases_in_box}"
+    else:
+        sql = f"SELECT {index} AS i, {columns} FROM {source} CROSS JOIN cases AS c WHERE {where}"
+    kind = cases.c.created_at.type if status == "open" else cases.c.closed_at.type
+    return text(sql).bindparams(bindparam("since", type_=kind)).columns(**{time_column: kind})
+
+
+def _in_boxes(
     conn: Connection,
     city_id: str,
-    category: str | None,
-    box: tuple[float, float, float, float],
+    boxes: Sequence[tuple[str | None, Box]],
     since: datetime,
-) -> Sequence[Any]:
-    """Open cases reported at or after *since* in the box ``(west, south, east, north)`` that have
-    *category* or no stored category yet (the review queue): rows of (case_id, lon, lat, category_code)
-    — the place side of the duplicate search, one statement. Without *category*: the review queue's."""
-    w, s, e, n = box
-    params = {"city": city_id, "category": category, "s": s, "n": n, "w": w, "e": e, "since": since}
-    return conn.execute(_PLACE_CANDIDATES if category else _UNCATEGORISED_NEARBY, params).all()
+    status: str,
+    uncategorised: bool,
+) -> list[list[Any]]:
+    out: list[list[Any]] = [[] for _ in boxes]
+    if not boxes:
+        return out
+    query = _boxes_query(conn.dialect.name, status, uncategorised)
+    params: dict[str, Any] = {"city": city_id, "since": since}
+    if conn.dialect.name == "postgresql":
+        params |= {"cats": [c for c, _ in boxes]}
+        params |= {k: [b[i] for _, b in boxes] for i, k in enumerate(("w", "s", "e", "n"))}
+    else:
+        params["boxes"] = orjson.dumps([[c, *b] for c, b in boxes]).decode()
+    for row in conn.execute(query, params):
+        out[int(row[0])].append(row)
+    return out
+
+
+def open_in_boxes(
+    conn: Connection, city_id: str, boxes: Sequence[tuple[str | None, Box]], since: datetime
+) -> list[list[Any]]:
+    """For each (category, box): the open cases reported at or after *since* in the box that have the
+    category or no stored category yet (the review queue; only those when the category is None) —
+    rows of (i, case_id, lon, lat, category_code, created_at): the place side of a batch's duplicate
+    search in two statements (``ix_cases_open_nearby``). Callers with later windows filter the rows."""
+    out = _in_boxes(conn, city_id, boxes, since, "open", uncategorised=True)
+    known = [(i, box) for i, box in enumerate(boxes) if box[0] is not None]
+    same = _in_boxes(conn, city_id, [box for _, box in known], since, "open", uncategorised=False)
+    for (i, _), rows in zip(known, same, strict=True):
+        out[i] = rows + out[i]
+    return out
+
+
+def closed_in_boxes(
+    conn: Connection, city_id: str, boxes: Sequence[tuple[str, Box]], since: datetime
+) -> list[list[Any]]:
+    """For each (category, box): the cases of the category closed at or after *since* in the box — rows
+    of (i, case_id, lon, lat, closure_reason, closed_at), one statement (``ix_cases_closed_nearby``)."""
+    return _in_boxes(conn, city_id, list(boxes), since, "closed", uncategorised=False)
 
 
 def replace_text_keys(
