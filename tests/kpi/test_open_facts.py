@@ -193,3 +193,17 @@ def test_cases_with_a_department_at_the_cut_take_their_light_at_the_period_end(m
     finally:
         opened.close()
         plain.close()
+
+
+def test_the_city_is_a_group_at_the_first_minute_of_the_month_without_any_case(store: Engine) -> None:
+    """Nothing reported yet and the cut at the month's start: the stored closed days are empty and no case
+    is touched, yet the city is a group with zeros — as on the events path (found by the property test)."""
+    city = _city(store)
+    opened, plain = _engines(city, NOV.start + timedelta(minutes=1))
+    try:
+        got = opened.evaluate(NOV, GROUPINGS, previous=True)
+        assert _figures(got) == _figures(plain.evaluate(NOV, GROUPINGS, previous=True))
+        assert [r.key for r in got["city"].rows] == ["city"]
+    finally:
+        opened.close()
+        plain.close()

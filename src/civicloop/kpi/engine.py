@@ -1101,6 +1101,8 @@ class KpiEngine:
                             groups[k][s.name] += change
                 for k, values in groups.items():
                     target.setdefault(k, {}).update(values)
+                if area == "city":  # the city is a group even without a row (as on the events path)
+                    target.setdefault("city", {})
         finally:
             self.con.execute("DROP TABLE IF EXISTS kpi_delta")
 
