@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from civicloop.cli.main import app
 from civicloop.profile import load_profile
+from civicloop.store.database import make_engine
 
 runner = CliRunner()
 
@@ -230,3 +231,30 @@ def test_open311_takes_the_citys_own_service_code_too() -> None:
     profile = load_profile("sample-en")
     assert service_category(profile, "POTHOLE") is service_category(profile, "11001")
     assert service_category(profile, "POTHOLE").national_code == "06013"
+
+
+def test_init_registers_a_profile_under_another_city_id_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    """One database, two jurisdictions from the same bundled profile (`init --city`); a city id that
+    is not a slug of at most 32 characters is refused naming --city, and nothing is written."""
+    db = f"sqlite:///{tmp_path / 'two.db'}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        first = runner.invoke(app, ["init", "--no-geography", "--database", db])
+        second = runner.invoke(app, ["init", "--no-geography", "--city", "yangquan", "--database", db])
+        bad = runner.invoke(
+            app, ["init", "--city", "Bad City!", "--database", f"sqlite:///{tmp_path / 'x.db'}"]
+        )
+        long = runner.invoke(
+            app, ["init", "--city", "a" * 33, "--database", f"sqlite:///{tmp_path / 'x.db'}"]
+        )
+    assert first.exit_code == 0 and second.exit_code == 0, second.output
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            ids = {r[0] for r in conn.exec_driver_sql("SELECT city_id FROM cities")}
+    finally:
+        engine.dispose()
+    assert ids == {"taiyuan", "yangquan"}
+    for res in (bad, long):
+        assert res.exit_code == 2 and "--city" in res.output
+    assert not (tmp_path / "x.db").exists()

@@ -12,6 +12,7 @@ from civicloop.bootstrap import init_city
 from civicloop.cli.common import DatabaseOpt, console, existing_database, fail
 from civicloop.kernel.i18n import both
 from civicloop.profile import ProfileError, bundled_profiles
+from civicloop.profile.models import is_city_id
 from civicloop.store.backup import backup, restore
 from civicloop.store.database import make_engine
 
@@ -24,11 +25,14 @@ def init_command(
         bool | None, typer.Option("--geography/--no-geography", help="load demo geography (default: demo)")
     ] = None,
     database: DatabaseOpt = None,
+    city_id: Annotated[str | None, typer.Option("--city", help=both("cli.help.init_city"))] = None,
 ) -> None:
     """初始化 / create the database for a city from its profile (idempotent)."""
     name = profile if "/" not in profile and not profile.endswith(".toml") else str(Path(profile).resolve())
+    if city_id is not None and not is_city_id(city_id):
+        fail(f"--city: {both('cli.admin.bad_city_id', value=repr(city_id))}")
     try:
-        city = init_city(name, database)
+        city = init_city(name, database, city_id=city_id)
     except ProfileError as exc:
         fail(f"--profile: {exc}")
     console.print(

@@ -87,6 +87,11 @@ _LOCALE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 _PREFIX = re.compile(r"^[A-Z]{1,4}$")
 
 
+def is_city_id(value: str) -> bool:
+    """A jurisdiction id as stored with every case: a slug that fits the 32 characters of its column."""
+    return len(value) <= 32 and bool(_SLUG.fullmatch(value))
+
+
 def _slug(value: str) -> str:
     if not _SLUG.fullmatch(value):
         raise ValueError("must be a lower-case slug of letters, digits and hyphens, e.g. 'ty-sanitation'")
