@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -142,18 +142,6 @@ class IntakeOutcome:
     state: CaseState | None = None
 
 
-@dataclass(slots=True)
-class _Nearby:
-    case_id: str
-    lon: float
-    lat: float
-    text: str
-    component_id: str | None
-    category_code: str | None
-    closed: bool
-    distance_m: float = 0.0
-
-
 @cache
 def urgent_cues() -> tuple[tuple[str, ...], ...]:
     """Public-safety cues of any category (``intake/urgent_cues.toml``), lower-cased."""
@@ -194,27 +182,21 @@ class IntakeService:
         for i, p in zip(ask, predicted, strict=True):
             predictions[i] = p
         sigs = signatures(texts)  # MinHash vectorised over the batch: a quarter of one by one's cost
-        chosen = [self._category(r, p) for r, p in zip(reports, predictions, strict=True)]
+        chosen = [_category(r, p, known) for r, p in zip(reports, predictions, strict=True)]
+        categories = [c for c, _ in chosen]
+        points = [_point_of(r.fields) for r in reports]
         with self.city.store.read() as conn:
-            # The batch is judged against one view of the open cases, read in three statements however
-            # many reports it holds: every key's newest cases, then (after the place search of each
-            # report) every candidate's narrow row — hotline batches repeat the same complaint.
-            found = self._candidates_of(conn, reports, sigs, [c for c, _ in chosen])
-            recurrences = self._recurrences(conn, reports, [c for c, _ in chosen])
+            # The batch is judged against one view of the open cases, in a few statements however many
+            # reports it holds (docs/duplicates.md): every key's newest cases, the place boxes, every
+            # candidate's narrow row, the recurrence boxes — hotline batches repeat the same complaint.
+            found = self._candidates_of(conn, reports, sigs, categories, points)
+            recurrences = self._recurrences(conn, reports, categories, points)
         return [
-            self._suggest(report, text, pred, sig, category, source, ids, candidates, recurrence)
-            for report, text, pred, sig, (category, source), (ids, candidates), recurrence in zip(
-                reports, texts, predictions, sigs, chosen, found, recurrences, strict=True
+            self._suggest(report, text, pred, sig, category, source, point, ids, candidates, recurrence)
+            for report, text, pred, sig, (category, source), point, (ids, candidates), recurrence in zip(
+                reports, texts, predictions, sigs, chosen, points, found, recurrences, strict=True
             )
         ]
-
-    def _category(self, report: IntakeReport, pred: Prediction) -> tuple[str | None, str]:
-        """The report's category and who chose it: the reporter's when it is known, else the classifier's."""
-        known = {c.code for c in self.city.profile.categories}
-        given = report.fields.get("category_code")
-        if given in known:
-            return given, "reporter"
-        return (pred.label if pred.label in known else None), "classifier"
 
     def _suggest(
         self,
@@ -224,9 +206,10 @@ class IntakeService:
         sig: TextSignature,
         category: str | None,
         source: str,
+        point: tuple[float, float] | None,
         ids: Sequence[str],
         candidates: Mapping[str, Candidate],
-        recurrence: _Nearby | None,
+        recurrence: str | None,
     ) -> dict[str, Any]:
         profile = self.city.profile
         f = report.fields
@@ -241,7 +224,6 @@ class IntakeService:
             dept_reason = f"profile rule for {category}" + (
                 f" in {f['district_code']}" if f.get("district_code") else ""
             )
-        point = _point_of(f)
         duplicates = self._score_candidates(report, sig, category, point, ids, candidates)
         duplicates.sort(key=lambda c: (-c.score, c.distance_m if c.distance_m is not None else math.inf))
         master = best_duplicate(duplicates, self.settings.duplicate_threshold)
@@ -272,13 +254,17 @@ class IntakeService:
                 for d in duplicates[:5]
             ],
             "duplicate_of": master.case_id if master else None,
-            "recurrence_of": recurrence.case_id if recurrence else None,
+            "recurrence_of": recurrence,
             "auto": auto,
         }
 
     def _recurrences(
-        self, conn: Connection, reports: Sequence[IntakeReport], categories: Sequence[str | None]
-    ) -> list[_Nearby | None]:
+        self,
+        conn: Connection,
+        reports: Sequence[IntakeReport],
+        categories: Sequence[str | None],
+        points: Sequence[tuple[float, float] | None],
+    ) -> list[str | None]:
         """For each report, the nearest case of its category closed as fixed within the recurrence
         radius and window (复发), or None: one statement for the batch (``ix_cases_closed_nearby``), the
         exact distance after."""
@@ -286,16 +272,16 @@ class IntakeService:
         radius = settings.recurrence_radius_m
         asked = [
             (i, category, point)
-            for i, (report, category) in enumerate(zip(reports, categories, strict=True))
-            if category and (point := _point_of(report.fields))
+            for i, (category, point) in enumerate(zip(categories, points, strict=True))
+            if category and point
         ]
-        out: list[_Nearby | None] = [None] * len(reports)
+        out: list[str | None] = [None] * len(reports)
         if not asked:
             return out
         window = timedelta(days=settings.recurrence_days)
         since = min(reports[i].at for i, _, _ in asked) - window
         boxes = [(category, bbox_for_radius(*point, radius)) for _, category, point in asked]
-        for (i, category, (lon, lat)), rows in zip(
+        for (i, _, (lon, lat)), rows in zip(
             asked, closed_in_boxes(conn, self.city.id, boxes, since), strict=True
         ):
             mine = reports[i].at - window
@@ -305,17 +291,17 @@ class IntakeService:
             d = haversine_m(lon, lat, np.array([r.lon for r in fixed]), np.array([r.lat for r in fixed]))
             best = int(np.argmin(d))
             if float(d[best]) <= radius:
-                r = fixed[best]
-                out[i] = _Nearby(r.case_id, r.lon, r.lat, "", None, category, True, float(d[best]))
+                out[i] = fixed[best].case_id
         return out
 
     def duplicates_of(self, report: IntakeReport, category: str | None = None) -> list[DuplicateCandidate]:
         """The duplicate search alone, as intake runs it for a report already located (for tools and
         the benchmark): every candidate with its score, best first."""
         sig = signature(_text_of(report.fields))
+        point = _point_of(report.fields)
         with self.city.store.read() as conn:
-            [(ids, candidates)] = self._candidates_of(conn, [report], [sig], [category])
-        found = self._score_candidates(report, sig, category, _point_of(report.fields), ids, candidates)
+            [(ids, candidates)] = self._candidates_of(conn, [report], [sig], [category], [point])
+        found = self._score_candidates(report, sig, category, point, ids, candidates)
         return sorted(found, key=lambda c: (-c.score, math.inf if c.distance_m is None else c.distance_m))
 
     def _candidates_of(
@@ -324,17 +310,17 @@ class IntakeService:
         reports: Sequence[IntakeReport],
         sigs: Sequence[TextSignature],
         categories: Sequence[str | None],
+        points: Sequence[tuple[float, float] | None],
     ) -> list[tuple[list[str], dict[str, Candidate]]]:
         """For each report, the open cases that may be the same problem (ids, place's first) and their
-        narrow rows. Candidates come from the place search (one statement a report, two ranges of
-        ``ix_cases_open_nearby``: the same category, and no category yet — the review queue — within
-        the radius, the nearest of each kept) and the cases sharing a text key (MinHash LSH bands or the
-        exact normal form: ``case_text_keys``, every key of the batch in one statement); then one narrow
-        read of every report's candidates (no document is loaded)."""
+        narrow rows. Candidates come from the place search (two statements for the batch, each box a
+        range of ``ix_cases_open_nearby``: the same category, and no category yet — the review queue —
+        within the radius, the nearest of each kept) and the cases sharing a text key (MinHash LSH bands
+        or the exact normal form: ``case_text_keys``, every key of the batch in one statement); then one
+        narrow read of every report's candidates (no document is loaded)."""
         newest = newest_by_key(conn, self.city.id, (k for sig in sigs for k in sig.keys))
         radius = self.settings.duplicate_radius_m
         window = timedelta(days=self.settings.duplicate_window_days)
-        points = [_point_of(r.fields) for r in reports]
         placed = [(i, point) for i, point in enumerate(points) if point]
         near_rows: dict[int, list[Any]] = {}
         if placed:
@@ -583,6 +569,14 @@ def _outcome_of(state: CaseState | None, s: dict[str, Any]) -> str:
 def _state_text(state: CaseState) -> str:
     """A stored case's text as the intake compared it when it arrived (description and address)."""
     return _text_of({"description": state.description, "address": state.address})
+
+
+def _category(report: IntakeReport, pred: Prediction, known: Set[str]) -> tuple[str | None, str]:
+    """The report's category and who chose it: the reporter's when it is known, else the classifier's."""
+    given = report.fields.get("category_code")
+    if given in known:
+        return given, "reporter"
+    return (pred.label if pred.label in known else None), "classifier"
 
 
 def _point_of(fields: Mapping[str, Any]) -> tuple[float, float] | None:

@@ -1026,7 +1026,7 @@ class KpiEngine:
         ]
         return " UNION ALL ".join(
             f"SELECT '{g}' AS g, {_group_key(g)} AS k, {', '.join(sums)}, count(*) AS __rows "
-            f"FROM {per_case} {_stored_rows(source)} GROUP BY ALL"
+            f"FROM {per_case} WHERE {_stored_rows(source)} GROUP BY ALL"
             for g in AREA_GROUPINGS
         )
 
@@ -1036,7 +1036,7 @@ class KpiEngine:
         parts = [
             f"SELECT '{g}' AS g, {_group_key(g)} AS k, '{s.name}' AS name, "
             f'CAST({s.distinct} AS VARCHAR) AS v, sum("__n_{s.name}") AS n FROM {per_case} '
-            f'{_stored_rows(source) or "WHERE true"} AND {s.distinct} IS NOT NULL AND "__n_{s.name}" > 0 '
+            f'WHERE {_stored_rows(source)} AND {s.distinct} IS NOT NULL AND "__n_{s.name}" > 0 '
             "GROUP BY ALL"
             for s in COUNTER_SPECS
             if s.source == source and s.distinct
@@ -1062,7 +1062,6 @@ class KpiEngine:
         specs = [s for s in COUNTER_SPECS if s.source == source]
         plain = [s for s in specs if not s.distinct]
         distinct = [s for s in specs if s.distinct]
-        handling = f" AND end_stage NOT IN ({_HANDLING})" if source == "cp" else ""
         cols = [*AREA_COLUMNS, *(_q(s.name) for s in plain), *(f'"__n_{s.name}"' for s in distinct)]
         negated = [*AREA_COLUMNS, *(f"-{c}" for c in cols[len(AREA_COLUMNS) :])]
         self.con.execute(
@@ -1070,17 +1069,17 @@ class KpiEngine:
             f"FROM ({self._area_partial_sql(source)}) UNION ALL "
             f"SELECT {', '.join(negated)}, -1 AS __rows "
             f"FROM read_parquet({_sql_str(str(found.table('case_' + source)))}) "
-            f"WHERE case_id IN (SELECT case_id FROM kpi_dirty){handling}"
+            f"WHERE case_id IN (SELECT case_id FROM kpi_dirty) AND {_stored_rows(source)}"
         )
         base = f"read_parquet({_sql_str(str(found.table('base_' + source)))})"
+        figures = [f'{_figure(s, f"sum({_q(s.name)})")} AS "{s.name}"' for s in plain]
+        figures += [f'sum("__d_{s.name}") AS "__d_{s.name}"' for s in distinct]
+        sums = ", ".join(_q(s.name) for s in plain)
+        zeros = ", ".join(f'0 AS "__d_{s.name}"' for s in distinct)
+        stored = ", ".join(f'"__d_{s.name}"' for s in distinct)
         try:
             for area in areas:
                 key = _group_key(area)
-                figures = [f'{_figure(s, f"sum({_q(s.name)})")} AS "{s.name}"' for s in plain]
-                figures += [f'sum("__d_{s.name}") AS "__d_{s.name}"' for s in distinct]
-                sums = ", ".join(_q(s.name) for s in plain)
-                zeros = ", ".join(f'0 AS "__d_{s.name}"' for s in distinct)
-                stored = ", ".join(f'"__d_{s.name}"' for s in distinct)
                 result = self.con.execute(
                     f"SELECT k, {', '.join(figures)} FROM ("
                     f"SELECT k, {sums}, {stored + ', ' if stored else ''}__rows FROM {base} WHERE g = $g "
@@ -1350,9 +1349,9 @@ _BASE_ROLES_SQL = "SELECT role, key, name, sum(value) AS value, count(*) AS n FR
 
 
 def _stored_rows(source: str) -> str:
-    """The stored rows of the closed days that stand at every evaluation unless touched: a case with a
-    department at the cut has its case-period row recomputed or re-clocked every time."""
-    return f"WHERE end_stage NOT IN ({_HANDLING})" if source == "cp" else ""
+    """The condition on the closed days' stored rows that stand at every evaluation unless touched: a
+    case with a department at the cut has its case-period row recomputed or re-clocked every time."""
+    return f"end_stage NOT IN ({_HANDLING})" if source == "cp" else "true"
 
 
 def _group_key(area: str) -> str:
