@@ -92,8 +92,9 @@ def test_the_demo_starts_a_living_command_center(demo: Demo) -> None:
     assert before > 0  # the history is there
     for page in ("/screen", "/workspace", "/m/", "/public/"):
         assert _get(base + page)[0] == 200, page
-    # the live simulation keeps reporting: new requests appear without anyone acting
-    deadline = time.monotonic() + 60
+    # the live simulation keeps reporting: new requests appear without anyone acting. They arrive at random
+    # (a Poisson stream): the wait allows for a quiet spell under the suite's load (60 s once saw none).
+    deadline = time.monotonic() + 180
     after = before
     while time.monotonic() < deadline and after <= before:
         time.sleep(3)
