@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -14,6 +16,7 @@ from typer.testing import CliRunner
 from civicloop.city.service import City
 from civicloop.cli.main import app
 from civicloop.kernel.clock import WorkCalendar
+from civicloop.kpi import engine as kpi_engine
 from civicloop.kpi.core import parse_period, period_between
 from civicloop.kpi.engine import GROUPINGS, Evaluation, KpiEngine, city_labels
 from civicloop.kpi.export import export_parquet
@@ -164,3 +167,28 @@ def test_a_closed_months_ranks_are_kept_with_its_facts_per_settings(
     engine.close()
     assert 99 not in {r.previous_rank for r in got["department"].rows}
     assert len(list((export / "facts" / "2026-10").glob("ranks-*.json"))) == 2
+
+
+def test_a_closed_months_ranks_files_are_pruned_least_recently_used_first(
+    sqlite_month: tuple[History, str], export: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kpi_engine, "KEEP_RANKS", 2)
+    city = sqlite_month[0].city
+    folder = export / "facts" / "2026-10"
+
+    def evaluate(**update: str) -> set[Path]:
+        settings = city.profile.kpi.model_copy(update=update)
+        engine = KpiEngine(open_parquet(export), city.id, city.calendar, settings, city_labels(city))
+        engine.evaluate(NOV, GROUPINGS, previous=True)
+        engine.close()
+        return set(folder.glob("ranks-*.json"))
+
+    first = evaluate()
+    second = evaluate(rework_rate_denominator="due_to_close") - first
+    assert len(first) == 1 and len(second) == 1
+    old = time.time() - 3600
+    for p in first | second:  # both written an hour ago: the next use decides, not the clock's grain
+        os.utime(p, (old, old))
+    assert evaluate() == first | second  # read again: used now, nothing written or removed
+    third = evaluate(dispatch_accuracy_variant="activiti")
+    assert len(third) == 2 and first <= third and not (second & third)  # the least recently used went

@@ -26,7 +26,9 @@ How a period is computed (all times UTC; the period's bounds are local midnights
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -535,6 +537,28 @@ def rules_text() -> dict[str, str]:
     for key in COUNTER_KEYS:
         out[key] = CATALOGUE[key].rule
     return out
+
+
+#: Ranks files kept per closed month: one per settings and groupings asked for; a bureau that tunes its
+#: weights makes a new one each time, so the least recently used beyond this many are removed.
+KEEP_RANKS = 16
+
+
+def _touch(path: Path) -> None:
+    """Mark a ranks file as used (its modification time orders the pruning); best effort, as exports
+    may be read-only."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def _prune_ranks(folder: Path) -> None:
+    """Remove the least recently used ranks files of *folder* beyond :data:`KEEP_RANKS`."""
+    try:
+        kept = sorted(folder.glob("ranks-*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in kept[KEEP_RANKS:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # another evaluation pruned (or the folder went): nothing to keep tidy
 
 
 class KpiEngine:
@@ -1239,12 +1263,14 @@ class KpiEngine:
             path = stored.folder / f"ranks-{key[:20]}.json"
             try:
                 kept: dict[str, dict[str, int]] = orjson.loads(path.read_bytes())
-                return kept
             except (OSError, ValueError):
                 pass  # not kept yet (or unreadable): evaluate and keep it
+            else:
+                _touch(path)
+                return kept
         ranks = _ranks_of(self._figures(prev, ranked))
-        if path is not None:
-            facts.write_atomically(path, orjson.dumps(ranks))
+        if path is not None and facts.write_atomically(path, orjson.dumps(ranks)):
+            _prune_ranks(path.parent)
         return ranks
 
     def _figures(self, period: Period, by: Sequence[str]) -> dict[str, Grouping]:
