@@ -17,15 +17,19 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from civicloop.bootstrap import init_city
 from civicloop.city.service import City
 from civicloop.cli.main import app
+from civicloop.geo import geocoding
 from civicloop.geo.gazetteer import Codes
 from civicloop.geo.geocoding import (
+    LocalGeocoder,
     TiandituGeocoder,
     gazetteer_for,
     geocode,
     geocoder_for,
     invalidate_gazetteer,
+    warm_gazetteers,
 )
 from civicloop.intake.locate import locate_report_fields
 from civicloop.intake.locating import geocode_hint, unlocated_cases
@@ -109,6 +113,33 @@ def test_intake_locates_a_text_only_report_and_leaves_a_doubtful_one_in_the_queu
         app, ["locate-cases", "--json", "--database", _url(city), "--city", city.id]
     )  # the city's geocoder
     assert json.loads(res.stdout) == {"tried": 1, "located": 0, "unresolved": 1, "refused": []}
+
+
+def test_a_server_warms_the_gazetteers_its_intake_will_use(
+    city: City, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invalidate_gazetteer(city)
+    built: list[str] = []
+    build = geocoding.build_gazetteer
+
+    def counted(c: City, geo: Any) -> Any:
+        built.append(c.id)
+        return build(c, geo)
+
+    monkeypatch.setattr(geocoding, "build_gazetteer", counted)
+    bare = init_city("taiyuan", engine=make_engine(f"sqlite:///{tmp_path / 'bare.db'}"), city_id="bare")
+    thread = warm_gazetteers([bare, city])  # a city without stored geography is passed over
+    assert thread is not None
+    thread.join()
+    assert built == [city.id]
+    # the intake's geocoder then uses what the warm-up built: no second build
+    coder = geocoder_for(city, demo_fallback=False)
+    assert isinstance(coder, LocalGeocoder) and len(coder.gazetteer.entries) > 0
+    assert geocoder_for(bare, demo_fallback=False) is None
+    assert built == [city.id]
+    invalidate_gazetteer(city)
+    assert warm_gazetteers([city], background=False) is None  # or in the caller's thread
+    assert built == [city.id, city.id]
 
 
 def test_the_address_of_a_located_case_joins_the_gazetteer(city: City) -> None:

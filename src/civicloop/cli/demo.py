@@ -81,6 +81,7 @@ def demo_command(
     from civicloop.accounts.service import seed_demo_department_users, seed_demo_users
     from civicloop.cli.serve import uvicorn_options
     from civicloop.demo.geography import load_demo_geography
+    from civicloop.geo.geocoding import warm_gazetteers
     from civicloop.http import create_app
     from civicloop.ledger.demo import load_demo
     from civicloop.photos.simulated import store_simulated_photos
@@ -125,6 +126,7 @@ def demo_command(
     photo_store = LocalPhotoStore("./var/photos")
     store_simulated_photos(photo_store)  # the simulated cases' photos (generated images) open like any other
     app = create_app(city, photos=photo_store)
+    warm_gazetteers([city])  # the hotline's text-only reports are geocoded: no wait for the first one
     web = getattr(app.state, "civicloop_web", None)
     if web is not None:
         web.start()  # build the big screen's index now, not on the first visitor's request

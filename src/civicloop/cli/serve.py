@@ -54,6 +54,7 @@ def serve_command(
     """服务 / serve the HTTP API: Open311 GeoReport v2 and the workflow API (OpenAPI at /openapi.json)."""
     import uvicorn
 
+    from civicloop.geo.geocoding import warm_gazetteers
     from civicloop.http import ApiSettings, create_app
     from civicloop.photos.simulated import store_simulated_photos
     from civicloop.photos.store import LocalPhotoStore
@@ -77,6 +78,8 @@ def serve_command(
     store = LocalPhotoStore(photos)
     store_simulated_photos(store)  # the simulated cases' photos open like any other
     app = create_app(c, photos=store, settings=settings, more_cities=others)
+    if settings.triage:  # the intake geocodes text-only reports: its gazetteers built now, not on the first
+        warm_gazetteers([c, *others])
     err_console.print(
         f"{both('cli.serve.listening', name=c.profile.name, city=c.id, host=host, port=port)}  "
         f"Open311: /open311/v2/discovery.json  OpenAPI: /openapi.json",

@@ -62,6 +62,7 @@ __all__ = [
     "geocoder_for",
     "import_places",
     "reverse",
+    "warm_gazetteers",
 ]
 
 log = logging.getLogger("civicloop.geocoding")
@@ -281,6 +282,27 @@ def invalidate_gazetteer(city: City | None = None) -> None:
             _CACHE.clear()
         else:
             _CACHE.pop((city.engine.url.render_as_string(hide_password=True), city.id), None)
+
+
+def warm_gazetteers(cities: Sequence[City], *, background: bool = True) -> threading.Thread | None:
+    """Build the gazetteers of *cities* now (stored geography only, as at intake), in a daemon thread
+    unless not ``background``: a server's first report without coordinates would otherwise wait for the
+    build (seconds for a city of tens of thousands of grids), and with it every report behind it in the
+    intake's group commit. Cities without stored geography cost one version read."""
+
+    def build() -> None:
+        for city in cities:
+            try:
+                gazetteer_for(city, demo_fallback=False)
+            except Exception:  # the intake builds it on first use instead, and says why if it fails
+                log.exception("gazetteer warm-up of %s failed", city.id)
+
+    if not background:
+        build()
+        return None
+    thread = threading.Thread(target=build, name="civicloop-gazetteer-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 # --------------------------------------------------------------------------- geocoders
