@@ -96,7 +96,11 @@ def test_every_filter_matches_the_oracle(
         ({"case_no": cases["b"][:-1].lower()}, lambda s: s.case_id.startswith(cases["b"][:-1])),  # the start
         ({"case_no": cases["b"][-9:]}, lambda s: s.case_id.endswith(cases["b"][-9:])),  # any part
         ({"text": "rubbish"}, lambda s: "rubbish" in ((s.description or "") + (s.address or "")).lower()),
-        ({"text": "柳巷"}, lambda s: s.case_id == cases["b"]),
+        ({"text": "柳巷"}, lambda s: s.case_id == cases["b"]),  # two characters: no trigram (a scan)
+        ({"text": "井盖缺失"}, lambda s: s.case_id == cases["b"]),  # PostgreSQL: the trigram index (0016)
+        ({"text": "迎泽大街1号"}, lambda s: s.case_id == cases["a"]),
+        ({"text": "=路灯不亮+1"}, lambda s: s.case_id == cases["d"]),  # punctuation around a trigram run
+        ({"text": "=路灯"}, lambda s: s.case_id == cases["d"]),  # … and around a run too short for one
         ({"category": "01001"}, lambda s: s.category_code == "01001"),
         ({"department": dept}, lambda s: s.department_id == dept),
         ({"district": "140105,140107"}, lambda s: s.district_code in ("140105", "140107")),
