@@ -13,7 +13,8 @@ search as it was (correct, a scan) rather than stopping the upgrade.
 
 SQLite: nothing. Its FTS5 ``trigram`` tokenizer would need an external-content table keyed by the
 ``rowid`` of ``cases``, which ``VACUUM`` may renumber (the table has no INTEGER PRIMARY KEY): a search
-that silently misses cases after routine maintenance is worse than a slow one (docs/api.md, under the `/cases/search` row).
+that silently misses cases after routine maintenance is worse than a slow one (docs/api.md, under the
+``/cases/search`` row).
 
 Revision ID: 0016_case_text_trigrams
 Revises: 0012_case_search
