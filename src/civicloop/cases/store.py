@@ -776,8 +776,9 @@ def _where(city_id: str, query: CaseQuery) -> ColumnElement[bool]:
 
 
 #: "TY-2026-00001…": a case number's prefix (letters, a dash, more), found on the primary key.
-_TRIGRAM = re.compile(r"[^\W_]{3}")  # a run pg_trgm makes a trigram of (letters, digits, Han characters)
 _NUMBER_START = re.compile(r"^[A-Z]{1,8}-[0-9A-Z-]*$")
+#: A run that pg_trgm makes a trigram of: three letters, digits or Han characters.
+_TRIGRAM = re.compile(r"[^\W_]{3}")
 
 
 def _search_where(query: CaseQuery) -> list[ColumnElement[bool]]:
