@@ -17,8 +17,8 @@ from civicloop.intake.store import (
     case_text_keys,
     newest_by_key,
     open_candidates,
+    rank_text_candidates,
     replace_text_keys,
-    text_candidates,
 )
 from civicloop.kernel.vocabulary import Action, Stage
 from tests.integration.test_intake import MONDAY, SPOT, _inspector_report, _intake, _metres_east
@@ -73,9 +73,9 @@ def test_text_only_hotline_duplicates_join_the_cluster_and_a_different_text_does
         _hotline("公交站旁垃圾堆放无人清理，气味难闻。", MONDAY + timedelta(days=2), address="建设路"),
     ])  # fmt: skip
     assert again.outcome == "merged" and again.suggestion["duplicate_of"] == first.case_id
-    exact = signature(f"{HOTLINE} 坞城路").keys[:1]  # one key: the statement's 13 parameters padded
+    exact = signature(f"{HOTLINE} 坞城路").keys[:1]  # the exact key alone finds the first copy
     with city.store.read() as conn:
-        assert text_candidates(conn, city.id, exact) == [first.case_id]
+        assert rank_text_candidates(exact, newest_by_key(conn, city.id, exact)) == [first.case_id]
     assert again.suggestion["duplicates"][0]["distance_m"] is None
     assert other.suggestion["duplicate_of"] is None
     master = city.cases.get(first.case_id)
@@ -149,7 +149,9 @@ def test_a_key_shared_by_many_open_cases_is_read_only_for_its_newest_and_the_exa
         replace_text_keys(conn, city.id, [], [(c, [band, 5_000_000 + i]) for i, c in enumerate(crowd)])
         replace_text_keys(conn, city.id, [], [(crowd[0], [exact])])  # the oldest: the same exact text
     with city.store.read() as conn:
-        found = text_candidates(conn, city.id, [exact, band, other], limit=3 * PER_KEY)
+        found = rank_text_candidates(
+            [exact, band, other], newest_by_key(conn, city.id, [exact, band, other]), limit=3 * PER_KEY
+        )
     assert found[0] == crowd[0]  # two shared keys: first
     assert set(found[1:]) == set(crowd[-PER_KEY:])  # the band's newest only, not all of the crowd
     assert found[1:] == sorted(found[1:], reverse=True)

@@ -285,7 +285,8 @@ def invalidate_gazetteer(city: City | None = None) -> None:
 
 
 def warm_gazetteers(cities: Sequence[City], *, background: bool = True) -> threading.Thread | None:
-    """Build the gazetteers of *cities* now (stored geography only, as at intake), in a daemon thread
+    """Build the gazetteers of *cities* now, those the intake's geocoder will use (:func:`geocoder_for`
+    as at intake: stored geography only, none where geocoding is off or external), in a daemon thread
     unless not ``background``: a server's first report without coordinates would otherwise wait for the
     build (seconds for a city of tens of thousands of grids), and with it every report behind it in the
     intake's group commit. Cities without stored geography cost one version read."""
@@ -293,7 +294,7 @@ def warm_gazetteers(cities: Sequence[City], *, background: bool = True) -> threa
     def build() -> None:
         for city in cities:
             try:
-                gazetteer_for(city, demo_fallback=False)
+                geocoder_for(city, demo_fallback=False)
             except Exception:  # the intake builds it on first use instead, and says why if it fails
                 log.exception("gazetteer warm-up of %s failed", city.id)
 

@@ -186,13 +186,6 @@ def open_candidates(conn: Connection, city_id: str, case_ids: Sequence[str]) -> 
     return out
 
 
-def text_candidates(conn: Connection, city_id: str, keys: Sequence[int], limit: int = 16) -> list[str]:
-    """Cases sharing at least one text key (*keys*: the exact key first, then the bands), ranked by
-    :func:`rank_text_candidates`; each key is read for its :data:`PER_KEY` newest cases only. Answered
-    by the primary key (city, key, case) alone; the caller keeps the open ones within its window."""
-    return rank_text_candidates(keys, newest_by_key(conn, city_id, keys), limit)
-
-
 Box = tuple[float, float, float, float]  # (west, south, east, north)
 
 # The place searches of a whole batch, one statement each: the boxes travel as one parameter and each
